@@ -1,0 +1,432 @@
+//! The mutation: a pure function of (pod, settings, known addresses) → JSON patch or typed error.
+//! No I/O here; the admission handler and the offline commands both call [`mutate`].
+
+pub mod addresses;
+pub mod affinity;
+pub mod listeners;
+pub mod settings;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
+use k8s_openapi::api::core::v1::{Container, EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
+use serde_json::{json, Value};
+
+pub use addresses::{AddressBook, AddressLookup, NoAddresses};
+use listeners::Listener;
+pub use settings::{Defaults, Mode, Settings, SettingsError};
+use settings::{ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ENABLED_LABEL, HOST_IP_ENV};
+
+/// The pod label set by the StatefulSet controller (Kubernetes ≥ 1.28) with the ordinal.
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+pub const BITNAMI_ENV: &str = "KAFKA_CFG_ADVERTISED_LISTENERS";
+pub const APACHE_ENV: &str = "KAFKA_ADVERTISED_LISTENERS";
+pub const DEFAULT_SERVICE_NAME_TEMPLATE: &str = "{statefulset}-{ordinal}-external";
+
+/// Why a pod cannot be admitted. Every message says what to change.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MutateError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(
+        "pod {pod:?} has no broker ordinal: no label {POD_INDEX_LABEL} and its name has no -<number> suffix; \
+         kafka-advertiser only handles StatefulSet pods, remove the label {ENABLED_LABEL} from other pods"
+    )]
+    NoOrdinal { pod: String },
+    #[error("label {POD_INDEX_LABEL}={value:?} is not a non-negative integer")]
+    BadPodIndex { value: String },
+    #[error("pod {pod:?} is not owned by a StatefulSet and its name does not look like <statefulset>-<ordinal>")]
+    NoStatefulSet { pod: String },
+    #[error("pod has no containers")]
+    NoContainers,
+    #[error("annotation {ANN_CONTAINER}={name:?} names no container of the pod (containers: {available})")]
+    ContainerNotFound { name: String, available: String },
+    #[error(
+        "pod {pod:?} has no spec.subdomain, so its internal listener has no resolvable name: set serviceName on \
+         the StatefulSet to its headless Service, or annotate kafka-advertiser.io/internal-listener: none"
+    )]
+    NoSubdomain { pod: String },
+    #[error(
+        "waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: Service \
+         {namespace}/{service} has no status.loadBalancer.ingress yet{hint}; the StatefulSet controller retries this pod"
+    )]
+    AddressPending {
+        namespace: String,
+        statefulset: String,
+        ordinal: u32,
+        service: String,
+        hint: &'static str,
+    },
+}
+
+impl MutateError {
+    /// Errors that go away by themselves (the StatefulSet controller retries).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MutateError::AddressPending { .. })
+    }
+}
+
+/// The outcome for an opted-in pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    /// Empty when the pod already carries everything (re-invocation).
+    pub patch: Patch,
+    pub warnings: Vec<String>,
+    /// The listener entries we manage, as advertised (also written to the `advertised` annotation).
+    pub advertised: String,
+    pub statefulset: String,
+    pub ordinal: u32,
+}
+
+/// What the admission request says about the pod, for pods created without `metadata.name` /
+/// `metadata.namespace` (the API server fills them in the request).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestNames<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+}
+
+/// JSON pointer from unescaped tokens (`/` and `~` in keys are escaped).
+pub(crate) fn ptr(tokens: &[&str]) -> PointerBuf {
+    PointerBuf::from_tokens(tokens.iter().copied())
+}
+
+/// Whether the pod opted in (label `kafka-advertiser.io/enabled: "true"`).
+pub fn opted_in(pod: &Pod) -> bool {
+    pod.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(ENABLED_LABEL))
+        .is_some_and(|v| v == "true")
+}
+
+/// Ordinal: label `apps.kubernetes.io/pod-index`, else the `-<digits>` suffix of the name.
+pub fn ordinal(labels: Option<&BTreeMap<String, String>>, name: &str) -> Result<Option<u32>, MutateError> {
+    if let Some(v) = labels.and_then(|l| l.get(POD_INDEX_LABEL)) {
+        return v
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| MutateError::BadPodIndex { value: v.clone() });
+    }
+    Ok(name_suffix(name).map(|(_, o)| o))
+}
+
+/// `kafka-12` → `("kafka", 12)`.
+pub fn name_suffix(name: &str) -> Option<(&str, u32)> {
+    let (prefix, digits) = name.rsplit_once('-')?;
+    if prefix.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // StatefulSet ordinals have no leading zeros; "kafka-01" is not broker 1.
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok().map(|o| (prefix, o))
+}
+
+fn statefulset_name(pod: &Pod, name: &str) -> Option<String> {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "StatefulSet" && o.controller == Some(true))
+        .map(|o| o.name.clone())
+        .or_else(|| name_suffix(name).map(|(p, _)| p.to_owned()))
+}
+
+/// Service name of one broker (shared with the controller).
+pub fn service_name(template: Option<&str>, statefulset: &str, ordinal: u32, namespace: &str) -> String {
+    let t = template.unwrap_or(DEFAULT_SERVICE_NAME_TEMPLATE);
+    settings::render_unchecked(t, ordinal, &format!("{statefulset}-{ordinal}"), namespace, statefulset)
+}
+
+fn pick_container<'p>(containers: &'p [Container], settings: &Settings) -> Result<(usize, &'p Container, bool), MutateError> {
+    if containers.is_empty() {
+        return Err(MutateError::NoContainers);
+    }
+    match &settings.container {
+        Some(want) => containers
+            .iter()
+            .position(|c| &c.name == want)
+            .map(|i| (i, &containers[i], false))
+            .ok_or_else(|| MutateError::ContainerNotFound {
+                name: want.clone(),
+                available: containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            }),
+        None => Ok(containers
+            .iter()
+            .position(|c| c.name == "kafka")
+            .map(|i| (i, &containers[i], false))
+            .unwrap_or((0, &containers[0], containers.len() > 1))),
+    }
+}
+
+fn env_value<'c>(container: &'c Container, name: &str) -> Option<&'c str> {
+    container
+        .env
+        .as_ref()?
+        .iter()
+        .rev()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.as_deref())
+}
+
+/// Which env var carries the advertised listeners for this container.
+pub fn env_name(container: &Container, settings: &Settings) -> String {
+    if let Some(e) = &settings.env {
+        return e.clone();
+    }
+    let defined = |n: &str| container.env.iter().flatten().any(|e| e.name == n);
+    if defined(BITNAMI_ENV) {
+        BITNAMI_ENV.into()
+    } else if defined(APACHE_ENV) {
+        APACHE_ENV.into()
+    } else if container.image.as_deref().is_some_and(|i| i.contains("bitnami")) {
+        BITNAMI_ENV.into()
+    } else {
+        APACHE_ENV.into()
+    }
+}
+
+fn host_ip_var() -> EnvVar {
+    EnvVar {
+        name: HOST_IP_ENV.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: None,
+                field_path: "status.hostIP".into(),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn is_host_ip_var(e: &EnvVar) -> bool {
+    e.name == HOST_IP_ENV
+        && e.value.is_none()
+        && e.value_from
+            .as_ref()
+            .and_then(|v| v.field_ref.as_ref())
+            .is_some_and(|f| f.field_path == "status.hostIP")
+}
+
+fn env_json(e: &EnvVar) -> Value {
+    serde_json::to_value(e).unwrap_or(Value::Null)
+}
+
+/// Operations that set the listeners var (and in nodeport mode the host-IP var before it).
+fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: bool, ops: &mut Vec<PatchOperation>) {
+    let idx = ci.to_string();
+    let base = ["spec", "containers", idx.as_str(), "env"];
+    let listeners_var = EnvVar { name: var.to_owned(), value: Some(value.to_owned()), value_from: None };
+    let Some(env) = container.env.as_ref() else {
+        let mut vars = Vec::with_capacity(2);
+        if nodeport {
+            vars.push(env_json(&host_ip_var()));
+        }
+        vars.push(env_json(&listeners_var));
+        ops.push(PatchOperation::Add(AddOperation { path: ptr(&base), value: Value::Array(vars) }));
+        return;
+    };
+    let at = |i: usize| {
+        let i = i.to_string();
+        ptr(&[base[0], base[1], base[2], base[3], i.as_str()])
+    };
+    // Simulated names after each op, so later indices are right.
+    let mut names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+    let pos = |names: &[&str], n: &str| names.iter().rposition(|x| *x == n);
+    if nodeport {
+        let l = pos(&names, var);
+        let h = pos(&names, HOST_IP_ENV);
+        let ok = h.is_some_and(|h| is_host_ip_var(&env[h]) && l.is_none_or(|l| h < l));
+        if !ok {
+            if let Some(h) = h {
+                ops.push(PatchOperation::Remove(RemoveOperation { path: at(h) }));
+                names.remove(h);
+            }
+            let insert = pos(&names, var).unwrap_or(names.len());
+            ops.push(PatchOperation::Add(AddOperation { path: at(insert), value: env_json(&host_ip_var()) }));
+            names.insert(insert, HOST_IP_ENV);
+        }
+    }
+    match pos(&names, var) {
+        Some(l) => {
+            let current = env.iter().rev().find(|e| e.name == var);
+            let same = current.is_some_and(|e| e.value.as_deref() == Some(value) && e.value_from.is_none());
+            if !same {
+                ops.push(PatchOperation::Replace(ReplaceOperation { path: at(l), value: env_json(&listeners_var) }));
+            }
+        }
+        None => ops.push(PatchOperation::Add(AddOperation {
+            path: ptr(&[base[0], base[1], base[2], base[3], "-"]),
+            value: env_json(&listeners_var),
+        })),
+    }
+}
+
+/// Compute the mutation of one pod. `Ok(None)`: the pod did not opt in, leave it alone.
+pub fn mutate(
+    pod: &Pod,
+    names: RequestNames<'_>,
+    defaults: &Defaults,
+    addresses: &dyn AddressLookup,
+) -> Result<Option<Mutation>, MutateError> {
+    if !opted_in(pod) {
+        return Ok(None);
+    }
+    let meta = &pod.metadata;
+    let name = meta.name.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.name);
+    let namespace = meta
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(names.namespace);
+    let empty = BTreeMap::new();
+    let annotations = meta.annotations.as_ref().unwrap_or(&empty);
+    let settings = Settings::from_annotations(annotations, defaults)?;
+    let ordinal = ordinal(meta.labels.as_ref(), name)?.ok_or_else(|| MutateError::NoOrdinal {
+        pod: if name.is_empty() {
+            meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
+        } else {
+            name.to_owned()
+        },
+    })?;
+    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: name.to_owned() })?;
+    let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
+    let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
+
+    let mut warnings = Vec::new();
+    if fell_back {
+        warnings.push(format!(
+            "kafka-advertiser: no container named \"kafka\"; using the first container {:?} (set {ANN_CONTAINER})",
+            container.name
+        ));
+    }
+
+    // External address.
+    let port = settings.external_port(ordinal)?;
+    let looked_up: Option<Arc<str>>;
+    let host: &str = match settings.mode {
+        Mode::SharedAddress => match settings.address.as_deref() {
+            Some(a) => a,
+            None => {
+                looked_up = addresses.address(namespace, &statefulset, ordinal);
+                let service = service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), &statefulset, ordinal, namespace);
+                match looked_up.as_deref() {
+                    Some(a) => {
+                        warnings.push(format!(
+                            "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of Service {service}"
+                        ));
+                        a
+                    }
+                    None => {
+                        return Err(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into());
+                    }
+                }
+            }
+        },
+        Mode::Hostname => {
+            looked_up = settings
+                .hostname_template
+                .as_ref()
+                .map(|t| Arc::from(t.render(ordinal, name, namespace, &statefulset)));
+            looked_up.as_deref().unwrap_or_default()
+        }
+        Mode::Nodeport => {
+            if !(30000..=32767).contains(&port) {
+                warnings.push(format!(
+                    "kafka-advertiser: node port {port} is outside the default NodePort range 30000-32767"
+                ));
+            }
+            "$(KAFKA_ADVERTISER_HOST_IP)"
+        }
+        Mode::Loadbalancer => {
+            looked_up = addresses.address(namespace, &statefulset, ordinal);
+            match looked_up.as_deref() {
+                Some(a) => a,
+                None => {
+                    return Err(MutateError::AddressPending {
+                        namespace: namespace.to_owned(),
+                        service: service_name(
+                            settings.service_name_template.as_ref().map(|t| t.as_str()),
+                            &statefulset,
+                            ordinal,
+                            namespace,
+                        ),
+                        statefulset,
+                        ordinal,
+                        hint: if addresses.synced() {
+                            ""
+                        } else {
+                            " (this webhook has no view of the cluster's Services: it runs --standalone or its caches have not synced)"
+                        },
+                    });
+                }
+            }
+        }
+    };
+
+    // Internal listener.
+    let internal_host;
+    let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
+    if let Some(internal) = settings.internal_listener.as_deref() {
+        let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty()).unwrap_or(name);
+        let subdomain = spec
+            .subdomain
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| MutateError::NoSubdomain { pod: name.to_owned() })?;
+        internal_host = format!("{hostname}.{subdomain}.{namespace}.svc.{}", settings.cluster_domain);
+        ours.push(Listener { name: internal, host: &internal_host, port: settings.internal_port });
+    }
+    ours.push(Listener { name: &settings.listener, host, port });
+    let advertised = listeners::render(&ours);
+
+    let var = env_name(container, &settings);
+    let existing = container
+        .env
+        .as_ref()
+        .and_then(|e| e.iter().rev().find(|e| e.name == var))
+        .and_then(|e| e.value.as_deref());
+    let value = listeners::merge(existing, &ours);
+
+    if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
+        for suffix in ["LISTENERS", "LISTENER_SECURITY_PROTOCOL_MAP"] {
+            let decl = format!("{prefix}{suffix}");
+            if let Some(v) = env_value(container, &decl) {
+                if !listeners::declares(v, &settings.listener) {
+                    warnings.push(format!(
+                        "kafka-advertiser: {decl} of container {:?} does not declare the external listener {}",
+                        container.name, settings.listener
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut ops = Vec::with_capacity(4);
+    env_ops(ci, container, &var, &value, settings.mode == Mode::Nodeport, &mut ops);
+
+    let selector = affinity::broker_selector(meta.labels.as_ref());
+    ops.extend(affinity::ops(spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
+
+    match meta.annotations.as_ref() {
+        None => ops.push(PatchOperation::Add(AddOperation {
+            path: ptr(&["metadata", "annotations"]),
+            value: json!({ ANN_ADVERTISED: advertised }),
+        })),
+        Some(a) if a.get(ANN_ADVERTISED) != Some(&advertised) => ops.push(PatchOperation::Add(AddOperation {
+            path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
+            value: Value::String(advertised.clone()),
+        })),
+        Some(_) => {}
+    }
+
+    Ok(Some(Mutation { patch: Patch(ops), warnings, advertised, statefulset, ordinal }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! Per-StatefulSet settings, parsed from pod(-template) annotations on top of the global defaults.
+//!
+//! The webhook reads them from the pod, the controller from the StatefulSet's pod template: one parser.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Label on the pod template that opts a StatefulSet in.
+pub const ENABLED_LABEL: &str = "kafka-advertiser.io/enabled";
+/// Annotation prefix of every setting.
+pub const PREFIX: &str = "kafka-advertiser.io/";
+
+pub const ANN_MODE: &str = "kafka-advertiser.io/mode";
+pub const ANN_ADDRESS: &str = "kafka-advertiser.io/address";
+pub const ANN_PORT_BASE: &str = "kafka-advertiser.io/port-base";
+pub const ANN_HOSTNAME_TEMPLATE: &str = "kafka-advertiser.io/hostname-template";
+pub const ANN_PORT: &str = "kafka-advertiser.io/port";
+pub const ANN_NODE_PORT_BASE: &str = "kafka-advertiser.io/node-port-base";
+pub const ANN_ENV: &str = "kafka-advertiser.io/env";
+pub const ANN_LISTENER: &str = "kafka-advertiser.io/listener";
+pub const ANN_INTERNAL_LISTENER: &str = "kafka-advertiser.io/internal-listener";
+pub const ANN_INTERNAL_PORT: &str = "kafka-advertiser.io/internal-port";
+pub const ANN_CONTAINER: &str = "kafka-advertiser.io/container";
+pub const ANN_ANTI_AFFINITY: &str = "kafka-advertiser.io/anti-affinity";
+pub const ANN_TOPOLOGY_KEY: &str = "kafka-advertiser.io/topology-key";
+pub const ANN_SERVICE_NAME_TEMPLATE: &str = "kafka-advertiser.io/service-name-template";
+/// Written by the webhook: the listener entries it advertised.
+pub const ANN_ADVERTISED: &str = "kafka-advertiser.io/advertised";
+
+/// Env var injected in `nodeport` mode from the downward API (`status.hostIP`).
+pub const HOST_IP_ENV: &str = "KAFKA_ADVERTISER_HOST_IP";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("annotation {annotation}={value:?} is invalid: {reason}")]
+    Invalid {
+        annotation: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("annotation {annotation} is required in {mode} mode")]
+    Missing {
+        annotation: &'static str,
+        mode: Mode,
+    },
+}
+
+fn invalid(annotation: &'static str, value: &str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        annotation,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// How the external address of a broker is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Mode {
+    /// One LoadBalancer Service per broker; its ingress address (learned by the controller).
+    Loadbalancer,
+    /// One address for all brokers; port = port-base + ordinal.
+    SharedAddress,
+    /// A DNS name per broker from a template.
+    Hostname,
+    /// The node's IP (downward API); port = node-port-base + ordinal.
+    Nodeport,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [
+        Mode::Loadbalancer,
+        Mode::SharedAddress,
+        Mode::Hostname,
+        Mode::Nodeport,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Loadbalancer => "loadbalancer",
+            Mode::SharedAddress => "shared-address",
+            Mode::Hostname => "hostname",
+            Mode::Nodeport => "nodeport",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AntiAffinity {
+    Required,
+    Preferred,
+    None,
+}
+
+/// Global defaults that come from flags rather than annotations.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub mode: Mode,
+    pub cluster_domain: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Loadbalancer,
+            cluster_domain: "cluster.local".into(),
+        }
+    }
+}
+
+/// A hostname template, validated at parse time so rendering cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(String);
+
+pub const PLACEHOLDERS: [&str; 4] = ["ordinal", "pod", "namespace", "statefulset"];
+
+impl Template {
+    fn parse(annotation: &'static str, s: &str) -> Result<Self, SettingsError> {
+        let mut rest = s;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| invalid(annotation, s, "unclosed '{'"))?;
+            let name = &after[..close];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(invalid(
+                    annotation,
+                    s,
+                    format!(
+                        "unknown placeholder {{{name}}}; known: {{ordinal}}, {{pod}}, {{namespace}}, {{statefulset}}"
+                    ),
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(invalid(annotation, s, "unmatched '}'"));
+        }
+        if s.is_empty() {
+            return Err(invalid(annotation, s, "must not be empty"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn render(&self, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
+        render_unchecked(&self.0, ordinal, pod, namespace, statefulset)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Render a template; unknown placeholders render as the StatefulSet name (validated templates have none).
+pub fn render_unchecked(template: &str, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').unwrap_or(after.len());
+        match &after[..close] {
+            "ordinal" => {
+                use fmt::Write;
+                let _ = write!(out, "{ordinal}");
+            }
+            "pod" => out.push_str(pod),
+            "namespace" => out.push_str(namespace),
+            _ => out.push_str(statefulset),
+        }
+        rest = after.get(close + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Settings of one StatefulSet's brokers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub mode: Mode,
+    pub address: Option<String>,
+    pub port_base: u16,
+    pub hostname_template: Option<Template>,
+    pub service_name_template: Option<Template>,
+    pub port: u16,
+    pub node_port_base: u16,
+    pub env: Option<String>,
+    pub listener: String,
+    /// `None` when the internal listener is disabled (`internal-listener: none`).
+    pub internal_listener: Option<String>,
+    pub internal_port: u16,
+    pub container: Option<String>,
+    pub anti_affinity: AntiAffinity,
+    pub topology_key: String,
+    pub cluster_domain: String,
+}
+
+fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16) -> Result<u16, SettingsError> {
+    match annotations.get(key) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u16>() {
+            Ok(0) => Err(invalid(key, v, "must be a port number between 1 and 65535")),
+            Ok(p) => Ok(p),
+            Err(_) => Err(invalid(key, v, "must be a port number between 1 and 65535")),
+        },
+    }
+}
+
+fn listener_name(annotations: &BTreeMap<String, String>, key: &'static str, default: &str) -> Result<String, SettingsError> {
+    let v = annotations.get(key).map(String::as_str).unwrap_or(default);
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(invalid(key, v, "a Kafka listener name is letters, digits, '_' or '-'"));
+    }
+    Ok(v.to_owned())
+}
+
+fn is_valid_host(s: &str) -> bool {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+impl Settings {
+    /// Parse settings from annotations. Unknown `kafka-advertiser.io/` keys are ignored here (the
+    /// controller has its own); every value we read is validated and a bad one names its key.
+    pub fn from_annotations(
+        annotations: &BTreeMap<String, String>,
+        defaults: &Defaults,
+    ) -> Result<Self, SettingsError> {
+        let mode = match annotations.get(ANN_MODE) {
+            None => defaults.mode,
+            Some(v) => v.trim().parse().map_err(|()| {
+                invalid(
+                    ANN_MODE,
+                    v,
+                    "expected one of loadbalancer, shared-address, hostname, nodeport",
+                )
+            })?,
+        };
+        let address = match annotations.get(ANN_ADDRESS).map(|s| s.trim()) {
+            None | Some("") => None,
+            Some(a) => {
+                let bare = a.trim_start_matches('[').trim_end_matches(']');
+                if !is_valid_host(bare) {
+                    return Err(invalid(ANN_ADDRESS, a, "expected an IP address or a DNS name"));
+                }
+                Some(bare.to_owned())
+            }
+        };
+        let hostname_template = annotations
+            .get(ANN_HOSTNAME_TEMPLATE)
+            .map(|t| Template::parse(ANN_HOSTNAME_TEMPLATE, t.trim()))
+            .transpose()?;
+        let service_name_template = annotations
+            .get(ANN_SERVICE_NAME_TEMPLATE)
+            .map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim()))
+            .transpose()?;
+        if mode == Mode::Hostname && hostname_template.is_none() {
+            return Err(SettingsError::Missing {
+                annotation: ANN_HOSTNAME_TEMPLATE,
+                mode,
+            });
+        }
+        let internal_listener = match annotations.get(ANN_INTERNAL_LISTENER).map(|s| s.trim()) {
+            Some(v) if v.eq_ignore_ascii_case("none") => None,
+            _ => Some(listener_name(annotations, ANN_INTERNAL_LISTENER, "INTERNAL")?),
+        };
+        let listener = listener_name(annotations, ANN_LISTENER, "EXTERNAL")?;
+        if internal_listener
+            .as_deref()
+            .is_some_and(|i| i.eq_ignore_ascii_case(&listener))
+        {
+            return Err(invalid(
+                ANN_LISTENER,
+                &listener,
+                "the external listener must differ from the internal one",
+            ));
+        }
+        let env = match annotations.get(ANN_ENV).map(|s| s.trim()) {
+            None => None,
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') => {
+                Some(v.to_owned())
+            }
+            Some(v) => return Err(invalid(ANN_ENV, v, "expected an environment variable name")),
+        };
+        let anti_affinity = match annotations.get(ANN_ANTI_AFFINITY).map(|s| s.trim()) {
+            None | Some("required") => AntiAffinity::Required,
+            Some("preferred") => AntiAffinity::Preferred,
+            Some("none") => AntiAffinity::None,
+            Some(v) => {
+                return Err(invalid(ANN_ANTI_AFFINITY, v, "expected required, preferred or none"));
+            }
+        };
+        let topology_key = match annotations.get(ANN_TOPOLOGY_KEY).map(|s| s.trim()) {
+            None => "kubernetes.io/hostname".to_owned(),
+            Some("") => return Err(invalid(ANN_TOPOLOGY_KEY, "", "must not be empty")),
+            Some(v) => v.to_owned(),
+        };
+        Ok(Self {
+            mode,
+            address,
+            port_base: port(annotations, ANN_PORT_BASE, 9092)?,
+            hostname_template,
+            service_name_template,
+            port: port(annotations, ANN_PORT, 9094)?,
+            node_port_base: port(annotations, ANN_NODE_PORT_BASE, 31090)?,
+            env,
+            listener,
+            internal_listener,
+            internal_port: port(annotations, ANN_INTERNAL_PORT, 9092)?,
+            container: annotations
+                .get(ANN_CONTAINER)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            anti_affinity,
+            topology_key,
+            cluster_domain: defaults.cluster_domain.clone(),
+        })
+    }
+
+    /// The external port of a broker in the modes where it depends on the ordinal.
+    pub fn external_port(&self, ordinal: u32) -> Result<u16, SettingsError> {
+        let (base, key) = match self.mode {
+            Mode::SharedAddress => (self.port_base, ANN_PORT_BASE),
+            Mode::Nodeport => (self.node_port_base, ANN_NODE_PORT_BASE),
+            Mode::Hostname | Mode::Loadbalancer => return Ok(self.port),
+        };
+        u16::try_from(u32::from(base) + ordinal)
+            .map_err(|_| invalid(key, &base.to_string(), format!("{base} + ordinal {ordinal} exceeds 65535")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_annotations() {
+        let s = Settings::from_annotations(&BTreeMap::new(), &Defaults::default()).unwrap();
+        assert_eq!(s.mode, Mode::Loadbalancer);
+        assert_eq!((s.port_base, s.port, s.node_port_base, s.internal_port), (9092, 9094, 31090, 9092));
+        assert_eq!(s.listener, "EXTERNAL");
+        assert_eq!(s.internal_listener.as_deref(), Some("INTERNAL"));
+        assert_eq!(s.anti_affinity, AntiAffinity::Required);
+        assert_eq!(s.topology_key, "kubernetes.io/hostname");
+    }
+
+    #[test]
+    fn bad_values_name_the_annotation() {
+        for (k, v) in [
+            (ANN_PORT_BASE, "nine"),
+            (ANN_PORT, "70000"),
+            (ANN_NODE_PORT_BASE, "0"),
+            (ANN_MODE, "ingress"),
+            (ANN_ANTI_AFFINITY, "sometimes"),
+            (ANN_LISTENER, "EXT://"),
+            (ANN_HOSTNAME_TEMPLATE, "b-{idx}.example.com"),
+            (ANN_ADDRESS, "not a host"),
+        ] {
+            let err = Settings::from_annotations(&ann(&[(k, v)]), &Defaults::default()).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(k) && msg.contains(v), "{msg}");
+        }
+    }
+
+    #[test]
+    fn hostname_mode_requires_template() {
+        let err = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname")]), &Defaults::default()).unwrap_err();
+        assert!(err.to_string().contains(ANN_HOSTNAME_TEMPLATE));
+    }
+
+    #[test]
+    fn template_renders_every_placeholder() {
+        let t = Template::parse(ANN_HOSTNAME_TEMPLATE, "{statefulset}-{ordinal}.{namespace}.x/{pod}").unwrap();
+        assert_eq!(t.render(12, "k-12", "ns", "k"), "k-12.ns.x/k-12");
+    }
+
+    #[test]
+    fn external_port_overflow_is_an_error() {
+        let s = Settings::from_annotations(
+            &ann(&[(ANN_MODE, "shared-address"), (ANN_PORT_BASE, "65530")]),
+            &Defaults::default(),
+        )
+        .unwrap();
+        assert_eq!(s.external_port(5).unwrap(), 65535);
+        assert!(s.external_port(6).unwrap_err().to_string().contains(ANN_PORT_BASE));
+    }
+}

@@ -1,0 +1,397 @@
+//! Unit tests of the pure mutation, on the kube-apiserver fixtures and on hand-made pods.
+
+use super::*;
+use crate::mutate::settings::*;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// A plain map of addresses for tests: (namespace, statefulset, ordinal) → address.
+#[derive(Default)]
+struct Map(HashMap<(String, String, u32), String>);
+
+impl Map {
+    fn with(ns: &str, sts: &str, ordinal: u32, addr: &str) -> Self {
+        let mut m = Map::default();
+        m.0.insert((ns.into(), sts.into(), ordinal), addr.into());
+        m
+    }
+}
+
+impl AddressLookup for Map {
+    fn address(&self, ns: &str, sts: &str, ordinal: u32) -> Option<Arc<str>> {
+        self.0.get(&(ns.into(), sts.into(), ordinal)).map(|s| Arc::from(s.as_str()))
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn fixture_pod(name: &str) -> Value {
+    fixture(name)["request"]["object"].clone()
+}
+
+fn names(v: &Value) -> (String, String) {
+    (
+        v["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+        v["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Run the mutation, apply its patch, check the result is a Pod and that a second run is a no-op.
+fn run(pod: &Value, addrs: &dyn AddressLookup) -> Result<(Option<Mutation>, Pod), MutateError> {
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
+    let (name, namespace) = names(pod);
+    let rn = RequestNames { name: &name, namespace: &namespace };
+    let m = mutate(&typed, rn, &Defaults::default(), addrs)?;
+    let mut doc = pod.clone();
+    if let Some(m) = &m {
+        json_patch::patch(&mut doc, &m.patch).expect("patch applies");
+    }
+    let patched: Pod = serde_json::from_value(doc).expect("patched object is a Pod");
+    let again = mutate(&patched, rn, &Defaults::default(), addrs).unwrap();
+    if let Some(again) = again {
+        assert!(again.patch.0.is_empty(), "not idempotent: {:?}", again.patch);
+    }
+    Ok((m, patched))
+}
+
+fn env_of<'p>(pod: &'p Pod, container: &str) -> Vec<(&'p str, Option<&'p str>)> {
+    let c = pod.spec.as_ref().unwrap().containers.iter().chain(pod.spec.as_ref().unwrap().init_containers.iter().flatten());
+    c.filter(|c| c.name == container)
+        .flat_map(|c| c.env.iter().flatten())
+        .map(|e| (e.name.as_str(), e.value.as_deref()))
+        .collect()
+}
+
+fn env(pod: &Pod, container: &str, var: &str) -> Option<String> {
+    env_of(pod, container).into_iter().rev().find(|(n, _)| *n == var).and_then(|(_, v)| v.map(str::to_owned))
+}
+
+fn required_terms(pod: &Pod) -> Vec<PodAffinityTermView> {
+    pod.spec.as_ref().unwrap().affinity.as_ref()
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| PodAffinityTermView { key: t.topology_key, labels: t.label_selector.and_then(|s| s.match_labels).unwrap_or_default() })
+        .collect()
+}
+
+#[derive(Debug, PartialEq)]
+struct PodAffinityTermView {
+    key: String,
+    labels: BTreeMap<String, String>,
+}
+
+#[test]
+fn loadbalancer_fixture_with_known_address() {
+    let pod = fixture_pod("kafka-0-kraft-bitnami-loadbalancer");
+    let (m, patched) = run(&pod, &Map::with("streaming", "kafka", 0, "203.0.113.10")).unwrap();
+    let m = m.unwrap();
+    assert_eq!(
+        env(&patched, "kafka", BITNAMI_ENV).as_deref(),
+        Some("INTERNAL://kafka-0.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://203.0.113.10:9094")
+    );
+    assert_eq!(patched.metadata.annotations.as_ref().unwrap()[ANN_ADVERTISED], m.advertised);
+    assert_eq!((m.statefulset.as_str(), m.ordinal), ("kafka", 0));
+    let terms = required_terms(&patched);
+    assert_eq!(terms.len(), 1);
+    assert_eq!(terms[0].key, "kubernetes.io/hostname");
+    let want: BTreeMap<String, String> = [
+        ("app.kubernetes.io/name", "kafka"),
+        ("app.kubernetes.io/instance", "kafka"),
+        (ENABLED_LABEL, "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(terms[0].labels, want, "selector is the pod's labels minus the per-pod ones");
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+}
+
+#[test]
+fn loadbalancer_fixture_without_address_is_denied_naming_the_service() {
+    let pod = fixture_pod("kafka-0-kraft-bitnami-loadbalancer");
+    let err = run(&pod, &Map::default()).unwrap_err();
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("kafka-0-external"), "{err}");
+    // A hostname ingress is advertised as is.
+    let (_, patched) = run(&pod, &Map::with("streaming", "kafka", 0, "a1b2.elb.example.com")).unwrap();
+    assert!(env(&patched, "kafka", BITNAMI_ENV).unwrap().ends_with("EXTERNAL://a1b2.elb.example.com:9094"));
+}
+
+#[test]
+fn shared_address_fixture() {
+    let (_, patched) = run(&fixture_pod("kafka-1-seed-shared-address"), &NoAddresses).unwrap();
+    let v = env(&patched, "kafka", BITNAMI_ENV).unwrap();
+    assert_eq!(v, "INTERNAL://kafka-1.kafka.streaming.svc.cluster.local:9092,EXTERNAL://198.51.100.7:9093");
+}
+
+#[test]
+fn hostname_fixture_merges_and_keeps_user_affinity_and_other_containers() {
+    let pod = fixture_pod("kafka-2-apache-hostname-existing-affinity");
+    let before: Pod = serde_json::from_value(pod.clone()).unwrap();
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert_eq!(
+        env(&patched, "kafka", APACHE_ENV).as_deref(),
+        Some("INTERNAL://kafka-2.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://broker-2.kafka.example.net:9094")
+    );
+    let (b, a) = (before.spec.as_ref().unwrap(), patched.spec.as_ref().unwrap());
+    assert_eq!(b.init_containers, a.init_containers);
+    let jmx = |s: &k8s_openapi::api::core::v1::PodSpec| s.containers.iter().find(|c| c.name == "jmx-exporter").cloned();
+    assert!(jmx(b).is_some());
+    assert_eq!(jmx(b), jmx(a), "jmx-exporter sidecar unchanged");
+    // Only the listeners var changed in the kafka container, in place.
+    let (eb, ea) = (env_of(&before, "kafka"), env_of(&patched, "kafka"));
+    assert_eq!(eb.len(), ea.len());
+    for (x, y) in eb.iter().zip(&ea) {
+        assert_eq!(x.0, y.0);
+        if x.0 != APACHE_ENV {
+            assert_eq!(x, y);
+        }
+    }
+    let (ab, aa) = (b.affinity.as_ref().unwrap(), a.affinity.as_ref().unwrap());
+    assert_eq!(ab.node_affinity, aa.node_affinity);
+    let anti = aa.pod_anti_affinity.as_ref().unwrap();
+    assert_eq!(
+        ab.pod_anti_affinity.as_ref().unwrap().preferred_during_scheduling_ignored_during_execution,
+        anti.preferred_during_scheduling_ignored_during_execution
+    );
+    assert_eq!(required_terms(&patched).len(), 1);
+}
+
+#[test]
+fn nodeport_fixture_injects_host_ip_before_listeners() {
+    let (m, patched) = run(&fixture_pod("kafka-4-nodeport"), &NoAddresses).unwrap();
+    let envs = env_of(&patched, "kafka");
+    let h = envs.iter().position(|(n, _)| *n == HOST_IP_ENV).expect("host ip var");
+    let l = envs.iter().position(|(n, _)| *n == BITNAMI_ENV).expect("listeners var");
+    assert!(h < l);
+    let hv = &patched.spec.as_ref().unwrap().containers[0].env.as_ref().unwrap()[h];
+    assert_eq!(hv.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "status.hostIP");
+    assert!(envs[l].1.unwrap().ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
+    assert!(m.unwrap().warnings.is_empty());
+}
+
+#[test]
+fn ordinal_from_name_when_label_missing() {
+    let (m, patched) = run(&fixture_pod("kafka-11-no-pod-index-label"), &NoAddresses).unwrap();
+    assert_eq!(m.unwrap().ordinal, 11);
+    assert!(env(&patched, "kafka", BITNAMI_ENV).unwrap().ends_with("EXTERNAL://kafka.example.net:9103"));
+}
+
+#[test]
+fn not_opted_in_is_untouched() {
+    assert!(run(&fixture_pod("kafka-0-not-opted-in"), &NoAddresses).unwrap().0.is_none());
+    let mut pod = fixture_pod("kafka-1-seed-shared-address");
+    pod["metadata"]["labels"][ENABLED_LABEL] = json!("false");
+    assert!(run(&pod, &NoAddresses).unwrap().0.is_none());
+}
+
+#[test]
+fn bad_port_base_names_the_annotation() {
+    let err = run(&fixture_pod("kafka-0-bad-port-base"), &NoAddresses).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(ANN_PORT_BASE) && msg.contains("nine"), "{msg}");
+}
+
+#[test]
+fn generate_name_pod_has_no_ordinal() {
+    let err = run(&fixture_pod("kafka-client-generate-name-no-ordinal"), &NoAddresses).unwrap_err();
+    assert!(matches!(err, MutateError::NoOrdinal { .. }));
+    assert!(err.to_string().contains("kafka-client-"), "{err}");
+}
+
+/// A minimal pod built by hand: no env, no affinity, no annotations.
+fn bare_pod(name: &str, annotations: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "ns",
+            "labels": { ENABLED_LABEL: "true", "app": "broker" },
+            "annotations": annotations,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "brokers", "uid": "u", "controller": true}]
+        },
+        "spec": { "hostname": name, "subdomain": "hs", "containers": [{ "name": "kafka", "image": "apache/kafka:3.9.0" }] }
+    })
+}
+
+#[test]
+fn parents_are_created_on_a_bare_pod() {
+    let mut pod = bare_pod("brokers-3", json!({}));
+    pod["metadata"].as_object_mut().unwrap().remove("annotations");
+    let (m, patched) = run(&pod, &Map::with("ns", "brokers", 3, "10.0.0.3")).unwrap();
+    assert_eq!(
+        env(&patched, "kafka", APACHE_ENV).as_deref(),
+        Some("INTERNAL://brokers-3.hs.ns.svc.cluster.local:9092,EXTERNAL://10.0.0.3:9094")
+    );
+    assert_eq!(patched.metadata.annotations.as_ref().unwrap()[ANN_ADVERTISED], m.unwrap().advertised);
+    assert_eq!(required_terms(&patched).len(), 1);
+}
+
+#[test]
+fn ordinal_from_label_wins_and_nonzero_start() {
+    let mut pod = bare_pod("brokers-7", json!({ ANN_MODE: "shared-address", ANN_ADDRESS: "1.2.3.4", ANN_PORT_BASE: "19000" }));
+    pod["metadata"]["labels"][POD_INDEX_LABEL] = json!("12");
+    let (m, patched) = run(&pod, &NoAddresses).unwrap();
+    assert_eq!(m.unwrap().ordinal, 12);
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().ends_with("EXTERNAL://1.2.3.4:19012"));
+    pod["metadata"]["labels"][POD_INDEX_LABEL] = json!("x");
+    assert!(matches!(run(&pod, &NoAddresses).unwrap_err(), MutateError::BadPodIndex { .. }));
+}
+
+#[test]
+fn name_suffix_rules() {
+    assert_eq!(name_suffix("kafka-0"), Some(("kafka", 0)));
+    assert_eq!(name_suffix("my-kafka-123"), Some(("my-kafka", 123)));
+    assert_eq!(name_suffix("kafka-01"), None);
+    assert_eq!(name_suffix("kafka-"), None);
+    assert_eq!(name_suffix("kafka"), None);
+    assert_eq!(name_suffix("-3"), None);
+    assert_eq!(name_suffix("kafka-99999999999"), None);
+}
+
+#[test]
+fn bitnami_env_merge_keeps_other_listeners() {
+    let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "b{ordinal}.{namespace}.example.com" }));
+    pod["spec"]["containers"][0]["image"] = json!("bitnami/kafka:3.9");
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": "A", "value": "1"},
+        {"name": BITNAMI_ENV, "value": "CLIENT://c:1,EXTERNAL://old:1"},
+        {"name": "Z", "value": "2"}
+    ]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    let envs = env_of(&patched, "kafka");
+    assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), ["A", BITNAMI_ENV, "Z"]);
+    assert_eq!(envs[1].1, Some("CLIENT://c:1,EXTERNAL://b0.ns.example.com:9094,INTERNAL://brokers-0.hs.ns.svc.cluster.local:9092"));
+}
+
+#[test]
+fn env_defaults_by_image_and_annotation() {
+    let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport" }));
+    pod["spec"]["containers"][0]["image"] = json!("docker.io/bitnami/kafka:3.9");
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "kafka", BITNAMI_ENV).is_some());
+    pod["metadata"]["annotations"][ANN_ENV] = json!("MY_LISTENERS");
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "kafka", "MY_LISTENERS").is_some());
+    assert!(env(&patched, "kafka", BITNAMI_ENV).is_none());
+}
+
+#[test]
+fn value_from_listeners_var_is_replaced_by_a_value() {
+    let mut pod = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" }));
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": APACHE_ENV, "valueFrom": {"configMapKeyRef": {"name": "x", "key": "y"}}},
+        {"name": HOST_IP_ENV, "value": "wrong"}
+    ]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    let envs = env_of(&patched, "kafka");
+    assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), [HOST_IP_ENV, APACHE_ENV]);
+    assert!(envs[1].1.unwrap().contains("$(KAFKA_ADVERTISER_HOST_IP):31091"));
+}
+
+#[test]
+fn container_selection() {
+    let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport" }));
+    pod["spec"]["containers"] = json!([{"name": "side", "image": "x"}, {"name": "broker", "image": "apache/kafka"}]);
+    let (m, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "side", APACHE_ENV).is_some(), "first container by default");
+    assert!(m.unwrap().warnings.iter().any(|w| w.contains(ANN_CONTAINER)));
+    pod["metadata"]["annotations"][ANN_CONTAINER] = json!("broker");
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "side", APACHE_ENV).is_none());
+    assert!(env(&patched, "broker", APACHE_ENV).is_some());
+    pod["metadata"]["annotations"][ANN_CONTAINER] = json!("nope");
+    let err = run(&pod, &NoAddresses).unwrap_err();
+    assert!(err.to_string().contains("side, broker"), "{err}");
+}
+
+#[test]
+fn affinity_merge_cases() {
+    let sel = json!({"matchLabels": {"app": "broker", ENABLED_LABEL: "true"}});
+    let ours = json!({"labelSelector": sel, "topologyKey": "kubernetes.io/hostname"});
+    let user_req = json!({"labelSelector": {"matchLabels": {"app": "zk"}}, "topologyKey": "zone"});
+    let cases = [
+        // (existing affinity, mode, expected required count, expected preferred count)
+        (json!(null), "required", 1, 0),
+        (json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [user_req]}}), "required", 2, 0),
+        (json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": user_req}]}}), "required", 1, 1),
+        (json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [ours]}}), "required", 1, 0),
+        (json!({"nodeAffinity": {}}), "preferred", 0, 1),
+        (json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": ours}]}}), "preferred", 0, 1),
+        (json!(null), "none", 0, 0),
+    ];
+    for (existing, mode, req, pref) in cases {
+        let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", ANN_ANTI_AFFINITY: mode }));
+        if !existing.is_null() {
+            pod["spec"]["affinity"] = existing.clone();
+        }
+        let (_, patched) = run(&pod, &NoAddresses).unwrap();
+        let anti = patched.spec.unwrap().affinity.and_then(|a| a.pod_anti_affinity);
+        let r = anti.as_ref().and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()).map_or(0, Vec::len);
+        let p = anti.as_ref().and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref()).map_or(0, Vec::len);
+        assert_eq!((r, p), (req, pref), "existing {existing} mode {mode}");
+        // The user's terms come first, in their order.
+        if let Some(user) = existing.pointer("/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/0") {
+            let first = &anti.as_ref().unwrap().required_during_scheduling_ignored_during_execution.as_ref().unwrap()[0];
+            assert_eq!(serde_json::to_value(first).unwrap(), *user);
+        }
+    }
+}
+
+#[test]
+fn topology_key_annotation() {
+    let pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", ANN_TOPOLOGY_KEY: "topology.kubernetes.io/zone" }));
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert_eq!(required_terms(&patched)[0].key, "topology.kubernetes.io/zone");
+}
+
+#[test]
+fn slash_and_tilde_in_annotation_keys_are_escaped() {
+    let pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", "a~b/c": "x" }));
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
+    let m = mutate(&typed, RequestNames::default(), &Defaults::default(), &NoAddresses).unwrap().unwrap();
+    let paths: Vec<String> = m.patch.0.iter().map(|op| op.path().to_string()).collect();
+    assert!(paths.contains(&"/metadata/annotations/kafka-advertiser.io~1advertised".to_owned()), "{paths:?}");
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert_eq!(patched.metadata.annotations.unwrap()["a~b/c"], "x");
+}
+
+#[test]
+fn warnings_for_undeclared_listener_and_missing_shared_address() {
+    let mut pod = bare_pod("brokers-2", json!({ ANN_MODE: "shared-address", ANN_LISTENER: "OUTSIDE" }));
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"},
+        {"name": "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "value": "INTERNAL:PLAINTEXT,OUTSIDE:PLAINTEXT"}
+    ]);
+    // No address and none learned: denied, naming the annotation.
+    let err = run(&pod, &NoAddresses).unwrap_err();
+    assert!(err.to_string().contains(ANN_ADDRESS), "{err}");
+    // An address learned from the Service: allowed, with a warning.
+    let (m, _) = run(&pod, &Map::with("ns", "brokers", 2, "5.6.7.8")).unwrap();
+    let w = m.unwrap().warnings;
+    assert!(w.iter().any(|w| w.contains("KAFKA_LISTENERS") && w.contains("OUTSIDE")), "{w:?}");
+    assert!(!w.iter().any(|w| w.contains("PROTOCOL_MAP")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains(ANN_ADDRESS)), "{w:?}");
+}
+
+#[test]
+fn missing_subdomain_is_denied_unless_internal_disabled() {
+    let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport" }));
+    pod["spec"].as_object_mut().unwrap().remove("subdomain");
+    assert!(matches!(run(&pod, &NoAddresses).unwrap_err(), MutateError::NoSubdomain { .. }));
+    pod["metadata"]["annotations"][ANN_INTERNAL_LISTENER] = json!("none");
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert_eq!(env(&patched, "kafka", APACHE_ENV).as_deref(), Some("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31090"));
+}
+
+#[test]
+fn unknown_mode_is_denied_naming_the_annotation() {
+    let pod = bare_pod("brokers-0", json!({ ANN_MODE: "magic" }));
+    let msg = run(&pod, &NoAddresses).unwrap_err().to_string();
+    assert!(msg.contains(ANN_MODE) && msg.contains("magic"), "{msg}");
+}
