@@ -2,4 +2,181 @@
 //! plain StatefulSet externally reachable advertised listeners.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod admission;
+pub mod config;
+pub mod controller;
+pub mod metrics;
 pub mod mutate;
+pub mod offline;
+pub mod tls;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Readiness;
+use crate::admission::server::ServerOptions;
+use crate::config::{Cli, Command, LogFormat, ServeArgs};
+use crate::metrics::Metrics;
+use crate::mutate::AddressBook;
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Entry point of the binary (after the crypto provider is installed and args are parsed).
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format, &cli.log_level);
+    let result = match cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(serve(*args))),
+        Command::Mutate(args) => offline::mutate_cmd(&args).map_err(Into::into).and_then(|(out, allowed)| {
+            print_out(&out)?;
+            if allowed {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("the pod was denied (see response.status.message)"))
+            }
+        }),
+        Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
+        Command::Certs(args) => offline::certs_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_out(s: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")
+}
+
+async fn shutdown_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = stop.cancelled() => {}
+    }
+    stop.cancel();
+}
+
+/// `kafka-advertiser serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::default());
+    let addresses = AddressBook::new();
+    let stop = CancellationToken::new();
+    tokio::spawn(shutdown_signal(stop.clone()));
+
+    // Load certificates before binding anything: a bad pair is a one-line start-up error.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = if args.controller_only {
+        None
+    } else {
+        let dir = &args.tls.tls_cert_dir;
+        let loaded = tls::load_dir(dir, &provider).context("cannot load the serving certificate")?;
+        metrics.cert_not_after.set(loaded.not_after);
+        let resolver = tls::CertResolver::new(loaded.key.clone());
+        let config = tls::server_config(resolver.clone(), args.tls.client_ca.as_deref(), provider.clone())
+            .context("cannot configure TLS")?;
+        Some((loaded, resolver, config))
+    };
+
+    let admin_listener = TcpListener::bind(args.admin.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin.admin_listen))?;
+    let admin = tokio::spawn({
+        let router = admin::router(readiness.clone(), metrics.clone());
+        let stop = stop.clone();
+        async move { axum::serve(admin_listener, router).with_graceful_shutdown(stop.cancelled_owned()).await }
+    });
+
+    let defaults = Arc::new(args.mutation.defaults());
+    let controller = if args.standalone {
+        readiness.caches.store(true, Ordering::Release);
+        None
+    } else {
+        let client = kube::Client::try_default()
+            .await
+            .context("cannot reach the Kubernetes API (in-cluster config or KUBECONFIG); use --standalone to serve without it")?;
+        let ctx = controller::Shared {
+            client,
+            defaults: defaults.clone(),
+            addresses: addresses.clone(),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+        };
+        Some(tokio::spawn(controller::run(ctx, args.controller.clone(), stop.clone())))
+    };
+
+    match tls {
+        None => {
+            readiness.certs.store(true, Ordering::Release);
+            stop.cancelled().await;
+        }
+        Some((loaded, resolver, config)) => {
+            let listener = TcpListener::bind(args.tls.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (--listen)", args.tls.listen))?;
+            tokio::spawn(tls::watch(
+                args.tls.tls_cert_dir.clone(),
+                args.tls.tls_reload_interval,
+                loaded.fingerprint(),
+                resolver,
+                provider,
+                metrics.clone(),
+                stop.clone(),
+            ));
+            readiness.certs.store(true, Ordering::Release);
+            tracing::info!(listen = %args.tls.listen, admin = %args.admin.admin_listen, standalone = args.standalone, "serving");
+            let state = admission::WebhookState {
+                defaults,
+                addresses,
+                metrics: metrics.clone(),
+                max_body: args.server.max_body_bytes,
+                body_timeout: args.server.body_read_timeout,
+            };
+            let opts = ServerOptions {
+                handshake_timeout: args.server.header_read_timeout,
+                header_read_timeout: args.server.header_read_timeout,
+                max_connections: args.server.max_connections,
+                shutdown_grace: args.server.shutdown_grace,
+            };
+            admission::server::serve(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config)), admission::router(state), opts, stop.clone()).await;
+        }
+    }
+    stop.cancel();
+    if let Some(c) = controller {
+        match c.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "controller stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "controller task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let _ = admin.await;
+    tracing::info!("stopped");
+    Ok(())
+}

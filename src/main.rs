@@ -1,1 +1,9 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // One process-wide TLS provider, for the webhook server and the Kubernetes client alike.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    kafka_advertiser::run(kafka_advertiser::config::Cli::parse())
+}

@@ -89,6 +89,22 @@ impl AddressBook {
         });
     }
 
+    /// Keep only the brokers for which `keep(namespace, statefulset, ordinal)` holds.
+    pub fn retain(&self, keep: impl Fn(&str, &str, u32) -> bool) {
+        self.inner.map.rcu(|old| {
+            let mut next: Snapshot = HashMap::with_capacity(old.len());
+            for (ns, sets) in old.iter() {
+                for (sts, brokers) in sets {
+                    let kept: Brokers = brokers.iter().filter(|(o, _)| keep(ns, sts, **o)).map(|(o, a)| (*o, a.clone())).collect();
+                    if !kept.is_empty() {
+                        next.entry(ns.clone()).or_default().insert(sts.clone(), kept);
+                    }
+                }
+            }
+            Arc::new(next)
+        });
+    }
+
     /// All known addresses of one StatefulSet.
     pub fn statefulset(&self, namespace: &str, statefulset: &str) -> Brokers {
         self.inner

@@ -1,0 +1,242 @@
+//! Command line: every flag also reads `KAFKA_ADVERTISER_<FLAG>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::mutate::{Defaults, Mode};
+
+#[derive(Debug, Parser)]
+#[command(name = "kafka-advertiser", version, about = "Give Kafka brokers in a plain StatefulSet externally reachable advertised listeners")]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `kafka_advertiser=debug`.
+    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS admission webhook and (unless --standalone) the controller.
+    Serve(Box<ServeArgs>),
+    /// Mutate one AdmissionReview or Pod offline (JSON or YAML; FILE or - for stdin).
+    Mutate(MutateArgs),
+    /// Show, for each ordinal of a StatefulSet, the env value, affinity term and external Service.
+    Preview(PreviewArgs),
+    /// Make a local CA and a serving certificate for `serve` (development and tests).
+    Certs(CertsArgs),
+}
+
+/// Settings shared by the webhook and the offline commands.
+#[derive(Debug, Clone, Args)]
+pub struct MutationArgs {
+    /// Mode for pods without the kafka-advertiser.io/mode annotation.
+    #[arg(long, env = "KAFKA_ADVERTISER_DEFAULT_MODE", value_enum, default_value_t = Mode::Loadbalancer)]
+    pub default_mode: Mode,
+    /// Cluster DNS domain used in internal listener names.
+    #[arg(long, env = "KAFKA_ADVERTISER_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+}
+
+impl MutationArgs {
+    pub fn defaults(&self) -> Defaults {
+        Defaults { mode: self.default_mode, cluster_domain: self.cluster_domain.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Address of the HTTPS admission server.
+    #[arg(long, env = "KAFKA_ADVERTISER_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Directory with tls.crt and tls.key (a cert-manager Secret volume); reloaded on change.
+    #[arg(long, env = "KAFKA_ADVERTISER_TLS_CERT_DIR", default_value = "/etc/kafka-advertiser/tls")]
+    pub tls_cert_dir: PathBuf,
+    /// How often the cert directory is checked for a rotated pair.
+    #[arg(long, env = "KAFKA_ADVERTISER_TLS_RELOAD_INTERVAL", value_parser = parse_duration, default_value = "10s")]
+    pub tls_reload_interval: Duration,
+    /// PEM CA bundle; when set, clients must present a certificate signed by it.
+    #[arg(long, env = "KAFKA_ADVERTISER_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Largest admission request body, bytes (larger: 413).
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time for a client to send request headers (and to finish the TLS handshake).
+    #[arg(long, env = "KAFKA_ADVERTISER_HEADER_READ_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
+    pub header_read_timeout: Duration,
+    /// Time for a client to send a request body.
+    #[arg(long, env = "KAFKA_ADVERTISER_BODY_READ_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
+    pub body_read_timeout: Duration,
+    /// Most concurrent TLS connections; more are closed on accept.
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Longest wait for in-flight requests after SIGTERM.
+    #[arg(long, env = "KAFKA_ADVERTISER_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "25s")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Address of the plain-HTTP admin server (/livez, /readyz, /metrics).
+    #[arg(long, env = "KAFKA_ADVERTISER_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ControllerArgs {
+    /// Namespaces to watch (repeatable); all namespaces when absent.
+    #[arg(long = "namespace", env = "KAFKA_ADVERTISER_NAMESPACE", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "KAFKA_ADVERTISER_LEASE_NAME", default_value = "kafka-advertiser")]
+    pub lease_name: String,
+    /// Namespace of the Lease (usually the webhook's own, from the downward API).
+    #[arg(long, env = "KAFKA_ADVERTISER_LEASE_NAMESPACE", default_value = "kafka-advertiser")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease (usually the pod name).
+    #[arg(long, env = "KAFKA_ADVERTISER_POD_NAME", default_value = "kafka-advertiser")]
+    pub identity: String,
+    /// Lease duration; a new leader takes over this long after the old one stops renewing.
+    #[arg(long, env = "KAFKA_ADVERTISER_LEASE_DURATION", value_parser = parse_duration, default_value = "15s")]
+    pub lease_duration: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub mutation: MutationArgs,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+    /// Serve the webhook only, with no Kubernetes API access (loadbalancer mode then denies).
+    #[arg(long, env = "KAFKA_ADVERTISER_STANDALONE", conflicts_with = "controller_only")]
+    pub standalone: bool,
+    /// Run only the controller (no HTTPS webhook).
+    #[arg(long, env = "KAFKA_ADVERTISER_CONTROLLER_ONLY")]
+    pub controller_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MutateOutput {
+    /// The AdmissionReview response (JSON).
+    Review,
+    /// The patched pod (YAML).
+    Pod,
+}
+
+#[derive(Debug, Args)]
+pub struct MutateArgs {
+    /// AdmissionReview or Pod, JSON or YAML; `-` for stdin.
+    #[arg(default_value = "-")]
+    pub file: String,
+    #[arg(long, env = "KAFKA_ADVERTISER_OUTPUT", value_enum, default_value_t = MutateOutput::Review)]
+    pub output: MutateOutput,
+    /// Known broker address for loadbalancer mode: ORDINAL=HOST (repeatable).
+    #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
+    pub addresses: Vec<(u32, String)>,
+    #[command(flatten)]
+    pub mutation: MutationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// StatefulSet manifest (YAML or JSON; other documents in the file are ignored); `-` for stdin.
+    pub file: String,
+    /// Known broker address for loadbalancer mode: ORDINAL=HOST (repeatable).
+    #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
+    pub addresses: Vec<(u32, String)>,
+    #[command(flatten)]
+    pub mutation: MutationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Output directory (gets ca.crt, tls.crt, tls.key).
+    #[arg(long, env = "KAFKA_ADVERTISER_CERTS_OUT", default_value = "certs/dev")]
+    pub out: PathBuf,
+    /// DNS name or IP for the serving certificate (repeatable).
+    #[arg(long = "host", env = "KAFKA_ADVERTISER_CERTS_HOST", value_delimiter = ',', default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+    pub hosts: Vec<String>,
+    /// Also write a client certificate (client.crt, client.key) signed by the same CA.
+    #[arg(long, env = "KAFKA_ADVERTISER_CERTS_CLIENT")]
+    pub client: bool,
+}
+
+/// `10s`, `500ms`, `2m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `3=203.0.113.10`
+pub fn parse_address(s: &str) -> Result<(u32, String), String> {
+    let (o, h) = s.split_once('=').ok_or_else(|| format!("expected ORDINAL=HOST, got {s:?}"))?;
+    let o = o.trim().parse().map_err(|_| format!("ordinal in {s:?} is not a non-negative integer"))?;
+    let h = h.trim();
+    if h.is_empty() {
+        return Err(format!("host in {s:?} is empty"));
+    }
+    Ok((o, h.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("1d").is_err());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_address("3=1.2.3.4").unwrap(), (3, "1.2.3.4".into()));
+        assert!(parse_address("x=1").is_err());
+        assert!(parse_address("1=").is_err());
+        assert!(parse_address("1").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,77 @@
+//! Feeds the webhook's address view from the managed Services' `status.loadBalancer.ingress`.
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Api;
+use tokio_util::sync::CancellationToken;
+
+use super::desired::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::mutate::AddressBook;
+
+/// (namespace, statefulset, ordinal) of a managed broker Service.
+pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
+    let labels = svc.metadata.labels.as_ref()?;
+    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY) || labels.get(ROLE_LABEL).map(String::as_str) != Some("broker") {
+        return None;
+    }
+    Some((
+        svc.metadata.namespace.clone()?,
+        labels.get(STATEFULSET_LABEL)?.clone(),
+        labels.get(ORDINAL_LABEL)?.parse().ok()?,
+    ))
+}
+
+/// The first ingress ip, else hostname.
+pub fn ingress_address(svc: &Service) -> Option<&str> {
+    let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?;
+    ingress.ip.as_deref().filter(|s| !s.is_empty()).or(ingress.hostname.as_deref().filter(|s| !s.is_empty()))
+}
+
+/// Apply one watch event to the book. Returns whether the book changed.
+pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
+    let Some((ns, sts, ordinal)) = broker_key(svc) else { return false };
+    let addr = if deleted { None } else { ingress_address(svc) };
+    let changed = book.set(&ns, &sts, ordinal, addr);
+    if changed {
+        tracing::info!(namespace = %ns, statefulset = %sts, ordinal, address = addr.unwrap_or("<none>"), "broker address changed");
+    }
+    changed
+}
+
+/// Watch managed Services until `stop`; `synced` fires after the first full list.
+pub async fn run(api: Api<Service>, book: AddressBook, synced: tokio::sync::oneshot::Sender<()>, stop: CancellationToken) {
+    let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let mut synced = Some(synced);
+    // On a re-list, brokers missing from the new list are dropped.
+    let mut relist: Option<Vec<(String, String, u32)>> = None;
+    let stream = watcher(api, cfg).default_backoff().take_until(stop.cancelled_owned());
+    let mut stream = std::pin::pin!(stream);
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Init) => relist = Some(Vec::new()),
+            Ok(watcher::Event::InitApply(svc)) => {
+                apply(&book, &svc, false);
+                if let (Some(seen), Some(k)) = (relist.as_mut(), broker_key(&svc)) {
+                    seen.push(k);
+                }
+            }
+            Ok(watcher::Event::InitDone) => {
+                if let Some(seen) = relist.take() {
+                    book.retain(|ns, sts, o| seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o));
+                }
+                if let Some(tx) = synced.take() {
+                    let _ = tx.send(());
+                }
+            }
+            Ok(watcher::Event::Apply(svc)) => {
+                apply(&book, &svc, false);
+            }
+            Ok(watcher::Event::Delete(svc)) => {
+                apply(&book, &svc, true);
+            }
+            // The book keeps its last view while the API is unreachable.
+            Err(e) => tracing::warn!(error = %e, "service watch error; keeping the last known addresses"),
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Desired state: a pure function from a StatefulSet (+ its pod-template settings) to the external
+//! Services the controller owns. Unit-tested on its own; `preview` prints it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::mutate::settings::{Defaults, Mode, Settings, SettingsError, ENABLED_LABEL, PREFIX};
+use crate::mutate::{service_name, POD_INDEX_LABEL};
+
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "kafka-advertiser";
+pub const STATEFULSET_LABEL: &str = "kafka-advertiser.io/statefulset";
+pub const ORDINAL_LABEL: &str = "kafka-advertiser.io/ordinal";
+pub const ROLE_LABEL: &str = "kafka-advertiser.io/role";
+pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+
+pub const ANN_TARGET_PORT: &str = "kafka-advertiser.io/target-port";
+pub const ANN_EXTERNAL_TRAFFIC_POLICY: &str = "kafka-advertiser.io/external-traffic-policy";
+pub const ANN_LB_SOURCE_RANGES: &str = "kafka-advertiser.io/load-balancer-source-ranges";
+pub const ANN_LB_CLASS: &str = "kafka-advertiser.io/load-balancer-class";
+pub const ANN_SERVICE_ANNOTATIONS: &str = "kafka-advertiser.io/service-annotations";
+pub const ANN_SERVICE_LABELS: &str = "kafka-advertiser.io/service-labels";
+pub const ANN_BOOTSTRAP: &str = "kafka-advertiser.io/bootstrap";
+pub const ANN_BOOTSTRAP_PORT: &str = "kafka-advertiser.io/bootstrap-port";
+pub const ANN_RETAIN: &str = "kafka-advertiser.io/retain-services";
+pub const ANN_ROLL_ON_CHANGE: &str = "kafka-advertiser.io/roll-on-change";
+/// On the StatefulSet's metadata: set when the last missing address arrives (nudges a retry).
+pub const ANN_ADDRESSES_READY: &str = "kafka-advertiser.io/addresses-ready";
+pub const EXTERNAL_DNS_ANN: &str = "external-dns.alpha.kubernetes.io/hostname";
+pub const METALLB_SHARED_ANN: &str = "metallb.io/allow-shared-ip";
+pub const METALLB_IPS_ANN: &str = "metallb.io/loadBalancerIPs";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DesiredError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("annotation {annotation}={value:?} is invalid: {reason}")]
+    Invalid { annotation: &'static str, value: String, reason: String },
+    #[error("StatefulSet has no name")]
+    NoName,
+}
+
+/// Controller-only settings, from the same pod-template annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    pub target_port: IntOrString,
+    pub external_traffic_policy: String,
+    pub source_ranges: Vec<String>,
+    pub lb_class: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub bootstrap: bool,
+    pub bootstrap_port: u16,
+    pub retain: bool,
+    pub roll_on_change: bool,
+}
+
+/// Everything the controller wants for one StatefulSet.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub namespace: String,
+    pub name: String,
+    pub settings: Settings,
+    pub service_settings: ServiceSettings,
+    /// First ordinal and count.
+    pub start: u32,
+    pub replicas: u32,
+    /// One per ordinal, in ordinal order.
+    pub services: Vec<(u32, Service)>,
+    pub bootstrap: Option<Service>,
+}
+
+impl Desired {
+    pub fn ordinals(&self) -> std::ops::Range<u32> {
+        self.start..self.start.saturating_add(self.replicas)
+    }
+}
+
+fn bool_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<bool, DesiredError> {
+    match a.get(key).map(|s| s.trim()) {
+        None | Some("false") | Some("") => Ok(false),
+        Some("true") => Ok(true),
+        Some(v) => Err(DesiredError::Invalid { annotation: key, value: v.into(), reason: "expected \"true\" or \"false\"".into() }),
+    }
+}
+
+fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<String, String>, DesiredError> {
+    match a.get(key) {
+        None => Ok(BTreeMap::new()),
+        // YAML is a superset of JSON: `{"k": "v"}` and `k: v` lines both parse.
+        Some(v) => serde_yaml::from_str::<Option<BTreeMap<String, String>>>(v)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| DesiredError::Invalid {
+                annotation: key,
+                value: v.clone(),
+                reason: format!("expected a YAML or JSON map of strings: {e}"),
+            }),
+    }
+}
+
+/// Is this StatefulSet opted in (its pod template carries the label)?
+pub fn opted_in(sts: &StatefulSet) -> bool {
+    sts.spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get(ENABLED_LABEL))
+        .is_some_and(|v| v == "true")
+}
+
+fn template_annotations(sts: &StatefulSet) -> BTreeMap<String, String> {
+    sts.spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default()
+}
+
+fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Option<&'a Container> {
+    let cs = &spec?.containers;
+    match &settings.container {
+        Some(n) => cs.iter().find(|c| &c.name == n),
+        None => cs.iter().find(|c| c.name == "kafka").or(cs.first()),
+    }
+}
+
+/// Settings of one StatefulSet (webhook + controller parts).
+pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, ServiceSettings), DesiredError> {
+    let a = template_annotations(sts);
+    let settings = Settings::from_annotations(&a, defaults)?;
+    let spec = sts.spec.as_ref();
+    let target_port = match a.get(ANN_TARGET_PORT).map(|s| s.trim()) {
+        Some(v) => match v.parse::<i32>() {
+            Ok(p) if (1..=65535).contains(&p) => IntOrString::Int(p),
+            Ok(_) => {
+                return Err(DesiredError::Invalid { annotation: ANN_TARGET_PORT, value: v.into(), reason: "port out of range".into() })
+            }
+            Err(_) if !v.is_empty() && v.len() <= 15 => IntOrString::String(v.to_owned()),
+            Err(_) => {
+                return Err(DesiredError::Invalid { annotation: ANN_TARGET_PORT, value: v.into(), reason: "expected a port number or name".into() })
+            }
+        },
+        None => broker_container(spec.and_then(|s| s.template.spec.as_ref()), &settings)
+            .and_then(|c| c.ports.as_ref())
+            .and_then(|ps| ps.iter().find(|p| p.name.as_deref() == Some("external")))
+            .map_or(IntOrString::Int(9094), |p| IntOrString::Int(p.container_port)),
+    };
+    let external_traffic_policy = match (settings.mode, a.get(ANN_EXTERNAL_TRAFFIC_POLICY).map(|s| s.trim())) {
+        // Every broker Service shares the IP but selects another pod: MetalLB needs Cluster.
+        (Mode::SharedAddress, _) => "Cluster".to_owned(),
+        (_, None) => "Local".to_owned(),
+        (_, Some(v @ ("Local" | "Cluster"))) => v.to_owned(),
+        (_, Some(v)) => {
+            return Err(DesiredError::Invalid { annotation: ANN_EXTERNAL_TRAFFIC_POLICY, value: v.into(), reason: "expected Local or Cluster".into() })
+        }
+    };
+    let source_ranges = a
+        .get(ANN_LB_SOURCE_RANGES)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let bootstrap_port = match a.get(ANN_BOOTSTRAP_PORT) {
+        None => settings.port,
+        Some(v) => v.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
+            annotation: ANN_BOOTSTRAP_PORT,
+            value: v.clone(),
+            reason: "must be a port number between 1 and 65535".into(),
+        })?,
+    };
+    let service = ServiceSettings {
+        target_port,
+        external_traffic_policy,
+        source_ranges,
+        lb_class: a.get(ANN_LB_CLASS).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+        annotations: map_ann(&a, ANN_SERVICE_ANNOTATIONS)?,
+        labels: map_ann(&a, ANN_SERVICE_LABELS)?,
+        bootstrap: bool_ann(&a, ANN_BOOTSTRAP)?,
+        bootstrap_port,
+        retain: bool_ann(&a, ANN_RETAIN)?,
+        roll_on_change: bool_ann(&a, ANN_ROLL_ON_CHANGE)?,
+    };
+    Ok((settings, service))
+}
+
+pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "StatefulSet".into(),
+        name: sts.metadata.name.clone().unwrap_or_default(),
+        uid: sts.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The desired Services of one StatefulSet.
+pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, DesiredError> {
+    let name = sts.metadata.name.clone().filter(|n| !n.is_empty()).ok_or(DesiredError::NoName)?;
+    let namespace = sts.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let (settings, svc) = settings_of(sts, defaults)?;
+    let spec = sts.spec.as_ref();
+    let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
+    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
+    let owner = owner_reference(sts);
+    let is_node_port = settings.mode == Mode::Nodeport;
+
+    let base_labels = |role: &str, ordinal: Option<u32>| {
+        let mut l = svc.labels.clone();
+        l.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        l.insert(STATEFULSET_LABEL.into(), name.clone());
+        l.insert(ROLE_LABEL.into(), role.into());
+        if let Some(o) = ordinal {
+            l.insert(ORDINAL_LABEL.into(), o.to_string());
+        }
+        l
+    };
+    let service = |svc_name: String, labels, annotations, selector, port: ServicePort| Service {
+        metadata: ObjectMeta {
+            name: Some(svc_name),
+            namespace: Some(namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations).filter(|a: &BTreeMap<String, String>| !a.is_empty()),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: Some(if is_node_port { "NodePort" } else { "LoadBalancer" }.into()),
+            selector: Some(selector),
+            ports: Some(vec![port]),
+            external_traffic_policy: Some(svc.external_traffic_policy.clone()),
+            load_balancer_source_ranges: Some(svc.source_ranges.clone()).filter(|r: &Vec<String>| !r.is_empty() && !is_node_port),
+            load_balancer_class: svc.lb_class.clone().filter(|_| !is_node_port),
+            ..Default::default()
+        }),
+        status: None,
+    };
+
+    let mut services = Vec::with_capacity(replicas as usize);
+    for ordinal in start..start.saturating_add(replicas) {
+        let pod = format!("{name}-{ordinal}");
+        let mut annotations = svc.annotations.clone();
+        match settings.mode {
+            Mode::Hostname => {
+                if let Some(t) = &settings.hostname_template {
+                    annotations.insert(EXTERNAL_DNS_ANN.into(), t.render(ordinal, &pod, &namespace, &name));
+                }
+            }
+            Mode::SharedAddress => {
+                annotations.entry(METALLB_SHARED_ANN.into()).or_insert_with(|| format!("{namespace}-{name}"));
+                if let Some(ip) = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
+                    annotations.entry(METALLB_IPS_ANN.into()).or_insert_with(|| ip.to_owned());
+                }
+            }
+            _ => {}
+        }
+        let ext_port = settings.external_port(ordinal)?;
+        let port = ServicePort {
+            name: Some("external".into()),
+            protocol: Some("TCP".into()),
+            port: i32::from(if is_node_port { settings.port } else { ext_port }),
+            node_port: is_node_port.then_some(i32::from(ext_port)),
+            target_port: Some(svc.target_port.clone()),
+            ..Default::default()
+        };
+        let selector = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod)]);
+        let svc_name = service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), &name, ordinal, &namespace);
+        services.push((ordinal, service(svc_name, base_labels("broker", Some(ordinal)), annotations, selector, port)));
+    }
+
+    let bootstrap = svc.bootstrap.then(|| {
+        let selector = spec
+            .and_then(|s| s.selector.match_labels.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k != POD_INDEX_LABEL && k != POD_NAME_LABEL)
+            .collect();
+        let mut annotations = svc.annotations.clone();
+        if settings.mode == Mode::SharedAddress {
+            annotations.entry(METALLB_SHARED_ANN.into()).or_insert_with(|| format!("{namespace}-{name}"));
+        }
+        let port = ServicePort {
+            name: Some("bootstrap".into()),
+            protocol: Some("TCP".into()),
+            port: i32::from(svc.bootstrap_port),
+            target_port: Some(svc.target_port.clone()),
+            ..Default::default()
+        };
+        service(format!("{name}-bootstrap"), base_labels("bootstrap", None), annotations, selector, port)
+    });
+
+    Ok(Desired { namespace, name, settings, service_settings: svc, start, replicas, services, bootstrap })
+}
+
+/// The pod the StatefulSet controller would create for `ordinal` (for `preview`).
+pub fn pod_for(sts: &StatefulSet, ordinal: u32) -> Pod {
+    let name = sts.metadata.name.clone().unwrap_or_default();
+    let pod_name = format!("{name}-{ordinal}");
+    let spec = sts.spec.clone().unwrap_or_default();
+    let mut meta = spec.template.metadata.clone().unwrap_or_default();
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(POD_NAME_LABEL.into(), pod_name.clone());
+    labels.insert(POD_INDEX_LABEL.into(), ordinal.to_string());
+    meta.name = Some(pod_name.clone());
+    meta.namespace = Some(sts.metadata.namespace.clone().unwrap_or_else(|| "default".into()));
+    meta.owner_references = Some(vec![owner_reference(sts)]);
+    let mut pod_spec = spec.template.spec.unwrap_or_default();
+    pod_spec.hostname = Some(pod_name);
+    pod_spec.subdomain = spec.service_name.filter(|s| !s.is_empty());
+    Pod { metadata: meta, spec: Some(pod_spec), status: None }
+}
+
+/// Whether an annotation key is one of ours (for docs/tests).
+pub fn is_ours(key: &str) -> bool {
+    key.starts_with(PREFIX)
+}

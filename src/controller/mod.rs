@@ -1,0 +1,201 @@
+//! The controller: one external Service per broker, kept in step with each opted-in StatefulSet,
+//! and the address view the webhook reads. Every replica keeps the caches; only the leader writes.
+
+pub mod addresses;
+pub mod desired;
+pub mod reconcile;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Readiness;
+use crate::config::ControllerArgs;
+use crate::metrics::Metrics;
+use crate::mutate::{settings::ENABLED_LABEL, AddressBook, Defaults};
+
+pub use reconcile::{reconcile, Context, ReconcileError};
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "kafka-advertiser";
+
+/// Every (group, resource, verb) the controller uses; the ClusterRole in deploy/ must cover these
+/// (a test checks it). Group "" is the core group.
+pub const RBAC: &[(&str, &str, &[&str])] = &[
+    ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
+    ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
+    ("", "pods", &["get", "list", "watch"]),
+    ("", "pods/eviction", &["create"]),
+    ("events.k8s.io", "events", &["create", "patch"]),
+];
+
+/// Namespaced RBAC for leader election (Role in the webhook's own namespace).
+pub const LEASE_RBAC: (&str, &str, &[&str]) = ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);
+
+/// What the controller shares with the rest of the process.
+#[derive(Clone)]
+pub struct Shared {
+    pub client: Client,
+    pub defaults: Arc<Defaults>,
+    pub addresses: AddressBook,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("leader election: {0}")]
+    Lease(String),
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Run the controller until `stop` fires.
+pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) -> Result<(), RunError> {
+    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
+        vec![None]
+    } else {
+        args.namespaces.iter().cloned().map(Some).collect()
+    };
+
+    // Leader election: every replica watches; only the holder of the Lease writes.
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let lease = kube_lease_manager::LeaseManagerBuilder::new(shared.client.clone(), &args.lease_name)
+        .with_namespace(&args.lease_namespace)
+        .with_identity(&args.identity)
+        .with_duration(args.lease_duration.as_secs().max(2))
+        .with_grace((args.lease_duration.as_secs() / 3).max(1))
+        .with_field_manager(format!("{FIELD_MANAGER}-lease"))
+        .build()
+        .await
+        .map_err(|e| RunError::Lease(e.to_string()))?;
+    let (mut lease_rx, lease_task) = lease.watch().await;
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            loop {
+                let is_leader = *lease_rx.borrow_and_update();
+                if leader_tx.send_replace(is_leader) != is_leader {
+                    tracing::info!(leader = is_leader, "leadership changed");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = lease_rx.changed() => if r.is_err() { break },
+                }
+            }
+            // Stop writing at once; dropping the receiver releases the Lease.
+            leader_tx.send_replace(false);
+            drop(lease_rx);
+            let _ = lease_task.await;
+        }
+    });
+
+    let mut tasks = Vec::new();
+    let mut synced = Vec::new();
+    let mut sts_stores = Vec::new();
+    for scope in scopes {
+        let ns = scope.as_deref();
+        // Address view (all replicas): managed Services → AddressBook.
+        let services: Api<Service> = api(&shared.client, ns);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        synced.push(rx);
+        tasks.push(tokio::spawn(addresses::run(services.clone(), shared.addresses.clone(), tx, stop.clone())));
+
+        // Opted-in broker pods, for drift detection.
+        let (pods, writer) = reflector::store::<Pod>();
+        let pod_stream = reflector(
+            writer,
+            watcher(api::<Pod>(&shared.client, ns), watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true"))),
+        )
+        .default_backoff()
+        .touched_objects();
+        let stop_p = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = std::pin::pin!(pod_stream.take_until(stop_p.cancelled_owned()));
+            while let Some(r) = s.next().await {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "pod watch error");
+                }
+            }
+        }));
+
+        let statefulsets: Api<StatefulSet> = api(&shared.client, ns);
+        let managed = watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
+        let controller = Controller::new(statefulsets, watcher::Config::default()).owns(services, managed);
+        let sts_store = controller.store();
+        let recorder = Recorder::new(
+            shared.client.clone(),
+            Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
+        );
+        let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods));
+        // Becoming leader: reconcile everything (nothing was written while we followed).
+        let mut became_leader = leader_rx.clone();
+        let trigger = async_stream_leader(&mut became_leader);
+        let stop_c = stop.clone();
+        sts_stores.push(sts_store);
+        tasks.push(tokio::spawn(async move {
+            controller
+                .reconcile_all_on(trigger)
+                .graceful_shutdown_on(stop_c.cancelled_owned())
+                .run(reconcile::reconcile, reconcile::error_policy, ctx)
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "reconcile failed");
+                    }
+                })
+                .await;
+        }));
+    }
+    // Ready once every StatefulSet cache and every address view has been filled once.
+    let readiness = shared.readiness.clone();
+    let addresses = shared.addresses.clone();
+    tokio::spawn(async move {
+        for rx in synced {
+            if rx.await.is_err() {
+                return;
+            }
+        }
+        addresses.mark_synced();
+        for store in sts_stores {
+            if store.wait_until_ready().await.is_err() {
+                return;
+            }
+        }
+        readiness.caches.store(true, Ordering::Release);
+        tracing::info!("caches synced; ready");
+    });
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+/// A stream that yields each time `rx` turns true.
+fn async_stream_leader(rx: &mut watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
+    let rx = rx.clone();
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            if *rx.borrow_and_update() {
+                return Some(((), rx));
+            }
+        }
+    })
+}

@@ -1,0 +1,319 @@
+//! One reconcile of one StatefulSet: level-triggered, idempotent, server-side apply only.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::addresses::ingress_address;
+use super::desired::{self, Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use super::{Shared, FIELD_MANAGER};
+use crate::mutate::settings::{Mode, ANN_ADVERTISED};
+use crate::mutate::{self, AddressLookup, RequestNames};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("StatefulSet has no namespace or name")]
+    NoIdentity,
+}
+
+impl ReconcileError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReconcileError::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            ReconcileError::Kube(kube::Error::Api(_)) => "api",
+            ReconcileError::Kube(_) => "transport",
+            ReconcileError::NoIdentity => "invalid",
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Consecutive failures per StatefulSet, for back-off.
+    failures: HashMap<ObjectRef<StatefulSet>, u32>,
+    /// Addresses seen at the last reconcile, per StatefulSet (for AddressAssigned events).
+    seen: HashMap<ObjectRef<StatefulSet>, BTreeMap<u32, String>>,
+    waiting: HashMap<ObjectRef<StatefulSet>, i64>,
+    managed: HashMap<ObjectRef<StatefulSet>, i64>,
+    /// When we last evicted a pod of a StatefulSet (one at a time).
+    evicted: HashMap<ObjectRef<StatefulSet>, (String, Instant)>,
+}
+
+pub struct Context {
+    pub shared: Shared,
+    pub recorder: Recorder,
+    pub leader: watch::Receiver<bool>,
+    pub pods: Store<Pod>,
+    state: Mutex<State>,
+}
+
+impl Context {
+    pub fn new(shared: Shared, recorder: Recorder, leader: watch::Receiver<bool>, pods: Store<Pod>) -> Self {
+        Self { shared, recorder, leader, pods, state: Mutex::default() }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+}
+
+async fn event(ctx: &Context, obj: &impl Resource<DynamicType = ()>, type_: EventType, reason: &str, action: &str, note: String) {
+    let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "cannot publish event");
+    }
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// Hash of a StatefulSet's addresses, for the `addresses-ready` nudge.
+pub fn addresses_hash(addrs: &BTreeMap<u32, String>) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    addrs.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Reconcile one StatefulSet.
+pub async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let start = Instant::now();
+    let key = ObjectRef::from_obj(&*sts);
+    let r = reconcile_inner(&sts, &ctx, &key).await;
+    let m = &ctx.shared.metrics;
+    m.reconciles.inc();
+    m.reconcile_duration.observe(start.elapsed().as_secs_f64());
+    if r.is_ok() {
+        ctx.state().failures.remove(&key);
+    }
+    r
+}
+
+/// Errors requeue with exponential back-off per StatefulSet (1 s … 5 min).
+pub fn error_policy(sts: Arc<StatefulSet>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    ctx.shared.metrics.reconcile_errors.get_or_create(&crate::metrics::ErrorLabels { kind: err.kind() }).inc();
+    let key = ObjectRef::from_obj(&*sts);
+    let mut st = ctx.state();
+    let n = st.failures.entry(key).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
+    tracing::warn!(statefulset = %sts.name_any(), error = %err, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile_inner(sts: &StatefulSet, ctx: &Context, key: &ObjectRef<StatefulSet>) -> Result<Action, ReconcileError> {
+    if !ctx.is_leader() {
+        // Followers keep their caches warm and never write.
+        return Ok(Action::await_change());
+    }
+    let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
+        return Err(ReconcileError::NoIdentity);
+    };
+    let services: Api<Service> = Api::namespaced(ctx.shared.client.clone(), ns);
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{STATEFULSET_LABEL}={name}");
+
+    if sts.metadata.deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove the Services.
+        return Ok(Action::await_change());
+    }
+    if !desired::opted_in(sts) {
+        // Opted out (or never in): remove what we made for it, if anything.
+        let existing = services.list(&ListParams::default().labels(&selector)).await?;
+        for svc in existing.items {
+            let svc_name = svc.name_any();
+            services.delete(&svc_name, &DeleteParams::default()).await?;
+            event(ctx, sts, EventType::Normal, "ServiceDeleted", "Delete", format!("deleted {svc_name}: StatefulSet no longer opted in")).await;
+        }
+        let mut st = ctx.state();
+        st.managed.remove(key);
+        st.waiting.remove(key);
+        publish_gauges(ctx, &st);
+        return Ok(Action::await_change());
+    }
+
+    let d = match desired::desired(sts, &ctx.shared.defaults) {
+        Ok(d) => d,
+        Err(e) => {
+            event(ctx, sts, EventType::Warning, "InvalidSettings", "Reconcile", e.to_string()).await;
+            return Ok(Action::await_change());
+        }
+    };
+
+    let existing = services.list(&ListParams::default().labels(&selector)).await?.items;
+    let by_name: HashMap<String, &Service> = existing.iter().map(|s| (s.name_any(), s)).collect();
+
+    // Create/update every desired Service we may own.
+    let wanted: Vec<&Service> = d.services.iter().map(|(_, s)| s).chain(d.bootstrap.as_ref()).collect();
+    let mut managed = 0i64;
+    for svc in &wanted {
+        let svc_name = svc.metadata.name.clone().unwrap_or_default();
+        let exists = by_name.contains_key(&svc_name);
+        if !exists {
+            if let Some(other) = services.get_opt(&svc_name).await? {
+                let ours = other.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
+                if !ours {
+                    event(
+                        ctx,
+                        sts,
+                        EventType::Warning,
+                        "ServiceConflict",
+                        "Reconcile",
+                        format!("Service {svc_name} exists and is not managed by kafka-advertiser; leaving it alone (rename it or set kafka-advertiser.io/service-name-template)"),
+                    )
+                    .await;
+                    continue;
+                }
+            }
+        }
+        services.patch(&svc_name, &apply_params(), &Patch::Apply(svc)).await?;
+        managed += 1;
+        if !exists {
+            event(ctx, sts, EventType::Normal, "ServiceCreated", "Create", format!("created Service {svc_name}")).await;
+        }
+    }
+
+    // Scale down: remove Services outside the range (unless retained) and a bootstrap no longer wanted.
+    let wanted_names: Vec<&str> = wanted.iter().filter_map(|s| s.metadata.name.as_deref()).collect();
+    for svc in &existing {
+        let svc_name = svc.name_any();
+        if wanted_names.contains(&svc_name.as_str()) {
+            continue;
+        }
+        let is_broker = svc.labels().get(ROLE_LABEL).map(String::as_str) == Some("broker");
+        if is_broker && d.service_settings.retain {
+            managed += 1;
+            continue;
+        }
+        services.delete(&svc_name, &DeleteParams::default()).await?;
+        let ordinal = svc.labels().get(ORDINAL_LABEL).cloned().unwrap_or_default();
+        event(ctx, sts, EventType::Normal, "ServiceDeleted", "Delete", format!("deleted Service {svc_name} (ordinal {ordinal} is outside the StatefulSet's range)")).await;
+    }
+
+    // Addresses of the brokers in range.
+    let needs_address = match d.settings.mode {
+        Mode::Loadbalancer => true,
+        Mode::SharedAddress => d.settings.address.is_none(),
+        Mode::Hostname | Mode::Nodeport => false,
+    };
+    let mut addrs = BTreeMap::new();
+    for (ordinal, svc) in &d.services {
+        let name = svc.metadata.name.as_deref().unwrap_or_default();
+        if let Some(a) = by_name.get(name).and_then(|s| ingress_address(s)) {
+            addrs.insert(*ordinal, a.to_owned());
+        }
+    }
+    let waiting = if needs_address { d.services.len() as i64 - addrs.len() as i64 } else { 0 };
+    let newly: Vec<(u32, String)> = {
+        let mut st = ctx.state();
+        let prev = st.seen.insert(key.clone(), addrs.clone()).unwrap_or_default();
+        st.waiting.insert(key.clone(), waiting);
+        st.managed.insert(key.clone(), managed);
+        publish_gauges(ctx, &st);
+        addrs.iter().filter(|(o, a)| prev.get(o) != Some(a)).map(|(o, a)| (*o, a.clone())).collect()
+    };
+    for (o, a) in &newly {
+        event(ctx, sts, EventType::Normal, "AddressAssigned", "Reconcile", format!("broker {o} is reachable at {a}")).await;
+    }
+    if needs_address && waiting == 0 && !addrs.is_empty() {
+        let hash = addresses_hash(&addrs);
+        let current = sts.annotations().get(desired::ANN_ADDRESSES_READY);
+        if current != Some(&hash) {
+            // Touch only the StatefulSet's own metadata: the pod template is not changed, so no rollout.
+            let nudge = json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": { "name": d.name, "namespace": d.namespace, "annotations": { desired::ANN_ADDRESSES_READY: hash } }
+            });
+            let api: Api<StatefulSet> = Api::namespaced(ctx.shared.client.clone(), ns);
+            api.patch(&d.name, &apply_params(), &Patch::Apply(&nudge)).await?;
+        }
+    }
+
+    let drifting = drift(sts, &d, ctx, key).await?;
+    Ok(if waiting > 0 || drifting {
+        Action::requeue(Duration::from_secs(30))
+    } else {
+        Action::requeue(Duration::from_secs(300))
+    })
+}
+
+fn publish_gauges(ctx: &Context, st: &State) {
+    ctx.shared.metrics.brokers_waiting.set(st.waiting.values().sum());
+    ctx.shared.metrics.managed_services.set(st.managed.values().sum());
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Compare what each running broker advertised with what it would be given now.
+async fn drift(sts: &StatefulSet, d: &Desired, ctx: &Context, key: &ObjectRef<StatefulSet>) -> Result<bool, ReconcileError> {
+    let uid = sts.metadata.uid.as_deref();
+    let mut pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(d.namespace.as_str()))
+        .filter(|p| p.owner_references().iter().any(|o| o.kind == "StatefulSet" && o.name == d.name && (uid.is_none() || Some(o.uid.as_str()) == uid)))
+        .collect();
+    pods.sort_by_key(|p| p.name_any());
+    let mut drifted = Vec::new();
+    for pod in &pods {
+        let Some(advertised) = pod.annotations().get(ANN_ADVERTISED) else { continue };
+        let names = RequestNames { name: pod.metadata.name.as_deref().unwrap_or(""), namespace: &d.namespace };
+        // Pending or invalid: not drift (the address is gone or settings are broken; other paths report those).
+        let Ok(Some(now)) = mutate::mutate(pod, names, &ctx.shared.defaults, &ctx.shared.addresses as &dyn AddressLookup) else { continue };
+        if &now.advertised != advertised {
+            drifted.push((pod.clone(), advertised.clone(), now.advertised));
+        }
+    }
+    for (pod, was, now) in &drifted {
+        let note = format!("pod {} advertises {was} but its address is now {now}", pod.name_any());
+        event(ctx, &**pod, EventType::Warning, "AddressDrift", "Reconcile", note.clone()).await;
+        event(ctx, sts, EventType::Warning, "AddressDrift", "Reconcile", note).await;
+    }
+    if drifted.is_empty() || !d.service_settings.roll_on_change {
+        return Ok(!drifted.is_empty());
+    }
+    // One at a time: only when every broker is Ready (the last evicted one came back).
+    let all_ready = pods.len() as u32 >= d.replicas && pods.iter().all(|p| pod_ready(p));
+    let recently = ctx.state().evicted.get(key).is_some_and(|(_, t)| t.elapsed() < Duration::from_secs(10));
+    if !all_ready || recently {
+        return Ok(true);
+    }
+    let (pod, _, now) = &drifted[0];
+    let pod_name = pod.name_any();
+    let api: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
+    match api.evict(&pod_name, &EvictParams::default()).await {
+        Ok(_) => {
+            ctx.state().evicted.insert(key.clone(), (pod_name.clone(), Instant::now()));
+            event(ctx, sts, EventType::Normal, "EvictedForNewAddress", "Evict", format!("evicted {pod_name} so it restarts advertising {now}")).await;
+        }
+        // 429: a PodDisruptionBudget forbids it right now; try again later.
+        Err(kube::Error::Api(s)) if s.code == 429 => {
+            tracing::info!(pod = %pod_name, "eviction blocked by a PodDisruptionBudget; retrying later");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(true)
+}

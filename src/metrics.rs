@@ -1,0 +1,134 @@
+//! Prometheus metrics (text exposition on the admin port's `/metrics`).
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// What the webhook did with one admission request.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    /// Opted-in pod, patch returned.
+    Patched,
+    /// Opted-in pod that already had everything (re-invocation).
+    Unchanged,
+    /// Not ours: other kind, operation or an un-labelled pod.
+    Skipped,
+    /// Opted-in pod refused with a message.
+    Denied,
+    /// Transport-level failure (bad JSON, too large, ...): non-200.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Patched => "patched",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<OutcomeLabels, Counter>,
+    pub latency: Histogram,
+    pub cert_not_after: Gauge,
+    pub cert_reloads: Family<ResultLabels, Counter>,
+    pub reconciles: Counter,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub managed_services: Gauge,
+    pub brokers_waiting: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kafka_advertiser");
+        let requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register("admission_requests", "Admission requests by outcome", requests.clone());
+        // 50 µs .. ~1.6 s
+        let latency = Histogram::new((0..16).map(|i| 0.00005 * 2f64.powi(i)));
+        registry.register("admission_duration_seconds", "Time to answer one admission request", latency.clone());
+        let cert_not_after = Gauge::default();
+        registry.register(
+            "tls_cert_not_after_seconds",
+            "notAfter of the serving certificate, Unix seconds",
+            cert_not_after.clone(),
+        );
+        let cert_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register("tls_cert_reloads", "Serving certificate reloads by result", cert_reloads.clone());
+        let reconciles = Counter::default();
+        registry.register("reconciles", "StatefulSet reconciles", reconciles.clone());
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register("reconcile_errors", "Reconcile errors by kind", reconcile_errors.clone());
+        let reconcile_duration = Histogram::new((0..14).map(|i| 0.001 * 2f64.powi(i)));
+        registry.register("reconcile_duration_seconds", "Time of one reconcile", reconcile_duration.clone());
+        let managed_services = Gauge::default();
+        registry.register("managed_services", "External Services owned by kafka-advertiser", managed_services.clone());
+        let brokers_waiting = Gauge::default();
+        registry.register(
+            "brokers_waiting_for_address",
+            "Brokers whose external Service has no address yet",
+            brokers_waiting.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            cert_not_after,
+            cert_reloads,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            managed_services,
+            brokers_waiting,
+        }
+    }
+
+    pub fn admission(&self, outcome: Outcome, seconds: f64) {
+        self.requests.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.latency.observe(seconds);
+    }
+
+    pub fn cert_reloaded(&self, ok: bool, not_after: Option<i64>) {
+        let result = if ok { "success" } else { "failure" };
+        self.cert_reloads.get_or_create(&ResultLabels { result }).inc();
+        if let Some(t) = not_after {
+            self.cert_not_after.set(t);
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

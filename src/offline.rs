@@ -1,0 +1,300 @@
+//! Offline commands: `mutate`, `preview`, `certs`. No cluster needed.
+
+use std::fmt::Write as _;
+use std::io::Read;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+use crate::admission::review;
+use crate::config::{CertsArgs, MutateArgs, MutateOutput, PreviewArgs};
+use crate::controller::desired;
+use crate::mutate::{self, AddressBook, AddressLookup, Defaults, MutateError, RequestNames};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not valid JSON or YAML: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("{path}: {reason}")]
+    Input { path: String, reason: String },
+    #[error(transparent)]
+    Review(#[from] review::ReviewError),
+    #[error("{0}")]
+    Denied(String),
+    #[error(transparent)]
+    Desired(#[from] desired::DesiredError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("certificate generation failed: {0}")]
+    Certs(#[from] rcgen::Error),
+}
+
+fn read_input(path: &str) -> Result<String, OfflineError> {
+    let mut s = String::new();
+    let r = if path == "-" {
+        std::io::stdin().read_to_string(&mut s).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|c| s = c)
+    };
+    r.map_err(|source| OfflineError::Read { path: path.into(), source })?;
+    Ok(s)
+}
+
+/// All documents of a JSON or multi-document YAML file.
+fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Ok(vec![v]);
+    }
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v = <Value as serde::Deserialize>::deserialize(doc)
+            .map_err(|e| OfflineError::Parse { path: path.into(), reason: e.to_string() })?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        return Err(OfflineError::Parse { path: path.into(), reason: "empty document".into() });
+    }
+    Ok(out)
+}
+
+fn book(addresses: &[(u32, String)], namespace: &str, statefulset: &str) -> AddressBook {
+    let book = AddressBook::new();
+    for (o, h) in addresses {
+        book.set(namespace, statefulset, *o, Some(h));
+    }
+    book.mark_synced();
+    book
+}
+
+/// `--address` entries apply to whichever StatefulSet the pod belongs to.
+struct AnyStatefulSet(Vec<(u32, String)>);
+
+impl AddressLookup for AnyStatefulSet {
+    fn address(&self, _: &str, _: &str, ordinal: u32) -> Option<std::sync::Arc<str>> {
+        self.0.iter().rev().find(|(o, _)| *o == ordinal).map(|(_, h)| std::sync::Arc::from(h.as_str()))
+    }
+}
+
+/// `kafka-advertiser mutate`: returns what to print and whether the pod was admitted.
+pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
+    let text = read_input(&args.file)?;
+    let doc = documents(&args.file, &text)?.into_iter().next().unwrap_or(Value::Null);
+    let input = |reason: &str| OfflineError::Input { path: args.file.clone(), reason: reason.into() };
+    let defaults = args.mutation.defaults();
+    let lookup = AnyStatefulSet(args.addresses.clone());
+    // A bare Pod becomes the AdmissionReview kube-apiserver would send for its CREATE.
+    let (review_json, pod) = match doc.get("kind").and_then(Value::as_str) {
+        Some("AdmissionReview") => {
+            let pod = doc.pointer("/request/object").cloned();
+            (doc, pod)
+        }
+        Some("Pod") => {
+            let md = &doc["metadata"];
+            let r = json!({
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {
+                    "uid": "offline", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "name": md["name"].as_str().unwrap_or(""), "namespace": md["namespace"].as_str().unwrap_or("default"),
+                    "operation": "CREATE", "userInfo": {}, "object": doc.clone(),
+                }
+            });
+            (r, Some(doc))
+        }
+        Some(k) => return Err(input(&format!("expected an AdmissionReview or a Pod, got kind {k}"))),
+        None => return Err(input("expected an AdmissionReview or a Pod: no kind")),
+    };
+    let body = serde_json::to_vec(&review_json).unwrap_or_default();
+    let decision = review::review(&body, &defaults, &lookup)?;
+    let allowed = decision.message.is_none();
+    match args.output {
+        MutateOutput::Review => {
+            let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
+            Ok((serde_json::to_string_pretty(&v).unwrap_or_default() + "\n", allowed))
+        }
+        MutateOutput::Pod => {
+            if let Some(msg) = decision.message {
+                return Err(OfflineError::Denied(msg));
+            }
+            let mut pod = pod.ok_or_else(|| input("the AdmissionReview carries no object"))?;
+            let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
+            if let Some(p) = v.pointer("/response/patch").and_then(Value::as_str) {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap_or_default();
+                let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| input(&e.to_string()))?;
+                json_patch::patch(&mut pod, &patch).map_err(|e| input(&format!("patch does not apply: {e}")))?;
+            }
+            Ok((serde_yaml::to_string(&pod).unwrap_or_default(), true))
+        }
+    }
+}
+
+/// `kafka-advertiser preview`: per ordinal, the env value, affinity term and external Service.
+pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
+    let text = read_input(&args.file)?;
+    let docs = documents(&args.file, &text)?;
+    let mut out = String::new();
+    let mut found = 0;
+    for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
+        let sts: StatefulSet = serde_json::from_value(doc)
+            .map_err(|e| OfflineError::Input { path: args.file.clone(), reason: format!("not a valid StatefulSet: {e}") })?;
+        if !desired::opted_in(&sts) {
+            let _ = writeln!(
+                out,
+                "StatefulSet {}: pod template lacks label {}=\"true\"; kafka-advertiser leaves it alone\n",
+                sts.metadata.name.as_deref().unwrap_or(""),
+                mutate::settings::ENABLED_LABEL
+            );
+            continue;
+        }
+        found += 1;
+        preview_one(&sts, &args.mutation.defaults(), &args.addresses, &mut out)?;
+    }
+    if found == 0 && out.is_empty() {
+        return Err(OfflineError::Input { path: args.file.clone(), reason: "no StatefulSet in the file".into() });
+    }
+    Ok(out)
+}
+
+fn preview_one(sts: &StatefulSet, defaults: &Defaults, addresses: &[(u32, String)], out: &mut String) -> Result<(), OfflineError> {
+    let d = desired::desired(sts, defaults)?;
+    let book = book(addresses, &d.namespace, &d.name);
+    let s = &d.settings;
+    let _ = writeln!(
+        out,
+        "StatefulSet {}/{}: mode {}, brokers {}..{} ({} replicas), anti-affinity {:?} on {}",
+        d.namespace,
+        d.name,
+        s.mode,
+        d.start,
+        d.start + d.replicas.saturating_sub(1),
+        d.replicas,
+        s.anti_affinity,
+        s.topology_key
+    );
+    for (ordinal, svc) in &d.services {
+        let pod = pod_json(sts, *ordinal);
+        let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
+        let _ = writeln!(out, "\nbroker {ordinal} (pod {}-{ordinal})", d.name);
+        match mutate::mutate(&typed, RequestNames::default(), defaults, &book) {
+            Ok(Some(m)) => {
+                let mut patched = pod;
+                let _ = json_patch::patch(&mut patched, &m.patch);
+                let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
+                let spec = typed.spec.unwrap_or_default();
+                if let Some(c) = spec.containers.iter().find(|c| {
+                    c.env.iter().flatten().any(|e| e.value.as_deref().is_some_and(|v| v.contains(&m.advertised)))
+                }) {
+                    for e in c.env.iter().flatten().filter(|e| e.name == mutate::settings::HOST_IP_ENV || e.value.as_deref().is_some_and(|v| v.contains(&m.advertised))) {
+                        match &e.value {
+                            Some(v) => {
+                                let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
+                            }
+                            None => {
+                                let _ = writeln!(out, "  env       {} from status.hostIP", e.name);
+                            }
+                        }
+                    }
+                }
+                if let Some(term) = spec
+                    .affinity
+                    .and_then(|a| a.pod_anti_affinity)
+                    .and_then(|a| a.required_during_scheduling_ignored_during_execution.or_else(|| {
+                        a.preferred_during_scheduling_ignored_during_execution.map(|p| p.into_iter().map(|w| w.pod_affinity_term).collect())
+                    }))
+                    .and_then(|t| t.into_iter().last())
+                {
+                    let labels = term.label_selector.and_then(|l| l.match_labels).unwrap_or_default();
+                    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let _ = writeln!(out, "  affinity  not with pods {{{}}} on the same {}", labels.join(","), term.topology_key);
+                }
+                for w in &m.warnings {
+                    let _ = writeln!(out, "  warning   {w}");
+                }
+            }
+            Ok(None) => {}
+            Err(e @ MutateError::AddressPending { .. }) => {
+                let _ = writeln!(out, "  env       (pending) {e}");
+            }
+            Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
+        }
+        let spec = svc.spec.clone().unwrap_or_default();
+        let p = spec.ports.unwrap_or_default().into_iter().next().unwrap_or_default();
+        let target = match p.target_port {
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => i.to_string(),
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s,
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  service   {} type {} port {}{} -> {target}, externalTrafficPolicy {}",
+            svc.metadata.name.as_deref().unwrap_or(""),
+            spec.type_.unwrap_or_default(),
+            p.port,
+            p.node_port.map(|n| format!(" nodePort {n}")).unwrap_or_default(),
+            spec.external_traffic_policy.unwrap_or_default(),
+        );
+        for (k, v) in svc.metadata.annotations.iter().flatten() {
+            let _ = writeln!(out, "            annotation {k}: {v}");
+        }
+    }
+    if let Some(b) = &d.bootstrap {
+        let port = b.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port);
+        let _ = writeln!(out, "\nbootstrap service {} port {port} (all brokers)", b.metadata.name.as_deref().unwrap_or(""));
+    }
+    out.push('\n');
+    Ok(())
+}
+
+fn pod_json(sts: &StatefulSet, ordinal: u32) -> Value {
+    let mut v = serde_json::to_value(desired::pod_for(sts, ordinal)).unwrap_or(Value::Null);
+    v["apiVersion"] = json!("v1");
+    v["kind"] = json!("Pod");
+    v
+}
+
+/// `kafka-advertiser certs`: a local CA and a serving (and optionally client) certificate.
+pub fn certs_cmd(args: &CertsArgs) -> Result<String, OfflineError> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+    let write = |name: &str, content: &str| {
+        let path = args.out.join(name);
+        std::fs::write(&path, content).map_err(|source| OfflineError::Write { path: path.display().to_string(), source })
+    };
+    std::fs::create_dir_all(&args.out)
+        .map_err(|source| OfflineError::Write { path: args.out.display().to_string(), source })?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name.push(DnType::CommonName, "kafka-advertiser dev CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(args.hosts.clone())?;
+    params.distinguished_name.push(DnType::CommonName, args.hosts.first().cloned().unwrap_or_default());
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &issuer)?;
+    write("ca.crt", &ca_cert.pem())?;
+    write("tls.crt", &cert.pem())?;
+    write(crate::tls::KEY_FILE, &key.serialize_pem())?;
+    if args.client {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &issuer)?;
+        write("client.crt", &cert.pem())?;
+        write("client.key", &key.serialize_pem())?;
+    }
+    Ok(format!(
+        "wrote {}/{{ca.crt,tls.crt,tls.key{}}} for {}\n",
+        args.out.display(),
+        if args.client { ",client.crt,client.key" } else { "" },
+        args.hosts.join(", ")
+    ))
+}
