@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 
 use crate::metrics::{Metrics, Outcome};
 use crate::mutate::{AddressBook, Defaults};
@@ -40,12 +41,17 @@ fn plain(code: StatusCode, msg: String) -> Response {
     (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg + "\n").into_response()
 }
 
-async fn mutate(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(State(s): State<WebhookState>, version: Version, headers: HeaderMap, body: Body) -> Response {
     let start = Instant::now();
     let fail = |code: StatusCode, msg: String| {
         s.metrics.admission(Outcome::Error, start.elapsed().as_secs_f64());
         tracing::warn!(status = code.as_u16(), error = %msg, "admission request rejected");
-        plain(code, msg)
+        let mut r = plain(code, msg);
+        // A body we did not read to the end leaves an HTTP/1.1 connection unusable: say so.
+        if version == Version::HTTP_11 && matches!(code, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        r
     };
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
@@ -58,19 +64,21 @@ async fn mutate(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > s.max_body as u64) {
+    if declared.is_some_and(|n| n > (s.max_body as u64).saturating_mul(4).max(16 << 20)) {
         return fail(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body of {} bytes exceeds the limit of {} bytes", declared.unwrap_or(0), s.max_body),
         );
     }
-    let bytes = match tokio::time::timeout(s.body_timeout, Limited::new(body, s.max_body).collect()).await {
-        Err(_) => return fail(StatusCode::REQUEST_TIMEOUT, format!("body not received within {:?}", s.body_timeout)),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    let bytes = match read_body(body, s.max_body, Instant::now() + s.body_timeout).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
             return fail(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds the limit of {} bytes", s.max_body));
         }
-        Ok(Err(e)) => return fail(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
-        Ok(Ok(c)) => c.to_bytes(),
+        Err(BodyError::Timeout) => {
+            return fail(StatusCode::REQUEST_TIMEOUT, format!("body not received within {:?}", s.body_timeout));
+        }
+        Err(BodyError::Read(e)) => return fail(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
     };
     let decision = match review::review(&bytes, &s.defaults, &s.addresses) {
         Ok(d) => d,
@@ -89,4 +97,41 @@ async fn mutate(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -
         "admission"
     );
     ([(header::CONTENT_TYPE, "application/json")], decision.body).into_response()
+}
+
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Read(axum::Error),
+}
+
+/// Read at most `max` bytes before `deadline`. Past the limit the rest is read and dropped (up to
+/// a bound) so the client sees the 413 instead of a reset; nothing beyond `max` is kept.
+async fn read_body(mut body: Body, max: usize, deadline: Instant) -> Result<Bytes, BodyError> {
+    let drain_cap = max.saturating_mul(4).clamp(1 << 20, 16 << 20);
+    let deadline = tokio::time::Instant::from_std(deadline);
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(BodyError::Read(e)),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen > max {
+            if seen > drain_cap {
+                break;
+            }
+            buf = BytesMut::new();
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if seen > max {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(buf.freeze())
 }
