@@ -1,0 +1,250 @@
+//! TLS behaviour of the real server: rotation through the `..data` symlink, refused bad pairs,
+//! start-up errors, client authentication, and graceful shutdown with requests in flight.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+async fn admit_ok(c: &reqwest::Client, url: &str) -> Result<(), String> {
+    let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
+    let r = c.post(url).header("content-type", "application/json").body(body).send().await.map_err(|e| format!("{e:?}"))?;
+    if r.status() != 200 {
+        return Err(format!("status {}", r.status()));
+    }
+    let v: Value = r.json().await.map_err(|e| e.to_string())?;
+    if v.pointer("/response/patch").is_none() {
+        return Err(format!("no patch: {v}"));
+    }
+    Ok(())
+}
+
+/// Wait until a fresh connection trusting only `ca` is accepted.
+async fn wait_trusted(ca: &Path, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if admit_ok(&client(&[ca], true), url).await.is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server never presented the certificate of {}", ca.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_under_load_loses_no_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    make_certs(&a, false);
+    make_certs(&b, false);
+    let mut vol = SecretVolume::new(&tmp.path().join("secret"), &a);
+    let server = Server::start(&vol.dir, &["--tls-reload-interval", "100ms"]);
+    let url = server.url("/mutate");
+    let (ca_a, ca_b) = (a.join("ca.crt"), b.join("ca.crt"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for fresh in [false, true] {
+        let (stop, ok, failed, url, ca_a, ca_b) = (stop.clone(), ok.clone(), failed.clone(), url.clone(), ca_a.clone(), ca_b.clone());
+        load.push(tokio::spawn(async move {
+            let reused = client(&[&ca_a, &ca_b], true);
+            while !stop.load(Ordering::Relaxed) {
+                let c = if fresh { client(&[&ca_a, &ca_b], !ok.load(Ordering::Relaxed).is_multiple_of(2)) } else { reused.clone() };
+                match admit_ok(&c, &url).await {
+                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        eprintln!("request failed: {e}");
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    vol.swap_to(&b);
+    wait_trusted(&ca_b, &url).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    vol.swap_to(&a);
+    wait_trusted(&ca_a, &url).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert_eq!(failed, 0, "{failed} requests failed during rotation");
+    assert!(ok > 20, "only {ok} requests made it");
+    let m = server.metrics();
+    assert!(m.contains("kafka_advertiser_tls_cert_reloads_total{result=\"success\"} 2"), "{m}");
+}
+
+#[tokio::test]
+async fn broken_pair_is_refused_and_old_cert_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
+    make_certs(&a, false);
+    make_certs(&c, false);
+    let mut vol = SecretVolume::new(&tmp.path().join("secret"), &a);
+    let server = Server::start(&vol.dir, &["--tls-reload-interval", "100ms"]);
+    let url = server.url("/mutate");
+    let ca_a = a.join("ca.crt");
+
+    // Key does not match the certificate.
+    let bad = tmp.path().join("mismatch");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(c.join("tls.crt"), bad.join("tls.crt")).unwrap();
+    std::fs::copy(a.join("tls.key"), bad.join("tls.key")).unwrap();
+    vol.swap_to(&bad);
+    let wait_failures = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = server.metrics();
+            if m.contains(&format!("kafka_advertiser_tls_cert_reloads_total{{result=\"failure\"}} {n}")) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "reload failure {n} not counted: {m}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_failures(1);
+    admit_ok(&client(&[&ca_a], true), &url).await.expect("old cert still serves");
+    assert!(server.log().contains("refusing new certificate pair"), "{}", server.log());
+    assert!(server.log().contains("does not match"), "{}", server.log());
+
+    // Truncated PEM.
+    let trunc = tmp.path().join("trunc");
+    std::fs::create_dir_all(&trunc).unwrap();
+    let pem = std::fs::read(a.join("tls.crt")).unwrap();
+    std::fs::write(trunc.join("tls.crt"), &pem[..pem.len() / 2]).unwrap();
+    std::fs::copy(a.join("tls.key"), trunc.join("tls.key")).unwrap();
+    vol.swap_to(&trunc);
+    wait_failures(2);
+    admit_ok(&client(&[&ca_a], false), &url).await.expect("old cert still serves");
+}
+
+fn start_fails(dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["serve", "--standalone", "--tls-cert-dir"])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--admin-listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "server started with bad certs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn bad_certs_at_start_exit_non_zero_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    make_certs(&good, false);
+
+    let missing = tmp.path().join("missing");
+    assert!(start_fails(&missing).contains(&missing.join("tls.crt").display().to_string()));
+
+    let unreadable = tmp.path().join("unreadable");
+    std::fs::create_dir_all(unreadable.join("tls.crt")).unwrap(); // a directory where the file should be
+    std::fs::copy(good.join("tls.key"), unreadable.join("tls.key")).unwrap();
+    assert!(start_fails(&unreadable).contains("tls.crt"));
+
+    let garbage = tmp.path().join("garbage");
+    std::fs::create_dir_all(&garbage).unwrap();
+    std::fs::write(garbage.join("tls.crt"), "not a certificate").unwrap();
+    std::fs::copy(good.join("tls.key"), garbage.join("tls.key")).unwrap();
+    let e = start_fails(&garbage);
+    assert!(e.contains("tls.crt") && e.contains("no PEM certificate"), "{e}");
+
+    let badkey = tmp.path().join("badkey");
+    std::fs::create_dir_all(&badkey).unwrap();
+    std::fs::copy(good.join("tls.crt"), badkey.join("tls.crt")).unwrap();
+    std::fs::write(badkey.join("tls.key"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+    assert!(start_fails(&badkey).contains("tls.key"));
+
+    let other = tmp.path().join("other");
+    make_certs(&other, false);
+    let mismatch = tmp.path().join("mismatch");
+    std::fs::create_dir_all(&mismatch).unwrap();
+    std::fs::copy(good.join("tls.crt"), mismatch.join("tls.crt")).unwrap();
+    std::fs::copy(other.join("tls.key"), mismatch.join("tls.key")).unwrap();
+    assert!(start_fails(&mismatch).contains("does not match"));
+}
+
+#[tokio::test]
+async fn client_certificates_when_client_ca_is_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, other) = (tmp.path().join("a"), tmp.path().join("other"));
+    make_certs(&a, true);
+    make_certs(&other, true);
+    let ca = a.join("ca.crt");
+    let server = Server::start(&a, &["--client-ca", ca.to_str().unwrap()]);
+    let url = server.url("/mutate");
+    let with_identity = |dir: &Path| {
+        install_provider();
+        let mut pem = std::fs::read(dir.join("client.crt")).unwrap();
+        pem.extend(std::fs::read(dir.join("client.key")).unwrap());
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
+    };
+    admit_ok(&with_identity(&a), &url).await.expect("a client cert from the trusted CA is accepted");
+    assert!(admit_ok(&with_identity(&other), &url).await.is_err(), "a client cert from another CA is refused");
+    assert!(admit_ok(&client(&[&ca], true), &url).await.is_err(), "no client cert is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    make_certs(&certs, false);
+    let mut server = Server::start(&certs, &["--shutdown-grace", "10s"]);
+    let url = server.url("/mutate");
+    let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
+    let half = body.len() / 2;
+
+    // Several requests whose bodies are half sent when SIGTERM arrives.
+    let mut inflight = Vec::new();
+    let mut senders = Vec::new();
+    for http2 in [true, false, true, false] {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+        tx.unbounded_send(Ok(body[..half].to_vec())).unwrap();
+        senders.push(tx);
+        let c = client(&[&certs.join("ca.crt")], http2);
+        let url = url.clone();
+        inflight.push(tokio::spawn(async move {
+            let r = c.post(&url).header("content-type", "application/json").body(reqwest::Body::wrap_stream(rx)).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            (status, v)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.sigterm();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are refused while the old ones drain.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(), "listener still open after SIGTERM");
+    for tx in senders {
+        tx.unbounded_send(Ok(body[half..].to_vec())).unwrap();
+        drop(tx);
+    }
+    for t in inflight {
+        let (status, v) = t.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(v.pointer("/response/patch").is_some(), "{v}");
+    }
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+}
