@@ -38,7 +38,13 @@ impl Default for ServerOptions {
 }
 
 /// Serve `router` over TLS on `listener` until `stop` fires, then drain.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, opts: ServerOptions, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    opts: ServerOptions,
+    stop: CancellationToken,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

@@ -12,7 +12,9 @@ use crate::mutate::AddressBook;
 /// (namespace, statefulset, ordinal) of a managed broker Service.
 pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
     let labels = svc.metadata.labels.as_ref()?;
-    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY) || labels.get(ROLE_LABEL).map(String::as_str) != Some("broker") {
+    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY)
+        || labels.get(ROLE_LABEL).map(String::as_str) != Some("broker")
+    {
         return None;
     }
     Some((
@@ -24,13 +26,26 @@ pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
 
 /// The first ingress ip, else hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
-    let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?;
-    ingress.ip.as_deref().filter(|s| !s.is_empty()).or(ingress.hostname.as_deref().filter(|s| !s.is_empty()))
+    let ingress = svc
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .first()?;
+    ingress
+        .ip
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(ingress.hostname.as_deref().filter(|s| !s.is_empty()))
 }
 
 /// Apply one watch event to the book. Returns whether the book changed.
 pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
-    let Some((ns, sts, ordinal)) = broker_key(svc) else { return false };
+    let Some((ns, sts, ordinal)) = broker_key(svc) else {
+        return false;
+    };
     let addr = if deleted { None } else { ingress_address(svc) };
     let changed = book.set(&ns, &sts, ordinal, addr);
     if changed {
@@ -40,12 +55,19 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
 }
 
 /// Watch managed Services until `stop`; `synced` fires after the first full list.
-pub async fn run(api: Api<Service>, book: AddressBook, synced: tokio::sync::oneshot::Sender<()>, stop: CancellationToken) {
+pub async fn run(
+    api: Api<Service>,
+    book: AddressBook,
+    synced: tokio::sync::oneshot::Sender<()>,
+    stop: CancellationToken,
+) {
     let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     let mut synced = Some(synced);
     // On a re-list, brokers missing from the new list are dropped.
     let mut relist: Option<Vec<(String, String, u32)>> = None;
-    let stream = watcher(api, cfg).default_backoff().take_until(stop.cancelled_owned());
+    let stream = watcher(api, cfg)
+        .default_backoff()
+        .take_until(stop.cancelled_owned());
     let mut stream = std::pin::pin!(stream);
     while let Some(ev) = stream.next().await {
         match ev {
@@ -58,7 +80,9 @@ pub async fn run(api: Api<Service>, book: AddressBook, synced: tokio::sync::ones
             }
             Ok(watcher::Event::InitDone) => {
                 if let Some(seen) = relist.take() {
-                    book.retain(|ns, sts, o| seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o));
+                    book.retain(|ns, sts, o| {
+                        seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o)
+                    });
                 }
                 if let Some(tx) = synced.take() {
                     let _ = tx.send(());
@@ -71,7 +95,9 @@ pub async fn run(api: Api<Service>, book: AddressBook, synced: tokio::sync::ones
                 apply(&book, &svc, true);
             }
             // The book keeps its last view while the API is unreachable.
-            Err(e) => tracing::warn!(error = %e, "service watch error; keeping the last known addresses"),
+            Err(e) => {
+                tracing::warn!(error = %e, "service watch error; keeping the last known addresses")
+            }
         }
     }
 }

@@ -32,14 +32,22 @@ pub const FIELD_MANAGER: &str = "kafka-advertiser";
 /// (a test checks it). Group "" is the core group.
 pub const RBAC: &[(&str, &str, &[&str])] = &[
     ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
-    ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
+    (
+        "",
+        "services",
+        &["get", "list", "watch", "create", "patch", "delete"],
+    ),
     ("", "pods", &["get", "list", "watch"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 
 /// Namespaced RBAC for leader election (Role in the webhook's own namespace).
-pub const LEASE_RBAC: (&str, &str, &[&str]) = ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);
+pub const LEASE_RBAC: (&str, &str, &[&str]) = (
+    "coordination.k8s.io",
+    "leases",
+    &["get", "list", "watch", "create", "patch", "update"],
+);
 
 /// What the controller shares with the rest of the process.
 #[derive(Clone)]
@@ -68,7 +76,11 @@ where
 }
 
 /// Run the controller until `stop` fires.
-pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) -> Result<(), RunError> {
+pub async fn run(
+    shared: Shared,
+    args: ControllerArgs,
+    stop: CancellationToken,
+) -> Result<(), RunError> {
     let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
         vec![None]
     } else {
@@ -77,15 +89,16 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 
     // Leader election: every replica watches; only the holder of the Lease writes.
     let (leader_tx, leader_rx) = watch::channel(false);
-    let lease = kube_lease_manager::LeaseManagerBuilder::new(shared.client.clone(), &args.lease_name)
-        .with_namespace(&args.lease_namespace)
-        .with_identity(&args.identity)
-        .with_duration(args.lease_duration.as_secs().max(2))
-        .with_grace((args.lease_duration.as_secs() / 3).max(1))
-        .with_field_manager(format!("{FIELD_MANAGER}-lease"))
-        .build()
-        .await
-        .map_err(|e| RunError::Lease(e.to_string()))?;
+    let lease =
+        kube_lease_manager::LeaseManagerBuilder::new(shared.client.clone(), &args.lease_name)
+            .with_namespace(&args.lease_namespace)
+            .with_identity(&args.identity)
+            .with_duration(args.lease_duration.as_secs().max(2))
+            .with_grace((args.lease_duration.as_secs() / 3).max(1))
+            .with_field_manager(format!("{FIELD_MANAGER}-lease"))
+            .build()
+            .await
+            .map_err(|e| RunError::Lease(e.to_string()))?;
     let (mut lease_rx, lease_task) = lease.watch().await;
     tokio::spawn({
         let stop = stop.clone();
@@ -116,13 +129,21 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         let services: Api<Service> = api(&shared.client, ns);
         let (tx, rx) = tokio::sync::oneshot::channel();
         synced.push(rx);
-        tasks.push(tokio::spawn(addresses::run(services.clone(), shared.addresses.clone(), tx, stop.clone())));
+        tasks.push(tokio::spawn(addresses::run(
+            services.clone(),
+            shared.addresses.clone(),
+            tx,
+            stop.clone(),
+        )));
 
         // Opted-in broker pods, for drift detection.
         let (pods, writer) = reflector::store::<Pod>();
         let pod_stream = reflector(
             writer,
-            watcher(api::<Pod>(&shared.client, ns), watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true"))),
+            watcher(
+                api::<Pod>(&shared.client, ns),
+                watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true")),
+            ),
         )
         .default_backoff()
         .touched_objects();
@@ -137,14 +158,27 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         }));
 
         let statefulsets: Api<StatefulSet> = api(&shared.client, ns);
-        let managed = watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
-        let controller = Controller::new(statefulsets, watcher::Config::default()).owns(services, managed);
+        let managed = watcher::Config::default().labels(&format!(
+            "{}={}",
+            desired::MANAGED_BY_LABEL,
+            desired::MANAGED_BY
+        ));
+        let controller =
+            Controller::new(statefulsets, watcher::Config::default()).owns(services, managed);
         let sts_store = controller.store();
         let recorder = Recorder::new(
             shared.client.clone(),
-            Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: Some(args.identity.clone()),
+            },
         );
-        let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods));
+        let ctx = Arc::new(Context::new(
+            shared.clone(),
+            recorder,
+            leader_rx.clone(),
+            pods,
+        ));
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let mut became_leader = leader_rx.clone();
         let trigger = async_stream_leader(&mut became_leader);
@@ -188,7 +222,9 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 }
 
 /// A stream that yields each time `rx` turns true.
-fn async_stream_leader(rx: &mut watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
+fn async_stream_leader(
+    rx: &mut watch::Receiver<bool>,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
     let rx = rx.clone();
     futures::stream::unfold(rx, |mut rx| async move {
         loop {

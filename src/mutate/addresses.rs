@@ -39,7 +39,13 @@ impl AddressBook {
     }
 
     /// Set (or with `None`, remove) one broker's address. Returns whether anything changed.
-    pub fn set(&self, namespace: &str, statefulset: &str, ordinal: u32, address: Option<&str>) -> bool {
+    pub fn set(
+        &self,
+        namespace: &str,
+        statefulset: &str,
+        ordinal: u32,
+        address: Option<&str>,
+    ) -> bool {
         let mut changed = false;
         self.inner.map.rcu(|old| {
             let current = old
@@ -95,9 +101,15 @@ impl AddressBook {
             let mut next: Snapshot = HashMap::with_capacity(old.len());
             for (ns, sets) in old.iter() {
                 for (sts, brokers) in sets {
-                    let kept: Brokers = brokers.iter().filter(|(o, _)| keep(ns, sts, **o)).map(|(o, a)| (*o, a.clone())).collect();
+                    let kept: Brokers = brokers
+                        .iter()
+                        .filter(|(o, _)| keep(ns, sts, **o))
+                        .map(|(o, a)| (*o, a.clone()))
+                        .collect();
                     if !kept.is_empty() {
-                        next.entry(ns.clone()).or_default().insert(sts.clone(), kept);
+                        next.entry(ns.clone())
+                            .or_default()
+                            .insert(sts.clone(), kept);
                     }
                 }
             }
@@ -169,12 +181,21 @@ mod tests {
         let book = AddressBook::new();
         assert!(!book.synced());
         assert!(book.set("ns", "kafka", 0, Some("203.0.113.10")));
-        assert!(!book.set("ns", "kafka", 0, Some("203.0.113.10")), "same value is no change");
-        assert_eq!(book.address("ns", "kafka", 0).as_deref(), Some("203.0.113.10"));
+        assert!(
+            !book.set("ns", "kafka", 0, Some("203.0.113.10")),
+            "same value is no change"
+        );
+        assert_eq!(
+            book.address("ns", "kafka", 0).as_deref(),
+            Some("203.0.113.10")
+        );
         assert_eq!(book.address("ns", "kafka", 1), None);
         assert_eq!(book.address("other", "kafka", 0), None);
         assert!(book.set("ns", "kafka", 0, Some("lb.example.com")));
-        assert_eq!(book.address("ns", "kafka", 0).as_deref(), Some("lb.example.com"));
+        assert_eq!(
+            book.address("ns", "kafka", 0).as_deref(),
+            Some("lb.example.com")
+        );
         assert!(book.set("ns", "kafka", 0, None));
         assert_eq!(book.address("ns", "kafka", 0), None);
         assert!(book.is_empty());

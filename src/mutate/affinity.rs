@@ -50,7 +50,10 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 pub fn ops(spec: &PodSpec, mode: AntiAffinity, term: PodAffinityTerm) -> Vec<PatchOperation> {
     let (list_key, item) = match mode {
         AntiAffinity::None => return Vec::new(),
-        AntiAffinity::Required => ("requiredDuringSchedulingIgnoredDuringExecution", to_value(&term)),
+        AntiAffinity::Required => (
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            to_value(&term),
+        ),
         AntiAffinity::Preferred => (
             "preferredDuringSchedulingIgnoredDuringExecution",
             to_value(&WeightedPodAffinityTerm {
@@ -63,18 +66,36 @@ pub fn ops(spec: &PodSpec, mode: AntiAffinity, term: PodAffinityTerm) -> Vec<Pat
     let anti = affinity.and_then(|a| a.pod_anti_affinity.as_ref());
     let exists = match mode {
         AntiAffinity::Required => anti
-            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
-            .map(|l| l.iter().any(|t| *t == term)),
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|l| l.contains(&term)),
         _ => anti
-            .and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
             .map(|l| l.iter().any(|w| w.pod_affinity_term == term)),
     };
     let (path, value) = match (affinity, anti, exists) {
         (_, _, Some(true)) => return Vec::new(),
-        (None, _, _) => (ptr(&["spec", "affinity"]), json!({ "podAntiAffinity": { list_key: [item] } })),
-        (Some(_), None, _) => (ptr(&["spec", "affinity", "podAntiAffinity"]), json!({ list_key: [item] })),
-        (Some(_), Some(_), None) => (ptr(&["spec", "affinity", "podAntiAffinity", list_key]), json!([item])),
-        (Some(_), Some(_), Some(false)) => (ptr(&["spec", "affinity", "podAntiAffinity", list_key, "-"]), item),
+        (None, _, _) => (
+            ptr(&["spec", "affinity"]),
+            json!({ "podAntiAffinity": { list_key: [item] } }),
+        ),
+        (Some(_), None, _) => (
+            ptr(&["spec", "affinity", "podAntiAffinity"]),
+            json!({ list_key: [item] }),
+        ),
+        (Some(_), Some(_), None) => (
+            ptr(&["spec", "affinity", "podAntiAffinity", list_key]),
+            json!([item]),
+        ),
+        (Some(_), Some(_), Some(false)) => (
+            ptr(&["spec", "affinity", "podAntiAffinity", list_key, "-"]),
+            item,
+        ),
     };
     vec![PatchOperation::Add(AddOperation { path, value })]
 }

@@ -117,13 +117,20 @@ mod tests {
 
     #[test]
     fn brackets_ipv6() {
-        let l = Listener { name: "EXTERNAL", host: "2001:db8::1", port: 9094 };
+        let l = Listener {
+            name: "EXTERNAL",
+            host: "2001:db8::1",
+            port: 9094,
+        };
         assert_eq!(render(&[l]), "EXTERNAL://[2001:db8::1]:9094");
     }
 
     #[test]
     fn merge_replaces_ours_keeps_others_in_order() {
-        let v = merge(Some("CLIENT://x:1, external://old:2,INTERNAL://y:3,REPL://z:4"), &[INT, EXT]);
+        let v = merge(
+            Some("CLIENT://x:1, external://old:2,INTERNAL://y:3,REPL://z:4"),
+            &[INT, EXT],
+        );
         assert_eq!(
             v,
             "CLIENT://x:1,EXTERNAL://203.0.113.10:9094,INTERNAL://kafka-0.kafka.ns.svc.cluster.local:9092,REPL://z:4"
@@ -132,7 +139,10 @@ mod tests {
 
     #[test]
     fn merge_appends_missing_and_drops_duplicates() {
-        assert_eq!(merge(Some("A://a:1,,EXTERNAL://e:1,EXTERNAL://e:2"), &[EXT]), "A://a:1,EXTERNAL://203.0.113.10:9094");
+        assert_eq!(
+            merge(Some("A://a:1,,EXTERNAL://e:1,EXTERNAL://e:2"), &[EXT]),
+            "A://a:1,EXTERNAL://203.0.113.10:9094"
+        );
         assert_eq!(merge(None, &[INT, EXT]), render(&[INT, EXT]));
         assert_eq!(merge(Some(""), &[EXT]), render(&[EXT]));
     }

@@ -103,7 +103,10 @@ pub fn opted_in(pod: &Pod) -> bool {
 }
 
 /// Ordinal: label `apps.kubernetes.io/pod-index`, else the `-<digits>` suffix of the name.
-pub fn ordinal(labels: Option<&BTreeMap<String, String>>, name: &str) -> Result<Option<u32>, MutateError> {
+pub fn ordinal(
+    labels: Option<&BTreeMap<String, String>>,
+    name: &str,
+) -> Result<Option<u32>, MutateError> {
     if let Some(v) = labels.and_then(|l| l.get(POD_INDEX_LABEL)) {
         return v
             .parse::<u32>()
@@ -137,12 +140,26 @@ fn statefulset_name(pod: &Pod, name: &str) -> Option<String> {
 }
 
 /// Service name of one broker (shared with the controller).
-pub fn service_name(template: Option<&str>, statefulset: &str, ordinal: u32, namespace: &str) -> String {
+pub fn service_name(
+    template: Option<&str>,
+    statefulset: &str,
+    ordinal: u32,
+    namespace: &str,
+) -> String {
     let t = template.unwrap_or(DEFAULT_SERVICE_NAME_TEMPLATE);
-    settings::render_unchecked(t, ordinal, &format!("{statefulset}-{ordinal}"), namespace, statefulset)
+    settings::render_unchecked(
+        t,
+        ordinal,
+        &format!("{statefulset}-{ordinal}"),
+        namespace,
+        statefulset,
+    )
 }
 
-fn pick_container<'p>(containers: &'p [Container], settings: &Settings) -> Result<(usize, &'p Container, bool), MutateError> {
+fn pick_container<'p>(
+    containers: &'p [Container],
+    settings: &Settings,
+) -> Result<(usize, &'p Container, bool), MutateError> {
     if containers.is_empty() {
         return Err(MutateError::NoContainers);
     }
@@ -153,7 +170,11 @@ fn pick_container<'p>(containers: &'p [Container], settings: &Settings) -> Resul
             .map(|i| (i, &containers[i], false))
             .ok_or_else(|| MutateError::ContainerNotFound {
                 name: want.clone(),
-                available: containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                available: containers
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         None => Ok(containers
             .iter()
@@ -183,7 +204,11 @@ pub fn env_name(container: &Container, settings: &Settings) -> String {
         BITNAMI_ENV.into()
     } else if defined(APACHE_ENV) {
         APACHE_ENV.into()
-    } else if container.image.as_deref().is_some_and(|i| i.contains("bitnami")) {
+    } else if container
+        .image
+        .as_deref()
+        .is_some_and(|i| i.contains("bitnami"))
+    {
         BITNAMI_ENV.into()
     } else {
         APACHE_ENV.into()
@@ -218,17 +243,31 @@ fn env_json(e: &EnvVar) -> Value {
 }
 
 /// Operations that set the listeners var (and in nodeport mode the host-IP var before it).
-fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: bool, ops: &mut Vec<PatchOperation>) {
+fn env_ops(
+    ci: usize,
+    container: &Container,
+    var: &str,
+    value: &str,
+    nodeport: bool,
+    ops: &mut Vec<PatchOperation>,
+) {
     let idx = ci.to_string();
     let base = ["spec", "containers", idx.as_str(), "env"];
-    let listeners_var = EnvVar { name: var.to_owned(), value: Some(value.to_owned()), value_from: None };
+    let listeners_var = EnvVar {
+        name: var.to_owned(),
+        value: Some(value.to_owned()),
+        value_from: None,
+    };
     let Some(env) = container.env.as_ref() else {
         let mut vars = Vec::with_capacity(2);
         if nodeport {
             vars.push(env_json(&host_ip_var()));
         }
         vars.push(env_json(&listeners_var));
-        ops.push(PatchOperation::Add(AddOperation { path: ptr(&base), value: Value::Array(vars) }));
+        ops.push(PatchOperation::Add(AddOperation {
+            path: ptr(&base),
+            value: Value::Array(vars),
+        }));
         return;
     };
     let at = |i: usize| {
@@ -248,16 +287,23 @@ fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: b
                 names.remove(h);
             }
             let insert = pos(&names, var).unwrap_or(names.len());
-            ops.push(PatchOperation::Add(AddOperation { path: at(insert), value: env_json(&host_ip_var()) }));
+            ops.push(PatchOperation::Add(AddOperation {
+                path: at(insert),
+                value: env_json(&host_ip_var()),
+            }));
             names.insert(insert, HOST_IP_ENV);
         }
     }
     match pos(&names, var) {
         Some(l) => {
             let current = env.iter().rev().find(|e| e.name == var);
-            let same = current.is_some_and(|e| e.value.as_deref() == Some(value) && e.value_from.is_none());
+            let same = current
+                .is_some_and(|e| e.value.as_deref() == Some(value) && e.value_from.is_none());
             if !same {
-                ops.push(PatchOperation::Replace(ReplaceOperation { path: at(l), value: env_json(&listeners_var) }));
+                ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path: at(l),
+                    value: env_json(&listeners_var),
+                }));
             }
         }
         None => ops.push(PatchOperation::Add(AddOperation {
@@ -278,7 +324,11 @@ pub fn mutate(
         return Ok(None);
     }
     let meta = &pod.metadata;
-    let name = meta.name.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.name);
+    let name = meta
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(names.name);
     let namespace = meta
         .namespace
         .as_deref()
@@ -289,12 +339,17 @@ pub fn mutate(
     let settings = Settings::from_annotations(annotations, defaults)?;
     let ordinal = ordinal(meta.labels.as_ref(), name)?.ok_or_else(|| MutateError::NoOrdinal {
         pod: if name.is_empty() {
-            meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
+            meta.generate_name
+                .clone()
+                .map(|g| format!("{g}<generated>"))
+                .unwrap_or_default()
         } else {
             name.to_owned()
         },
     })?;
-    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: name.to_owned() })?;
+    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet {
+        pod: name.to_owned(),
+    })?;
     let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
     let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
 
@@ -314,7 +369,12 @@ pub fn mutate(
             Some(a) => a,
             None => {
                 looked_up = addresses.address(namespace, &statefulset, ordinal);
-                let service = service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), &statefulset, ordinal, namespace);
+                let service = service_name(
+                    settings.service_name_template.as_ref().map(|t| t.as_str()),
+                    &statefulset,
+                    ordinal,
+                    namespace,
+                );
                 match looked_up.as_deref() {
                     Some(a) => {
                         warnings.push(format!(
@@ -323,7 +383,11 @@ pub fn mutate(
                         a
                     }
                     None => {
-                        return Err(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into());
+                        return Err(SettingsError::Missing {
+                            annotation: ANN_ADDRESS,
+                            mode: Mode::SharedAddress,
+                        }
+                        .into());
                     }
                 }
             }
@@ -373,16 +437,33 @@ pub fn mutate(
     let internal_host;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
     if let Some(internal) = settings.internal_listener.as_deref() {
-        let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty()).unwrap_or(name);
+        let hostname = spec
+            .hostname
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .unwrap_or(name);
         let subdomain = spec
             .subdomain
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| MutateError::NoSubdomain { pod: name.to_owned() })?;
-        internal_host = format!("{hostname}.{subdomain}.{namespace}.svc.{}", settings.cluster_domain);
-        ours.push(Listener { name: internal, host: &internal_host, port: settings.internal_port });
+            .ok_or_else(|| MutateError::NoSubdomain {
+                pod: name.to_owned(),
+            })?;
+        internal_host = format!(
+            "{hostname}.{subdomain}.{namespace}.svc.{}",
+            settings.cluster_domain
+        );
+        ours.push(Listener {
+            name: internal,
+            host: &internal_host,
+            port: settings.internal_port,
+        });
     }
-    ours.push(Listener { name: &settings.listener, host, port });
+    ours.push(Listener {
+        name: &settings.listener,
+        host,
+        port,
+    });
     let advertised = listeners::render(&ours);
 
     let var = env_name(container, &settings);
@@ -408,24 +489,43 @@ pub fn mutate(
     }
 
     let mut ops = Vec::with_capacity(4);
-    env_ops(ci, container, &var, &value, settings.mode == Mode::Nodeport, &mut ops);
+    env_ops(
+        ci,
+        container,
+        &var,
+        &value,
+        settings.mode == Mode::Nodeport,
+        &mut ops,
+    );
 
     let selector = affinity::broker_selector(meta.labels.as_ref());
-    ops.extend(affinity::ops(spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
+    ops.extend(affinity::ops(
+        spec,
+        settings.anti_affinity,
+        affinity::term(selector, &settings.topology_key),
+    ));
 
     match meta.annotations.as_ref() {
         None => ops.push(PatchOperation::Add(AddOperation {
             path: ptr(&["metadata", "annotations"]),
             value: json!({ ANN_ADVERTISED: advertised }),
         })),
-        Some(a) if a.get(ANN_ADVERTISED) != Some(&advertised) => ops.push(PatchOperation::Add(AddOperation {
-            path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
-            value: Value::String(advertised.clone()),
-        })),
+        Some(a) if a.get(ANN_ADVERTISED) != Some(&advertised) => {
+            ops.push(PatchOperation::Add(AddOperation {
+                path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
+                value: Value::String(advertised.clone()),
+            }))
+        }
         Some(_) => {}
     }
 
-    Ok(Some(Mutation { patch: Patch(ops), warnings, advertised, statefulset, ordinal }))
+    Ok(Some(Mutation {
+        patch: Patch(ops),
+        warnings,
+        advertised,
+        statefulset,
+        ordinal,
+    }))
 }
 
 #[cfg(test)]

@@ -94,10 +94,7 @@ impl fmt::Display for Mode {
 impl FromStr for Mode {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or(())
+        Mode::ALL.into_iter().find(|m| m.as_str() == s).ok_or(())
     }
 }
 
@@ -169,7 +166,13 @@ impl Template {
 }
 
 /// Render a template; unknown placeholders render as the StatefulSet name (validated templates have none).
-pub fn render_unchecked(template: &str, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
+pub fn render_unchecked(
+    template: &str,
+    ordinal: u32,
+    pod: &str,
+    namespace: &str,
+    statefulset: &str,
+) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -212,7 +215,11 @@ pub struct Settings {
     pub cluster_domain: String,
 }
 
-fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16) -> Result<u16, SettingsError> {
+fn port(
+    annotations: &BTreeMap<String, String>,
+    key: &'static str,
+    default: u16,
+) -> Result<u16, SettingsError> {
     match annotations.get(key) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<u16>() {
@@ -223,10 +230,22 @@ fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16)
     }
 }
 
-fn listener_name(annotations: &BTreeMap<String, String>, key: &'static str, default: &str) -> Result<String, SettingsError> {
+fn listener_name(
+    annotations: &BTreeMap<String, String>,
+    key: &'static str,
+    default: &str,
+) -> Result<String, SettingsError> {
     let v = annotations.get(key).map(String::as_str).unwrap_or(default);
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(invalid(key, v, "a Kafka listener name is letters, digits, '_' or '-'"));
+    if v.is_empty()
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(invalid(
+            key,
+            v,
+            "a Kafka listener name is letters, digits, '_' or '-'",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -268,7 +287,11 @@ impl Settings {
             Some(a) => {
                 let bare = a.trim_start_matches('[').trim_end_matches(']');
                 if !is_valid_host(bare) {
-                    return Err(invalid(ANN_ADDRESS, a, "expected an IP address or a DNS name"));
+                    return Err(invalid(
+                        ANN_ADDRESS,
+                        a,
+                        "expected an IP address or a DNS name",
+                    ));
                 }
                 Some(bare.to_owned())
             }
@@ -289,7 +312,11 @@ impl Settings {
         }
         let internal_listener = match annotations.get(ANN_INTERNAL_LISTENER).map(|s| s.trim()) {
             Some(v) if v.eq_ignore_ascii_case("none") => None,
-            _ => Some(listener_name(annotations, ANN_INTERNAL_LISTENER, "INTERNAL")?),
+            _ => Some(listener_name(
+                annotations,
+                ANN_INTERNAL_LISTENER,
+                "INTERNAL",
+            )?),
         };
         let listener = listener_name(annotations, ANN_LISTENER, "EXTERNAL")?;
         if internal_listener
@@ -304,7 +331,12 @@ impl Settings {
         }
         let env = match annotations.get(ANN_ENV).map(|s| s.trim()) {
             None => None,
-            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') => {
+            Some(v)
+                if !v.is_empty()
+                    && v.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'
+                    }) =>
+            {
                 Some(v.to_owned())
             }
             Some(v) => return Err(invalid(ANN_ENV, v, "expected an environment variable name")),
@@ -314,7 +346,11 @@ impl Settings {
             Some("preferred") => AntiAffinity::Preferred,
             Some("none") => AntiAffinity::None,
             Some(v) => {
-                return Err(invalid(ANN_ANTI_AFFINITY, v, "expected required, preferred or none"));
+                return Err(invalid(
+                    ANN_ANTI_AFFINITY,
+                    v,
+                    "expected required, preferred or none",
+                ));
             }
         };
         let topology_key = match annotations.get(ANN_TOPOLOGY_KEY).map(|s| s.trim()) {
@@ -351,8 +387,13 @@ impl Settings {
             Mode::Nodeport => (self.node_port_base, ANN_NODE_PORT_BASE),
             Mode::Hostname | Mode::Loadbalancer => return Ok(self.port),
         };
-        u16::try_from(u32::from(base) + ordinal)
-            .map_err(|_| invalid(key, &base.to_string(), format!("{base} + ordinal {ordinal} exceeds 65535")))
+        u16::try_from(u32::from(base) + ordinal).map_err(|_| {
+            invalid(
+                key,
+                &base.to_string(),
+                format!("{base} + ordinal {ordinal} exceeds 65535"),
+            )
+        })
     }
 }
 
@@ -361,14 +402,20 @@ mod tests {
     use super::*;
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_apply_without_annotations() {
         let s = Settings::from_annotations(&BTreeMap::new(), &Defaults::default()).unwrap();
         assert_eq!(s.mode, Mode::Loadbalancer);
-        assert_eq!((s.port_base, s.port, s.node_port_base, s.internal_port), (9092, 9094, 31090, 9092));
+        assert_eq!(
+            (s.port_base, s.port, s.node_port_base, s.internal_port),
+            (9092, 9094, 31090, 9092)
+        );
         assert_eq!(s.listener, "EXTERNAL");
         assert_eq!(s.internal_listener.as_deref(), Some("INTERNAL"));
         assert_eq!(s.anti_affinity, AntiAffinity::Required);
@@ -387,7 +434,8 @@ mod tests {
             (ANN_HOSTNAME_TEMPLATE, "b-{idx}.example.com"),
             (ANN_ADDRESS, "not a host"),
         ] {
-            let err = Settings::from_annotations(&ann(&[(k, v)]), &Defaults::default()).unwrap_err();
+            let err =
+                Settings::from_annotations(&ann(&[(k, v)]), &Defaults::default()).unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains(k) && msg.contains(v), "{msg}");
         }
@@ -395,13 +443,18 @@ mod tests {
 
     #[test]
     fn hostname_mode_requires_template() {
-        let err = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname")]), &Defaults::default()).unwrap_err();
+        let err = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname")]), &Defaults::default())
+            .unwrap_err();
         assert!(err.to_string().contains(ANN_HOSTNAME_TEMPLATE));
     }
 
     #[test]
     fn template_renders_every_placeholder() {
-        let t = Template::parse(ANN_HOSTNAME_TEMPLATE, "{statefulset}-{ordinal}.{namespace}.x/{pod}").unwrap();
+        let t = Template::parse(
+            ANN_HOSTNAME_TEMPLATE,
+            "{statefulset}-{ordinal}.{namespace}.x/{pod}",
+        )
+        .unwrap();
         assert_eq!(t.render(12, "k-12", "ns", "k"), "k-12.ns.x/k-12");
     }
 
@@ -413,6 +466,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.external_port(5).unwrap(), 65535);
-        assert!(s.external_port(6).unwrap_err().to_string().contains(ANN_PORT_BASE));
+        assert!(s
+            .external_port(6)
+            .unwrap_err()
+            .to_string()
+            .contains(ANN_PORT_BASE));
     }
 }

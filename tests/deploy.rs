@@ -1,0 +1,552 @@
+//! deploy/ rendered with `kubectl kustomize`, parsed into k8s-openapi types and cross-checked
+//! against each other and against the code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use clap::CommandFactory;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde_json::Value;
+
+fn kustomize(dir: &str) -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .args(["kustomize", dir])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("kubectl is required for the deploy tests (`kubectl kustomize`), and could not be run: {e}"));
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_yaml::Deserializer::from_slice(&out.stdout)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+struct Rendered(Vec<Value>);
+
+impl Rendered {
+    fn one<T: serde::de::DeserializeOwned>(&self, kind: &str) -> T {
+        let all = self.all::<T>(kind);
+        assert_eq!(all.len(), 1, "expected one {kind}");
+        all.into_iter().next().unwrap()
+    }
+    fn all<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Vec<T> {
+        self.0
+            .iter()
+            .filter(|v| v["kind"] == kind)
+            .map(|v| {
+                serde_json::from_value(v.clone())
+                    .unwrap_or_else(|e| panic!("{kind} does not parse: {e}"))
+            })
+            .collect()
+    }
+}
+
+fn base() -> Rendered {
+    Rendered(kustomize("deploy"))
+}
+
+#[test]
+fn every_object_parses_into_its_type() {
+    let r = base();
+    let kinds: BTreeSet<&str> = r.0.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    for k in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "MutatingWebhookConfiguration",
+        "Certificate",
+        "Issuer",
+    ] {
+        assert!(kinds.contains(k), "deploy/ has no {k}: {kinds:?}");
+    }
+    let _: Deployment = r.one("Deployment");
+    let _: Service = r.one("Service");
+    let _: ServiceAccount = r.one("ServiceAccount");
+    let _: PodDisruptionBudget = r.one("PodDisruptionBudget");
+    let _: ClusterRoleBinding = r.one("ClusterRoleBinding");
+    let _: RoleBinding = r.one("RoleBinding");
+    let _: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
+}
+
+#[test]
+fn webhook_service_certificate_and_deployment_agree() {
+    let r = base();
+    let svc: Service = r.one("Service");
+    let mwc: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
+    let dep: Deployment = r.one("Deployment");
+    let cert = r.0.iter().find(|v| v["kind"] == "Certificate").unwrap();
+    let (svc_name, svc_ns) = (
+        svc.metadata.name.clone().unwrap(),
+        svc.metadata.namespace.clone().unwrap(),
+    );
+
+    // Certificate dnsNames are the Service's DNS names.
+    let dns: Vec<&str> = cert["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dns,
+        [
+            format!("{svc_name}.{svc_ns}.svc"),
+            format!("{svc_name}.{svc_ns}.svc.cluster.local")
+        ]
+    );
+
+    // inject-ca-from names the Certificate that exists.
+    let inject = &mwc.metadata.annotations.as_ref().unwrap()["cert-manager.io/inject-ca-from"];
+    assert_eq!(
+        *inject,
+        format!(
+            "{}/{}",
+            cert["metadata"]["namespace"].as_str().unwrap(),
+            cert["metadata"]["name"].as_str().unwrap()
+        )
+    );
+
+    let hooks = mwc.webhooks.as_ref().unwrap();
+    assert_eq!(hooks.len(), 1);
+    let h = &hooks[0];
+    let cc = h.client_config.service.as_ref().unwrap();
+    assert_eq!(
+        (cc.name.as_str(), cc.namespace.as_str(), cc.path.as_deref()),
+        (svc_name.as_str(), svc_ns.as_str(), Some("/mutate"))
+    );
+    // The Service port the webhook calls exists and targets the container's webhook port.
+    let port = svc
+        .spec
+        .as_ref()
+        .unwrap()
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| Some(p.port) == cc.port)
+        .expect("clientConfig port on the Service");
+    let container = &dep
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let target = match port.target_port.as_ref().unwrap() {
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) => {
+            container
+                .ports
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|p| p.name.as_deref() == Some(n.as_str()))
+                .unwrap()
+                .container_port
+        }
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => *i,
+    };
+    let listen = container
+        .args
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.strip_prefix("--listen="))
+        .unwrap();
+    assert!(
+        listen.ends_with(&format!(":{target}")),
+        "--listen {listen} vs Service targetPort {target}"
+    );
+    // The Service selects the Deployment's pods.
+    let pod_labels = dep
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
+    for (k, v) in svc.spec.as_ref().unwrap().selector.as_ref().unwrap() {
+        assert_eq!(pod_labels.get(k), Some(v), "Service selector {k}");
+    }
+
+    // Settings that must not drift.
+    assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
+    assert_eq!(h.side_effects, "None");
+    assert_eq!(h.timeout_seconds, Some(5));
+    assert_eq!(h.reinvocation_policy.as_deref(), Some("IfNeeded"));
+    assert_eq!(h.match_policy.as_deref(), Some("Equivalent"));
+    assert_eq!(h.admission_review_versions, ["v1"]);
+    let rule = &h.rules.as_ref().unwrap()[0];
+    assert_eq!(rule.operations.as_deref(), Some(&["CREATE".to_owned()][..]));
+    assert_eq!(rule.resources.as_deref(), Some(&["pods".to_owned()][..]));
+
+    // objectSelector is the label the code checks.
+    let sel = h
+        .object_selector
+        .as_ref()
+        .unwrap()
+        .match_labels
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        sel,
+        &BTreeMap::from([(
+            kafka_advertiser::mutate::settings::ENABLED_LABEL.to_owned(),
+            "true".to_owned()
+        )])
+    );
+    // namespaceSelector excludes kube-system and our own namespace.
+    let ns_sel = h
+        .namespace_selector
+        .as_ref()
+        .unwrap()
+        .match_expressions
+        .as_ref()
+        .unwrap();
+    let excluded: Vec<&str> = ns_sel
+        .iter()
+        .filter(|e| e.key == "kubernetes.io/metadata.name" && e.operator == "NotIn")
+        .flat_map(|e| e.values.iter().flatten().map(String::as_str))
+        .collect();
+    assert!(
+        excluded.contains(&"kube-system") && excluded.contains(&svc_ns.as_str()),
+        "{excluded:?}"
+    );
+
+    // The mounted Secret is the Certificate's, mounted as a directory at --tls-cert-dir.
+    let pod = dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let secret_vol = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.secret.is_some())
+        .unwrap();
+    assert_eq!(
+        secret_vol.secret.as_ref().unwrap().secret_name.as_deref(),
+        cert["spec"]["secretName"].as_str()
+    );
+    let mount = container
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == secret_vol.name)
+        .unwrap();
+    assert!(
+        mount.sub_path.is_none(),
+        "a subPath mount never sees rotated certs"
+    );
+    let dir = container
+        .args
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.strip_prefix("--tls-cert-dir="))
+        .unwrap();
+    assert_eq!(dir, mount.mount_path);
+}
+
+#[test]
+fn deployment_is_hardened_and_probed() {
+    let dep: Deployment = base().one("Deployment");
+    let spec = dep.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.unwrap();
+    assert!(pod.topology_spread_constraints.is_some() || pod.affinity.is_some());
+    assert!(pod.termination_grace_period_seconds.unwrap() >= 25);
+    let psc = pod.security_context.unwrap();
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    let c = &pod.containers[0];
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop.as_deref(),
+        Some(&["ALL".to_owned()][..])
+    );
+    let r = c.resources.as_ref().unwrap();
+    assert!(r.requests.is_some() && r.limits.is_some());
+    let path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(path(&c.liveness_probe), "/livez");
+    assert_eq!(path(&c.readiness_probe), "/readyz");
+    let admin_port = c
+        .args
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.strip_prefix("--admin-listen="))
+        .unwrap();
+    let probe_port = &c
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap()
+        .port;
+    let named = c.ports.as_ref().unwrap().iter().find(|p| matches!(probe_port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) if Some(n) == p.name.as_ref())).unwrap();
+    assert!(admin_port.ends_with(&format!(":{}", named.container_port)));
+    let pdb: PodDisruptionBudget = base().one("PodDisruptionBudget");
+    assert_eq!(
+        pdb.spec.unwrap().min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+}
+
+#[test]
+fn deployment_args_and_env_are_real_flags() {
+    let dep: Deployment = base().one("Deployment");
+    let c = dep
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .remove(0);
+    let cli = kafka_advertiser::config::Cli::command();
+    let serve = cli
+        .get_subcommands()
+        .find(|s| s.get_name() == "serve")
+        .unwrap();
+    let globals: Vec<&clap::Arg> = cli.get_arguments().collect();
+    let args: Vec<&clap::Arg> = serve
+        .get_arguments()
+        .chain(globals.iter().copied())
+        .collect();
+    let longs: BTreeSet<&str> = args.iter().filter_map(|a| a.get_long()).collect();
+    let envs: BTreeSet<String> = args
+        .iter()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    for a in c.args.iter().flatten() {
+        let flag = a
+            .strip_prefix("--")
+            .unwrap_or_else(|| panic!("arg {a} is not a flag"))
+            .split('=')
+            .next()
+            .unwrap();
+        assert!(longs.contains(flag), "--{flag} is not a flag of `serve`");
+    }
+    for e in c
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| e.name.starts_with("KAFKA_ADVERTISER_"))
+    {
+        assert!(envs.contains(&e.name), "{} is not read by any flag", e.name);
+    }
+    // Every flag of serve reads an env var.
+    for a in serve
+        .get_arguments()
+        .filter(|a| a.get_long().is_some() && a.get_id() != "help")
+    {
+        assert!(
+            a.get_env().is_some(),
+            "--{} has no env var",
+            a.get_long().unwrap()
+        );
+    }
+}
+
+#[test]
+fn cluster_role_covers_what_the_code_uses() {
+    let r = base();
+    let cr: ClusterRole = r.one("ClusterRole");
+    let rules = cr.rules.unwrap();
+    let allowed = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|rule| {
+            rule.api_groups.iter().flatten().any(|g| g == group)
+                && rule.resources.iter().flatten().any(|r| r == resource)
+                && rule.verbs.iter().any(|v| v == verb)
+        })
+    };
+    for (group, resource, verbs) in kafka_advertiser::controller::RBAC {
+        for verb in *verbs {
+            assert!(
+                allowed(group, resource, verb),
+                "ClusterRole lacks {verb} on {group}/{resource}"
+            );
+        }
+    }
+    // And nothing more: every granted (group, resource, verb) is declared by the code.
+    for rule in &rules {
+        for g in rule.api_groups.iter().flatten() {
+            for res in rule.resources.iter().flatten() {
+                for v in &rule.verbs {
+                    let declared = kafka_advertiser::controller::RBAC
+                        .iter()
+                        .any(|(dg, dr, dv)| dg == g && dr == res && dv.contains(&v.as_str()));
+                    assert!(
+                        declared,
+                        "ClusterRole grants {v} on {g}/{res}, which the code does not use"
+                    );
+                }
+            }
+        }
+    }
+    let role: Role = r.one("Role");
+    let (g, res, verbs) = kafka_advertiser::controller::LEASE_RBAC;
+    let rule = &role.rules.unwrap()[0];
+    assert_eq!(rule.api_groups.as_deref(), Some(&[g.to_owned()][..]));
+    assert_eq!(rule.resources.as_deref(), Some(&[res.to_owned()][..]));
+    for v in verbs {
+        assert!(rule.verbs.contains(&v.to_string()));
+    }
+    // Bindings point at the ServiceAccount the Deployment runs as.
+    let sa: ServiceAccount = r.one("ServiceAccount");
+    let dep: Deployment = r.one("Deployment");
+    let crb: ClusterRoleBinding = r.one("ClusterRoleBinding");
+    let subj = &crb.subjects.unwrap()[0];
+    assert_eq!(Some(&subj.name), sa.metadata.name.as_ref());
+    assert_eq!(subj.namespace, sa.metadata.namespace);
+    assert_eq!(
+        dep.spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .service_account_name,
+        sa.metadata.name
+    );
+    assert_eq!(crb.role_ref.name, cr.metadata.name.unwrap());
+}
+
+#[test]
+fn servicemonitor_component_renders() {
+    let objs = kustomize("deploy/overlays/monitoring");
+    let sm = objs
+        .iter()
+        .find(|v| v["kind"] == "ServiceMonitor")
+        .expect("ServiceMonitor");
+    let svc: Service = Rendered(objs.clone()).one("Service");
+    let port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
+    assert!(svc
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .iter()
+        .any(|p| p.name.as_deref() == Some(port)));
+}
+
+fn preview(file: &str, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kafka-advertiser"))
+        .arg("preview")
+        .arg(format!(
+            "{}/deploy/examples/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "preview {file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn examples_parse_and_preview() {
+    for file in [
+        "kafka-kraft.yaml",
+        "kafka-zookeeper.yaml",
+        "kafka-apache.yaml",
+    ] {
+        let path = format!("{}/deploy/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+            if v["kind"] == "StatefulSet" {
+                let _: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(v).unwrap();
+            }
+        }
+    }
+    let kraft = preview(
+        "kafka-kraft.yaml",
+        &[
+            "--address",
+            "0=203.0.113.10",
+            "--address",
+            "1=203.0.113.11",
+            "--address",
+            "2=lb-2.example.net",
+        ],
+    );
+    for (o, a) in [
+        (0, "203.0.113.10"),
+        (1, "203.0.113.11"),
+        (2, "lb-2.example.net"),
+    ] {
+        assert!(
+            kraft.contains(&format!(
+                "KAFKA_CFG_ADVERTISED_LISTENERS=INTERNAL://kafka-{o}.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://{a}:9094"
+            )),
+            "{kraft}"
+        );
+        assert!(
+            kraft.contains(&format!(
+                "service   kafka-{o}-external type LoadBalancer port 9094 -> 9094"
+            )),
+            "{kraft}"
+        );
+    }
+    assert!(kraft.contains("bootstrap service kafka-bootstrap"));
+    // Without addresses: each broker is shown waiting for its Service.
+    let pending = preview("kafka-kraft.yaml", &[]);
+    assert_eq!(pending.matches("(pending)").count(), 3, "{pending}");
+
+    let zk = preview("kafka-zookeeper.yaml", &[]);
+    for o in 0..3 {
+        assert!(
+            zk.contains(&format!("EXTERNAL://198.51.100.7:{}", 9092 + o)),
+            "{zk}"
+        );
+        assert!(zk.contains(&format!("kafka-{o}-external type LoadBalancer port {} -> 9093, externalTrafficPolicy Cluster", 9092 + o)), "{zk}");
+    }
+    assert!(zk.contains("metallb.io/allow-shared-ip: kafka-external"));
+    assert!(zk.contains("StatefulSet zookeeper: pod template lacks label"));
+
+    let apache = preview("kafka-apache.yaml", &[]);
+    for o in 0..3 {
+        assert!(apache.contains(&format!(
+            "KAFKA_ADVERTISED_LISTENERS=INTERNAL://kafka-{o}.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://kafka-{o}.kafka.example.com:9094"
+        )), "{apache}");
+        assert!(apache.contains(&format!(
+            "external-dns.alpha.kubernetes.io/hostname: kafka-{o}.kafka.example.com"
+        )));
+    }
+}
