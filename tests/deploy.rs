@@ -445,7 +445,20 @@ fn cluster_role_covers_what_the_code_uses() {
 
 #[test]
 fn servicemonitor_component_renders() {
-    let objs = kustomize("deploy/overlays/monitoring");
+    // An overlay as a user writes it: the base plus the component (kustomize wants relative paths).
+    let overlay = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("monitoring-overlay");
+    std::fs::create_dir_all(&overlay).unwrap();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let rel = relative(&overlay, &deploy);
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!(
+            "resources: [{0}]\ncomponents: [{0}/components/servicemonitor]\n",
+            rel.display()
+        ),
+    )
+    .unwrap();
+    let objs = kustomize(overlay.to_str().unwrap());
     let sm = objs
         .iter()
         .find(|v| v["kind"] == "ServiceMonitor")
@@ -549,4 +562,18 @@ fn examples_parse_and_preview() {
             "external-dns.alpha.kubernetes.io/hostname: kafka-{o}.kafka.example.com"
         )));
     }
+}
+
+/// `to` relative to `from` (both absolute).
+fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf {
+    let (f, t): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut p = std::path::PathBuf::new();
+    for _ in common..f.len() {
+        p.push("..");
+    }
+    for c in &t[common..] {
+        p.push(c);
+    }
+    p
 }
