@@ -235,3 +235,6 @@ fn async_stream_leader(
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

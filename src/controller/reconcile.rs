@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -87,9 +87,12 @@ impl Context {
     }
 }
 
+/// Publish an Event about `obj`; `related` (a Service, a pod) keeps events about different
+/// objects apart instead of folding them into one series.
 async fn event(
     ctx: &Context,
     obj: &impl Resource<DynamicType = ()>,
+    related: Option<ObjectReference>,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -100,10 +103,20 @@ async fn event(
         reason: reason.into(),
         note: Some(note),
         action: action.into(),
-        secondary: None,
+        secondary: related,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "cannot publish event");
+    }
+}
+
+fn service_ref(namespace: &str, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Service".into()),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        ..Default::default()
     }
 }
 
@@ -181,6 +194,7 @@ async fn reconcile_inner(
             event(
                 ctx,
                 sts,
+                Some(service_ref(ns, &svc_name)),
                 EventType::Normal,
                 "ServiceDeleted",
                 "Delete",
@@ -201,6 +215,7 @@ async fn reconcile_inner(
             event(
                 ctx,
                 sts,
+                None,
                 EventType::Warning,
                 "InvalidSettings",
                 "Reconcile",
@@ -236,6 +251,7 @@ async fn reconcile_inner(
                     event(
                         ctx,
                         sts,
+                        Some(service_ref(ns, &svc_name)),
                         EventType::Warning,
                         "ServiceConflict",
                         "Reconcile",
@@ -254,6 +270,7 @@ async fn reconcile_inner(
             event(
                 ctx,
                 sts,
+                Some(service_ref(ns, &svc_name)),
                 EventType::Normal,
                 "ServiceCreated",
                 "Create",
@@ -283,6 +300,7 @@ async fn reconcile_inner(
         event(
             ctx,
             sts,
+            Some(service_ref(ns, &svc_name)),
             EventType::Normal,
             "ServiceDeleted",
             "Delete",
@@ -327,13 +345,20 @@ async fn reconcile_inner(
             .collect()
     };
     for (o, a) in &newly {
+        let svc = d
+            .services
+            .iter()
+            .find(|(x, _)| x == o)
+            .and_then(|(_, s)| s.metadata.name.as_deref())
+            .unwrap_or_default();
         event(
             ctx,
             sts,
+            Some(service_ref(ns, svc)),
             EventType::Normal,
             "AddressAssigned",
             "Reconcile",
-            format!("broker {o} is reachable at {a}"),
+            format!("broker {o} is reachable at {a} (Service {svc})"),
         )
         .await;
     }
@@ -431,6 +456,7 @@ async fn drift(
         event(
             ctx,
             &**pod,
+            None,
             EventType::Warning,
             "AddressDrift",
             "Reconcile",
@@ -440,6 +466,7 @@ async fn drift(
         event(
             ctx,
             sts,
+            Some(pod.object_ref(&())),
             EventType::Warning,
             "AddressDrift",
             "Reconcile",
@@ -471,6 +498,7 @@ async fn drift(
             event(
                 ctx,
                 sts,
+                Some(pod.object_ref(&())),
                 EventType::Normal,
                 "EvictedForNewAddress",
                 "Evict",
