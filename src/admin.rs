@@ -52,18 +52,9 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
     if !r.caches.load(Ordering::Acquire) {
         why.push("controller caches not synced");
     }
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("not ready: {}\n", why.join(", ")),
-    )
+    (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", why.join(", ")))
 }
 
 async fn metrics_handler(State(s): State<AdminState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode())
 }

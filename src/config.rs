@@ -19,12 +19,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `kafka_advertiser=debug`.
-    #[arg(
-        long,
-        global = true,
-        env = "KAFKA_ADVERTISER_LOG_LEVEL",
-        default_value = "info"
-    )]
+    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Command,
@@ -55,20 +50,13 @@ pub struct MutationArgs {
     #[arg(long, env = "KAFKA_ADVERTISER_DEFAULT_MODE", value_enum, default_value_t = Mode::Loadbalancer)]
     pub default_mode: Mode,
     /// Cluster DNS domain used in internal listener names.
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_CLUSTER_DOMAIN",
-        default_value = "cluster.local"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_CLUSTER_DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,
 }
 
 impl MutationArgs {
     pub fn defaults(&self) -> Defaults {
-        Defaults {
-            mode: self.default_mode,
-            cluster_domain: self.cluster_domain.clone(),
-        }
+        Defaults { mode: self.default_mode, cluster_domain: self.cluster_domain.clone() }
     }
 }
 
@@ -78,11 +66,7 @@ pub struct TlsArgs {
     #[arg(long, env = "KAFKA_ADVERTISER_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
     /// Directory with tls.crt and tls.key (a cert-manager Secret volume); reloaded on change.
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_TLS_CERT_DIR",
-        default_value = "/etc/kafka-advertiser/tls"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_TLS_CERT_DIR", default_value = "/etc/kafka-advertiser/tls")]
     pub tls_cert_dir: PathBuf,
     /// How often the cert directory is checked for a rotated pair.
     #[arg(long, env = "KAFKA_ADVERTISER_TLS_RELOAD_INTERVAL", value_parser = parse_duration, default_value = "10s")]
@@ -114,43 +98,23 @@ pub struct ServerArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
     /// Address of the plain-HTTP admin server (/livez, /readyz, /metrics).
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_ADMIN_LISTEN",
-        default_value = "0.0.0.0:8080"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ControllerArgs {
     /// Namespaces to watch (repeatable); all namespaces when absent.
-    #[arg(
-        long = "namespace",
-        env = "KAFKA_ADVERTISER_NAMESPACE",
-        value_delimiter = ','
-    )]
+    #[arg(long = "namespace", env = "KAFKA_ADVERTISER_NAMESPACE", value_delimiter = ',')]
     pub namespaces: Vec<String>,
     /// Name of the Lease used for leader election.
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_LEASE_NAME",
-        default_value = "kafka-advertiser"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_LEASE_NAME", default_value = "kafka-advertiser")]
     pub lease_name: String,
     /// Namespace of the Lease (usually the webhook's own, from the downward API).
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_LEASE_NAMESPACE",
-        default_value = "kafka-advertiser"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_LEASE_NAMESPACE", default_value = "kafka-advertiser")]
     pub lease_namespace: String,
     /// This replica's identity in the Lease (usually the pod name).
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_POD_NAME",
-        default_value = "kafka-advertiser"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_POD_NAME", default_value = "kafka-advertiser")]
     pub identity: String,
     /// Lease duration; a new leader takes over this long after the old one stops renewing.
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_DURATION", value_parser = parse_duration, default_value = "15s")]
@@ -170,11 +134,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub controller: ControllerArgs,
     /// Serve the webhook only, with no Kubernetes API access (loadbalancer mode then denies).
-    #[arg(
-        long,
-        env = "KAFKA_ADVERTISER_STANDALONE",
-        conflicts_with = "controller_only"
-    )]
+    #[arg(long, env = "KAFKA_ADVERTISER_STANDALONE", conflicts_with = "controller_only")]
     pub standalone: bool,
     /// Run only the controller (no HTTPS webhook).
     #[arg(long, env = "KAFKA_ADVERTISER_CONTROLLER_ONLY")]
@@ -230,12 +190,8 @@ pub struct CertsArgs {
 /// `10s`, `500ms`, `2m`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m"))?;
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -251,13 +207,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `3=203.0.113.10`
 pub fn parse_address(s: &str) -> Result<(u32, String), String> {
-    let (o, h) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected ORDINAL=HOST, got {s:?}"))?;
-    let o = o
-        .trim()
-        .parse()
-        .map_err(|_| format!("ordinal in {s:?} is not a non-negative integer"))?;
+    let (o, h) = s.split_once('=').ok_or_else(|| format!("expected ORDINAL=HOST, got {s:?}"))?;
+    let o = o.trim().parse().map_err(|_| format!("ordinal in {s:?} is not a non-negative integer"))?;
     let h = h.trim();
     if h.is_empty() {
         return Err(format!("host in {s:?} is empty"));

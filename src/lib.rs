@@ -27,11 +27,9 @@ use crate::metrics::Metrics;
 use crate::mutate::AddressBook;
 
 fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -47,26 +45,16 @@ pub fn run(cli: Cli) -> ExitCode {
             .build()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(serve(*args))),
-        Command::Mutate(args) => {
-            offline::mutate_cmd(&args)
-                .map_err(Into::into)
-                .and_then(|(out, allowed)| {
-                    print_out(&out)?;
-                    if allowed {
-                        Ok(())
-                    } else {
-                        Err(anyhow::anyhow!(
-                            "the pod was denied (see response.status.message)"
-                        ))
-                    }
-                })
-        }
-        Command::Preview(args) => offline::preview_cmd(&args)
-            .map_err(Into::into)
-            .and_then(|o| print_out(&o)),
-        Command::Certs(args) => offline::certs_cmd(&args)
-            .map_err(Into::into)
-            .and_then(|o| print_out(&o)),
+        Command::Mutate(args) => offline::mutate_cmd(&args).map_err(Into::into).and_then(|(out, allowed)| {
+            print_out(&out)?;
+            if allowed {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("the pod was denied (see response.status.message)"))
+            }
+        }),
+        Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
+        Command::Certs(args) => offline::certs_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,17 +67,12 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn print_out(s: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(s.as_bytes())
-        .and_then(|()| out.flush())
-        .context("cannot write to stdout")
+    out.write_all(s.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")
 }
 
 async fn shutdown_signal(stop: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
@@ -115,35 +98,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     } else {
         let dir = &args.tls.tls_cert_dir;
-        let loaded =
-            tls::load_dir(dir, &provider).context("cannot load the serving certificate")?;
+        let loaded = tls::load_dir(dir, &provider).context("cannot load the serving certificate")?;
         metrics.cert_not_after.set(loaded.not_after);
         let resolver = tls::CertResolver::new(loaded.key.clone());
-        let config = tls::server_config(
-            resolver.clone(),
-            args.tls.client_ca.as_deref(),
-            provider.clone(),
-        )
-        .context("cannot configure TLS")?;
-        Some((loaded, resolver, config))
+        let config = tls::server_config(resolver.clone(), args.tls.client_ca.as_deref(), provider.clone())
+            .context("cannot configure TLS")?;
+        // Bind before the admin port answers, so /livez implies the webhook port accepts.
+        let listener = TcpListener::bind(args.tls.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--listen)", args.tls.listen))?;
+        Some((loaded, resolver, config, listener))
     };
 
     let admin_listener = TcpListener::bind(args.admin.admin_listen)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (--admin-listen)",
-                args.admin.admin_listen
-            )
-        })?;
+        .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin.admin_listen))?;
     let admin = tokio::spawn({
         let router = admin::router(readiness.clone(), metrics.clone());
         let stop = stop.clone();
-        async move {
-            axum::serve(admin_listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }
+        async move { axum::serve(admin_listener, router).with_graceful_shutdown(stop.cancelled_owned()).await }
     });
 
     let defaults = Arc::new(args.mutation.defaults());
@@ -151,9 +124,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         readiness.caches.store(true, Ordering::Release);
         None
     } else {
-        let client = kube::Client::try_default()
-            .await
-            .context("cannot reach the Kubernetes API (in-cluster config or KUBECONFIG); use --standalone to serve without it")?;
+        let client = kube::Client::try_default().await.context(
+            "cannot reach the Kubernetes API (in-cluster config or KUBECONFIG); use --standalone to serve without it",
+        )?;
         let ctx = controller::Shared {
             client,
             defaults: defaults.clone(),
@@ -161,11 +134,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
         };
-        Some(tokio::spawn(controller::run(
-            ctx,
-            args.controller.clone(),
-            stop.clone(),
-        )))
+        Some(tokio::spawn(controller::run(ctx, args.controller.clone(), stop.clone())))
     };
 
     match tls {
@@ -173,10 +142,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             readiness.certs.store(true, Ordering::Release);
             stop.cancelled().await;
         }
-        Some((loaded, resolver, config)) => {
-            let listener = TcpListener::bind(args.tls.listen)
-                .await
-                .with_context(|| format!("cannot listen on {} (--listen)", args.tls.listen))?;
+        Some((loaded, resolver, config, listener)) => {
             tokio::spawn(tls::watch(
                 args.tls.tls_cert_dir.clone(),
                 args.tls.tls_reload_interval,
@@ -213,10 +179,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     stop.cancel();
     if let Some(c) = controller {
-        match c.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "controller stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "controller task failed"),
-            Ok(Ok(())) => {}
+        if let Err(e) = c.await {
+            tracing::warn!(error = %e, "controller task failed");
         }
     }
     let _ = admin.await;

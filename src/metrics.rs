@@ -78,18 +78,10 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("kafka_advertiser");
         let requests = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "admission_requests",
-            "Admission requests by outcome",
-            requests.clone(),
-        );
+        registry.register("admission_requests", "Admission requests by outcome", requests.clone());
         // 50 µs .. ~1.6 s
         let latency = Histogram::new((0..16).map(|i| 0.00005 * 2f64.powi(i)));
-        registry.register(
-            "admission_duration_seconds",
-            "Time to answer one admission request",
-            latency.clone(),
-        );
+        registry.register("admission_duration_seconds", "Time to answer one admission request", latency.clone());
         let cert_not_after = Gauge::default();
         registry.register(
             "tls_cert_not_after_seconds",
@@ -97,31 +89,15 @@ impl Metrics {
             cert_not_after.clone(),
         );
         let cert_reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "tls_cert_reloads",
-            "Serving certificate reloads by result",
-            cert_reloads.clone(),
-        );
+        registry.register("tls_cert_reloads", "Serving certificate reloads by result", cert_reloads.clone());
         let reconciles = Counter::default();
         registry.register("reconciles", "StatefulSet reconciles", reconciles.clone());
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
-            "reconcile_errors",
-            "Reconcile errors by kind",
-            reconcile_errors.clone(),
-        );
+        registry.register("reconcile_errors", "Reconcile errors by kind", reconcile_errors.clone());
         let reconcile_duration = Histogram::new((0..14).map(|i| 0.001 * 2f64.powi(i)));
-        registry.register(
-            "reconcile_duration_seconds",
-            "Time of one reconcile",
-            reconcile_duration.clone(),
-        );
+        registry.register("reconcile_duration_seconds", "Time of one reconcile", reconcile_duration.clone());
         let managed_services = Gauge::default();
-        registry.register(
-            "managed_services",
-            "External Services owned by kafka-advertiser",
-            managed_services.clone(),
-        );
+        registry.register("managed_services", "External Services owned by kafka-advertiser", managed_services.clone());
         let brokers_waiting = Gauge::default();
         registry.register(
             "brokers_waiting_for_address",
@@ -143,17 +119,13 @@ impl Metrics {
     }
 
     pub fn admission(&self, outcome: Outcome, seconds: f64) {
-        self.requests
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+        self.requests.get_or_create(&OutcomeLabels { outcome }).inc();
         self.latency.observe(seconds);
     }
 
     pub fn cert_reloaded(&self, ok: bool, not_after: Option<i64>) {
         let result = if ok { "success" } else { "failure" };
-        self.cert_reloads
-            .get_or_create(&ResultLabels { result })
-            .inc();
+        self.cert_reloads.get_or_create(&ResultLabels { result }).inc();
         if let Some(t) = not_after {
             self.cert_not_after.set(t);
         }

@@ -15,10 +15,7 @@ use crate::mutate::{self, AddressBook, AddressLookup, Defaults, MutateError, Req
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: not valid JSON or YAML: {reason}")]
     Parse { path: String, reason: String },
     #[error("{path}: {reason}")]
@@ -30,10 +27,7 @@ pub enum OfflineError {
     #[error(transparent)]
     Desired(#[from] desired::DesiredError),
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
     #[error("certificate generation failed: {0}")]
     Certs(#[from] rcgen::Error),
 }
@@ -45,10 +39,7 @@ fn read_input(path: &str) -> Result<String, OfflineError> {
     } else {
         std::fs::read_to_string(path).map(|c| s = c)
     };
-    r.map_err(|source| OfflineError::Read {
-        path: path.into(),
-        source,
-    })?;
+    r.map_err(|source| OfflineError::Read { path: path.into(), source })?;
     Ok(s)
 }
 
@@ -59,20 +50,14 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
     }
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let v =
-            <Value as serde::Deserialize>::deserialize(doc).map_err(|e| OfflineError::Parse {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
+        let v = <Value as serde::Deserialize>::deserialize(doc)
+            .map_err(|e| OfflineError::Parse { path: path.into(), reason: e.to_string() })?;
         if !v.is_null() {
             out.push(v);
         }
     }
     if out.is_empty() {
-        return Err(OfflineError::Parse {
-            path: path.into(),
-            reason: "empty document".into(),
-        });
+        return Err(OfflineError::Parse { path: path.into(), reason: "empty document".into() });
     }
     Ok(out)
 }
@@ -91,25 +76,15 @@ struct AnyStatefulSet(Vec<(u32, String)>);
 
 impl AddressLookup for AnyStatefulSet {
     fn address(&self, _: &str, _: &str, ordinal: u32) -> Option<std::sync::Arc<str>> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(o, _)| *o == ordinal)
-            .map(|(_, h)| std::sync::Arc::from(h.as_str()))
+        self.0.iter().rev().find(|(o, _)| *o == ordinal).map(|(_, h)| std::sync::Arc::from(h.as_str()))
     }
 }
 
 /// `kafka-advertiser mutate`: returns what to print and whether the pod was admitted.
 pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
     let text = read_input(&args.file)?;
-    let doc = documents(&args.file, &text)?
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null);
-    let input = |reason: &str| OfflineError::Input {
-        path: args.file.clone(),
-        reason: reason.into(),
-    };
+    let doc = documents(&args.file, &text)?.into_iter().next().unwrap_or(Value::Null);
+    let input = |reason: &str| OfflineError::Input { path: args.file.clone(), reason: reason.into() };
     let defaults = args.mutation.defaults();
     let lookup = AnyStatefulSet(args.addresses.clone());
     // A bare Pod becomes the AdmissionReview kube-apiserver would send for its CREATE.
@@ -131,11 +106,7 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
             });
             (r, Some(doc))
         }
-        Some(k) => {
-            return Err(input(&format!(
-                "expected an AdmissionReview or a Pod, got kind {k}"
-            )))
-        }
+        Some(k) => return Err(input(&format!("expected an AdmissionReview or a Pod, got kind {k}"))),
         None => return Err(input("expected an AdmissionReview or a Pod: no kind")),
     };
     let body = serde_json::to_vec(&review_json).unwrap_or_default();
@@ -144,10 +115,7 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
     match args.output {
         MutateOutput::Review => {
             let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
-            Ok((
-                serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
-                allowed,
-            ))
+            Ok((serde_json::to_string_pretty(&v).unwrap_or_default() + "\n", allowed))
         }
         MutateOutput::Pod => {
             if let Some(msg) = decision.message {
@@ -157,13 +125,9 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
             let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
             if let Some(p) = v.pointer("/response/patch").and_then(Value::as_str) {
                 use base64::Engine;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(p)
-                    .unwrap_or_default();
-                let patch: json_patch::Patch =
-                    serde_json::from_slice(&bytes).map_err(|e| input(&e.to_string()))?;
-                json_patch::patch(&mut pod, &patch)
-                    .map_err(|e| input(&format!("patch does not apply: {e}")))?;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap_or_default();
+                let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| input(&e.to_string()))?;
+                json_patch::patch(&mut pod, &patch).map_err(|e| input(&format!("patch does not apply: {e}")))?;
             }
             Ok((serde_yaml::to_string(&pod).unwrap_or_default(), true))
         }
@@ -176,10 +140,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
     let docs = documents(&args.file, &text)?;
     let mut out = String::new();
     let mut found = 0;
-    for doc in docs
-        .into_iter()
-        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet"))
-    {
+    for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
         let sts: StatefulSet = serde_json::from_value(doc).map_err(|e| OfflineError::Input {
             path: args.file.clone(),
             reason: format!("not a valid StatefulSet: {e}"),
@@ -197,10 +158,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
         preview_one(&sts, &args.mutation.defaults(), &args.addresses, &mut out)?;
     }
     if found == 0 && out.is_empty() {
-        return Err(OfflineError::Input {
-            path: args.file.clone(),
-            reason: "no StatefulSet in the file".into(),
-        });
+        return Err(OfflineError::Input { path: args.file.clone(), reason: "no StatefulSet in the file".into() });
     }
     Ok(out)
 }
@@ -237,25 +195,15 @@ fn preview_one(
                 let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
                 let spec = typed.spec.unwrap_or_default();
                 if let Some(c) = spec.containers.iter().find(|c| {
-                    c.env.iter().flatten().any(|e| {
-                        e.value
-                            .as_deref()
-                            .is_some_and(|v| v.contains(&m.advertised))
-                    })
+                    c.env.iter().flatten().any(|e| e.value.as_deref().is_some_and(|v| v.contains(&m.advertised)))
                 }) {
                     for e in c.env.iter().flatten().filter(|e| {
                         e.name == mutate::settings::HOST_IP_ENV
-                            || e.value
-                                .as_deref()
-                                .is_some_and(|v| v.contains(&m.advertised))
+                            || e.value.as_deref().is_some_and(|v| v.contains(&m.advertised))
                     }) {
                         match &e.value {
                             Some(v) => {
-                                let _ = writeln!(
-                                    out,
-                                    "  env       {}={v}   (container {})",
-                                    e.name, c.name
-                                );
+                                let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
                             }
                             None => {
                                 let _ = writeln!(out, "  env       {} from status.hostIP", e.name);
@@ -267,20 +215,15 @@ fn preview_one(
                     .affinity
                     .and_then(|a| a.pod_anti_affinity)
                     .and_then(|a| {
-                        a.required_during_scheduling_ignored_during_execution
-                            .or_else(|| {
-                                a.preferred_during_scheduling_ignored_during_execution
-                                    .map(|p| p.into_iter().map(|w| w.pod_affinity_term).collect())
-                            })
+                        a.required_during_scheduling_ignored_during_execution.or_else(|| {
+                            a.preferred_during_scheduling_ignored_during_execution
+                                .map(|p| p.into_iter().map(|w| w.pod_affinity_term).collect())
+                        })
                     })
                     .and_then(|t| t.into_iter().last())
                 {
-                    let labels = term
-                        .label_selector
-                        .and_then(|l| l.match_labels)
-                        .unwrap_or_default();
-                    let labels: Vec<String> =
-                        labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let labels = term.label_selector.and_then(|l| l.match_labels).unwrap_or_default();
+                    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     let _ = writeln!(
                         out,
                         "  affinity  not with pods {{{}}} on the same {}",
@@ -299,16 +242,9 @@ fn preview_one(
             Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
         }
         let spec = svc.spec.clone().unwrap_or_default();
-        let p = spec
-            .ports
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let p = spec.ports.unwrap_or_default().into_iter().next().unwrap_or_default();
         let target = match p.target_port {
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => {
-                i.to_string()
-            }
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => i.to_string(),
             Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s,
             None => String::new(),
         };
@@ -318,9 +254,7 @@ fn preview_one(
             svc.metadata.name.as_deref().unwrap_or(""),
             spec.type_.unwrap_or_default(),
             p.port,
-            p.node_port
-                .map(|n| format!(" nodePort {n}"))
-                .unwrap_or_default(),
+            p.node_port.map(|n| format!(" nodePort {n}")).unwrap_or_default(),
             spec.external_traffic_policy.unwrap_or_default(),
         );
         for (k, v) in svc.metadata.annotations.iter().flatten() {
@@ -328,17 +262,9 @@ fn preview_one(
         }
     }
     if let Some(b) = &d.bootstrap {
-        let port = b
-            .spec
-            .as_ref()
-            .and_then(|s| s.ports.as_ref())
-            .and_then(|p| p.first())
-            .map_or(0, |p| p.port);
-        let _ = writeln!(
-            out,
-            "\nbootstrap service {} port {port} (all brokers)",
-            b.metadata.name.as_deref().unwrap_or("")
-        );
+        let port = b.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port);
+        let _ =
+            writeln!(out, "\nbootstrap service {} port {port} (all brokers)", b.metadata.name.as_deref().unwrap_or(""));
     }
     out.push('\n');
     Ok(())
@@ -353,39 +279,24 @@ fn pod_json(sts: &StatefulSet, ordinal: u32) -> Value {
 
 /// `kafka-advertiser certs`: a local CA and a serving (and optionally client) certificate.
 pub fn certs_cmd(args: &CertsArgs) -> Result<String, OfflineError> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
     let write = |name: &str, content: &str| {
         let path = args.out.join(name);
-        std::fs::write(&path, content).map_err(|source| OfflineError::Write {
-            path: path.display().to_string(),
-            source,
-        })
+        std::fs::write(&path, content)
+            .map_err(|source| OfflineError::Write { path: path.display().to_string(), source })
     };
-    std::fs::create_dir_all(&args.out).map_err(|source| OfflineError::Write {
-        path: args.out.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|source| OfflineError::Write { path: args.out.display().to_string(), source })?;
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name
-        .push(DnType::CommonName, "kafka-advertiser dev CA");
+    ca.distinguished_name.push(DnType::CommonName, "kafka-advertiser dev CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = rcgen::Issuer::new(ca, ca_key);
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(args.hosts.clone())?;
-    params.distinguished_name.push(
-        DnType::CommonName,
-        args.hosts.first().cloned().unwrap_or_default(),
-    );
+    params.distinguished_name.push(DnType::CommonName, args.hosts.first().cloned().unwrap_or_default());
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer)?;
     write("ca.crt", &ca_cert.pem())?;
@@ -394,9 +305,7 @@ pub fn certs_cmd(args: &CertsArgs) -> Result<String, OfflineError> {
     if args.client {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
+        params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params.signed_by(&key, &issuer)?;
         write("client.crt", &cert.pem())?;
@@ -405,11 +314,7 @@ pub fn certs_cmd(args: &CertsArgs) -> Result<String, OfflineError> {
     Ok(format!(
         "wrote {}/{{ca.crt,tls.crt,tls.key{}}} for {}\n",
         args.out.display(),
-        if args.client {
-            ",client.crt,client.key"
-        } else {
-            ""
-        },
+        if args.client { ",client.crt,client.key" } else { "" },
         args.hosts.join(", ")
     ))
 }

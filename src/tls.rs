@@ -37,11 +37,7 @@ pub enum TlsError {
     #[error("{path}: no usable private key (RSA, PKCS#8 or SEC1 PEM expected): {reason}")]
     BadKey { path: PathBuf, reason: String },
     #[error("{key} does not match the certificate in {cert}: {reason}")]
-    Mismatch {
-        cert: PathBuf,
-        key: PathBuf,
-        reason: String,
-    },
+    Mismatch { cert: PathBuf, key: PathBuf, reason: String },
     #[error("{path}: no usable CA certificate for client authentication: {reason}")]
     BadClientCa { path: PathBuf, reason: String },
 }
@@ -56,34 +52,23 @@ pub struct Loaded {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source })
 }
 
 /// Parse a PEM certificate chain.
 pub fn parse_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::BadCertificate {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::BadCertificate { path: path.to_owned(), reason: e.to_string() })?;
     if certs.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: path.to_owned(),
-        });
+        return Err(TlsError::NoCertificate { path: path.to_owned() });
     }
     Ok(certs)
 }
 
 fn not_after(path: &Path, der: &CertificateDer<'_>) -> Result<i64, TlsError> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| TlsError::BadCertificate {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| TlsError::BadCertificate { path: path.to_owned(), reason: e.to_string() })?;
     Ok(cert.validity().not_after.timestamp())
 }
 
@@ -103,26 +88,15 @@ fn load_pem(
 ) -> Result<Loaded, TlsError> {
     let certs = parse_certs(cert_path, cert_pem)?;
     let not_after = not_after(cert_path, &certs[0])?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::BadKey {
-        path: key_path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| TlsError::BadKey { path: key_path.to_owned(), reason: e.to_string() })?;
     let key = CertifiedKey::from_der(certs, key, provider).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => TlsError::Mismatch {
-            cert: cert_path.to_owned(),
-            key: key_path.to_owned(),
-            reason: e.to_string(),
-        },
-        e => TlsError::BadKey {
-            path: key_path.to_owned(),
-            reason: e.to_string(),
-        },
+        rustls::Error::InconsistentKeys(_) => {
+            TlsError::Mismatch { cert: cert_path.to_owned(), key: key_path.to_owned(), reason: e.to_string() }
+        }
+        e => TlsError::BadKey { path: key_path.to_owned(), reason: e.to_string() },
     })?;
-    Ok(Loaded {
-        key: Arc::new(key),
-        fingerprint: (cert_pem.to_vec(), key_pem.to_vec()),
-        not_after,
-    })
+    Ok(Loaded { key: Arc::new(key), fingerprint: (cert_pem.to_vec(), key_pem.to_vec()), not_after })
 }
 
 /// Hands rustls whichever pair is current; swapped atomically on reload.
@@ -133,9 +107,7 @@ pub struct CertResolver {
 
 impl CertResolver {
     pub fn new(key: Arc<CertifiedKey>) -> Arc<Self> {
-        Arc::new(Self {
-            current: ArcSwap::new(key),
-        })
+        Arc::new(Self { current: ArcSwap::new(key) })
     }
     pub fn set(&self, key: Arc<CertifiedKey>) {
         self.current.store(key);
@@ -161,10 +133,7 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
         Some(path) => {
             let pem = read(path)?;
-            let bad = |reason: String| TlsError::BadClientCa {
-                path: path.to_owned(),
-                reason,
-            };
+            let bad = |reason: String| TlsError::BadClientCa { path: path.to_owned(), reason };
             let mut roots = RootCertStore::empty();
             for c in parse_certs(path, &pem).map_err(|e| bad(e.to_string()))? {
                 roots.add(c).map_err(|e| bad(e.to_string()))?;
@@ -199,8 +168,7 @@ pub async fn watch(
         }
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
         // Mid-swap the files can be briefly missing; that is not a change yet.
-        let (Ok(cert_pem), Ok(key_pem)) = (std::fs::read(&cert_path), std::fs::read(&key_path))
-        else {
+        let (Ok(cert_pem), Ok(key_pem)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) else {
             continue;
         };
         if (cert_pem.as_slice(), key_pem.as_slice()) == (last.0.as_slice(), last.1.as_slice()) {

@@ -17,12 +17,10 @@ fn kustomize(dir: &str) -> Vec<Value> {
         .args(["kustomize", dir])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .unwrap_or_else(|e| panic!("kubectl is required for the deploy tests (`kubectl kustomize`), and could not be run: {e}"));
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {dir} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap_or_else(|e| {
+            panic!("kubectl is required for the deploy tests (`kubectl kustomize`), and could not be run: {e}")
+        });
+    assert!(out.status.success(), "kubectl kustomize {dir} failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_yaml::Deserializer::from_slice(&out.stdout)
         .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
         .filter(|v| !v.is_null())
@@ -41,10 +39,7 @@ impl Rendered {
         self.0
             .iter()
             .filter(|v| v["kind"] == kind)
-            .map(|v| {
-                serde_json::from_value(v.clone())
-                    .unwrap_or_else(|e| panic!("{kind} does not parse: {e}"))
-            })
+            .map(|v| serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{kind} does not parse: {e}")))
             .collect()
     }
 }
@@ -89,35 +84,17 @@ fn webhook_service_certificate_and_deployment_agree() {
     let mwc: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
     let dep: Deployment = r.one("Deployment");
     let cert = r.0.iter().find(|v| v["kind"] == "Certificate").unwrap();
-    let (svc_name, svc_ns) = (
-        svc.metadata.name.clone().unwrap(),
-        svc.metadata.namespace.clone().unwrap(),
-    );
+    let (svc_name, svc_ns) = (svc.metadata.name.clone().unwrap(), svc.metadata.namespace.clone().unwrap());
 
     // Certificate dnsNames are the Service's DNS names.
-    let dns: Vec<&str> = cert["spec"]["dnsNames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        dns,
-        [
-            format!("{svc_name}.{svc_ns}.svc"),
-            format!("{svc_name}.{svc_ns}.svc.cluster.local")
-        ]
-    );
+    let dns: Vec<&str> = cert["spec"]["dnsNames"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(dns, [format!("{svc_name}.{svc_ns}.svc"), format!("{svc_name}.{svc_ns}.svc.cluster.local")]);
 
     // inject-ca-from names the Certificate that exists.
     let inject = &mwc.metadata.annotations.as_ref().unwrap()["cert-manager.io/inject-ca-from"];
     assert_eq!(
         *inject,
-        format!(
-            "{}/{}",
-            cert["metadata"]["namespace"].as_str().unwrap(),
-            cert["metadata"]["name"].as_str().unwrap()
-        )
+        format!("{}/{}", cert["metadata"]["namespace"].as_str().unwrap(), cert["metadata"]["name"].as_str().unwrap())
     );
 
     let hooks = mwc.webhooks.as_ref().unwrap();
@@ -139,15 +116,7 @@ fn webhook_service_certificate_and_deployment_agree() {
         .iter()
         .find(|p| Some(p.port) == cc.port)
         .expect("clientConfig port on the Service");
-    let container = &dep
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0];
+    let container = &dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
     let target = match port.target_port.as_ref().unwrap() {
         k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) => {
             container
@@ -161,29 +130,10 @@ fn webhook_service_certificate_and_deployment_agree() {
         }
         k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => *i,
     };
-    let listen = container
-        .args
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find_map(|a| a.strip_prefix("--listen="))
-        .unwrap();
-    assert!(
-        listen.ends_with(&format!(":{target}")),
-        "--listen {listen} vs Service targetPort {target}"
-    );
+    let listen = container.args.as_ref().unwrap().iter().find_map(|a| a.strip_prefix("--listen=")).unwrap();
+    assert!(listen.ends_with(&format!(":{target}")), "--listen {listen} vs Service targetPort {target}");
     // The Service selects the Deployment's pods.
-    let pod_labels = dep
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .metadata
-        .as_ref()
-        .unwrap()
-        .labels
-        .clone()
-        .unwrap();
+    let pod_labels = dep.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().labels.clone().unwrap();
     for (k, v) in svc.spec.as_ref().unwrap().selector.as_ref().unwrap() {
         assert_eq!(pod_labels.get(k), Some(v), "Service selector {k}");
     }
@@ -200,69 +150,27 @@ fn webhook_service_certificate_and_deployment_agree() {
     assert_eq!(rule.resources.as_deref(), Some(&["pods".to_owned()][..]));
 
     // objectSelector is the label the code checks.
-    let sel = h
-        .object_selector
-        .as_ref()
-        .unwrap()
-        .match_labels
-        .as_ref()
-        .unwrap();
+    let sel = h.object_selector.as_ref().unwrap().match_labels.as_ref().unwrap();
     assert_eq!(
         sel,
-        &BTreeMap::from([(
-            kafka_advertiser::mutate::settings::ENABLED_LABEL.to_owned(),
-            "true".to_owned()
-        )])
+        &BTreeMap::from([(kafka_advertiser::mutate::settings::ENABLED_LABEL.to_owned(), "true".to_owned())])
     );
     // namespaceSelector excludes kube-system and our own namespace.
-    let ns_sel = h
-        .namespace_selector
-        .as_ref()
-        .unwrap()
-        .match_expressions
-        .as_ref()
-        .unwrap();
+    let ns_sel = h.namespace_selector.as_ref().unwrap().match_expressions.as_ref().unwrap();
     let excluded: Vec<&str> = ns_sel
         .iter()
         .filter(|e| e.key == "kubernetes.io/metadata.name" && e.operator == "NotIn")
         .flat_map(|e| e.values.iter().flatten().map(String::as_str))
         .collect();
-    assert!(
-        excluded.contains(&"kube-system") && excluded.contains(&svc_ns.as_str()),
-        "{excluded:?}"
-    );
+    assert!(excluded.contains(&"kube-system") && excluded.contains(&svc_ns.as_str()), "{excluded:?}");
 
     // The mounted Secret is the Certificate's, mounted as a directory at --tls-cert-dir.
     let pod = dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
-    let secret_vol = pod
-        .volumes
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|v| v.secret.is_some())
-        .unwrap();
-    assert_eq!(
-        secret_vol.secret.as_ref().unwrap().secret_name.as_deref(),
-        cert["spec"]["secretName"].as_str()
-    );
-    let mount = container
-        .volume_mounts
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|m| m.name == secret_vol.name)
-        .unwrap();
-    assert!(
-        mount.sub_path.is_none(),
-        "a subPath mount never sees rotated certs"
-    );
-    let dir = container
-        .args
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find_map(|a| a.strip_prefix("--tls-cert-dir="))
-        .unwrap();
+    let secret_vol = pod.volumes.as_ref().unwrap().iter().find(|v| v.secret.is_some()).unwrap();
+    assert_eq!(secret_vol.secret.as_ref().unwrap().secret_name.as_deref(), cert["spec"]["secretName"].as_str());
+    let mount = container.volume_mounts.as_ref().unwrap().iter().find(|m| m.name == secret_vol.name).unwrap();
+    assert!(mount.sub_path.is_none(), "a subPath mount never sees rotated certs");
+    let dir = container.args.as_ref().unwrap().iter().find_map(|a| a.strip_prefix("--tls-cert-dir=")).unwrap();
     assert_eq!(dir, mount.mount_path);
 }
 
@@ -281,39 +189,16 @@ fn deployment_is_hardened_and_probed() {
     let sc = c.security_context.as_ref().unwrap();
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.allow_privilege_escalation, Some(false));
-    assert_eq!(
-        sc.capabilities.as_ref().unwrap().drop.as_deref(),
-        Some(&["ALL".to_owned()][..])
-    );
+    assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
     let r = c.resources.as_ref().unwrap();
     assert!(r.requests.is_some() && r.limits.is_some());
     let path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
-        p.as_ref()
-            .unwrap()
-            .http_get
-            .as_ref()
-            .unwrap()
-            .path
-            .clone()
-            .unwrap()
+        p.as_ref().unwrap().http_get.as_ref().unwrap().path.clone().unwrap()
     };
     assert_eq!(path(&c.liveness_probe), "/livez");
     assert_eq!(path(&c.readiness_probe), "/readyz");
-    let admin_port = c
-        .args
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find_map(|a| a.strip_prefix("--admin-listen="))
-        .unwrap();
-    let probe_port = &c
-        .readiness_probe
-        .as_ref()
-        .unwrap()
-        .http_get
-        .as_ref()
-        .unwrap()
-        .port;
+    let admin_port = c.args.as_ref().unwrap().iter().find_map(|a| a.strip_prefix("--admin-listen=")).unwrap();
+    let probe_port = &c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().port;
     let named = c.ports.as_ref().unwrap().iter().find(|p| matches!(probe_port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) if Some(n) == p.name.as_ref())).unwrap();
     assert!(admin_port.ends_with(&format!(":{}", named.container_port)));
     let pdb: PodDisruptionBudget = base().one("PodDisruptionBudget");
@@ -326,57 +211,24 @@ fn deployment_is_hardened_and_probed() {
 #[test]
 fn deployment_args_and_env_are_real_flags() {
     let dep: Deployment = base().one("Deployment");
-    let c = dep
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap()
-        .containers
-        .remove(0);
+    let c = dep.spec.unwrap().template.spec.unwrap().containers.remove(0);
     let cli = kafka_advertiser::config::Cli::command();
-    let serve = cli
-        .get_subcommands()
-        .find(|s| s.get_name() == "serve")
-        .unwrap();
+    let serve = cli.get_subcommands().find(|s| s.get_name() == "serve").unwrap();
     let globals: Vec<&clap::Arg> = cli.get_arguments().collect();
-    let args: Vec<&clap::Arg> = serve
-        .get_arguments()
-        .chain(globals.iter().copied())
-        .collect();
+    let args: Vec<&clap::Arg> = serve.get_arguments().chain(globals.iter().copied()).collect();
     let longs: BTreeSet<&str> = args.iter().filter_map(|a| a.get_long()).collect();
-    let envs: BTreeSet<String> = args
-        .iter()
-        .filter_map(|a| a.get_env())
-        .map(|e| e.to_string_lossy().into_owned())
-        .collect();
+    let envs: BTreeSet<String> =
+        args.iter().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()).collect();
     for a in c.args.iter().flatten() {
-        let flag = a
-            .strip_prefix("--")
-            .unwrap_or_else(|| panic!("arg {a} is not a flag"))
-            .split('=')
-            .next()
-            .unwrap();
+        let flag = a.strip_prefix("--").unwrap_or_else(|| panic!("arg {a} is not a flag")).split('=').next().unwrap();
         assert!(longs.contains(flag), "--{flag} is not a flag of `serve`");
     }
-    for e in c
-        .env
-        .iter()
-        .flatten()
-        .filter(|e| e.name.starts_with("KAFKA_ADVERTISER_"))
-    {
+    for e in c.env.iter().flatten().filter(|e| e.name.starts_with("KAFKA_ADVERTISER_")) {
         assert!(envs.contains(&e.name), "{} is not read by any flag", e.name);
     }
     // Every flag of serve reads an env var.
-    for a in serve
-        .get_arguments()
-        .filter(|a| a.get_long().is_some() && a.get_id() != "help")
-    {
-        assert!(
-            a.get_env().is_some(),
-            "--{} has no env var",
-            a.get_long().unwrap()
-        );
+    for a in serve.get_arguments().filter(|a| a.get_long().is_some() && a.get_id() != "help") {
+        assert!(a.get_env().is_some(), "--{} has no env var", a.get_long().unwrap());
     }
 }
 
@@ -394,10 +246,7 @@ fn cluster_role_covers_what_the_code_uses() {
     };
     for (group, resource, verbs) in kafka_advertiser::controller::RBAC {
         for verb in *verbs {
-            assert!(
-                allowed(group, resource, verb),
-                "ClusterRole lacks {verb} on {group}/{resource}"
-            );
+            assert!(allowed(group, resource, verb), "ClusterRole lacks {verb} on {group}/{resource}");
         }
     }
     // And nothing more: every granted (group, resource, verb) is declared by the code.
@@ -408,10 +257,7 @@ fn cluster_role_covers_what_the_code_uses() {
                     let declared = kafka_advertiser::controller::RBAC
                         .iter()
                         .any(|(dg, dr, dv)| dg == g && dr == res && dv.contains(&v.as_str()));
-                    assert!(
-                        declared,
-                        "ClusterRole grants {v} on {g}/{res}, which the code does not use"
-                    );
+                    assert!(declared, "ClusterRole grants {v} on {g}/{res}, which the code does not use");
                 }
             }
         }
@@ -431,15 +277,7 @@ fn cluster_role_covers_what_the_code_uses() {
     let subj = &crb.subjects.unwrap()[0];
     assert_eq!(Some(&subj.name), sa.metadata.name.as_ref());
     assert_eq!(subj.namespace, sa.metadata.namespace);
-    assert_eq!(
-        dep.spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap()
-            .service_account_name,
-        sa.metadata.name
-    );
+    assert_eq!(dep.spec.unwrap().template.spec.unwrap().service_account_name, sa.metadata.name);
     assert_eq!(crb.role_ref.name, cr.metadata.name.unwrap());
 }
 
@@ -452,53 +290,30 @@ fn servicemonitor_component_renders() {
     let rel = relative(&overlay, &deploy);
     std::fs::write(
         overlay.join("kustomization.yaml"),
-        format!(
-            "resources: [{0}]\ncomponents: [{0}/components/servicemonitor]\n",
-            rel.display()
-        ),
+        format!("resources: [{0}]\ncomponents: [{0}/components/servicemonitor]\n", rel.display()),
     )
     .unwrap();
     let objs = kustomize(overlay.to_str().unwrap());
-    let sm = objs
-        .iter()
-        .find(|v| v["kind"] == "ServiceMonitor")
-        .expect("ServiceMonitor");
+    let sm = objs.iter().find(|v| v["kind"] == "ServiceMonitor").expect("ServiceMonitor");
     let svc: Service = Rendered(objs.clone()).one("Service");
     let port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
-    assert!(svc
-        .spec
-        .unwrap()
-        .ports
-        .unwrap()
-        .iter()
-        .any(|p| p.name.as_deref() == Some(port)));
+    assert!(svc.spec.unwrap().ports.unwrap().iter().any(|p| p.name.as_deref() == Some(port)));
 }
 
 fn preview(file: &str, extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kafka-advertiser"))
         .arg("preview")
-        .arg(format!(
-            "{}/deploy/examples/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        .arg(format!("{}/deploy/examples/{file}", env!("CARGO_MANIFEST_DIR")))
         .args(extra)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "preview {file}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "preview {file}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn examples_parse_and_preview() {
-    for file in [
-        "kafka-kraft.yaml",
-        "kafka-zookeeper.yaml",
-        "kafka-apache.yaml",
-    ] {
+    for file in ["kafka-kraft.yaml", "kafka-zookeeper.yaml", "kafka-apache.yaml"] {
         let path = format!("{}/deploy/examples/{file}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
         for doc in serde_yaml::Deserializer::from_str(&text) {
@@ -510,20 +325,9 @@ fn examples_parse_and_preview() {
     }
     let kraft = preview(
         "kafka-kraft.yaml",
-        &[
-            "--address",
-            "0=203.0.113.10",
-            "--address",
-            "1=203.0.113.11",
-            "--address",
-            "2=lb-2.example.net",
-        ],
+        &["--address", "0=203.0.113.10", "--address", "1=203.0.113.11", "--address", "2=lb-2.example.net"],
     );
-    for (o, a) in [
-        (0, "203.0.113.10"),
-        (1, "203.0.113.11"),
-        (2, "lb-2.example.net"),
-    ] {
+    for (o, a) in [(0, "203.0.113.10"), (1, "203.0.113.11"), (2, "lb-2.example.net")] {
         assert!(
             kraft.contains(&format!(
                 "KAFKA_CFG_ADVERTISED_LISTENERS=INTERNAL://kafka-{o}.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://{a}:9094"
@@ -531,9 +335,7 @@ fn examples_parse_and_preview() {
             "{kraft}"
         );
         assert!(
-            kraft.contains(&format!(
-                "service   kafka-{o}-external type LoadBalancer port 9094 -> 9094"
-            )),
+            kraft.contains(&format!("service   kafka-{o}-external type LoadBalancer port 9094 -> 9094")),
             "{kraft}"
         );
     }
@@ -544,11 +346,14 @@ fn examples_parse_and_preview() {
 
     let zk = preview("kafka-zookeeper.yaml", &[]);
     for o in 0..3 {
+        assert!(zk.contains(&format!("EXTERNAL://198.51.100.7:{}", 9092 + o)), "{zk}");
         assert!(
-            zk.contains(&format!("EXTERNAL://198.51.100.7:{}", 9092 + o)),
+            zk.contains(&format!(
+                "kafka-{o}-external type LoadBalancer port {} -> 9093, externalTrafficPolicy Cluster",
+                9092 + o
+            )),
             "{zk}"
         );
-        assert!(zk.contains(&format!("kafka-{o}-external type LoadBalancer port {} -> 9093, externalTrafficPolicy Cluster", 9092 + o)), "{zk}");
     }
     assert!(zk.contains("metallb.io/allow-shared-ip: kafka-external"));
     assert!(zk.contains("StatefulSet zookeeper: pod template lacks label"));
@@ -558,9 +363,7 @@ fn examples_parse_and_preview() {
         assert!(apache.contains(&format!(
             "KAFKA_ADVERTISED_LISTENERS=INTERNAL://kafka-{o}.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://kafka-{o}.kafka.example.com:9094"
         )), "{apache}");
-        assert!(apache.contains(&format!(
-            "external-dns.alpha.kubernetes.io/hostname: kafka-{o}.kafka.example.com"
-        )));
+        assert!(apache.contains(&format!("external-dns.alpha.kubernetes.io/hostname: kafka-{o}.kafka.example.com")));
     }
 }
 

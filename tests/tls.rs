@@ -14,13 +14,8 @@ use serde_json::Value;
 
 async fn admit_ok(c: &reqwest::Client, url: &str) -> Result<(), String> {
     let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
-    let r = c
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let r =
+        c.post(url).header("content-type", "application/json").body(body).send().await.map_err(|e| format!("{e:?}"))?;
     if r.status() != 200 {
         return Err(format!("status {}", r.status()));
     }
@@ -38,11 +33,7 @@ async fn wait_trusted(ca: &Path, url: &str) {
         if admit_ok(&client(&[ca], true), url).await.is_ok() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server never presented the certificate of {}",
-            ca.display()
-        );
+        assert!(Instant::now() < deadline, "server never presented the certificate of {}", ca.display());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -62,22 +53,13 @@ async fn rotation_under_load_loses_no_request() {
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut load = Vec::new();
     for fresh in [false, true] {
-        let (stop, ok, failed, url, ca_a, ca_b) = (
-            stop.clone(),
-            ok.clone(),
-            failed.clone(),
-            url.clone(),
-            ca_a.clone(),
-            ca_b.clone(),
-        );
+        let (stop, ok, failed, url, ca_a, ca_b) =
+            (stop.clone(), ok.clone(), failed.clone(), url.clone(), ca_a.clone(), ca_b.clone());
         load.push(tokio::spawn(async move {
             let reused = client(&[&ca_a, &ca_b], true);
             while !stop.load(Ordering::Relaxed) {
                 let c = if fresh {
-                    client(
-                        &[&ca_a, &ca_b],
-                        !ok.load(Ordering::Relaxed).is_multiple_of(2),
-                    )
+                    client(&[&ca_a, &ca_b], !ok.load(Ordering::Relaxed).is_multiple_of(2))
                 } else {
                     reused.clone()
                 };
@@ -106,10 +88,7 @@ async fn rotation_under_load_loses_no_request() {
     assert_eq!(failed, 0, "{failed} requests failed during rotation");
     assert!(ok > 20, "only {ok} requests made it");
     let m = server.metrics();
-    assert!(
-        m.contains("kafka_advertiser_tls_cert_reloads_total{result=\"success\"} 2"),
-        "{m}"
-    );
+    assert!(m.contains("kafka_advertiser_tls_cert_reloads_total{result=\"success\"} 2"), "{m}");
 }
 
 #[tokio::test]
@@ -133,27 +112,16 @@ async fn broken_pair_is_refused_and_old_cert_keeps_serving() {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let m = server.metrics();
-            if m.contains(&format!(
-                "kafka_advertiser_tls_cert_reloads_total{{result=\"failure\"}} {n}"
-            )) {
+            if m.contains(&format!("kafka_advertiser_tls_cert_reloads_total{{result=\"failure\"}} {n}")) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "reload failure {n} not counted: {m}"
-            );
+            assert!(Instant::now() < deadline, "reload failure {n} not counted: {m}");
             std::thread::sleep(Duration::from_millis(50));
         }
     };
     wait_failures(1);
-    admit_ok(&client(&[&ca_a], true), &url)
-        .await
-        .expect("old cert still serves");
-    assert!(
-        server.log().contains("refusing new certificate pair"),
-        "{}",
-        server.log()
-    );
+    admit_ok(&client(&[&ca_a], true), &url).await.expect("old cert still serves");
+    assert!(server.log().contains("refusing new certificate pair"), "{}", server.log());
     assert!(server.log().contains("does not match"), "{}", server.log());
 
     // Truncated PEM.
@@ -164,9 +132,7 @@ async fn broken_pair_is_refused_and_old_cert_keeps_serving() {
     std::fs::copy(a.join("tls.key"), trunc.join("tls.key")).unwrap();
     vol.swap_to(&trunc);
     wait_failures(2);
-    admit_ok(&client(&[&ca_a], false), &url)
-        .await
-        .expect("old cert still serves");
+    admit_ok(&client(&[&ca_a], false), &url).await.expect("old cert still serves");
 }
 
 fn start_fails(dir: &Path) -> String {
@@ -207,19 +173,12 @@ fn bad_certs_at_start_exit_non_zero_naming_the_file() {
     std::fs::write(garbage.join("tls.crt"), "not a certificate").unwrap();
     std::fs::copy(good.join("tls.key"), garbage.join("tls.key")).unwrap();
     let e = start_fails(&garbage);
-    assert!(
-        e.contains("tls.crt") && e.contains("no PEM certificate"),
-        "{e}"
-    );
+    assert!(e.contains("tls.crt") && e.contains("no PEM certificate"), "{e}");
 
     let badkey = tmp.path().join("badkey");
     std::fs::create_dir_all(&badkey).unwrap();
     std::fs::copy(good.join("tls.crt"), badkey.join("tls.crt")).unwrap();
-    std::fs::write(
-        badkey.join("tls.key"),
-        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
+    std::fs::write(badkey.join("tls.key"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
     assert!(start_fails(&badkey).contains("tls.key"));
 
     let other = tmp.path().join("other");
@@ -247,24 +206,14 @@ async fn client_certificates_when_client_ca_is_set() {
         reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
-            )
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
             .identity(reqwest::Identity::from_pem(&pem).unwrap())
             .build()
             .unwrap()
     };
-    admit_ok(&with_identity(&a), &url)
-        .await
-        .expect("a client cert from the trusted CA is accepted");
-    assert!(
-        admit_ok(&with_identity(&other), &url).await.is_err(),
-        "a client cert from another CA is refused"
-    );
-    assert!(
-        admit_ok(&client(&[&ca], true), &url).await.is_err(),
-        "no client cert is refused"
-    );
+    admit_ok(&with_identity(&a), &url).await.expect("a client cert from the trusted CA is accepted");
+    assert!(admit_ok(&with_identity(&other), &url).await.is_err(), "a client cert from another CA is refused");
+    assert!(admit_ok(&client(&[&ca], true), &url).await.is_err(), "no client cert is refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,10 +252,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     server.sigterm();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused while the old ones drain.
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(),
-        "listener still open after SIGTERM"
-    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(), "listener still open after SIGTERM");
     for tx in senders {
         tx.unbounded_send(Ok(body[half..].to_vec())).unwrap();
         drop(tx);

@@ -19,21 +19,11 @@ fn setup(extra: &[&str]) -> Setup {
     let certs = tmp.path().join("certs");
     make_certs(&certs, false);
     let server = Server::start(&certs, extra);
-    Setup {
-        ca: certs.join("ca.crt"),
-        server,
-        _tmp: tmp,
-    }
+    Setup { ca: certs.join("ca.crt"), server, _tmp: tmp }
 }
 
 async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, reqwest::Version, Vec<u8>) {
-    let r = c
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
     let (s, v) = (r.status().as_u16(), r.version());
     (s, v, r.bytes().await.unwrap().to_vec())
 }
@@ -75,10 +65,7 @@ async fn admit(c: &reqwest::Client, url: &str, mut review: Value) -> (Value, Opt
     let (_, _, body) = post(c, url, serde_json::to_vec(&again).unwrap()).await;
     let again: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(again.pointer("/response/allowed"), Some(&json!(true)));
-    assert!(
-        patch_of(&again).is_none(),
-        "re-invocation produced a patch: {again}"
-    );
+    assert!(patch_of(&again).is_none(), "re-invocation produced a patch: {again}");
     (resp, Some(pod))
 }
 
@@ -92,26 +79,14 @@ async fn fixtures_over(http2: bool) {
     let s = setup(&[]);
     let c = client(&[&s.ca], http2);
     let url = s.server.url("/mutate");
-    let want = if http2 {
-        reqwest::Version::HTTP_2
-    } else {
-        reqwest::Version::HTTP_11
-    };
-    let (_, version, _) = post(
-        &c,
-        &url,
-        serde_json::to_vec(&fixture("configmap-create")).unwrap(),
-    )
-    .await;
+    let want = if http2 { reqwest::Version::HTTP_2 } else { reqwest::Version::HTTP_11 };
+    let (_, version, _) = post(&c, &url, serde_json::to_vec(&fixture("configmap-create")).unwrap()).await;
     assert_eq!(version, want);
 
     for name in FIXTURES {
         let (resp, pod) = admit(&c, &url, fixture(name)).await;
         let allowed = resp.pointer("/response/allowed") == Some(&json!(true));
-        let message = resp
-            .pointer("/response/status/message")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let message = resp.pointer("/response/status/message").and_then(Value::as_str).unwrap_or("");
         match name {
             "configmap-create" | "kafka-0-not-opted-in" | "kafka-0-update" => {
                 assert!(allowed && pod.is_none(), "{name}: {resp}");
@@ -134,31 +109,18 @@ async fn fixtures_over(http2: bool) {
             }
             "kafka-0-bad-port-base" => {
                 assert!(!allowed);
-                assert!(
-                    message.contains("kafka-advertiser.io/port-base") && message.contains("nine"),
-                    "{message}"
-                );
+                assert!(message.contains("kafka-advertiser.io/port-base") && message.contains("nine"), "{message}");
             }
             "kafka-client-generate-name-no-ordinal" => {
                 assert!(!allowed);
                 assert!(message.contains("no broker ordinal"), "{message}");
             }
             "kafka-1-seed-shared-address" => {
-                let v = env(
-                    pod.as_ref().unwrap(),
-                    "kafka",
-                    "KAFKA_CFG_ADVERTISED_LISTENERS",
-                )
-                .unwrap();
+                let v = env(pod.as_ref().unwrap(), "kafka", "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
                 assert_eq!(v, "INTERNAL://kafka-1.kafka.streaming.svc.cluster.local:9092,EXTERNAL://198.51.100.7:9093");
             }
             "kafka-11-no-pod-index-label" => {
-                let v = env(
-                    pod.as_ref().unwrap(),
-                    "kafka",
-                    "KAFKA_CFG_ADVERTISED_LISTENERS",
-                )
-                .unwrap();
+                let v = env(pod.as_ref().unwrap(), "kafka", "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
                 assert!(v.ends_with("EXTERNAL://kafka.example.net:9103"), "{v}");
             }
             "kafka-2-apache-hostname-existing-affinity" => {
@@ -168,66 +130,29 @@ async fn fixtures_over(http2: bool) {
                     v,
                     "INTERNAL://kafka-2.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://broker-2.kafka.example.net:9094"
                 );
-                assert_eq!(
-                    env(&pod, "jmx-exporter", "KAFKA_ADVERTISED_LISTENERS").as_deref(),
-                    Some("must-not-change")
-                );
+                assert_eq!(env(&pod, "jmx-exporter", "KAFKA_ADVERTISED_LISTENERS").as_deref(), Some("must-not-change"));
                 let init = &pod.spec.as_ref().unwrap().init_containers.as_ref().unwrap()[0];
-                assert_eq!(
-                    init.env.as_ref().unwrap()[0].value.as_deref(),
-                    Some("must-not-change")
-                );
+                assert_eq!(init.env.as_ref().unwrap()[0].value.as_deref(), Some("must-not-change"));
                 let aff = pod.spec.as_ref().unwrap().affinity.as_ref().unwrap();
                 assert!(aff.node_affinity.is_some());
                 let anti = aff.pod_anti_affinity.as_ref().unwrap();
-                assert_eq!(
-                    anti.preferred_during_scheduling_ignored_during_execution
-                        .as_ref()
-                        .unwrap()
-                        .len(),
-                    1
-                );
-                assert_eq!(
-                    anti.required_during_scheduling_ignored_during_execution
-                        .as_ref()
-                        .unwrap()
-                        .len(),
-                    1
-                );
+                assert_eq!(anti.preferred_during_scheduling_ignored_during_execution.as_ref().unwrap().len(), 1);
+                assert_eq!(anti.required_during_scheduling_ignored_during_execution.as_ref().unwrap().len(), 1);
             }
             "kafka-4-nodeport" => {
                 let pod = pod.unwrap();
-                let envs = pod.spec.as_ref().unwrap().containers[0]
-                    .env
-                    .clone()
-                    .unwrap();
-                let h = envs
-                    .iter()
-                    .position(|e| e.name == "KAFKA_ADVERTISER_HOST_IP")
-                    .unwrap();
-                let l = envs
-                    .iter()
-                    .position(|e| e.name == "KAFKA_CFG_ADVERTISED_LISTENERS")
-                    .unwrap();
+                let envs = pod.spec.as_ref().unwrap().containers[0].env.clone().unwrap();
+                let h = envs.iter().position(|e| e.name == "KAFKA_ADVERTISER_HOST_IP").unwrap();
+                let l = envs.iter().position(|e| e.name == "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
                 assert!(h < l);
-                assert!(envs[l]
-                    .value
-                    .as_deref()
-                    .unwrap()
-                    .ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
+                assert!(envs[l].value.as_deref().unwrap().ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
             }
             other => panic!("fixture {other} has no expectation"),
         }
     }
     let m = s.server.metrics();
-    assert!(
-        m.contains("kafka_advertiser_admission_requests_total{outcome=\"patched\"}"),
-        "{m}"
-    );
-    assert!(
-        m.contains("kafka_advertiser_admission_requests_total{outcome=\"denied\"} 3"),
-        "{m}"
-    );
+    assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"patched\"}"), "{m}");
+    assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"denied\"} 3"), "{m}");
 }
 
 #[tokio::test]
@@ -242,12 +167,7 @@ async fn fixtures_over_http1() {
 
 #[tokio::test]
 async fn default_mode_flag_and_cluster_domain() {
-    let s = setup(&[
-        "--default-mode",
-        "nodeport",
-        "--cluster-domain",
-        "corp.internal",
-    ]);
+    let s = setup(&["--default-mode", "nodeport", "--cluster-domain", "corp.internal"]);
     let c = client(&[&s.ca], true);
     let mut review = fixture("kafka-0-kraft-bitnami-loadbalancer");
     review["request"]["object"]["metadata"]["annotations"] = json!({});
@@ -265,21 +185,9 @@ async fn transport_errors_get_clear_non_200_answers() {
 
     let (st, _, b) = post(&c, &url, b"{not json".to_vec()).await;
     assert_eq!(st, 400);
-    assert!(
-        text(&b).contains("malformed AdmissionReview"),
-        "{}",
-        text(&b)
-    );
-    let (st, _, b) = post(
-        &c,
-        &url,
-        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
-    )
-    .await;
-    assert_eq!(
-        (st, text(&b).trim()),
-        (400, "AdmissionReview has no request")
-    );
+    assert!(text(&b).contains("malformed AdmissionReview"), "{}", text(&b));
+    let (st, _, b) = post(&c, &url, br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec()).await;
+    assert_eq!((st, text(&b).trim()), (400, "AdmissionReview has no request"));
     let (st, _, _) = post(&c, &url, Vec::new()).await;
     assert_eq!(st, 400);
     let (st, _, _) = post(&c, &url, vec![0xff, 0xfe, b'{']).await;
@@ -290,24 +198,10 @@ async fn transport_errors_get_clear_non_200_answers() {
     let (st, _, b) = post(&c, &url, vec![b' '; 65_537]).await;
     assert_eq!(st, 413, "{}", text(&b));
     // Wrong content type, method, path.
-    let r = c
-        .post(&url)
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(&url).header("content-type", "text/plain").body("{}").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 415);
     assert_eq!(c.get(&url).send().await.unwrap().status().as_u16(), 405);
-    assert_eq!(
-        c.post(s.server.url("/validate"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_eq!(c.post(s.server.url("/validate")).send().await.unwrap().status().as_u16(), 404);
     // A chunked body (no content-length) over the limit is cut off, not buffered.
     let chunks = futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])));
     let r = c
@@ -322,10 +216,7 @@ async fn transport_errors_get_clear_non_200_answers() {
     let (resp, _) = admit(&c, &url, fixture("kafka-0-not-opted-in")).await;
     assert_eq!(resp.pointer("/response/allowed"), Some(&json!(true)));
     let m = s.server.metrics();
-    assert!(
-        m.contains("kafka_advertiser_admission_requests_total{outcome=\"error\"} 8"),
-        "{m}"
-    );
+    assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"error\"} 8"), "{m}");
 }
 
 #[tokio::test]
@@ -346,14 +237,8 @@ async fn admin_endpoints() {
     assert_eq!(admin_get(s.server.admin, "/livez").unwrap().0, 200);
     assert_eq!(admin_get(s.server.admin, "/readyz").unwrap().0, 200);
     let m = s.server.metrics();
-    assert!(
-        m.contains("kafka_advertiser_tls_cert_not_after_seconds"),
-        "{m}"
-    );
-    assert!(
-        m.contains("kafka_advertiser_admission_duration_seconds"),
-        "{m}"
-    );
+    assert!(m.contains("kafka_advertiser_tls_cert_not_after_seconds"), "{m}");
+    assert!(m.contains("kafka_advertiser_admission_duration_seconds"), "{m}");
     assert_eq!(admin_get(s.server.admin, "/mutate").unwrap().0, 404);
 }
 
@@ -361,12 +246,7 @@ async fn admin_endpoints() {
 async fn json_logs_carry_uid_namespace_pod_and_decision() {
     let s = setup(&["--log-format", "json"]);
     let c = client(&[&s.ca], true);
-    admit(
-        &c,
-        &s.server.url("/mutate"),
-        fixture("kafka-1-seed-shared-address"),
-    )
-    .await;
+    admit(&c, &s.server.url("/mutate"), fixture("kafka-1-seed-shared-address")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let line = s
         .server

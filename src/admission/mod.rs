@@ -33,95 +33,47 @@ pub struct WebhookState {
 pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                "not found: the webhook serves POST /mutate\n",
-            )
-        })
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: the webhook serves POST /mutate\n") })
         .with_state(state)
 }
 
 fn plain(code: StatusCode, msg: String) -> Response {
-    (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        msg + "\n",
-    )
-        .into_response()
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg + "\n").into_response()
 }
 
-async fn mutate(
-    State(s): State<WebhookState>,
-    version: Version,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn mutate(State(s): State<WebhookState>, version: Version, headers: HeaderMap, body: Body) -> Response {
     let start = Instant::now();
     let fail = |code: StatusCode, msg: String| {
-        s.metrics
-            .admission(Outcome::Error, start.elapsed().as_secs_f64());
+        s.metrics.admission(Outcome::Error, start.elapsed().as_secs_f64());
         tracing::warn!(status = code.as_u16(), error = %msg, "admission request rejected");
         let mut r = plain(code, msg);
         // A body we did not read to the end leaves an HTTP/1.1 connection unusable: say so.
-        if version == Version::HTTP_11
-            && matches!(
-                code,
-                StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
-            )
-        {
-            r.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
+        if version == Version::HTTP_11 && matches!(code, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         r
     };
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct
-        .split(';')
-        .next()
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-    {
-        return fail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content-type must be application/json, got {ct:?}"),
-        );
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
+        return fail(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content-type must be application/json, got {ct:?}"));
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > (s.max_body as u64).saturating_mul(4).max(16 << 20)) {
         return fail(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "body of {} bytes exceeds the limit of {} bytes",
-                declared.unwrap_or(0),
-                s.max_body
-            ),
+            format!("body of {} bytes exceeds the limit of {} bytes", declared.unwrap_or(0), s.max_body),
         );
     }
     let bytes = match read_body(body, s.max_body, Instant::now() + s.body_timeout).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            return fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body exceeds the limit of {} bytes", s.max_body),
-            );
+            return fail(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds the limit of {} bytes", s.max_body));
         }
         Err(BodyError::Timeout) => {
-            return fail(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("body not received within {:?}", s.body_timeout),
-            );
+            return fail(StatusCode::REQUEST_TIMEOUT, format!("body not received within {:?}", s.body_timeout));
         }
-        Err(BodyError::Read(e)) => {
-            return fail(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"))
-        }
+        Err(BodyError::Read(e)) => return fail(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
     };
     let decision = match review::review(&bytes, &s.defaults, &s.addresses) {
         Ok(d) => d,

@@ -102,13 +102,8 @@ pub struct Decision {
 }
 
 /// Decide one AdmissionReview body.
-pub fn review(
-    body: &[u8],
-    defaults: &Defaults,
-    addresses: &dyn AddressLookup,
-) -> Result<Decision, ReviewError> {
-    let review: ReviewIn<'_> =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -> Result<Decision, ReviewError> {
+    let review: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     let api_version = review.api_version.unwrap_or("admission.k8s.io/v1");
     if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
         return Err(ReviewError::ApiVersion(api_version.to_owned()));
@@ -160,16 +155,9 @@ fn decide_pod(
     addresses: &dyn AddressLookup,
 ) -> Result<Option<Mutation>, (String, u16)> {
     let object = object.ok_or_else(|| ("the request carries no object".to_owned(), 400))?;
-    let pod: Pod = serde_json::from_str(object.get()).map_err(|e| {
-        (
-            format!("kafka-advertiser: the request object is not a valid Pod: {e}"),
-            400,
-        )
-    })?;
-    let names = RequestNames {
-        name: &d.name,
-        namespace: &d.namespace,
-    };
+    let pod: Pod = serde_json::from_str(object.get())
+        .map_err(|e| (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400))?;
+    let names = RequestNames { name: &d.name, namespace: &d.namespace };
     mutate::mutate(&pod, names, defaults, addresses).map_err(|e| {
         // 503 tells the caller it may retry; 403 that the pod must change.
         let code = if e.is_retryable() { 503 } else { 403 };
@@ -177,13 +165,7 @@ fn decide_pod(
     })
 }
 
-fn encode(
-    api_version: &str,
-    d: &Decision,
-    patch: Option<String>,
-    warnings: &[String],
-    deny: Option<u16>,
-) -> Vec<u8> {
+fn encode(api_version: &str, d: &Decision, patch: Option<String>, warnings: &[String], deny: Option<u16>) -> Vec<u8> {
     let status = deny.map(|code| StatusOut {
         code,
         reason: match code {

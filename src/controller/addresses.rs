@@ -26,19 +26,8 @@ pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
 
 /// The first ingress ip, else hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
-    let ingress = svc
-        .status
-        .as_ref()?
-        .load_balancer
-        .as_ref()?
-        .ingress
-        .as_ref()?
-        .first()?;
-    ingress
-        .ip
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .or(ingress.hostname.as_deref().filter(|s| !s.is_empty()))
+    let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?;
+    ingress.ip.as_deref().filter(|s| !s.is_empty()).or(ingress.hostname.as_deref().filter(|s| !s.is_empty()))
 }
 
 /// Apply one watch event to the book. Returns whether the book changed.
@@ -65,9 +54,7 @@ pub async fn run(
     let mut synced = Some(synced);
     // On a re-list, brokers missing from the new list are dropped.
     let mut relist: Option<Vec<(String, String, u32)>> = None;
-    let stream = watcher(api, cfg)
-        .default_backoff()
-        .take_until(stop.cancelled_owned());
+    let stream = watcher(api, cfg).default_backoff().take_until(stop.cancelled_owned());
     let mut stream = std::pin::pin!(stream);
     while let Some(ev) = stream.next().await {
         match ev {
@@ -80,9 +67,7 @@ pub async fn run(
             }
             Ok(watcher::Event::InitDone) => {
                 if let Some(seen) = relist.take() {
-                    book.retain(|ns, sts, o| {
-                        seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o)
-                    });
+                    book.retain(|ns, sts, o| seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o));
                 }
                 if let Some(tx) = synced.take() {
                     let _ = tx.send(());

@@ -39,11 +39,7 @@ pub enum DesiredError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error("annotation {annotation}={value:?} is invalid: {reason}")]
-    Invalid {
-        annotation: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { annotation: &'static str, value: String, reason: String },
     #[error("StatefulSet has no name")]
     NoName,
 }
@@ -96,20 +92,19 @@ fn bool_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<bool, Des
     }
 }
 
-fn map_ann(
-    a: &BTreeMap<String, String>,
-    key: &'static str,
-) -> Result<BTreeMap<String, String>, DesiredError> {
+fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<String, String>, DesiredError> {
     match a.get(key) {
         None => Ok(BTreeMap::new()),
         // YAML is a superset of JSON: `{"k": "v"}` and `k: v` lines both parse.
-        Some(v) => serde_yaml::from_str::<Option<BTreeMap<String, String>>>(v)
-            .map(Option::unwrap_or_default)
-            .map_err(|e| DesiredError::Invalid {
-                annotation: key,
-                value: v.clone(),
-                reason: format!("expected a YAML or JSON map of strings: {e}"),
-            }),
+        Some(v) => {
+            serde_yaml::from_str::<Option<BTreeMap<String, String>>>(v).map(Option::unwrap_or_default).map_err(|e| {
+                DesiredError::Invalid {
+                    annotation: key,
+                    value: v.clone(),
+                    reason: format!("expected a YAML or JSON map of strings: {e}"),
+                }
+            })
+        }
     }
 }
 
@@ -124,11 +119,7 @@ pub fn opted_in(sts: &StatefulSet) -> bool {
 }
 
 fn template_annotations(sts: &StatefulSet) -> BTreeMap<String, String> {
-    sts.spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.clone())
-        .unwrap_or_default()
+    sts.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.annotations.clone()).unwrap_or_default()
 }
 
 fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Option<&'a Container> {
@@ -140,10 +131,7 @@ fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Optio
 }
 
 /// Settings of one StatefulSet (webhook + controller parts).
-pub fn settings_of(
-    sts: &StatefulSet,
-    defaults: &Defaults,
-) -> Result<(Settings, ServiceSettings), DesiredError> {
+pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, ServiceSettings), DesiredError> {
     let a = template_annotations(sts);
     let settings = Settings::from_annotations(&a, defaults)?;
     let spec = sts.spec.as_ref();
@@ -169,14 +157,9 @@ pub fn settings_of(
         None => broker_container(spec.and_then(|s| s.template.spec.as_ref()), &settings)
             .and_then(|c| c.ports.as_ref())
             .and_then(|ps| ps.iter().find(|p| p.name.as_deref() == Some("external")))
-            .map_or(IntOrString::Int(9094), |p| {
-                IntOrString::Int(p.container_port)
-            }),
+            .map_or(IntOrString::Int(9094), |p| IntOrString::Int(p.container_port)),
     };
-    let external_traffic_policy = match (
-        settings.mode,
-        a.get(ANN_EXTERNAL_TRAFFIC_POLICY).map(|s| s.trim()),
-    ) {
+    let external_traffic_policy = match (settings.mode, a.get(ANN_EXTERNAL_TRAFFIC_POLICY).map(|s| s.trim())) {
         // Every broker Service shares the IP but selects another pod: MetalLB needs Cluster.
         (Mode::SharedAddress, _) => "Cluster".to_owned(),
         (_, None) => "Local".to_owned(),
@@ -191,35 +174,21 @@ pub fn settings_of(
     };
     let source_ranges = a
         .get(ANN_LB_SOURCE_RANGES)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
     let bootstrap_port = match a.get(ANN_BOOTSTRAP_PORT) {
         None => settings.port,
-        Some(v) => v
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| DesiredError::Invalid {
-                annotation: ANN_BOOTSTRAP_PORT,
-                value: v.clone(),
-                reason: "must be a port number between 1 and 65535".into(),
-            })?,
+        Some(v) => v.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
+            annotation: ANN_BOOTSTRAP_PORT,
+            value: v.clone(),
+            reason: "must be a port number between 1 and 65535".into(),
+        })?,
     };
     let service = ServiceSettings {
         target_port,
         external_traffic_policy,
         source_ranges,
-        lb_class: a
-            .get(ANN_LB_CLASS)
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
+        lb_class: a.get(ANN_LB_CLASS).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         annotations: map_ann(&a, ANN_SERVICE_ANNOTATIONS)?,
         labels: map_ann(&a, ANN_SERVICE_LABELS)?,
         bootstrap: bool_ann(&a, ANN_BOOTSTRAP)?,
@@ -243,24 +212,11 @@ pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
 
 /// The desired Services of one StatefulSet.
 pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, DesiredError> {
-    let name = sts
-        .metadata
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .ok_or(DesiredError::NoName)?;
-    let namespace = sts
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
+    let name = sts.metadata.name.clone().filter(|n| !n.is_empty()).ok_or(DesiredError::NoName)?;
+    let namespace = sts.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let (settings, svc) = settings_of(sts, defaults)?;
     let spec = sts.spec.as_ref();
-    let start = spec
-        .and_then(|s| s.ordinals.as_ref())
-        .and_then(|o| o.start)
-        .unwrap_or(0)
-        .max(0) as u32;
+    let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
     let owner = owner_reference(sts);
     let is_node_port = settings.mode == Mode::Nodeport;
@@ -285,14 +241,7 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             ..Default::default()
         },
         spec: Some(ServiceSpec {
-            type_: Some(
-                if is_node_port {
-                    "NodePort"
-                } else {
-                    "LoadBalancer"
-                }
-                .into(),
-            ),
+            type_: Some(if is_node_port { "NodePort" } else { "LoadBalancer" }.into()),
             selector: Some(selector),
             ports: Some(vec![port]),
             external_traffic_policy: Some(svc.external_traffic_policy.clone()),
@@ -311,24 +260,13 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
         match settings.mode {
             Mode::Hostname => {
                 if let Some(t) = &settings.hostname_template {
-                    annotations.insert(
-                        EXTERNAL_DNS_ANN.into(),
-                        t.render(ordinal, &pod, &namespace, &name),
-                    );
+                    annotations.insert(EXTERNAL_DNS_ANN.into(), t.render(ordinal, &pod, &namespace, &name));
                 }
             }
             Mode::SharedAddress => {
-                annotations
-                    .entry(METALLB_SHARED_ANN.into())
-                    .or_insert_with(|| format!("{namespace}-{name}"));
-                if let Some(ip) = settings
-                    .address
-                    .as_deref()
-                    .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
-                {
-                    annotations
-                        .entry(METALLB_IPS_ANN.into())
-                        .or_insert_with(|| ip.to_owned());
+                annotations.entry(METALLB_SHARED_ANN.into()).or_insert_with(|| format!("{namespace}-{name}"));
+                if let Some(ip) = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
+                    annotations.entry(METALLB_IPS_ANN.into()).or_insert_with(|| ip.to_owned());
                 }
             }
             _ => {}
@@ -337,32 +275,15 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
         let port = ServicePort {
             name: Some("external".into()),
             protocol: Some("TCP".into()),
-            port: i32::from(if is_node_port {
-                settings.port
-            } else {
-                ext_port
-            }),
+            port: i32::from(if is_node_port { settings.port } else { ext_port }),
             node_port: is_node_port.then_some(i32::from(ext_port)),
             target_port: Some(svc.target_port.clone()),
             ..Default::default()
         };
         let selector = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod)]);
-        let svc_name = service_name(
-            settings.service_name_template.as_ref().map(|t| t.as_str()),
-            &name,
-            ordinal,
-            &namespace,
-        );
-        services.push((
-            ordinal,
-            service(
-                svc_name,
-                base_labels("broker", Some(ordinal)),
-                annotations,
-                selector,
-                port,
-            ),
-        ));
+        let svc_name =
+            service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), &name, ordinal, &namespace);
+        services.push((ordinal, service(svc_name, base_labels("broker", Some(ordinal)), annotations, selector, port)));
     }
 
     let bootstrap = svc.bootstrap.then(|| {
@@ -374,9 +295,7 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             .collect();
         let mut annotations = svc.annotations.clone();
         if settings.mode == Mode::SharedAddress {
-            annotations
-                .entry(METALLB_SHARED_ANN.into())
-                .or_insert_with(|| format!("{namespace}-{name}"));
+            annotations.entry(METALLB_SHARED_ANN.into()).or_insert_with(|| format!("{namespace}-{name}"));
         }
         let port = ServicePort {
             name: Some("bootstrap".into()),
@@ -385,25 +304,10 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             target_port: Some(svc.target_port.clone()),
             ..Default::default()
         };
-        service(
-            format!("{name}-bootstrap"),
-            base_labels("bootstrap", None),
-            annotations,
-            selector,
-            port,
-        )
+        service(format!("{name}-bootstrap"), base_labels("bootstrap", None), annotations, selector, port)
     });
 
-    Ok(Desired {
-        namespace,
-        name,
-        settings,
-        service_settings: svc,
-        start,
-        replicas,
-        services,
-        bootstrap,
-    })
+    Ok(Desired { namespace, name, settings, service_settings: svc, start, replicas, services, bootstrap })
 }
 
 /// The pod the StatefulSet controller would create for `ordinal` (for `preview`).
@@ -416,21 +320,12 @@ pub fn pod_for(sts: &StatefulSet, ordinal: u32) -> Pod {
     labels.insert(POD_NAME_LABEL.into(), pod_name.clone());
     labels.insert(POD_INDEX_LABEL.into(), ordinal.to_string());
     meta.name = Some(pod_name.clone());
-    meta.namespace = Some(
-        sts.metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-    );
+    meta.namespace = Some(sts.metadata.namespace.clone().unwrap_or_else(|| "default".into()));
     meta.owner_references = Some(vec![owner_reference(sts)]);
     let mut pod_spec = spec.template.spec.unwrap_or_default();
     pod_spec.hostname = Some(pod_name);
     pod_spec.subdomain = spec.service_name.filter(|s| !s.is_empty());
-    Pod {
-        metadata: meta,
-        spec: Some(pod_spec),
-        status: None,
-    }
+    Pod { metadata: meta, spec: Some(pod_spec), status: None }
 }
 
 /// Whether an annotation key is one of ours (for docs/tests).

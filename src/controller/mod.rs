@@ -32,22 +32,15 @@ pub const FIELD_MANAGER: &str = "kafka-advertiser";
 /// (a test checks it). Group "" is the core group.
 pub const RBAC: &[(&str, &str, &[&str])] = &[
     ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
-    (
-        "",
-        "services",
-        &["get", "list", "watch", "create", "patch", "delete"],
-    ),
+    ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
     ("", "pods", &["get", "list", "watch"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 
 /// Namespaced RBAC for leader election (Role in the webhook's own namespace).
-pub const LEASE_RBAC: (&str, &str, &[&str]) = (
-    "coordination.k8s.io",
-    "leases",
-    &["get", "list", "watch", "create", "patch", "update"],
-);
+pub const LEASE_RBAC: (&str, &str, &[&str]) =
+    ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);
 
 /// What the controller shares with the rest of the process.
 #[derive(Clone)]
@@ -57,12 +50,6 @@ pub struct Shared {
     pub addresses: AddressBook,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("leader election: {0}")]
-    Lease(String),
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -76,49 +63,13 @@ where
 }
 
 /// Run the controller until `stop` fires.
-pub async fn run(
-    shared: Shared,
-    args: ControllerArgs,
-    stop: CancellationToken,
-) -> Result<(), RunError> {
-    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
-        vec![None]
-    } else {
-        args.namespaces.iter().cloned().map(Some).collect()
-    };
+pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) {
+    let scopes: Vec<Option<String>> =
+        if args.namespaces.is_empty() { vec![None] } else { args.namespaces.iter().cloned().map(Some).collect() };
 
     // Leader election: every replica watches; only the holder of the Lease writes.
     let (leader_tx, leader_rx) = watch::channel(false);
-    let lease =
-        kube_lease_manager::LeaseManagerBuilder::new(shared.client.clone(), &args.lease_name)
-            .with_namespace(&args.lease_namespace)
-            .with_identity(&args.identity)
-            .with_duration(args.lease_duration.as_secs().max(2))
-            .with_grace((args.lease_duration.as_secs() / 3).max(1))
-            .with_field_manager(format!("{FIELD_MANAGER}-lease"))
-            .build()
-            .await
-            .map_err(|e| RunError::Lease(e.to_string()))?;
-    let (mut lease_rx, lease_task) = lease.watch().await;
-    tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            loop {
-                let is_leader = *lease_rx.borrow_and_update();
-                if leader_tx.send_replace(is_leader) != is_leader {
-                    tracing::info!(leader = is_leader, "leadership changed");
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    r = lease_rx.changed() => if r.is_err() { break },
-                }
-            }
-            // Stop writing at once; dropping the receiver releases the Lease.
-            leader_tx.send_replace(false);
-            drop(lease_rx);
-            let _ = lease_task.await;
-        }
-    });
+    tokio::spawn(lead(shared.client.clone(), args.clone(), leader_tx, stop.clone()));
 
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
@@ -129,12 +80,7 @@ pub async fn run(
         let services: Api<Service> = api(&shared.client, ns);
         let (tx, rx) = tokio::sync::oneshot::channel();
         synced.push(rx);
-        tasks.push(tokio::spawn(addresses::run(
-            services.clone(),
-            shared.addresses.clone(),
-            tx,
-            stop.clone(),
-        )));
+        tasks.push(tokio::spawn(addresses::run(services.clone(), shared.addresses.clone(), tx, stop.clone())));
 
         // Opted-in broker pods, for drift detection.
         let (pods, writer) = reflector::store::<Pod>();
@@ -158,27 +104,15 @@ pub async fn run(
         }));
 
         let statefulsets: Api<StatefulSet> = api(&shared.client, ns);
-        let managed = watcher::Config::default().labels(&format!(
-            "{}={}",
-            desired::MANAGED_BY_LABEL,
-            desired::MANAGED_BY
-        ));
-        let controller =
-            Controller::new(statefulsets, watcher::Config::default()).owns(services, managed);
+        let managed =
+            watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
+        let controller = Controller::new(statefulsets, watcher::Config::default()).owns(services, managed);
         let sts_store = controller.store();
         let recorder = Recorder::new(
             shared.client.clone(),
-            Reporter {
-                controller: FIELD_MANAGER.into(),
-                instance: Some(args.identity.clone()),
-            },
+            Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
         );
-        let ctx = Arc::new(Context::new(
-            shared.clone(),
-            recorder,
-            leader_rx.clone(),
-            pods,
-        ));
+        let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods));
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let mut became_leader = leader_rx.clone();
         let trigger = async_stream_leader(&mut became_leader);
@@ -218,13 +152,56 @@ pub async fn run(
     for t in tasks {
         let _ = t.await;
     }
-    Ok(())
+}
+
+/// Hold the Lease while we can; publish whether we lead. Retries with back-off while the API is
+/// unreachable (the watches keep the webhook's view meanwhile).
+async fn lead(client: Client, args: ControllerArgs, leader: watch::Sender<bool>, stop: CancellationToken) {
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        let built = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&args.lease_namespace)
+            .with_identity(&args.identity)
+            .with_duration(args.lease_duration.as_secs().max(2))
+            .with_grace((args.lease_duration.as_secs() / 3).max(1))
+            .with_field_manager(format!("{FIELD_MANAGER}-lease"))
+            .build()
+            .await;
+        let manager = match built {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "leader election unavailable");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                continue;
+            }
+        };
+        let (mut rx, task) = manager.watch().await;
+        loop {
+            let is_leader = *rx.borrow_and_update();
+            if leader.send_replace(is_leader) != is_leader {
+                tracing::info!(leader = is_leader, identity = %args.identity, "leadership changed");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                r = rx.changed() => if r.is_err() { break },
+            }
+        }
+        // Stop writing at once; dropping the receiver makes the manager release the Lease.
+        leader.send_replace(false);
+        drop(rx);
+        let _ = task.await;
+        if stop.is_cancelled() {
+            return;
+        }
+    }
 }
 
 /// A stream that yields each time `rx` turns true.
-fn async_stream_leader(
-    rx: &mut watch::Receiver<bool>,
-) -> impl futures::Stream<Item = ()> + Send + 'static {
+fn async_stream_leader(rx: &mut watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
     let rx = rx.clone();
     futures::stream::unfold(rx, |mut rx| async move {
         loop {

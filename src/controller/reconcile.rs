@@ -16,9 +16,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::addresses::ingress_address;
-use super::desired::{
-    self, Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL,
-};
+use super::desired::{self, Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 use super::{Shared, FIELD_MANAGER};
 use crate::mutate::settings::{Mode, ANN_ADVERTISED};
 use crate::mutate::{self, AddressLookup, RequestNames};
@@ -63,19 +61,8 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(
-        shared: Shared,
-        recorder: Recorder,
-        leader: watch::Receiver<bool>,
-        pods: Store<Pod>,
-    ) -> Self {
-        Self {
-            shared,
-            recorder,
-            leader,
-            pods,
-            state: Mutex::default(),
-        }
+    pub fn new(shared: Shared, recorder: Recorder, leader: watch::Receiver<bool>, pods: Store<Pod>) -> Self {
+        Self { shared, recorder, leader, pods, state: Mutex::default() }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -98,13 +85,7 @@ async fn event(
     action: &str,
     note: String,
 ) {
-    let ev = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: related,
-    };
+    let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: related };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "cannot publish event");
     }
@@ -147,11 +128,7 @@ pub async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Actio
 
 /// Errors requeue with exponential back-off per StatefulSet (1 s … 5 min).
 pub fn error_policy(sts: Arc<StatefulSet>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    ctx.shared
-        .metrics
-        .reconcile_errors
-        .get_or_create(&crate::metrics::ErrorLabels { kind: err.kind() })
-        .inc();
+    ctx.shared.metrics.reconcile_errors.get_or_create(&crate::metrics::ErrorLabels { kind: err.kind() }).inc();
     let key = ObjectRef::from_obj(&*sts);
     let mut st = ctx.state();
     let n = st.failures.entry(key).or_insert(0);
@@ -170,10 +147,7 @@ async fn reconcile_inner(
         // Followers keep their caches warm and never write.
         return Ok(Action::await_change());
     }
-    let (Some(ns), Some(name)) = (
-        sts.metadata.namespace.as_deref(),
-        sts.metadata.name.as_deref(),
-    ) else {
+    let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
         return Err(ReconcileError::NoIdentity);
     };
     let services: Api<Service> = Api::namespaced(ctx.shared.client.clone(), ns);
@@ -185,9 +159,7 @@ async fn reconcile_inner(
     }
     if !desired::opted_in(sts) {
         // Opted out (or never in): remove what we made for it, if anything.
-        let existing = services
-            .list(&ListParams::default().labels(&selector))
-            .await?;
+        let existing = services.list(&ListParams::default().labels(&selector)).await?;
         for svc in existing.items {
             let svc_name = svc.name_any();
             services.delete(&svc_name, &DeleteParams::default()).await?;
@@ -212,41 +184,23 @@ async fn reconcile_inner(
     let d = match desired::desired(sts, &ctx.shared.defaults) {
         Ok(d) => d,
         Err(e) => {
-            event(
-                ctx,
-                sts,
-                None,
-                EventType::Warning,
-                "InvalidSettings",
-                "Reconcile",
-                e.to_string(),
-            )
-            .await;
+            event(ctx, sts, None, EventType::Warning, "InvalidSettings", "Reconcile", e.to_string()).await;
             return Ok(Action::await_change());
         }
     };
 
-    let existing = services
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items;
+    let existing = services.list(&ListParams::default().labels(&selector)).await?.items;
     let by_name: HashMap<String, &Service> = existing.iter().map(|s| (s.name_any(), s)).collect();
 
     // Create/update every desired Service we may own.
-    let wanted: Vec<&Service> = d
-        .services
-        .iter()
-        .map(|(_, s)| s)
-        .chain(d.bootstrap.as_ref())
-        .collect();
+    let wanted: Vec<&Service> = d.services.iter().map(|(_, s)| s).chain(d.bootstrap.as_ref()).collect();
     let mut managed = 0i64;
     for svc in &wanted {
         let svc_name = svc.metadata.name.clone().unwrap_or_default();
         let exists = by_name.contains_key(&svc_name);
         if !exists {
             if let Some(other) = services.get_opt(&svc_name).await? {
-                let ours =
-                    other.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
+                let ours = other.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
                 if !ours {
                     event(
                         ctx,
@@ -262,9 +216,7 @@ async fn reconcile_inner(
                 }
             }
         }
-        services
-            .patch(&svc_name, &apply_params(), &Patch::Apply(svc))
-            .await?;
+        services.patch(&svc_name, &apply_params(), &Patch::Apply(svc)).await?;
         managed += 1;
         if !exists {
             event(
@@ -281,10 +233,7 @@ async fn reconcile_inner(
     }
 
     // Scale down: remove Services outside the range (unless retained) and a bootstrap no longer wanted.
-    let wanted_names: Vec<&str> = wanted
-        .iter()
-        .filter_map(|s| s.metadata.name.as_deref())
-        .collect();
+    let wanted_names: Vec<&str> = wanted.iter().filter_map(|s| s.metadata.name.as_deref()).collect();
     for svc in &existing {
         let svc_name = svc.name_any();
         if wanted_names.contains(&svc_name.as_str()) {
@@ -304,9 +253,7 @@ async fn reconcile_inner(
             EventType::Normal,
             "ServiceDeleted",
             "Delete",
-            format!(
-                "deleted Service {svc_name} (ordinal {ordinal} is outside the StatefulSet's range)"
-            ),
+            format!("deleted Service {svc_name} (ordinal {ordinal} is outside the StatefulSet's range)"),
         )
         .await;
     }
@@ -324,33 +271,18 @@ async fn reconcile_inner(
             addrs.insert(*ordinal, a.to_owned());
         }
     }
-    let waiting = if needs_address {
-        d.services.len() as i64 - addrs.len() as i64
-    } else {
-        0
-    };
+    let waiting = if needs_address { d.services.len() as i64 - addrs.len() as i64 } else { 0 };
     let newly: Vec<(u32, String)> = {
         let mut st = ctx.state();
-        let prev = st
-            .seen
-            .insert(key.clone(), addrs.clone())
-            .unwrap_or_default();
+        let prev = st.seen.insert(key.clone(), addrs.clone()).unwrap_or_default();
         st.waiting.insert(key.clone(), waiting);
         st.managed.insert(key.clone(), managed);
         publish_gauges(ctx, &st);
-        addrs
-            .iter()
-            .filter(|(o, a)| prev.get(o) != Some(a))
-            .map(|(o, a)| (*o, a.clone()))
-            .collect()
+        addrs.iter().filter(|(o, a)| prev.get(o) != Some(a)).map(|(o, a)| (*o, a.clone())).collect()
     };
     for (o, a) in &newly {
-        let svc = d
-            .services
-            .iter()
-            .find(|(x, _)| x == o)
-            .and_then(|(_, s)| s.metadata.name.as_deref())
-            .unwrap_or_default();
+        let svc =
+            d.services.iter().find(|(x, _)| x == o).and_then(|(_, s)| s.metadata.name.as_deref()).unwrap_or_default();
         event(
             ctx,
             sts,
@@ -372,8 +304,7 @@ async fn reconcile_inner(
                 "metadata": { "name": d.name, "namespace": d.namespace, "annotations": { desired::ANN_ADDRESSES_READY: hash } }
             });
             let api: Api<StatefulSet> = Api::namespaced(ctx.shared.client.clone(), ns);
-            api.patch(&d.name, &apply_params(), &Patch::Apply(&nudge))
-                .await?;
+            api.patch(&d.name, &apply_params(), &Patch::Apply(&nudge)).await?;
         }
     }
 
@@ -386,14 +317,8 @@ async fn reconcile_inner(
 }
 
 fn publish_gauges(ctx: &Context, st: &State) {
-    ctx.shared
-        .metrics
-        .brokers_waiting
-        .set(st.waiting.values().sum());
-    ctx.shared
-        .metrics
-        .managed_services
-        .set(st.managed.values().sum());
+    ctx.shared.metrics.brokers_waiting.set(st.waiting.values().sum());
+    ctx.shared.metrics.managed_services.set(st.managed.values().sum());
 }
 
 fn pod_ready(p: &Pod) -> bool {
@@ -418,11 +343,9 @@ async fn drift(
         .into_iter()
         .filter(|p| p.metadata.namespace.as_deref() == Some(d.namespace.as_str()))
         .filter(|p| {
-            p.owner_references().iter().any(|o| {
-                o.kind == "StatefulSet"
-                    && o.name == d.name
-                    && (uid.is_none() || Some(o.uid.as_str()) == uid)
-            })
+            p.owner_references()
+                .iter()
+                .any(|o| o.kind == "StatefulSet" && o.name == d.name && (uid.is_none() || Some(o.uid.as_str()) == uid))
         })
         .collect();
     pods.sort_by_key(|p| p.name_any());
@@ -431,17 +354,11 @@ async fn drift(
         let Some(advertised) = pod.annotations().get(ANN_ADVERTISED) else {
             continue;
         };
-        let names = RequestNames {
-            name: pod.metadata.name.as_deref().unwrap_or(""),
-            namespace: &d.namespace,
-        };
+        let names = RequestNames { name: pod.metadata.name.as_deref().unwrap_or(""), namespace: &d.namespace };
         // Pending or invalid: not drift (the address is gone or settings are broken; other paths report those).
-        let Ok(Some(now)) = mutate::mutate(
-            pod,
-            names,
-            &ctx.shared.defaults,
-            &ctx.shared.addresses as &dyn AddressLookup,
-        ) else {
+        let Ok(Some(now)) =
+            mutate::mutate(pod, names, &ctx.shared.defaults, &ctx.shared.addresses as &dyn AddressLookup)
+        else {
             continue;
         };
         if &now.advertised != advertised {
@@ -449,41 +366,16 @@ async fn drift(
         }
     }
     for (pod, was, now) in &drifted {
-        let note = format!(
-            "pod {} advertises {was} but its address is now {now}",
-            pod.name_any()
-        );
-        event(
-            ctx,
-            &**pod,
-            None,
-            EventType::Warning,
-            "AddressDrift",
-            "Reconcile",
-            note.clone(),
-        )
-        .await;
-        event(
-            ctx,
-            sts,
-            Some(pod.object_ref(&())),
-            EventType::Warning,
-            "AddressDrift",
-            "Reconcile",
-            note,
-        )
-        .await;
+        let note = format!("pod {} advertises {was} but its address is now {now}", pod.name_any());
+        event(ctx, &**pod, None, EventType::Warning, "AddressDrift", "Reconcile", note.clone()).await;
+        event(ctx, sts, Some(pod.object_ref(&())), EventType::Warning, "AddressDrift", "Reconcile", note).await;
     }
     if drifted.is_empty() || !d.service_settings.roll_on_change {
         return Ok(!drifted.is_empty());
     }
     // One at a time: only when every broker is Ready (the last evicted one came back).
     let all_ready = pods.len() as u32 >= d.replicas && pods.iter().all(|p| pod_ready(p));
-    let recently = ctx
-        .state()
-        .evicted
-        .get(key)
-        .is_some_and(|(_, t)| t.elapsed() < Duration::from_secs(10));
+    let recently = ctx.state().evicted.get(key).is_some_and(|(_, t)| t.elapsed() < Duration::from_secs(10));
     if !all_ready || recently {
         return Ok(true);
     }
@@ -492,9 +384,7 @@ async fn drift(
     let api: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
     match api.evict(&pod_name, &EvictParams::default()).await {
         Ok(_) => {
-            ctx.state()
-                .evicted
-                .insert(key.clone(), (pod_name.clone(), Instant::now()));
+            ctx.state().evicted.insert(key.clone(), (pod_name.clone(), Instant::now()));
             event(
                 ctx,
                 sts,

@@ -60,10 +60,9 @@ fn fake(world: World) -> (Client, Fake) {
             let segs: Vec<&str> = path.split('/').collect();
             let last = segs.last().copied().unwrap_or("");
             let (code, resp) = match (parts.method.clone(), path.as_str()) {
-                (Method::GET, p) if p.ends_with("/services") => (
-                    200,
-                    json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {}, "items": world.managed}),
-                ),
+                (Method::GET, p) if p.ends_with("/services") => {
+                    (200, json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {}, "items": world.managed}))
+                }
                 (Method::GET, p) if p.contains("/services/") => match world.others.get(last) {
                     Some(s) => (200, s.clone()),
                     None => (
@@ -71,40 +70,22 @@ fn fake(world: World) -> (Client, Fake) {
                         json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
                     ),
                 },
-                (Method::PATCH, _) | (Method::POST, _) if !path.ends_with("/eviction") => (
-                    if parts.method == Method::POST {
-                        201
-                    } else {
-                        200
-                    },
-                    body.clone(),
-                ),
+                (Method::PATCH, _) | (Method::POST, _) if !path.ends_with("/eviction") => {
+                    (if parts.method == Method::POST { 201 } else { 200 }, body.clone())
+                }
                 (Method::POST, _) => {
-                    let c = if world.eviction_code == 0 {
-                        201
-                    } else {
-                        world.eviction_code
-                    };
+                    let c = if world.eviction_code == 0 { 201 } else { world.eviction_code };
                     (
                         c,
                         json!({"apiVersion": "v1", "kind": "Status", "status": if c < 300 { "Success" } else { "Failure" }, "code": c, "message": "eviction"}),
                     )
                 }
-                (Method::DELETE, _) => (
-                    200,
-                    json!({"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 200}),
-                ),
-                _ => (
-                    500,
-                    json!({"kind": "Status", "code": 500, "message": "unexpected request"}),
-                ),
+                (Method::DELETE, _) => {
+                    (200, json!({"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 200}))
+                }
+                _ => (500, json!({"kind": "Status", "code": 500, "message": "unexpected request"})),
             };
-            rec.lock().unwrap().push(Call {
-                method: parts.method,
-                path,
-                query,
-                body,
-            });
+            rec.lock().unwrap().push(Call { method: parts.method, path, query, body });
             let resp = Response::builder()
                 .status(StatusCode::from_u16(code).unwrap())
                 .header("content-type", "application/json")
@@ -178,21 +159,9 @@ fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
         writer.apply_watcher_event(&watcher::Event::Apply(p));
     }
     let (tx, rx) = watch::channel(leader);
-    let recorder = Recorder::new(
-        client,
-        Reporter {
-            controller: "kafka-advertiser".into(),
-            instance: None,
-        },
-    );
+    let recorder = Recorder::new(client, Reporter { controller: "kafka-advertiser".into(), instance: None });
     let ctx = Arc::new(Context::new(shared, recorder, rx, store));
-    Setup {
-        ctx,
-        fake,
-        addresses,
-        metrics,
-        _leader: tx,
-    }
+    Setup { ctx, fake, addresses, metrics, _leader: tx }
 }
 
 fn writes(calls: &[Call]) -> Vec<String> {
@@ -203,9 +172,7 @@ fn writes(calls: &[Call]) -> Vec<String> {
             let what = if c.path.ends_with("/events") {
                 format!("event {}", c.body["reason"].as_str().unwrap_or(""))
             } else {
-                c.path
-                    .rsplit_once("/namespaces/streaming/")
-                    .map_or(c.path.clone(), |(_, p)| p.to_owned())
+                c.path.rsplit_once("/namespaces/streaming/").map_or(c.path.clone(), |(_, p)| p.to_owned())
             };
             format!("{} {what}", c.method)
         })
@@ -233,14 +200,9 @@ async fn scale_up_applies_one_service_per_broker_with_ssa() {
     );
     let list = &calls[0];
     assert!(list.query.contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dkafka-advertiser%2Ckafka-advertiser.io%2Fstatefulset%3Dkafka"), "{}", list.query);
-    for (i, patch) in calls
-        .iter()
-        .filter(|c| c.method == Method::PATCH)
-        .enumerate()
-    {
+    for (i, patch) in calls.iter().filter(|c| c.method == Method::PATCH).enumerate() {
         assert!(
-            patch.query.contains("fieldManager=kafka-advertiser")
-                && patch.query.contains("force=true"),
+            patch.query.contains("fieldManager=kafka-advertiser") && patch.query.contains("force=true"),
             "{}",
             patch.query
         );
@@ -249,30 +211,14 @@ async fn scale_up_applies_one_service_per_broker_with_ssa() {
         assert_eq!(b["kind"], "Service");
         assert_eq!(b["spec"]["type"], "LoadBalancer");
         assert_eq!(b["spec"]["externalTrafficPolicy"], "Local");
-        assert_eq!(
-            b["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
-            format!("kafka-{i}")
-        );
+        assert_eq!(b["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], format!("kafka-{i}"));
         assert_eq!(b["spec"]["ports"][0]["port"], 9094);
-        assert_eq!(
-            b["spec"]["ports"][0]["targetPort"], 9095,
-            "target = the container port named external"
-        );
-        assert_eq!(
-            b["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-            "kafka-advertiser"
-        );
-        assert_eq!(
-            b["metadata"]["labels"]["kafka-advertiser.io/ordinal"],
-            i.to_string()
-        );
+        assert_eq!(b["spec"]["ports"][0]["targetPort"], 9095, "target = the container port named external");
+        assert_eq!(b["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kafka-advertiser");
+        assert_eq!(b["metadata"]["labels"]["kafka-advertiser.io/ordinal"], i.to_string());
         let owner = &b["metadata"]["ownerReferences"][0];
         assert_eq!(
-            (
-                owner["kind"].as_str(),
-                owner["name"].as_str(),
-                owner["uid"].as_str()
-            ),
+            (owner["kind"].as_str(), owner["name"].as_str(), owner["uid"].as_str()),
             (Some("StatefulSet"), Some("kafka"), Some("sts-uid"))
         );
         assert_eq!(owner["controller"], true);
@@ -282,9 +228,7 @@ async fn scale_up_applies_one_service_per_broker_with_ssa() {
 #[tokio::test]
 async fn follower_never_writes() {
     let s = setup(World::default(), false, vec![]);
-    reconcile(Arc::new(statefulset(3, json!({}))), s.ctx.clone())
-        .await
-        .unwrap();
+    reconcile(Arc::new(statefulset(3, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert!(calls.is_empty(), "{calls:?}");
 }
@@ -300,9 +244,7 @@ async fn scale_down_deletes_services_above_the_range_and_nudges_when_all_address
         ..Default::default()
     };
     let s = setup(world, true, vec![]);
-    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone())
-        .await
-        .unwrap();
+    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert_eq!(
         writes(&calls),
@@ -316,56 +258,32 @@ async fn scale_down_deletes_services_above_the_range_and_nudges_when_all_address
             "PATCH statefulsets/kafka",
         ]
     );
-    let nudge = calls
-        .iter()
-        .find(|c| c.path.ends_with("/statefulsets/kafka"))
-        .unwrap();
+    let nudge = calls.iter().find(|c| c.path.ends_with("/statefulsets/kafka")).unwrap();
     assert!(nudge.query.contains("fieldManager=kafka-advertiser"));
     assert!(nudge.body["metadata"]["annotations"][ANN_ADDRESSES_READY].is_string());
-    assert!(
-        nudge.body.get("spec").is_none(),
-        "the nudge must not touch the pod template"
-    );
+    assert!(nudge.body.get("spec").is_none(), "the nudge must not touch the pod template");
 }
 
 #[tokio::test]
 async fn nudge_is_not_repeated_for_the_same_addresses() {
-    let world = World {
-        managed: vec![managed_service(0, Some("203.0.113.10"))],
-        ..Default::default()
-    };
+    let world = World { managed: vec![managed_service(0, Some("203.0.113.10"))], ..Default::default() };
     let s = setup(world, true, vec![]);
     let mut sts = statefulset(1, json!({}));
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
-    sts.metadata.annotations = Some(BTreeMap::from([(
-        ANN_ADDRESSES_READY.to_owned(),
-        super::reconcile::addresses_hash(&addrs),
-    )]));
+    sts.metadata.annotations =
+        Some(BTreeMap::from([(ANN_ADDRESSES_READY.to_owned(), super::reconcile::addresses_hash(&addrs))]));
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert!(
-        !writes(&calls).iter().any(|w| w.contains("statefulsets")),
-        "{:?}",
-        writes(&calls)
-    );
+    assert!(!writes(&calls).iter().any(|w| w.contains("statefulsets")), "{:?}", writes(&calls));
 }
 
 #[tokio::test]
 async fn retain_services_keeps_them_on_scale_down() {
-    let world = World {
-        managed: vec![managed_service(0, None), managed_service(1, None)],
-        ..Default::default()
-    };
+    let world = World { managed: vec![managed_service(0, None), managed_service(1, None)], ..Default::default() };
     let s = setup(world, true, vec![]);
-    reconcile(
-        Arc::new(statefulset(
-            1,
-            json!({"kafka-advertiser.io/retain-services": "true"}),
-        )),
-        s.ctx.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile(Arc::new(statefulset(1, json!({"kafka-advertiser.io/retain-services": "true"}))), s.ctx.clone())
+        .await
+        .unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert_eq!(writes(&calls), ["PATCH services/kafka-0-external"]);
 }
@@ -378,9 +296,7 @@ async fn a_foreign_service_with_our_name_is_not_taken_over() {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kafka-0-external", "namespace": "streaming"}, "spec": {}}),
     );
     let s = setup(world, true, vec![]);
-    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone())
-        .await
-        .unwrap();
+    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert_eq!(writes(&calls), ["POST event ServiceConflict"]);
     let ev = calls.iter().find(|c| c.path.ends_with("/events")).unwrap();
@@ -391,49 +307,22 @@ async fn a_foreign_service_with_our_name_is_not_taken_over() {
 #[tokio::test]
 async fn invalid_settings_emit_a_warning_and_write_nothing() {
     let s = setup(World::default(), true, vec![]);
-    reconcile(
-        Arc::new(statefulset(1, json!({"kafka-advertiser.io/port": "x"}))),
-        s.ctx.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile(Arc::new(statefulset(1, json!({"kafka-advertiser.io/port": "x"}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert_eq!(writes(&calls), ["POST event InvalidSettings"]);
-    assert!(calls[0].body["note"]
-        .as_str()
-        .unwrap()
-        .contains("kafka-advertiser.io/port"));
+    assert!(calls[0].body["note"].as_str().unwrap().contains("kafka-advertiser.io/port"));
 }
 
 #[tokio::test]
 async fn opted_out_statefulset_loses_its_services() {
-    let world = World {
-        managed: vec![managed_service(0, None)],
-        ..Default::default()
-    };
+    let world = World { managed: vec![managed_service(0, None)], ..Default::default() };
     let s = setup(world, true, vec![]);
     let mut sts = statefulset(1, json!({}));
-    let tpl = sts
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .metadata
-        .as_mut()
-        .unwrap();
-    tpl.labels
-        .as_mut()
-        .unwrap()
-        .remove("kafka-advertiser.io/enabled");
+    let tpl = sts.spec.as_mut().unwrap().template.metadata.as_mut().unwrap();
+    tpl.labels.as_mut().unwrap().remove("kafka-advertiser.io/enabled");
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(
-        writes(&calls),
-        [
-            "DELETE services/kafka-0-external",
-            "POST event ServiceDeleted"
-        ]
-    );
+    assert_eq!(writes(&calls), ["DELETE services/kafka-0-external", "POST event ServiceDeleted"]);
 }
 
 fn running_broker(ordinal: u32, advertised: &str, ready: bool) -> Pod {
@@ -459,10 +348,7 @@ fn advertised(ordinal: u32, addr: &str) -> String {
 #[tokio::test]
 async fn drift_warns_and_with_roll_on_change_evicts_one_pod() {
     let world = World {
-        managed: vec![
-            managed_service(0, Some("203.0.113.20")),
-            managed_service(1, Some("203.0.113.11")),
-        ],
+        managed: vec![managed_service(0, Some("203.0.113.20")), managed_service(1, Some("203.0.113.11"))],
         ..Default::default()
     };
     let pods = vec![
@@ -470,26 +356,18 @@ async fn drift_warns_and_with_roll_on_change_evicts_one_pod() {
         running_broker(1, &advertised(1, "203.0.113.11"), true),
     ];
     let s = setup(world, true, pods);
-    s.addresses
-        .set("streaming", "kafka", 0, Some("203.0.113.20"));
-    s.addresses
-        .set("streaming", "kafka", 1, Some("203.0.113.11"));
+    s.addresses.set("streaming", "kafka", 0, Some("203.0.113.20"));
+    s.addresses.set("streaming", "kafka", 1, Some("203.0.113.11"));
     let sts = statefulset(2, json!({"kafka-advertiser.io/roll-on-change": "true"}));
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     let w = writes(&calls);
-    let drift: Vec<&Call> = calls
-        .iter()
-        .filter(|c| c.body["reason"] == "AddressDrift")
-        .collect();
+    let drift: Vec<&Call> = calls.iter().filter(|c| c.body["reason"] == "AddressDrift").collect();
     assert_eq!(drift.len(), 2, "{w:?}");
     assert_eq!(drift[0].body["regarding"]["kind"], "Pod");
     assert_eq!(drift[0].body["regarding"]["name"], "kafka-0");
     assert_eq!(drift[1].body["regarding"]["kind"], "StatefulSet");
-    assert!(drift[0].body["note"]
-        .as_str()
-        .unwrap()
-        .contains("203.0.113.20"));
+    assert!(drift[0].body["note"].as_str().unwrap().contains("203.0.113.20"));
     let evictions: Vec<&String> = w.iter().filter(|w| w.ends_with("/eviction")).collect();
     assert_eq!(evictions, ["POST pods/kafka-0/eviction"]);
     assert!(w.contains(&"POST event EvictedForNewAddress".to_owned()));
@@ -498,60 +376,26 @@ async fn drift_warns_and_with_roll_on_change_evicts_one_pod() {
 #[tokio::test]
 async fn no_eviction_while_a_broker_is_not_ready_or_without_roll_on_change() {
     for (roll, ready) in [(true, false), (false, true)] {
-        let world = World {
-            managed: vec![managed_service(0, Some("203.0.113.20"))],
-            ..Default::default()
-        };
-        let s = setup(
-            world,
-            true,
-            vec![running_broker(0, &advertised(0, "203.0.113.10"), ready)],
-        );
-        s.addresses
-            .set("streaming", "kafka", 0, Some("203.0.113.20"));
-        let ann = if roll {
-            json!({"kafka-advertiser.io/roll-on-change": "true"})
-        } else {
-            json!({})
-        };
-        reconcile(Arc::new(statefulset(1, ann)), s.ctx.clone())
-            .await
-            .unwrap();
+        let world = World { managed: vec![managed_service(0, Some("203.0.113.20"))], ..Default::default() };
+        let s = setup(world, true, vec![running_broker(0, &advertised(0, "203.0.113.10"), ready)]);
+        s.addresses.set("streaming", "kafka", 0, Some("203.0.113.20"));
+        let ann = if roll { json!({"kafka-advertiser.io/roll-on-change": "true"}) } else { json!({}) };
+        reconcile(Arc::new(statefulset(1, ann)), s.ctx.clone()).await.unwrap();
         let calls = s.fake.finish(s.ctx).await;
         let w = writes(&calls);
         assert!(!w.iter().any(|w| w.ends_with("/eviction")), "{w:?}");
-        assert_eq!(
-            calls
-                .iter()
-                .filter(|c| c.body["reason"] == "AddressDrift")
-                .count(),
-            2
-        );
+        assert_eq!(calls.iter().filter(|c| c.body["reason"] == "AddressDrift").count(), 2);
     }
 }
 
 #[tokio::test]
 async fn eviction_blocked_by_a_pdb_is_retried_later_not_an_error() {
-    let world = World {
-        managed: vec![managed_service(0, Some("203.0.113.20"))],
-        eviction_code: 429,
-        ..Default::default()
-    };
-    let s = setup(
-        world,
-        true,
-        vec![running_broker(0, &advertised(0, "203.0.113.10"), true)],
-    );
-    s.addresses
-        .set("streaming", "kafka", 0, Some("203.0.113.20"));
-    let action = reconcile(
-        Arc::new(statefulset(
-            1,
-            json!({"kafka-advertiser.io/roll-on-change": "true"}),
-        )),
-        s.ctx.clone(),
-    )
-    .await;
+    let world =
+        World { managed: vec![managed_service(0, Some("203.0.113.20"))], eviction_code: 429, ..Default::default() };
+    let s = setup(world, true, vec![running_broker(0, &advertised(0, "203.0.113.10"), true)]);
+    s.addresses.set("streaming", "kafka", 0, Some("203.0.113.20"));
+    let action =
+        reconcile(Arc::new(statefulset(1, json!({"kafka-advertiser.io/roll-on-change": "true"}))), s.ctx.clone()).await;
     assert!(action.is_ok());
     let calls = s.fake.finish(s.ctx).await;
     assert!(!writes(&calls).contains(&"POST event EvictedForNewAddress".to_owned()));

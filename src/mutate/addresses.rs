@@ -39,19 +39,10 @@ impl AddressBook {
     }
 
     /// Set (or with `None`, remove) one broker's address. Returns whether anything changed.
-    pub fn set(
-        &self,
-        namespace: &str,
-        statefulset: &str,
-        ordinal: u32,
-        address: Option<&str>,
-    ) -> bool {
+    pub fn set(&self, namespace: &str, statefulset: &str, ordinal: u32, address: Option<&str>) -> bool {
         let mut changed = false;
         self.inner.map.rcu(|old| {
-            let current = old
-                .get(namespace)
-                .and_then(|m| m.get(statefulset))
-                .and_then(|b| b.get(&ordinal));
+            let current = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
             changed = current.map(|a| &**a) != address;
             if !changed {
                 return Arc::clone(old);
@@ -101,15 +92,10 @@ impl AddressBook {
             let mut next: Snapshot = HashMap::with_capacity(old.len());
             for (ns, sets) in old.iter() {
                 for (sts, brokers) in sets {
-                    let kept: Brokers = brokers
-                        .iter()
-                        .filter(|(o, _)| keep(ns, sts, **o))
-                        .map(|(o, a)| (*o, a.clone()))
-                        .collect();
+                    let kept: Brokers =
+                        brokers.iter().filter(|(o, _)| keep(ns, sts, **o)).map(|(o, a)| (*o, a.clone())).collect();
                     if !kept.is_empty() {
-                        next.entry(ns.clone())
-                            .or_default()
-                            .insert(sts.clone(), kept);
+                        next.entry(ns.clone()).or_default().insert(sts.clone(), kept);
                     }
                 }
             }
@@ -119,13 +105,7 @@ impl AddressBook {
 
     /// All known addresses of one StatefulSet.
     pub fn statefulset(&self, namespace: &str, statefulset: &str) -> Brokers {
-        self.inner
-            .map
-            .load()
-            .get(namespace)
-            .and_then(|m| m.get(statefulset))
-            .cloned()
-            .unwrap_or_default()
+        self.inner.map.load().get(namespace).and_then(|m| m.get(statefulset)).cloned().unwrap_or_default()
     }
 
     pub fn mark_synced(&self) {
@@ -133,13 +113,7 @@ impl AddressBook {
     }
 
     pub fn len(&self) -> usize {
-        self.inner
-            .map
-            .load()
-            .values()
-            .flat_map(|m| m.values())
-            .map(BTreeMap::len)
-            .sum()
+        self.inner.map.load().values().flat_map(|m| m.values()).map(BTreeMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -149,13 +123,7 @@ impl AddressBook {
 
 impl AddressLookup for AddressBook {
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>> {
-        self.inner
-            .map
-            .load()
-            .get(namespace)?
-            .get(statefulset)?
-            .get(&ordinal)
-            .cloned()
+        self.inner.map.load().get(namespace)?.get(statefulset)?.get(&ordinal).cloned()
     }
 
     fn synced(&self) -> bool {
@@ -181,21 +149,12 @@ mod tests {
         let book = AddressBook::new();
         assert!(!book.synced());
         assert!(book.set("ns", "kafka", 0, Some("203.0.113.10")));
-        assert!(
-            !book.set("ns", "kafka", 0, Some("203.0.113.10")),
-            "same value is no change"
-        );
-        assert_eq!(
-            book.address("ns", "kafka", 0).as_deref(),
-            Some("203.0.113.10")
-        );
+        assert!(!book.set("ns", "kafka", 0, Some("203.0.113.10")), "same value is no change");
+        assert_eq!(book.address("ns", "kafka", 0).as_deref(), Some("203.0.113.10"));
         assert_eq!(book.address("ns", "kafka", 1), None);
         assert_eq!(book.address("other", "kafka", 0), None);
         assert!(book.set("ns", "kafka", 0, Some("lb.example.com")));
-        assert_eq!(
-            book.address("ns", "kafka", 0).as_deref(),
-            Some("lb.example.com")
-        );
+        assert_eq!(book.address("ns", "kafka", 0).as_deref(), Some("lb.example.com"));
         assert!(book.set("ns", "kafka", 0, None));
         assert_eq!(book.address("ns", "kafka", 0), None);
         assert!(book.is_empty());

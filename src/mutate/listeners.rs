@@ -58,8 +58,7 @@ pub fn merge(existing: Option<&str>, ours: &[Listener<'_>]) -> String {
         if entry.is_empty() {
             continue;
         }
-        let mine = entry_name(entry)
-            .and_then(|n| ours.iter().position(|o| o.name.eq_ignore_ascii_case(n)));
+        let mine = entry_name(entry).and_then(|n| ours.iter().position(|o| o.name.eq_ignore_ascii_case(n)));
         match mine {
             Some(i) if written[i] => {} // a duplicate of a listener we manage: drop it
             Some(i) => {
@@ -96,16 +95,9 @@ pub fn declares(value: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    const INT: Listener<'static> = Listener {
-        name: "INTERNAL",
-        host: "kafka-0.kafka.ns.svc.cluster.local",
-        port: 9092,
-    };
-    const EXT: Listener<'static> = Listener {
-        name: "EXTERNAL",
-        host: "203.0.113.10",
-        port: 9094,
-    };
+    const INT: Listener<'static> =
+        Listener { name: "INTERNAL", host: "kafka-0.kafka.ns.svc.cluster.local", port: 9092 };
+    const EXT: Listener<'static> = Listener { name: "EXTERNAL", host: "203.0.113.10", port: 9094 };
 
     #[test]
     fn renders_in_order() {
@@ -117,20 +109,13 @@ mod tests {
 
     #[test]
     fn brackets_ipv6() {
-        let l = Listener {
-            name: "EXTERNAL",
-            host: "2001:db8::1",
-            port: 9094,
-        };
+        let l = Listener { name: "EXTERNAL", host: "2001:db8::1", port: 9094 };
         assert_eq!(render(&[l]), "EXTERNAL://[2001:db8::1]:9094");
     }
 
     #[test]
     fn merge_replaces_ours_keeps_others_in_order() {
-        let v = merge(
-            Some("CLIENT://x:1, external://old:2,INTERNAL://y:3,REPL://z:4"),
-            &[INT, EXT],
-        );
+        let v = merge(Some("CLIENT://x:1, external://old:2,INTERNAL://y:3,REPL://z:4"), &[INT, EXT]);
         assert_eq!(
             v,
             "CLIENT://x:1,EXTERNAL://203.0.113.10:9094,INTERNAL://kafka-0.kafka.ns.svc.cluster.local:9092,REPL://z:4"

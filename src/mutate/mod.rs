@@ -52,13 +52,7 @@ pub enum MutateError {
         "waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: Service \
          {namespace}/{service} has no status.loadBalancer.ingress yet{hint}; the StatefulSet controller retries this pod"
     )]
-    AddressPending {
-        namespace: String,
-        statefulset: String,
-        ordinal: u32,
-        service: String,
-        hint: &'static str,
-    },
+    AddressPending { namespace: String, statefulset: String, ordinal: u32, service: String, hint: &'static str },
 }
 
 impl MutateError {
@@ -95,23 +89,13 @@ pub(crate) fn ptr(tokens: &[&str]) -> PointerBuf {
 
 /// Whether the pod opted in (label `kafka-advertiser.io/enabled: "true"`).
 pub fn opted_in(pod: &Pod) -> bool {
-    pod.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(ENABLED_LABEL))
-        .is_some_and(|v| v == "true")
+    pod.metadata.labels.as_ref().and_then(|l| l.get(ENABLED_LABEL)).is_some_and(|v| v == "true")
 }
 
 /// Ordinal: label `apps.kubernetes.io/pod-index`, else the `-<digits>` suffix of the name.
-pub fn ordinal(
-    labels: Option<&BTreeMap<String, String>>,
-    name: &str,
-) -> Result<Option<u32>, MutateError> {
+pub fn ordinal(labels: Option<&BTreeMap<String, String>>, name: &str) -> Result<Option<u32>, MutateError> {
     if let Some(v) = labels.and_then(|l| l.get(POD_INDEX_LABEL)) {
-        return v
-            .parse::<u32>()
-            .map(Some)
-            .map_err(|_| MutateError::BadPodIndex { value: v.clone() });
+        return v.parse::<u32>().map(Some).map_err(|_| MutateError::BadPodIndex { value: v.clone() });
     }
     Ok(name_suffix(name).map(|(_, o)| o))
 }
@@ -140,20 +124,9 @@ fn statefulset_name(pod: &Pod, name: &str) -> Option<String> {
 }
 
 /// Service name of one broker (shared with the controller).
-pub fn service_name(
-    template: Option<&str>,
-    statefulset: &str,
-    ordinal: u32,
-    namespace: &str,
-) -> String {
+pub fn service_name(template: Option<&str>, statefulset: &str, ordinal: u32, namespace: &str) -> String {
     let t = template.unwrap_or(DEFAULT_SERVICE_NAME_TEMPLATE);
-    settings::render_unchecked(
-        t,
-        ordinal,
-        &format!("{statefulset}-{ordinal}"),
-        namespace,
-        statefulset,
-    )
+    settings::render_unchecked(t, ordinal, &format!("{statefulset}-{ordinal}"), namespace, statefulset)
 }
 
 fn pick_container<'p>(
@@ -164,34 +137,24 @@ fn pick_container<'p>(
         return Err(MutateError::NoContainers);
     }
     match &settings.container {
-        Some(want) => containers
-            .iter()
-            .position(|c| &c.name == want)
-            .map(|i| (i, &containers[i], false))
-            .ok_or_else(|| MutateError::ContainerNotFound {
-                name: want.clone(),
-                available: containers
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        None => Ok(containers
-            .iter()
-            .position(|c| c.name == "kafka")
-            .map(|i| (i, &containers[i], false))
-            .unwrap_or((0, &containers[0], containers.len() > 1))),
+        Some(want) => {
+            containers.iter().position(|c| &c.name == want).map(|i| (i, &containers[i], false)).ok_or_else(|| {
+                MutateError::ContainerNotFound {
+                    name: want.clone(),
+                    available: containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                }
+            })
+        }
+        None => Ok(containers.iter().position(|c| c.name == "kafka").map(|i| (i, &containers[i], false)).unwrap_or((
+            0,
+            &containers[0],
+            containers.len() > 1,
+        ))),
     }
 }
 
 fn env_value<'c>(container: &'c Container, name: &str) -> Option<&'c str> {
-    container
-        .env
-        .as_ref()?
-        .iter()
-        .rev()
-        .find(|e| e.name == name)
-        .and_then(|e| e.value.as_deref())
+    container.env.as_ref()?.iter().rev().find(|e| e.name == name).and_then(|e| e.value.as_deref())
 }
 
 /// Which env var carries the advertised listeners for this container.
@@ -204,11 +167,7 @@ pub fn env_name(container: &Container, settings: &Settings) -> String {
         BITNAMI_ENV.into()
     } else if defined(APACHE_ENV) {
         APACHE_ENV.into()
-    } else if container
-        .image
-        .as_deref()
-        .is_some_and(|i| i.contains("bitnami"))
-    {
+    } else if container.image.as_deref().is_some_and(|i| i.contains("bitnami")) {
         BITNAMI_ENV.into()
     } else {
         APACHE_ENV.into()
@@ -220,10 +179,7 @@ fn host_ip_var() -> EnvVar {
         name: HOST_IP_ENV.into(),
         value: None,
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                api_version: None,
-                field_path: "status.hostIP".into(),
-            }),
+            field_ref: Some(ObjectFieldSelector { api_version: None, field_path: "status.hostIP".into() }),
             ..Default::default()
         }),
     }
@@ -232,10 +188,7 @@ fn host_ip_var() -> EnvVar {
 fn is_host_ip_var(e: &EnvVar) -> bool {
     e.name == HOST_IP_ENV
         && e.value.is_none()
-        && e.value_from
-            .as_ref()
-            .and_then(|v| v.field_ref.as_ref())
-            .is_some_and(|f| f.field_path == "status.hostIP")
+        && e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).is_some_and(|f| f.field_path == "status.hostIP")
 }
 
 fn env_json(e: &EnvVar) -> Value {
@@ -243,31 +196,17 @@ fn env_json(e: &EnvVar) -> Value {
 }
 
 /// Operations that set the listeners var (and in nodeport mode the host-IP var before it).
-fn env_ops(
-    ci: usize,
-    container: &Container,
-    var: &str,
-    value: &str,
-    nodeport: bool,
-    ops: &mut Vec<PatchOperation>,
-) {
+fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: bool, ops: &mut Vec<PatchOperation>) {
     let idx = ci.to_string();
     let base = ["spec", "containers", idx.as_str(), "env"];
-    let listeners_var = EnvVar {
-        name: var.to_owned(),
-        value: Some(value.to_owned()),
-        value_from: None,
-    };
+    let listeners_var = EnvVar { name: var.to_owned(), value: Some(value.to_owned()), value_from: None };
     let Some(env) = container.env.as_ref() else {
         let mut vars = Vec::with_capacity(2);
         if nodeport {
             vars.push(env_json(&host_ip_var()));
         }
         vars.push(env_json(&listeners_var));
-        ops.push(PatchOperation::Add(AddOperation {
-            path: ptr(&base),
-            value: Value::Array(vars),
-        }));
+        ops.push(PatchOperation::Add(AddOperation { path: ptr(&base), value: Value::Array(vars) }));
         return;
     };
     let at = |i: usize| {
@@ -287,23 +226,16 @@ fn env_ops(
                 names.remove(h);
             }
             let insert = pos(&names, var).unwrap_or(names.len());
-            ops.push(PatchOperation::Add(AddOperation {
-                path: at(insert),
-                value: env_json(&host_ip_var()),
-            }));
+            ops.push(PatchOperation::Add(AddOperation { path: at(insert), value: env_json(&host_ip_var()) }));
             names.insert(insert, HOST_IP_ENV);
         }
     }
     match pos(&names, var) {
         Some(l) => {
             let current = env.iter().rev().find(|e| e.name == var);
-            let same = current
-                .is_some_and(|e| e.value.as_deref() == Some(value) && e.value_from.is_none());
+            let same = current.is_some_and(|e| e.value.as_deref() == Some(value) && e.value_from.is_none());
             if !same {
-                ops.push(PatchOperation::Replace(ReplaceOperation {
-                    path: at(l),
-                    value: env_json(&listeners_var),
-                }));
+                ops.push(PatchOperation::Replace(ReplaceOperation { path: at(l), value: env_json(&listeners_var) }));
             }
         }
         None => ops.push(PatchOperation::Add(AddOperation {
@@ -324,32 +256,19 @@ pub fn mutate(
         return Ok(None);
     }
     let meta = &pod.metadata;
-    let name = meta
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(names.name);
-    let namespace = meta
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(names.namespace);
+    let name = meta.name.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.name);
+    let namespace = meta.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.namespace);
     let empty = BTreeMap::new();
     let annotations = meta.annotations.as_ref().unwrap_or(&empty);
     let settings = Settings::from_annotations(annotations, defaults)?;
     let ordinal = ordinal(meta.labels.as_ref(), name)?.ok_or_else(|| MutateError::NoOrdinal {
         pod: if name.is_empty() {
-            meta.generate_name
-                .clone()
-                .map(|g| format!("{g}<generated>"))
-                .unwrap_or_default()
+            meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
         } else {
             name.to_owned()
         },
     })?;
-    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet {
-        pod: name.to_owned(),
-    })?;
+    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: name.to_owned() })?;
     let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
     let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
 
@@ -383,11 +302,9 @@ pub fn mutate(
                         a
                     }
                     None => {
-                        return Err(SettingsError::Missing {
-                            annotation: ANN_ADDRESS,
-                            mode: Mode::SharedAddress,
-                        }
-                        .into());
+                        return Err(
+                            SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into()
+                        );
                     }
                 }
             }
@@ -437,41 +354,21 @@ pub fn mutate(
     let internal_host;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
     if let Some(internal) = settings.internal_listener.as_deref() {
-        let hostname = spec
-            .hostname
-            .as_deref()
-            .filter(|h| !h.is_empty())
-            .unwrap_or(name);
+        let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty()).unwrap_or(name);
         let subdomain = spec
             .subdomain
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| MutateError::NoSubdomain {
-                pod: name.to_owned(),
-            })?;
-        internal_host = format!(
-            "{hostname}.{subdomain}.{namespace}.svc.{}",
-            settings.cluster_domain
-        );
-        ours.push(Listener {
-            name: internal,
-            host: &internal_host,
-            port: settings.internal_port,
-        });
+            .ok_or_else(|| MutateError::NoSubdomain { pod: name.to_owned() })?;
+        internal_host = format!("{hostname}.{subdomain}.{namespace}.svc.{}", settings.cluster_domain);
+        ours.push(Listener { name: internal, host: &internal_host, port: settings.internal_port });
     }
-    ours.push(Listener {
-        name: &settings.listener,
-        host,
-        port,
-    });
+    ours.push(Listener { name: &settings.listener, host, port });
     let advertised = listeners::render(&ours);
 
     let var = env_name(container, &settings);
-    let existing = container
-        .env
-        .as_ref()
-        .and_then(|e| e.iter().rev().find(|e| e.name == var))
-        .and_then(|e| e.value.as_deref());
+    let existing =
+        container.env.as_ref().and_then(|e| e.iter().rev().find(|e| e.name == var)).and_then(|e| e.value.as_deref());
     let value = listeners::merge(existing, &ours);
 
     if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
@@ -489,43 +386,24 @@ pub fn mutate(
     }
 
     let mut ops = Vec::with_capacity(4);
-    env_ops(
-        ci,
-        container,
-        &var,
-        &value,
-        settings.mode == Mode::Nodeport,
-        &mut ops,
-    );
+    env_ops(ci, container, &var, &value, settings.mode == Mode::Nodeport, &mut ops);
 
     let selector = affinity::broker_selector(meta.labels.as_ref());
-    ops.extend(affinity::ops(
-        spec,
-        settings.anti_affinity,
-        affinity::term(selector, &settings.topology_key),
-    ));
+    ops.extend(affinity::ops(spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
 
     match meta.annotations.as_ref() {
         None => ops.push(PatchOperation::Add(AddOperation {
             path: ptr(&["metadata", "annotations"]),
             value: json!({ ANN_ADVERTISED: advertised }),
         })),
-        Some(a) if a.get(ANN_ADVERTISED) != Some(&advertised) => {
-            ops.push(PatchOperation::Add(AddOperation {
-                path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
-                value: Value::String(advertised.clone()),
-            }))
-        }
+        Some(a) if a.get(ANN_ADVERTISED) != Some(&advertised) => ops.push(PatchOperation::Add(AddOperation {
+            path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
+            value: Value::String(advertised.clone()),
+        })),
         Some(_) => {}
     }
 
-    Ok(Some(Mutation {
-        patch: Patch(ops),
-        warnings,
-        advertised,
-        statefulset,
-        ordinal,
-    }))
+    Ok(Some(Mutation { patch: Patch(ops), warnings, advertised, statefulset, ordinal }))
 }
 
 #[cfg(test)]

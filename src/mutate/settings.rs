@@ -34,24 +34,13 @@ pub const HOST_IP_ENV: &str = "KAFKA_ADVERTISER_HOST_IP";
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
     #[error("annotation {annotation}={value:?} is invalid: {reason}")]
-    Invalid {
-        annotation: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { annotation: &'static str, value: String, reason: String },
     #[error("annotation {annotation} is required in {mode} mode")]
-    Missing {
-        annotation: &'static str,
-        mode: Mode,
-    },
+    Missing { annotation: &'static str, mode: Mode },
 }
 
 fn invalid(annotation: &'static str, value: &str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        annotation,
-        value: value.to_owned(),
-        reason: reason.into(),
-    }
+    SettingsError::Invalid { annotation, value: value.to_owned(), reason: reason.into() }
 }
 
 /// How the external address of a broker is found.
@@ -68,12 +57,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [
-        Mode::Loadbalancer,
-        Mode::SharedAddress,
-        Mode::Hostname,
-        Mode::Nodeport,
-    ];
+    pub const ALL: [Mode; 4] = [Mode::Loadbalancer, Mode::SharedAddress, Mode::Hostname, Mode::Nodeport];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,10 +98,7 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Self {
-            mode: Mode::Loadbalancer,
-            cluster_domain: "cluster.local".into(),
-        }
+        Self { mode: Mode::Loadbalancer, cluster_domain: "cluster.local".into() }
     }
 }
 
@@ -132,9 +113,7 @@ impl Template {
         let mut rest = s;
         while let Some(open) = rest.find('{') {
             let after = &rest[open + 1..];
-            let close = after
-                .find('}')
-                .ok_or_else(|| invalid(annotation, s, "unclosed '{'"))?;
+            let close = after.find('}').ok_or_else(|| invalid(annotation, s, "unclosed '{'"))?;
             let name = &after[..close];
             if !PLACEHOLDERS.contains(&name) {
                 return Err(invalid(
@@ -166,13 +145,7 @@ impl Template {
 }
 
 /// Render a template; unknown placeholders render as the StatefulSet name (validated templates have none).
-pub fn render_unchecked(
-    template: &str,
-    ordinal: u32,
-    pod: &str,
-    namespace: &str,
-    statefulset: &str,
-) -> String {
+pub fn render_unchecked(template: &str, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -215,11 +188,7 @@ pub struct Settings {
     pub cluster_domain: String,
 }
 
-fn port(
-    annotations: &BTreeMap<String, String>,
-    key: &'static str,
-    default: u16,
-) -> Result<u16, SettingsError> {
+fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16) -> Result<u16, SettingsError> {
     match annotations.get(key) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<u16>() {
@@ -236,16 +205,8 @@ fn listener_name(
     default: &str,
 ) -> Result<String, SettingsError> {
     let v = annotations.get(key).map(String::as_str).unwrap_or(default);
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(invalid(
-            key,
-            v,
-            "a Kafka listener name is letters, digits, '_' or '-'",
-        ));
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(invalid(key, v, "a Kafka listener name is letters, digits, '_' or '-'"));
     }
     Ok(v.to_owned())
 }
@@ -275,11 +236,7 @@ impl Settings {
         let mode = match annotations.get(ANN_MODE) {
             None => defaults.mode,
             Some(v) => v.trim().parse().map_err(|()| {
-                invalid(
-                    ANN_MODE,
-                    v,
-                    "expected one of loadbalancer, shared-address, hostname, nodeport",
-                )
+                invalid(ANN_MODE, v, "expected one of loadbalancer, shared-address, hostname, nodeport")
             })?,
         };
         let address = match annotations.get(ANN_ADDRESS).map(|s| s.trim()) {
@@ -287,11 +244,7 @@ impl Settings {
             Some(a) => {
                 let bare = a.trim_start_matches('[').trim_end_matches(']');
                 if !is_valid_host(bare) {
-                    return Err(invalid(
-                        ANN_ADDRESS,
-                        a,
-                        "expected an IP address or a DNS name",
-                    ));
+                    return Err(invalid(ANN_ADDRESS, a, "expected an IP address or a DNS name"));
                 }
                 Some(bare.to_owned())
             }
@@ -305,37 +258,21 @@ impl Settings {
             .map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim()))
             .transpose()?;
         if mode == Mode::Hostname && hostname_template.is_none() {
-            return Err(SettingsError::Missing {
-                annotation: ANN_HOSTNAME_TEMPLATE,
-                mode,
-            });
+            return Err(SettingsError::Missing { annotation: ANN_HOSTNAME_TEMPLATE, mode });
         }
         let internal_listener = match annotations.get(ANN_INTERNAL_LISTENER).map(|s| s.trim()) {
             Some(v) if v.eq_ignore_ascii_case("none") => None,
-            _ => Some(listener_name(
-                annotations,
-                ANN_INTERNAL_LISTENER,
-                "INTERNAL",
-            )?),
+            _ => Some(listener_name(annotations, ANN_INTERNAL_LISTENER, "INTERNAL")?),
         };
         let listener = listener_name(annotations, ANN_LISTENER, "EXTERNAL")?;
-        if internal_listener
-            .as_deref()
-            .is_some_and(|i| i.eq_ignore_ascii_case(&listener))
-        {
-            return Err(invalid(
-                ANN_LISTENER,
-                &listener,
-                "the external listener must differ from the internal one",
-            ));
+        if internal_listener.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&listener)) {
+            return Err(invalid(ANN_LISTENER, &listener, "the external listener must differ from the internal one"));
         }
         let env = match annotations.get(ANN_ENV).map(|s| s.trim()) {
             None => None,
             Some(v)
                 if !v.is_empty()
-                    && v.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'
-                    }) =>
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') =>
             {
                 Some(v.to_owned())
             }
@@ -346,11 +283,7 @@ impl Settings {
             Some("preferred") => AntiAffinity::Preferred,
             Some("none") => AntiAffinity::None,
             Some(v) => {
-                return Err(invalid(
-                    ANN_ANTI_AFFINITY,
-                    v,
-                    "expected required, preferred or none",
-                ));
+                return Err(invalid(ANN_ANTI_AFFINITY, v, "expected required, preferred or none"));
             }
         };
         let topology_key = match annotations.get(ANN_TOPOLOGY_KEY).map(|s| s.trim()) {
@@ -370,10 +303,7 @@ impl Settings {
             listener,
             internal_listener,
             internal_port: port(annotations, ANN_INTERNAL_PORT, 9092)?,
-            container: annotations
-                .get(ANN_CONTAINER)
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty()),
+            container: annotations.get(ANN_CONTAINER).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
             anti_affinity,
             topology_key,
             cluster_domain: defaults.cluster_domain.clone(),
@@ -387,13 +317,8 @@ impl Settings {
             Mode::Nodeport => (self.node_port_base, ANN_NODE_PORT_BASE),
             Mode::Hostname | Mode::Loadbalancer => return Ok(self.port),
         };
-        u16::try_from(u32::from(base) + ordinal).map_err(|_| {
-            invalid(
-                key,
-                &base.to_string(),
-                format!("{base} + ordinal {ordinal} exceeds 65535"),
-            )
-        })
+        u16::try_from(u32::from(base) + ordinal)
+            .map_err(|_| invalid(key, &base.to_string(), format!("{base} + ordinal {ordinal} exceeds 65535")))
     }
 }
 
@@ -402,20 +327,14 @@ mod tests {
     use super::*;
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn defaults_apply_without_annotations() {
         let s = Settings::from_annotations(&BTreeMap::new(), &Defaults::default()).unwrap();
         assert_eq!(s.mode, Mode::Loadbalancer);
-        assert_eq!(
-            (s.port_base, s.port, s.node_port_base, s.internal_port),
-            (9092, 9094, 31090, 9092)
-        );
+        assert_eq!((s.port_base, s.port, s.node_port_base, s.internal_port), (9092, 9094, 31090, 9092));
         assert_eq!(s.listener, "EXTERNAL");
         assert_eq!(s.internal_listener.as_deref(), Some("INTERNAL"));
         assert_eq!(s.anti_affinity, AntiAffinity::Required);
@@ -434,8 +353,7 @@ mod tests {
             (ANN_HOSTNAME_TEMPLATE, "b-{idx}.example.com"),
             (ANN_ADDRESS, "not a host"),
         ] {
-            let err =
-                Settings::from_annotations(&ann(&[(k, v)]), &Defaults::default()).unwrap_err();
+            let err = Settings::from_annotations(&ann(&[(k, v)]), &Defaults::default()).unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains(k) && msg.contains(v), "{msg}");
         }
@@ -443,18 +361,13 @@ mod tests {
 
     #[test]
     fn hostname_mode_requires_template() {
-        let err = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname")]), &Defaults::default())
-            .unwrap_err();
+        let err = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname")]), &Defaults::default()).unwrap_err();
         assert!(err.to_string().contains(ANN_HOSTNAME_TEMPLATE));
     }
 
     #[test]
     fn template_renders_every_placeholder() {
-        let t = Template::parse(
-            ANN_HOSTNAME_TEMPLATE,
-            "{statefulset}-{ordinal}.{namespace}.x/{pod}",
-        )
-        .unwrap();
+        let t = Template::parse(ANN_HOSTNAME_TEMPLATE, "{statefulset}-{ordinal}.{namespace}.x/{pod}").unwrap();
         assert_eq!(t.render(12, "k-12", "ns", "k"), "k-12.ns.x/k-12");
     }
 
@@ -466,10 +379,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.external_port(5).unwrap(), 65535);
-        assert!(s
-            .external_port(6)
-            .unwrap_err()
-            .to_string()
-            .contains(ANN_PORT_BASE));
+        assert!(s.external_port(6).unwrap_err().to_string().contains(ANN_PORT_BASE));
     }
 }

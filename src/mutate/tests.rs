@@ -20,9 +20,7 @@ impl Map {
 
 impl AddressLookup for Map {
     fn address(&self, ns: &str, sts: &str, ordinal: u32) -> Option<Arc<str>> {
-        self.0
-            .get(&(ns.into(), sts.into(), ordinal))
-            .map(|s| Arc::from(s.as_str()))
+        self.0.get(&(ns.into(), sts.into(), ordinal)).map(|s| Arc::from(s.as_str()))
     }
 }
 
@@ -46,10 +44,7 @@ fn names(v: &Value) -> (String, String) {
 fn run(pod: &Value, addrs: &dyn AddressLookup) -> Result<(Option<Mutation>, Pod), MutateError> {
     let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
     let (name, namespace) = names(pod);
-    let rn = RequestNames {
-        name: &name,
-        namespace: &namespace,
-    };
+    let rn = RequestNames { name: &name, namespace: &namespace };
     let m = mutate(&typed, rn, &Defaults::default(), addrs)?;
     let mut doc = pod.clone();
     if let Some(m) = &m {
@@ -58,23 +53,14 @@ fn run(pod: &Value, addrs: &dyn AddressLookup) -> Result<(Option<Mutation>, Pod)
     let patched: Pod = serde_json::from_value(doc).expect("patched object is a Pod");
     let again = mutate(&patched, rn, &Defaults::default(), addrs).unwrap();
     if let Some(again) = again {
-        assert!(
-            again.patch.0.is_empty(),
-            "not idempotent: {:?}",
-            again.patch
-        );
+        assert!(again.patch.0.is_empty(), "not idempotent: {:?}", again.patch);
     }
     Ok((m, patched))
 }
 
 fn env_of<'p>(pod: &'p Pod, container: &str) -> Vec<(&'p str, Option<&'p str>)> {
-    let c = pod
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers
-        .iter()
-        .chain(pod.spec.as_ref().unwrap().init_containers.iter().flatten());
+    let c =
+        pod.spec.as_ref().unwrap().containers.iter().chain(pod.spec.as_ref().unwrap().init_containers.iter().flatten());
     c.filter(|c| c.name == container)
         .flat_map(|c| c.env.iter().flatten())
         .map(|e| (e.name.as_str(), e.value.as_deref()))
@@ -82,11 +68,7 @@ fn env_of<'p>(pod: &'p Pod, container: &str) -> Vec<(&'p str, Option<&'p str>)> 
 }
 
 fn env(pod: &Pod, container: &str, var: &str) -> Option<String> {
-    env_of(pod, container)
-        .into_iter()
-        .rev()
-        .find(|(n, _)| *n == var)
-        .and_then(|(_, v)| v.map(str::to_owned))
+    env_of(pod, container).into_iter().rev().find(|(n, _)| *n == var).and_then(|(_, v)| v.map(str::to_owned))
 }
 
 fn required_terms(pod: &Pod) -> Vec<PodAffinityTermView> {
@@ -96,18 +78,12 @@ fn required_terms(pod: &Pod) -> Vec<PodAffinityTermView> {
         .affinity
         .as_ref()
         .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .clone()
-        })
+        .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone())
         .unwrap_or_default()
         .into_iter()
         .map(|t| PodAffinityTermView {
             key: t.topology_key,
-            labels: t
-                .label_selector
-                .and_then(|s| s.match_labels)
-                .unwrap_or_default(),
+            labels: t.label_selector.and_then(|s| s.match_labels).unwrap_or_default(),
         })
         .collect()
 }
@@ -127,26 +103,17 @@ fn loadbalancer_fixture_with_known_address() {
         env(&patched, "kafka", BITNAMI_ENV).as_deref(),
         Some("INTERNAL://kafka-0.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://203.0.113.10:9094")
     );
-    assert_eq!(
-        patched.metadata.annotations.as_ref().unwrap()[ANN_ADVERTISED],
-        m.advertised
-    );
+    assert_eq!(patched.metadata.annotations.as_ref().unwrap()[ANN_ADVERTISED], m.advertised);
     assert_eq!((m.statefulset.as_str(), m.ordinal), ("kafka", 0));
     let terms = required_terms(&patched);
     assert_eq!(terms.len(), 1);
     assert_eq!(terms[0].key, "kubernetes.io/hostname");
-    let want: BTreeMap<String, String> = [
-        ("app.kubernetes.io/name", "kafka"),
-        ("app.kubernetes.io/instance", "kafka"),
-        (ENABLED_LABEL, "true"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    assert_eq!(
-        terms[0].labels, want,
-        "selector is the pod's labels minus the per-pod ones"
-    );
+    let want: BTreeMap<String, String> =
+        [("app.kubernetes.io/name", "kafka"), ("app.kubernetes.io/instance", "kafka"), (ENABLED_LABEL, "true")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    assert_eq!(terms[0].labels, want, "selector is the pod's labels minus the per-pod ones");
     assert!(m.warnings.is_empty(), "{:?}", m.warnings);
 }
 
@@ -157,24 +124,15 @@ fn loadbalancer_fixture_without_address_is_denied_naming_the_service() {
     assert!(err.is_retryable());
     assert!(err.to_string().contains("kafka-0-external"), "{err}");
     // A hostname ingress is advertised as is.
-    let (_, patched) = run(
-        &pod,
-        &Map::with("streaming", "kafka", 0, "a1b2.elb.example.com"),
-    )
-    .unwrap();
-    assert!(env(&patched, "kafka", BITNAMI_ENV)
-        .unwrap()
-        .ends_with("EXTERNAL://a1b2.elb.example.com:9094"));
+    let (_, patched) = run(&pod, &Map::with("streaming", "kafka", 0, "a1b2.elb.example.com")).unwrap();
+    assert!(env(&patched, "kafka", BITNAMI_ENV).unwrap().ends_with("EXTERNAL://a1b2.elb.example.com:9094"));
 }
 
 #[test]
 fn shared_address_fixture() {
     let (_, patched) = run(&fixture_pod("kafka-1-seed-shared-address"), &NoAddresses).unwrap();
     let v = env(&patched, "kafka", BITNAMI_ENV).unwrap();
-    assert_eq!(
-        v,
-        "INTERNAL://kafka-1.kafka.streaming.svc.cluster.local:9092,EXTERNAL://198.51.100.7:9093"
-    );
+    assert_eq!(v, "INTERNAL://kafka-1.kafka.streaming.svc.cluster.local:9092,EXTERNAL://198.51.100.7:9093");
 }
 
 #[test]
@@ -186,17 +144,9 @@ fn hostname_fixture_merges_and_keeps_user_affinity_and_other_containers() {
         env(&patched, "kafka", APACHE_ENV).as_deref(),
         Some("INTERNAL://kafka-2.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://broker-2.kafka.example.net:9094")
     );
-    let (b, a) = (
-        before.spec.as_ref().unwrap(),
-        patched.spec.as_ref().unwrap(),
-    );
+    let (b, a) = (before.spec.as_ref().unwrap(), patched.spec.as_ref().unwrap());
     assert_eq!(b.init_containers, a.init_containers);
-    let jmx = |s: &k8s_openapi::api::core::v1::PodSpec| {
-        s.containers
-            .iter()
-            .find(|c| c.name == "jmx-exporter")
-            .cloned()
-    };
+    let jmx = |s: &k8s_openapi::api::core::v1::PodSpec| s.containers.iter().find(|c| c.name == "jmx-exporter").cloned();
     assert!(jmx(b).is_some());
     assert_eq!(jmx(b), jmx(a), "jmx-exporter sidecar unchanged");
     // Only the listeners var changed in the kafka container, in place.
@@ -212,10 +162,7 @@ fn hostname_fixture_merges_and_keeps_user_affinity_and_other_containers() {
     assert_eq!(ab.node_affinity, aa.node_affinity);
     let anti = aa.pod_anti_affinity.as_ref().unwrap();
     assert_eq!(
-        ab.pod_anti_affinity
-            .as_ref()
-            .unwrap()
-            .preferred_during_scheduling_ignored_during_execution,
+        ab.pod_anti_affinity.as_ref().unwrap().preferred_during_scheduling_ignored_during_execution,
         anti.preferred_during_scheduling_ignored_during_execution
     );
     assert_eq!(required_terms(&patched).len(), 1);
@@ -225,33 +172,12 @@ fn hostname_fixture_merges_and_keeps_user_affinity_and_other_containers() {
 fn nodeport_fixture_injects_host_ip_before_listeners() {
     let (m, patched) = run(&fixture_pod("kafka-4-nodeport"), &NoAddresses).unwrap();
     let envs = env_of(&patched, "kafka");
-    let h = envs
-        .iter()
-        .position(|(n, _)| *n == HOST_IP_ENV)
-        .expect("host ip var");
-    let l = envs
-        .iter()
-        .position(|(n, _)| *n == BITNAMI_ENV)
-        .expect("listeners var");
+    let h = envs.iter().position(|(n, _)| *n == HOST_IP_ENV).expect("host ip var");
+    let l = envs.iter().position(|(n, _)| *n == BITNAMI_ENV).expect("listeners var");
     assert!(h < l);
-    let hv = &patched.spec.as_ref().unwrap().containers[0]
-        .env
-        .as_ref()
-        .unwrap()[h];
-    assert_eq!(
-        hv.value_from
-            .as_ref()
-            .unwrap()
-            .field_ref
-            .as_ref()
-            .unwrap()
-            .field_path,
-        "status.hostIP"
-    );
-    assert!(envs[l]
-        .1
-        .unwrap()
-        .ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
+    let hv = &patched.spec.as_ref().unwrap().containers[0].env.as_ref().unwrap()[h];
+    assert_eq!(hv.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "status.hostIP");
+    assert!(envs[l].1.unwrap().ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
     assert!(m.unwrap().warnings.is_empty());
 }
 
@@ -259,17 +185,12 @@ fn nodeport_fixture_injects_host_ip_before_listeners() {
 fn ordinal_from_name_when_label_missing() {
     let (m, patched) = run(&fixture_pod("kafka-11-no-pod-index-label"), &NoAddresses).unwrap();
     assert_eq!(m.unwrap().ordinal, 11);
-    assert!(env(&patched, "kafka", BITNAMI_ENV)
-        .unwrap()
-        .ends_with("EXTERNAL://kafka.example.net:9103"));
+    assert!(env(&patched, "kafka", BITNAMI_ENV).unwrap().ends_with("EXTERNAL://kafka.example.net:9103"));
 }
 
 #[test]
 fn not_opted_in_is_untouched() {
-    assert!(run(&fixture_pod("kafka-0-not-opted-in"), &NoAddresses)
-        .unwrap()
-        .0
-        .is_none());
+    assert!(run(&fixture_pod("kafka-0-not-opted-in"), &NoAddresses).unwrap().0.is_none());
     let mut pod = fixture_pod("kafka-1-seed-shared-address");
     pod["metadata"]["labels"][ENABLED_LABEL] = json!("false");
     assert!(run(&pod, &NoAddresses).unwrap().0.is_none());
@@ -284,11 +205,7 @@ fn bad_port_base_names_the_annotation() {
 
 #[test]
 fn generate_name_pod_has_no_ordinal() {
-    let err = run(
-        &fixture_pod("kafka-client-generate-name-no-ordinal"),
-        &NoAddresses,
-    )
-    .unwrap_err();
+    let err = run(&fixture_pod("kafka-client-generate-name-no-ordinal"), &NoAddresses).unwrap_err();
     assert!(matches!(err, MutateError::NoOrdinal { .. }));
     assert!(err.to_string().contains("kafka-client-"), "{err}");
 }
@@ -310,39 +227,26 @@ fn bare_pod(name: &str, annotations: Value) -> Value {
 #[test]
 fn parents_are_created_on_a_bare_pod() {
     let mut pod = bare_pod("brokers-3", json!({}));
-    pod["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("annotations");
+    pod["metadata"].as_object_mut().unwrap().remove("annotations");
     let (m, patched) = run(&pod, &Map::with("ns", "brokers", 3, "10.0.0.3")).unwrap();
     assert_eq!(
         env(&patched, "kafka", APACHE_ENV).as_deref(),
         Some("INTERNAL://brokers-3.hs.ns.svc.cluster.local:9092,EXTERNAL://10.0.0.3:9094")
     );
-    assert_eq!(
-        patched.metadata.annotations.as_ref().unwrap()[ANN_ADVERTISED],
-        m.unwrap().advertised
-    );
+    assert_eq!(patched.metadata.annotations.as_ref().unwrap()[ANN_ADVERTISED], m.unwrap().advertised);
     assert_eq!(required_terms(&patched).len(), 1);
 }
 
 #[test]
 fn ordinal_from_label_wins_and_nonzero_start() {
-    let mut pod = bare_pod(
-        "brokers-7",
-        json!({ ANN_MODE: "shared-address", ANN_ADDRESS: "1.2.3.4", ANN_PORT_BASE: "19000" }),
-    );
+    let mut pod =
+        bare_pod("brokers-7", json!({ ANN_MODE: "shared-address", ANN_ADDRESS: "1.2.3.4", ANN_PORT_BASE: "19000" }));
     pod["metadata"]["labels"][POD_INDEX_LABEL] = json!("12");
     let (m, patched) = run(&pod, &NoAddresses).unwrap();
     assert_eq!(m.unwrap().ordinal, 12);
-    assert!(env(&patched, "kafka", APACHE_ENV)
-        .unwrap()
-        .ends_with("EXTERNAL://1.2.3.4:19012"));
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().ends_with("EXTERNAL://1.2.3.4:19012"));
     pod["metadata"]["labels"][POD_INDEX_LABEL] = json!("x");
-    assert!(matches!(
-        run(&pod, &NoAddresses).unwrap_err(),
-        MutateError::BadPodIndex { .. }
-    ));
+    assert!(matches!(run(&pod, &NoAddresses).unwrap_err(), MutateError::BadPodIndex { .. }));
 }
 
 #[test]
@@ -370,11 +274,11 @@ fn bitnami_env_merge_keeps_other_listeners() {
     ]);
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
     let envs = env_of(&patched, "kafka");
+    assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), ["A", BITNAMI_ENV, "Z"]);
     assert_eq!(
-        envs.iter().map(|e| e.0).collect::<Vec<_>>(),
-        ["A", BITNAMI_ENV, "Z"]
+        envs[1].1,
+        Some("CLIENT://c:1,EXTERNAL://b0.ns.example.com:9094,INTERNAL://brokers-0.hs.ns.svc.cluster.local:9092")
     );
-    assert_eq!(envs[1].1, Some("CLIENT://c:1,EXTERNAL://b0.ns.example.com:9094,INTERNAL://brokers-0.hs.ns.svc.cluster.local:9092"));
 }
 
 #[test]
@@ -398,31 +302,17 @@ fn value_from_listeners_var_is_replaced_by_a_value() {
     ]);
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
     let envs = env_of(&patched, "kafka");
-    assert_eq!(
-        envs.iter().map(|e| e.0).collect::<Vec<_>>(),
-        [HOST_IP_ENV, APACHE_ENV]
-    );
-    assert!(envs[1]
-        .1
-        .unwrap()
-        .contains("$(KAFKA_ADVERTISER_HOST_IP):31091"));
+    assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), [HOST_IP_ENV, APACHE_ENV]);
+    assert!(envs[1].1.unwrap().contains("$(KAFKA_ADVERTISER_HOST_IP):31091"));
 }
 
 #[test]
 fn container_selection() {
     let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport" }));
-    pod["spec"]["containers"] =
-        json!([{"name": "side", "image": "x"}, {"name": "broker", "image": "apache/kafka"}]);
+    pod["spec"]["containers"] = json!([{"name": "side", "image": "x"}, {"name": "broker", "image": "apache/kafka"}]);
     let (m, patched) = run(&pod, &NoAddresses).unwrap();
-    assert!(
-        env(&patched, "side", APACHE_ENV).is_some(),
-        "first container by default"
-    );
-    assert!(m
-        .unwrap()
-        .warnings
-        .iter()
-        .any(|w| w.contains(ANN_CONTAINER)));
+    assert!(env(&patched, "side", APACHE_ENV).is_some(), "first container by default");
+    assert!(m.unwrap().warnings.iter().any(|w| w.contains(ANN_CONTAINER)));
     pod["metadata"]["annotations"][ANN_CONTAINER] = json!("broker");
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
     assert!(env(&patched, "side", APACHE_ENV).is_none());
@@ -440,24 +330,14 @@ fn affinity_merge_cases() {
     let cases = [
         // (existing affinity, mode, expected required count, expected preferred count)
         (json!(null), "required", 1, 0),
-        (
-            json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [user_req]}}),
-            "required",
-            2,
-            0,
-        ),
+        (json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [user_req]}}), "required", 2, 0),
         (
             json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": user_req}]}}),
             "required",
             1,
             1,
         ),
-        (
-            json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [ours]}}),
-            "required",
-            1,
-            0,
-        ),
+        (json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [ours]}}), "required", 1, 0),
         (json!({"nodeAffinity": {}}), "preferred", 0, 1),
         (
             json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": ours}]}}),
@@ -468,44 +348,25 @@ fn affinity_merge_cases() {
         (json!(null), "none", 0, 0),
     ];
     for (existing, mode, req, pref) in cases {
-        let mut pod = bare_pod(
-            "brokers-0",
-            json!({ ANN_MODE: "nodeport", ANN_ANTI_AFFINITY: mode }),
-        );
+        let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", ANN_ANTI_AFFINITY: mode }));
         if !existing.is_null() {
             pod["spec"]["affinity"] = existing.clone();
         }
         let (_, patched) = run(&pod, &NoAddresses).unwrap();
-        let anti = patched
-            .spec
-            .unwrap()
-            .affinity
-            .and_then(|a| a.pod_anti_affinity);
+        let anti = patched.spec.unwrap().affinity.and_then(|a| a.pod_anti_affinity);
         let r = anti
             .as_ref()
-            .and_then(|a| {
-                a.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
+            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
             .map_or(0, Vec::len);
         let p = anti
             .as_ref()
-            .and_then(|a| {
-                a.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
+            .and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())
             .map_or(0, Vec::len);
         assert_eq!((r, p), (req, pref), "existing {existing} mode {mode}");
         // The user's terms come first, in their order.
-        if let Some(user) =
-            existing.pointer("/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/0")
-        {
-            let first = &anti
-                .as_ref()
-                .unwrap()
-                .required_during_scheduling_ignored_during_execution
-                .as_ref()
-                .unwrap()[0];
+        if let Some(user) = existing.pointer("/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/0") {
+            let first =
+                &anti.as_ref().unwrap().required_during_scheduling_ignored_during_execution.as_ref().unwrap()[0];
             assert_eq!(serde_json::to_value(first).unwrap(), *user);
         }
     }
@@ -513,44 +374,25 @@ fn affinity_merge_cases() {
 
 #[test]
 fn topology_key_annotation() {
-    let pod = bare_pod(
-        "brokers-0",
-        json!({ ANN_MODE: "nodeport", ANN_TOPOLOGY_KEY: "topology.kubernetes.io/zone" }),
-    );
+    let pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", ANN_TOPOLOGY_KEY: "topology.kubernetes.io/zone" }));
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
-    assert_eq!(
-        required_terms(&patched)[0].key,
-        "topology.kubernetes.io/zone"
-    );
+    assert_eq!(required_terms(&patched)[0].key, "topology.kubernetes.io/zone");
 }
 
 #[test]
 fn slash_and_tilde_in_annotation_keys_are_escaped() {
     let pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", "a~b/c": "x" }));
     let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
-    let m = mutate(
-        &typed,
-        RequestNames::default(),
-        &Defaults::default(),
-        &NoAddresses,
-    )
-    .unwrap()
-    .unwrap();
+    let m = mutate(&typed, RequestNames::default(), &Defaults::default(), &NoAddresses).unwrap().unwrap();
     let paths: Vec<String> = m.patch.0.iter().map(|op| op.path().to_string()).collect();
-    assert!(
-        paths.contains(&"/metadata/annotations/kafka-advertiser.io~1advertised".to_owned()),
-        "{paths:?}"
-    );
+    assert!(paths.contains(&"/metadata/annotations/kafka-advertiser.io~1advertised".to_owned()), "{paths:?}");
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
     assert_eq!(patched.metadata.annotations.unwrap()["a~b/c"], "x");
 }
 
 #[test]
 fn warnings_for_undeclared_listener_and_missing_shared_address() {
-    let mut pod = bare_pod(
-        "brokers-2",
-        json!({ ANN_MODE: "shared-address", ANN_LISTENER: "OUTSIDE" }),
-    );
+    let mut pod = bare_pod("brokers-2", json!({ ANN_MODE: "shared-address", ANN_LISTENER: "OUTSIDE" }));
     pod["spec"]["containers"][0]["env"] = json!([
         {"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"},
         {"name": "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "value": "INTERNAL:PLAINTEXT,OUTSIDE:PLAINTEXT"}
@@ -561,11 +403,7 @@ fn warnings_for_undeclared_listener_and_missing_shared_address() {
     // An address learned from the Service: allowed, with a warning.
     let (m, _) = run(&pod, &Map::with("ns", "brokers", 2, "5.6.7.8")).unwrap();
     let w = m.unwrap().warnings;
-    assert!(
-        w.iter()
-            .any(|w| w.contains("KAFKA_LISTENERS") && w.contains("OUTSIDE")),
-        "{w:?}"
-    );
+    assert!(w.iter().any(|w| w.contains("KAFKA_LISTENERS") && w.contains("OUTSIDE")), "{w:?}");
     assert!(!w.iter().any(|w| w.contains("PROTOCOL_MAP")), "{w:?}");
     assert!(w.iter().any(|w| w.contains(ANN_ADDRESS)), "{w:?}");
 }
@@ -574,16 +412,10 @@ fn warnings_for_undeclared_listener_and_missing_shared_address() {
 fn missing_subdomain_is_denied_unless_internal_disabled() {
     let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport" }));
     pod["spec"].as_object_mut().unwrap().remove("subdomain");
-    assert!(matches!(
-        run(&pod, &NoAddresses).unwrap_err(),
-        MutateError::NoSubdomain { .. }
-    ));
+    assert!(matches!(run(&pod, &NoAddresses).unwrap_err(), MutateError::NoSubdomain { .. }));
     pod["metadata"]["annotations"][ANN_INTERNAL_LISTENER] = json!("none");
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
-    assert_eq!(
-        env(&patched, "kafka", APACHE_ENV).as_deref(),
-        Some("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31090")
-    );
+    assert_eq!(env(&patched, "kafka", APACHE_ENV).as_deref(), Some("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31090"));
 }
 
 #[test]

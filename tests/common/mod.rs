@@ -16,28 +16,18 @@ pub fn install_provider() {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// `kafka-advertiser certs` into `dir`.
 pub fn make_certs(dir: &Path, client: bool) {
     let mut cmd = Command::new(BIN);
-    cmd.args(["certs", "--out"])
-        .arg(dir)
-        .args(["--host", "localhost", "--host", "127.0.0.1"]);
+    cmd.args(["certs", "--out"]).arg(dir).args(["--host", "localhost", "--host", "127.0.0.1"]);
     if client {
         cmd.arg("--client");
     }
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "certs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "certs failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A cert-manager style Secret volume: `..<ts>/` data dirs, a `..data` symlink, and
@@ -50,10 +40,7 @@ pub struct SecretVolume {
 impl SecretVolume {
     pub fn new(dir: &Path, from: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let mut v = SecretVolume {
-            dir: dir.to_owned(),
-            generation: 0,
-        };
+        let mut v = SecretVolume { dir: dir.to_owned(), generation: 0 };
         v.swap_to(from);
         for f in ["tls.crt", "tls.key", "ca.crt"] {
             std::os::unix::fs::symlink(format!("..data/{f}"), dir.join(f)).unwrap();
@@ -89,39 +76,41 @@ pub struct Server {
 impl Server {
     /// Start `serve --standalone` with `cert_dir` and extra flags; wait for /readyz.
     pub fn start(cert_dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--standalone"];
+        args.extend_from_slice(extra);
+        let s = Server::spawn(cert_dir, &args, &[]);
+        s.wait_ready();
+        s
+    }
+
+    /// Start `serve` with `cert_dir`, flags and env; wait only for /livez.
+    pub fn spawn(cert_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let (port, admin) = (free_port(), free_port());
-        let stderr_path = cert_dir
-            .parent()
-            .unwrap()
-            .join(format!("server-{port}.log"));
+        let stderr_path = cert_dir.parent().unwrap().join(format!("server-{port}.log"));
         let child = Command::new(BIN)
-            .args(["serve", "--standalone", "--tls-cert-dir"])
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .envs(envs.iter().copied())
+            .args(["serve", "--tls-cert-dir"])
             .arg(cert_dir)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--admin-listen",
-                &format!("127.0.0.1:{admin}"),
-            ])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
-        let s = Server {
-            child: Some(child),
-            port,
-            admin,
-            stderr_path,
-        };
-        s.wait_ready();
+        let s = Server { child: Some(child), port, admin, stderr_path };
+        s.wait_path("/livez");
         s
     }
 
     pub fn wait_ready(&self) {
+        self.wait_path("/readyz")
+    }
+
+    pub fn wait_path(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok((200, _)) = admin_get(self.admin, "/readyz") {
+            if let Ok((200, _)) = admin_get(self.admin, path) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -143,11 +132,7 @@ impl Server {
 
     pub fn sigterm(&self) {
         let pid = self.child.as_ref().unwrap().id();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
+        let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success();
         assert!(ok);
     }
 
@@ -158,10 +143,7 @@ impl Server {
             if let Some(s) = child.try_wait().unwrap() {
                 return s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit within {limit:?}"
-            );
+            assert!(Instant::now() < deadline, "server did not exit within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -181,35 +163,21 @@ pub fn admin_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let code = buf.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     Ok((code, body))
 }
 
 pub fn client(ca_files: &[&Path], http2: bool) -> reqwest::Client {
     install_provider();
-    let mut b = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tls_built_in_root_certs(false);
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10)).tls_built_in_root_certs(false);
     for ca in ca_files {
-        b = b.add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap(),
-        );
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap());
     }
-    b = if http2 {
-        b.http2_prior_knowledge()
-    } else {
-        b.http1_only()
-    };
+    b = if http2 { b.http2_prior_knowledge() } else { b.http1_only() };
     b.use_rustls_tls().build().unwrap()
 }
 
@@ -236,10 +204,7 @@ pub const FIXTURES: [&str; 11] = [
 pub fn patch_of(resp: &Value) -> Option<json_patch::Patch> {
     use base64::Engine;
     let p = resp.pointer("/response/patch")?.as_str()?;
-    assert_eq!(
-        resp.pointer("/response/patchType").and_then(Value::as_str),
-        Some("JSONPatch")
-    );
+    assert_eq!(resp.pointer("/response/patchType").and_then(Value::as_str), Some("JSONPatch"));
     let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
     Some(serde_json::from_slice(&bytes).unwrap())
 }
