@@ -166,7 +166,8 @@ pub struct MutateArgs {
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     /// StatefulSet manifest (YAML or JSON; other documents in the file are ignored); `-` for stdin.
-    pub file: String,
+    /// Without it, the shipped 3-broker KRaft example (deploy/examples/kafka-kraft.yaml).
+    pub file: Option<String>,
     /// Known broker address for loadbalancer mode: ORDINAL=HOST (repeatable).
     #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
     pub addresses: Vec<(u32, String)>,

@@ -134,17 +134,22 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
     }
 }
 
+/// `preview` without a file runs on this shipped example.
+pub const EMBEDDED_EXAMPLE: &str = include_str!("../deploy/examples/kafka-kraft.yaml");
+const EMBEDDED_EXAMPLE_NAME: &str = "deploy/examples/kafka-kraft.yaml (embedded)";
+
 /// `kafka-advertiser preview`: per ordinal, the env value, affinity term and external Service.
 pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
-    let text = read_input(&args.file)?;
-    let docs = documents(&args.file, &text)?;
+    let (path, text) = match &args.file {
+        Some(f) => (f.clone(), read_input(f)?),
+        None => (EMBEDDED_EXAMPLE_NAME.to_owned(), EMBEDDED_EXAMPLE.to_owned()),
+    };
+    let docs = documents(&path, &text)?;
     let mut out = String::new();
     let mut found = 0;
     for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
-        let sts: StatefulSet = serde_json::from_value(doc).map_err(|e| OfflineError::Input {
-            path: args.file.clone(),
-            reason: format!("not a valid StatefulSet: {e}"),
-        })?;
+        let sts: StatefulSet = serde_json::from_value(doc)
+            .map_err(|e| OfflineError::Input { path: path.clone(), reason: format!("not a valid StatefulSet: {e}") })?;
         if !desired::opted_in(&sts) {
             let _ = writeln!(
                 out,
@@ -158,7 +163,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
         preview_one(&sts, &args.mutation.defaults(), &args.addresses, &mut out)?;
     }
     if found == 0 && out.is_empty() {
-        return Err(OfflineError::Input { path: args.file.clone(), reason: "no StatefulSet in the file".into() });
+        return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() });
     }
     Ok(out)
 }

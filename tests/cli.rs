@@ -1,0 +1,139 @@
+//! The offline commands through the release binary's documented flags.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-advertiser");
+const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn mutate_review_with_offline_address() {
+    let f = format!("{FIX}/kafka-0-kraft-bitnami-loadbalancer.json");
+    let o = run(&["mutate", &f, "--address", "0=192.0.2.44"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["response"]["allowed"], true);
+    assert_eq!(v["response"]["patchType"], "JSONPatch");
+    // Without the address: denied, exit code 1, the review still printed.
+    let o = run(&["mutate", &f], None);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["response"]["allowed"], false);
+}
+
+#[test]
+fn mutate_bare_pod_yaml_from_stdin_to_patched_pod() {
+    let pod = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: events-7
+  namespace: prod
+  labels: { kafka-advertiser.io/enabled: "true", app: events }
+  annotations:
+    kafka-advertiser.io/mode: hostname
+    kafka-advertiser.io/hostname-template: "{statefulset}-{ordinal}.{namespace}.kafka.example.org"
+spec:
+  hostname: events-7
+  subdomain: events-hs
+  containers:
+    - name: broker
+      image: confluentinc/cp-kafka:7.7.1
+"#;
+    let o = run(&["mutate", "-", "--output", "pod", "--cluster-domain", "k8s.local"], Some(pod));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let env = &v["spec"]["containers"][0]["env"][0];
+    assert_eq!(env["name"], "KAFKA_ADVERTISED_LISTENERS");
+    assert_eq!(
+        env["value"],
+        "INTERNAL://events-7.events-hs.prod.svc.k8s.local:9092,EXTERNAL://events-7.prod.kafka.example.org:9094"
+    );
+    assert_eq!(v["metadata"]["annotations"]["kafka-advertiser.io/advertised"], env["value"]);
+    let term = &v["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(term["labelSelector"]["matchLabels"]["app"], "events");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    for (input, want) in [
+        ("{ not: [valid", "not valid JSON or YAML"),
+        ("apiVersion: v1\nkind: ConfigMap\n", "expected an AdmissionReview or a Pod"),
+        ("", "empty document"),
+    ] {
+        let o = run(&["mutate", "-"], Some(input));
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{input:?}: {err}");
+    }
+    let o = run(&["mutate", "/nonexistent/review.json"], None);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/review.json"));
+    let o = run(&["mutate", "-", "--address", "zero=1.2.3.4"], Some("{}"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ordinal"));
+    let o = run(&["serve", "--standalone", "--default-mode", "ingress"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["serve", "--standalone", "--listen", "not-an-address"], None);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn preview_defaults_to_the_embedded_example_and_reads_other_statefulsets() {
+    let o = run(
+        &["preview", "--address", "0=198.51.100.1", "--address", "1=198.51.100.2", "--address", "2=198.51.100.3"],
+        None,
+    );
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("EXTERNAL://198.51.100.2:9094"), "{out}");
+    // A StatefulSet with non-zero ordinals, nodeport mode, from stdin.
+    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"edge","namespace":"ops"},
+      "spec":{"replicas":2,"ordinals":{"start":5},"serviceName":"edge-hs","selector":{"matchLabels":{"a":"b"}},
+      "template":{"metadata":{"labels":{"a":"b","kafka-advertiser.io/enabled":"true"},
+        "annotations":{"kafka-advertiser.io/mode":"nodeport","kafka-advertiser.io/node-port-base":"32000"}},
+        "spec":{"containers":[{"name":"kafka","image":"bitnami/kafka"}]}}}}"#;
+    let o = run(&["preview", "-"], Some(sts));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("brokers 5..6"), "{out}");
+    assert!(out.contains("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):32005"), "{out}");
+    assert!(out.contains("KAFKA_ADVERTISER_HOST_IP from status.hostIP"), "{out}");
+    assert!(out.contains("edge-6-external type NodePort port 9094 nodePort 32006"), "{out}");
+    assert!(!out.contains("edge-4") && !out.contains("edge-7"), "{out}");
+}
+
+#[test]
+fn certs_writes_a_usable_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let o = run(&["certs", "--out", dir.to_str().unwrap(), "--host", "webhook.test"], None);
+    assert!(o.status.success());
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let loaded = kafka_advertiser::tls::load_dir(&dir, &provider).unwrap();
+    assert!(loaded.not_after > 0);
+}
