@@ -113,8 +113,8 @@ pub struct ControllerArgs {
     /// Namespace of the Lease (usually the webhook's own, from the downward API).
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_NAMESPACE", default_value = "kafka-advertiser")]
     pub lease_namespace: String,
-    /// This replica's identity in the Lease (usually the pod name).
-    #[arg(long, env = "KAFKA_ADVERTISER_POD_NAME", default_value = "kafka-advertiser")]
+    /// This replica's identity in the Lease (the pod name; default: the host name).
+    #[arg(long, env = "KAFKA_ADVERTISER_IDENTITY", default_value_t = default_identity())]
     pub identity: String,
     /// Lease duration; a new leader takes over this long after the old one stops renewing.
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_DURATION", value_parser = parse_duration, default_value = "15s")]
@@ -186,6 +186,15 @@ pub struct CertsArgs {
     /// Also write a client certificate (client.crt, client.key) signed by the same CA.
     #[arg(long, env = "KAFKA_ADVERTISER_CERTS_CLIENT")]
     pub client: bool,
+}
+
+fn default_identity() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("kafka-advertiser-{}", std::process::id()))
 }
 
 /// `10s`, `500ms`, `2m`, or plain seconds.
