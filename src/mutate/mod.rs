@@ -217,11 +217,12 @@ fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: b
     let mut names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
     let pos = |names: &[&str], n: &str| names.iter().rposition(|x| *x == n);
     if nodeport {
+        // We own this name: exactly one, correct, before the listeners var.
         let l = pos(&names, var);
-        let h = pos(&names, HOST_IP_ENV);
-        let ok = h.is_some_and(|h| is_host_ip_var(&env[h]) && l.is_none_or(|l| h < l));
+        let hosts: Vec<usize> = names.iter().enumerate().filter(|(_, n)| **n == HOST_IP_ENV).map(|(i, _)| i).collect();
+        let ok = matches!(hosts.as_slice(), [h] if is_host_ip_var(&env[*h]) && l.is_none_or(|l| *h < l));
         if !ok {
-            if let Some(h) = h {
+            for &h in hosts.iter().rev() {
                 ops.push(PatchOperation::Remove(RemoveOperation { path: at(h) }));
                 names.remove(h);
             }
