@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admission;
 pub mod config;
 pub mod controller;
+pub mod fuzzing;
 pub mod metrics;
 pub mod mutate;
 pub mod offline;
