@@ -27,6 +27,9 @@ pub enum ReconcileError {
     Kube(#[from] kube::Error),
     #[error("StatefulSet has no namespace or name")]
     NoIdentity,
+    /// Leadership was lost mid-reconcile: stop writing at once (not an error).
+    #[error("no longer the leader")]
+    NotLeader,
 }
 
 impl ReconcileError {
@@ -36,6 +39,7 @@ impl ReconcileError {
             ReconcileError::Kube(kube::Error::Api(_)) => "api",
             ReconcileError::Kube(_) => "transport",
             ReconcileError::NoIdentity => "invalid",
+            ReconcileError::NotLeader => "not_leader",
         }
     }
 }
@@ -91,6 +95,15 @@ async fn event(
     }
 }
 
+/// Checked before every write: a replica that lost the Lease stops writing promptly.
+fn still_leader(ctx: &Context) -> Result<(), ReconcileError> {
+    if ctx.is_leader() {
+        Ok(())
+    } else {
+        Err(ReconcileError::NotLeader)
+    }
+}
+
 fn service_ref(namespace: &str, name: &str) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".into()),
@@ -116,7 +129,10 @@ pub fn addresses_hash(addrs: &BTreeMap<u32, String>) -> String {
 pub async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let start = Instant::now();
     let key = ObjectRef::from_obj(&*sts);
-    let r = reconcile_inner(&sts, &ctx, &key).await;
+    let r = match reconcile_inner(&sts, &ctx, &key).await {
+        Err(ReconcileError::NotLeader) => Ok(Action::await_change()),
+        r => r,
+    };
     let m = &ctx.shared.metrics;
     m.reconciles.inc();
     m.reconcile_duration.observe(start.elapsed().as_secs_f64());
@@ -162,6 +178,8 @@ async fn reconcile_inner(
         let existing = services.list(&ListParams::default().labels(&selector)).await?;
         for svc in existing.items {
             let svc_name = svc.name_any();
+            still_leader(ctx)?;
+            still_leader(ctx)?;
             services.delete(&svc_name, &DeleteParams::default()).await?;
             event(
                 ctx,
@@ -216,6 +234,7 @@ async fn reconcile_inner(
                 }
             }
         }
+        still_leader(ctx)?;
         services.patch(&svc_name, &apply_params(), &Patch::Apply(svc)).await?;
         managed += 1;
         if !exists {
@@ -244,6 +263,7 @@ async fn reconcile_inner(
             managed += 1;
             continue;
         }
+        still_leader(ctx)?;
         services.delete(&svc_name, &DeleteParams::default()).await?;
         let ordinal = svc.labels().get(ORDINAL_LABEL).cloned().unwrap_or_default();
         event(
@@ -304,6 +324,7 @@ async fn reconcile_inner(
                 "metadata": { "name": d.name, "namespace": d.namespace, "annotations": { desired::ANN_ADDRESSES_READY: hash } }
             });
             let api: Api<StatefulSet> = Api::namespaced(ctx.shared.client.clone(), ns);
+            still_leader(ctx)?;
             api.patch(&d.name, &apply_params(), &Patch::Apply(&nudge)).await?;
         }
     }
@@ -382,6 +403,7 @@ async fn drift(
     let (pod, _, now) = &drifted[0];
     let pod_name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
+    still_leader(ctx)?;
     match api.evict(&pod_name, &EvictParams::default()).await {
         Ok(_) => {
             ctx.state().evicted.insert(key.clone(), (pod_name.clone(), Instant::now()));

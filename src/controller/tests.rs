@@ -39,6 +39,8 @@ struct World {
     others: BTreeMap<String, Value>,
     /// Status code for evictions.
     eviction_code: u16,
+    /// Drop leadership when the managed-Services list arrives (a lease lost mid-reconcile).
+    lose_lease_on_list: bool,
 }
 
 struct Fake {
@@ -46,7 +48,7 @@ struct Fake {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn fake(world: World) -> (Client, Fake) {
+fn fake(world: World, leader: Arc<watch::Sender<bool>>) -> (Client, Fake) {
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let calls = Arc::new(Mutex::new(Vec::new()));
     let rec = calls.clone();
@@ -61,6 +63,9 @@ fn fake(world: World) -> (Client, Fake) {
             let last = segs.last().copied().unwrap_or("");
             let (code, resp) = match (parts.method.clone(), path.as_str()) {
                 (Method::GET, p) if p.ends_with("/services") => {
+                    if world.lose_lease_on_list {
+                        leader.send_replace(false);
+                    }
                     (200, json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {}, "items": world.managed}))
                 }
                 (Method::GET, p) if p.contains("/services/") => match world.others.get(last) {
@@ -140,11 +145,13 @@ struct Setup {
     fake: Fake,
     addresses: AddressBook,
     metrics: Arc<Metrics>,
-    _leader: watch::Sender<bool>,
+    _leader: Arc<watch::Sender<bool>>,
 }
 
 fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
-    let (client, fake) = fake(world);
+    let (tx, rx) = watch::channel(leader);
+    let tx = Arc::new(tx);
+    let (client, fake) = fake(world, tx.clone());
     let metrics = Arc::new(Metrics::new());
     let addresses = AddressBook::new();
     let shared = Shared {
@@ -158,7 +165,6 @@ fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
     for p in pods {
         writer.apply_watcher_event(&watcher::Event::Apply(p));
     }
-    let (tx, rx) = watch::channel(leader);
     let recorder = Recorder::new(client, Reporter { controller: "kafka-advertiser".into(), instance: None });
     let ctx = Arc::new(Context::new(shared, recorder, rx, store));
     Setup { ctx, fake, addresses, metrics, _leader: tx }
@@ -399,4 +405,16 @@ async fn eviction_blocked_by_a_pdb_is_retried_later_not_an_error() {
     assert!(action.is_ok());
     let calls = s.fake.finish(s.ctx).await;
     assert!(!writes(&calls).contains(&"POST event EvictedForNewAddress".to_owned()));
+}
+
+#[tokio::test]
+async fn losing_the_lease_mid_reconcile_stops_writes() {
+    // Leadership is lost while the list is answered, after the reconcile started as leader.
+    let world = World { managed: vec![managed_service(0, None)], lose_lease_on_list: true, ..Default::default() };
+    let s = setup(world, true, vec![]);
+    let action = reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await;
+    assert!(action.is_ok());
+    let calls = s.fake.finish(s.ctx).await;
+    assert_eq!(calls.len(), 1, "only the list: {calls:?}");
+    assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
 }
