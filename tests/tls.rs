@@ -265,3 +265,31 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let status = server.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn tls_1_2_and_1_3_are_served_with_alpn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    make_certs(&certs, false);
+    let server = Server::start(&certs, &[]);
+    install_provider();
+    for (version, alpn) in [(&rustls::version::TLS12, "h2"), (&rustls::version::TLS13, "http/1.1")] {
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = certs.join("ca.crt");
+        for c in kafka_advertiser::tls::parse_certs(&ca, &std::fs::read(&ca).unwrap()).unwrap() {
+            roots.add(c).unwrap();
+        }
+        let mut cfg = rustls::ClientConfig::builder_with_protocol_versions(&[version])
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![alpn.as_bytes().to_vec()];
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        let (_, conn) = tls.get_ref();
+        assert_eq!(conn.protocol_version(), Some(version.version));
+        assert_eq!(conn.alpn_protocol(), Some(alpn.as_bytes()));
+    }
+}

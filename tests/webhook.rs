@@ -190,6 +190,8 @@ async fn transport_errors_get_clear_non_200_answers() {
     assert_eq!((st, text(&b).trim()), (400, "AdmissionReview has no request"));
     let (st, _, _) = post(&c, &url, Vec::new()).await;
     assert_eq!(st, 400);
+    let (st, _, _) = post(&c, &url, b"{".to_vec()).await;
+    assert_eq!(st, 400);
     let (st, _, _) = post(&c, &url, vec![0xff, 0xfe, b'{']).await;
     assert_eq!(st, 400);
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
@@ -216,7 +218,7 @@ async fn transport_errors_get_clear_non_200_answers() {
     let (resp, _) = admit(&c, &url, fixture("kafka-0-not-opted-in")).await;
     assert_eq!(resp.pointer("/response/allowed"), Some(&json!(true)));
     let m = s.server.metrics();
-    assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"error\"} 8"), "{m}");
+    assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"error\"} 9"), "{m}");
 }
 
 #[tokio::test]
