@@ -14,6 +14,7 @@ use axum::routing::post;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
+use tracing::field::Empty;
 
 use crate::metrics::{Metrics, Outcome};
 use crate::mutate::{AddressBook, Defaults};
@@ -75,10 +76,15 @@ async fn mutate(State(s): State<WebhookState>, version: Version, headers: Header
         }
         Err(BodyError::Read(e)) => return fail(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
     };
+    let span = tracing::info_span!("admission", uid = Empty, namespace = Empty, pod = Empty);
+    let _entered = span.enter();
     let decision = match review::review(&bytes, &s.defaults, &s.addresses) {
         Ok(d) => d,
         Err(e) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    span.record("uid", decision.uid.as_str());
+    span.record("namespace", decision.namespace.as_str());
+    span.record("pod", decision.name.as_str());
     let elapsed = start.elapsed();
     s.metrics.admission(decision.outcome, elapsed.as_secs_f64());
     tracing::info!(
