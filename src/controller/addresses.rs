@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,7 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
 /// Watch managed Services until `stop`; `synced` fires after the first full list.
 pub async fn run(
     api: Api<Service>,
+    writer: reflector::store::Writer<Service>,
     book: AddressBook,
     synced: tokio::sync::oneshot::Sender<()>,
     stop: CancellationToken,
@@ -54,7 +55,7 @@ pub async fn run(
     let mut synced = Some(synced);
     // On a re-list, brokers missing from the new list are dropped.
     let mut relist: Option<Vec<(String, String, u32)>> = None;
-    let stream = watcher(api, cfg).default_backoff().take_until(stop.cancelled_owned());
+    let stream = reflector(writer, watcher(api, cfg)).default_backoff().take_until(stop.cancelled_owned());
     let mut stream = std::pin::pin!(stream);
     while let Some(ev) = stream.next().await {
         match ev {

@@ -80,7 +80,14 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         let services: Api<Service> = api(&shared.client, ns);
         let (tx, rx) = tokio::sync::oneshot::channel();
         synced.push(rx);
-        tasks.push(tokio::spawn(addresses::run(services.clone(), shared.addresses.clone(), tx, stop.clone())));
+        let (managed_services, svc_writer) = reflector::store::<Service>();
+        tasks.push(tokio::spawn(addresses::run(
+            services.clone(),
+            svc_writer,
+            shared.addresses.clone(),
+            tx,
+            stop.clone(),
+        )));
 
         // Opted-in broker pods, for drift detection.
         let (pods, writer) = reflector::store::<Pod>();
@@ -112,7 +119,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             shared.client.clone(),
             Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
         );
-        let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods));
+        let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods, managed_services));
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let mut became_leader = leader_rx.clone();
         let trigger = async_stream_leader(&mut became_leader);

@@ -61,12 +61,20 @@ pub struct Context {
     pub recorder: Recorder,
     pub leader: watch::Receiver<bool>,
     pub pods: Store<Pod>,
+    /// Managed Services (label managed-by), for cheap checks that need no API call.
+    pub services: Store<Service>,
     state: Mutex<State>,
 }
 
 impl Context {
-    pub fn new(shared: Shared, recorder: Recorder, leader: watch::Receiver<bool>, pods: Store<Pod>) -> Self {
-        Self { shared, recorder, leader, pods, state: Mutex::default() }
+    pub fn new(
+        shared: Shared,
+        recorder: Recorder,
+        leader: watch::Receiver<bool>,
+        pods: Store<Pod>,
+        services: Store<Service>,
+    ) -> Self {
+        Self { shared, recorder, leader, pods, services, state: Mutex::default() }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -174,7 +182,15 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     }
     if !desired::opted_in(sts) {
-        // Opted out (or never in): remove what we made for it, if anything.
+        // Opted out (or never in): remove what we made for it, if anything. Most StatefulSets in a
+        // cluster never opted in: the cache says whether there is anything to list and delete.
+        let has_ours = ctx.services.state().iter().any(|s| {
+            s.metadata.namespace.as_deref() == Some(ns)
+                && s.labels().get(STATEFULSET_LABEL).map(String::as_str) == Some(name)
+        });
+        if !has_ours {
+            return Ok(Action::await_change());
+        }
         let existing = services.list(&ListParams::default().labels(&selector)).await?;
         for svc in existing.items {
             let svc_name = svc.name_any();

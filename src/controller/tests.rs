@@ -149,6 +149,7 @@ struct Setup {
 }
 
 fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
+    let managed = world.managed.clone();
     let (tx, rx) = watch::channel(leader);
     let tx = Arc::new(tx);
     let (client, fake) = fake(world, tx.clone());
@@ -166,7 +167,12 @@ fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
         writer.apply_watcher_event(&watcher::Event::Apply(p));
     }
     let recorder = Recorder::new(client, Reporter { controller: "kafka-advertiser".into(), instance: None });
-    let ctx = Arc::new(Context::new(shared, recorder, rx, store));
+    // The managed-Services cache holds what the list returns.
+    let (services, mut svc_writer) = reflector::store::<k8s_openapi::api::core::v1::Service>();
+    for svc in &managed {
+        svc_writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(svc.clone()).unwrap()));
+    }
+    let ctx = Arc::new(Context::new(shared, recorder, rx, store, services));
     Setup { ctx, fake, addresses, metrics, _leader: tx }
 }
 
@@ -417,4 +423,15 @@ async fn losing_the_lease_mid_reconcile_stops_writes() {
     let calls = s.fake.finish(s.ctx).await;
     assert_eq!(calls.len(), 1, "only the list: {calls:?}");
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
+}
+
+#[tokio::test]
+async fn statefulsets_that_never_opted_in_cost_no_api_call() {
+    let s = setup(World::default(), true, vec![]);
+    let mut sts = statefulset(3, json!({}));
+    let tpl = sts.spec.as_mut().unwrap().template.metadata.as_mut().unwrap();
+    tpl.labels.as_mut().unwrap().remove("kafka-advertiser.io/enabled");
+    reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert!(calls.is_empty(), "{calls:?}");
 }
