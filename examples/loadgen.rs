@@ -192,13 +192,20 @@ async fn main() {
                 // Stagger workers so a fixed rate is spread evenly.
                 let mut intended = start + interval.map_or(Duration::ZERO, |i| i.mul_f64(wi as f64 / 16.0));
                 let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let mut prev_done = start;
                 while Instant::now() < end && intended < end {
                     if interval.is_some() {
                         tokio::time::sleep_until(intended.into()).await;
                     }
-                    let t0 = if interval.is_some() { intended } else { Instant::now() };
+                    // Coordinated-omission correction: when the previous response came back after
+                    // this request's intended send time, the wait is the server's fault and counts
+                    // from the intended time. When we were idle, the only delay is the timer's own
+                    // (~1 ms granularity) and the clock starts at the actual send.
+                    let now = Instant::now();
+                    let t0 = if interval.is_some() && prev_done > intended { intended } else { now };
                     let ok = send(&mut w, &a.url, bodies.next()).await;
-                    let us = t0.elapsed().as_micros() as u64;
+                    prev_done = Instant::now();
+                    let us = prev_done.duration_since(t0).as_micros() as u64;
                     if ok {
                         local.saturating_record(us.max(1));
                         done.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,6 @@
 //! The benchmark floor: the cheapest webhook on the same stack (same accept loop, rustls config,
-//! TCP_NODELAY, hyper/axum, body limit). It parses the AdmissionReview the way a kube-rs webhook
-//! does and answers "allowed", no patch. Not a product feature.
+//! TCP_NODELAY, hyper/axum, body limit). It parses the AdmissionReview (uid; the object is
+//! scanned, not built) and answers "allowed", no patch. Not a product feature.
 //!
 //! cargo run --release --example null_webhook -- CERT_DIR 127.0.0.1:9443
 
@@ -11,21 +11,37 @@ use axum::routing::post;
 use axum::Router;
 use kafka_advertiser::admission::server::{serve, ServerOptions};
 use kafka_advertiser::tls;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
-use kube::core::DynamicObject;
 use tokio_util::sync::CancellationToken;
+
+#[derive(serde::Deserialize)]
+struct Review {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    request: Option<Request>,
+}
+
+#[derive(serde::Deserialize)]
+struct Request {
+    uid: String,
+    // Parsed (validated) but not kept: the cheapest way to read the whole review.
+    #[allow(dead_code)]
+    object: Option<serde::de::IgnoredAny>,
+}
 
 async fn allow(body: Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+    let review: Review = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    let req: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(_) => return (axum::http::StatusCode::BAD_REQUEST, "no request").into_response(),
+    let Some(req) = review.request else {
+        return (axum::http::StatusCode::BAD_REQUEST, "no request").into_response();
     };
-    axum::Json(AdmissionResponse::from(&req).into_review()).into_response()
+    axum::Json(serde_json::json!({
+        "apiVersion": review.api_version, "kind": "AdmissionReview",
+        "response": {"uid": req.uid, "allowed": true}
+    }))
+    .into_response()
 }
 
 #[tokio::main]

@@ -2,12 +2,11 @@
 //! run the pure mutation, encode the response. No I/O; the HTTP handler and `mutate` command share it.
 
 use base64::Engine;
-use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::metrics::Outcome;
-use crate::mutate::{self, AddressLookup, Defaults, Mutation, RequestNames};
+use crate::mutate::{self, AddressLookup, Defaults, Mutation, PodView, RequestNames};
 
 /// The request as far as we need it. `object` is kept as raw JSON: pods that are not ours are
 /// never fully parsed.
@@ -155,10 +154,10 @@ fn decide_pod(
     addresses: &dyn AddressLookup,
 ) -> Result<Option<Mutation>, (String, u16)> {
     let object = object.ok_or_else(|| ("the request carries no object".to_owned(), 400))?;
-    let pod: Pod = serde_json::from_str(object.get())
+    let pod: PodView = serde_json::from_str(object.get())
         .map_err(|e| (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400))?;
     let names = RequestNames { name: &d.name, namespace: &d.namespace };
-    mutate::mutate(&pod, names, defaults, addresses).map_err(|e| {
+    mutate::mutate_view(&pod, names, defaults, addresses).map_err(|e| {
         // 503 tells the caller it may retry; 403 that the pod must change.
         let code = if e.is_retryable() { 503 } else { 403 };
         (format!("kafka-advertiser: {e}"), code)

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use json_patch::{AddOperation, PatchOperation};
-use k8s_openapi::api::core::v1::{PodAffinityTerm, PodSpec, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{PodAffinityTerm, WeightedPodAffinityTerm};
+
+use super::pod::SpecView;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{json, Value};
 
@@ -41,7 +43,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 
 /// JSON-patch operations that add `term` to the pod's anti-affinity, creating missing parents.
 /// Nothing when an equal term already exists; the user's terms are never touched or reordered.
-pub fn ops(spec: &PodSpec, mode: AntiAffinity, term: PodAffinityTerm) -> Vec<PatchOperation> {
+pub fn ops(spec: &SpecView, mode: AntiAffinity, term: PodAffinityTerm) -> Vec<PatchOperation> {
     let (list_key, item) = match mode {
         AntiAffinity::None => return Vec::new(),
         AntiAffinity::Required => ("requiredDuringSchedulingIgnoredDuringExecution", to_value(&term)),

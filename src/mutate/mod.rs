@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod affinity;
 pub mod listeners;
+pub mod pod;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -11,10 +12,11 @@ use std::sync::Arc;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
-use k8s_openapi::api::core::v1::{Container, EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use serde_json::{json, Value};
 
 pub use addresses::{AddressBook, AddressLookup, NoAddresses};
+pub use pod::{ContainerView, PodView};
 use listeners::Listener;
 pub use settings::{Defaults, Mode, Settings, SettingsError};
 use settings::{ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ENABLED_LABEL, HOST_IP_ENV};
@@ -88,7 +90,7 @@ pub(crate) fn ptr(tokens: &[&str]) -> PointerBuf {
 }
 
 /// Whether the pod opted in (label `kafka-advertiser.io/enabled: "true"`).
-pub fn opted_in(pod: &Pod) -> bool {
+pub fn opted_in(pod: &PodView) -> bool {
     pod.metadata.labels.as_ref().and_then(|l| l.get(ENABLED_LABEL)).is_some_and(|v| v == "true")
 }
 
@@ -113,7 +115,7 @@ pub fn name_suffix(name: &str) -> Option<(&str, u32)> {
     digits.parse().ok().map(|o| (prefix, o))
 }
 
-fn statefulset_name(pod: &Pod, name: &str) -> Option<String> {
+fn statefulset_name(pod: &PodView, name: &str) -> Option<String> {
     pod.metadata
         .owner_references
         .iter()
@@ -130,9 +132,9 @@ pub fn service_name(template: Option<&str>, statefulset: &str, ordinal: u32, nam
 }
 
 fn pick_container<'p>(
-    containers: &'p [Container],
+    containers: &'p [ContainerView],
     settings: &Settings,
-) -> Result<(usize, &'p Container, bool), MutateError> {
+) -> Result<(usize, &'p ContainerView, bool), MutateError> {
     if containers.is_empty() {
         return Err(MutateError::NoContainers);
     }
@@ -153,12 +155,12 @@ fn pick_container<'p>(
     }
 }
 
-fn env_value<'c>(container: &'c Container, name: &str) -> Option<&'c str> {
+fn env_value<'c>(container: &'c ContainerView, name: &str) -> Option<&'c str> {
     container.env.as_ref()?.iter().rev().find(|e| e.name == name).and_then(|e| e.value.as_deref())
 }
 
 /// Which env var carries the advertised listeners for this container.
-pub fn env_name(container: &Container, settings: &Settings) -> String {
+pub fn env_name(container: &ContainerView, settings: &Settings) -> String {
     if let Some(e) = &settings.env {
         return e.clone();
     }
@@ -196,7 +198,7 @@ fn env_json(e: &EnvVar) -> Value {
 }
 
 /// Operations that set the listeners var (and in nodeport mode the host-IP var before it).
-fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: bool, ops: &mut Vec<PatchOperation>) {
+fn env_ops(ci: usize, container: &ContainerView, var: &str, value: &str, nodeport: bool, ops: &mut Vec<PatchOperation>) {
     let idx = ci.to_string();
     let base = ["spec", "containers", idx.as_str(), "env"];
     let listeners_var = EnvVar { name: var.to_owned(), value: Some(value.to_owned()), value_from: None };
@@ -246,9 +248,19 @@ fn env_ops(ci: usize, container: &Container, var: &str, value: &str, nodeport: b
     }
 }
 
-/// Compute the mutation of one pod. `Ok(None)`: the pod did not opt in, leave it alone.
+/// Compute the mutation of a full k8s-openapi `Pod` (controller, tests). See [`mutate_view`].
 pub fn mutate(
     pod: &Pod,
+    names: RequestNames<'_>,
+    defaults: &Defaults,
+    addresses: &dyn AddressLookup,
+) -> Result<Option<Mutation>, MutateError> {
+    mutate_view(&PodView::from(pod), names, defaults, addresses)
+}
+
+/// Compute the mutation of one pod. `Ok(None)`: the pod did not opt in, leave it alone.
+pub fn mutate_view(
+    pod: &PodView,
     names: RequestNames<'_>,
     defaults: &Defaults,
     addresses: &dyn AddressLookup,

@@ -1,0 +1,88 @@
+//! The part of a Pod the mutation reads. The webhook deserialises requests straight into it: the
+//! rest of the pod (volumes, probes, resources, managedFields, …) is scanned, never built, which is
+//! most of the cost of a typed `Pod`. A full k8s-openapi `Pod` converts into it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, Container, EnvVar, Pod};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodView {
+    #[serde(default)]
+    pub metadata: MetaView,
+    #[serde(default)]
+    pub spec: Option<SpecView>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaView {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub generate_name: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub owner_references: Option<Vec<OwnerRefView>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OwnerRefView {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub controller: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecView {
+    #[serde(default)]
+    pub containers: Vec<ContainerView>,
+    pub hostname: Option<String>,
+    pub subdomain: Option<String>,
+    pub affinity: Option<Affinity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ContainerView {
+    #[serde(default)]
+    pub name: String,
+    pub image: Option<String>,
+    pub env: Option<Vec<EnvVar>>,
+}
+
+impl From<&Container> for ContainerView {
+    fn from(c: &Container) -> Self {
+        Self { name: c.name.clone(), image: c.image.clone(), env: c.env.clone() }
+    }
+}
+
+impl From<&Pod> for PodView {
+    fn from(p: &Pod) -> Self {
+        let m = &p.metadata;
+        Self {
+            metadata: MetaView {
+                name: m.name.clone(),
+                namespace: m.namespace.clone(),
+                generate_name: m.generate_name.clone(),
+                labels: m.labels.clone(),
+                annotations: m.annotations.clone(),
+                owner_references: m.owner_references.as_ref().map(|o| {
+                    o.iter()
+                        .map(|o| OwnerRefView { kind: o.kind.clone(), name: o.name.clone(), controller: o.controller })
+                        .collect()
+                }),
+            },
+            spec: p.spec.as_ref().map(|s| SpecView {
+                containers: s.containers.iter().map(ContainerView::from).collect(),
+                hostname: s.hostname.clone(),
+                subdomain: s.subdomain.clone(),
+                affinity: s.affinity.clone(),
+            }),
+        }
+    }
+}
