@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kafka_advertiser::admission::review::review;
-use kafka_advertiser::mutate::{mutate, AddressBook, Defaults, RequestNames};
+use kafka_advertiser::mutate::{mutate_view, AddressBook, Defaults, PodView, RequestNames};
 use serde_json::{json, Value};
 
 #[global_allocator]
@@ -48,11 +48,13 @@ fn large_review() -> Value {
 }
 
 struct Input {
-    pod: Pod,
+    pod: PodView,
     body: Vec<u8>,
 }
 
 fn input(review: Value) -> Input {
+    // The body must be a valid Pod too.
+    let _: Pod = serde_json::from_value(review["request"]["object"].clone()).unwrap();
     let pod = serde_json::from_value(review["request"]["object"].clone()).unwrap();
     Input { pod, body: serde_json::to_vec(&review).unwrap() }
 }
@@ -73,7 +75,7 @@ fn mutate_fixture_pod(bencher: divan::Bencher) {
     let (d, b) = (Defaults::default(), book());
     bencher
         .counter(divan::counter::BytesCount::new(i.body.len()))
-        .bench(|| mutate(divan::black_box(&i.pod), RequestNames::default(), &d, &b).unwrap().unwrap());
+        .bench(|| mutate_view(divan::black_box(&i.pod), RequestNames::default(), &d, &b).unwrap().unwrap());
 }
 
 #[divan::bench]
@@ -82,7 +84,7 @@ fn mutate_large_pod(bencher: divan::Bencher) {
     let (d, b) = (Defaults::default(), book());
     bencher
         .counter(divan::counter::BytesCount::new(i.body.len()))
-        .bench(|| mutate(divan::black_box(&i.pod), RequestNames::default(), &d, &b).unwrap().unwrap());
+        .bench(|| mutate_view(divan::black_box(&i.pod), RequestNames::default(), &d, &b).unwrap().unwrap());
 }
 
 #[divan::bench]

@@ -44,6 +44,10 @@ async fn allow(body: Bytes) -> axum::response::Response {
     .into_response()
 }
 
+// Same allocator as the product binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

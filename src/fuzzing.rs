@@ -33,8 +33,11 @@ pub fn admission(data: &[u8]) {
             #[serde(borrow)]
             object: &'a serde_json::value::RawValue,
         }
-        let req: Req<'_> = serde_json::from_slice(data).expect("a patched request has an object");
-        let mut object: serde_json::Value = serde_json::from_str(req.request.object.get()).expect("the object is JSON");
+        // The decoder skips parts of the object it does not read without validating every string
+        // escape in them (as serde does for ignored values); such an object cannot be turned into a
+        // Value to apply the patch to. kube-apiserver never sends one.
+        let Ok(req) = serde_json::from_slice::<Req<'_>>(data) else { return };
+        let Ok(mut object) = serde_json::from_str::<serde_json::Value>(req.request.object.get()) else { return };
         json_patch::patch(&mut object, &patch).expect("patch applies to the request object");
     }
 }

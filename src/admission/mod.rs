@@ -111,6 +111,8 @@ enum BodyError {
 async fn read_body(mut body: Body, max: usize, deadline: Instant) -> Result<Bytes, BodyError> {
     let drain_cap = max.saturating_mul(4).clamp(1 << 20, 16 << 20);
     let deadline = tokio::time::Instant::from_std(deadline);
+    // Most bodies arrive in one frame: keep it as is, copy only when there are several.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     let mut seen = 0usize;
     loop {
@@ -120,21 +122,28 @@ async fn read_body(mut body: Body, max: usize, deadline: Instant) -> Result<Byte
             Ok(Some(Err(e))) => return Err(BodyError::Read(e)),
             Ok(Some(Ok(f))) => f,
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+        let Ok(data) = frame.into_data() else { continue };
         seen = seen.saturating_add(data.len());
         if seen > max {
             if seen > drain_cap {
                 break;
             }
+            first = None;
             buf = BytesMut::new();
             continue;
         }
-        buf.extend_from_slice(&data);
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            None => buf.extend_from_slice(&data),
+            Some(f) => {
+                buf.reserve(f.len() + data.len());
+                buf.extend_from_slice(&f);
+                buf.extend_from_slice(&data);
+            }
+        }
     }
     if seen > max {
         return Err(BodyError::TooLarge);
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }

@@ -8,8 +8,10 @@ use serde_json::value::RawValue;
 use crate::metrics::Outcome;
 use crate::mutate::{self, AddressLookup, Defaults, Mutation, PodView, RequestNames};
 
-/// The request as far as we need it. `object` is kept as raw JSON: pods that are not ours are
-/// never fully parsed.
+/// The request as far as we need it, read in one pass. kube-apiserver writes `kind` and
+/// `operation` before `object`, so by the time the object arrives we know whether it is a Pod
+/// CREATE: then it is read straight into a [`PodView`], otherwise skipped without being built. In
+/// any other field order the object is kept raw and read afterwards.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
@@ -19,22 +21,107 @@ struct ReviewIn<'a> {
     request: Option<RequestIn<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct RequestIn<'a> {
     uid: String,
     kind: Gvk,
-    #[serde(default)]
     sub_resource: Option<String>,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     namespace: Option<String>,
     operation: String,
-    #[serde(default)]
     dry_run: bool,
-    #[serde(default, borrow)]
-    object: Option<&'a RawValue>,
+    object: ObjectIn<'a>,
+}
+
+enum ObjectIn<'a> {
+    Absent,
+    Pod(Box<PodView>),
+    Raw(&'a RawValue),
+    Skipped,
+}
+
+impl RequestIn<'_> {
+    fn wants_pod(kind: &Gvk, operation: &str, sub_resource: Option<&str>) -> bool {
+        kind.group.is_empty()
+            && kind.version == "v1"
+            && kind.kind == "Pod"
+            && sub_resource.is_none()
+            && operation == "CREATE"
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum Field {
+    Uid,
+    Kind,
+    SubResource,
+    Name,
+    Namespace,
+    Operation,
+    DryRun,
+    Object,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RequestIn<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = RequestIn<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an AdmissionRequest object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                use serde::de::{Error, IgnoredAny};
+                let (mut uid, mut kind, mut sub_resource, mut name, mut namespace) = (None, None, None, None, None);
+                let (mut operation, mut dry_run, mut object) = (None::<String>, false, ObjectIn::Absent);
+                while let Some(field) = m.next_key::<Field>()? {
+                    match field {
+                        Field::Uid => uid = Some(m.next_value::<String>()?),
+                        Field::Kind => kind = Some(m.next_value::<Gvk>()?),
+                        Field::SubResource => sub_resource = m.next_value::<Option<String>>()?,
+                        Field::Name => name = m.next_value::<Option<String>>()?,
+                        Field::Namespace => namespace = m.next_value::<Option<String>>()?,
+                        Field::Operation => operation = Some(m.next_value::<String>()?),
+                        Field::DryRun => dry_run = m.next_value::<Option<bool>>()?.unwrap_or(false),
+                        Field::Object => {
+                            object = match (&kind, &operation) {
+                                (Some(k), Some(op)) if RequestIn::wants_pod(k, op, sub_resource.as_deref()) => {
+                                    match m.next_value::<Option<PodView>>()? {
+                                        Some(p) => ObjectIn::Pod(Box::new(p)),
+                                        None => ObjectIn::Absent,
+                                    }
+                                }
+                                (Some(_), Some(_)) => {
+                                    m.next_value::<IgnoredAny>()?;
+                                    ObjectIn::Skipped
+                                }
+                                _ => match m.next_value::<Option<&'de RawValue>>()? {
+                                    Some(r) => ObjectIn::Raw(r),
+                                    None => ObjectIn::Absent,
+                                },
+                            }
+                        }
+                        Field::Other => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RequestIn {
+                    uid: uid.ok_or_else(|| M::Error::missing_field("uid"))?,
+                    kind: kind.ok_or_else(|| M::Error::missing_field("kind"))?,
+                    sub_resource,
+                    name: name.unwrap_or_default(),
+                    namespace,
+                    operation: operation.ok_or_else(|| M::Error::missing_field("operation"))?,
+                    dry_run,
+                    object,
+                })
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -109,7 +196,7 @@ pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
     }
     let req = review.request.ok_or(ReviewError::NoRequest)?;
     let namespace = req.namespace.unwrap_or_default();
-    let is_pod = req.kind.group.is_empty() && req.kind.version == "v1" && req.kind.kind == "Pod";
+    let is_pod_create = RequestIn::wants_pod(&req.kind, &req.operation, req.sub_resource.as_deref());
     let mut decision = Decision {
         outcome: Outcome::Skipped,
         body: Vec::new(),
@@ -121,7 +208,7 @@ pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
     };
     let mut warnings: Vec<String> = Vec::new();
     let mut patch = None;
-    if is_pod && req.sub_resource.is_none() && req.operation == "CREATE" {
+    if is_pod_create {
         match decide_pod(req.object, &decision, defaults, addresses) {
             Ok(None) => {}
             Ok(Some(m)) => {
@@ -148,14 +235,19 @@ pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
 }
 
 fn decide_pod(
-    object: Option<&RawValue>,
+    object: ObjectIn<'_>,
     d: &Decision,
     defaults: &Defaults,
     addresses: &dyn AddressLookup,
 ) -> Result<Option<Mutation>, (String, u16)> {
-    let object = object.ok_or_else(|| ("the request carries no object".to_owned(), 400))?;
-    let pod: PodView = serde_json::from_str(object.get())
-        .map_err(|e| (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400))?;
+    let pod = match object {
+        ObjectIn::Pod(p) => p,
+        ObjectIn::Raw(raw) => Box::new(
+            serde_json::from_str::<PodView>(raw.get())
+                .map_err(|e| (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400))?,
+        ),
+        ObjectIn::Absent | ObjectIn::Skipped => return Err(("the request carries no object".to_owned(), 400)),
+    };
     let names = RequestNames { name: &d.name, namespace: &d.namespace };
     mutate::mutate_view(&pod, names, defaults, addresses).map_err(|e| {
         // 503 tells the caller it may retry; 403 that the pod must change.
@@ -187,4 +279,54 @@ fn encode(api_version: &str, d: &Decision, patch: Option<String>, warnings: &[St
         },
     };
     serde_json::to_vec(&out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mutate::NoAddresses;
+
+    fn fixture_bytes(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// kube-apiserver's field order (object last) and any other order decide the same.
+    #[test]
+    fn field_order_does_not_change_the_decision() {
+        for name in ["kafka-1-seed-shared-address", "kafka-0-update", "configmap-create", "kafka-0-bad-port-base"] {
+            let raw = fixture_bytes(name);
+            let in_order = review(&raw, &Defaults::default(), &NoAddresses).unwrap();
+            // Re-serialising through a Value sorts keys: `object` now precedes `operation`.
+            let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            let sorted = serde_json::to_vec(&v).unwrap();
+            let text = String::from_utf8_lossy(&sorted);
+            assert!(text.find("\"object\"").unwrap() < text.find("\"operation\"").unwrap());
+            let reordered = review(&sorted, &Defaults::default(), &NoAddresses).unwrap();
+            assert_eq!(in_order.outcome, reordered.outcome, "{name}");
+            assert_eq!(in_order.body, reordered.body, "{name}");
+        }
+    }
+
+    #[test]
+    fn missing_required_fields_are_malformed() {
+        for body in [
+            r#"{"request":{"kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE"}}"#,
+            r#"{"request":{"uid":"u","operation":"CREATE"}}"#,
+            r#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"}}}"#,
+            r#"{"request":[]}"#,
+        ] {
+            assert!(
+                matches!(review(body.as_bytes(), &Defaults::default(), &NoAddresses), Err(ReviewError::Malformed(_))),
+                "{body}"
+            );
+        }
+        let no_object =
+            r#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE"}}"#;
+        let d = review(no_object.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
+        assert_eq!(d.outcome, Outcome::Denied);
+        assert_eq!(
+            review(br#"{"apiVersion":"admission.k8s.io/v2"}"#, &Defaults::default(), &NoAddresses).unwrap_err(),
+            ReviewError::ApiVersion("admission.k8s.io/v2".into())
+        );
+    }
 }

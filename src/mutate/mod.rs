@@ -16,8 +16,8 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod}
 use serde_json::{json, Value};
 
 pub use addresses::{AddressBook, AddressLookup, NoAddresses};
-pub use pod::{ContainerView, PodView};
 use listeners::Listener;
+pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
 use settings::{ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ENABLED_LABEL, HOST_IP_ENV};
 
@@ -198,7 +198,14 @@ fn env_json(e: &EnvVar) -> Value {
 }
 
 /// Operations that set the listeners var (and in nodeport mode the host-IP var before it).
-fn env_ops(ci: usize, container: &ContainerView, var: &str, value: &str, nodeport: bool, ops: &mut Vec<PatchOperation>) {
+fn env_ops(
+    ci: usize,
+    container: &ContainerView,
+    var: &str,
+    value: &str,
+    nodeport: bool,
+    ops: &mut Vec<PatchOperation>,
+) {
     let idx = ci.to_string();
     let base = ["spec", "containers", idx.as_str(), "env"];
     let listeners_var = EnvVar { name: var.to_owned(), value: Some(value.to_owned()), value_from: None };
