@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServicePort, 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::mutate::settings::{Defaults, Mode, Settings, SettingsError, ENABLED_LABEL, PREFIX};
+use crate::mutate::settings::{Defaults, Mode, Settings, SettingsError, ENABLED_LABEL};
 use crate::mutate::{service_name, POD_INDEX_LABEL};
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -328,7 +328,180 @@ pub fn pod_for(sts: &StatefulSet, ordinal: u32) -> Pod {
     Pod { metadata: meta, spec: Some(pod_spec), status: None }
 }
 
-/// Whether an annotation key is one of ours (for docs/tests).
-pub fn is_ours(key: &str) -> bool {
-    key.starts_with(PREFIX)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn sts(replicas: i32, start: Option<i32>, annotations: Value) -> StatefulSet {
+        let mut v = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "events", "namespace": "prod", "uid": "uid-1"},
+            "spec": {
+                "replicas": replicas, "serviceName": "events-hs",
+                "selector": {"matchLabels": {"app": "events"}},
+                "template": {
+                    "metadata": {"labels": {"app": "events", ENABLED_LABEL: "true"}, "annotations": annotations},
+                    "spec": {"containers": [{"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}]}
+                }
+            }
+        });
+        if let Some(s) = start {
+            v["spec"]["ordinals"] = json!({"start": s});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn spec(s: &Service) -> &ServiceSpec {
+        s.spec.as_ref().unwrap()
+    }
+
+    #[test]
+    fn loadbalancer_mode_one_service_per_ordinal_from_start() {
+        let d = desired(&sts(3, Some(4), json!({})), &Defaults::default()).unwrap();
+        assert_eq!(d.ordinals(), 4..7);
+        let names: Vec<_> = d.services.iter().map(|(o, s)| (*o, s.metadata.name.clone().unwrap())).collect();
+        assert_eq!(
+            names,
+            [(4, "events-4-external".into()), (5, "events-5-external".into()), (6, "events-6-external".into())]
+        );
+        let (_, s) = &d.services[1];
+        let sp = spec(s);
+        assert_eq!(sp.type_.as_deref(), Some("LoadBalancer"));
+        assert_eq!(sp.external_traffic_policy.as_deref(), Some("Local"));
+        assert_eq!(sp.selector.as_ref().unwrap()[POD_NAME_LABEL], "events-5");
+        let p = &sp.ports.as_ref().unwrap()[0];
+        assert_eq!((p.port, p.target_port.clone()), (9094, Some(IntOrString::Int(19094))));
+        let l = s.metadata.labels.as_ref().unwrap();
+        assert_eq!(
+            (l[MANAGED_BY_LABEL].as_str(), l[STATEFULSET_LABEL].as_str(), l[ORDINAL_LABEL].as_str()),
+            (MANAGED_BY, "events", "5")
+        );
+        let o = &s.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (o.kind.as_str(), o.name.as_str(), o.uid.as_str(), o.controller),
+            ("StatefulSet", "events", "uid-1", Some(true))
+        );
+        assert!(d.bootstrap.is_none());
+    }
+
+    #[test]
+    fn shared_address_mode_ports_and_metallb() {
+        let d = desired(
+            &sts(
+                3,
+                None,
+                json!({"kafka-advertiser.io/mode": "shared-address", "kafka-advertiser.io/address": "192.0.2.9",
+                "kafka-advertiser.io/port-base": "30000", "kafka-advertiser.io/external-traffic-policy": "Local"}),
+            ),
+            &Defaults::default(),
+        )
+        .unwrap();
+        for (o, s) in &d.services {
+            let sp = spec(s);
+            assert_eq!(sp.ports.as_ref().unwrap()[0].port, 30000 + *o as i32);
+            assert_eq!(sp.external_traffic_policy.as_deref(), Some("Cluster"), "shared IP needs Cluster");
+            let a = s.metadata.annotations.as_ref().unwrap();
+            assert_eq!(a[METALLB_SHARED_ANN], "prod-events");
+            assert_eq!(a[METALLB_IPS_ANN], "192.0.2.9");
+        }
+    }
+
+    #[test]
+    fn hostname_mode_sets_external_dns() {
+        let d = desired(
+            &sts(2, None, json!({"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "{statefulset}-{ordinal}.{namespace}.example.org"})),
+            &Defaults::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            d.services[1].1.metadata.annotations.as_ref().unwrap()[EXTERNAL_DNS_ANN],
+            "events-1.prod.example.org"
+        );
+    }
+
+    #[test]
+    fn nodeport_mode_uses_node_ports() {
+        let d = desired(
+            &sts(
+                2,
+                Some(1),
+                json!({"kafka-advertiser.io/mode": "nodeport", "kafka-advertiser.io/node-port-base": "32100",
+                "kafka-advertiser.io/load-balancer-source-ranges": "10.0.0.0/8"}),
+            ),
+            &Defaults::default(),
+        )
+        .unwrap();
+        let sp = spec(&d.services[1].1);
+        assert_eq!(sp.type_.as_deref(), Some("NodePort"));
+        assert_eq!(sp.ports.as_ref().unwrap()[0].node_port, Some(32102));
+        assert!(sp.load_balancer_source_ranges.is_none(), "not meaningful for NodePort");
+    }
+
+    #[test]
+    fn annotations_pass_through_in_yaml_and_json() {
+        for (form, value) in [
+            ("yaml", "service.beta.kubernetes.io/aws-load-balancer-type: nlb\nteam: data\n"),
+            ("json", r#"{"service.beta.kubernetes.io/aws-load-balancer-type": "nlb", "team": "data"}"#),
+        ] {
+            let d = desired(
+                &sts(
+                    1,
+                    None,
+                    json!({
+                    ANN_SERVICE_ANNOTATIONS: value, ANN_SERVICE_LABELS: "tier: edge",
+                    ANN_LB_SOURCE_RANGES: "203.0.113.0/24, 198.51.100.0/24", ANN_LB_CLASS: "example.com/lb",
+                    ANN_TARGET_PORT: "ext", ANN_BOOTSTRAP: "true", ANN_BOOTSTRAP_PORT: "9999"}),
+                ),
+                &Defaults::default(),
+            )
+            .unwrap();
+            let s = &d.services[0].1;
+            let a = s.metadata.annotations.as_ref().unwrap();
+            assert_eq!(a["service.beta.kubernetes.io/aws-load-balancer-type"], "nlb", "{form}");
+            assert_eq!(a["team"], "data");
+            assert_eq!(s.metadata.labels.as_ref().unwrap()["tier"], "edge");
+            let sp = spec(s);
+            assert_eq!(
+                sp.load_balancer_source_ranges.as_deref(),
+                Some(&["203.0.113.0/24".to_owned(), "198.51.100.0/24".to_owned()][..])
+            );
+            assert_eq!(sp.load_balancer_class.as_deref(), Some("example.com/lb"));
+            assert_eq!(sp.ports.as_ref().unwrap()[0].target_port, Some(IntOrString::String("ext".into())));
+            let b = d.bootstrap.as_ref().unwrap();
+            assert_eq!(b.metadata.name.as_deref(), Some("events-bootstrap"));
+            assert_eq!(spec(b).selector.as_ref().unwrap(), &BTreeMap::from([("app".to_owned(), "events".to_owned())]));
+            assert_eq!(spec(b).ports.as_ref().unwrap()[0].port, 9999);
+        }
+    }
+
+    #[test]
+    fn scale_is_the_replica_count() {
+        assert_eq!(desired(&sts(0, None, json!({})), &Defaults::default()).unwrap().services.len(), 0);
+        assert_eq!(desired(&sts(5, None, json!({})), &Defaults::default()).unwrap().services.len(), 5);
+    }
+
+    #[test]
+    fn bad_controller_annotations_name_the_key() {
+        for (k, v) in [
+            (ANN_SERVICE_ANNOTATIONS, "[not, a, map]"),
+            (ANN_EXTERNAL_TRAFFIC_POLICY, "Sometimes"),
+            (ANN_BOOTSTRAP, "yes"),
+            (ANN_TARGET_PORT, "70000"),
+            (ANN_RETAIN, "maybe"),
+        ] {
+            let e = desired(&sts(1, None, json!({ k: v })), &Defaults::default()).unwrap_err().to_string();
+            assert!(e.contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn service_name_template_override() {
+        let d = desired(
+            &sts(1, None, json!({"kafka-advertiser.io/service-name-template": "ext-{statefulset}-{ordinal}"})),
+            &Defaults::default(),
+        )
+        .unwrap();
+        assert_eq!(d.services[0].1.metadata.name.as_deref(), Some("ext-events-0"));
+    }
 }
