@@ -61,7 +61,7 @@ fn parse() -> Args {
     a
 }
 
-/// Request bodies with a fresh uid each: the uid is patched in place (same length), no re-serialisation.
+/// Request bodies with a fresh uid each: the uid is rewritten in place (same length), no re-serialisation.
 struct Bodies {
     templates: Vec<(Vec<u8>, usize)>,
     counter: AtomicU64,
@@ -72,10 +72,13 @@ impl Bodies {
         let templates = files
             .iter()
             .map(|f| {
-                let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
-                v["request"]["uid"] = serde_json::json!("00000000-0000-4000-8000-000000000000");
-                let b = serde_json::to_vec(&v).unwrap();
-                let at = b.windows(36).position(|w| w == b"00000000-0000-4000-8000-000000000000").unwrap();
+                // The fixture bytes as they are (kube-apiserver's field order, object last): only
+                // the uid's 36 characters are rewritten per request.
+                let b = std::fs::read(f).unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                let uid = v["request"]["uid"].as_str().unwrap();
+                assert_eq!(uid.len(), 36, "fixture uid must be a 36-character UUID");
+                let at = b.windows(36).position(|w| w == uid.as_bytes()).unwrap();
                 (b, at)
             })
             .collect();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode, Version};
+use axum::http::{header, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -42,8 +42,11 @@ fn plain(code: StatusCode, msg: String) -> Response {
     (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg + "\n").into_response()
 }
 
-async fn mutate(State(s): State<WebhookState>, version: Version, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> Response {
     let start = Instant::now();
+    // Taken apart, not extracted piecewise: extracting a HeaderMap clones it.
+    let (parts, body) = req.into_parts();
+    let (version, headers) = (parts.version, &parts.headers);
     let fail = |code: StatusCode, msg: String| {
         s.metrics.admission(Outcome::Error, start.elapsed().as_secs_f64());
         tracing::warn!(status = code.as_u16(), error = %msg, "admission request rejected");

@@ -148,8 +148,9 @@ struct ResponseOut<'a> {
     allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<StatusOut<'a>>,
+    /// Base64 needs no JSON escaping: written as a raw string, not scanned character by character.
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -219,7 +220,11 @@ pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
                     decision.outcome = Outcome::Patched;
                     // Serialising a Patch into JSON cannot fail.
                     let bytes = serde_json::to_vec(&m.patch).unwrap_or_default();
-                    patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                    let mut quoted = String::with_capacity(bytes.len() * 4 / 3 + 8);
+                    quoted.push('"');
+                    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut quoted);
+                    quoted.push('"');
+                    patch = RawValue::from_string(quoted).ok();
                 }
             }
             Err((message, code)) => {
@@ -256,7 +261,13 @@ fn decide_pod(
     })
 }
 
-fn encode(api_version: &str, d: &Decision, patch: Option<String>, warnings: &[String], deny: Option<u16>) -> Vec<u8> {
+fn encode(
+    api_version: &str,
+    d: &Decision,
+    patch: Option<Box<RawValue>>,
+    warnings: &[String],
+    deny: Option<u16>,
+) -> Vec<u8> {
     let status = deny.map(|code| StatusOut {
         code,
         reason: match code {
