@@ -435,3 +435,59 @@ async fn statefulsets_that_never_opted_in_cost_no_api_call() {
     let calls = s.fake.finish(s.ctx).await;
     assert!(calls.is_empty(), "{calls:?}");
 }
+
+/// The API answers one list, then fails every request (watch dropped, API gone): the webhook's view
+/// keeps the last known addresses.
+#[tokio::test]
+async fn address_view_survives_a_dropped_watch() {
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(svc, "default");
+    let served = Arc::new(Mutex::new(Vec::<String>::new()));
+    let rec = served.clone();
+    let api_task = tokio::spawn(async move {
+        let mut first = true;
+        while let Some((req, send)) = handle.next_request().await {
+            rec.lock().unwrap().push(req.uri().to_string());
+            let (code, body) = if first {
+                first = false;
+                let mut svc = managed_service(0, Some("203.0.113.10"));
+                svc["metadata"]["namespace"] = json!("streaming");
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {"resourceVersion": "7"}, "items": [svc]}),
+                )
+            } else {
+                (
+                    500,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500, "message": "etcd down"}),
+                )
+            };
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    let book = AddressBook::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_store, writer) = reflector::store::<k8s_openapi::api::core::v1::Service>();
+    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client);
+    let task = tokio::spawn(super::addresses::run(api, writer, book.clone(), tx, stop.clone()));
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx).await.expect("synced after the first list").unwrap();
+    use crate::mutate::AddressLookup;
+    assert_eq!(book.address("streaming", "kafka", 0).as_deref(), Some("203.0.113.10"));
+    // Let the watch fail and be retried a few times.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while served.lock().unwrap().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "watcher did not retry: {:?}", served.lock().unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(book.address("streaming", "kafka", 0).as_deref(), Some("203.0.113.10"), "last known view kept");
+    stop.cancel();
+    task.await.unwrap();
+    api_task.abort();
+}
