@@ -380,3 +380,19 @@ fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
     }
     p
 }
+
+#[test]
+fn dockerfile_and_context_agree_with_the_build() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("--target x86_64-unknown-linux-musl"));
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["kafka-advertiser", "serve"]"#));
+    assert!(dockerfile.lines().any(|l| l.starts_with("USER ") && !l.contains("root") && !l.contains(" 0")));
+    // Everything the release build reads must be in the build context (the preview default is
+    // compiled in from deploy/examples).
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    for needed in ["src", "Cargo.toml", "Cargo.lock", "deploy", "deploy/examples"] {
+        assert!(!ignore.lines().any(|l| l.trim() == needed), ".dockerignore excludes {needed}");
+    }
+    assert!(kafka_advertiser::offline::EMBEDDED_EXAMPLE.contains("kind: StatefulSet"));
+}
