@@ -147,7 +147,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::spawn(tls::watch(
                 args.tls.tls_cert_dir.clone(),
                 args.tls.tls_reload_interval,
-                loaded.fingerprint(),
+                loaded.fingerprint,
                 resolver,
                 provider,
                 metrics.clone(),

@@ -60,7 +60,6 @@ pub struct Metrics {
     registry: Registry,
     /// The five admission counters, resolved once (no family lookup per request).
     by_outcome: [Counter; 5],
-    pub requests: Family<OutcomeLabels, Counter>,
     pub latency: Histogram,
     pub cert_not_after: Gauge,
     pub cert_reloads: Family<ResultLabels, Counter>,
@@ -112,7 +111,6 @@ impl Metrics {
         Self {
             registry,
             by_outcome,
-            requests,
             latency,
             cert_not_after,
             cert_reloads,

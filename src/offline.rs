@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::admission::review;
 use crate::config::{CertsArgs, MutateArgs, MutateOutput, PreviewArgs};
 use crate::controller::desired;
-use crate::mutate::{self, AddressBook, AddressLookup, Defaults, MutateError, RequestNames};
+use crate::mutate::{self, AddressLookup, Defaults, MutateError, RequestNames};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
@@ -60,15 +60,6 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
         return Err(OfflineError::Parse { path: path.into(), reason: "empty document".into() });
     }
     Ok(out)
-}
-
-fn book(addresses: &[(u32, String)], namespace: &str, statefulset: &str) -> AddressBook {
-    let book = AddressBook::new();
-    for (o, h) in addresses {
-        book.set(namespace, statefulset, *o, Some(h));
-    }
-    book.mark_synced();
-    book
 }
 
 /// `--address` entries apply to whichever StatefulSet the pod belongs to.
@@ -175,7 +166,7 @@ fn preview_one(
     out: &mut String,
 ) -> Result<(), OfflineError> {
     let d = desired::desired(sts, defaults)?;
-    let book = book(addresses, &d.namespace, &d.name);
+    let book = AnyStatefulSet(addresses.to_vec());
     let s = &d.settings;
     let _ = writeln!(
         out,

@@ -46,7 +46,7 @@ pub enum TlsError {
 pub struct Loaded {
     pub key: Arc<CertifiedKey>,
     /// Raw file contents, to notice changes.
-    fingerprint: (Vec<u8>, Vec<u8>),
+    pub fingerprint: (Vec<u8>, Vec<u8>),
     /// `notAfter` of the leaf, Unix seconds.
     pub not_after: i64,
 }
@@ -188,11 +188,5 @@ pub async fn watch(
                 last = (cert_pem, key_pem);
             }
         }
-    }
-}
-
-impl Loaded {
-    pub fn fingerprint(&self) -> (Vec<u8>, Vec<u8>) {
-        self.fingerprint.clone()
     }
 }

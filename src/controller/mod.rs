@@ -121,8 +121,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         );
         let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods, managed_services));
         // Becoming leader: reconcile everything (nothing was written while we followed).
-        let mut became_leader = leader_rx.clone();
-        let trigger = async_stream_leader(&mut became_leader);
+        let trigger = became_leader(leader_rx.clone());
         let stop_c = stop.clone();
         sts_stores.push(sts_store);
         tasks.push(tokio::spawn(async move {
@@ -208,8 +207,7 @@ async fn lead(client: Client, args: ControllerArgs, leader: watch::Sender<bool>,
 }
 
 /// A stream that yields each time `rx` turns true.
-fn async_stream_leader(rx: &mut watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
-    let rx = rx.clone();
+fn became_leader(rx: watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move {
         loop {
             rx.changed().await.ok()?;

@@ -69,23 +69,6 @@ impl AddressBook {
         changed
     }
 
-    /// Replace every address of one StatefulSet at once.
-    pub fn replace_statefulset(&self, namespace: &str, statefulset: &str, brokers: Brokers) {
-        self.inner.map.rcu(|old| {
-            let mut next: Snapshot = (**old).clone();
-            let sets = next.entry(namespace.to_owned()).or_default();
-            if brokers.is_empty() {
-                sets.remove(statefulset);
-            } else {
-                sets.insert(statefulset.to_owned(), brokers.clone());
-            }
-            if sets.is_empty() {
-                next.remove(namespace);
-            }
-            Arc::new(next)
-        });
-    }
-
     /// Keep only the brokers for which `keep(namespace, statefulset, ordinal)` holds.
     pub fn retain(&self, keep: impl Fn(&str, &str, u32) -> bool) {
         self.inner.map.rcu(|old| {
@@ -101,11 +84,6 @@ impl AddressBook {
             }
             Arc::new(next)
         });
-    }
-
-    /// All known addresses of one StatefulSet.
-    pub fn statefulset(&self, namespace: &str, statefulset: &str) -> Brokers {
-        self.inner.map.load().get(namespace).and_then(|m| m.get(statefulset)).cloned().unwrap_or_default()
     }
 
     pub fn mark_synced(&self) {
@@ -166,10 +144,10 @@ mod tests {
     fn clones_share_state() {
         let a = AddressBook::new();
         let b = a.clone();
-        a.replace_statefulset("ns", "k", [(3, Arc::from("1.1.1.1"))].into());
+        a.set("ns", "k", 3, Some("1.1.1.1"));
         assert_eq!(b.address("ns", "k", 3).as_deref(), Some("1.1.1.1"));
         assert_eq!(b.len(), 1);
-        a.replace_statefulset("ns", "k", Brokers::new());
+        a.retain(|_, _, o| o != 3);
         assert!(b.is_empty());
     }
 }

@@ -8,8 +8,6 @@ use std::str::FromStr;
 
 /// Label on the pod template that opts a StatefulSet in.
 pub const ENABLED_LABEL: &str = "kafka-advertiser.io/enabled";
-/// Annotation prefix of every setting.
-pub const PREFIX: &str = "kafka-advertiser.io/";
 
 pub const ANN_MODE: &str = "kafka-advertiser.io/mode";
 pub const ANN_ADDRESS: &str = "kafka-advertiser.io/address";
