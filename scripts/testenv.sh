@@ -1,0 +1,411 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on 127.0.0.1 for the end-to-end tests, built from the official Go
+# modules pinned in tools/testenv/*/go.mod (no container engine, no release downloads).
+#
+#   scripts/testenv.sh build     build (and cache) etcd, kube-apiserver, kube-controller-manager,
+#                                kube-scheduler, kubectl, kwok, MetalLB's controller, the forwarder
+#                                and the release binary of kafka-advertiser
+#   scripts/testenv.sh up        start the control plane, 3 kwok nodes in 2 zones, MetalLB with a
+#                                loopback pool; admin kubeconfig in target/testenv/kubeconfig
+#   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
+#                                overlay of deploy/) and run two `serve` replicas on the host with the
+#                                ServiceAccount's own token
+#   scripts/testenv.sh lb NAMESPACE/SERVICE IP    play the cloud: set a Service's status.loadBalancer
+#   scripts/testenv.sh down      stop everything this script started (by pid)
+#   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
+#   scripts/testenv.sh status    show what runs
+#
+# Every port and path can be moved with the KAFKA_ADVERTISER_TESTENV_* variables listed below.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=$ROOT/tools/testenv
+RUN=${KAFKA_ADVERTISER_TESTENV_DIR:-$ROOT/target/testenv}
+CACHE=${KAFKA_ADVERTISER_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-advertiser/testenv}
+ETCD_PORT=${KAFKA_ADVERTISER_TESTENV_ETCD_PORT:-32379}
+ETCD_PEER_PORT=${KAFKA_ADVERTISER_TESTENV_ETCD_PEER_PORT:-32380}
+API_PORT=${KAFKA_ADVERTISER_TESTENV_API_PORT:-36443}
+KCM_PORT=${KAFKA_ADVERTISER_TESTENV_KCM_PORT:-30257}
+SCHED_PORT=${KAFKA_ADVERTISER_TESTENV_SCHEDULER_PORT:-30259}
+METALLB_PORT=${KAFKA_ADVERTISER_TESTENV_METALLB_PORT:-37472}
+# The webhook URL the API server calls (a forwarder in front of the replicas, as a Service would be).
+WEBHOOK_PORT=${KAFKA_ADVERTISER_TESTENV_WEBHOOK_PORT:-38443}
+# Replica i serves the webhook on REPLICA_PORT+i and /readyz, /metrics on ADMIN_PORT+i.
+REPLICA_PORT=${KAFKA_ADVERTISER_TESTENV_REPLICA_PORT:-38444}
+ADMIN_PORT=${KAFKA_ADVERTISER_TESTENV_ADMIN_PORT:-38081}
+REPLICAS=${KAFKA_ADVERTISER_TESTENV_REPLICAS:-2}
+LB_POOL=${KAFKA_ADVERTISER_TESTENV_LB_POOL:-127.0.2.10-127.0.2.250}
+NODES=${KAFKA_ADVERTISER_TESTENV_NODES:-3}
+NAMESPACE=kafka-advertiser # the namespace deploy/ installs into
+SVC_CIDR=10.96.0.0/16
+POD_CIDR=10.244.0.1/16 # kwok's fake pod IPs: written into pod status, never contacted
+
+PKI=$RUN/pki
+KC=$RUN/kubeconfig
+LOGS=$RUN/logs
+PIDS=$RUN/pids
+
+export CGO_ENABLED=0 GOFLAGS=${GOFLAGS:--buildvcs=false} GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+# Nothing here may go through a proxy: every address is on this machine.
+unset HTTPS_PROXY HTTP_PROXY https_proxy http_proxy ALL_PROXY all_proxy
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+say() { printf '[testenv] %s\n' "$*" >&2; }
+die() { printf '[testenv] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# build
+# ---------------------------------------------------------------------------------------------
+
+# Version of a module required by one of the tool modules, e.g. `modver k8s k8s.io/kubernetes`.
+modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require") ? $3 : $2; exit}' "$TOOLS/$1/go.mod"; }
+
+bin_key() {
+  local sum
+  sum=$(cat "$TOOLS"/*/go.mod "$TOOLS"/*/go.sum "$TOOLS"/forward/*.go 2>/dev/null | sha256sum | cut -c1-12)
+  printf 'k8s-%s_etcd-%s_kwok-%s_metallb-%s_%s' "$(modver k8s k8s.io/kubernetes)" \
+    "$(modver etcd go.etcd.io/etcd/server/v3)" "$(modver kwok sigs.k8s.io/kwok)" \
+    "$(modver metallb go.universe.tf/metallb)" "$sum"
+}
+BIN=${KAFKA_ADVERTISER_TESTENV_BIN:-$CACHE/bin/$(bin_key)}
+KUBECTL=$BIN/kubectl
+PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
+
+# step NAME OUTPUT... -- COMMAND: run COMMAND unless every OUTPUT exists; time it; name it on failure.
+step() {
+  local name=$1; shift
+  local outs=() have=1
+  while [ "$1" != -- ]; do outs+=("$1"); [ -x "$1" ] || have=0; shift; done
+  shift
+  if [ "$have" = 1 ]; then say "build $name: cached"; return 0; fi
+  local log=$CACHE/logs/build-$name.log t0=$SECONDS
+  mkdir -p "$CACHE/logs"
+  say "build $name ..."
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    die "building $name failed (full log: $log)"
+  fi
+  say "build $name: $((SECONDS - t0)) s"
+}
+
+go_build() { # module-dir output package...
+  local dir=$1 out=$2; shift 2
+  (cd "$TOOLS/$dir" && go build -trimpath -ldflags "-s -w ${LDFLAGS:-}" ${TAGS:+-tags "$TAGS"} -o "$out" "$@")
+}
+
+build() {
+  command -v go >/dev/null || die "go is not installed (Go >= 1.26 is needed to build the control plane)"
+  mkdir -p "$BIN"
+  say "binaries: $BIN"
+  local k8s minor t0=$SECONDS
+  k8s=$(modver k8s k8s.io/kubernetes); minor=$(cut -d. -f2 <<<"$k8s")
+  local ld="" p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$k8s -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  step download "$BIN/.downloaded" -- bash -c "for d in k8s etcd kwok metallb; do (cd '$TOOLS/'\$d && go mod download) || exit 1; done; touch '$BIN/.downloaded'; chmod +x '$BIN/.downloaded'"
+  step etcd "$BIN/etcd" -- go_build etcd "$BIN/etcd" go.etcd.io/etcd/server/v3
+  LDFLAGS=$ld TAGS=selinux,notest,grpcnotrace step kubernetes \
+    "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler" "$BIN/kubectl" -- \
+    go_build k8s "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  step kwok "$BIN/kwok" -- go_build kwok "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
+  step metallb "$BIN/metallb-controller" -- go_build metallb "$BIN/metallb-controller" go.universe.tf/metallb/controller
+  step forward "$BIN/forward" -- go_build forward "$BIN/forward" .
+  if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
+    local t1=$SECONDS
+    say "build kafka-advertiser (cargo build --release --locked) ..."
+    (cd "$ROOT" && cargo build --release --locked --quiet) || die "building kafka-advertiser failed"
+    say "build kafka-advertiser: $((SECONDS - t1)) s"
+  fi
+  say "build done in $((SECONDS - t0)) s"
+}
+
+need_bins() {
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller forward; do
+    [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# up
+# ---------------------------------------------------------------------------------------------
+
+alive() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
+
+start() { # name command...
+  local n=$1; shift
+  if alive "$n"; then return 0; fi
+  "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$n"
+}
+
+# wait_for NAME SECONDS COMMAND...: poll COMMAND; on timeout name the component and show its log.
+wait_for() {
+  local n=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  while ! "$@" >/dev/null 2>&1; do
+    if ! alive "$n"; then
+      tail -n 40 "$LOGS/$n.log" >&2 || true
+      die "$n exited (log: $LOGS/$n.log)"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      tail -n 40 "$LOGS/$n.log" >&2 || true
+      die "$n is not ready after ${secs}s (log: $LOGS/$n.log)"
+    fi
+    sleep 0.3
+  done
+}
+
+kc() { "$KUBECTL" --kubeconfig="$KC" "$@"; }
+
+leaf() { # name subject eku [sans]
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+  { echo "basicConstraints=critical,CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$3"; if [ -n "${4:-}" ]; then echo "subjectAltName=$4"; fi; } >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+}
+
+gen_pki() {
+  [ -f "$PKI/admin.crt" ] && return 0
+  command -v openssl >/dev/null || die "openssl is needed to make the control plane's certificates"
+  mkdir -p "$PKI"
+  (
+    cd "$PKI"
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout ca.key -out ca.crt \
+      -days 30 -subj /CN=kafka-advertiser-testenv-ca -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null
+    leaf apiserver /CN=kube-apiserver serverAuth \
+      "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1"
+    leaf admin "/O=system:masters/CN=kubernetes-admin" clientAuth
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
+    openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
+  )
+  write_kubeconfig "$KC" "user: {client-certificate-data: $(base64 -w0 "$PKI/admin.crt"), client-key-data: $(base64 -w0 "$PKI/admin.key")}"
+}
+
+write_kubeconfig() { # path user-yaml
+  umask 077
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: testenv
+  cluster: {server: "https://127.0.0.1:$API_PORT", certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")}
+users:
+- name: user
+  $2
+contexts:
+- name: testenv
+  context: {cluster: testenv, user: user}
+current-context: testenv
+EOF
+  umask 022
+}
+
+api_ready() { curl -sf --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz"; }
+
+up() {
+  need_bins
+  mkdir -p "$LOGS" "$PIDS"
+  if alive kube-apiserver && alive metallb && api_ready; then
+    say "already up; KUBECONFIG=$KC"
+    return 0
+  fi
+  local t0=$SECONDS
+  gen_pki
+  start etcd "$BIN/etcd" --name=node0 --data-dir="$RUN/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="node0=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=8589934592 --log-level=warn
+  wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  start kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" --client-ca-file="$PKI/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --service-cluster-ip-range="$SVC_CIDR" --authorization-mode=Node,RBAC --allow-privileged=true \
+    --endpoint-reconciler-type=none --v=1 \
+    --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
+    ${KAFKA_ADVERTISER_TESTENV_APISERVER_ARGS:-}
+  wait_for kube-apiserver 120 api_ready
+  start kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig="$KC" --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
+    --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
+    --use-service-account-credentials=true \
+    --service-cluster-ip-range="$SVC_CIDR" --concurrent-statefulset-syncs=10 --v=1
+  cat >"$RUN/scheduler.yaml" <<EOF
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection: {kubeconfig: "$KC", qps: 200, burst: 400}
+leaderElection: {leaderElect: false}
+EOF
+  start kube-scheduler "$BIN/kube-scheduler" --config="$RUN/scheduler.yaml" \
+    --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
+    --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --v=1
+  # kwok serves no kubelet API (no --server-address): nothing ever dials the fake pod or node IPs.
+  start kwok "$BIN/kwok" --kubeconfig="$KC" --manage-all-nodes=true --cidr="$POD_CIDR" \
+    --node-lease-duration-seconds=40
+  wait_for kube-controller-manager 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
+  wait_for kube-scheduler 90 curl -skf "https://127.0.0.1:$SCHED_PORT/healthz"
+  local i zone
+  for i in $(seq 0 $((NODES - 1))); do
+    if [ $((i % 2)) = 0 ]; then zone=zone-a; else zone=zone-b; fi
+    kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {node.alpha.kubernetes.io/ttl: "0", kwok.x-k8s.io/node: fake}
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+    topology.kubernetes.io/zone: $zone
+    topology.kubernetes.io/region: testenv
+status:
+  addresses: [{type: InternalIP, address: "10.250.0.$((i + 1))"}]
+  allocatable: {cpu: "64", memory: 256Gi, pods: "4000"}
+  capacity: {cpu: "64", memory: 256Gi, pods: "4000"}
+EOF
+  done
+  wait_for kwok 90 kc wait --for=condition=Ready node --all --timeout=5s
+  # MetalLB: its CRDs come from the pinned module's own source; the pool is on loopback.
+  local dir
+  dir=$(cd "$TOOLS/metallb" && go list -m -f '{{.Dir}}' go.universe.tf/metallb) || die "MetalLB's module source is missing: run scripts/testenv.sh build"
+  kc apply --server-side -f "$dir/config/crd/bases/" >/dev/null
+  kc create namespace metallb-system --dry-run=client -o yaml | kc apply -f - >/dev/null
+  kc wait --for=condition=Established crd/ipaddresspools.metallb.io --timeout=60s >/dev/null
+  kc apply -f - >/dev/null <<EOF
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: testenv-loopback, namespace: metallb-system}
+spec: {addresses: ["$LB_POOL"]}
+EOF
+  start metallb "$BIN/metallb-controller" --kubeconfig="$KC" --namespace=metallb-system \
+    --webhook-mode=disabled --port="$METALLB_PORT" --log-level=info
+  wait_for metallb 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'"
+  say "up in $((SECONDS - t0)) s: Kubernetes $("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1), $NODES kwok nodes, MetalLB pool $LB_POOL"
+  print_env >"$RUN/env"
+  say "export KUBECONFIG=$KC"
+}
+
+# ---------------------------------------------------------------------------------------------
+# deploy
+# ---------------------------------------------------------------------------------------------
+
+deploy() {
+  need_bins
+  api_ready >/dev/null || die "the control plane is not up: run scripts/testenv.sh up"
+  [ -x "$PRODUCT" ] || die "$PRODUCT is missing: run scripts/testenv.sh build (or cargo build --release)"
+  local t0=$SECONDS certs=$RUN/webhook-certs
+  if [ ! -f "$certs/tls.crt" ]; then
+    "$PRODUCT" certs --out "$certs" --host 127.0.0.1 --host localhost >/dev/null
+  fi
+  # The test overlay: deploy/ with only what a host process needs changed (tests/e2e/overlay).
+  local overlay=$RUN/overlay
+  rm -rf "$overlay"; mkdir -p "$overlay"
+  cp "$ROOT"/tests/e2e/overlay/*.yaml "$overlay/"
+  sed -i -e "s#@DEPLOY@#$(realpath --relative-to="$overlay" "$ROOT/deploy")#" "$overlay/kustomization.yaml"
+  sed -i -e "s#@WEBHOOK_URL@#https://127.0.0.1:$WEBHOOK_PORT/mutate#" \
+    -e "s#@CA_BUNDLE@#$(base64 -w0 "$certs/ca.crt")#" "$overlay/webhook.yaml"
+  kc apply -k "$overlay" >"$LOGS/deploy-apply.log" 2>&1 || { cat "$LOGS/deploy-apply.log" >&2; die "kubectl apply -k $overlay failed"; }
+  # The product runs with its ServiceAccount's own token, so deploy/rbac.yaml is what authorizes it.
+  local token
+  token=$(kc -n "$NAMESPACE" create token kafka-advertiser --duration=48h) || die "TokenRequest for $NAMESPACE/kafka-advertiser failed"
+  write_kubeconfig "$RUN/kafka-advertiser.kubeconfig" "user: {token: $token}"
+  local i
+  for i in $(seq 0 $((REPLICAS - 1))); do
+    start "kafka-advertiser-$i" env KUBECONFIG="$RUN/kafka-advertiser.kubeconfig" \
+      KAFKA_ADVERTISER_IDENTITY="testenv-$i" KAFKA_ADVERTISER_LOG_LEVEL="${KAFKA_ADVERTISER_LOG_LEVEL:-info}" \
+      "$PRODUCT" serve --listen "127.0.0.1:$((REPLICA_PORT + i))" --admin-listen "127.0.0.1:$((ADMIN_PORT + i))" \
+      --tls-cert-dir "$certs" --lease-namespace "$NAMESPACE" --lease-duration 6s \
+      ${KAFKA_ADVERTISER_TESTENV_SERVE_ARGS:-}
+  done
+  local backends
+  backends=$(for i in $(seq 0 $((REPLICAS - 1))); do printf '127.0.0.1:%s,' $((REPLICA_PORT + i)); done)
+  start webhook-forward "$BIN/forward" -listen "127.0.0.1:$WEBHOOK_PORT" -to "${backends%,}"
+  for i in $(seq 0 $((REPLICAS - 1))); do
+    wait_for "kafka-advertiser-$i" 60 curl -sf "http://127.0.0.1:$((ADMIN_PORT + i))/readyz"
+  done
+  print_env >"$RUN/env"
+  say "deployed in $((SECONDS - t0)) s: $REPLICAS replicas (webhook https://127.0.0.1:$WEBHOOK_PORT/mutate)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# lb, down, env, status
+# ---------------------------------------------------------------------------------------------
+
+lb() {
+  [ $# = 2 ] && [[ $1 == */* ]] || die "usage: scripts/testenv.sh lb NAMESPACE/SERVICE IP"
+  local ns=${1%%/*} svc=${1#*/}
+  kc -n "$ns" patch service "$svc" --subresource=status --type=merge \
+    -p "{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$2\",\"ipMode\":\"VIP\"}]}}}" >/dev/null
+  say "$ns/$svc: load balancer address $2"
+}
+
+down() {
+  [ -d "$PIDS" ] || { say "nothing to stop"; return 0; }
+  local n pid order=()
+  for n in "$PIDS"/*; do [ -e "$n" ] || continue; order+=("$(basename "$n")"); done
+  # The product and the forwarders first, then the control plane from the top down.
+  for n in webhook-forward kafka-advertiser-9 kafka-advertiser-8 kafka-advertiser-7 kafka-advertiser-6 \
+    kafka-advertiser-5 kafka-advertiser-4 kafka-advertiser-3 kafka-advertiser-2 kafka-advertiser-1 \
+    kafka-advertiser-0 metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    stop_one "$n"
+  done
+  for n in "${order[@]}"; do stop_one "$n"; done
+  rm -rf "$RUN/etcd" "$PIDS" "$PKI" "$RUN/webhook-certs" "$KC" "$RUN/kafka-advertiser.kubeconfig"
+  say "down (logs kept in $LOGS)"
+}
+
+stop_one() {
+  local f=$PIDS/$1 pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+print_env() {
+  cat <<EOF
+export KUBECONFIG=$KC
+export KAFKA_ADVERTISER_TESTENV_DIR=$RUN
+export KAFKA_ADVERTISER_TESTENV_BIN=$BIN
+export KAFKA_ADVERTISER_TESTENV_PRODUCT=$PRODUCT
+export KAFKA_ADVERTISER_TESTENV_WEBHOOK_PORT=$WEBHOOK_PORT
+export KAFKA_ADVERTISER_TESTENV_REPLICA_PORT=$REPLICA_PORT
+export KAFKA_ADVERTISER_TESTENV_ADMIN_PORT=$ADMIN_PORT
+export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
+export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
+EOF
+}
+
+status() {
+  local n
+  for n in "$PIDS"/*; do
+    [ -e "$n" ] || continue
+    if kill -0 "$(cat "$n")" 2>/dev/null; then echo "$(basename "$n"): running (pid $(cat "$n"))"; else echo "$(basename "$n"): exited"; fi
+  done
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  build) build ;;
+  up) up ;;
+  deploy) deploy ;;
+  lb) lb "$@" ;;
+  down) down ;;
+  env) print_env ;;
+  status) status ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

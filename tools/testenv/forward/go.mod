@@ -1,0 +1,3 @@
+module kafka-advertiser/testenv/forward
+
+go 1.26
