@@ -236,7 +236,8 @@ up() {
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
     --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
     --use-service-account-credentials=true \
-    --service-cluster-ip-range="$SVC_CIDR" --concurrent-statefulset-syncs=10 --v=1
+    --service-cluster-ip-range="$SVC_CIDR" --concurrent-statefulset-syncs=10 \
+    --kube-api-qps=500 --kube-api-burst=1000 --v=1
   cat >"$RUN/scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
@@ -246,9 +247,18 @@ EOF
   start kube-scheduler "$BIN/kube-scheduler" --config="$RUN/scheduler.yaml" \
     --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
     --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --v=1
-  # kwok serves no kubelet API (no --server-address): nothing ever dials the fake pod or node IPs.
-  start kwok "$BIN/kwok" --kubeconfig="$KC" --manage-all-nodes=true --cidr="$POD_CIDR" \
-    --node-lease-duration-seconds=40
+  # kwok's behaviour: the "fast" stages shipped in its module (nodes Ready with a lease heartbeat, pods
+  # Running and Ready as soon as they are bound, deleted pods removed). kwok serves no kubelet API
+  # (no --server-address): nothing ever dials the fake pod or node IPs.
+  local kwok_src f
+  kwok_src=$(cd "$TOOLS/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || die "kwok's module source is missing: run scripts/testenv.sh build"
+  : >"$RUN/kwok-stages.yaml"
+  for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    { echo "---"; cat "$kwok_src/kustomize/stage/$f.yaml"; } >>"$RUN/kwok-stages.yaml"
+  done
+  start kwok "$BIN/kwok" --kubeconfig="$KC" --config="$RUN/kwok-stages.yaml" --manage-all-nodes=true \
+    --cidr="$POD_CIDR" --node-lease-duration-seconds=40
   wait_for kube-controller-manager 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
   wait_for kube-scheduler 90 curl -skf "https://127.0.0.1:$SCHED_PORT/healthz"
   local i zone

@@ -44,8 +44,12 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
 }
 
 /// Watch managed Services until `stop`; `synced` fires after the first full list.
+///
+/// `scope` is the namespace this watch covers (`None`: all). A re-list replaces only that scope's
+/// part of the book: with `--namespace a,b` each namespace has its own watch over one shared book.
 pub async fn run(
     api: Api<Service>,
+    scope: Option<String>,
     writer: reflector::store::Writer<Service>,
     book: AddressBook,
     synced: tokio::sync::oneshot::Sender<()>,
@@ -68,7 +72,10 @@ pub async fn run(
             }
             Ok(watcher::Event::InitDone) => {
                 if let Some(seen) = relist.take() {
-                    book.retain(|ns, sts, o| seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o));
+                    book.retain(|ns, sts, o| {
+                        let in_scope = scope.as_deref().is_none_or(|s| s == ns);
+                        !in_scope || seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o)
+                    });
                 }
                 if let Some(tx) = synced.take() {
                     let _ = tx.send(());

@@ -32,6 +32,8 @@ pub const FIELD_MANAGER: &str = "kafka-advertiser";
 /// (a test checks it). Group "" is the core group.
 pub const RBAC: &[(&str, &str, &[&str])] = &[
     ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
+    // Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement admission).
+    ("apps", "statefulsets/finalizers", &["update"]),
     ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
     ("", "pods", &["get", "list", "watch"]),
     ("", "pods/eviction", &["create"]),
@@ -73,7 +75,6 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
-    let mut sts_stores = Vec::new();
     for scope in scopes {
         let ns = scope.as_deref();
         // Address view (all replicas): managed Services → AddressBook.
@@ -83,6 +84,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         let (managed_services, svc_writer) = reflector::store::<Service>();
         tasks.push(tokio::spawn(addresses::run(
             services.clone(),
+            scope.clone(),
             svc_writer,
             shared.addresses.clone(),
             tx,
@@ -110,11 +112,26 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             }
         }));
 
+        // StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
+        // InitDone), not the Controller's store (kube-runtime's DelayedInit wakes one waiter only).
         let statefulsets: Api<StatefulSet> = api(&shared.client, ns);
+        let (sts_tx, sts_rx) = tokio::sync::oneshot::channel();
+        synced.push(sts_rx);
+        let (sts_store, sts_writer) = reflector::store::<StatefulSet>();
+        let mut sts_tx = Some(sts_tx);
+        let sts_stream = reflector(sts_writer, watcher(statefulsets, watcher::Config::default()).modify(slim))
+            .default_backoff()
+            .inspect(move |ev| {
+                if matches!(ev, Ok(watcher::Event::InitDone)) {
+                    if let Some(tx) = sts_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            })
+            .touched_objects();
         let managed =
             watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
-        let controller = Controller::new(statefulsets, watcher::Config::default()).owns(services, managed);
-        let sts_store = controller.store();
+        let controller = Controller::for_stream(sts_stream, sts_store).owns(services, managed);
         let recorder = Recorder::new(
             shared.client.clone(),
             Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
@@ -123,7 +140,6 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let trigger = became_leader(leader_rx.clone());
         let stop_c = stop.clone();
-        sts_stores.push(sts_store);
         tasks.push(tokio::spawn(async move {
             controller
                 .reconcile_all_on(trigger)
@@ -137,7 +153,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
                 .await;
         }));
     }
-    // Ready once every StatefulSet cache and every address view has been filled once.
+    // Ready once every StatefulSet watch and every address view has listed once.
     let readiness = shared.readiness.clone();
     let addresses = shared.addresses.clone();
     tokio::spawn(async move {
@@ -147,16 +163,23 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             }
         }
         addresses.mark_synced();
-        for store in sts_stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
-            }
-        }
         readiness.caches.store(true, Ordering::Release);
         tracing::info!("caches synced; ready");
     });
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// What the StatefulSet cache keeps: no managedFields, and for StatefulSets that did not opt in
+/// only their metadata (reconcile needs no more to see they are not ours). Most StatefulSets in a
+/// cluster are not Kafka brokers; this keeps the cache small.
+fn slim(sts: &mut StatefulSet) {
+    sts.metadata.managed_fields = None;
+    if !desired::opted_in(sts) {
+        sts.spec = None;
+        sts.status = None;
+        sts.metadata.annotations = None;
     }
 }
 

@@ -126,6 +126,12 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
+/// API answers that mean "this object is refused as it is" (not a transient failure): 400 bad
+/// request, 403 forbidden (quota, policy), 404 (namespace gone), 409 is retried, 422 invalid.
+fn refused(code: u16) -> bool {
+    matches!(code, 400 | 403 | 404 | 422)
+}
+
 /// Hash of a StatefulSet's addresses, for the `addresses-ready` nudge.
 pub fn addresses_hash(addrs: &BTreeMap<u32, String>) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -229,6 +235,7 @@ async fn reconcile_inner(
     // Create/update every desired Service we may own.
     let wanted: Vec<&Service> = d.services.iter().map(|(_, s)| s).chain(d.bootstrap.as_ref()).collect();
     let mut managed = 0i64;
+    let mut refused_services = 0u32;
     for svc in &wanted {
         let svc_name = svc.metadata.name.clone().unwrap_or_default();
         let exists = by_name.contains_key(&svc_name);
@@ -251,7 +258,27 @@ async fn reconcile_inner(
             }
         }
         still_leader(ctx)?;
-        services.patch(&svc_name, &apply_params(), &Patch::Apply(svc)).await?;
+        match services.patch(&svc_name, &apply_params(), &Patch::Apply(svc)).await {
+            Ok(_) => {}
+            // The API refused this Service (validation, quota, policy, an immutable field): say so
+            // where users look and carry on with the other Services; retried on the next requeue.
+            Err(kube::Error::Api(s)) if refused(s.code) => {
+                refused_services += 1;
+                tracing::warn!(service = %svc_name, code = s.code, message = %s.message, "Service refused by the API");
+                event(
+                    ctx,
+                    sts,
+                    Some(service_ref(ns, &svc_name)),
+                    EventType::Warning,
+                    "ServiceApplyFailed",
+                    "Apply",
+                    format!("the API refused Service {svc_name}: {}", s.message),
+                )
+                .await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         managed += 1;
         if !exists {
             event(
@@ -346,7 +373,7 @@ async fn reconcile_inner(
     }
 
     let drifting = drift(sts, &d, ctx, key).await?;
-    Ok(if waiting > 0 || drifting {
+    Ok(if waiting > 0 || drifting || refused_services > 0 {
         Action::requeue(Duration::from_secs(30))
     } else {
         Action::requeue(Duration::from_secs(300))

@@ -472,14 +472,22 @@ async fn address_view_survives_a_dropped_watch() {
         }
     });
     let book = AddressBook::new();
+    // Another namespace scope's entry (`--namespace streaming,elsewhere` shares one book).
+    book.set("elsewhere", "kafka", 0, Some("198.51.100.1"));
     let (tx, rx) = tokio::sync::oneshot::channel();
     let stop = tokio_util::sync::CancellationToken::new();
     let (_store, writer) = reflector::store::<k8s_openapi::api::core::v1::Service>();
-    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client);
-    let task = tokio::spawn(super::addresses::run(api, writer, book.clone(), tx, stop.clone()));
+    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client, "streaming");
+    let task =
+        tokio::spawn(super::addresses::run(api, Some("streaming".into()), writer, book.clone(), tx, stop.clone()));
     tokio::time::timeout(std::time::Duration::from_secs(5), rx).await.expect("synced after the first list").unwrap();
     use crate::mutate::AddressLookup;
     assert_eq!(book.address("streaming", "kafka", 0).as_deref(), Some("203.0.113.10"));
+    assert_eq!(
+        book.address("elsewhere", "kafka", 0).as_deref(),
+        Some("198.51.100.1"),
+        "one scope's list must not wipe another scope's addresses"
+    );
     // Let the watch fail and be retried a few times.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while served.lock().unwrap().len() < 3 {

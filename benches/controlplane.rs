@@ -1,0 +1,268 @@
+//! Figures on the real control plane of `scripts/testenv.sh` (not assertions: it prints them).
+//!
+//! ```sh
+//! scripts/testenv.sh build && scripts/testenv.sh up && scripts/testenv.sh deploy
+//! cargo bench --features e2e --bench controlplane            # all
+//! cargo bench --features e2e --bench controlplane -- create  # one: create | address | scale | memory | apiserver
+//! ```
+//!
+//! - create: pod creation latency through the API server, webhook registered vs not (same run,
+//!   alternating), 200 labelled bare pods at 10 and 50 concurrent clients: p50/p99 and ratio.
+//! - address: time from a Service's load-balancer address appearing (MetalLB) to the waiting broker
+//!   pod being created by the StatefulSet controller, per broker.
+//! - scale: `replicas` 3 → 10, time until all 10 are admitted with their own addresses.
+//! - memory: RSS of each `serve` replica after sync, with 5,000 unrelated pods, 200 unrelated
+//!   StatefulSets and 20 opted-in ones.
+//! - apiserver: the API server's own `apiserver_admission_webhook_admission_duration_seconds` for
+//!   our webhook.
+
+#[path = "../tests/e2e/harness.rs"]
+mod harness;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use harness::*;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{DeleteParams, PostParams};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn create_pods(c: &Client, ns: &str, n: usize, concurrency: usize) -> Vec<f64> {
+    let api: Api<Pod> = Api::namespaced(c.clone(), ns);
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let pod: Pod = serde_json::from_value(json!({
+                    "metadata": {
+                        "name": format!("kafka-{i}"),
+                        "labels": {"kafka-advertiser.io/enabled": "true", "app": "bench"},
+                        "annotations": {
+                            "kafka-advertiser.io/mode": "hostname",
+                            "kafka-advertiser.io/hostname-template": "{pod}.bench.example.test"
+                        }
+                    },
+                    "spec": {"containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
+                        "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}
+                }))
+                .unwrap();
+                let t = Instant::now();
+                api.create(&PostParams::default(), &pod).await.expect("create pod");
+                ms(t.elapsed())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+async fn bench_create(c: &Client) {
+    let hooks: Api<MutatingWebhookConfiguration> = Api::all(c.clone());
+    let mut saved = hooks.get("kafka-advertiser").await.expect("the webhook is installed (scripts/testenv.sh deploy)");
+    saved.metadata = kube::api::ObjectMeta { name: saved.metadata.name.clone(), ..Default::default() };
+    // Warm-up (connections, caches).
+    let ns = namespace(c, "bench-warm").await;
+    create_pods(c, &ns, 20, 10).await;
+    println!("create: 200 labelled bare pods per round, webhook registered vs not, rounds alternate");
+    let mut rows = BTreeMap::new();
+    for round in 0..2 {
+        for conc in [10usize, 50] {
+            for with in [true, false] {
+                if with {
+                    if hooks.get_opt("kafka-advertiser").await.unwrap().is_none() {
+                        hooks.create(&PostParams::default(), &saved).await.unwrap();
+                        tokio::time::sleep(Duration::from_secs(2)).await; // the API server's webhook cache
+                    }
+                } else {
+                    let _ = hooks.delete("kafka-advertiser", &DeleteParams::default()).await;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                let ns =
+                    namespace(c, &format!("bench-create-{}-{conc}-{round}", if with { "on" } else { "off" })).await;
+                let v = create_pods(c, &ns, 200, conc).await;
+                rows.entry((conc, with)).or_insert_with(Vec::new).extend(v);
+            }
+        }
+    }
+    if hooks.get_opt("kafka-advertiser").await.unwrap().is_none() {
+        hooks.create(&PostParams::default(), &saved).await.unwrap();
+    }
+    for conc in [10usize, 50] {
+        let mut on = rows[&(conc, true)].clone();
+        let mut off = rows[&(conc, false)].clone();
+        let (p50on, p99on, p50off, p99off) =
+            (pct(&mut on, 50.0), pct(&mut on, 99.0), pct(&mut off, 50.0), pct(&mut off, 99.0));
+        println!(
+            "  {conc:>2} clients: with webhook p50 {p50on:.1} ms p99 {p99on:.1} ms | without p50 {p50off:.1} ms p99 {p99off:.1} ms | ratio p50 {:.2}x p99 {:.2}x (n={} each)",
+            p50on / p50off,
+            p99on / p99off,
+            on.len()
+        );
+    }
+}
+
+/// Per broker: when its Service got an address, and when its pod was created (admitted).
+async fn bench_address(c: &Client) {
+    let ns = namespace(c, "bench-address").await;
+    let svc_times = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<u32, Instant>::new()));
+    let pod_times = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<u32, Instant>::new()));
+    let (s2, p2) = (svc_times.clone(), pod_times.clone());
+    let svcs: Api<Service> = Api::namespaced(c.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    let w1 = tokio::spawn(async move {
+        let mut s = std::pin::pin!(watcher(svcs, watcher::Config::default()).applied_objects());
+        while let Ok(Some(svc)) = s.try_next().await {
+            if ingress_ip(&svc).is_some() {
+                if let Some(o) = svc.labels().get("kafka-advertiser.io/ordinal").and_then(|o| o.parse().ok()) {
+                    s2.lock().unwrap().entry(o).or_insert_with(Instant::now);
+                }
+            }
+        }
+    });
+    let w2 = tokio::spawn(async move {
+        let mut s = std::pin::pin!(watcher(pods, watcher::Config::default()).applied_objects());
+        while let Ok(Some(p)) = s.try_next().await {
+            p2.lock().unwrap().entry(ordinal_of(&p.name_any())).or_insert_with(Instant::now);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = 10;
+    Broker::new("kafka", n).annotate("kafka-advertiser.io/mode", "loadbalancer").create(c, &ns).await;
+    converged(c, &ns, "kafka", n as usize, 9094).await;
+    w1.abort();
+    w2.abort();
+    let s = svc_times.lock().unwrap().clone();
+    let p = pod_times.lock().unwrap().clone();
+    let mut d: Vec<f64> = (0..n as u32).map(|o| ms(p[&o].saturating_duration_since(s[&o]))).collect();
+    let max = d.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "address: Service address -> broker pod created, {n} brokers: p50 {:.0} ms p99 {:.0} ms max {max:.0} ms",
+        pct(&mut d, 50.0),
+        pct(&mut d, 99.0)
+    );
+}
+
+async fn bench_scale(c: &Client) {
+    let ns = namespace(c, "bench-scale").await;
+    Broker::new("kafka", 3).annotate("kafka-advertiser.io/mode", "loadbalancer").create(c, &ns).await;
+    converged(c, &ns, "kafka", 3, 9094).await;
+    let t = Instant::now();
+    scale(c, &ns, "kafka", 10).await;
+    converged(c, &ns, "kafka", 10, 9094).await;
+    println!("scale: 3 -> 10 brokers, all admitted with their own addresses in {:.2} s", t.elapsed().as_secs_f64());
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn bench_memory(c: &Client) {
+    let env = testenv();
+    let ns = namespace(c, "bench-scale-unrelated").await;
+    let t = Instant::now();
+    // 200 unrelated StatefulSets of 25 replicas: 5,000 unrelated pods.
+    futures::stream::iter(0..200)
+        .for_each_concurrent(20, |i| {
+            let (c, ns) = (c.clone(), ns.clone());
+            async move {
+                Broker::new(&format!("app-{i}"), 25).not_opted_in().create(&c, &ns).await;
+            }
+        })
+        .await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    wait_for("5,000 unrelated pods", Duration::from_secs(900), || async {
+        let n = pods.list_metadata(&Default::default()).await.ok()?.items.len();
+        (n >= 5000).then_some(())
+    })
+    .await;
+    let opted = namespace(c, "bench-scale-opted").await;
+    for i in 0..20 {
+        Broker::new(&format!("kafka-{i}"), 1)
+            .annotate("kafka-advertiser.io/mode", "loadbalancer")
+            .create(c, &opted)
+            .await;
+    }
+    for i in 0..20 {
+        converged(c, &opted, &format!("kafka-{i}"), 1, 9094).await;
+    }
+    println!("memory: cluster filled in {:.0} s", t.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for r in 0..env.replicas() {
+        let pid: u32 =
+            std::fs::read_to_string(env.pid_file(&format!("kafka-advertiser-{r}"))).unwrap().trim().parse().unwrap();
+        println!("  serve replica {r}: RSS {:.1} MiB", rss_kib(pid) as f64 / 1024.0);
+    }
+    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).delete(&ns, &DeleteParams::default()).await;
+}
+
+async fn bench_apiserver(c: &Client) {
+    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = c.request_text(req).await.expect("GET /metrics");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    let mut count = 0.0;
+    for l in text.lines() {
+        if !l.contains("pods.kafka-advertiser.io") || !l.contains("type=\"admit\"") || !l.contains("rejected=\"false\"")
+        {
+            continue;
+        }
+        let val: f64 = l.rsplit(' ').next().unwrap().parse().unwrap_or(0.0);
+        if l.starts_with("apiserver_admission_webhook_admission_duration_seconds_bucket") {
+            let le = l.split("le=\"").nth(1).and_then(|s| s.split('"').next()).unwrap();
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+            if let Some(b) = buckets.iter_mut().find(|b| b.0 == le) {
+                b.1 += val;
+            } else {
+                buckets.push((le, val));
+            }
+        } else if l.starts_with("apiserver_admission_webhook_admission_duration_seconds_count") {
+            count += val;
+        }
+    }
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    let p99 = buckets.iter().find(|(_, n)| *n >= 0.99 * count).map(|b| b.0);
+    let under5 = buckets.iter().find(|b| (b.0 - 0.005).abs() < 1e-9).map(|b| b.1).unwrap_or(0.0);
+    println!(
+        "apiserver: apiserver_admission_webhook_admission_duration_seconds{{name=pods.kafka-advertiser.io}}: {count} calls, p99 bucket le={p99:?} s, {:.1}% within 5 ms",
+        if count > 0.0 { 100.0 * under5 / count } else { 0.0 }
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let c = client().await;
+    if run("create") {
+        bench_create(&c).await;
+    }
+    if run("address") {
+        bench_address(&c).await;
+    }
+    if run("scale") {
+        bench_scale(&c).await;
+    }
+    if run("apiserver") {
+        bench_apiserver(&c).await;
+    }
+    if run("memory") {
+        bench_memory(&c).await;
+    }
+}

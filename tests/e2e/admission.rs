@@ -1,0 +1,184 @@
+//! Pods created by the real StatefulSet controller, admitted through the API server's webhook call.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::*;
+
+const T: Duration = Duration::from_secs(60);
+
+/// hostname mode needs no Service address: every pod is admitted at once, with its own listener,
+/// the anti-affinity term and the `advertised` annotation, exactly as stored by the API server.
+#[tokio::test]
+async fn statefulset_pods_get_listeners_affinity_and_annotation() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-hostname").await;
+    Broker::new("brokers", 3)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.kafka.example.test")
+        .create(&c, &ns)
+        .await;
+    let pods = wait_pods(&c, &ns, "brokers", 3, T).await;
+    for (i, pod) in pods.iter().enumerate() {
+        let want = format!(
+            "INTERNAL://brokers-{i}.brokers-headless.{ns}.svc.cluster.local:9092,EXTERNAL://brokers-{i}.kafka.example.test:9094"
+        );
+        assert_eq!(env_value(pod, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_deref(), Some(want.as_str()));
+        assert_eq!(annotation(pod, "kafka-advertiser.io/advertised"), Some(want.as_str()), "advertised annotation");
+        let aa = anti_affinity(pod);
+        let term = &aa["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{aa}");
+        assert_eq!(term["labelSelector"]["matchLabels"]["app.kubernetes.io/name"], "brokers", "{aa}");
+        // The rest of the pod is what the StatefulSet controller asked for.
+        assert_eq!(env_value(pod, "kafka", "KAFKA_INTER_BROKER_LISTENER_NAME").as_deref(), Some("INTERNAL"));
+    }
+    // Required anti-affinity on kubernetes.io/hostname: three brokers on three different nodes.
+    let pods = wait_for("all brokers scheduled", T, || async {
+        let pods = pods_of(&c, &ns, "brokers").await;
+        pods.iter().all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()).then_some(pods)
+    })
+    .await;
+    let mut nodes: Vec<_> = pods.iter().map(|p| p.spec.as_ref().unwrap().node_name.clone().unwrap()).collect();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes.len(), 3, "brokers share a node: {nodes:?}");
+}
+
+/// A StatefulSet without the label, and bare pods without it, are stored exactly as submitted.
+#[tokio::test]
+async fn pods_that_did_not_opt_in_are_untouched() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-untouched").await;
+    let b = Broker::new("plain", 2).annotate("kafka-advertiser.io/mode", "hostname").not_opted_in();
+    let sts = b.create(&c, &ns).await;
+    let template = sts.spec.unwrap().template;
+    let template_annotations = template.metadata.unwrap().annotations.unwrap_or_default();
+    let template = template.spec.unwrap();
+    let pods = wait_pods(&c, &ns, "plain", 2, T).await;
+    for pod in &pods {
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.containers[0].env, template.containers[0].env, "env changed on {}", pod.name_any());
+        assert!(spec.affinity.is_none(), "affinity added to {}", pod.name_any());
+        assert_eq!(pod.annotations(), &template_annotations, "annotations changed on {}", pod.name_any());
+    }
+    // A bare pod (no StatefulSet) without the label: the stored object equals the submitted one.
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    let bare: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "client", "labels": {"app": "client"}},
+        "spec": {"containers": [{"name": "c", "image": "apache/kafka:4.1.1",
+            "env": [{"name": "KAFKA_ADVERTISED_LISTENERS", "value": "PLAINTEXT://x:9092"}]}]}
+    }))
+    .unwrap();
+    let stored = pods.create(&PostParams::default(), &bare).await.unwrap();
+    let s = stored.spec.unwrap();
+    assert_eq!(s.containers[0].env, bare.spec.as_ref().unwrap().containers[0].env);
+    assert!(s.affinity.is_none());
+    // No managed Service for a StatefulSet that never opted in.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(services_of(&c, &ns, "plain").await.is_empty());
+}
+
+/// Opting out later: the controller removes what it made (Services) and new pods are left alone.
+#[tokio::test]
+async fn opting_out_removes_services() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-optout").await;
+    Broker::new("leaving", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    wait_for("2 Services", T, || async { (services_of(&c, &ns, "leaving").await.len() == 2).then_some(()) }).await;
+    let api: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    api.patch(
+        "leaving",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"metadata": {"labels": {"kafka-advertiser.io/enabled": null}}}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("Services removed after opt-out", T, || async {
+        services_of(&c, &ns, "leaving").await.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// Each shipped example, applied as a user would (into a fresh namespace).
+#[tokio::test]
+async fn example_kraft_loadbalancer() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-ex-kraft").await;
+    let objs = apply_file(&c, &examples_dir().join("kafka-kraft.yaml"), &ns).await;
+    let sts = objs.iter().find(|o| o.types.as_ref().is_some_and(|t| t.kind == "StatefulSet")).unwrap();
+    let name = sts.name_any();
+    let replicas = sts.data["spec"]["replicas"].as_u64().unwrap() as usize;
+    let env = "KAFKA_CFG_ADVERTISED_LISTENERS";
+    let pods = wait_for("every broker admitted with its own Service's address", Duration::from_secs(90), || async {
+        let pods = pods_of(&c, &ns, &name).await;
+        let svcs = services_of(&c, &ns, &name).await;
+        if pods.len() != replicas {
+            return None;
+        }
+        for p in &pods {
+            let o = ordinal_of(&p.name_any());
+            let svc = svcs.values().find(|s| s.labels().get("kafka-advertiser.io/ordinal") == Some(&o.to_string()))?;
+            let ip = ingress_ip(svc)?;
+            if !env_value(p, "kafka", env)?.ends_with(&format!("EXTERNAL://{ip}:9094")) {
+                return None;
+            }
+        }
+        Some(pods)
+    })
+    .await;
+    // Every broker has its own address.
+    let mut addrs: Vec<String> = pods.iter().map(|p| env_value(p, "kafka", env).unwrap()).collect();
+    addrs.dedup();
+    assert_eq!(addrs.len(), replicas);
+    // The bootstrap Service the example asks for.
+    let svcs = services_of(&c, &ns, &name).await;
+    assert!(svcs.values().any(|s| s.labels().get("kafka-advertiser.io/role").map(String::as_str) == Some("bootstrap")));
+}
+
+#[tokio::test]
+async fn example_zookeeper_shared_address() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-ex-zk").await;
+    apply_file(&c, &examples_dir().join("kafka-zookeeper.yaml"), &ns).await;
+    let pods = wait_pods(&c, &ns, "kafka", 3, T).await;
+    for (i, p) in pods.iter().enumerate() {
+        let v = env_value(p, "kafka", "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
+        assert!(v.ends_with(&format!("EXTERNAL://198.51.100.7:{}", 9092 + i)), "{v}");
+    }
+    // ZooKeeper did not opt in: its pods are stored as the StatefulSet controller made them.
+    // (ZooKeeper's StatefulSet numbers its pods from spec.ordinals.start = 1.)
+    let zk = wait_for("3 ZooKeeper pods", T, || async {
+        let pods = pods_of(&c, &ns, "zookeeper").await;
+        (pods.len() == 3).then_some(pods)
+    })
+    .await;
+    for p in &zk {
+        assert!(p.spec.as_ref().unwrap().affinity.is_none());
+        assert!(annotation(p, "kafka-advertiser.io/advertised").is_none());
+    }
+}
+
+#[tokio::test]
+async fn example_apache_hostname() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-ex-apache").await;
+    apply_file(&c, &examples_dir().join("kafka-apache.yaml"), &ns).await;
+    let pods = wait_pods(&c, &ns, "kafka", 3, T).await;
+    for (i, p) in pods.iter().enumerate() {
+        let v = env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+        assert!(v.contains(&format!("EXTERNAL://kafka-{i}.kafka.example.com:9094")), "{v}");
+        assert!(annotation(p, "kafka-advertiser.io/advertised").is_some());
+        assert!(anti_affinity(p)["preferredDuringSchedulingIgnoredDuringExecution"].is_array(), "{}", anti_affinity(p));
+    }
+}

@@ -1,0 +1,62 @@
+//! Leader hand-over between the two deployed replicas.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+
+use crate::*;
+
+async fn holder(c: &kube::Client) -> Option<String> {
+    let lease: Lease = Api::namespaced(c.clone(), "kafka-advertiser").get_opt("kafka-advertiser").await.ok()??;
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
+}
+
+/// Stop the leader process: the follower takes the Lease and reconciles a scale-up, and the
+/// webhook keeps answering through the surviving replica.
+#[tokio::test]
+async fn follower_takes_over_when_the_leader_stops() {
+    let _g = INSTALL.write().await;
+    let env = testenv();
+    let c = client().await;
+    let ns = namespace(&c, "e2e-leader").await;
+    Broker::new("kafka", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    wait_for("2 brokers admitted", Duration::from_secs(90), || async {
+        let pods = pods_of(&c, &ns, "kafka").await;
+        (pods.len() == 2 && pods.iter().all(|p| env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").is_some()))
+            .then_some(())
+    })
+    .await;
+
+    let leader = wait_for("a Lease holder", Duration::from_secs(30), || holder(&c)).await;
+    let replica = leader.strip_prefix("testenv-").unwrap_or_else(|| panic!("unexpected holder {leader}"));
+    let pid_file = env.pid_file(&format!("kafka-advertiser-{replica}"));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // The harness started this process (scripts/testenv.sh deploy); stop it by its pid.
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    wait_for("the old leader to exit", Duration::from_secs(30), || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+
+    scale(&c, &ns, "kafka", 4).await;
+    let new =
+        wait_for("a new Lease holder", Duration::from_secs(60), || async { holder(&c).await.filter(|h| *h != leader) })
+            .await;
+    assert!(new.starts_with("testenv-"), "{new}");
+    wait_for("brokers 2 and 3 admitted after the hand-over", Duration::from_secs(90), || async {
+        let pods = pods_of(&c, &ns, "kafka").await;
+        let svcs = services_of(&c, &ns, "kafka").await;
+        (pods.len() == 4
+            && svcs.len() == 4
+            && pods
+                .iter()
+                .all(|p| env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").is_some_and(|v| v.contains("127.0.2."))))
+        .then_some(())
+    })
+    .await;
+
+    // Bring the stopped replica back (deploy is idempotent: it restarts what is not running).
+    env.script(&["deploy"]);
+}

@@ -1,0 +1,20 @@
+//! End-to-end suite against the real control plane of `scripts/testenv.sh` (kube-apiserver, the
+//! StatefulSet controller and garbage collector of kube-controller-manager, kube-scheduler, kwok
+//! nodes, MetalLB's controller) with kafka-advertiser installed by `scripts/testenv.sh deploy`.
+//!
+//! ```sh
+//! scripts/testenv.sh build && scripts/testenv.sh up && scripts/testenv.sh deploy
+//! cargo test --locked --features e2e --test e2e
+//! ```
+//!
+//! Without a running test environment every test fails (it never skips): a missing control plane is
+//! a red suite, not a green one.
+
+mod harness;
+
+mod admission;
+mod kafka;
+mod leader;
+mod services;
+
+pub use harness::*;

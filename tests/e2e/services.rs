@@ -1,0 +1,277 @@
+//! The controller against the real API server, StatefulSet controller, garbage collector and MetalLB.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::DeleteParams;
+use kube::{Api, ResourceExt};
+use serde_json::{json, Value};
+
+use crate::*;
+
+const T: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn loadbalancer_mode_scale_and_garbage_collection() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-lb").await;
+    let sts = Broker::new("kafka", 3).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    let uid = sts.metadata.uid.clone().unwrap();
+
+    let addrs = converged(&c, &ns, "kafka", 3, 9094).await;
+    let distinct: std::collections::BTreeSet<_> = addrs.values().collect();
+    assert_eq!(distinct.len(), 3, "each broker has its own address: {addrs:?}");
+    for ip in addrs.values() {
+        assert!(ip.starts_with("127.0.2."), "MetalLB assigned {ip} outside the test pool");
+    }
+    // Owned by the StatefulSet (so the garbage collector can remove them), LoadBalancer, one port.
+    for (name, svc) in services_of(&c, &ns, "kafka").await {
+        let owner = &svc.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+            ("StatefulSet", "kafka", uid.as_str()),
+            "{name}"
+        );
+        assert_eq!(owner.controller, Some(true));
+        let spec = svc.spec.as_ref().unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+        assert_eq!(spec.ports.as_ref().unwrap()[0].port, 9094);
+        let sel = spec.selector.as_ref().unwrap();
+        assert_eq!(
+            sel.get("statefulset.kubernetes.io/pod-name").map(String::as_str),
+            Some(format!("kafka-{}", svc.labels()["kafka-advertiser.io/ordinal"]).as_str())
+        );
+    }
+    // The first pods were refused until their address existed; the nudge made the StatefulSet
+    // controller retry at once instead of after its back-off.
+    let sts: StatefulSet = Api::namespaced(c.clone(), &ns).get("kafka").await.unwrap();
+    assert!(sts.annotations().contains_key("kafka-advertiser.io/addresses-ready"), "{:?}", sts.annotations());
+
+    scale(&c, &ns, "kafka", 5).await;
+    let five = converged(&c, &ns, "kafka", 5, 9094).await;
+    for o in 0..3 {
+        assert_eq!(five[&o], addrs[&o], "broker {o} kept its address across the scale-up");
+    }
+    scale(&c, &ns, "kafka", 2).await;
+    let two = converged(&c, &ns, "kafka", 2, 9094).await;
+    assert_eq!(two.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+    let names: Vec<String> = services_of(&c, &ns, "kafka").await.into_keys().collect();
+    assert_eq!(names, vec!["kafka-0-external".to_string(), "kafka-1-external".to_string()]);
+
+    // Deleting the StatefulSet: the real garbage collector removes the Services it owned.
+    Api::<StatefulSet>::namespaced(c.clone(), &ns).delete("kafka", &DeleteParams::background()).await.unwrap();
+    wait_for("Services garbage-collected", T, || async {
+        services_of(&c, &ns, "kafka").await.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// shared-address mode with MetalLB's sharing annotations: every broker Service gets the one IP.
+#[tokio::test]
+async fn shared_address_mode_gets_one_metallb_ip() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-shared").await;
+    // An address from the test pool no other test asks for.
+    let ip = "127.0.2.240";
+    Broker::new("shared", 3)
+        .annotate("kafka-advertiser.io/mode", "shared-address")
+        .annotate("kafka-advertiser.io/address", ip)
+        .annotate("kafka-advertiser.io/port-base", "19092")
+        .create(&c, &ns)
+        .await;
+    let pods = wait_pods(&c, &ns, "shared", 3, T).await;
+    for (i, p) in pods.iter().enumerate() {
+        let v = env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+        assert!(v.ends_with(&format!("EXTERNAL://{ip}:{}", 19092 + i)), "{v}");
+    }
+    let svcs = wait_for("MetalLB gave every broker Service the shared IP", T, || async {
+        let svcs = services_of(&c, &ns, "shared").await;
+        (svcs.len() == 3 && svcs.values().all(|s| ingress_ip(s).as_deref() == Some(ip))).then_some(svcs)
+    })
+    .await;
+    let mut ports: Vec<i32> = svcs.values().map(|s| s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port).collect();
+    ports.sort();
+    assert_eq!(ports, vec![19092, 19093, 19094]);
+}
+
+/// A Service the API refuses: a Warning Event on the StatefulSet with the API's reason, and the
+/// rest of the reconcile (the other brokers' Services, their admission) still happens.
+#[tokio::test]
+async fn refused_service_is_a_warning_event_and_the_rest_still_happens() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-refused").await;
+    // 52 characters: the longest StatefulSet name whose pods still get a controller-revision-hash
+    // label. `<name>-10-external` is 64 characters: the API refuses that Service name.
+    let name = "kafka-with-a-rather-long-name-for-ordinals-past-nine";
+    assert_eq!(name.len(), 52);
+    Broker::new(name, 11).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    let ev = wait_for("a Warning Event about the refused Service", T, || async {
+        events_about(&c, &ns, "StatefulSet", name)
+            .await
+            .into_iter()
+            .find(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().unwrap_or("").contains("-10-external"))
+    })
+    .await;
+    let note = ev.note.unwrap_or_default();
+    assert!(note.contains("63") || note.contains("must be no more than"), "the Event says why: {note}");
+    // The ten other brokers got their Services and addresses, and were admitted.
+    let ten = wait_for("brokers 0..9 admitted with their addresses", T, || async {
+        let pods: Vec<Pod> = pods_of(&c, &ns, name)
+            .await
+            .into_iter()
+            .filter(|p| {
+                env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").is_some_and(|v| v.contains("EXTERNAL://127.0.2."))
+            })
+            .collect();
+        (pods.len() == 10).then_some(pods)
+    })
+    .await;
+    assert!(ten.iter().all(|p| ordinal_of(&p.name_any()) < 10));
+}
+
+#[tokio::test]
+async fn bad_source_range_is_a_warning_event() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-cidr").await;
+    Broker::new("cidr", 1)
+        .annotate("kafka-advertiser.io/mode", "loadbalancer")
+        .annotate("kafka-advertiser.io/load-balancer-source-ranges", "10.0.0.0/33")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_for("a Warning Event naming the bad source range", T, || async {
+        events_about(&c, &ns, "StatefulSet", "cidr")
+            .await
+            .into_iter()
+            .find(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().unwrap_or("").contains("10.0.0.0/33"))
+    })
+    .await;
+    assert!(matches!(ev.reason.as_deref(), Some("ServiceApplyFailed") | Some("InvalidSettings")), "{:?}", ev.reason);
+}
+
+/// An install scoped to two namespaces (`--namespace a,b`) keeps both namespaces' addresses: one
+/// namespace's re-list must not wipe the other's view. The scoped replica runs beside the deployed
+/// ones with the same ServiceAccount token; it never leads (its Lease namespace is not granted), so
+/// it only watches, and it is asked directly, as the API server would ask it.
+#[tokio::test]
+async fn namespace_scoped_install_keeps_every_namespace() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let a = namespace(&c, "e2e-scope-a").await;
+    let b = namespace(&c, "e2e-scope-b").await;
+    for ns in [&a, &b] {
+        Broker::new("kafka", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, ns).await;
+    }
+    let want_a = converged(&c, &a, "kafka", 2, 9094).await;
+    let want_b = converged(&c, &b, "kafka", 2, 9094).await;
+
+    let env = testenv();
+    let scoped = Scoped::start(env, &format!("{a},{b}"));
+    wait_for("the scoped replica's /readyz", Duration::from_secs(30), || async {
+        let r = reqwest::get(format!("http://127.0.0.1:{}/readyz", scoped.admin)).await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    // Both namespaces' brokers are admitted by the scoped replica with their addresses.
+    for (ns, want) in [(&a, &want_a), (&b, &want_b)] {
+        for (o, ip) in want.iter() {
+            let pod: Pod = Api::namespaced(c.clone(), ns).get(&format!("kafka-{o}")).await.unwrap();
+            let resp = scoped.admit(&pod).await;
+            assert_eq!(resp["response"]["allowed"], true, "{ns}/kafka-{o}: {resp}");
+            let patch =
+                String::from_utf8(base64_decode(resp["response"]["patch"].as_str().expect("a patch for a fresh pod")))
+                    .unwrap();
+            assert!(patch.contains(&format!("EXTERNAL://{ip}:9094")), "{ns}/kafka-{o}: {patch}");
+        }
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// A third `serve` process with `--namespace`, stopped (by pid) when dropped.
+struct Scoped {
+    child: std::process::Child,
+    port: u16,
+    admin: u16,
+}
+
+impl Scoped {
+    fn start(env: &TestEnv, namespaces: &str) -> Scoped {
+        let port = free_port();
+        let admin = free_port();
+        let child = std::process::Command::new(env.product())
+            .env("KUBECONFIG", env.dir.join("kafka-advertiser.kubeconfig"))
+            .args(["serve", "--namespace", namespaces, "--lease-namespace", "default", "--identity", "e2e-scoped"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+            .arg("--tls-cert-dir")
+            .arg(env.dir.join("webhook-certs"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(env.dir.join("logs/e2e-scoped.log")).unwrap())
+            .spawn()
+            .unwrap();
+        Scoped { child, port, admin }
+    }
+
+    /// POST an AdmissionReview for `pod` (as it would be at CREATE: the webhook's own changes
+    /// stripped) and return the response review.
+    async fn admit(&self, pod: &Pod) -> Value {
+        let mut obj = serde_json::to_value(pod).unwrap();
+        let m = obj["metadata"].as_object_mut().unwrap();
+        for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
+            m.remove(k);
+        }
+        if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
+            a.remove("kafka-advertiser.io/advertised");
+        }
+        for c in obj["spec"]["containers"].as_array_mut().unwrap() {
+            if let Some(env) = c["env"].as_array_mut() {
+                env.retain(|e| e["name"] != "KAFKA_ADVERTISED_LISTENERS");
+            }
+        }
+        obj["spec"].as_object_mut().unwrap().remove("affinity");
+        obj.as_object_mut().unwrap().remove("status");
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "e2e-scoped",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+                "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": pod.name_any(),
+                "namespace": pod.namespace().unwrap(),
+                "operation": "CREATE",
+                "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
+                "object": obj,
+                "oldObject": null,
+                "dryRun": false,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+            }
+        });
+        let ca = std::fs::read(testenv().dir.join("webhook-certs/ca.crt")).unwrap();
+        let http = reqwest::Client::builder().use_preconfigured_tls(tls_config(&ca)).build().unwrap();
+        http.post(format!("https://127.0.0.1:{}/mutate", self.port))
+            .json(&review)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
