@@ -56,7 +56,8 @@ async fn create_pods(c: &Client, ns: &str, n: usize, concurrency: usize) -> Vec<
                             "kafka-advertiser.io/hostname-template": "{pod}.bench.example.test"
                         }
                     },
-                    "spec": {"containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
+                    "spec": {"hostname": format!("kafka-{i}"), "subdomain": "kafka-headless",
+                        "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
                         "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}
                 }))
                 .unwrap();
@@ -213,36 +214,56 @@ async fn bench_memory(c: &Client) {
     let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).delete(&ns, &DeleteParams::default()).await;
 }
 
-async fn bench_apiserver(c: &Client) {
+/// Buckets (le, cumulative count) of the API server's histogram for our webhook's admit calls.
+async fn webhook_histogram(c: &Client) -> Vec<(f64, f64)> {
     let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
     let text = c.request_text(req).await.expect("GET /metrics");
     let mut buckets: Vec<(f64, f64)> = Vec::new();
-    let mut count = 0.0;
     for l in text.lines() {
-        if !l.contains("pods.kafka-advertiser.io") || !l.contains("type=\"admit\"") || !l.contains("rejected=\"false\"")
+        if !l.starts_with("apiserver_admission_webhook_admission_duration_seconds_bucket")
+            || !l.contains("pods.kafka-advertiser.io")
+            || !l.contains("type=\"admit\"")
         {
             continue;
         }
         let val: f64 = l.rsplit(' ').next().unwrap().parse().unwrap_or(0.0);
-        if l.starts_with("apiserver_admission_webhook_admission_duration_seconds_bucket") {
-            let le = l.split("le=\"").nth(1).and_then(|s| s.split('"').next()).unwrap();
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
-            if let Some(b) = buckets.iter_mut().find(|b| b.0 == le) {
-                b.1 += val;
-            } else {
-                buckets.push((le, val));
-            }
-        } else if l.starts_with("apiserver_admission_webhook_admission_duration_seconds_count") {
-            count += val;
+        let le = l.split("le=\"").nth(1).and_then(|s| s.split('"').next()).unwrap();
+        let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+        match buckets.iter_mut().find(|b| b.0 == le) {
+            Some(b) => b.1 += val,
+            None => buckets.push((le, val)),
         }
     }
     buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-    let p99 = buckets.iter().find(|(_, n)| *n >= 0.99 * count).map(|b| b.0);
-    let under5 = buckets.iter().find(|b| (b.0 - 0.005).abs() < 1e-9).map(|b| b.1).unwrap_or(0.0);
+    buckets
+}
+
+fn describe(buckets: &[(f64, f64)]) -> String {
+    let count = buckets.last().map(|b| b.1).unwrap_or(0.0);
+    let p = |q: f64| buckets.iter().find(|(_, n)| *n >= q * count).map(|b| b.0).unwrap_or(f64::NAN);
+    let within = |le: f64| buckets.iter().find(|b| (b.0 - le).abs() < 1e-9).map(|b| b.1).unwrap_or(0.0);
+    format!(
+        "{count} calls, p50 bucket le={} s, p99 bucket le={} s, {:.1}% within 5 ms, {:.1}% within 25 ms",
+        p(0.5),
+        p(0.99),
+        100.0 * within(0.005) / count.max(1.0),
+        100.0 * within(0.025) / count.max(1.0)
+    )
+}
+
+async fn bench_apiserver(c: &Client) {
     println!(
-        "apiserver: apiserver_admission_webhook_admission_duration_seconds{{name=pods.kafka-advertiser.io}}: {count} calls, p99 bucket le={p99:?} s, {:.1}% within 5 ms",
-        if count > 0.0 { 100.0 * under5 / count } else { 0.0 }
+        "apiserver: apiserver_admission_webhook_admission_duration_seconds{{name=pods.kafka-advertiser.io}}, all calls so far: {}",
+        describe(&webhook_histogram(c).await)
     );
+    // At light load (one client, pods created one after another): the webhook's own cost.
+    let before = webhook_histogram(c).await;
+    let ns = namespace(c, "bench-apiserver").await;
+    create_pods(c, &ns, 200, 1).await;
+    let after = webhook_histogram(c).await;
+    let delta: Vec<(f64, f64)> =
+        after.iter().map(|(le, n)| (*le, n - before.iter().find(|b| b.0 == *le).map(|b| b.1).unwrap_or(0.0))).collect();
+    println!("  200 sequential creates: {}", describe(&delta));
 }
 
 #[tokio::main]

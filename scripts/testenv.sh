@@ -10,6 +10,7 @@
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
 #                                overlay of deploy/) and run two `serve` replicas on the host with the
 #                                ServiceAccount's own token
+#   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
 #   scripts/testenv.sh lb NAMESPACE/SERVICE IP    play the cloud: set a Service's status.loadBalancer
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
@@ -350,6 +351,13 @@ deploy() {
 # lb, down, env, status
 # ---------------------------------------------------------------------------------------------
 
+undeploy() {
+  local f
+  stop_one webhook-forward
+  for f in "$PIDS"/kafka-advertiser-*; do [ -e "$f" ] && stop_one "$(basename "$f")"; done
+  say "kafka-advertiser replicas stopped"
+}
+
 lb() {
   [ $# = 2 ] && [[ $1 == */* ]] || die "usage: scripts/testenv.sh lb NAMESPACE/SERVICE IP"
   local ns=${1%%/*} svc=${1#*/}
@@ -413,9 +421,10 @@ case "$cmd" in
   build) build ;;
   up) up ;;
   deploy) deploy ;;
+  undeploy) undeploy ;;
   lb) lb "$@" ;;
   down) down ;;
   env) print_env ;;
   status) status ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -117,8 +117,8 @@ fn preview_defaults_to_the_embedded_example_and_reads_other_statefulsets() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = stdout(&o);
     assert!(out.contains("brokers 5..6"), "{out}");
-    assert!(out.contains("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):32005"), "{out}");
-    assert!(out.contains("KAFKA_ADVERTISER_HOST_IP from status.hostIP"), "{out}");
+    assert!(out.contains("EXTERNAL://$(ADVERTISER_HOST_IP):32005"), "{out}");
+    assert!(out.contains("ADVERTISER_HOST_IP from status.hostIP"), "{out}");
     assert!(out.contains("edge-6-external type NodePort port 9094 nodePort 32006"), "{out}");
     assert!(!out.contains("edge-4") && !out.contains("edge-7"), "{out}");
 }

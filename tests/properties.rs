@@ -5,7 +5,8 @@ use kafka_advertiser::mutate::{mutate, AddressBook, Defaults, RequestNames};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-const MANAGED: [&str; 3] = ["KAFKA_CFG_ADVERTISED_LISTENERS", "KAFKA_ADVERTISED_LISTENERS", "KAFKA_ADVERTISER_HOST_IP"];
+const MANAGED: [&str; 4] =
+    ["KAFKA_CFG_ADVERTISED_LISTENERS", "KAFKA_ADVERTISED_LISTENERS", "ADVERTISER_HOST_IP", "KAFKA_ADVERTISER_HOST_IP"];
 
 fn key() -> impl Strategy<Value = String> {
     // Label/annotation-like keys, including `/` and `~`.
@@ -18,6 +19,7 @@ fn env_var() -> impl Strategy<Value = Value> {
         Just("KAFKA_CFG_ADVERTISED_LISTENERS".to_owned()),
         Just("KAFKA_ADVERTISED_LISTENERS".to_owned()),
         Just("KAFKA_ADVERTISER_HOST_IP".to_owned()),
+        Just("ADVERTISER_HOST_IP".to_owned()),
         Just("KAFKA_LISTENERS".to_owned()),
         "[A-Z_]{1,10}",
     ];

@@ -142,10 +142,10 @@ async fn fixtures_over(http2: bool) {
             "kafka-4-nodeport" => {
                 let pod = pod.unwrap();
                 let envs = pod.spec.as_ref().unwrap().containers[0].env.clone().unwrap();
-                let h = envs.iter().position(|e| e.name == "KAFKA_ADVERTISER_HOST_IP").unwrap();
+                let h = envs.iter().position(|e| e.name == "ADVERTISER_HOST_IP").unwrap();
                 let l = envs.iter().position(|e| e.name == "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
                 assert!(h < l);
-                assert!(envs[l].value.as_deref().unwrap().ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
+                assert!(envs[l].value.as_deref().unwrap().ends_with("EXTERNAL://$(ADVERTISER_HOST_IP):31094"));
             }
             other => panic!("fixture {other} has no expectation"),
         }
@@ -173,7 +173,10 @@ async fn default_mode_flag_and_cluster_domain() {
     review["request"]["object"]["metadata"]["annotations"] = json!({});
     let (_, pod) = admit(&c, &s.server.url("/mutate"), review).await;
     let v = env(&pod.unwrap(), "kafka", "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
-    assert_eq!(v, "INTERNAL://kafka-0.kafka-headless.streaming.svc.corp.internal:9092,EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31090");
+    assert_eq!(
+        v,
+        "INTERNAL://kafka-0.kafka-headless.streaming.svc.corp.internal:9092,EXTERNAL://$(ADVERTISER_HOST_IP):31090"
+    );
 }
 
 #[tokio::test]

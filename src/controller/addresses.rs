@@ -59,7 +59,9 @@ pub async fn run(
     let mut synced = Some(synced);
     // On a re-list, brokers missing from the new list are dropped.
     let mut relist: Option<Vec<(String, String, u32)>> = None;
-    let stream = reflector(writer, watcher(api, cfg)).default_backoff().take_until(stop.cancelled_owned());
+    let stream = reflector(writer, watcher(api, cfg).modify(|s: &mut Service| s.metadata.managed_fields = None))
+        .default_backoff()
+        .take_until(stop.cancelled_owned());
     let mut stream = std::pin::pin!(stream);
     while let Some(ev) = stream.next().await {
         match ev {

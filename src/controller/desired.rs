@@ -30,9 +30,27 @@ pub const ANN_RETAIN: &str = "kafka-advertiser.io/retain-services";
 pub const ANN_ROLL_ON_CHANGE: &str = "kafka-advertiser.io/roll-on-change";
 /// On the StatefulSet's metadata: set when the last missing address arrives (nudges a retry).
 pub const ANN_ADDRESSES_READY: &str = "kafka-advertiser.io/addresses-ready";
+/// On the StatefulSet's metadata: every broker's external `host:port`, comma-separated, once all are known.
+pub const ANN_EXTERNAL_BOOTSTRAP: &str = "kafka-advertiser.io/external-bootstrap";
 pub const EXTERNAL_DNS_ANN: &str = "external-dns.alpha.kubernetes.io/hostname";
 pub const METALLB_SHARED_ANN: &str = "metallb.io/allow-shared-ip";
 pub const METALLB_IPS_ANN: &str = "metallb.io/loadBalancerIPs";
+/// The same two under the prefix MetalLB read before 0.14.9 (still read by newer releases).
+pub const METALLB_LEGACY_SHARED_ANN: &str = "metallb.universe.tf/allow-shared-ip";
+pub const METALLB_LEGACY_IPS_ANN: &str = "metallb.universe.tf/loadBalancerIPs";
+
+/// MetalLB IP sharing under both annotation generations. A value the user set under either name wins.
+fn metallb_sharing(annotations: &mut BTreeMap<String, String>, default_key: String, ip: Option<&str>) {
+    let mut pair = |new: &str, old: &str, default: Option<String>| {
+        let Some(v) = annotations.get(new).or_else(|| annotations.get(old)).cloned().or(default) else {
+            return;
+        };
+        annotations.entry(new.to_owned()).or_insert_with(|| v.clone());
+        annotations.entry(old.to_owned()).or_insert(v);
+    };
+    pair(METALLB_SHARED_ANN, METALLB_LEGACY_SHARED_ANN, Some(default_key));
+    pair(METALLB_IPS_ANN, METALLB_LEGACY_IPS_ANN, ip.map(str::to_owned));
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DesiredError {
@@ -264,10 +282,8 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
                 }
             }
             Mode::SharedAddress => {
-                annotations.entry(METALLB_SHARED_ANN.into()).or_insert_with(|| format!("{namespace}-{name}"));
-                if let Some(ip) = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
-                    annotations.entry(METALLB_IPS_ANN.into()).or_insert_with(|| ip.to_owned());
-                }
+                let ip = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+                metallb_sharing(&mut annotations, format!("{namespace}-{name}"), ip);
             }
             _ => {}
         }
@@ -295,7 +311,8 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             .collect();
         let mut annotations = svc.annotations.clone();
         if settings.mode == Mode::SharedAddress {
-            annotations.entry(METALLB_SHARED_ANN.into()).or_insert_with(|| format!("{namespace}-{name}"));
+            let ip = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+            metallb_sharing(&mut annotations, format!("{namespace}-{name}"), ip);
         }
         let port = ServicePort {
             name: Some("bootstrap".into()),
@@ -404,6 +421,9 @@ mod tests {
             let a = s.metadata.annotations.as_ref().unwrap();
             assert_eq!(a[METALLB_SHARED_ANN], "prod-events");
             assert_eq!(a[METALLB_IPS_ANN], "192.0.2.9");
+            // MetalLB before 0.14.9 reads only the old prefix: both generations, same values.
+            assert_eq!(a[METALLB_LEGACY_SHARED_ANN], "prod-events");
+            assert_eq!(a[METALLB_LEGACY_IPS_ANN], "192.0.2.9");
         }
     }
 

@@ -98,7 +98,8 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             watcher(
                 api::<Pod>(&shared.client, ns),
                 watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true")),
-            ),
+            )
+            .modify(slim_pod),
         )
         .default_backoff()
         .touched_objects();
@@ -179,7 +180,18 @@ fn slim(sts: &mut StatefulSet) {
     if !desired::opted_in(sts) {
         sts.spec = None;
         sts.status = None;
-        sts.metadata.annotations = None;
+        // Only the annotations we write (removed when a StatefulSet opts out).
+        if let Some(a) = sts.metadata.annotations.as_mut() {
+            a.retain(|k, _| k == desired::ANN_ADDRESSES_READY || k == desired::ANN_EXTERNAL_BOOTSTRAP);
+        }
+    }
+}
+
+/// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition).
+fn slim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(st) = pod.status.as_mut() {
+        *st = k8s_openapi::api::core::v1::PodStatus { conditions: st.conditions.take(), ..Default::default() };
     }
 }
 

@@ -194,6 +194,17 @@ async fn reconcile_inner(
             s.metadata.namespace.as_deref() == Some(ns)
                 && s.labels().get(STATEFULSET_LABEL).map(String::as_str) == Some(name)
         });
+        let annotated =
+            sts.annotations().keys().any(|k| k == desired::ANN_ADDRESSES_READY || k == desired::ANN_EXTERNAL_BOOTSTRAP);
+        if annotated {
+            // Server-side apply of nothing: drops the annotations this field manager owns.
+            let empty =
+                json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns}});
+            still_leader(ctx)?;
+            Api::<StatefulSet>::namespaced(ctx.shared.client.clone(), ns)
+                .patch(name, &apply_params(), &Patch::Apply(&empty))
+                .await?;
+        }
         if !has_ours {
             return Ok(Action::await_change());
         }
@@ -357,19 +368,31 @@ async fn reconcile_inner(
         )
         .await;
     }
-    if needs_address && waiting == 0 && !addrs.is_empty() {
-        let hash = addresses_hash(&addrs);
-        let current = sts.annotations().get(desired::ANN_ADDRESSES_READY);
-        if current != Some(&hash) {
-            // Touch only the StatefulSet's own metadata: the pod template is not changed, so no rollout.
-            let nudge = json!({
-                "apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": { "name": d.name, "namespace": d.namespace, "annotations": { desired::ANN_ADDRESSES_READY: hash } }
-            });
-            let api: Api<StatefulSet> = Api::namespaced(ctx.shared.client.clone(), ns);
-            still_leader(ctx)?;
-            api.patch(&d.name, &apply_params(), &Patch::Apply(&nudge)).await?;
+    // The StatefulSet shows the result: every broker's external host:port once all are known; and
+    // when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
+    let bootstrap = external_bootstrap(&d, &addrs);
+    let ready_hash = (needs_address && waiting == 0 && !addrs.is_empty()).then(|| addresses_hash(&addrs));
+    let current = |k: &str| sts.annotations().get(k).cloned();
+    let stale = (ready_hash.is_some() && current(desired::ANN_ADDRESSES_READY) != ready_hash)
+        || current(desired::ANN_EXTERNAL_BOOTSTRAP) != bootstrap;
+    if stale {
+        // Touch only the StatefulSet's own metadata: the pod template is not changed, so no rollout.
+        // Fields we applied before and leave out now are removed by server-side apply.
+        let mut annotations = serde_json::Map::new();
+        let keep_hash = ready_hash.clone().or_else(|| current(desired::ANN_ADDRESSES_READY));
+        if let Some(h) = keep_hash {
+            annotations.insert(desired::ANN_ADDRESSES_READY.into(), h.into());
         }
+        if let Some(b) = &bootstrap {
+            annotations.insert(desired::ANN_EXTERNAL_BOOTSTRAP.into(), b.clone().into());
+        }
+        let nudge = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": { "name": d.name, "namespace": d.namespace, "annotations": annotations }
+        });
+        let api: Api<StatefulSet> = Api::namespaced(ctx.shared.client.clone(), ns);
+        still_leader(ctx)?;
+        api.patch(&d.name, &apply_params(), &Patch::Apply(&nudge)).await?;
     }
 
     let drifting = drift(sts, &d, ctx, key).await?;
@@ -378,6 +401,28 @@ async fn reconcile_inner(
     } else {
         Action::requeue(Duration::from_secs(300))
     })
+}
+
+/// `host:port` of every broker, in ordinal order, once every one is known (IPv6 bracketed).
+/// `None` while one is missing, and in nodeport mode (the address is each pod's node).
+pub fn external_bootstrap(d: &Desired, lb: &BTreeMap<u32, String>) -> Option<String> {
+    let mut out = Vec::with_capacity(d.replicas as usize);
+    for ordinal in d.ordinals() {
+        let pod = format!("{}-{ordinal}", d.name);
+        let host = match d.settings.mode {
+            Mode::Loadbalancer => lb.get(&ordinal)?.clone(),
+            Mode::SharedAddress => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned())?,
+            Mode::Hostname => d.settings.hostname_template.as_ref()?.render(ordinal, &pod, &d.namespace, &d.name),
+            Mode::Nodeport => return None,
+        };
+        let port = d.settings.external_port(ordinal).ok()?;
+        if host.contains(':') {
+            out.push(format!("[{host}]:{port}"));
+        } else {
+            out.push(format!("{host}:{port}"));
+        }
+    }
+    (!out.is_empty()).then(|| out.join(","))
 }
 
 fn publish_gauges(ctx: &Context, st: &State) {
@@ -425,7 +470,7 @@ async fn drift(
         else {
             continue;
         };
-        if &now.advertised != advertised {
+        if !mutate::same_advertised(&now.advertised, advertised) {
             drifted.push((pod.clone(), advertised.clone(), now.advertised));
         }
     }

@@ -273,6 +273,7 @@ async fn scale_down_deletes_services_above_the_range_and_nudges_when_all_address
     let nudge = calls.iter().find(|c| c.path.ends_with("/statefulsets/kafka")).unwrap();
     assert!(nudge.query.contains("fieldManager=kafka-advertiser"));
     assert!(nudge.body["metadata"]["annotations"][ANN_ADDRESSES_READY].is_string());
+    assert_eq!(nudge.body["metadata"]["annotations"][desired::ANN_EXTERNAL_BOOTSTRAP], "203.0.113.10:9094");
     assert!(nudge.body.get("spec").is_none(), "the nudge must not touch the pod template");
 }
 
@@ -282,8 +283,13 @@ async fn nudge_is_not_repeated_for_the_same_addresses() {
     let s = setup(world, true, vec![]);
     let mut sts = statefulset(1, json!({}));
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
-    sts.metadata.annotations =
-        Some(BTreeMap::from([(ANN_ADDRESSES_READY.to_owned(), super::reconcile::addresses_hash(&addrs))]));
+    let d = desired::desired(&sts, &Defaults::default()).unwrap();
+    let bootstrap = super::reconcile::external_bootstrap(&d, &addrs).unwrap();
+    assert_eq!(bootstrap, "203.0.113.10:9094");
+    sts.metadata.annotations = Some(BTreeMap::from([
+        (ANN_ADDRESSES_READY.to_owned(), super::reconcile::addresses_hash(&addrs)),
+        (desired::ANN_EXTERNAL_BOOTSTRAP.to_owned(), bootstrap),
+    ]));
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert!(!writes(&calls).iter().any(|w| w.contains("statefulsets")), "{:?}", writes(&calls));
@@ -498,4 +504,29 @@ async fn address_view_survives_a_dropped_watch() {
     stop.cancel();
     task.await.unwrap();
     api_task.abort();
+}
+
+#[test]
+fn external_bootstrap_lists_every_broker_once_known() {
+    let lb = statefulset(3, json!({}));
+    let d = desired::desired(&lb, &Defaults::default()).unwrap();
+    let mut addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned()), (2, "2001:db8::7".to_owned())]);
+    assert_eq!(super::reconcile::external_bootstrap(&d, &addrs), None, "broker 1 has no address yet");
+    addrs.insert(1, "lb-1.example.net".to_owned());
+    assert_eq!(
+        super::reconcile::external_bootstrap(&d, &addrs).as_deref(),
+        Some("203.0.113.10:9094,lb-1.example.net:9094,[2001:db8::7]:9094")
+    );
+    let host = statefulset(
+        2,
+        json!({"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "b{ordinal}.example.com"}),
+    );
+    let d = desired::desired(&host, &Defaults::default()).unwrap();
+    assert_eq!(
+        super::reconcile::external_bootstrap(&d, &BTreeMap::new()).as_deref(),
+        Some("b0.example.com:9094,b1.example.com:9094")
+    );
+    let np = statefulset(2, json!({"kafka-advertiser.io/mode": "nodeport"}));
+    let d = desired::desired(&np, &Defaults::default()).unwrap();
+    assert_eq!(super::reconcile::external_bootstrap(&d, &BTreeMap::new()), None, "one address per node: none to show");
 }

@@ -19,7 +19,7 @@ pub use addresses::{AddressBook, AddressLookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
-use settings::{ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ENABLED_LABEL, HOST_IP_ENV};
+use settings::{ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ENABLED_LABEL, HOST_IP_ENV, LEGACY_HOST_IP_ENV};
 
 /// The pod label set by the StatefulSet controller (Kubernetes ≥ 1.28) with the ordinal.
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
@@ -176,6 +176,16 @@ pub fn env_name(container: &ContainerView, settings: &Settings) -> String {
     }
 }
 
+/// `$(ADVERTISER_HOST_IP)`: the kubelet expands it (the var is defined before the listeners var).
+const HOST_IP_REF: &str = "$(ADVERTISER_HOST_IP)";
+const LEGACY_HOST_IP_REF: &str = "$(KAFKA_ADVERTISER_HOST_IP)";
+
+/// Do two `advertised` values mean the same listeners? Pods admitted by an earlier release refer to
+/// the host-IP var by its legacy name: that is not drift.
+pub fn same_advertised(a: &str, b: &str) -> bool {
+    a == b || a.replace(LEGACY_HOST_IP_REF, HOST_IP_REF) == b.replace(LEGACY_HOST_IP_REF, HOST_IP_REF)
+}
+
 fn host_ip_var() -> EnvVar {
     EnvVar {
         name: HOST_IP_ENV.into(),
@@ -228,7 +238,13 @@ fn env_ops(
     if nodeport {
         // We own this name: exactly one, correct, before the listeners var.
         let l = pos(&names, var);
-        let hosts: Vec<usize> = names.iter().enumerate().filter(|(_, n)| **n == HOST_IP_ENV).map(|(i, _)| i).collect();
+        // The legacy name goes too: apache/kafka would turn it into a broker property.
+        let hosts: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n == HOST_IP_ENV || **n == LEGACY_HOST_IP_ENV)
+            .map(|(i, _)| i)
+            .collect();
         let ok = matches!(hosts.as_slice(), [h] if is_host_ip_var(&env[*h]) && l.is_none_or(|l| *h < l));
         if !ok {
             for &h in hosts.iter().rev() {
@@ -342,7 +358,7 @@ pub fn mutate_view(
                     "kafka-advertiser: node port {port} is outside the default NodePort range 30000-32767"
                 ));
             }
-            "$(KAFKA_ADVERTISER_HOST_IP)"
+            HOST_IP_REF
         }
         Mode::Loadbalancer => {
             looked_up = addresses.address(namespace, &statefulset, ordinal);

@@ -26,8 +26,12 @@ pub const ANN_SERVICE_NAME_TEMPLATE: &str = "kafka-advertiser.io/service-name-te
 /// Written by the webhook: the listener entries it advertised.
 pub const ANN_ADVERTISED: &str = "kafka-advertiser.io/advertised";
 
-/// Env var injected in `nodeport` mode from the downward API (`status.hostIP`).
-pub const HOST_IP_ENV: &str = "KAFKA_ADVERTISER_HOST_IP";
+/// Env var injected in `nodeport` mode from the downward API (`status.hostIP`). It must not start
+/// with `KAFKA_`: apache/kafka's and cp-kafka's entrypoints turn every `KAFKA_*` variable into a
+/// broker property (`advertiser.host.ip=...`).
+pub const HOST_IP_ENV: &str = "ADVERTISER_HOST_IP";
+/// The name earlier releases injected; pods that carry it are still recognised (and fixed).
+pub const LEGACY_HOST_IP_ENV: &str = "KAFKA_ADVERTISER_HOST_IP";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {

@@ -177,7 +177,7 @@ fn nodeport_fixture_injects_host_ip_before_listeners() {
     assert!(h < l);
     let hv = &patched.spec.as_ref().unwrap().containers[0].env.as_ref().unwrap()[h];
     assert_eq!(hv.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "status.hostIP");
-    assert!(envs[l].1.unwrap().ends_with("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31094"));
+    assert!(envs[l].1.unwrap().ends_with("EXTERNAL://$(ADVERTISER_HOST_IP):31094"));
     assert!(m.unwrap().warnings.is_empty());
 }
 
@@ -303,7 +303,7 @@ fn value_from_listeners_var_is_replaced_by_a_value() {
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
     let envs = env_of(&patched, "kafka");
     assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), [HOST_IP_ENV, APACHE_ENV]);
-    assert!(envs[1].1.unwrap().contains("$(KAFKA_ADVERTISER_HOST_IP):31091"));
+    assert!(envs[1].1.unwrap().contains("$(ADVERTISER_HOST_IP):31091"));
 }
 
 #[test]
@@ -415,7 +415,7 @@ fn missing_subdomain_is_denied_unless_internal_disabled() {
     assert!(matches!(run(&pod, &NoAddresses).unwrap_err(), MutateError::NoSubdomain { .. }));
     pod["metadata"]["annotations"][ANN_INTERNAL_LISTENER] = json!("none");
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
-    assert_eq!(env(&patched, "kafka", APACHE_ENV).as_deref(), Some("EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31090"));
+    assert_eq!(env(&patched, "kafka", APACHE_ENV).as_deref(), Some("EXTERNAL://$(ADVERTISER_HOST_IP):31090"));
 }
 
 #[test]
@@ -423,4 +423,26 @@ fn unknown_mode_is_denied_naming_the_annotation() {
     let pod = bare_pod("brokers-0", json!({ ANN_MODE: "magic" }));
     let msg = run(&pod, &NoAddresses).unwrap_err().to_string();
     assert!(msg.contains(ANN_MODE) && msg.contains("magic"), "{msg}");
+}
+
+#[test]
+fn legacy_host_ip_var_is_replaced_by_one_not_starting_with_kafka() {
+    use crate::mutate::settings::LEGACY_HOST_IP_ENV;
+    assert!(!HOST_IP_ENV.starts_with("KAFKA_"), "apache/kafka turns KAFKA_* env into broker properties");
+    // A pod admitted by an earlier release (re-invoked, or re-created from its stored spec).
+    let mut pod = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" }));
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": LEGACY_HOST_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": APACHE_ENV, "value": "INTERNAL://x:9092,EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31091"}
+    ]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    let envs = env_of(&patched, "kafka");
+    assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), [HOST_IP_ENV, APACHE_ENV]);
+    assert!(envs[1].1.unwrap().ends_with("EXTERNAL://$(ADVERTISER_HOST_IP):31091"));
+    // What it advertised under the old name is the same listener: not drift.
+    assert!(crate::mutate::same_advertised(
+        "INTERNAL://x:9092,EXTERNAL://$(KAFKA_ADVERTISER_HOST_IP):31091",
+        "INTERNAL://x:9092,EXTERNAL://$(ADVERTISER_HOST_IP):31091"
+    ));
+    assert!(!crate::mutate::same_advertised("EXTERNAL://1.2.3.4:9094", "EXTERNAL://1.2.3.5:9094"));
 }

@@ -92,8 +92,14 @@ async fn opting_out_removes_services() {
     let c = client().await;
     let ns = namespace(&c, "e2e-optout").await;
     Broker::new("leaving", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
-    wait_for("2 Services", T, || async { (services_of(&c, &ns, "leaving").await.len() == 2).then_some(()) }).await;
     let api: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    wait_for("2 Services and the external-bootstrap annotation", T, || async {
+        let sts = api.get("leaving").await.ok()?;
+        (services_of(&c, &ns, "leaving").await.len() == 2
+            && sts.annotations().contains_key("kafka-advertiser.io/external-bootstrap"))
+        .then_some(())
+    })
+    .await;
     api.patch(
         "leaving",
         &PatchParams::default(),
@@ -103,6 +109,12 @@ async fn opting_out_removes_services() {
     .unwrap();
     wait_for("Services removed after opt-out", T, || async {
         services_of(&c, &ns, "leaving").await.is_empty().then_some(())
+    })
+    .await;
+    // ... and the annotations it wrote on the StatefulSet.
+    wait_for("kafka-advertiser's StatefulSet annotations removed after opt-out", T, || async {
+        let sts = api.get("leaving").await.ok()?;
+        (!sts.annotations().keys().any(|k| k.starts_with("kafka-advertiser.io/"))).then_some(())
     })
     .await;
 }

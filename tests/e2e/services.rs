@@ -46,7 +46,13 @@ async fn loadbalancer_mode_scale_and_garbage_collection() {
     }
     // The first pods were refused until their address existed; the nudge made the StatefulSet
     // controller retry at once instead of after its back-off.
-    let sts: StatefulSet = Api::namespaced(c.clone(), &ns).get("kafka").await.unwrap();
+    // The StatefulSet shows every broker's external address, in ordinal order.
+    let want: Vec<String> = addrs.values().map(|ip| format!("{ip}:9094")).collect();
+    let sts = wait_for("the external-bootstrap annotation", T, || async {
+        let sts: StatefulSet = Api::namespaced(c.clone(), &ns).get("kafka").await.ok()?;
+        (sts.annotations().get("kafka-advertiser.io/external-bootstrap") == Some(&want.join(","))).then_some(sts)
+    })
+    .await;
     assert!(sts.annotations().contains_key("kafka-advertiser.io/addresses-ready"), "{:?}", sts.annotations());
 
     scale(&c, &ns, "kafka", 5).await;
@@ -59,6 +65,12 @@ async fn loadbalancer_mode_scale_and_garbage_collection() {
     assert_eq!(two.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
     let names: Vec<String> = services_of(&c, &ns, "kafka").await.into_keys().collect();
     assert_eq!(names, vec!["kafka-0-external".to_string(), "kafka-1-external".to_string()]);
+    let want = format!("{}:9094,{}:9094", two[&0], two[&1]);
+    wait_for("external-bootstrap follows the scale-down", T, || async {
+        let sts: StatefulSet = Api::namespaced(c.clone(), &ns).get("kafka").await.ok()?;
+        (sts.annotations().get("kafka-advertiser.io/external-bootstrap") == Some(&want)).then_some(())
+    })
+    .await;
 
     // Deleting the StatefulSet: the real garbage collector removes the Services it owned.
     Api::<StatefulSet>::namespaced(c.clone(), &ns).delete("kafka", &DeleteParams::background()).await.unwrap();
@@ -95,6 +107,14 @@ async fn shared_address_mode_gets_one_metallb_ip() {
     let mut ports: Vec<i32> = svcs.values().map(|s| s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port).collect();
     ports.sort();
     assert_eq!(ports, vec![19092, 19093, 19094]);
+    // Both MetalLB annotation generations (MetalLB before 0.14.9 reads only metallb.universe.tf/).
+    for svc in svcs.values() {
+        let a = svc.annotations();
+        for prefix in ["metallb.io", "metallb.universe.tf"] {
+            assert_eq!(a.get(&format!("{prefix}/loadBalancerIPs")).map(String::as_str), Some(ip), "{a:?}");
+            assert!(a.contains_key(&format!("{prefix}/allow-shared-ip")), "{a:?}");
+        }
+    }
 }
 
 /// A Service the API refuses: a Warning Event on the StatefulSet with the API's reason, and the
