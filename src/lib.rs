@@ -89,7 +89,7 @@ async fn shutdown_signal(stop: CancellationToken) {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
-    let addresses = AddressBook::new();
+    let addresses = AddressBook::scoped(args.controller.namespaces.clone());
     let stop = CancellationToken::new();
     tokio::spawn(shutdown_signal(stop.clone()));
 

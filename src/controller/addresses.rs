@@ -36,7 +36,7 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
         return false;
     };
     let addr = if deleted { None } else { ingress_address(svc) };
-    let changed = book.set(&ns, &sts, ordinal, addr);
+    let changed = if deleted { book.remove(&ns, &sts, ordinal) } else { book.set(&ns, &sts, ordinal, addr) };
     if changed {
         tracing::info!(namespace = %ns, statefulset = %sts, ordinal, address = addr.unwrap_or("<none>"), "broker address changed");
     }

@@ -7,9 +7,25 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-/// ordinal → address, per StatefulSet.
-pub type Brokers = BTreeMap<u32, Arc<str>>;
+/// ordinal → address, per StatefulSet; `None`: the broker's Service exists but has no address yet.
+pub type Brokers = BTreeMap<u32, Option<Arc<str>>>;
 type Snapshot = HashMap<String, HashMap<String, Brokers>>;
+
+/// What the view knows about one broker, for the webhook's answer (and its denial message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Address(Arc<str>),
+    /// The broker's Service exists and has no load-balancer address yet.
+    NoAddress,
+    /// No Service for this broker (yet): the controller creates it, or reports why not.
+    NoService,
+    /// The view has not been filled from the API yet (starting, or `--standalone`).
+    NotSynced,
+    /// This install watches other namespaces only (`--namespace`).
+    NotWatched {
+        watched: String,
+    },
+}
 
 /// Where the webhook looks up a broker's external address. The pure mutation takes this trait so
 /// tests and offline commands can pass a plain map.
@@ -18,6 +34,14 @@ pub trait AddressLookup {
     /// Whether the view has ever been filled from the API (used in denial messages).
     fn synced(&self) -> bool {
         true
+    }
+    /// The address, or why there is none.
+    fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
+        match self.address(namespace, statefulset, ordinal) {
+            Some(a) => Lookup::Address(a),
+            None if !self.synced() => Lookup::NotSynced,
+            None => Lookup::NoService,
+        }
     }
 }
 
@@ -31,6 +55,8 @@ pub struct AddressBook {
 struct Inner {
     map: ArcSwap<Snapshot>,
     synced: AtomicBool,
+    /// Namespaces this install watches; empty: all.
+    scope: Vec<String>,
 }
 
 impl AddressBook {
@@ -38,35 +64,53 @@ impl AddressBook {
         Self::default()
     }
 
-    /// Set (or with `None`, remove) one broker's address. Returns whether anything changed.
+    /// A view of the given namespaces only (`--namespace`); empty: all namespaces.
+    pub fn scoped(namespaces: Vec<String>) -> Self {
+        Self { inner: Arc::new(Inner { scope: namespaces, ..Default::default() }) }
+    }
+
+    /// Record one broker's Service and its address (`None`: no address yet). Returns whether the
+    /// broker's address changed.
     pub fn set(&self, namespace: &str, statefulset: &str, ordinal: u32, address: Option<&str>) -> bool {
         let mut changed = false;
         self.inner.map.rcu(|old| {
             let current = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
-            changed = current.map(|a| &**a) != address;
-            if !changed {
+            changed = current.and_then(|a| a.as_deref()) != address;
+            if current.is_some() && !changed {
                 return Arc::clone(old);
             }
             let mut next: Snapshot = (**old).clone();
-            let sets = next.entry(namespace.to_owned()).or_default();
-            let brokers = sets.entry(statefulset.to_owned()).or_default();
-            match address {
-                Some(a) => {
-                    brokers.insert(ordinal, Arc::from(a));
-                }
-                None => {
+            let brokers = next.entry(namespace.to_owned()).or_default().entry(statefulset.to_owned()).or_default();
+            brokers.insert(ordinal, address.map(Arc::from));
+            Arc::new(next)
+        });
+        changed
+    }
+
+    /// Forget one broker (its Service is gone). Returns whether it had an address.
+    pub fn remove(&self, namespace: &str, statefulset: &str, ordinal: u32) -> bool {
+        let mut had_address = false;
+        self.inner.map.rcu(|old| {
+            let current = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
+            had_address = current.is_some_and(Option::is_some);
+            if current.is_none() {
+                return Arc::clone(old);
+            }
+            let mut next: Snapshot = (**old).clone();
+            if let Some(sets) = next.get_mut(namespace) {
+                if let Some(brokers) = sets.get_mut(statefulset) {
                     brokers.remove(&ordinal);
                     if brokers.is_empty() {
                         sets.remove(statefulset);
                     }
-                    if sets.is_empty() {
-                        next.remove(namespace);
-                    }
+                }
+                if sets.is_empty() {
+                    next.remove(namespace);
                 }
             }
             Arc::new(next)
         });
-        changed
+        had_address
     }
 
     /// Keep only the brokers for which `keep(namespace, statefulset, ordinal)` holds.
@@ -90,8 +134,16 @@ impl AddressBook {
         self.inner.synced.store(true, Ordering::Release);
     }
 
+    /// Brokers with an address.
     pub fn len(&self) -> usize {
-        self.inner.map.load().values().flat_map(|m| m.values()).map(BTreeMap::len).sum()
+        self.inner
+            .map
+            .load()
+            .values()
+            .flat_map(|m| m.values())
+            .flat_map(BTreeMap::values)
+            .filter(|a| a.is_some())
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,11 +153,24 @@ impl AddressBook {
 
 impl AddressLookup for AddressBook {
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>> {
-        self.inner.map.load().get(namespace)?.get(statefulset)?.get(&ordinal).cloned()
+        self.inner.map.load().get(namespace)?.get(statefulset)?.get(&ordinal)?.clone()
     }
 
     fn synced(&self) -> bool {
         self.inner.synced.load(Ordering::Acquire)
+    }
+
+    fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
+        if !self.inner.scope.is_empty() && !self.inner.scope.iter().any(|n| n == namespace) {
+            return Lookup::NotWatched { watched: self.inner.scope.join(",") };
+        }
+        let map = self.inner.map.load();
+        match map.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal)) {
+            Some(Some(a)) => Lookup::Address(a.clone()),
+            Some(None) => Lookup::NoAddress,
+            None if !self.synced() => Lookup::NotSynced,
+            None => Lookup::NoService,
+        }
     }
 }
 

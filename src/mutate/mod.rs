@@ -15,7 +15,7 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOp
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use serde_json::{json, Value};
 
-pub use addresses::{AddressBook, AddressLookup, NoAddresses};
+pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
@@ -50,11 +50,34 @@ pub enum MutateError {
          the StatefulSet to its headless Service, or annotate kafka-advertiser.io/internal-listener: none"
     )]
     NoSubdomain { pod: String },
+    #[error("waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: {reason}")]
+    AddressPending { namespace: String, statefulset: String, ordinal: u32, reason: Pending },
+}
+
+/// Why a broker's address is not known, and what to look at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Pending {
     #[error(
-        "waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: Service \
-         {namespace}/{service} has no status.loadBalancer.ingress yet{hint}; the StatefulSet controller retries this pod"
+        "Service {namespace}/{service} does not exist yet; kafka-advertiser's controller creates it (if it does not \
+         appear, see the Warning Events on the StatefulSet: kubectl describe statefulset -n {namespace} {statefulset}); \
+         the StatefulSet controller retries this pod"
     )]
-    AddressPending { namespace: String, statefulset: String, ordinal: u32, service: String, hint: &'static str },
+    NoService { namespace: String, service: String, statefulset: String },
+    #[error(
+        "Service {namespace}/{service} has no status.loadBalancer.ingress yet (is a load-balancer implementation \
+         installed? kubectl describe service -n {namespace} {service}); the StatefulSet controller retries this pod"
+    )]
+    NoAddress { namespace: String, service: String },
+    #[error(
+        "this webhook has not read the cluster's Services yet (it is starting, or runs --standalone); the \
+         StatefulSet controller retries this pod"
+    )]
+    NotSynced,
+    #[error(
+        "namespace {namespace} is not watched by this install (--namespace {watched}): add it to --namespace, or \
+         exclude the namespace from the webhook's namespaceSelector"
+    )]
+    NotWatched { namespace: String, watched: String },
 }
 
 impl MutateError {
@@ -361,28 +384,41 @@ pub fn mutate_view(
             HOST_IP_REF
         }
         Mode::Loadbalancer => {
-            looked_up = addresses.address(namespace, &statefulset, ordinal);
-            match looked_up.as_deref() {
-                Some(a) => a,
-                None => {
-                    return Err(MutateError::AddressPending {
-                        namespace: namespace.to_owned(),
-                        service: service_name(
-                            settings.service_name_template.as_ref().map(|t| t.as_str()),
-                            &statefulset,
-                            ordinal,
-                            namespace,
-                        ),
-                        statefulset,
-                        ordinal,
-                        hint: if addresses.synced() {
-                            ""
-                        } else {
-                            " (this webhook has no view of the cluster's Services: it runs --standalone or its caches have not synced)"
-                        },
-                    });
+            let service = || {
+                service_name(
+                    settings.service_name_template.as_ref().map(|t| t.as_str()),
+                    &statefulset,
+                    ordinal,
+                    namespace,
+                )
+            };
+            let found = addresses.lookup(namespace, &statefulset, ordinal);
+            let reason = match &found {
+                Lookup::Address(_) => None,
+                Lookup::NoAddress => Some(Pending::NoAddress { namespace: namespace.to_owned(), service: service() }),
+                Lookup::NoService => Some(Pending::NoService {
+                    namespace: namespace.to_owned(),
+                    service: service(),
+                    statefulset: statefulset.clone(),
+                }),
+                Lookup::NotSynced => Some(Pending::NotSynced),
+                Lookup::NotWatched { watched } => {
+                    Some(Pending::NotWatched { namespace: namespace.to_owned(), watched: watched.clone() })
                 }
+            };
+            if let Some(reason) = reason {
+                return Err(MutateError::AddressPending {
+                    namespace: namespace.to_owned(),
+                    statefulset,
+                    ordinal,
+                    reason,
+                });
             }
+            looked_up = match found {
+                Lookup::Address(a) => Some(a),
+                _ => None,
+            };
+            looked_up.as_deref().unwrap_or_default()
         }
     };
 

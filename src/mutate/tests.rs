@@ -446,3 +446,37 @@ fn legacy_host_ip_var_is_replaced_by_one_not_starting_with_kafka() {
     ));
     assert!(!crate::mutate::same_advertised("EXTERNAL://1.2.3.4:9094", "EXTERNAL://1.2.3.5:9094"));
 }
+
+#[test]
+fn address_pending_denials_say_which_case_and_what_to_look_at() {
+    let pod = bare_pod("brokers-1", json!({ ANN_MODE: "loadbalancer" }));
+    let deny = |book: &AddressBook| match run(&pod, book) {
+        Err(e @ MutateError::AddressPending { .. }) => {
+            assert!(e.is_retryable());
+            e.to_string()
+        }
+        other => panic!("expected a pending denial, got {other:?}"),
+    };
+    // Caches not filled yet (starting, or --standalone).
+    let book = AddressBook::new();
+    let m = deny(&book);
+    assert!(m.contains("has not read the cluster's Services yet"), "{m}");
+    // Synced, and no Service for the broker: the controller makes it, or says why on the StatefulSet.
+    book.mark_synced();
+    let m = deny(&book);
+    assert!(m.contains("Service ns/brokers-1-external does not exist yet"), "{m}");
+    assert!(m.contains("kubectl describe statefulset -n ns brokers"), "{m}");
+    // The Service exists without an address.
+    book.set("ns", "brokers", 1, None);
+    let m = deny(&book);
+    assert!(m.contains("has no status.loadBalancer.ingress yet"), "{m}");
+    assert!(m.contains("kubectl describe service -n ns brokers-1-external"), "{m}");
+    // The address arrives: admitted.
+    book.set("ns", "brokers", 1, Some("203.0.113.7"));
+    assert!(run(&pod, &book).is_ok());
+    // An install scoped to other namespaces.
+    let scoped = AddressBook::scoped(vec!["a".into(), "b".into()]);
+    scoped.mark_synced();
+    let m = deny(&scoped);
+    assert!(m.contains("namespace ns is not watched by this install (--namespace a,b)"), "{m}");
+}

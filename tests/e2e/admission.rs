@@ -194,3 +194,28 @@ async fn example_apache_hostname() {
         assert!(anti_affinity(p)["preferredDuringSchedulingIgnoredDuringExecution"].is_array(), "{}", anti_affinity(p));
     }
 }
+
+/// A broker whose Service never gets an address (a load-balancer class nobody implements): the
+/// StatefulSet controller's own FailedCreate Event carries the webhook's denial, which says what to
+/// look at. That is where users look: nobody sees the admission answer itself.
+#[tokio::test]
+async fn denial_for_a_missing_address_reaches_the_statefulset_events() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-noaddr").await;
+    Broker::new("kafka", 1)
+        .annotate("kafka-advertiser.io/mode", "loadbalancer")
+        .annotate("kafka-advertiser.io/load-balancer-class", "example.com/no-such-load-balancer")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_for("a FailedCreate Event with the webhook's reason", T, || async {
+        events_about(&c, &ns, "StatefulSet", "kafka").await.into_iter().find(|e| {
+            e.reason.as_deref() == Some("FailedCreate")
+                && e.note.as_deref().unwrap_or("").contains("has no status.loadBalancer.ingress yet")
+        })
+    })
+    .await;
+    let note = ev.note.unwrap();
+    assert!(note.contains(&format!("kubectl describe service -n {ns} kafka-0-external")), "{note}");
+    assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "the broker must not start without its address");
+}

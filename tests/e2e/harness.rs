@@ -406,3 +406,95 @@ pub fn free_port() -> u16 {
 async fn list_all_pods(c: &Client) -> usize {
     Api::<Pod>::all(c.clone()).list(&ListParams::default()).await.unwrap().items.len()
 }
+
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// A further `serve` process (optionally `--namespace`-scoped) beside the deployed ones, with the same
+/// ServiceAccount token. It never leads (its Lease namespace is not granted), so it only watches.
+/// Stopped (by pid) when dropped.
+pub struct Scoped {
+    pub admin: u16,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Scoped {
+    pub fn start(env: &TestEnv, namespaces: &str) -> Scoped {
+        let port = free_port();
+        let admin = free_port();
+        let mut cmd = std::process::Command::new(env.product());
+        cmd.env("KUBECONFIG", env.dir.join("kafka-advertiser.kubeconfig")).arg("serve");
+        if !namespaces.is_empty() {
+            cmd.args(["--namespace", namespaces]);
+        }
+        let child = cmd
+            .args(["--lease-namespace", "default", "--identity", "e2e-extra"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+            .arg("--tls-cert-dir")
+            .arg(env.dir.join("webhook-certs"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(env.dir.join(format!("logs/e2e-extra-{port}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        Scoped { child, port, admin }
+    }
+
+    /// POST an AdmissionReview for `pod` (as it would be at CREATE: the webhook's own changes
+    /// stripped) and return the response review.
+    pub async fn admit(&self, pod: &Pod) -> Value {
+        let mut obj = serde_json::to_value(pod).unwrap();
+        let m = obj["metadata"].as_object_mut().unwrap();
+        for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
+            m.remove(k);
+        }
+        if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
+            a.remove("kafka-advertiser.io/advertised");
+        }
+        for c in obj["spec"]["containers"].as_array_mut().unwrap() {
+            if let Some(env) = c["env"].as_array_mut() {
+                env.retain(|e| e["name"] != "KAFKA_ADVERTISED_LISTENERS");
+            }
+        }
+        obj["spec"].as_object_mut().unwrap().remove("affinity");
+        obj.as_object_mut().unwrap().remove("status");
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "e2e-scoped",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+                "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": pod.name_any(),
+                "namespace": pod.namespace().unwrap(),
+                "operation": "CREATE",
+                "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
+                "object": obj,
+                "oldObject": null,
+                "dryRun": false,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+            }
+        });
+        let ca = std::fs::read(testenv().dir.join("webhook-certs/ca.crt")).unwrap();
+        let http = reqwest::Client::builder().use_preconfigured_tls(tls_config(&ca)).build().unwrap();
+        http.post(format!("https://127.0.0.1:{}/mutate", self.port))
+            .json(&review)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -15,6 +15,7 @@ mod harness;
 mod admission;
 mod kafka;
 mod leader;
+mod readiness;
 mod services;
 
 pub use harness::*;

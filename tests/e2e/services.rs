@@ -6,7 +6,6 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
-use serde_json::{json, Value};
 
 use crate::*;
 
@@ -207,91 +206,5 @@ async fn namespace_scoped_install_keeps_every_namespace() {
                     .unwrap();
             assert!(patch.contains(&format!("EXTERNAL://{ip}:9094")), "{ns}/kafka-{o}: {patch}");
         }
-    }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
-}
-
-/// A third `serve` process with `--namespace`, stopped (by pid) when dropped.
-struct Scoped {
-    child: std::process::Child,
-    port: u16,
-    admin: u16,
-}
-
-impl Scoped {
-    fn start(env: &TestEnv, namespaces: &str) -> Scoped {
-        let port = free_port();
-        let admin = free_port();
-        let child = std::process::Command::new(env.product())
-            .env("KUBECONFIG", env.dir.join("kafka-advertiser.kubeconfig"))
-            .args(["serve", "--namespace", namespaces, "--lease-namespace", "default", "--identity", "e2e-scoped"])
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
-            .arg("--tls-cert-dir")
-            .arg(env.dir.join("webhook-certs"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(env.dir.join("logs/e2e-scoped.log")).unwrap())
-            .spawn()
-            .unwrap();
-        Scoped { child, port, admin }
-    }
-
-    /// POST an AdmissionReview for `pod` (as it would be at CREATE: the webhook's own changes
-    /// stripped) and return the response review.
-    async fn admit(&self, pod: &Pod) -> Value {
-        let mut obj = serde_json::to_value(pod).unwrap();
-        let m = obj["metadata"].as_object_mut().unwrap();
-        for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
-            m.remove(k);
-        }
-        if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
-            a.remove("kafka-advertiser.io/advertised");
-        }
-        for c in obj["spec"]["containers"].as_array_mut().unwrap() {
-            if let Some(env) = c["env"].as_array_mut() {
-                env.retain(|e| e["name"] != "KAFKA_ADVERTISED_LISTENERS");
-            }
-        }
-        obj["spec"].as_object_mut().unwrap().remove("affinity");
-        obj.as_object_mut().unwrap().remove("status");
-        let review = json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "e2e-scoped",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
-                "requestResource": {"group": "", "version": "v1", "resource": "pods"},
-                "name": pod.name_any(),
-                "namespace": pod.namespace().unwrap(),
-                "operation": "CREATE",
-                "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
-                "object": obj,
-                "oldObject": null,
-                "dryRun": false,
-                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
-            }
-        });
-        let ca = std::fs::read(testenv().dir.join("webhook-certs/ca.crt")).unwrap();
-        let http = reqwest::Client::builder().use_preconfigured_tls(tls_config(&ca)).build().unwrap();
-        http.post(format!("https://127.0.0.1:{}/mutate", self.port))
-            .json(&review)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Scoped {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
