@@ -345,6 +345,32 @@ pub fn pod_for(sts: &StatefulSet, ordinal: u32) -> Pod {
     Pod { metadata: meta, spec: Some(pod_spec), status: None }
 }
 
+/// Problems the webhook would report for this StatefulSet's brokers, found on its pod template (the
+/// StatefulSet controller creates the pods, so admission warnings reach nobody): `(reason, message)`.
+/// Addresses are taken as known, so only the configuration is judged.
+pub fn template_problems(sts: &StatefulSet, defaults: &Defaults) -> Vec<(&'static str, String)> {
+    struct Known;
+    impl crate::mutate::AddressLookup for Known {
+        fn address(&self, _: &str, _: &str, _: u32) -> Option<std::sync::Arc<str>> {
+            Some(std::sync::Arc::from("192.0.2.1"))
+        }
+    }
+    let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
+    let pod = pod_for(sts, start);
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let namespace = sts.metadata.namespace.clone().unwrap_or_default();
+    let names = crate::mutate::RequestNames { name: &name, namespace: &namespace };
+    match crate::mutate::mutate(&pod, names, defaults, &Known) {
+        Ok(Some(m)) => m
+            .warnings
+            .into_iter()
+            .map(|w| ("ConfigurationWarning", w.trim_start_matches("kafka-advertiser: ").to_owned()))
+            .collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => vec![("InvalidSettings", format!("broker pods will be refused: {e}"))],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,8 @@ struct State {
     seen: HashMap<ObjectRef<StatefulSet>, BTreeMap<u32, String>>,
     waiting: HashMap<ObjectRef<StatefulSet>, i64>,
     managed: HashMap<ObjectRef<StatefulSet>, i64>,
+    /// The template problems last published per StatefulSet (Events only when they change).
+    problems: HashMap<ObjectRef<StatefulSet>, Vec<String>>,
     /// When we last evicted a pod of a StatefulSet (one at a time).
     evicted: HashMap<ObjectRef<StatefulSet>, (String, Instant)>,
 }
@@ -232,10 +234,26 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     }
 
+    // What the webhook would say about these brokers, where users look: Events on the StatefulSet
+    // (published when the set of problems changes).
+    let problems = desired::template_problems(sts, &ctx.shared.defaults);
+    let fresh = {
+        let mut st = ctx.state();
+        let notes: Vec<String> = problems.iter().map(|(r, m)| format!("{r}: {m}")).collect();
+        st.problems.insert(key.clone(), notes.clone()) != Some(notes)
+    };
+    if fresh {
+        for (reason, note) in &problems {
+            event(ctx, sts, None, EventType::Warning, reason, "Reconcile", note.clone()).await;
+        }
+    }
+
     let d = match desired::desired(sts, &ctx.shared.defaults) {
         Ok(d) => d,
         Err(e) => {
-            event(ctx, sts, None, EventType::Warning, "InvalidSettings", "Reconcile", e.to_string()).await;
+            if !problems.iter().any(|(_, m)| m.contains(&e.to_string())) {
+                event(ctx, sts, None, EventType::Warning, "InvalidSettings", "Reconcile", e.to_string()).await;
+            }
             return Ok(Action::await_change());
         }
     };

@@ -188,11 +188,11 @@ pub fn env_name(container: &ContainerView, settings: &Settings) -> String {
         return e.clone();
     }
     let defined = |n: &str| container.env.iter().flatten().any(|e| e.name == n);
-    if defined(BITNAMI_ENV) {
-        BITNAMI_ENV.into()
-    } else if defined(APACHE_ENV) {
+    // KAFKA_ADVERTISED_LISTENERS first: apache/kafka and cp-kafka read it, and Bitnami's libkafka.sh
+    // copies it over KAFKA_CFG_ADVERTISED_LISTENERS when set (kafka_create_alias_environment_variables).
+    if defined(APACHE_ENV) {
         APACHE_ENV.into()
-    } else if container.image.as_deref().is_some_and(|i| i.contains("bitnami")) {
+    } else if defined(BITNAMI_ENV) || container.image.as_deref().is_some_and(|i| i.contains("bitnami")) {
         BITNAMI_ENV.into()
     } else {
         APACHE_ENV.into()
@@ -369,10 +369,19 @@ pub fn mutate_view(
             }
         },
         Mode::Hostname => {
-            looked_up = settings
-                .hostname_template
-                .as_ref()
-                .map(|t| Arc::from(t.render(ordinal, name, namespace, &statefulset)));
+            let rendered =
+                settings.hostname_template.as_ref().map(|t| (t, t.render(ordinal, name, namespace, &statefulset)));
+            if let Some((t, host)) = &rendered {
+                if !settings::is_valid_host(host) {
+                    return Err(SettingsError::Invalid {
+                        annotation: settings::ANN_HOSTNAME_TEMPLATE,
+                        value: t.as_str().to_owned(),
+                        reason: format!("renders to {host:?} for broker {ordinal}, which is not a valid DNS name"),
+                    }
+                    .into());
+                }
+            }
+            looked_up = rendered.map(|(_, h)| Arc::from(h));
             looked_up.as_deref().unwrap_or_default()
         }
         Mode::Nodeport => {
@@ -439,6 +448,24 @@ pub fn mutate_view(
     let advertised = listeners::render(&ours);
 
     let var = env_name(container, &settings);
+    {
+        let defined = |n: &str| container.env.iter().flatten().any(|e| e.name == n);
+        if container.env_from > 0 && !defined(&var) {
+            warnings.push(format!(
+                "kafka-advertiser: container {} takes env from envFrom; if a ConfigMap or Secret there sets {var} (or \
+                 KAFKA_ADVERTISED_LISTENERS / KAFKA_CFG_ADVERTISED_LISTENERS), the {var} env entry added here \
+                 overrides it and its other listeners are lost: set the listeners var in env instead",
+                container.name
+            ));
+        }
+        if settings.env.is_none() && defined(APACHE_ENV) && defined(BITNAMI_ENV) {
+            warnings.push(format!(
+                "kafka-advertiser: container {} sets both {APACHE_ENV} and {BITNAMI_ENV}; {APACHE_ENV} is the one the \
+                 image uses (Bitnami copies it over {BITNAMI_ENV}), so it is the one set; remove {BITNAMI_ENV}",
+                container.name
+            ));
+        }
+    }
     let existing =
         container.env.as_ref().and_then(|e| e.iter().rev().find(|e| e.name == var)).and_then(|e| e.value.as_deref());
     let value = listeners::merge(existing, &ours);

@@ -48,16 +48,30 @@ pub struct SpecView {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ContainerView {
     #[serde(default)]
     pub name: String,
     pub image: Option<String>,
     pub env: Option<Vec<EnvVar>>,
+    /// How many `envFrom` sources (their contents are not visible at admission).
+    #[serde(default, deserialize_with = "count")]
+    pub env_from: usize,
+}
+
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v: Option<Vec<serde::de::IgnoredAny>> = Deserialize::deserialize(d)?;
+    Ok(v.map_or(0, |v| v.len()))
 }
 
 impl From<&Container> for ContainerView {
     fn from(c: &Container) -> Self {
-        Self { name: c.name.clone(), image: c.image.clone(), env: c.env.clone() }
+        Self {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            env: c.env.clone(),
+            env_from: c.env_from.as_ref().map_or(0, Vec::len),
+        }
     }
 }
 

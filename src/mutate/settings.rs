@@ -213,7 +213,7 @@ fn listener_name(
     Ok(v.to_owned())
 }
 
-fn is_valid_host(s: &str) -> bool {
+pub(crate) fn is_valid_host(s: &str) -> bool {
     if s.parse::<std::net::IpAddr>().is_ok() {
         return true;
     }
@@ -248,6 +248,13 @@ impl Settings {
                 if !is_valid_host(bare) {
                     return Err(invalid(ANN_ADDRESS, a, "expected an IP address or a DNS name"));
                 }
+                if bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+                    return Err(invalid(
+                        ANN_ADDRESS,
+                        a,
+                        "an unspecified address is where a broker listens, not where clients reach it",
+                    ));
+                }
                 Some(bare.to_owned())
             }
         };
@@ -255,6 +262,16 @@ impl Settings {
             .get(ANN_HOSTNAME_TEMPLATE)
             .map(|t| Template::parse(ANN_HOSTNAME_TEMPLATE, t.trim()))
             .transpose()?;
+        if let Some(t) = &hostname_template {
+            // Every broker needs its own name, or clients are sent to the wrong broker.
+            if !t.as_str().contains("{ordinal}") && !t.as_str().contains("{pod}") {
+                return Err(invalid(
+                    ANN_HOSTNAME_TEMPLATE,
+                    t.as_str(),
+                    "must contain {ordinal} or {pod} so that every broker gets its own name",
+                ));
+            }
+        }
         let service_name_template = annotations
             .get(ANN_SERVICE_NAME_TEMPLATE)
             .map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim()))
@@ -319,8 +336,10 @@ impl Settings {
             Mode::Nodeport => (self.node_port_base, ANN_NODE_PORT_BASE),
             Mode::Hostname | Mode::Loadbalancer => return Ok(self.port),
         };
-        u16::try_from(u32::from(base) + ordinal)
-            .map_err(|_| invalid(key, &base.to_string(), format!("{base} + ordinal {ordinal} exceeds 65535")))
+        u32::from(base)
+            .checked_add(ordinal)
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| invalid(key, &base.to_string(), format!("{base} + ordinal {ordinal} exceeds port 65535")))
     }
 }
 
@@ -330,6 +349,47 @@ mod tests {
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn hostname_template_must_distinguish_brokers() {
+        let d = Defaults::default();
+        for t in ["kafka.example.com", "{statefulset}.{namespace}.example.com"] {
+            let e = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname"), (ANN_HOSTNAME_TEMPLATE, t)]), &d)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(ANN_HOSTNAME_TEMPLATE) && e.contains("{ordinal} or {pod}"), "{e}");
+        }
+        for t in ["b-{ordinal}.example.com", "{pod}.kafka.example.com"] {
+            assert!(Settings::from_annotations(&ann(&[(ANN_MODE, "hostname"), (ANN_HOSTNAME_TEMPLATE, t)]), &d).is_ok());
+        }
+    }
+
+    #[test]
+    fn unspecified_address_is_refused() {
+        for a in ["0.0.0.0", "::", "[::]"] {
+            let e = Settings::from_annotations(
+                &ann(&[(ANN_MODE, "shared-address"), (ANN_ADDRESS, a)]),
+                &Defaults::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(ANN_ADDRESS) && e.contains("unspecified"), "{e}");
+        }
+    }
+
+    #[test]
+    fn port_base_plus_a_huge_ordinal_is_an_error_naming_both() {
+        let s = Settings::from_annotations(
+            &ann(&[(ANN_MODE, "shared-address"), (ANN_ADDRESS, "192.0.2.1"), (ANN_PORT_BASE, "65000")]),
+            &Defaults::default(),
+        )
+        .unwrap();
+        assert_eq!(s.external_port(535), Ok(65535));
+        for ordinal in [536, u32::MAX - 1, u32::MAX] {
+            let e = s.external_port(ordinal).unwrap_err().to_string();
+            assert!(e.contains(ANN_PORT_BASE) && e.contains(&format!("ordinal {ordinal}")), "{e}");
+        }
     }
 
     #[test]

@@ -480,3 +480,52 @@ fn address_pending_denials_say_which_case_and_what_to_look_at() {
     let m = deny(&scoped);
     assert!(m.contains("namespace ns is not watched by this install (--namespace a,b)"), "{m}");
 }
+
+#[test]
+fn hostname_template_that_renders_to_no_dns_name_is_denied_naming_the_annotation() {
+    for t in
+        ["kafka {ordinal}.example.com", "a,{ordinal}", "kafka-{ordinal}.example.com:9095", "-{ordinal}.example.com"]
+    {
+        let pod = bare_pod("brokers-2", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: t }));
+        let e = run(&pod, &NoAddresses).unwrap_err().to_string();
+        assert!(e.contains(ANN_HOSTNAME_TEMPLATE) && e.contains("broker 2"), "{t}: {e}");
+    }
+    let pod = bare_pod("brokers-2", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "b{ordinal}.example.com" }));
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().ends_with("EXTERNAL://b2.example.com:9094"));
+}
+
+#[test]
+fn both_listener_names_set_edits_the_one_the_image_reads_and_says_so() {
+    let mut pod =
+        bare_pod("brokers-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "b{ordinal}.example.com" }));
+    pod["spec"]["containers"][0]["image"] = json!("bitnami/kafka:3.9");
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": BITNAMI_ENV, "value": "PLAINTEXT://localhost:9092"},
+        {"name": APACHE_ENV, "value": "PLAINTEXT://localhost:9092"}
+    ]);
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
+    let m = mutate(&typed, RequestNames { name: "brokers-0", namespace: "ns" }, &Defaults::default(), &NoAddresses)
+        .unwrap()
+        .unwrap();
+    assert!(m.warnings.iter().any(|w| w.contains("sets both")), "{:?}", m.warnings);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    // Bitnami's libkafka.sh copies KAFKA_ADVERTISED_LISTENERS over KAFKA_CFG_ADVERTISED_LISTENERS.
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().contains("EXTERNAL://b0.example.com:9094"));
+    assert_eq!(env(&patched, "kafka", BITNAMI_ENV).as_deref(), Some("PLAINTEXT://localhost:9092"));
+}
+
+#[test]
+fn env_from_is_warned_about() {
+    let mut pod =
+        bare_pod("brokers-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "b{ordinal}.example.com" }));
+    pod["spec"]["containers"][0]["envFrom"] = json!([{"configMapRef": {"name": "kafka-env"}}]);
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
+    let m = mutate(&typed, RequestNames { name: "brokers-0", namespace: "ns" }, &Defaults::default(), &NoAddresses)
+        .unwrap()
+        .unwrap();
+    assert!(m.warnings.iter().any(|w| w.contains("envFrom")), "{:?}", m.warnings);
+    // Through the webhook's decode path (PodView) too.
+    let view: PodView = serde_json::from_value(pod).unwrap();
+    assert_eq!(view.spec.unwrap().containers[0].env_from, 1);
+}

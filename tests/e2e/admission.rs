@@ -219,3 +219,43 @@ async fn denial_for_a_missing_address_reaches_the_statefulset_events() {
     assert!(note.contains(&format!("kubectl describe service -n {ns} kafka-0-external")), "{note}");
     assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "the broker must not start without its address");
 }
+
+/// The webhook's checks, run by the controller on the pod template, become Warning Events on the
+/// StatefulSet: a template that gives every broker the same name (refused), and a container that
+/// sets both listener variables (admitted, with a warning nobody would otherwise see).
+#[tokio::test]
+async fn template_problems_are_warning_events_on_the_statefulset() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-template").await;
+    Broker::new("same", 1)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "kafka.example.test")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_for("an InvalidSettings Event naming the annotation", T, || async {
+        events_about(&c, &ns, "StatefulSet", "same").await.into_iter().find(|e| {
+            e.reason.as_deref() == Some("InvalidSettings")
+                && e.note.as_deref().unwrap_or("").contains("kafka-advertiser.io/hostname-template")
+        })
+    })
+    .await;
+    assert!(ev.note.unwrap().contains("{ordinal} or {pod}"));
+    assert!(pods_of(&c, &ns, "same").await.is_empty(), "a broker without its own name must not be admitted");
+
+    let mut both = Broker::new("both", 1)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.example.test");
+    both.env.push(("KAFKA_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
+    both.env.push(("KAFKA_CFG_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
+    both.create(&c, &ns).await;
+    wait_for("a ConfigurationWarning Event about the two variables", T, || async {
+        events_about(&c, &ns, "StatefulSet", "both").await.into_iter().find(|e| {
+            e.reason.as_deref() == Some("ConfigurationWarning") && e.note.as_deref().unwrap_or("").contains("sets both")
+        })
+    })
+    .await;
+    let pods = wait_pods(&c, &ns, "both", 1, T).await;
+    let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+    assert!(v.contains("EXTERNAL://both-0.example.test:9094"), "{v}");
+}
