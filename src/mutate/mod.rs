@@ -69,10 +69,10 @@ pub enum Pending {
     )]
     NoAddress { namespace: String, service: String },
     #[error(
-        "this webhook has not read the cluster's Services yet (it is starting, or runs --standalone); the \
-         StatefulSet controller retries this pod"
+        "this webhook has not read the cluster's Services yet, so it cannot know Service {namespace}/{service} \
+         (caches not synced: it is starting, or runs --standalone); the StatefulSet controller retries this pod"
     )]
-    NotSynced,
+    NotSynced { namespace: String, service: String },
     #[error(
         "namespace {namespace} is not watched by this install (--namespace {watched}): add it to --namespace, or \
          exclude the namespace from the webhook's namespaceSelector"
@@ -410,7 +410,7 @@ pub fn mutate_view(
                     service: service(),
                     statefulset: statefulset.clone(),
                 }),
-                Lookup::NotSynced => Some(Pending::NotSynced),
+                Lookup::NotSynced => Some(Pending::NotSynced { namespace: namespace.to_owned(), service: service() }),
                 Lookup::NotWatched { watched } => {
                     Some(Pending::NotWatched { namespace: namespace.to_owned(), watched: watched.clone() })
                 }
