@@ -120,14 +120,18 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         synced.push(sts_rx);
         let (sts_store, sts_writer) = reflector::store::<StatefulSet>();
         let mut sts_tx = Some(sts_tx);
+        let book = shared.addresses.clone();
         let sts_stream = reflector(sts_writer, watcher(statefulsets, watcher::Config::default()).modify(slim))
             .default_backoff()
-            .inspect(move |ev| {
-                if matches!(ev, Ok(watcher::Event::InitDone)) {
+            .inspect(move |ev| match ev {
+                Ok(watcher::Event::InitDone) => {
                     if let Some(tx) = sts_tx.take() {
                         let _ = tx.send(());
                     }
                 }
+                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => publish_selector(&book, s, false),
+                Ok(watcher::Event::Delete(s)) => publish_selector(&book, s, true),
+                _ => {}
             })
             .touched_objects();
         let managed =
@@ -185,6 +189,20 @@ fn slim(sts: &mut StatefulSet) {
             a.retain(|k, _| k == desired::ANN_ADDRESSES_READY || k == desired::ANN_EXTERNAL_BOOTSTRAP);
         }
     }
+}
+
+/// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.
+fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
+    let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
+        return;
+    };
+    let selector = (!deleted)
+        .then(|| sts.spec.as_ref())
+        .flatten()
+        .filter(|s| s.selector.match_expressions.as_ref().is_none_or(Vec::is_empty))
+        .and_then(|s| s.selector.match_labels.clone())
+        .filter(|m| !m.is_empty());
+    book.set_selector(ns, name, selector);
 }
 
 /// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition).

@@ -35,6 +35,11 @@ pub trait AddressLookup {
     fn synced(&self) -> bool {
         true
     }
+    /// The label selector of an opted-in StatefulSet (its `spec.selector.matchLabels`), when known:
+    /// the stable identity of "this StatefulSet's brokers" for anti-affinity.
+    fn selector(&self, _namespace: &str, _statefulset: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        None
+    }
     /// The address, or why there is none.
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
         match self.address(namespace, statefulset, ordinal) {
@@ -57,6 +62,8 @@ struct Inner {
     synced: AtomicBool,
     /// Namespaces this install watches; empty: all.
     scope: Vec<String>,
+    /// (namespace, statefulset) → selector matchLabels of opted-in StatefulSets.
+    selectors: ArcSwap<HashMap<(String, String), Arc<BTreeMap<String, String>>>>,
 }
 
 impl AddressBook {
@@ -85,6 +92,22 @@ impl AddressBook {
             Arc::new(next)
         });
         changed
+    }
+
+    /// Record (or with `None`, forget) a StatefulSet's selector.
+    pub fn set_selector(&self, namespace: &str, statefulset: &str, selector: Option<BTreeMap<String, String>>) {
+        let key = (namespace.to_owned(), statefulset.to_owned());
+        self.inner.selectors.rcu(|old| {
+            if old.get(&key).map(|s| &**s) == selector.as_ref() {
+                return Arc::clone(old);
+            }
+            let mut next = (**old).clone();
+            match &selector {
+                Some(s) => next.insert(key.clone(), Arc::new(s.clone())),
+                None => next.remove(&key),
+            };
+            Arc::new(next)
+        });
     }
 
     /// Forget one broker (its Service is gone). Returns whether it had an address.
@@ -158,6 +181,10 @@ impl AddressLookup for AddressBook {
 
     fn synced(&self) -> bool {
         self.inner.synced.load(Ordering::Acquire)
+    }
+
+    fn selector(&self, namespace: &str, statefulset: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        self.inner.selectors.load().get(&(namespace.to_owned(), statefulset.to_owned())).cloned()
     }
 
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {

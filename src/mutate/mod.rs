@@ -487,7 +487,15 @@ pub fn mutate_view(
     let mut ops = Vec::with_capacity(4);
     env_ops(ci, container, &var, &value, settings.mode == Mode::Nodeport, &mut ops);
 
-    let selector = affinity::broker_selector(meta.labels.as_ref());
+    // This StatefulSet's brokers: its selector when the controller knows it (and the pod matches
+    // it), else the pod's labels without the per-pod ones.
+    let selector = addresses
+        .selector(namespace, &statefulset)
+        .filter(|sel| {
+            !sel.is_empty() && sel.iter().all(|(k, v)| meta.labels.as_ref().and_then(|l| l.get(k)) == Some(v))
+        })
+        .map(|sel| (*sel).clone())
+        .unwrap_or_else(|| affinity::broker_selector(meta.labels.as_ref()));
     ops.extend(affinity::ops(spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
 
     match meta.annotations.as_ref() {

@@ -529,3 +529,28 @@ fn env_from_is_warned_about() {
     let view: PodView = serde_json::from_value(pod).unwrap();
     assert_eq!(view.spec.unwrap().containers[0].env_from, 1);
 }
+
+#[test]
+fn anti_affinity_selects_the_statefulsets_brokers_by_its_selector() {
+    let mut pod =
+        bare_pod("brokers-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "b{ordinal}.example.com" }));
+    pod["metadata"]["labels"]["sidecar.example.com/injected"] = json!("true"); // added by a later webhook
+    pod["metadata"]["labels"]["controller-revision-hash"] = json!("brokers-5d8c7");
+    let term = |book: &AddressBook| {
+        let (_, patched) = run(&pod, book).unwrap();
+        let aa = patched.spec.unwrap().affinity.unwrap().pod_anti_affinity.unwrap();
+        let t = &aa.required_during_scheduling_ignored_during_execution.unwrap()[0];
+        t.label_selector.clone().unwrap().match_labels.unwrap()
+    };
+    // Known StatefulSet selector: exactly it.
+    let book = AddressBook::new();
+    book.set_selector("ns", "brokers", Some([("app".to_owned(), "broker".to_owned())].into()));
+    assert_eq!(term(&book), [("app".to_owned(), "broker".to_owned())].into());
+    // A selector the pod does not match is not trusted.
+    book.set_selector("ns", "brokers", Some([("app".to_owned(), "other".to_owned())].into()));
+    let fallback = term(&book);
+    assert!(fallback.contains_key("app") && !fallback.contains_key("controller-revision-hash"), "{fallback:?}");
+    // Unknown (standalone, offline): the pod's labels without the per-pod ones.
+    book.set_selector("ns", "brokers", None);
+    assert_eq!(term(&book), fallback);
+}
