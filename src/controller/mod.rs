@@ -196,9 +196,10 @@ fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
     let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
         return;
     };
-    let selector = (!deleted)
-        .then(|| sts.spec.as_ref())
-        .flatten()
+    let selector = sts
+        .spec
+        .as_ref()
+        .filter(|_| !deleted)
         .filter(|s| s.selector.match_expressions.as_ref().is_none_or(Vec::is_empty))
         .and_then(|s| s.selector.match_labels.clone())
         .filter(|m| !m.is_empty());

@@ -10,6 +10,8 @@ use arc_swap::ArcSwap;
 /// ordinal → address, per StatefulSet; `None`: the broker's Service exists but has no address yet.
 pub type Brokers = BTreeMap<u32, Option<Arc<str>>>;
 type Snapshot = HashMap<String, HashMap<String, Brokers>>;
+/// (namespace, statefulset) → selector matchLabels.
+type Selectors = HashMap<(String, String), Arc<BTreeMap<String, String>>>;
 
 /// What the view knows about one broker, for the webhook's answer (and its denial message).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +65,7 @@ struct Inner {
     /// Namespaces this install watches; empty: all.
     scope: Vec<String>,
     /// (namespace, statefulset) → selector matchLabels of opted-in StatefulSets.
-    selectors: ArcSwap<HashMap<(String, String), Arc<BTreeMap<String, String>>>>,
+    selectors: ArcSwap<Selectors>,
 }
 
 impl AddressBook {
