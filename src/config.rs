@@ -113,7 +113,7 @@ pub struct ControllerArgs {
     /// Namespace of the Lease (usually the webhook's own, from the downward API).
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_NAMESPACE", default_value = "kafka-advertiser")]
     pub lease_namespace: String,
-    /// This replica's identity in the Lease (the pod name; default: the host name).
+    /// This replica's identity in the Lease (the pod name; default: the host name and the process id).
     #[arg(long, env = "KAFKA_ADVERTISER_IDENTITY", default_value_t = default_identity())]
     pub identity: String,
     /// Lease duration; a new leader takes over this long after the old one stops renewing.
@@ -188,13 +188,16 @@ pub struct CertsArgs {
     pub client: bool,
 }
 
+/// The host name (a pod's name in a Deployment) plus the process id: two replicas on one host (or
+/// with `hostNetwork`) still get distinct Lease identities.
 fn default_identity() -> String {
-    std::env::var("HOSTNAME")
+    let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("kafka-advertiser-{}", std::process::id()))
+        .unwrap_or_else(|| "kafka-advertiser".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// `10s`, `500ms`, `2m`, or plain seconds.

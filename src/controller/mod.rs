@@ -224,7 +224,9 @@ async fn lead(client: Client, args: ControllerArgs, leader: watch::Sender<bool>,
             .with_identity(&args.identity)
             .with_duration(args.lease_duration.as_secs().max(2))
             .with_grace((args.lease_duration.as_secs() / 3).max(1))
-            .with_field_manager(format!("{FIELD_MANAGER}-lease"))
+            // One field manager per replica: the server-side-apply conflict between managers is what
+            // keeps two replicas from taking the Lease at once.
+            .with_field_manager(format!("{FIELD_MANAGER}-lease-{}", args.identity))
             .build()
             .await;
         let manager = match built {

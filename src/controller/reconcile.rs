@@ -128,6 +128,15 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
+/// Delete a Service; one already gone (the garbage collector, another replica) is not an error.
+async fn delete_service(services: &Api<Service>, name: &str) -> Result<(), ReconcileError> {
+    match services.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// API answers that mean "this object is refused as it is" (not a transient failure): 400 bad
 /// request, 403 forbidden (quota, policy), 404 (namespace gone), 409 is retried, 422 invalid.
 fn refused(code: u16) -> bool {
@@ -214,8 +223,7 @@ async fn reconcile_inner(
         for svc in existing.items {
             let svc_name = svc.name_any();
             still_leader(ctx)?;
-            still_leader(ctx)?;
-            services.delete(&svc_name, &DeleteParams::default()).await?;
+            delete_service(&services, &svc_name).await?;
             event(
                 ctx,
                 sts,
@@ -265,6 +273,7 @@ async fn reconcile_inner(
     let wanted: Vec<&Service> = d.services.iter().map(|(_, s)| s).chain(d.bootstrap.as_ref()).collect();
     let mut managed = 0i64;
     let mut refused_services = 0u32;
+    let mut pods_draining = false;
     for svc in &wanted {
         let svc_name = svc.metadata.name.clone().unwrap_or_default();
         let exists = by_name.contains_key(&svc_name);
@@ -335,9 +344,21 @@ async fn reconcile_inner(
             managed += 1;
             continue;
         }
-        still_leader(ctx)?;
-        services.delete(&svc_name, &DeleteParams::default()).await?;
         let ordinal = svc.labels().get(ORDINAL_LABEL).cloned().unwrap_or_default();
+        // The StatefulSet controller removes brokers one at a time, each with its grace period (Kafka's
+        // controlled shutdown): keep the broker's address until its pod is gone.
+        let pod_name = format!("{name}-{ordinal}");
+        if is_broker
+            && ctx.pods.state().iter().any(|p| {
+                p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name.as_deref() == Some(pod_name.as_str())
+            })
+        {
+            managed += 1;
+            pods_draining = true;
+            continue;
+        }
+        still_leader(ctx)?;
+        delete_service(&services, &svc_name).await?;
         event(
             ctx,
             sts,
@@ -414,7 +435,7 @@ async fn reconcile_inner(
     }
 
     let drifting = drift(sts, &d, ctx, key).await?;
-    Ok(if waiting > 0 || drifting || refused_services > 0 {
+    Ok(if waiting > 0 || drifting || refused_services > 0 || pods_draining {
         Action::requeue(Duration::from_secs(30))
     } else {
         Action::requeue(Duration::from_secs(300))

@@ -530,3 +530,24 @@ fn external_bootstrap_lists_every_broker_once_known() {
     let d = desired::desired(&np, &Defaults::default()).unwrap();
     assert_eq!(super::reconcile::external_bootstrap(&d, &BTreeMap::new()), None, "one address per node: none to show");
 }
+
+/// Scale-down keeps a broker's Service while its pod still runs (the StatefulSet controller removes
+/// pods one at a time, each with its grace period), and deletes it once the pod is gone.
+#[tokio::test]
+async fn scale_down_keeps_the_service_until_the_pod_is_gone() {
+    let world = || World {
+        managed: vec![managed_service(0, Some("203.0.113.10")), managed_service(1, Some("203.0.113.11"))],
+        ..Default::default()
+    };
+    let draining = running_broker(1, &advertised(1, "203.0.113.11"), true);
+    let s = setup(world(), true, vec![draining]);
+    let action = reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert!(!writes(&calls).iter().any(|w| w.starts_with("DELETE")), "{:?}", writes(&calls));
+    assert_eq!(action, kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(30)));
+
+    let s = setup(world(), true, vec![]);
+    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert!(writes(&calls).contains(&"DELETE services/kafka-1-external".to_owned()), "{:?}", writes(&calls));
+}
