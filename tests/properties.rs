@@ -190,6 +190,28 @@ proptest! {
         prop_assert!(again.patch.0.is_empty(), "not idempotent: {:?}", again.patch);
 
         let t = target_index(&c.pod);
+        // The kubelet expands $(VAR) only from variables defined earlier in the list: every reference
+        // in the effective (last) listeners entry must come after its definition, and that entry is
+        // what the webhook advertised.
+        let env = doc["spec"]["containers"][t]["env"].as_array().cloned().unwrap_or_default();
+        let carries = |v: &str| m.advertised.split(',').all(|ours| v.split(',').any(|x| x == ours));
+        let last = env.iter().rposition(|e| e["value"].as_str().is_some_and(carries));
+        let last = last.ok_or_else(|| TestCaseError::fail(format!("no env entry carries {}", m.advertised)))?;
+        prop_assert!(
+            !env[last + 1..].iter().any(|e| e["name"] == env[last]["name"]),
+            "a later {} entry overrides the one carrying our listeners: {:?}", env[last]["name"], env
+        );
+        let value = env[last]["value"].as_str().unwrap();
+        let mut rest = value;
+        while let Some(i) = rest.find("$(") {
+            let Some(j) = rest[i..].find(')') else { break };
+            let var = &rest[i + 2..i + j];
+            prop_assert!(
+                env[..last].iter().any(|e| e["name"] == var),
+                "$({}) in {} is not defined before it: {:?}", var, value, env
+            );
+            rest = &rest[i + j + 1..];
+        }
         let (before, after) = (c.pod["spec"]["containers"].as_array().unwrap(), doc["spec"]["containers"].as_array().unwrap());
         prop_assert_eq!(before.len(), after.len());
         for (i, (b, a)) in before.iter().zip(after).enumerate() {
@@ -221,7 +243,7 @@ proptest! {
     }
 
     #[test]
-    fn listener_merge_never_loses_foreign_entries(existing in "[A-Z]{1,6}://[a-z.]{0,8}:[0-9]{1,4}(,[A-Z]{1,6}://[a-z.]{0,8}:[0-9]{1,4}){0,4}") {
+    fn listener_merge_never_loses_foreign_entries(existing in listener_list()) {
         use kafka_advertiser::mutate::listeners::{merge, Listener, entry_name};
         let ours = [Listener { name: "INTERNAL", host: "h.i", port: 9092 }, Listener { name: "EXTERNAL", host: "1.2.3.4", port: 9094 }];
         let out = merge(Some(&existing), &ours);
@@ -230,5 +252,27 @@ proptest! {
         let kept: Vec<&str> = out.split(',').filter(|e| !matches!(entry_name(e), Some(n) if n.eq_ignore_ascii_case("INTERNAL") || n.eq_ignore_ascii_case("EXTERNAL"))).collect();
         prop_assert_eq!(foreign, kept);
         prop_assert_eq!(out.matches("EXTERNAL://1.2.3.4:9094").count(), 1);
+        prop_assert_eq!(out.matches("INTERNAL://h.i:9092").count(), 1);
+        // Our names appear once each, whatever case or how often they were there before.
+        for ours in ["INTERNAL", "EXTERNAL"] {
+            prop_assert_eq!(out.split(',').filter(|e| matches!(entry_name(e), Some(n) if n.eq_ignore_ascii_case(ours))).count(), 1);
+        }
     }
+}
+
+/// Listener lists whose names include ours (in any case) and common foreign ones, so merge's
+/// replace-in-place and drop-duplicate branches run, not only append.
+fn listener_list() -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        Just("INTERNAL"),
+        Just("EXTERNAL"),
+        Just("internal"),
+        Just("External"),
+        Just("CLIENT"),
+        Just("PLAINTEXT"),
+        Just("CONTROLLER"),
+        Just("BROKER"),
+    ];
+    let entry = (name, "[a-z.]{0,8}", 1u16..65535).prop_map(|(n, h, p)| format!("{n}://{h}:{p}"));
+    prop::collection::vec(entry, 1..6).prop_map(|v| v.join(","))
 }
