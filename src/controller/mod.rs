@@ -102,6 +102,18 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             .modify(slim_pod),
         )
         .default_backoff()
+        .inspect({
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            synced.push(rx);
+            let mut tx = Some(tx);
+            move |ev| {
+                if matches!(ev, Ok(watcher::Event::InitDone)) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        })
         .touched_objects();
         let stop_p = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -158,7 +170,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
                 .await;
         }));
     }
-    // Ready once every StatefulSet watch and every address view has listed once.
+    // Ready once every StatefulSet, Service and broker-pod watch has listed once (reconciles wait for it).
     let readiness = shared.readiness.clone();
     let addresses = shared.addresses.clone();
     tokio::spawn(async move {

@@ -188,6 +188,10 @@ async fn reconcile_inner(
         // Followers keep their caches warm and never write.
         return Ok(Action::await_change());
     }
+    if !ctx.shared.readiness.caches.load(std::sync::atomic::Ordering::Acquire) {
+        // Decisions below read the Service and pod caches: not before they hold a full list.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
         return Err(ReconcileError::NoIdentity);
     };

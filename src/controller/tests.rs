@@ -162,6 +162,8 @@ fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
         metrics: metrics.clone(),
         readiness: Arc::new(Readiness::default()),
     };
+    // The caches are "synced" (every test fills them below); see `reconcile_waits_for_the_caches`.
+    shared.readiness.caches.store(true, std::sync::atomic::Ordering::Release);
     let (store, mut writer) = reflector::store::<Pod>();
     for p in pods {
         writer.apply_watcher_event(&watcher::Event::Apply(p));
@@ -550,4 +552,14 @@ async fn scale_down_keeps_the_service_until_the_pod_is_gone() {
     reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert!(writes(&calls).contains(&"DELETE services/kafka-1-external".to_owned()), "{:?}", writes(&calls));
+}
+
+#[tokio::test]
+async fn reconcile_waits_for_the_caches() {
+    let s = setup(World::default(), true, vec![]);
+    s.ctx.shared.readiness.caches.store(false, std::sync::atomic::Ordering::Release);
+    let action = reconcile(Arc::new(statefulset(3, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert!(calls.is_empty(), "no reads or writes before the caches are synced: {calls:?}");
+    assert_eq!(action, kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(1)));
 }
