@@ -345,6 +345,23 @@ pub fn pod_for(sts: &StatefulSet, ordinal: u32) -> Pod {
     Pod { metadata: meta, spec: Some(pod_spec), status: None }
 }
 
+/// One Event reason per kind of warning (an Event series is keyed by its reason, not its text).
+pub fn warning_reason(warning: &str) -> &'static str {
+    const REASONS: [(&str, &str); 10] = [
+        ("PROTOCOL_MAP of container", "ListenerNotInProtocolMap"),
+        ("does not declare the listener", "ListenerNotDeclared"),
+        ("does not set", "ListenersNotSet"),
+        ("listens for", "InternalPortMismatch"),
+        ("INTER_BROKER_LISTENER_NAME", "InterBrokerListenerNotAdvertised"),
+        ("sets both", "BothListenerVariablesSet"),
+        ("envFrom", "ListenersFromEnvFrom"),
+        ("no container named", "BrokerContainerGuessed"),
+        ("process.roles", "ControllerOnlyPod"),
+        ("NodePort range", "NodePortOutOfRange"),
+    ];
+    REASONS.iter().find(|(k, _)| warning.contains(k)).map_or("ConfigurationWarning", |(_, r)| r)
+}
+
 /// Problems the webhook would report for this StatefulSet's brokers, found on its pod template (the
 /// StatefulSet controller creates the pods, so admission warnings reach nobody): `(reason, message)`.
 /// Addresses are taken as known, so only the configuration is judged.
@@ -364,7 +381,7 @@ pub fn template_problems(sts: &StatefulSet, defaults: &Defaults) -> Vec<(&'stati
         Ok(Some(m)) => m
             .warnings
             .into_iter()
-            .map(|w| ("ConfigurationWarning", w.trim_start_matches("kafka-advertiser: ").to_owned()))
+            .map(|w| (warning_reason(&w), w.trim_start_matches("kafka-advertiser: ").to_owned()))
             .collect(),
         Ok(None) => Vec::new(),
         Err(e) => vec![("InvalidSettings", format!("broker pods will be refused: {e}"))],

@@ -120,6 +120,7 @@ fn statefulset(replicas: i32, annotations: Value) -> StatefulSet {
             "template": {
                 "metadata": {"labels": {"app": "kafka", "kafka-advertiser.io/enabled": "true"}, "annotations": annotations},
                 "spec": {"containers": [{"name": "kafka", "image": "bitnami/kafka:3.9.0",
+                    "env": [{"name": "KAFKA_CFG_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9095"}],
                     "ports": [{"name": "external", "containerPort": 9095}]}]}
             }
         }
@@ -562,4 +563,38 @@ async fn reconcile_waits_for_the_caches() {
     let calls = s.fake.finish(s.ctx).await;
     assert!(calls.is_empty(), "no reads or writes before the caches are synced: {calls:?}");
     assert_eq!(action, kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(1)));
+}
+
+/// The webhook's configuration checks reach the StatefulSet as Warning Events (admission warnings
+/// of StatefulSet pods reach nobody), a reason per problem, once per change, not at every reconcile.
+#[tokio::test]
+async fn template_problems_become_warning_events_once() {
+    let mut sts = statefulset(
+        1,
+        json!({"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "k{ordinal}.example.com"}),
+    );
+    let env = |n: &str, v: &str| k8s_openapi::api::core::v1::EnvVar {
+        name: n.into(),
+        value: Some(v.into()),
+        value_from: None,
+    };
+    sts.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].env = Some(vec![
+        env("KAFKA_CFG_LISTENERS", "PLAINTEXT://:9092,EXTERNAL://:9094"),
+        env("KAFKA_CFG_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
+    ]);
+    let s = setup(World::default(), true, vec![]);
+    let sts = Arc::new(sts);
+    reconcile(sts.clone(), s.ctx.clone()).await.unwrap();
+    reconcile(sts, s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    let events: Vec<(String, String)> = calls
+        .iter()
+        .filter(|c| c.method == Method::POST && c.body["type"] == "Warning")
+        .map(|c| (c.body["reason"].as_str().unwrap().to_owned(), c.body["note"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(events.len(), 2, "one Event per problem, published once: {events:?}");
+    assert_eq!(events[0].0, "ListenerNotDeclared");
+    assert!(events[0].1.contains("does not declare the listener INTERNAL"), "{events:?}");
+    assert_eq!(events[1].0, "InterBrokerListenerNotAdvertised");
+    assert!(events[1].1.contains("KAFKA_CFG_INTER_BROKER_LISTENER_NAME=PLAINTEXT"), "{events:?}");
 }

@@ -199,6 +199,83 @@ pub fn env_name(container: &ContainerView, settings: &Settings) -> String {
     }
 }
 
+/// What Kafka refuses to start with (KafkaConfig, 3.x and 4.x): advertised names not in `listeners`, a
+/// name missing from the protocol map, an inter-broker listener that is not advertised; and what
+/// breaks replication quietly: an internal port other than the one the broker listens on.
+fn listener_checks(
+    container: &ContainerView,
+    prefix: &str,
+    settings: &Settings,
+    value: &str,
+    warnings: &mut Vec<String>,
+) {
+    let c = &container.name;
+    let ours: Vec<(&str, &'static str)> = settings
+        .internal_listener
+        .as_deref()
+        .map(|i| (i, "kafka-advertiser.io/internal-listener"))
+        .into_iter()
+        .chain(std::iter::once((settings.listener.as_str(), "kafka-advertiser.io/listener")))
+        .collect();
+    let listeners_var = format!("{prefix}LISTENERS");
+    match env_value(container, &listeners_var) {
+        None => warnings.push(format!(
+            "kafka-advertiser: container {c:?} does not set {listeners_var}: apache/kafka and cp-kafka then derive \
+             the listeners from the advertised ones (binding the external port) and Bitnami keeps its defaults; \
+             set {listeners_var} with {}",
+            ours.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" and ")
+        )),
+        Some(declared) => {
+            let missing: Vec<String> = ours
+                .iter()
+                .filter(|(n, _)| !listeners::declares(declared, n))
+                .map(|(n, a)| format!("{n} ({a})"))
+                .collect();
+            if !missing.is_empty() {
+                warnings.push(format!(
+                    "kafka-advertiser: {listeners_var} of container {c:?} does not declare the listener {}; Kafka \
+                     refuses advertised listeners it does not listen on",
+                    missing.join(" nor ")
+                ));
+            }
+            if let Some(internal) = settings.internal_listener.as_deref() {
+                let port = declared
+                    .split(',')
+                    .find(|e| listeners::entry_name(e).is_some_and(|n| n.eq_ignore_ascii_case(internal)))
+                    .and_then(|e| e.rsplit(':').next())
+                    .and_then(|p| p.trim().parse::<u16>().ok());
+                if let Some(port) = port.filter(|p| *p != settings.internal_port) {
+                    warnings.push(format!(
+                        "kafka-advertiser: {listeners_var} of container {c:?} listens for {internal} on port {port} but \
+                         {} is advertised to the other brokers: set kafka-advertiser.io/internal-port: \"{port}\"",
+                        settings.internal_port
+                    ));
+                }
+            }
+        }
+    }
+    let map_var = format!("{prefix}LISTENER_SECURITY_PROTOCOL_MAP");
+    if let Some(map) = env_value(container, &map_var) {
+        let missing: Vec<String> =
+            ours.iter().filter(|(n, _)| !listeners::declares(map, n)).map(|(n, a)| format!("{n} ({a})")).collect();
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "kafka-advertiser: {map_var} of container {c:?} does not declare the listener {}",
+                missing.join(" nor ")
+            ));
+        }
+    }
+    let ibl_var = format!("{prefix}INTER_BROKER_LISTENER_NAME");
+    if let Some(ibl) = env_value(container, &ibl_var).map(str::trim).filter(|v| !v.is_empty()) {
+        if !value.split(',').any(|e| listeners::entry_name(e).is_some_and(|n| n.eq_ignore_ascii_case(ibl))) {
+            warnings.push(format!(
+                "kafka-advertiser: {ibl_var}={ibl} of container {c:?} is not among the advertised listeners {value}; \
+                 Kafka refuses to start: name it in kafka-advertiser.io/internal-listener"
+            ));
+        }
+    }
+}
+
 /// `$(ADVERTISER_HOST_IP)`: the kubelet expands it (the var is defined before the listeners var).
 const HOST_IP_REF: &str = "$(ADVERTISER_HOST_IP)";
 const LEGACY_HOST_IP_REF: &str = "$(KAFKA_ADVERTISER_HOST_IP)";
@@ -339,6 +416,25 @@ pub fn mutate_view(
         ));
     }
 
+    // A KRaft controller-only node has no advertised listeners for clients: leave it as it is.
+    let roles = ["KAFKA_PROCESS_ROLES", "KAFKA_CFG_PROCESS_ROLES"].iter().find_map(|n| env_value(container, n));
+    if let Some(roles) = roles {
+        if !roles.split(',').any(|r| r.trim() == "broker") {
+            warnings.push(format!(
+                "kafka-advertiser: container {:?} runs process.roles={roles} (no broker role): left unchanged; \
+                 remove the {ENABLED_LABEL} label from controller-only pods",
+                container.name
+            ));
+            return Ok(Some(Mutation {
+                patch: Patch(Vec::new()),
+                warnings,
+                advertised: String::new(),
+                statefulset,
+                ordinal,
+            }));
+        }
+    }
+
     // External address.
     let port = settings.external_port(ordinal)?;
     let looked_up: Option<Arc<str>>;
@@ -471,17 +567,7 @@ pub fn mutate_view(
     let value = listeners::merge(existing, &ours);
 
     if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
-        for suffix in ["LISTENERS", "LISTENER_SECURITY_PROTOCOL_MAP"] {
-            let decl = format!("{prefix}{suffix}");
-            if let Some(v) = env_value(container, &decl) {
-                if !listeners::declares(v, &settings.listener) {
-                    warnings.push(format!(
-                        "kafka-advertiser: {decl} of container {:?} does not declare the external listener {}",
-                        container.name, settings.listener
-                    ));
-                }
-            }
-        }
+        listener_checks(container, prefix, &settings, &value, &mut warnings);
     }
 
     let mut ops = Vec::with_capacity(4);

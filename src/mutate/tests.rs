@@ -554,3 +554,23 @@ fn anti_affinity_selects_the_statefulsets_brokers_by_its_selector() {
     book.set_selector("ns", "brokers", None);
     assert_eq!(term(&book), fallback);
 }
+
+#[test]
+fn controller_only_kraft_pods_are_left_unchanged_with_a_warning() {
+    for var in ["KAFKA_PROCESS_ROLES", "KAFKA_CFG_PROCESS_ROLES"] {
+        let mut pod =
+            bare_pod("quorum-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "q{ordinal}.example.com" }));
+        pod["spec"]["containers"][0]["env"] = json!([{"name": var, "value": "controller"}]);
+        let typed: Pod = serde_json::from_value(pod).unwrap();
+        let m = mutate(&typed, RequestNames { name: "quorum-0", namespace: "ns" }, &Defaults::default(), &NoAddresses)
+            .unwrap()
+            .unwrap();
+        assert!(m.patch.0.is_empty(), "{var}: {:?}", m.patch);
+        assert!(m.warnings.iter().any(|w| w.contains("process.roles=controller")), "{:?}", m.warnings);
+    }
+    // Combined nodes are brokers too.
+    let mut pod = bare_pod("kafka-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "k{ordinal}.example.com" }));
+    pod["spec"]["containers"][0]["env"] = json!([{"name": "KAFKA_PROCESS_ROLES", "value": "controller, broker"}]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "kafka", APACHE_ENV).is_some());
+}

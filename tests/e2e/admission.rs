@@ -254,9 +254,10 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
     both.env.push(("KAFKA_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
     both.env.push(("KAFKA_CFG_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
     both.create(&c, &ns).await;
-    wait_for("a ConfigurationWarning Event about the two variables", T, || async {
+    wait_for("a BothListenerVariablesSet Event", T, || async {
         events_about(&c, &ns, "StatefulSet", "both").await.into_iter().find(|e| {
-            e.reason.as_deref() == Some("ConfigurationWarning") && e.note.as_deref().unwrap_or("").contains("sets both")
+            e.reason.as_deref() == Some("BothListenerVariablesSet")
+                && e.note.as_deref().unwrap_or("").contains("sets both")
         })
     })
     .await;
