@@ -190,13 +190,17 @@ fn preview_one(
                 let _ = json_patch::patch(&mut patched, &m.patch);
                 let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
                 let spec = typed.spec.unwrap_or_default();
-                if let Some(c) = spec.containers.iter().find(|c| {
-                    c.env.iter().flatten().any(|e| e.value.as_deref().is_some_and(|v| v.contains(&m.advertised)))
-                }) {
-                    for e in c.env.iter().flatten().filter(|e| {
-                        e.name == mutate::settings::HOST_IP_ENV
-                            || e.value.as_deref().is_some_and(|v| v.contains(&m.advertised))
-                    }) {
+                let carries = |v: &str| !m.advertised.is_empty() && v.contains(&m.advertised);
+                if let Some(c) = spec
+                    .containers
+                    .iter()
+                    .find(|c| c.env.iter().flatten().any(|e| e.value.as_deref().is_some_and(carries)))
+                {
+                    for e in
+                        c.env.iter().flatten().filter(|e| {
+                            e.name == mutate::settings::HOST_IP_ENV || e.value.as_deref().is_some_and(carries)
+                        })
+                    {
                         match &e.value {
                             Some(v) => {
                                 let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
