@@ -128,11 +128,12 @@ async fn refused_service_is_a_warning_event_and_the_rest_still_happens() {
     let name = "kafka-with-a-rather-long-name-for-ordinals-past-nine";
     assert_eq!(name.len(), 52);
     Broker::new(name, 11).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
-    let ev = wait_for("a Warning Event about the refused Service", T, || async {
-        events_about(&c, &ns, "StatefulSet", name)
-            .await
-            .into_iter()
-            .find(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().unwrap_or("").contains("-10-external"))
+    let ev = wait_for("a ServiceApplyFailed Event about the refused Service", T, || async {
+        events_about(&c, &ns, "StatefulSet", name).await.into_iter().find(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("ServiceApplyFailed")
+                && e.note.as_deref().unwrap_or("").contains("-10-external")
+        })
     })
     .await;
     let note = ev.note.unwrap_or_default();
