@@ -498,3 +498,23 @@ impl Drop for Scoped {
         let _ = self.child.wait();
     }
 }
+
+/// An address of the test pool that no Service holds or asks for (MetalLB hands out addresses from
+/// the low end; this searches from the high end), so a test that requests one can run again on the
+/// same control plane.
+pub async fn free_pool_ip(client: &Client) -> String {
+    let svcs = Api::<Service>::all(client.clone()).list(&ListParams::default()).await.unwrap().items;
+    let used: std::collections::BTreeSet<String> = svcs
+        .iter()
+        .flat_map(|s| {
+            let ingress = ingress_ip(s);
+            let asked = s.annotations().iter().filter(|(k, _)| k.ends_with("/loadBalancerIPs")).map(|(_, v)| v.clone());
+            ingress.into_iter().chain(asked).collect::<Vec<_>>()
+        })
+        .collect();
+    (200..=250)
+        .rev()
+        .map(|n| format!("127.0.2.{n}"))
+        .find(|ip| !used.contains(ip))
+        .expect("a free address in the test pool")
+}

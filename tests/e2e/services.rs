@@ -85,8 +85,8 @@ async fn shared_address_mode_gets_one_metallb_ip() {
     let _g = INSTALL.read().await;
     let c = client().await;
     let ns = namespace(&c, "e2e-shared").await;
-    // An address from the test pool no other test asks for.
-    let ip = "127.0.2.240";
+    // An address from the test pool that nothing holds yet.
+    let ip = &free_pool_ip(&c).await;
     Broker::new("shared", 3)
         .annotate("kafka-advertiser.io/mode", "shared-address")
         .annotate("kafka-advertiser.io/address", ip)
@@ -110,7 +110,7 @@ async fn shared_address_mode_gets_one_metallb_ip() {
     for svc in svcs.values() {
         let a = svc.annotations();
         for prefix in ["metallb.io", "metallb.universe.tf"] {
-            assert_eq!(a.get(&format!("{prefix}/loadBalancerIPs")).map(String::as_str), Some(ip), "{a:?}");
+            assert_eq!(a.get(&format!("{prefix}/loadBalancerIPs")).map(String::as_str), Some(ip.as_str()), "{a:?}");
             assert!(a.contains_key(&format!("{prefix}/allow-shared-ip")), "{a:?}");
         }
     }
