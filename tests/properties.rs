@@ -149,9 +149,26 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
+/// The model of container choice: named kafka; else the one with KAFKA_*LISTENERS env; else one
+/// running a Kafka image; else the first.
 fn target_index(pod: &Value) -> usize {
     let cs = pod["spec"]["containers"].as_array().unwrap();
-    cs.iter().position(|c| c["name"] == "kafka").unwrap_or(0)
+    let configures = |c: &Value| {
+        c["env"].as_array().into_iter().flatten().any(|e| {
+            let n = e["name"].as_str().unwrap_or("");
+            n.starts_with("KAFKA_") && n.ends_with("LISTENERS")
+        })
+    };
+    let kafka_image = |c: &Value| {
+        let i = c["image"].as_str().unwrap_or("");
+        let repo = i.rsplit('/').next().unwrap_or(i);
+        repo.starts_with("kafka") || repo.starts_with("cp-kafka") || repo.starts_with("cp-server")
+    };
+    cs.iter()
+        .position(|c| c["name"] == "kafka")
+        .or_else(|| cs.iter().position(configures))
+        .or_else(|| cs.iter().position(kafka_image))
+        .unwrap_or(0)
 }
 
 fn unmanaged_env(c: &Value) -> Vec<Value> {

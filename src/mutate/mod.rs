@@ -170,11 +170,28 @@ fn pick_container<'p>(
                 }
             })
         }
-        None => Ok(containers.iter().position(|c| c.name == "kafka").map(|i| (i, &containers[i], false)).unwrap_or((
-            0,
-            &containers[0],
-            containers.len() > 1,
-        ))),
+        None => {
+            // The container named kafka; else the one that configures Kafka (listener env vars, a Kafka
+            // image), never a sidecar an injector put first; else the first, with a warning.
+            let configures = |c: &ContainerView| {
+                c.env.iter().flatten().any(|e| e.name.starts_with("KAFKA_") && e.name.ends_with("LISTENERS"))
+            };
+            let kafka_image = |c: &ContainerView| {
+                c.image.as_deref().is_some_and(|i| {
+                    let repo = i.rsplit('/').next().unwrap_or(i);
+                    repo.starts_with("kafka") || repo.starts_with("cp-kafka") || repo.starts_with("cp-server")
+                })
+            };
+            let found = containers
+                .iter()
+                .position(|c| c.name == "kafka")
+                .or_else(|| containers.iter().position(configures))
+                .or_else(|| containers.iter().position(kafka_image));
+            Ok(match found {
+                Some(i) => (i, &containers[i], false),
+                None => (0, &containers[0], containers.len() > 1),
+            })
+        }
     }
 }
 
@@ -551,6 +568,13 @@ pub fn mutate_view(
                 "kafka-advertiser: container {} takes env from envFrom; if a ConfigMap or Secret there sets {var} (or \
                  KAFKA_ADVERTISED_LISTENERS / KAFKA_CFG_ADVERTISED_LISTENERS), the {var} env entry added here \
                  overrides it and its other listeners are lost: set the listeners var in env instead",
+                container.name
+            ));
+        }
+        if container.env.iter().flatten().rev().find(|e| e.name == var).is_some_and(|e| e.value_from.is_some()) {
+            warnings.push(format!(
+                "kafka-advertiser: {var} of container {} came from valueFrom (a ConfigMap, Secret or field); it is \
+                 replaced by a value, and listeners set there other than ours are lost: set it as a value",
                 container.name
             ));
         }

@@ -300,7 +300,8 @@ fn value_from_listeners_var_is_replaced_by_a_value() {
         {"name": APACHE_ENV, "valueFrom": {"configMapKeyRef": {"name": "x", "key": "y"}}},
         {"name": HOST_IP_ENV, "value": "wrong"}
     ]);
-    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    let (m, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(m.unwrap().warnings.iter().any(|w| w.contains("came from valueFrom")), "the override is said");
     let envs = env_of(&patched, "kafka");
     assert_eq!(envs.iter().map(|e| e.0).collect::<Vec<_>>(), [HOST_IP_ENV, APACHE_ENV]);
     assert!(envs[1].1.unwrap().contains("$(ADVERTISER_HOST_IP):31091"));
@@ -309,9 +310,22 @@ fn value_from_listeners_var_is_replaced_by_a_value() {
 #[test]
 fn container_selection() {
     let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport" }));
-    pod["spec"]["containers"] = json!([{"name": "side", "image": "x"}, {"name": "broker", "image": "apache/kafka"}]);
+    // An injected sidecar first: the container running a Kafka image is the broker.
+    pod["spec"]["containers"] =
+        json!([{"name": "istio-proxy", "image": "istio/proxyv2"}, {"name": "broker", "image": "apache/kafka:4.1.1"}]);
     let (m, patched) = run(&pod, &NoAddresses).unwrap();
-    assert!(env(&patched, "side", APACHE_ENV).is_some(), "first container by default");
+    assert!(env(&patched, "istio-proxy", APACHE_ENV).is_none(), "never the sidecar");
+    assert!(env(&patched, "broker", APACHE_ENV).is_some());
+    assert!(m.unwrap().warnings.iter().all(|w| !w.contains(ANN_CONTAINER)));
+    // The container that defines listener env vars, whatever its image (a mirror, a custom build).
+    pod["spec"]["containers"] = json!([{"name": "side", "image": "x"},
+        {"name": "broker", "image": "registry.example/streaming/broker:1", "env": [{"name": "KAFKA_CFG_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "side", BITNAMI_ENV).is_none() && env(&patched, "side", APACHE_ENV).is_none());
+    // Nothing says which: the first, with a warning naming the annotation.
+    pod["spec"]["containers"] = json!([{"name": "side", "image": "x"}, {"name": "broker", "image": "y"}]);
+    let (m, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "side", APACHE_ENV).is_some(), "first container when nothing says which");
     assert!(m.unwrap().warnings.iter().any(|w| w.contains(ANN_CONTAINER)));
     pod["metadata"]["annotations"][ANN_CONTAINER] = json!("broker");
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
