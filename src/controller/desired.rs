@@ -149,9 +149,32 @@ fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Optio
 }
 
 /// Settings of one StatefulSet (webhook + controller parts).
+/// Annotations read from the StatefulSet's own metadata too (taking precedence over the pod template's).
+pub const SERVICE_ONLY: [&str; 10] = [
+    ANN_SERVICE_ANNOTATIONS,
+    ANN_SERVICE_LABELS,
+    ANN_LB_SOURCE_RANGES,
+    ANN_LB_CLASS,
+    ANN_EXTERNAL_TRAFFIC_POLICY,
+    ANN_BOOTSTRAP,
+    ANN_BOOTSTRAP_PORT,
+    ANN_RETAIN,
+    ANN_ROLL_ON_CHANGE,
+    ANN_TARGET_PORT,
+];
+
 pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, ServiceSettings), DesiredError> {
-    let a = template_annotations(sts);
+    let mut a = template_annotations(sts);
     let settings = Settings::from_annotations(&a, defaults)?;
+    // Settings that only shape Services may also sit on the StatefulSet's own metadata, and win there:
+    // changing them does not change the pod template, so no broker is restarted.
+    if let Some(own) = sts.metadata.annotations.as_ref() {
+        for (k, v) in own {
+            if SERVICE_ONLY.contains(&k.as_str()) {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
     let spec = sts.spec.as_ref();
     let target_port = match a.get(ANN_TARGET_PORT).map(|s| s.trim()) {
         Some(v) => match v.parse::<i32>() {
@@ -415,6 +438,24 @@ mod tests {
 
     fn spec(s: &Service) -> &ServiceSpec {
         s.spec.as_ref().unwrap()
+    }
+
+    #[test]
+    fn service_only_settings_on_the_statefulset_win_over_the_template() {
+        let mut st = sts(2, None, json!({"kafka-advertiser.io/external-traffic-policy": "Local"}));
+        st.metadata.annotations = Some(BTreeMap::from([
+            ("kafka-advertiser.io/external-traffic-policy".to_owned(), "Cluster".to_owned()),
+            ("kafka-advertiser.io/service-annotations".to_owned(), "team: streaming".to_owned()),
+            ("kafka-advertiser.io/bootstrap".to_owned(), "true".to_owned()),
+            // Not a Service-only setting: the pod template decides it (the webhook reads only the pod).
+            ("kafka-advertiser.io/port".to_owned(), "9999".to_owned()),
+        ]));
+        let d = desired(&st, &Defaults::default()).unwrap();
+        let svc = &d.services[0].1;
+        assert_eq!(spec(svc).external_traffic_policy.as_deref(), Some("Cluster"));
+        assert_eq!(svc.metadata.annotations.as_ref().unwrap()["team"], "streaming");
+        assert!(d.bootstrap.is_some());
+        assert_eq!(spec(svc).ports.as_ref().unwrap()[0].port, 9094, "port comes from the template only");
     }
 
     #[test]

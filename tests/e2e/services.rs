@@ -106,6 +106,23 @@ async fn shared_address_mode_gets_one_metallb_ip() {
     let mut ports: Vec<i32> = svcs.values().map(|s| s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port).collect();
     ports.sort();
     assert_eq!(ports, vec![19092, 19093, 19094]);
+    // A Service-only setting on the StatefulSet's own metadata: the Services follow, no broker restarts.
+    let uids: Vec<_> = pods.iter().map(|p| p.metadata.uid.clone()).collect();
+    Api::<StatefulSet>::namespaced(c.clone(), &ns)
+        .patch(
+            "shared",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {"kafka-advertiser.io/service-labels": "team: streaming"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the Services carry the label set on the StatefulSet", T, || async {
+        let svcs = services_of(&c, &ns, "shared").await;
+        svcs.values().all(|s| s.labels().get("team").map(String::as_str) == Some("streaming")).then_some(())
+    })
+    .await;
+    let now: Vec<_> = pods_of(&c, &ns, "shared").await.iter().map(|p| p.metadata.uid.clone()).collect();
+    assert_eq!(uids, now, "no broker was restarted");
     // Both MetalLB annotation generations (MetalLB before 0.14.9 reads only metallb.universe.tf/).
     for svc in svcs.values() {
         let a = svc.annotations();
