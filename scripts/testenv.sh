@@ -204,6 +204,19 @@ EOF
   umask 022
 }
 
+# modsrc TOOLDIR MODULE: the source directory of a pinned module (downloaded again if the module cache
+# was cleaned since the build).
+modsrc() {
+  local d
+  d=$(cd "$TOOLS/$1" && go list -m -f '{{.Dir}}' "$2" 2>/dev/null) || true
+  if [ -z "$d" ] || [ ! -d "$d" ]; then
+    (cd "$TOOLS/$1" && go mod download "$2") >&2 || die "cannot get the source of $2 (needed for its CRDs/stages)"
+    d=$(cd "$TOOLS/$1" && go list -m -f '{{.Dir}}' "$2")
+  fi
+  [ -d "$d" ] || die "no source directory for $2"
+  printf '%s\n' "$d"
+}
+
 api_ready() { curl -sf --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz"; }
 
 up() {
@@ -252,7 +265,7 @@ EOF
   # Running and Ready as soon as they are bound, deleted pods removed). kwok serves no kubelet API
   # (no --server-address): nothing ever dials the fake pod or node IPs.
   local kwok_src f
-  kwok_src=$(cd "$TOOLS/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || die "kwok's module source is missing: run scripts/testenv.sh build"
+  kwok_src=$(modsrc kwok sigs.k8s.io/kwok)
   : >"$RUN/kwok-stages.yaml"
   for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
     pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
@@ -287,7 +300,7 @@ EOF
   wait_for kwok 90 kc wait --for=condition=Ready node --all --timeout=5s
   # MetalLB: its CRDs come from the pinned module's own source; the pool is on loopback.
   local dir
-  dir=$(cd "$TOOLS/metallb" && go list -m -f '{{.Dir}}' go.universe.tf/metallb) || die "MetalLB's module source is missing: run scripts/testenv.sh build"
+  dir=$(modsrc metallb go.universe.tf/metallb)
   kc apply --server-side -f "$dir/config/crd/bases/" >/dev/null
   kc create namespace metallb-system --dry-run=client -o yaml | kc apply -f - >/dev/null
   kc wait --for=condition=Established crd/ipaddresspools.metallb.io --timeout=60s >/dev/null
