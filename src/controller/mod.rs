@@ -75,6 +75,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
+    let state = std::sync::Arc::new(std::sync::Mutex::new(reconcile::State::default()));
     for scope in scopes {
         let ns = scope.as_deref();
         // Address view (all replicas): managed Services → AddressBook.
@@ -133,6 +134,19 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         let (sts_store, sts_writer) = reflector::store::<StatefulSet>();
         let mut sts_tx = Some(sts_tx);
         let book = shared.addresses.clone();
+        let recorder = Recorder::new(
+            shared.client.clone(),
+            Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
+        );
+        let ctx = Arc::new(Context::with_state(
+            shared.clone(),
+            recorder,
+            leader_rx.clone(),
+            pods,
+            managed_services,
+            state.clone(),
+        ));
+        let forget = ctx.clone();
         let sts_stream = reflector(sts_writer, watcher(statefulsets, watcher::Config::default()).modify(slim))
             .default_backoff()
             .inspect(move |ev| match ev {
@@ -142,18 +156,16 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
                     }
                 }
                 Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => publish_selector(&book, s, false),
-                Ok(watcher::Event::Delete(s)) => publish_selector(&book, s, true),
+                Ok(watcher::Event::Delete(s)) => {
+                    publish_selector(&book, s, true);
+                    forget.forget(&kube::runtime::reflector::ObjectRef::from_obj(s));
+                }
                 _ => {}
             })
             .touched_objects();
         let managed =
             watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
         let controller = Controller::for_stream(sts_stream, sts_store).owns(services, managed);
-        let recorder = Recorder::new(
-            shared.client.clone(),
-            Reporter { controller: FIELD_MANAGER.into(), instance: Some(args.identity.clone()) },
-        );
-        let ctx = Arc::new(Context::new(shared.clone(), recorder, leader_rx.clone(), pods, managed_services));
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let trigger = became_leader(leader_rx.clone());
         let stop_c = stop.clone();

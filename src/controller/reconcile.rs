@@ -44,8 +44,9 @@ impl ReconcileError {
     }
 }
 
+/// Per-StatefulSet bookkeeping, shared by every namespace scope of one process (the gauges are sums).
 #[derive(Default)]
-struct State {
+pub struct State {
     /// Consecutive failures per StatefulSet, for back-off.
     failures: HashMap<ObjectRef<StatefulSet>, u32>,
     /// Addresses seen at the last reconcile, per StatefulSet (for AddressAssigned events).
@@ -65,7 +66,7 @@ pub struct Context {
     pub pods: Store<Pod>,
     /// Managed Services (label managed-by), for cheap checks that need no API call.
     pub services: Store<Service>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl Context {
@@ -76,7 +77,31 @@ impl Context {
         pods: Store<Pod>,
         services: Store<Service>,
     ) -> Self {
-        Self { shared, recorder, leader, pods, services, state: Mutex::default() }
+        Self::with_state(shared, recorder, leader, pods, services, Arc::default())
+    }
+
+    /// A context sharing `state` with the other namespace scopes' contexts.
+    pub fn with_state(
+        shared: Shared,
+        recorder: Recorder,
+        leader: watch::Receiver<bool>,
+        pods: Store<Pod>,
+        services: Store<Service>,
+        state: Arc<Mutex<State>>,
+    ) -> Self {
+        Self { shared, recorder, leader, pods, services, state }
+    }
+
+    /// A StatefulSet is gone: drop what we kept about it, so its gauges go with it.
+    pub fn forget(&self, key: &ObjectRef<StatefulSet>) {
+        let mut st = self.state();
+        st.failures.remove(key);
+        st.seen.remove(key);
+        st.waiting.remove(key);
+        st.managed.remove(key);
+        st.evicted.remove(key);
+        st.problems.remove(key);
+        publish_gauges(self, &st);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

@@ -598,3 +598,17 @@ async fn template_problems_become_warning_events_once() {
     assert_eq!(events[1].0, "InterBrokerListenerNotAdvertised");
     assert!(events[1].1.contains("KAFKA_CFG_INTER_BROKER_LISTENER_NAME=PLAINTEXT"), "{events:?}");
 }
+
+/// A deleted StatefulSet's gauges go with it (kube-runtime never reconciles deleted objects).
+#[tokio::test]
+async fn forgetting_a_deleted_statefulset_clears_its_gauges() {
+    let world = World { managed: vec![managed_service(0, None)], ..Default::default() };
+    let s = setup(world, true, vec![]);
+    let sts = Arc::new(statefulset(1, json!({})));
+    reconcile(sts.clone(), s.ctx.clone()).await.unwrap();
+    assert_eq!(s.metrics.brokers_waiting.get(), 1);
+    s.ctx.forget(&kube::runtime::reflector::ObjectRef::from_obj(&*sts));
+    assert_eq!(s.metrics.brokers_waiting.get(), 0);
+    assert_eq!(s.metrics.managed_services.get(), 0);
+    let _ = s.fake.finish(s.ctx).await;
+}
