@@ -439,7 +439,9 @@ async fn reconcile_inner(
     // The StatefulSet shows the result: every broker's external host:port once all are known; and
     // when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
     let bootstrap = external_bootstrap(&d, &addrs);
-    let ready_hash = (needs_address && waiting == 0 && !addrs.is_empty()).then(|| addresses_hash(&addrs));
+    // Every newly learned address changes the hash: brokers whose address is known are retried at once,
+    // not after the StatefulSet controller's back-off while another load balancer is still slow.
+    let ready_hash = (needs_address && !addrs.is_empty()).then(|| addresses_hash(&addrs));
     let current = |k: &str| sts.annotations().get(k).cloned();
     let stale = (ready_hash.is_some() && current(desired::ANN_ADDRESSES_READY) != ready_hash)
         || current(desired::ANN_EXTERNAL_BOOTSTRAP) != bootstrap;

@@ -612,3 +612,21 @@ async fn forgetting_a_deleted_statefulset_clears_its_gauges() {
     assert_eq!(s.metrics.managed_services.get(), 0);
     let _ = s.fake.finish(s.ctx).await;
 }
+
+/// Brokers whose address is known are nudged even while another broker still waits for its own.
+#[tokio::test]
+async fn partial_addresses_nudge_too() {
+    let world = World {
+        managed: vec![managed_service(0, Some("203.0.113.10")), managed_service(1, None)],
+        ..Default::default()
+    };
+    let s = setup(world, true, vec![]);
+    reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    let nudge = calls.iter().find(|c| c.path.ends_with("/statefulsets/kafka")).expect("a nudge");
+    assert!(nudge.body["metadata"]["annotations"][ANN_ADDRESSES_READY].is_string());
+    assert!(
+        nudge.body["metadata"]["annotations"].get(desired::ANN_EXTERNAL_BOOTSTRAP).is_none(),
+        "external-bootstrap only once every broker is known"
+    );
+}
