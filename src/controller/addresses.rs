@@ -36,6 +36,15 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
         return false;
     };
     let addr = if deleted { None } else { ingress_address(svc) };
+    let node_port = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|p| p.first())
+        .and_then(|p| p.node_port)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|_| !deleted && svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("NodePort"));
+    book.set_node_port(&ns, &sts, ordinal, node_port);
     let changed = if deleted { book.remove(&ns, &sts, ordinal) } else { book.set(&ns, &sts, ordinal, addr) };
     if changed {
         tracing::info!(namespace = %ns, statefulset = %sts, ordinal, address = addr.unwrap_or("<none>"), "broker address changed");

@@ -42,6 +42,10 @@ pub trait AddressLookup {
     fn selector(&self, _namespace: &str, _statefulset: &str) -> Option<Arc<BTreeMap<String, String>>> {
         None
     }
+    /// The broker Service that holds a node port: (namespace, statefulset, ordinal).
+    fn node_port_owner(&self, _port: u16) -> Option<(String, String, u32)> {
+        None
+    }
     /// The address, or why there is none.
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
         match self.address(namespace, statefulset, ordinal) {
@@ -66,6 +70,8 @@ struct Inner {
     scope: Vec<String>,
     /// (namespace, statefulset) → selector matchLabels of opted-in StatefulSets.
     selectors: ArcSwap<Selectors>,
+    /// nodePort → the managed broker Service holding it.
+    node_ports: ArcSwap<HashMap<u16, (String, String, u32)>>,
 }
 
 impl AddressBook {
@@ -94,6 +100,19 @@ impl AddressBook {
             Arc::new(next)
         });
         changed
+    }
+
+    /// Record which broker Service holds `port` (`None`: that broker holds none any more).
+    pub fn set_node_port(&self, namespace: &str, statefulset: &str, ordinal: u32, port: Option<u16>) {
+        let owner = (namespace.to_owned(), statefulset.to_owned(), ordinal);
+        self.inner.node_ports.rcu(|old| {
+            let mut next: HashMap<u16, (String, String, u32)> =
+                old.iter().filter(|(_, o)| **o != owner).map(|(p, o)| (*p, o.clone())).collect();
+            if let Some(p) = port {
+                next.insert(p, owner.clone());
+            }
+            Arc::new(next)
+        });
     }
 
     /// Record (or with `None`, forget) a StatefulSet's selector.
@@ -140,6 +159,9 @@ impl AddressBook {
 
     /// Keep only the brokers for which `keep(namespace, statefulset, ordinal)` holds.
     pub fn retain(&self, keep: impl Fn(&str, &str, u32) -> bool) {
+        self.inner.node_ports.rcu(|old| {
+            Arc::new(old.iter().filter(|(_, (n, s, o))| keep(n, s, *o)).map(|(p, o)| (*p, o.clone())).collect())
+        });
         self.inner.map.rcu(|old| {
             let mut next: Snapshot = HashMap::with_capacity(old.len());
             for (ns, sets) in old.iter() {
@@ -187,6 +209,10 @@ impl AddressLookup for AddressBook {
 
     fn selector(&self, namespace: &str, statefulset: &str) -> Option<Arc<BTreeMap<String, String>>> {
         self.inner.selectors.load().get(&(namespace.to_owned(), statefulset.to_owned())).cloned()
+    }
+
+    fn node_port_owner(&self, port: u16) -> Option<(String, String, u32)> {
+        self.inner.node_ports.load().get(&port).cloned()
     }
 
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {

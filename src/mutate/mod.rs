@@ -50,6 +50,12 @@ pub enum MutateError {
          the StatefulSet to its headless Service, or annotate kafka-advertiser.io/internal-listener: none"
     )]
     NoSubdomain { pod: String },
+    #[error(
+        "node port {port} of StatefulSet {statefulset} is already held by the Service of broker {other_ordinal} of \
+         StatefulSet {other}: clients would reach the other StatefulSet's broker; set \
+         kafka-advertiser.io/node-port-base to a range no other StatefulSet uses"
+    )]
+    NodePortClash { port: u16, statefulset: String, other: String, other_ordinal: u32 },
     #[error("waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: {reason}")]
     AddressPending { namespace: String, statefulset: String, ordinal: u32, reason: Pending },
 }
@@ -498,6 +504,18 @@ pub fn mutate_view(
             looked_up.as_deref().unwrap_or_default()
         }
         Mode::Nodeport => {
+            // Two StatefulSets on overlapping node-port ranges: this broker would advertise a port that
+            // routes to the other StatefulSet's broker.
+            if let Some((ons, osts, oo)) = addresses.node_port_owner(port) {
+                if ons != namespace || osts != statefulset {
+                    return Err(MutateError::NodePortClash {
+                        port,
+                        statefulset: format!("{namespace}/{statefulset}"),
+                        other: format!("{ons}/{osts}"),
+                        other_ordinal: oo,
+                    });
+                }
+            }
             if !(30000..=32767).contains(&port) {
                 warnings.push(format!(
                     "kafka-advertiser: node port {port} is outside the default NodePort range 30000-32767"

@@ -588,3 +588,20 @@ fn controller_only_kraft_pods_are_left_unchanged_with_a_warning() {
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
     assert!(env(&patched, "kafka", APACHE_ENV).is_some());
 }
+
+#[test]
+fn a_node_port_held_by_another_statefulset_is_a_denial_naming_the_clash() {
+    let pod = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" }));
+    let book = AddressBook::new();
+    book.mark_synced();
+    // Our own broker's Service holding the port is no clash.
+    book.set_node_port("ns", "brokers", 1, Some(31091));
+    assert!(run(&pod, &book).is_ok());
+    // Another StatefulSet on the same range.
+    book.set_node_port("ns", "brokers", 1, None);
+    book.set_node_port("other", "kafka", 1, Some(31091));
+    let e = run(&pod, &book).unwrap_err();
+    assert!(!e.is_retryable());
+    let m = e.to_string();
+    assert!(m.contains("node port 31091") && m.contains("other/kafka") && m.contains(ANN_NODE_PORT_BASE), "{m}");
+}

@@ -226,3 +226,48 @@ async fn namespace_scoped_install_keeps_every_namespace() {
         }
     }
 }
+
+/// Two nodeport StatefulSets on the same node-port range: the second one's brokers would advertise
+/// ports that route to the first one's. Its pods are refused with a message naming the clash (in the
+/// StatefulSet controller's FailedCreate Event), and its Services' refusal is a ServiceApplyFailed Event.
+#[tokio::test]
+async fn node_port_clash_is_refused_and_reported() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let a = namespace(&c, "e2e-np-a").await;
+    let b = namespace(&c, "e2e-np-b").await;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let base = (30100 + (nanos % 2400)).to_string();
+    let broker = || {
+        Broker::new("kafka", 2)
+            .annotate("kafka-advertiser.io/mode", "nodeport")
+            .annotate("kafka-advertiser.io/node-port-base", &base)
+    };
+    broker().create(&c, &a).await;
+    wait_for("the first StatefulSet's NodePort Services", T, || async {
+        let svcs = services_of(&c, &a, "kafka").await;
+        (svcs.len() == 2).then_some(())
+    })
+    .await;
+    wait_pods(&c, &a, "kafka", 2, T).await;
+    // Let every replica's Service watch see them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    broker().create(&c, &b).await;
+    let ev = wait_for("a FailedCreate Event naming the clash", T, || async {
+        events_about(&c, &b, "StatefulSet", "kafka").await.into_iter().find(|e| {
+            e.reason.as_deref() == Some("FailedCreate") && e.note.as_deref().unwrap_or("").contains("is already held")
+        })
+    })
+    .await;
+    let note = ev.note.unwrap();
+    assert!(note.contains(&format!("{a}/kafka")) && note.contains("node-port-base"), "{note}");
+    wait_for("a ServiceApplyFailed Event for the port already allocated", T, || async {
+        events_about(&c, &b, "StatefulSet", "kafka")
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("ServiceApplyFailed"))
+    })
+    .await;
+    assert!(pods_of(&c, &b, "kafka").await.is_empty(), "no broker may advertise another StatefulSet's ports");
+}
