@@ -264,10 +264,7 @@ async fn reconcile_inner(
             )
             .await;
         }
-        let mut st = ctx.state();
-        st.managed.remove(key);
-        st.waiting.remove(key);
-        publish_gauges(ctx, &st);
+        ctx.forget(key);
         return Ok(Action::await_change());
     }
 

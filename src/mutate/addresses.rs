@@ -10,8 +10,8 @@ use arc_swap::ArcSwap;
 /// ordinal → address, per StatefulSet; `None`: the broker's Service exists but has no address yet.
 pub type Brokers = BTreeMap<u32, Option<Arc<str>>>;
 type Snapshot = HashMap<String, HashMap<String, Brokers>>;
-/// (namespace, statefulset) → selector matchLabels.
-type Selectors = HashMap<(String, String), Arc<BTreeMap<String, String>>>;
+/// namespace → statefulset → selector matchLabels (nested, so a lookup allocates nothing).
+type Selectors = HashMap<String, HashMap<String, Arc<BTreeMap<String, String>>>>;
 
 /// What the view knows about one broker, for the webhook's answer (and its denial message).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,16 +117,24 @@ impl AddressBook {
 
     /// Record (or with `None`, forget) a StatefulSet's selector.
     pub fn set_selector(&self, namespace: &str, statefulset: &str, selector: Option<BTreeMap<String, String>>) {
-        let key = (namespace.to_owned(), statefulset.to_owned());
         self.inner.selectors.rcu(|old| {
-            if old.get(&key).map(|s| &**s) == selector.as_ref() {
+            if old.get(namespace).and_then(|m| m.get(statefulset)).map(|s| &**s) == selector.as_ref() {
                 return Arc::clone(old);
             }
             let mut next = (**old).clone();
             match &selector {
-                Some(s) => next.insert(key.clone(), Arc::new(s.clone())),
-                None => next.remove(&key),
-            };
+                Some(s) => {
+                    next.entry(namespace.to_owned()).or_default().insert(statefulset.to_owned(), Arc::new(s.clone()));
+                }
+                None => {
+                    if let Some(m) = next.get_mut(namespace) {
+                        m.remove(statefulset);
+                        if m.is_empty() {
+                            next.remove(namespace);
+                        }
+                    }
+                }
+            }
             Arc::new(next)
         });
     }
@@ -208,7 +216,7 @@ impl AddressLookup for AddressBook {
     }
 
     fn selector(&self, namespace: &str, statefulset: &str) -> Option<Arc<BTreeMap<String, String>>> {
-        self.inner.selectors.load().get(&(namespace.to_owned(), statefulset.to_owned())).cloned()
+        self.inner.selectors.load().get(namespace)?.get(statefulset).cloned()
     }
 
     fn node_port_owner(&self, port: u16) -> Option<(String, String, u32)> {

@@ -202,7 +202,18 @@ fn pick_container<'p>(
 }
 
 fn env_value<'c>(container: &'c ContainerView, name: &str) -> Option<&'c str> {
-    container.env.as_ref()?.iter().rev().find(|e| e.name == name).and_then(|e| e.value.as_deref())
+    env_value_parts(container, "", name)
+}
+
+/// The value of env var `{prefix}{suffix}`, without building the name (admission hot path).
+fn env_value_parts<'c>(container: &'c ContainerView, prefix: &str, suffix: &str) -> Option<&'c str> {
+    container
+        .env
+        .as_ref()?
+        .iter()
+        .rev()
+        .find(|e| e.name.strip_prefix(prefix) == Some(suffix))
+        .and_then(|e| e.value.as_deref())
 }
 
 /// Which env var carries the advertised listeners for this container.
@@ -240,8 +251,9 @@ fn listener_checks(
         .into_iter()
         .chain(std::iter::once((settings.listener.as_str(), "kafka-advertiser.io/listener")))
         .collect();
-    let listeners_var = format!("{prefix}LISTENERS");
-    match env_value(container, &listeners_var) {
+    // The names are built only for a warning.
+    let listeners_var = format_args!("{prefix}LISTENERS");
+    match env_value_parts(container, prefix, "LISTENERS") {
         None => warnings.push(format!(
             "kafka-advertiser: container {c:?} does not set {listeners_var}: apache/kafka and cp-kafka then derive \
              the listeners from the advertised ones (binding the external port) and Bitnami keeps its defaults; \
@@ -277,8 +289,8 @@ fn listener_checks(
             }
         }
     }
-    let map_var = format!("{prefix}LISTENER_SECURITY_PROTOCOL_MAP");
-    if let Some(map) = env_value(container, &map_var) {
+    let map_var = format_args!("{prefix}LISTENER_SECURITY_PROTOCOL_MAP");
+    if let Some(map) = env_value_parts(container, prefix, "LISTENER_SECURITY_PROTOCOL_MAP") {
         let missing: Vec<String> =
             ours.iter().filter(|(n, _)| !listeners::declares(map, n)).map(|(n, a)| format!("{n} ({a})")).collect();
         if !missing.is_empty() {
@@ -288,8 +300,10 @@ fn listener_checks(
             ));
         }
     }
-    let ibl_var = format!("{prefix}INTER_BROKER_LISTENER_NAME");
-    if let Some(ibl) = env_value(container, &ibl_var).map(str::trim).filter(|v| !v.is_empty()) {
+    let ibl_var = format_args!("{prefix}INTER_BROKER_LISTENER_NAME");
+    if let Some(ibl) =
+        env_value_parts(container, prefix, "INTER_BROKER_LISTENER_NAME").map(str::trim).filter(|v| !v.is_empty())
+    {
         if !value.split(',').any(|e| listeners::entry_name(e).is_some_and(|n| n.eq_ignore_ascii_case(ibl))) {
             warnings.push(format!(
                 "kafka-advertiser: {ibl_var}={ibl} of container {c:?} is not among the advertised listeners {value}; \

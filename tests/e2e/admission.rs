@@ -213,13 +213,7 @@ async fn denial_for_a_missing_address_reaches_the_statefulset_events() {
         .annotate("kafka-advertiser.io/load-balancer-class", "example.com/no-such-load-balancer")
         .create(&c, &ns)
         .await;
-    let ev = wait_for("a FailedCreate Event with the webhook's reason", T, || async {
-        events_about(&c, &ns, "StatefulSet", "kafka").await.into_iter().find(|e| {
-            e.reason.as_deref() == Some("FailedCreate")
-                && e.note.as_deref().unwrap_or("").contains("has no status.loadBalancer.ingress yet")
-        })
-    })
-    .await;
+    let ev = wait_event(&c, &ns, "kafka", "FailedCreate", "has no status.loadBalancer.ingress yet").await;
     let note = ev.note.unwrap();
     assert!(note.contains(&format!("kubectl describe service -n {ns} kafka-0-external")), "{note}");
     assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "the broker must not start without its address");
@@ -238,13 +232,7 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
         .annotate("kafka-advertiser.io/hostname-template", "kafka.example.test")
         .create(&c, &ns)
         .await;
-    let ev = wait_for("an InvalidSettings Event naming the annotation", T, || async {
-        events_about(&c, &ns, "StatefulSet", "same").await.into_iter().find(|e| {
-            e.reason.as_deref() == Some("InvalidSettings")
-                && e.note.as_deref().unwrap_or("").contains("kafka-advertiser.io/hostname-template")
-        })
-    })
-    .await;
+    let ev = wait_event(&c, &ns, "same", "InvalidSettings", "kafka-advertiser.io/hostname-template").await;
     assert!(ev.note.unwrap().contains("{ordinal} or {pod}"));
     assert!(pods_of(&c, &ns, "same").await.is_empty(), "a broker without its own name must not be admitted");
 
@@ -254,13 +242,7 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
     both.env.push(("KAFKA_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
     both.env.push(("KAFKA_CFG_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
     both.create(&c, &ns).await;
-    wait_for("a BothListenerVariablesSet Event", T, || async {
-        events_about(&c, &ns, "StatefulSet", "both").await.into_iter().find(|e| {
-            e.reason.as_deref() == Some("BothListenerVariablesSet")
-                && e.note.as_deref().unwrap_or("").contains("sets both")
-        })
-    })
-    .await;
+    wait_event(&c, &ns, "both", "BothListenerVariablesSet", "sets both").await;
     let pods = wait_pods(&c, &ns, "both", 1, T).await;
     let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
     assert!(v.contains("EXTERNAL://both-0.example.test:9094"), "{v}");

@@ -518,3 +518,14 @@ pub async fn free_pool_ip(client: &Client) -> String {
         .find(|ip| !used.contains(ip))
         .expect("a free address in the test pool")
 }
+
+/// Wait for an Event about StatefulSet `sts` with `reason` whose note contains `text`.
+pub async fn wait_event(client: &Client, namespace: &str, sts: &str, reason: &str, text: &str) -> Event {
+    wait_for(&format!("a {reason} Event on {namespace}/{sts} saying {text:?}"), Duration::from_secs(90), || async {
+        events_about(client, namespace, "StatefulSet", sts)
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some(reason) && e.note.as_deref().unwrap_or("").contains(text))
+    })
+    .await
+}

@@ -145,14 +145,8 @@ async fn refused_service_is_a_warning_event_and_the_rest_still_happens() {
     let name = "kafka-with-a-rather-long-name-for-ordinals-past-nine";
     assert_eq!(name.len(), 52);
     Broker::new(name, 11).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
-    let ev = wait_for("a ServiceApplyFailed Event about the refused Service", T, || async {
-        events_about(&c, &ns, "StatefulSet", name).await.into_iter().find(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some("ServiceApplyFailed")
-                && e.note.as_deref().unwrap_or("").contains("-10-external")
-        })
-    })
-    .await;
+    let ev = wait_event(&c, &ns, name, "ServiceApplyFailed", "-10-external").await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
     let note = ev.note.unwrap_or_default();
     assert!(note.contains("63") || note.contains("must be no more than"), "the Event says why: {note}");
     // The ten other brokers got their Services and addresses, and were admitted.
@@ -254,20 +248,9 @@ async fn node_port_clash_is_refused_and_reported() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     broker().create(&c, &b).await;
-    let ev = wait_for("a FailedCreate Event naming the clash", T, || async {
-        events_about(&c, &b, "StatefulSet", "kafka").await.into_iter().find(|e| {
-            e.reason.as_deref() == Some("FailedCreate") && e.note.as_deref().unwrap_or("").contains("is already held")
-        })
-    })
-    .await;
+    let ev = wait_event(&c, &b, "kafka", "FailedCreate", "is already held").await;
     let note = ev.note.unwrap();
     assert!(note.contains(&format!("{a}/kafka")) && note.contains("node-port-base"), "{note}");
-    wait_for("a ServiceApplyFailed Event for the port already allocated", T, || async {
-        events_about(&c, &b, "StatefulSet", "kafka")
-            .await
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("ServiceApplyFailed"))
-    })
-    .await;
+    wait_event(&c, &b, "kafka", "ServiceApplyFailed", "").await;
     assert!(pods_of(&c, &b, "kafka").await.is_empty(), "no broker may advertise another StatefulSet's ports");
 }
