@@ -171,6 +171,47 @@ fn target_index(pod: &Value) -> usize {
         .unwrap_or(0)
 }
 
+/// The kubelet's `$(VAR)` expansion (Kubernetes' forked `expansion.Expand`): `$$` is an escaped
+/// `$`, `$(` runs to the next `)`, and a reference to a variable not defined earlier stays as written.
+/// Defined variables expand to `<VAR>`.
+fn expand(input: &str, defined: impl Fn(&str) -> bool) -> String {
+    let b = input.as_bytes();
+    let (mut out, mut last, mut i) = (String::new(), 0, 0);
+    while i + 1 < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        out.push_str(&input[last..i]);
+        match b[i + 1] {
+            b'$' => {
+                out.push('$');
+                i += 2;
+            }
+            b'(' => match input[i + 2..].find(')') {
+                Some(j) => {
+                    let var = &input[i + 2..i + 2 + j];
+                    out.push_str(&if defined(var) { format!("<{var}>") } else { format!("$({var})") });
+                    i += j + 3;
+                }
+                None => {
+                    out.push_str("$(");
+                    i += 2;
+                }
+            },
+            _ => {
+                let c = input[i + 1..].chars().next().unwrap_or_default();
+                out.push('$');
+                out.push(c);
+                i += 1 + c.len_utf8();
+            }
+        }
+        last = i;
+    }
+    out.push_str(&input[last.min(input.len())..]);
+    out
+}
+
 fn unmanaged_env(c: &Value) -> Vec<Value> {
     c["env"]
         .as_array()
@@ -219,15 +260,15 @@ proptest! {
             "a later {} entry overrides the one carrying our listeners: {:?}", env[last]["name"], env
         );
         let value = env[last]["value"].as_str().unwrap();
-        let mut rest = value;
-        while let Some(i) = rest.find("$(") {
-            let Some(j) = rest[i..].find(')') else { break };
-            let var = &rest[i + 2..i + j];
+        let defined = |var: &str| env[..last].iter().any(|e| e["name"] == var);
+        let expanded = expand(value, defined);
+        for ours in m.advertised.split(',') {
+            let want = expand(ours, defined);
+            prop_assert!(!want.contains("$("), "{} refers to a variable not defined before it: {:?}", ours, env);
             prop_assert!(
-                env[..last].iter().any(|e| e["name"] == var),
-                "$({}) in {} is not defined before it: {:?}", var, value, env
+                expanded.split(',').any(|e| e == want),
+                "the kubelet expands {} to {}, which lacks {}", value, expanded, want
             );
-            rest = &rest[i + j + 1..];
         }
         let (before, after) = (c.pod["spec"]["containers"].as_array().unwrap(), doc["spec"]["containers"].as_array().unwrap());
         prop_assert_eq!(before.len(), after.len());

@@ -68,7 +68,7 @@ pub fn merge(existing: Option<&str>, ours: &[Listener<'_>]) -> String {
             }
             None => {
                 push_sep(&mut out);
-                out.push_str(entry);
+                push_kept(&mut out, entry);
             }
         }
     }
@@ -79,6 +79,38 @@ pub fn merge(existing: Option<&str>, ours: &[Listener<'_>]) -> String {
         }
     }
     out
+}
+
+/// Append a kept entry. The kubelet expands `$(VAR)` across the whole value: an unterminated
+/// `$(` would run on to the `)` of a later entry (ours, `$(ADVERTISER_HOST_IP)`) and swallow it.
+/// Such a `$(` is written `$$(`, which the kubelet renders as the same literal `$(` it rendered
+/// before, so what the broker reads of this entry does not change. Mirrors the kubelet's scanner
+/// (`$$` is an escape, `$(` runs to the next `)`, a `$` before anything else is literal), so a
+/// value written by an earlier mutation passes through unchanged.
+fn push_kept(out: &mut String, entry: &str) {
+    let b = entry.as_bytes();
+    let mut last = 0;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        match b[i + 1] {
+            b'$' => i += 2,
+            b'(' => match entry[i + 2..].find(')') {
+                Some(j) => i += j + 3,
+                None => {
+                    out.push_str(&entry[last..i]);
+                    out.push('$');
+                    last = i;
+                    i += 2;
+                }
+            },
+            _ => i += 1,
+        }
+    }
+    out.push_str(&entry[last..]);
 }
 
 /// Whether a `listeners` or protocol-map value declares a listener name
@@ -136,6 +168,14 @@ mod tests {
     fn merge_is_idempotent() {
         let once = merge(Some("X://x:1,EXTERNAL://old:1"), &[INT, EXT]);
         assert_eq!(merge(Some(&once), &[INT, EXT]), once);
+    }
+
+    #[test]
+    fn merge_escapes_an_unterminated_reference_in_a_kept_entry() {
+        let ext = Listener { name: "EXTERNAL", host: "$(ADVERTISER_HOST_IP)", port: 31090 };
+        let once = merge(Some("$(,A://$(X):1,B://$$(y:2,C://z$"), std::slice::from_ref(&ext));
+        assert_eq!(once, "$$(,A://$(X):1,B://$$(y:2,C://z$,EXTERNAL://$(ADVERTISER_HOST_IP):31090");
+        assert_eq!(merge(Some(&once), &[ext]), once);
     }
 
     #[test]
