@@ -119,6 +119,10 @@ pub struct ControllerArgs {
     /// Lease duration; a new leader takes over this long after the old one stops renewing.
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_DURATION", value_parser = parse_duration, default_value = "15s")]
     pub lease_duration: Duration,
+    /// The leader stops writing when the API has not confirmed it as the Lease holder for this long
+    /// (shorter than the lease duration, so it stops before another replica can take over).
+    #[arg(long, env = "KAFKA_ADVERTISER_LEASE_RENEW_DEADLINE", value_parser = parse_duration, default_value = "10s")]
+    pub lease_renew_deadline: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -68,6 +68,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub managed_services: Gauge,
     pub brokers_waiting: Gauge,
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -106,6 +107,8 @@ impl Metrics {
             "Brokers whose external Service has no address yet",
             brokers_waiting.clone(),
         );
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica holds the Lease and writes, else 0", leader.clone());
         let by_outcome = [Outcome::Patched, Outcome::Unchanged, Outcome::Skipped, Outcome::Denied, Outcome::Error]
             .map(|outcome| requests.get_or_create(&OutcomeLabels { outcome }).clone());
         Self {
@@ -119,6 +122,7 @@ impl Metrics {
             reconcile_duration,
             managed_services,
             brokers_waiting,
+            leader,
         }
     }
 

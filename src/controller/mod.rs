@@ -71,7 +71,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 
     // Leader election: every replica watches; only the holder of the Lease writes.
     let (leader_tx, leader_rx) = watch::channel(false);
-    tokio::spawn(lead(shared.client.clone(), args.clone(), leader_tx, stop.clone()));
+    tokio::spawn(lead(shared.client.clone(), args.clone(), leader_tx, shared.metrics.clone(), stop.clone()));
 
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
@@ -240,14 +240,36 @@ fn slim_pod(pod: &mut Pod) {
 
 /// Hold the Lease while we can; publish whether we lead. Retries with back-off while the API is
 /// unreachable (the watches keep the webhook's view meanwhile).
-async fn lead(client: Client, args: ControllerArgs, leader: watch::Sender<bool>, stop: CancellationToken) {
-    let mut delay = std::time::Duration::from_secs(1);
+///
+/// kube-lease-manager reports losing the Lease only when a renewal reads back another holder; while
+/// the API is unreachable it retries and keeps reporting leadership. So the leader also confirms the
+/// Lease itself: when the API has not shown it as the holder within `lease_renew_deadline`, it steps
+/// down (stops writing, drops the manager) before another replica can take the expired Lease.
+async fn lead(
+    client: Client,
+    args: ControllerArgs,
+    leader: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    use std::time::Duration;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+    let duration = args.lease_duration.as_secs().max(2);
+    // Renewals happen every `duration - grace`; the deadline must leave room for at least one.
+    let deadline = args.lease_renew_deadline.min(Duration::from_secs(duration) * 2 / 3).max(Duration::from_secs(1));
+    let publish = |is_leader: bool| {
+        metrics.leader.set(i64::from(is_leader));
+        if leader.send_replace(is_leader) != is_leader {
+            tracing::info!(leader = is_leader, identity = %args.identity, "leadership changed");
+        }
+    };
+    let mut delay = Duration::from_secs(1);
     loop {
         let built = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
             .with_namespace(&args.lease_namespace)
             .with_identity(&args.identity)
-            .with_duration(args.lease_duration.as_secs().max(2))
-            .with_grace((args.lease_duration.as_secs() / 3).max(1))
+            .with_duration(duration)
+            .with_grace((duration / 3).max(1))
             // One field manager per replica: the server-side-apply conflict between managers is what
             // keeps two replicas from taking the Lease at once.
             .with_field_manager(format!("{FIELD_MANAGER}-lease-{}", args.identity))
@@ -261,27 +283,99 @@ async fn lead(client: Client, args: ControllerArgs, leader: watch::Sender<bool>,
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                delay = (delay * 2).min(Duration::from_secs(30));
                 continue;
             }
         };
         let (mut rx, task) = manager.watch().await;
+        let mut confirm = tokio::time::interval(deadline / 4);
+        confirm.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut holder = RenewDeadline::new(deadline);
+        let mut stepped_down = false;
         loop {
             let is_leader = *rx.borrow_and_update();
-            if leader.send_replace(is_leader) != is_leader {
-                tracing::info!(leader = is_leader, identity = %args.identity, "leadership changed");
+            if is_leader && !*leader.borrow() {
+                holder = RenewDeadline::new(deadline);
             }
+            publish(is_leader);
             tokio::select! {
                 _ = stop.cancelled() => break,
                 r = rx.changed() => if r.is_err() { break },
+                _ = confirm.tick(), if is_leader => {
+                    let seen = leases.get_opt(&args.lease_name).await;
+                    let now = k8s_openapi::jiff::Timestamp::now();
+                    let held = seen.as_ref().map(|l| holds(l.as_ref(), &args.identity, now));
+                    if !holder.observe(held.as_ref().ok().copied(), tokio::time::Instant::now()) {
+                        tracing::warn!(
+                            identity = %args.identity,
+                            deadline = ?deadline,
+                            error = seen.err().map(|e| e.to_string()),
+                            "the API has not confirmed this replica as the Lease holder in time: stepping down"
+                        );
+                        stepped_down = true;
+                        break;
+                    }
+                }
             }
         }
-        // Stop writing at once; dropping the receiver makes the manager release the Lease.
-        leader.send_replace(false);
+        // Stop writing at once; dropping the receiver makes the manager release the Lease (bounded:
+        // the API may be what failed).
+        publish(false);
         drop(rx);
-        let _ = task.await;
+        let _ = tokio::time::timeout(Duration::from_secs(duration), task).await;
         if stop.is_cancelled() {
             return;
+        }
+        if stepped_down {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        } else {
+            delay = Duration::from_secs(1);
+        }
+    }
+}
+
+/// Whether a Lease read from the API names `identity` as its holder and has not expired at `now`
+/// (an expired Lease is anyone's to take, even if it still names us).
+fn holds(
+    lease: Option<&k8s_openapi::api::coordination::v1::Lease>,
+    identity: &str,
+    now: k8s_openapi::jiff::Timestamp,
+) -> bool {
+    let Some(spec) = lease.and_then(|l| l.spec.as_ref()) else { return false };
+    let expires = spec
+        .renew_time
+        .as_ref()
+        .zip(spec.lease_duration_seconds)
+        .and_then(|(t, d)| t.0.checked_add(k8s_openapi::jiff::SignedDuration::from_secs(i64::from(d))).ok());
+    spec.holder_identity.as_deref() == Some(identity) && expires.is_some_and(|e| e > now)
+}
+
+/// The leader's own view of its Lease: still leading while the API confirmed it as the holder
+/// within the deadline; another holder ends it at once.
+#[derive(Debug)]
+struct RenewDeadline {
+    deadline: std::time::Duration,
+    confirmed: tokio::time::Instant,
+}
+
+impl RenewDeadline {
+    fn new(deadline: std::time::Duration) -> Self {
+        Self { deadline, confirmed: tokio::time::Instant::now() }
+    }
+
+    /// Record one read of the Lease (`None`: the read failed). Returns whether to keep leading.
+    fn observe(&mut self, held: Option<bool>, now: tokio::time::Instant) -> bool {
+        match held {
+            Some(true) => {
+                self.confirmed = now;
+                true
+            }
+            Some(false) => false,
+            None => now.duration_since(self.confirmed) < self.deadline,
         }
     }
 }
