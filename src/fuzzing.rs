@@ -49,7 +49,9 @@ pub fn listeners(data: &[u8]) {
     let (existing, hosts) = text.split_once('\n').unwrap_or((text, "h"));
     let host = hosts.lines().next().unwrap_or("h");
     if host.contains(',') {
-        return; // a host with a comma cannot be represented in a listeners value
+        // A host with a comma cannot be represented in a listeners value; the mutation refuses such
+        // hosts before merging (settings: address and rendered-template validation, tested there).
+        return;
     }
     let ours = [
         Listener { name: "INTERNAL", host: "kafka-0.hs.ns.svc.cluster.local", port: 9092 },

@@ -74,8 +74,18 @@ impl AddressLookup for AnyStatefulSet {
 /// `kafka-advertiser mutate`: returns what to print and whether the pod was admitted.
 pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
     let text = read_input(&args.file)?;
-    let doc = documents(&args.file, &text)?.into_iter().next().unwrap_or(Value::Null);
     let input = |reason: &str| OfflineError::Input { path: args.file.clone(), reason: reason.into() };
+    // The first Pod or AdmissionReview of the file (a manifest may start with a Namespace).
+    let docs = documents(&args.file, &text)?;
+    let kind = |d: &Value| d.get("kind").and_then(Value::as_str).map(str::to_owned);
+    let doc = match docs.iter().position(|d| matches!(kind(d).as_deref(), Some("Pod" | "AdmissionReview"))) {
+        Some(i) => docs.into_iter().nth(i).unwrap_or(Value::Null),
+        None if docs.len() > 1 => {
+            let kinds: Vec<String> = docs.iter().map(|d| kind(d).unwrap_or_else(|| "(no kind)".into())).collect();
+            return Err(input(&format!("expected an AdmissionReview or a Pod, found {}", kinds.join(", "))));
+        }
+        None => docs.into_iter().next().unwrap_or(Value::Null),
+    };
     let defaults = args.mutation.defaults();
     let lookup = AnyStatefulSet(args.addresses.clone());
     // A bare Pod becomes the AdmissionReview kube-apiserver would send for its CREATE.
@@ -187,20 +197,19 @@ fn preview_one(
         match mutate::mutate(&typed, RequestNames::default(), defaults, &book) {
             Ok(Some(m)) => {
                 let mut patched = pod;
-                let _ = json_patch::patch(&mut patched, &m.patch);
+                if let Err(e) = json_patch::patch(&mut patched, &m.patch) {
+                    let _ = writeln!(out, "  error     the patch does not apply to the pod: {e}");
+                    continue;
+                }
                 let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
                 let spec = typed.spec.unwrap_or_default();
-                let carries = |v: &str| !m.advertised.is_empty() && v.contains(&m.advertised);
-                if let Some(c) = spec
-                    .containers
-                    .iter()
-                    .find(|c| c.env.iter().flatten().any(|e| e.value.as_deref().is_some_and(carries)))
-                {
-                    for e in
-                        c.env.iter().flatten().filter(|e| {
-                            e.name == mutate::settings::HOST_IP_ENV || e.value.as_deref().is_some_and(carries)
-                        })
-                    {
+                // The container and variable the mutation chose; the last entry of a name is the one
+                // the kubelet uses.
+                if let Some(c) = spec.containers.iter().find(|c| c.name == m.container) {
+                    let env = c.env.as_deref().unwrap_or_default();
+                    let host_ip = env.iter().find(|e| e.name == mutate::settings::HOST_IP_ENV);
+                    let listeners = env.iter().rev().find(|e| !m.listeners_var.is_empty() && e.name == m.listeners_var);
+                    for e in host_ip.into_iter().chain(listeners) {
                         match &e.value {
                             Some(v) => {
                                 let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);

@@ -137,3 +137,56 @@ fn certs_writes_a_usable_pair() {
     let loaded = kafka_advertiser::tls::load_dir(&dir, &provider).unwrap();
     assert!(loaded.not_after > 0);
 }
+
+/// `preview` shows the listeners var of the container the mutation chose, even when the merged value
+/// keeps the user's order and a foreign entry between ours (so it does not contain `advertised`).
+#[test]
+fn preview_shows_the_chosen_variable_whatever_the_entry_order() {
+    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"orders","namespace":"shop"},
+      "spec":{"replicas":1,"serviceName":"orders-hs","selector":{"matchLabels":{"app":"orders"}},
+      "template":{"metadata":{"labels":{"app":"orders","kafka-advertiser.io/enabled":"true"},
+        "annotations":{"kafka-advertiser.io/mode":"hostname","kafka-advertiser.io/hostname-template":"o{ordinal}.example.net"}},
+        "spec":{"containers":[{"name":"sidecar","image":"envoy"},{"name":"broker","image":"apache/kafka:4.1.0",
+          "env":[{"name":"KAFKA_ADVERTISED_LISTENERS","value":"EXTERNAL://old:1,REPLICATION://r:9093,INTERNAL://i:9092"}]}]}}}}"#;
+    let o = run(&["preview", "-"], Some(sts));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "env       KAFKA_ADVERTISED_LISTENERS=EXTERNAL://o0.example.net:9094,REPLICATION://r:9093,\
+             INTERNAL://orders-0.orders-hs.shop.svc.cluster.local:9092   (container broker)"
+        ),
+        "{out}"
+    );
+}
+
+/// `mutate` takes the first Pod of a multi-document file; a file without one names what it found.
+#[test]
+fn mutate_takes_the_first_pod_of_a_manifest() {
+    let manifest = r#"
+apiVersion: v1
+kind: Namespace
+metadata: { name: payments }
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ledger-2
+  namespace: payments
+  labels: { kafka-advertiser.io/enabled: "true", app: ledger }
+  annotations: { kafka-advertiser.io/mode: shared-address, kafka-advertiser.io/address: "198.51.100.9" }
+spec:
+  subdomain: ledger-hs
+  containers: [{ name: kafka, image: apache/kafka:4.1.0 }]
+"#;
+    let o = run(&["mutate", "-", "--output", "pod"], Some(manifest));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["metadata"]["name"], "ledger-2");
+    assert!(v["spec"]["containers"][0]["env"][0]["value"].as_str().unwrap().ends_with("EXTERNAL://198.51.100.9:9094"));
+
+    let o = run(&["mutate", "-"], Some("kind: Namespace\n---\nkind: ConfigMap\n"));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("found Namespace, ConfigMap"), "{err}");
+}

@@ -105,7 +105,7 @@ async fn fixtures_over(http2: bool) {
                 wet["request"]["dryRun"] = json!(false);
                 let (wet_resp, _) = admit(&c, &url, wet).await;
                 assert_eq!(patch_of(&resp), patch_of(&wet_resp));
-                assert!(pod.is_some() == patch_of(&wet_resp).is_some());
+                assert!(patch_of(&resp).is_some(), "a dry-run CREATE is mutated like any other");
             }
             "kafka-0-bad-port-base" => {
                 assert!(!allowed);
@@ -265,4 +265,20 @@ async fn json_logs_carry_uid_namespace_pod_and_decision() {
     assert_eq!(v["pod"], "kafka-1");
     assert!(v["uid"].as_str().unwrap().starts_with("uid-"));
     assert!(v["duration_us"].is_u64());
+}
+
+/// A pod CREATE without an object is an admission answer (HTTP 200) whose message says who refused.
+#[tokio::test]
+async fn a_request_without_an_object_is_refused_with_our_prefix() {
+    let s = setup(&[]);
+    let c = client(&[&s.ca], true);
+    let mut review = fixture("kafka-4-nodeport");
+    review["request"].as_object_mut().unwrap().remove("object");
+    let body = serde_json::to_vec(&review).unwrap();
+    let (st, _, b) = post(&c, &s.server.url("/mutate"), body).await;
+    assert_eq!(st, 200);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["response"]["allowed"], false);
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("kafka-advertiser: ") && msg.contains("no object"), "{msg}");
 }

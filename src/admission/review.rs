@@ -15,8 +15,9 @@ use crate::mutate::{self, AddressLookup, Defaults, Mutation, PodView, RequestNam
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
-    #[serde(default)]
-    api_version: Option<&'a str>,
+    /// Borrowed when it can be; an escaped string (`admission.k8s.io\/v1`, valid JSON) is owned.
+    #[serde(default, borrow)]
+    api_version: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
     request: Option<RequestIn<'a>>,
 }
@@ -44,7 +45,8 @@ impl RequestIn<'_> {
         kind.group.is_empty()
             && kind.version == "v1"
             && kind.kind == "Pod"
-            && sub_resource.is_none()
+            // Absent and empty both mean the pod itself (clients other than kube-apiserver send "").
+            && sub_resource.is_none_or(str::is_empty)
             && operation == "CREATE"
     }
 }
@@ -191,7 +193,7 @@ pub struct Decision {
 /// Decide one AdmissionReview body.
 pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -> Result<Decision, ReviewError> {
     let review: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
-    let api_version = review.api_version.unwrap_or("admission.k8s.io/v1");
+    let api_version = review.api_version.as_deref().unwrap_or("admission.k8s.io/v1");
     if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
         return Err(ReviewError::ApiVersion(api_version.to_owned()));
     }
@@ -251,7 +253,9 @@ fn decide_pod(
             serde_json::from_str::<PodView>(raw.get())
                 .map_err(|e| (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400))?,
         ),
-        ObjectIn::Absent | ObjectIn::Skipped => return Err(("the request carries no object".to_owned(), 400)),
+        ObjectIn::Absent | ObjectIn::Skipped => {
+            return Err(("kafka-advertiser: the request carries no object".to_owned(), 400))
+        }
     };
     let names = RequestNames { name: &d.name, namespace: &d.namespace };
     mutate::mutate_view(&pod, names, defaults, addresses).map_err(|e| {
@@ -316,6 +320,27 @@ mod tests {
             assert_eq!(in_order.outcome, reordered.outcome, "{name}");
             assert_eq!(in_order.body, reordered.body, "{name}");
         }
+    }
+
+    /// Escaped JSON strings and an empty `subResource` are the same request as their plain forms.
+    #[test]
+    fn escaped_api_version_and_empty_sub_resource_decide_like_the_plain_request() {
+        let raw = String::from_utf8(fixture_bytes("kafka-4-nodeport")).unwrap();
+        let plain = review(raw.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
+        assert_eq!(plain.outcome, Outcome::Patched);
+        let mut v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        v["request"]["subResource"] = serde_json::json!("");
+        let text = serde_json::to_string(&v).unwrap().replace("admission.k8s.io/v1", "admission.k8s.io\\/v1");
+        assert!(text.contains(r#""apiVersion":"admission.k8s.io\/v1""#), "{text}");
+        let escaped = review(text.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
+        assert_eq!(escaped.outcome, Outcome::Patched);
+        let body =
+            |d: &Decision| serde_json::from_slice::<serde_json::Value>(&d.body).unwrap()["response"]["patch"].clone();
+        assert_eq!(body(&plain), body(&escaped));
+        // A real subresource is not a pod CREATE.
+        v["request"]["subResource"] = serde_json::json!("status");
+        let sub = review(serde_json::to_string(&v).unwrap().as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
+        assert_eq!(sub.outcome, Outcome::Skipped);
     }
 
     #[test]

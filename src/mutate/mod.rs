@@ -103,6 +103,10 @@ pub struct Mutation {
     pub advertised: String,
     pub statefulset: String,
     pub ordinal: u32,
+    /// The broker container this mutation edits (or would edit).
+    pub container: String,
+    /// The env var that carries the listeners in that container (empty when left unchanged).
+    pub listeners_var: String,
 }
 
 /// What the admission request says about the pod, for pods created without `metadata.name` /
@@ -434,14 +438,16 @@ pub fn mutate_view(
     let empty = BTreeMap::new();
     let annotations = meta.annotations.as_ref().unwrap_or(&empty);
     let settings = Settings::from_annotations(annotations, defaults)?;
-    let ordinal = ordinal(meta.labels.as_ref(), name)?.ok_or_else(|| MutateError::NoOrdinal {
-        pod: if name.is_empty() {
+    // A pod created with generateName has no name yet: say which one it is anyway.
+    let shown = || {
+        if name.is_empty() {
             meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
         } else {
             name.to_owned()
-        },
-    })?;
-    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: name.to_owned() })?;
+        }
+    };
+    let ordinal = ordinal(meta.labels.as_ref(), name)?.ok_or_else(|| MutateError::NoOrdinal { pod: shown() })?;
+    let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: shown() })?;
     let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
     let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
 
@@ -468,6 +474,8 @@ pub fn mutate_view(
                 advertised: String::new(),
                 statefulset,
                 ordinal,
+                container: container.name.clone(),
+                listeners_var: String::new(),
             }));
         }
     }
@@ -652,7 +660,15 @@ pub fn mutate_view(
         Some(_) => {}
     }
 
-    Ok(Some(Mutation { patch: Patch(ops), warnings, advertised, statefulset, ordinal }))
+    Ok(Some(Mutation {
+        patch: Patch(ops),
+        warnings,
+        advertised,
+        statefulset,
+        ordinal,
+        container: container.name.clone(),
+        listeners_var: var,
+    }))
 }
 
 #[cfg(test)]

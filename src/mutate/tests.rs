@@ -394,14 +394,19 @@ fn topology_key_annotation() {
 }
 
 #[test]
-fn slash_and_tilde_in_annotation_keys_are_escaped() {
-    let pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", "a~b/c": "x" }));
+fn our_annotation_key_is_pointer_escaped_and_foreign_keys_survive() {
+    // Our key's `/` must be written `~1` in the patch path; a foreign key with `~` and `/` must come
+    // through the patch untouched (the patch adds one member, it does not rewrite the map).
+    let pod = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", "a~b/c": "x", "d~1e": "y" }));
     let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
     let m = mutate(&typed, RequestNames::default(), &Defaults::default(), &NoAddresses).unwrap().unwrap();
     let paths: Vec<String> = m.patch.0.iter().map(|op| op.path().to_string()).collect();
     assert!(paths.contains(&"/metadata/annotations/kafka-advertiser.io~1advertised".to_owned()), "{paths:?}");
+    assert!(!paths.iter().any(|p| p == "/metadata/annotations"), "the map is not replaced: {paths:?}");
     let (_, patched) = run(&pod, &NoAddresses).unwrap();
-    assert_eq!(patched.metadata.annotations.unwrap()["a~b/c"], "x");
+    let anns = patched.metadata.annotations.unwrap();
+    assert_eq!((anns["a~b/c"].as_str(), anns["d~1e"].as_str()), ("x", "y"));
+    assert_eq!(anns.len(), 4, "{anns:?}");
 }
 
 #[test]
@@ -604,4 +609,37 @@ fn a_node_port_held_by_another_statefulset_is_a_denial_naming_the_clash() {
     assert!(!e.is_retryable());
     let m = e.to_string();
     assert!(m.contains("node port 31091") && m.contains("other/kafka") && m.contains(ANN_NODE_PORT_BASE), "{m}");
+}
+
+/// A generateName pod with a pod-index label but no StatefulSet owner: the message names the pod by
+/// its generateName (it has no name yet), not `pod ""`.
+#[test]
+fn generate_name_pod_without_a_statefulset_is_named_in_the_denial() {
+    let mut pod = bare_pod("x", json!({}));
+    let md = pod["metadata"].as_object_mut().unwrap();
+    md.remove("name");
+    md.remove("ownerReferences");
+    md.insert("generateName".into(), json!("ingest-"));
+    md["labels"]["apps.kubernetes.io/pod-index"] = json!("3");
+    let typed: Pod = serde_json::from_value(pod).unwrap();
+    let err =
+        mutate(&typed, RequestNames { name: "", namespace: "ns" }, &Defaults::default(), &NoAddresses).unwrap_err();
+    assert!(matches!(err, MutateError::NoStatefulSet { .. }), "{err}");
+    assert!(err.to_string().contains("ingest-<generated>"), "{err}");
+}
+
+/// Preview and the controller find what was edited through the mutation itself.
+#[test]
+fn the_mutation_names_its_container_and_variable() {
+    let mut pod = bare_pod(
+        "brokers-1",
+        json!({ ANN_MODE: "hostname", "kafka-advertiser.io/hostname-template": "b{ordinal}.example.com" }),
+    );
+    pod["spec"]["containers"] = json!([
+        {"name": "proxy", "image": "envoy"},
+        {"name": "server", "image": "bitnami/kafka:3.9", "env": [{"name": "KAFKA_CFG_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}
+    ]);
+    let (m, _) = run(&pod, &NoAddresses).unwrap();
+    let m = m.unwrap();
+    assert_eq!((m.container.as_str(), m.listeners_var.as_str()), ("server", "KAFKA_CFG_ADVERTISED_LISTENERS"));
 }
