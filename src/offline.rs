@@ -62,12 +62,17 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
     Ok(out)
 }
 
-/// `--address` entries apply to whichever StatefulSet the pod belongs to.
-struct AnyStatefulSet(Vec<(u32, String)>);
+/// `--address` entries apply to whichever StatefulSet the pod belongs to; `preview` also knows that
+/// StatefulSet's selector, as the controller's watch tells the webhook.
+struct AnyStatefulSet(Vec<(u32, String)>, Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>);
 
 impl AddressLookup for AnyStatefulSet {
     fn address(&self, _: &str, _: &str, ordinal: u32) -> Option<std::sync::Arc<str>> {
         self.0.iter().rev().find(|(o, _)| *o == ordinal).map(|(_, h)| std::sync::Arc::from(h.as_str()))
+    }
+
+    fn selector(&self, _: &str, _: &str) -> Option<std::sync::Arc<std::collections::BTreeMap<String, String>>> {
+        self.1.clone()
     }
 }
 
@@ -87,7 +92,7 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
         None => docs.into_iter().next().unwrap_or(Value::Null),
     };
     let defaults = args.mutation.defaults();
-    let lookup = AnyStatefulSet(args.addresses.clone());
+    let lookup = AnyStatefulSet(args.addresses.clone(), None);
     // A bare Pod becomes the AdmissionReview kube-apiserver would send for its CREATE.
     let (review_json, pod) = match doc.get("kind").and_then(Value::as_str) {
         Some("AdmissionReview") => {
@@ -176,7 +181,8 @@ fn preview_one(
     out: &mut String,
 ) -> Result<(), OfflineError> {
     let d = desired::desired(sts, defaults)?;
-    let book = AnyStatefulSet(addresses.to_vec());
+    let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
+    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new));
     let s = &d.settings;
     let _ = writeln!(
         out,

@@ -158,6 +158,8 @@ fn preview_shows_the_chosen_variable_whatever_the_entry_order() {
         ),
         "{out}"
     );
+    // The anti-affinity term selects by the StatefulSet's selector, as on a cluster.
+    assert!(out.contains("affinity  not with pods {app=orders} on the same kubernetes.io/hostname"), "{out}");
 }
 
 /// `mutate` takes the first Pod of a multi-document file; a file without one names what it found.
