@@ -218,6 +218,15 @@ pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, 
         .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
     let bootstrap_port = match a.get(ANN_BOOTSTRAP_PORT) {
+        // shared-address: the brokers hold port-base + N on the shared IP, so the bootstrap sits
+        // just below them.
+        None if settings.mode == Mode::SharedAddress => {
+            settings.port_base.checked_sub(1).filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
+                annotation: ANN_BOOTSTRAP_PORT,
+                value: String::new(),
+                reason: "port-base is 1, so there is no port below the brokers' for the bootstrap: set it".into(),
+            })?
+        }
         None => settings.port,
         Some(v) => v.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
             annotation: ANN_BOOTSTRAP_PORT,
@@ -325,6 +334,35 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
         services.push((ordinal, service(svc_name, base_labels("broker", Some(ordinal)), annotations, selector, port)));
     }
 
+    if svc.bootstrap {
+        // A Service selects by labels only: a StatefulSet selector with expressions (or none) would
+        // give a bootstrap wider than the brokers, or with no endpoints.
+        let sel = spec.map(|s| &s.selector);
+        let expressions = sel.and_then(|s| s.match_expressions.as_ref()).is_some_and(|e| !e.is_empty());
+        let labels = sel.and_then(|s| s.match_labels.as_ref()).is_some_and(|l| !l.is_empty());
+        if expressions || !labels {
+            return Err(DesiredError::Invalid {
+                annotation: ANN_BOOTSTRAP,
+                value: "true".into(),
+                reason: "the StatefulSet's selector must be matchLabels only (a Service cannot select by \
+                         matchExpressions): change the selector or remove the annotation"
+                    .into(),
+            });
+        }
+        if settings.mode == Mode::SharedAddress {
+            let first = u32::from(settings.port_base) + start;
+            if (first..first + replicas).contains(&u32::from(svc.bootstrap_port)) {
+                return Err(DesiredError::Invalid {
+                    annotation: ANN_BOOTSTRAP_PORT,
+                    value: svc.bootstrap_port.to_string(),
+                    reason: format!(
+                        "a broker holds this port on the shared address (brokers use {first}..{})",
+                        first + replicas - 1
+                    ),
+                });
+            }
+        }
+    }
     let bootstrap = svc.bootstrap.then(|| {
         let selector = spec
             .and_then(|s| s.selector.match_labels.clone())
@@ -344,7 +382,12 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             target_port: Some(svc.target_port.clone()),
             ..Default::default()
         };
-        service(format!("{name}-bootstrap"), base_labels("bootstrap", None), annotations, selector, port)
+        let mut b = service(format!("{name}-bootstrap"), base_labels("bootstrap", None), annotations, selector, port);
+        // Through a node port, any node answers the bootstrap, not only the nodes running a broker.
+        if let (true, Some(spec)) = (is_node_port, b.spec.as_mut()) {
+            spec.external_traffic_policy = Some("Cluster".into());
+        }
+        b
     });
 
     Ok(Desired { namespace, name, settings, service_settings: svc, start, replicas, services, bootstrap })
@@ -510,6 +553,50 @@ mod tests {
             assert_eq!(a[METALLB_LEGACY_SHARED_ANN], "prod-events");
             assert_eq!(a[METALLB_LEGACY_IPS_ANN], "192.0.2.9");
         }
+    }
+
+    /// The bootstrap Service on a shared address sits below the brokers' ports, on the same IP; a
+    /// port a broker holds is refused naming the annotation.
+    #[test]
+    fn shared_address_bootstrap_takes_a_port_of_its_own_on_the_same_ip() {
+        let ann = json!({"kafka-advertiser.io/mode": "shared-address", "kafka-advertiser.io/address": "192.0.2.9",
+            "kafka-advertiser.io/port-base": "30000", "kafka-advertiser.io/bootstrap": "true"});
+        let d = desired(&sts(3, Some(2), ann.clone()), &Defaults::default()).unwrap();
+        let b = d.bootstrap.as_ref().unwrap();
+        assert_eq!(spec(b).ports.as_ref().unwrap()[0].port, 29999);
+        assert_eq!(b.metadata.annotations.as_ref().unwrap()[METALLB_IPS_ANN], "192.0.2.9");
+        assert_eq!(b.metadata.annotations.as_ref().unwrap()[METALLB_SHARED_ANN], "prod-events");
+        let mut clash = ann.clone();
+        clash["kafka-advertiser.io/bootstrap-port"] = json!("30003");
+        let e = desired(&sts(3, Some(2), clash.clone()), &Defaults::default()).unwrap_err().to_string();
+        assert!(e.contains(ANN_BOOTSTRAP_PORT) && e.contains("30002..30004"), "{e}");
+        clash["kafka-advertiser.io/bootstrap-port"] = json!("30005");
+        assert!(desired(&sts(3, Some(2), clash), &Defaults::default()).is_ok());
+    }
+
+    /// A Service cannot select by expressions: a bootstrap over such a StatefulSet is refused, not
+    /// silently wider than the brokers.
+    #[test]
+    fn bootstrap_needs_a_label_only_selector() {
+        let mut st = sts(3, None, json!({"kafka-advertiser.io/bootstrap": "true"}));
+        st.spec.as_mut().unwrap().selector.match_expressions =
+            Some(vec![serde_json::from_value(json!({"key": "role", "operator": "In", "values": ["broker"]})).unwrap()]);
+        let e = desired(&st, &Defaults::default()).unwrap_err().to_string();
+        assert!(e.contains(ANN_BOOTSTRAP) && e.contains("matchExpressions"), "{e}");
+        st.spec.as_mut().unwrap().selector.match_expressions = None;
+        let b = desired(&st, &Defaults::default()).unwrap().bootstrap.unwrap();
+        assert_eq!(spec(&b).selector.as_ref().unwrap(), &BTreeMap::from([("app".to_owned(), "events".to_owned())]));
+    }
+
+    #[test]
+    fn nodeport_bootstrap_is_answered_by_every_node() {
+        let d = desired(
+            &sts(2, None, json!({"kafka-advertiser.io/mode": "nodeport", "kafka-advertiser.io/bootstrap": "true"})),
+            &Defaults::default(),
+        )
+        .unwrap();
+        assert_eq!(spec(&d.services[0].1).external_traffic_policy.as_deref(), Some("Local"));
+        assert_eq!(spec(d.bootstrap.as_ref().unwrap()).external_traffic_policy.as_deref(), Some("Cluster"));
     }
 
     #[test]

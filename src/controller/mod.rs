@@ -71,7 +71,10 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 
     // Leader election: every replica watches; only the holder of the Lease writes.
     let (leader_tx, leader_rx) = watch::channel(false);
-    tokio::spawn(lead(shared.client.clone(), args.clone(), leader_tx, shared.metrics.clone(), stop.clone()));
+    // Awaited at the end, so a stopping replica releases the Lease before the runtime goes away (the
+    // next leader then takes over at once instead of after the lease duration).
+    let leading =
+        tokio::spawn(lead(shared.client.clone(), args.clone(), leader_tx, shared.metrics.clone(), stop.clone()));
 
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
@@ -198,6 +201,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
     for t in tasks {
         let _ = t.await;
     }
+    let _ = leading.await;
 }
 
 /// What the StatefulSet cache keeps: no managedFields, and for StatefulSets that did not opt in

@@ -1,7 +1,6 @@
 //! One reconcile of one StatefulSet: level-triggered, idempotent, server-side apply only.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,10 +168,23 @@ fn refused(code: u16) -> bool {
 }
 
 /// Hash of a StatefulSet's addresses, for the `addresses-ready` nudge.
+/// FNV-1a over `ordinal=address;` pairs in ordinal order: the same on every build and replica, so
+/// an upgrade does not nudge every StatefulSet again.
 pub fn addresses_hash(addrs: &BTreeMap<u32, String>) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    addrs.hash(&mut h);
-    format!("{:016x}", h.finish())
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (ordinal, address) in addrs {
+        feed(ordinal.to_string().as_bytes());
+        feed(b"=");
+        feed(address.as_bytes());
+        feed(b";");
+    }
+    format!("{h:016x}")
 }
 
 /// Reconcile one StatefulSet.
@@ -305,8 +317,29 @@ async fn reconcile_inner(
         let exists = by_name.contains_key(&svc_name);
         if !exists {
             if let Some(other) = services.get_opt(&svc_name).await? {
-                let ours = other.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
-                if !ours {
+                // Ours only if it is this StatefulSet's: two StatefulSets whose name templates render
+                // the same name would otherwise take the Service from each other on every reconcile.
+                let labels = other.labels();
+                let managed = labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
+                let owner = labels.get(STATEFULSET_LABEL).map(String::as_str);
+                if managed && owner != Some(name) {
+                    event(
+                        ctx,
+                        sts,
+                        Some(service_ref(ns, &svc_name)),
+                        EventType::Warning,
+                        "ServiceConflict",
+                        "Reconcile",
+                        format!(
+                            "Service {svc_name} belongs to StatefulSet {}; leaving it alone (set \
+                             kafka-advertiser.io/service-name-template so the names differ)",
+                            owner.unwrap_or("(unknown)")
+                        ),
+                    )
+                    .await;
+                    continue;
+                }
+                if !managed {
                     event(
                         ctx,
                         sts,

@@ -325,6 +325,35 @@ async fn a_foreign_service_with_our_name_is_not_taken_over() {
     assert_eq!(ev.body["regarding"]["kind"], "StatefulSet");
 }
 
+/// Two StatefulSets whose name templates render the same Service name: the second does not take the
+/// first one's Service (no tug-of-war of selector and owner on every reconcile).
+#[tokio::test]
+async fn another_statefulsets_service_with_our_name_is_not_taken_over() {
+    let mut world = World::default();
+    world.others.insert(
+        "kafka-0-external".into(),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kafka-0-external", "namespace": "streaming",
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "billing"}}, "spec": {}}),
+    );
+    let s = setup(world, true, vec![]);
+    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert_eq!(writes(&calls), ["POST event ServiceConflict"]);
+    let ev = calls.iter().find(|c| c.path.ends_with("/events")).unwrap();
+    assert!(ev.body["note"].as_str().unwrap().contains("belongs to StatefulSet billing"), "{}", ev.body);
+}
+
+#[test]
+fn the_nudge_hash_depends_only_on_the_addresses() {
+    let a = BTreeMap::from([(0, "203.0.113.10".to_owned()), (1, "203.0.113.11".to_owned())]);
+    // FNV-1a of "0=203.0.113.10;1=203.0.113.11;", the same on every build and replica.
+    assert_eq!(super::reconcile::addresses_hash(&a), "e1cc5438325ecaa9");
+    let b = BTreeMap::from([(0, "203.0.113.10".to_owned()), (1, "203.0.113.12".to_owned())]);
+    assert_ne!(super::reconcile::addresses_hash(&a), super::reconcile::addresses_hash(&b));
+    let c = BTreeMap::from([(0, "203.0.113.1".to_owned()), (10, "203.0.113.11".to_owned())]);
+    assert_ne!(super::reconcile::addresses_hash(&a), super::reconcile::addresses_hash(&c));
+}
+
 #[tokio::test]
 async fn invalid_settings_emit_a_warning_and_write_nothing() {
     let s = setup(World::default(), true, vec![]);
