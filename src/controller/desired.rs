@@ -8,7 +8,9 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServicePort, 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::mutate::settings::{Defaults, Mode, Settings, SettingsError, ENABLED_LABEL};
+use crate::mutate::settings::{
+    AddressType, Defaults, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE, ANN_IP_FAMILY, ENABLED_LABEL,
+};
 use crate::mutate::{service_name, POD_INDEX_LABEL};
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -124,6 +126,19 @@ fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<S
             })
         }
     }
+}
+
+/// Replace `{ordinal}`, `{pod}`, `{namespace}` and `{statefulset}` in a Service annotation or label
+/// value; every other `{`, as in a JSON value, is kept as written.
+pub fn render_placeholders(value: &str, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
+    if !value.contains('{') {
+        return value.to_owned();
+    }
+    value
+        .replace("{ordinal}", &ordinal.to_string())
+        .replace("{pod}", pod)
+        .replace("{namespace}", namespace)
+        .replace("{statefulset}", statefulset)
 }
 
 /// Is this StatefulSet opted in (its pod template carries the label)?
@@ -269,10 +284,19 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
     let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
     let owner = owner_reference(sts);
-    let is_node_port = settings.mode == Mode::Nodeport;
+    let service_type = settings.service_type;
+    let is_node_port = service_type == ServiceType::NodePort;
+    let is_lb = service_type == ServiceType::LoadBalancer;
+    if svc.bootstrap && service_type == ServiceType::None {
+        return Err(DesiredError::Invalid {
+            annotation: ANN_BOOTSTRAP,
+            value: "true".into(),
+            reason: "service-type None makes no Services, so there is no bootstrap Service either".into(),
+        });
+    }
 
-    let base_labels = |role: &str, ordinal: Option<u32>| {
-        let mut l = svc.labels.clone();
+    // The user's labels (rendered per broker), then ours, which win.
+    let base_labels = |role: &str, ordinal: Option<u32>, mut l: BTreeMap<String, String>| {
         l.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
         l.insert(STATEFULSET_LABEL.into(), name.clone());
         l.insert(ROLE_LABEL.into(), role.into());
@@ -291,22 +315,40 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             ..Default::default()
         },
         spec: Some(ServiceSpec {
-            type_: Some(if is_node_port { "NodePort" } else { "LoadBalancer" }.into()),
+            type_: Some(service_type.as_str().into()),
             selector: Some(selector),
             ports: Some(vec![port]),
-            external_traffic_policy: Some(svc.external_traffic_policy.clone()),
+            // Only externally reachable Services take a traffic policy.
+            external_traffic_policy: Some(svc.external_traffic_policy.clone()).filter(|_| is_lb || is_node_port),
             load_balancer_source_ranges: Some(svc.source_ranges.clone())
-                .filter(|r: &Vec<String>| !r.is_empty() && !is_node_port),
-            load_balancer_class: svc.lb_class.clone().filter(|_| !is_node_port),
+                .filter(|r: &Vec<String>| !r.is_empty() && is_lb),
+            load_balancer_class: svc.lb_class.clone().filter(|_| is_lb),
+            // The family the brokers advertise must be one the Service has.
+            ip_families: settings.ip_family.map(|f| vec![f.as_str().to_owned()]),
+            ip_family_policy: settings.ip_family.map(|_| "PreferDualStack".to_owned()),
             ..Default::default()
         }),
         status: None,
     };
 
     let mut services = Vec::with_capacity(replicas as usize);
-    for ordinal in start..start.saturating_add(replicas) {
+    let ordinals = if service_type == ServiceType::None { 0..0 } else { start..start.saturating_add(replicas) };
+    for ordinal in ordinals {
         let pod = format!("{name}-{ordinal}");
-        let mut annotations = svc.annotations.clone();
+        // Per-broker values: `{ordinal}` and friends in service-annotations and service-labels.
+        let render = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter().map(|(k, v)| (k.clone(), render_placeholders(v, ordinal, &pod, &namespace, &name))).collect()
+        };
+        let mut annotations = render(&svc.annotations);
+        // The Service carries the address choice, so the Service watch picks the right ingress.
+        match settings.address_type {
+            Some(AddressType::Ip) => drop(annotations.insert(ANN_ADDRESS_TYPE.into(), "ip".into())),
+            Some(AddressType::Hostname) => drop(annotations.insert(ANN_ADDRESS_TYPE.into(), "hostname".into())),
+            None => {}
+        }
+        if let Some(f) = settings.ip_family {
+            annotations.insert(ANN_IP_FAMILY.into(), f.as_str().into());
+        }
         match settings.mode {
             Mode::Hostname => {
                 if let Some(t) = &settings.hostname_template {
@@ -320,18 +362,21 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             _ => {}
         }
         let ext_port = settings.external_port(ordinal)?;
+        // A node port per broker where the advertised port differs per broker; else the API picks one.
+        let per_broker_port = matches!(settings.mode, Mode::Nodeport | Mode::SharedAddress);
         let port = ServicePort {
             name: Some("external".into()),
             protocol: Some("TCP".into()),
-            port: i32::from(if is_node_port { settings.port } else { ext_port }),
-            node_port: is_node_port.then_some(i32::from(ext_port)),
+            port: i32::from(if settings.mode == Mode::Nodeport { settings.port } else { ext_port }),
+            node_port: (is_node_port && per_broker_port).then_some(i32::from(ext_port)),
             target_port: Some(svc.target_port.clone()),
             ..Default::default()
         };
-        let selector = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod)]);
+        let selector = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod.clone())]);
         let svc_name =
             service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), &name, ordinal, &namespace);
-        services.push((ordinal, service(svc_name, base_labels("broker", Some(ordinal)), annotations, selector, port)));
+        let labels = base_labels("broker", Some(ordinal), render(&svc.labels));
+        services.push((ordinal, service(svc_name, labels, annotations, selector, port)));
     }
 
     if svc.bootstrap {
@@ -370,7 +415,14 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             .into_iter()
             .filter(|(k, _)| k != POD_INDEX_LABEL && k != POD_NAME_LABEL)
             .collect();
-        let mut annotations = svc.annotations.clone();
+        // Values that name one broker do not describe the bootstrap: those are left off it.
+        let shared = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter()
+                .filter(|(_, v)| !v.contains("{ordinal}") && !v.contains("{pod}"))
+                .map(|(k, v)| (k.clone(), render_placeholders(v, 0, "", &namespace, &name)))
+                .collect()
+        };
+        let mut annotations = shared(&svc.annotations);
         if settings.mode == Mode::SharedAddress {
             let ip = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
             metallb_sharing(&mut annotations, format!("{namespace}-{name}"), ip);
@@ -382,7 +434,13 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             target_port: Some(svc.target_port.clone()),
             ..Default::default()
         };
-        let mut b = service(format!("{name}-bootstrap"), base_labels("bootstrap", None), annotations, selector, port);
+        let mut b = service(
+            format!("{name}-bootstrap"),
+            base_labels("bootstrap", None, shared(&svc.labels)),
+            annotations,
+            selector,
+            port,
+        );
         // Through a node port, any node answers the bootstrap, not only the nodes running a broker.
         if let (true, Some(spec)) = (is_node_port, b.spec.as_mut()) {
             spec.external_traffic_policy = Some("Cluster".into());

@@ -118,16 +118,10 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
                 }
             }
         })
-        .touched_objects();
-        let stop_p = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut s = std::pin::pin!(pod_stream.take_until(stop_p.cancelled_owned()));
-            while let Some(r) = s.next().await {
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "pod watch error");
-                }
-            }
-        }));
+        .touched_objects()
+        // A broker's node or pod IP is its address in nodeport and pod-ip modes: a pod that gets
+        // one (or a new one) reconciles its StatefulSet. Other pod changes are read from the cache.
+        .predicate_filter(pod_addresses, Default::default());
 
         // StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
         // InitDone), not the Controller's store (kube-runtime's DelayedInit wakes one waiter only).
@@ -168,7 +162,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             .touched_objects();
         let managed =
             watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
-        let controller = Controller::for_stream(sts_stream, sts_store).owns(services, managed);
+        let controller = Controller::for_stream(sts_stream, sts_store).owns(services, managed).owns_stream(pod_stream);
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let trigger = became_leader(leader_rx.clone());
         let stop_c = stop.clone();
@@ -234,12 +228,27 @@ fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
     book.set_selector(ns, name, selector);
 }
 
-/// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition).
+/// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition)
+/// and the pod's addresses (its node's IP and its own, advertised in nodeport and pod-ip modes).
 fn slim_pod(pod: &mut Pod) {
     pod.metadata.managed_fields = None;
     if let Some(st) = pod.status.as_mut() {
-        *st = k8s_openapi::api::core::v1::PodStatus { conditions: st.conditions.take(), ..Default::default() };
+        *st = k8s_openapi::api::core::v1::PodStatus {
+            conditions: st.conditions.take(),
+            host_ip: st.host_ip.take(),
+            pod_ip: st.pod_ip.take(),
+            ..Default::default()
+        };
     }
+}
+
+/// The pod properties that change a StatefulSet's external addresses.
+fn pod_addresses(pod: &Pod) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let st = pod.status.as_ref();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (st.and_then(|s| s.host_ip.as_deref()), st.and_then(|s| s.pod_ip.as_deref())).hash(&mut h);
+    Some(h.finish())
 }
 
 /// Hold the Lease while we can; publish whether we lead. Retries with back-off while the API is

@@ -399,15 +399,17 @@ async fn reconcile_inner(
             continue;
         }
         let is_broker = svc.labels().get(ROLE_LABEL).map(String::as_str) == Some("broker");
-        if is_broker && d.service_settings.retain {
+        let ordinal = svc.labels().get(ORDINAL_LABEL).cloned().unwrap_or_default();
+        // Out of range: a scale-down. In range: no longer wanted at all (service-type None).
+        let scaled_away = is_broker && !ordinal.parse::<u32>().is_ok_and(|o| d.ordinals().contains(&o));
+        if scaled_away && d.service_settings.retain {
             managed += 1;
             continue;
         }
-        let ordinal = svc.labels().get(ORDINAL_LABEL).cloned().unwrap_or_default();
         // The StatefulSet controller removes brokers one at a time, each with its grace period (Kafka's
         // controlled shutdown): keep the broker's address until its pod is gone.
         let pod_name = format!("{name}-{ordinal}");
-        if is_broker
+        if scaled_away
             && ctx.pods.state().iter().any(|p| {
                 p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name.as_deref() == Some(pod_name.as_str())
             })
@@ -434,7 +436,7 @@ async fn reconcile_inner(
     let needs_address = match d.settings.mode {
         Mode::Loadbalancer => true,
         Mode::SharedAddress => d.settings.address.is_none(),
-        Mode::Hostname | Mode::Nodeport => false,
+        Mode::Hostname | Mode::Nodeport | Mode::PodIp => false,
     };
     let mut addrs = BTreeMap::new();
     for (ordinal, svc) in &d.services {
@@ -468,7 +470,8 @@ async fn reconcile_inner(
     }
     // The StatefulSet shows the result: every broker's external host:port once all are known; and
     // when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
-    let bootstrap = external_bootstrap(&d, &addrs);
+    let endpoints = external_endpoints(&d, &addrs, &pod_addresses(ctx, &d));
+    let bootstrap = external_bootstrap(&d, &endpoints);
     // Every newly learned address changes the hash: brokers whose address is known are retried at once,
     // not after the StatefulSet controller's back-off while another load balancer is still slow.
     let ready_hash = (needs_address && !addrs.is_empty()).then(|| addresses_hash(&addrs));
@@ -503,26 +506,64 @@ async fn reconcile_inner(
     })
 }
 
-/// `host:port` of every broker, in ordinal order, once every one is known (IPv6 bracketed).
-/// `None` while one is missing, and in nodeport mode (the address is each pod's node).
-pub fn external_bootstrap(d: &Desired, lb: &BTreeMap<u32, String>) -> Option<String> {
-    let mut out = Vec::with_capacity(d.replicas as usize);
+/// Each broker pod's (node IP, pod IP), from the pod cache.
+fn pod_addresses(ctx: &Context, d: &Desired) -> BTreeMap<u32, (Option<String>, Option<String>)> {
+    let mut out = BTreeMap::new();
+    for pod in ctx.pods.state() {
+        if pod.metadata.namespace.as_deref() != Some(d.namespace.as_str()) || pod.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        let Some(ordinal) = pod
+            .metadata
+            .name
+            .as_deref()
+            .and_then(|n| n.strip_prefix(d.name.as_str()))
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|o| o.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let st = pod.status.as_ref();
+        let ips = (st.and_then(|s| s.host_ip.clone()), st.and_then(|s| s.pod_ip.clone()));
+        out.insert(ordinal, ips);
+    }
+    out
+}
+
+/// The external `host:port` of each broker whose address is known, in ordinal order (IPv6
+/// bracketed): a load balancer's learned address, the shared address, the rendered name, or, from
+/// the pod itself, its node's IP (nodeport) or its own IP (pod-ip).
+pub fn external_endpoints(
+    d: &Desired,
+    lb: &BTreeMap<u32, String>,
+    pods: &BTreeMap<u32, (Option<String>, Option<String>)>,
+) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
     for ordinal in d.ordinals() {
         let pod = format!("{}-{ordinal}", d.name);
         let host = match d.settings.mode {
-            Mode::Loadbalancer => lb.get(&ordinal)?.clone(),
-            Mode::SharedAddress => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned())?,
-            Mode::Hostname => d.settings.hostname_template.as_ref()?.render(ordinal, &pod, &d.namespace, &d.name),
-            Mode::Nodeport => return None,
+            Mode::Loadbalancer => lb.get(&ordinal).cloned(),
+            Mode::SharedAddress => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned()),
+            Mode::Hostname => {
+                d.settings.hostname_template.as_ref().map(|t| t.render(ordinal, &pod, &d.namespace, &d.name))
+            }
+            Mode::Nodeport => pods.get(&ordinal).and_then(|(node, _)| node.clone()),
+            Mode::PodIp => pods.get(&ordinal).and_then(|(_, ip)| ip.clone()),
         };
-        let port = d.settings.external_port(ordinal).ok()?;
-        if host.contains(':') {
-            out.push(format!("[{host}]:{port}"));
-        } else {
-            out.push(format!("{host}:{port}"));
-        }
+        let (Some(host), Ok(port)) = (host.filter(|h| !h.is_empty()), d.settings.external_port(ordinal)) else {
+            continue;
+        };
+        let endpoint = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        out.insert(ordinal, endpoint);
     }
-    (!out.is_empty()).then(|| out.join(","))
+    out
+}
+
+/// Every broker's `host:port`, comma-separated in ordinal order, once every one is known.
+pub fn external_bootstrap(d: &Desired, endpoints: &BTreeMap<u32, String>) -> Option<String> {
+    let all = d.replicas > 0 && d.ordinals().all(|o| endpoints.contains_key(&o));
+    all.then(|| endpoints.values().cloned().collect::<Vec<_>>().join(","))
 }
 
 fn publish_gauges(ctx: &Context, st: &State) {

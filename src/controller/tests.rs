@@ -287,7 +287,8 @@ async fn nudge_is_not_repeated_for_the_same_addresses() {
     let mut sts = statefulset(1, json!({}));
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
     let d = desired::desired(&sts, &Defaults::default()).unwrap();
-    let bootstrap = super::reconcile::external_bootstrap(&d, &addrs).unwrap();
+    let endpoints = super::reconcile::external_endpoints(&d, &addrs, &BTreeMap::new());
+    let bootstrap = super::reconcile::external_bootstrap(&d, &endpoints).unwrap();
     assert_eq!(bootstrap, "203.0.113.10:9094");
     sts.metadata.annotations = Some(BTreeMap::from([
         (ANN_ADDRESSES_READY.to_owned(), super::reconcile::addresses_hash(&addrs)),
@@ -540,13 +541,18 @@ async fn address_view_survives_a_dropped_watch() {
 
 #[test]
 fn external_bootstrap_lists_every_broker_once_known() {
+    use super::reconcile::{external_bootstrap, external_endpoints};
+    let none = BTreeMap::<u32, String>::new();
+    let no_pods = BTreeMap::new();
     let lb = statefulset(3, json!({}));
     let d = desired::desired(&lb, &Defaults::default()).unwrap();
     let mut addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned()), (2, "2001:db8::7".to_owned())]);
-    assert_eq!(super::reconcile::external_bootstrap(&d, &addrs), None, "broker 1 has no address yet");
+    let partial = external_endpoints(&d, &addrs, &no_pods);
+    assert_eq!(partial.values().collect::<Vec<_>>(), ["203.0.113.10:9094", "[2001:db8::7]:9094"]);
+    assert_eq!(external_bootstrap(&d, &partial), None, "broker 1 has no address yet");
     addrs.insert(1, "lb-1.example.net".to_owned());
     assert_eq!(
-        super::reconcile::external_bootstrap(&d, &addrs).as_deref(),
+        external_bootstrap(&d, &external_endpoints(&d, &addrs, &no_pods)).as_deref(),
         Some("203.0.113.10:9094,lb-1.example.net:9094,[2001:db8::7]:9094")
     );
     let host = statefulset(
@@ -555,12 +561,25 @@ fn external_bootstrap_lists_every_broker_once_known() {
     );
     let d = desired::desired(&host, &Defaults::default()).unwrap();
     assert_eq!(
-        super::reconcile::external_bootstrap(&d, &BTreeMap::new()).as_deref(),
+        external_bootstrap(&d, &external_endpoints(&d, &none, &no_pods)).as_deref(),
         Some("b0.example.com:9094,b1.example.com:9094")
     );
+    // nodeport: each broker's node IP (from its pod) and node port; pod-ip: the pod's own IP.
+    let pods = BTreeMap::from([
+        (0u32, (Some("10.0.0.5".to_owned()), Some("10.244.1.7".to_owned()))),
+        (1, (Some("fd00::5".to_owned()), None)),
+    ]);
     let np = statefulset(2, json!({"kafka-advertiser.io/mode": "nodeport"}));
     let d = desired::desired(&np, &Defaults::default()).unwrap();
-    assert_eq!(super::reconcile::external_bootstrap(&d, &BTreeMap::new()), None, "one address per node: none to show");
+    assert_eq!(
+        external_bootstrap(&d, &external_endpoints(&d, &none, &pods)).as_deref(),
+        Some("10.0.0.5:31090,[fd00::5]:31091")
+    );
+    let pip = statefulset(2, json!({"kafka-advertiser.io/mode": "pod-ip"}));
+    let d = desired::desired(&pip, &Defaults::default()).unwrap();
+    let e = external_endpoints(&d, &none, &pods);
+    assert_eq!(e.values().collect::<Vec<_>>(), ["10.244.1.7:9094"], "broker 1 has no pod IP yet");
+    assert_eq!(external_bootstrap(&d, &e), None);
 }
 
 /// Scale-down keeps a broker's Service while its pod still runs (the StatefulSet controller removes

@@ -19,7 +19,9 @@ pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
-use settings::{ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ENABLED_LABEL, HOST_IP_ENV, LEGACY_HOST_IP_ENV};
+use settings::{
+    ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ANN_RACK, ENABLED_LABEL, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV,
+};
 
 /// The pod label set by the StatefulSet controller (Kubernetes ≥ 1.28) with the ordinal.
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
@@ -320,6 +322,10 @@ fn listener_checks(
 /// `$(ADVERTISER_HOST_IP)`: the kubelet expands it (the var is defined before the listeners var).
 const HOST_IP_REF: &str = "$(ADVERTISER_HOST_IP)";
 const LEGACY_HOST_IP_REF: &str = "$(KAFKA_ADVERTISER_HOST_IP)";
+/// `$(ADVERTISER_POD_IP)`, in pod-ip mode.
+const POD_IP_REF: &str = "$(ADVERTISER_POD_IP)";
+/// The helper variables we own: at most one, the one the mode needs, before the listeners var.
+const HELPER_ENVS: [&str; 3] = [HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV];
 
 /// Do two `advertised` values mean the same listeners? Pods admitted by an earlier release refer to
 /// the host-IP var by its legacy name: that is not drift.
@@ -327,45 +333,54 @@ pub fn same_advertised(a: &str, b: &str) -> bool {
     a == b || a.replace(LEGACY_HOST_IP_REF, HOST_IP_REF) == b.replace(LEGACY_HOST_IP_REF, HOST_IP_REF)
 }
 
-fn host_ip_var() -> EnvVar {
+/// An env var from the downward API.
+fn field_var(name: &str, field_path: &str) -> EnvVar {
     EnvVar {
-        name: HOST_IP_ENV.into(),
+        name: name.into(),
         value: None,
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { api_version: None, field_path: "status.hostIP".into() }),
+            field_ref: Some(ObjectFieldSelector { api_version: None, field_path: field_path.into() }),
             ..Default::default()
         }),
     }
 }
 
-fn is_host_ip_var(e: &EnvVar) -> bool {
-    e.name == HOST_IP_ENV
-        && e.value.is_none()
-        && e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).is_some_and(|f| f.field_path == "status.hostIP")
+/// Whether `e` is exactly `want` (a downward-API var; the API server defaults `apiVersion`).
+fn is_field_var(e: &EnvVar, want: &EnvVar) -> bool {
+    let path = |e: &EnvVar| e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| f.field_path.clone());
+    e.name == want.name && e.value.is_none() && path(e).is_some() && path(e) == path(want)
 }
 
 fn env_json(e: &EnvVar) -> Value {
     serde_json::to_value(e).unwrap_or(Value::Null)
 }
 
-/// Operations that set the listeners var (and in nodeport mode the host-IP var before it).
-fn env_ops(
-    ci: usize,
-    container: &ContainerView,
-    var: &str,
-    value: &str,
-    nodeport: bool,
-    ops: &mut Vec<PatchOperation>,
-) {
+/// What the broker container's env must hold.
+struct EnvWant<'a> {
+    /// The listeners var and its value.
+    var: &'a str,
+    value: &'a str,
+    /// The helper the value refers to (`ADVERTISER_HOST_IP`, `ADVERTISER_POD_IP`), before `var`.
+    helper: Option<EnvVar>,
+    /// The broker-rack var (downward API), anywhere.
+    rack: Option<EnvVar>,
+}
+
+/// Operations that set the listeners var, the helper var before it, and the rack var.
+fn env_ops(ci: usize, container: &ContainerView, want: &EnvWant<'_>, ops: &mut Vec<PatchOperation>) {
+    let (var, value) = (want.var, want.value);
     let idx = ci.to_string();
     let base = ["spec", "containers", idx.as_str(), "env"];
     let listeners_var = EnvVar { name: var.to_owned(), value: Some(value.to_owned()), value_from: None };
     let Some(env) = container.env.as_ref() else {
-        let mut vars = Vec::with_capacity(2);
-        if nodeport {
-            vars.push(env_json(&host_ip_var()));
+        let mut vars = Vec::with_capacity(3);
+        if let Some(h) = &want.helper {
+            vars.push(env_json(h));
         }
         vars.push(env_json(&listeners_var));
+        if let Some(r) = &want.rack {
+            vars.push(env_json(r));
+        }
         ops.push(PatchOperation::Add(AddOperation { path: ptr(&base), value: Value::Array(vars) }));
         return;
     };
@@ -376,25 +391,21 @@ fn env_ops(
     // Simulated names after each op, so later indices are right.
     let mut names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
     let pos = |names: &[&str], n: &str| names.iter().rposition(|x| *x == n);
-    if nodeport {
-        // We own this name: exactly one, correct, before the listeners var.
+    if let Some(helper) = &want.helper {
+        // We own these names: exactly one, the right one, before the listeners var. The legacy
+        // name goes too: apache/kafka would turn it into a broker property.
         let l = pos(&names, var);
-        // The legacy name goes too: apache/kafka would turn it into a broker property.
-        let hosts: Vec<usize> = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n == HOST_IP_ENV || **n == LEGACY_HOST_IP_ENV)
-            .map(|(i, _)| i)
-            .collect();
-        let ok = matches!(hosts.as_slice(), [h] if is_host_ip_var(&env[*h]) && l.is_none_or(|l| *h < l));
+        let hosts: Vec<usize> =
+            names.iter().enumerate().filter(|(_, n)| HELPER_ENVS.contains(n)).map(|(i, _)| i).collect();
+        let ok = matches!(hosts.as_slice(), [h] if is_field_var(&env[*h], helper) && l.is_none_or(|l| *h < l));
         if !ok {
             for &h in hosts.iter().rev() {
                 ops.push(PatchOperation::Remove(RemoveOperation { path: at(h) }));
                 names.remove(h);
             }
             let insert = pos(&names, var).unwrap_or(names.len());
-            ops.push(PatchOperation::Add(AddOperation { path: at(insert), value: env_json(&host_ip_var()) }));
-            names.insert(insert, HOST_IP_ENV);
+            ops.push(PatchOperation::Add(AddOperation { path: at(insert), value: env_json(helper) }));
+            names.insert(insert, helper.name.as_str());
         }
     }
     match pos(&names, var) {
@@ -405,10 +416,27 @@ fn env_ops(
                 ops.push(PatchOperation::Replace(ReplaceOperation { path: at(l), value: env_json(&listeners_var) }));
             }
         }
-        None => ops.push(PatchOperation::Add(AddOperation {
-            path: ptr(&[base[0], base[1], base[2], base[3], "-"]),
-            value: env_json(&listeners_var),
-        })),
+        None => {
+            ops.push(PatchOperation::Add(AddOperation {
+                path: ptr(&[base[0], base[1], base[2], base[3], "-"]),
+                value: env_json(&listeners_var),
+            }));
+            names.push(var);
+        }
+    }
+    if let Some(rack) = &want.rack {
+        // The last entry of a name is the one the kubelet uses.
+        match pos(&names, &rack.name) {
+            Some(r) => {
+                if !env.iter().rev().find(|e| e.name == rack.name).is_some_and(|e| is_field_var(e, rack)) {
+                    ops.push(PatchOperation::Replace(ReplaceOperation { path: at(r), value: env_json(rack) }));
+                }
+            }
+            None => ops.push(PatchOperation::Add(AddOperation {
+                path: ptr(&[base[0], base[1], base[2], base[3], "-"]),
+                value: env_json(rack),
+            })),
+        }
     }
 }
 
@@ -545,6 +573,7 @@ pub fn mutate_view(
             }
             HOST_IP_REF
         }
+        Mode::PodIp => POD_IP_REF,
         Mode::Loadbalancer => {
             let service = || {
                 service_name(
@@ -635,7 +664,28 @@ pub fn mutate_view(
     }
 
     let mut ops = Vec::with_capacity(4);
-    env_ops(ci, container, &var, &value, settings.mode == Mode::Nodeport, &mut ops);
+    let helper = match settings.mode {
+        Mode::Nodeport => Some(field_var(HOST_IP_ENV, "status.hostIP")),
+        Mode::PodIp => Some(field_var(POD_IP_ENV, "status.podIP")),
+        _ => None,
+    };
+    // The broker-rack var by the same rule as the listeners var (Bitnami's KAFKA_CFG_ prefix, else KAFKA_).
+    let rack = settings.rack_label.as_deref().map(|label| {
+        let name = if var.starts_with("KAFKA_CFG_") { "KAFKA_CFG_BROKER_RACK" } else { "KAFKA_BROKER_RACK" };
+        field_var(name, &format!("metadata.labels['{label}']"))
+    });
+    if let Some(r) = &rack {
+        let set = container.env.iter().flatten().rev().find(|e| e.name == r.name);
+        if set.is_some_and(|e| !is_field_var(e, r)) {
+            warnings.push(format!(
+                "kafka-advertiser: {} of container {} is replaced by the pod's {} label ({ANN_RACK} is \"true\")",
+                r.name,
+                container.name,
+                settings.rack_label.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    env_ops(ci, container, &EnvWant { var: &var, value: &value, helper, rack }, &mut ops);
 
     // This StatefulSet's brokers: its selector when the controller knows it (and the pod matches
     // it), else the pod's labels without the per-pod ones.

@@ -23,6 +23,13 @@ pub const ANN_CONTAINER: &str = "kafka-advertiser.io/container";
 pub const ANN_ANTI_AFFINITY: &str = "kafka-advertiser.io/anti-affinity";
 pub const ANN_TOPOLOGY_KEY: &str = "kafka-advertiser.io/topology-key";
 pub const ANN_SERVICE_NAME_TEMPLATE: &str = "kafka-advertiser.io/service-name-template";
+pub const ANN_RACK: &str = "kafka-advertiser.io/rack";
+pub const ANN_RACK_LABEL: &str = "kafka-advertiser.io/rack-label";
+pub const ANN_SERVICE_TYPE: &str = "kafka-advertiser.io/service-type";
+pub const ANN_ADDRESS_TYPE: &str = "kafka-advertiser.io/address-type";
+pub const ANN_IP_FAMILY: &str = "kafka-advertiser.io/ip-family";
+/// The zone label the kube-apiserver copies from the node onto the pod at binding (≥ 1.35).
+pub const DEFAULT_RACK_LABEL: &str = "topology.kubernetes.io/zone";
 /// Written by the webhook: the listener entries it advertised.
 pub const ANN_ADVERTISED: &str = "kafka-advertiser.io/advertised";
 
@@ -32,6 +39,8 @@ pub const ANN_ADVERTISED: &str = "kafka-advertiser.io/advertised";
 pub const HOST_IP_ENV: &str = "ADVERTISER_HOST_IP";
 /// The name earlier releases injected; pods that carry it are still recognised (and fixed).
 pub const LEGACY_HOST_IP_ENV: &str = "KAFKA_ADVERTISER_HOST_IP";
+/// Env var injected in `pod-ip` mode from the downward API (`status.podIP`); not `KAFKA_*` either.
+pub const POD_IP_ENV: &str = "ADVERTISER_POD_IP";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
@@ -56,10 +65,12 @@ pub enum Mode {
     Hostname,
     /// The node's IP (downward API); port = node-port-base + ordinal.
     Nodeport,
+    /// The pod's own IP (downward API), on flat or VPC-native networks; port = `port`.
+    PodIp,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Loadbalancer, Mode::SharedAddress, Mode::Hostname, Mode::Nodeport];
+    pub const ALL: [Mode; 5] = [Mode::Loadbalancer, Mode::SharedAddress, Mode::Hostname, Mode::Nodeport, Mode::PodIp];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,6 +78,7 @@ impl Mode {
             Mode::SharedAddress => "shared-address",
             Mode::Hostname => "hostname",
             Mode::Nodeport => "nodeport",
+            Mode::PodIp => "pod-ip",
         }
     }
 }
@@ -81,6 +93,49 @@ impl FromStr for Mode {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
         Mode::ALL.into_iter().find(|m| m.as_str() == s).ok_or(())
+    }
+}
+
+/// The type of the per-broker Services (`None`: no Service; the user brings the NAT, proxy or route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceType {
+    LoadBalancer,
+    NodePort,
+    ClusterIp,
+    None,
+}
+
+impl ServiceType {
+    /// The Service's `spec.type` (`None` has none: no Service is made).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::ClusterIp => "ClusterIP",
+            ServiceType::None => "None",
+        }
+    }
+}
+
+/// Which ingress entry of a load balancer is advertised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressType {
+    Ip,
+    Hostname,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "IPv4",
+            IpFamily::V6 => "IPv6",
+        }
     }
 }
 
@@ -188,6 +243,12 @@ pub struct Settings {
     pub anti_affinity: AntiAffinity,
     pub topology_key: String,
     pub cluster_domain: String,
+    /// `rack: "true"`: the broker-rack env var from this pod label (downward API).
+    pub rack_label: Option<String>,
+    pub service_type: ServiceType,
+    /// `None`: the first ingress entry, its IP if it has one, else its hostname.
+    pub address_type: Option<AddressType>,
+    pub ip_family: Option<IpFamily>,
 }
 
 fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16) -> Result<u16, SettingsError> {
@@ -228,6 +289,17 @@ pub(crate) fn is_valid_host(s: &str) -> bool {
         })
 }
 
+/// A Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain, name ≤ 63 alphanumerics, `-`, `_`, `.`.
+fn is_label_key(s: &str) -> bool {
+    let (prefix, name) = s.rsplit_once('/').map_or((None, s), |(p, n)| (Some(p), n));
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+    name_ok && prefix.is_none_or(|p| p.parse::<std::net::IpAddr>().is_err() && is_valid_host(p))
+}
+
 impl Settings {
     /// Parse settings from annotations. Unknown `kafka-advertiser.io/` keys are ignored here (the
     /// controller has its own); every value we read is validated and a bad one names its key.
@@ -238,7 +310,7 @@ impl Settings {
         let mode = match annotations.get(ANN_MODE) {
             None => defaults.mode,
             Some(v) => v.trim().parse().map_err(|()| {
-                invalid(ANN_MODE, v, "expected one of loadbalancer, shared-address, hostname, nodeport")
+                invalid(ANN_MODE, v, "expected one of loadbalancer, shared-address, hostname, nodeport, pod-ip")
             })?,
         };
         let address = match annotations.get(ANN_ADDRESS).map(|s| s.trim()) {
@@ -310,7 +382,74 @@ impl Settings {
             Some("") => return Err(invalid(ANN_TOPOLOGY_KEY, "", "must not be empty")),
             Some(v) => v.to_owned(),
         };
+        let rack = match annotations.get(ANN_RACK).map(|s| s.trim()) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => return Err(invalid(ANN_RACK, v, "expected \"true\" or \"false\"")),
+        };
+        let rack_label = match annotations.get(ANN_RACK_LABEL).map(|s| s.trim()) {
+            None => DEFAULT_RACK_LABEL.to_owned(),
+            Some(v) if is_label_key(v) => v.to_owned(),
+            Some(v) => {
+                return Err(invalid(ANN_RACK_LABEL, v, "expected a label key such as topology.kubernetes.io/zone"));
+            }
+        };
+        let service_type = match annotations.get(ANN_SERVICE_TYPE).map(|s| s.trim()) {
+            None => match mode {
+                Mode::Nodeport => ServiceType::NodePort,
+                Mode::PodIp => ServiceType::None,
+                _ => ServiceType::LoadBalancer,
+            },
+            Some("LoadBalancer") => ServiceType::LoadBalancer,
+            Some("NodePort") => ServiceType::NodePort,
+            Some("ClusterIP") => ServiceType::ClusterIp,
+            Some("None") => ServiceType::None,
+            Some(v) => return Err(invalid(ANN_SERVICE_TYPE, v, "expected LoadBalancer, NodePort, ClusterIP or None")),
+        };
+        // The address must come from somewhere: a load balancer's ingress needs a LoadBalancer
+        // Service, a node port a NodePort one; shared-address without `address` learns it too.
+        let needs = match mode {
+            Mode::Loadbalancer => Some(ServiceType::LoadBalancer),
+            Mode::Nodeport => Some(ServiceType::NodePort),
+            Mode::SharedAddress if address.is_none() => Some(ServiceType::LoadBalancer),
+            _ => None,
+        };
+        if let Some(needed) = needs.filter(|n| *n != service_type) {
+            return Err(invalid(
+                ANN_SERVICE_TYPE,
+                service_type.as_str(),
+                format!(
+                    "{mode} mode{} learns the address from a {} Service: use another mode (hostname, or \
+                     shared-address with {ANN_ADDRESS}) to bring your own address",
+                    if mode == Mode::SharedAddress { " without an address" } else { "" },
+                    needed.as_str()
+                ),
+            ));
+        }
+        let address_type = match annotations.get(ANN_ADDRESS_TYPE).map(|s| s.trim()) {
+            None => None,
+            Some("ip") => Some(AddressType::Ip),
+            Some("hostname") => Some(AddressType::Hostname),
+            Some(v) => return Err(invalid(ANN_ADDRESS_TYPE, v, "expected ip or hostname")),
+        };
+        let ip_family = match annotations.get(ANN_IP_FAMILY).map(|s| s.trim()) {
+            None => None,
+            Some("IPv4") => Some(IpFamily::V4),
+            Some("IPv6") => Some(IpFamily::V6),
+            Some(v) => return Err(invalid(ANN_IP_FAMILY, v, "expected IPv4 or IPv6")),
+        };
+        if address_type == Some(AddressType::Hostname) && ip_family.is_some() {
+            return Err(invalid(
+                ANN_IP_FAMILY,
+                ip_family.map_or("", IpFamily::as_str),
+                format!("picks an IP, but {ANN_ADDRESS_TYPE} is hostname: remove one"),
+            ));
+        }
         Ok(Self {
+            rack_label: rack.then_some(rack_label),
+            service_type,
+            address_type,
+            ip_family,
             mode,
             address,
             port_base: port(annotations, ANN_PORT_BASE, 9092)?,
@@ -334,7 +473,7 @@ impl Settings {
         let (base, key) = match self.mode {
             Mode::SharedAddress => (self.port_base, ANN_PORT_BASE),
             Mode::Nodeport => (self.node_port_base, ANN_NODE_PORT_BASE),
-            Mode::Hostname | Mode::Loadbalancer => return Ok(self.port),
+            Mode::Hostname | Mode::Loadbalancer | Mode::PodIp => return Ok(self.port),
         };
         u32::from(base)
             .checked_add(ordinal)
