@@ -5,8 +5,15 @@ use kafka_advertiser::mutate::{mutate, AddressBook, Defaults, RequestNames};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-const MANAGED: [&str; 4] =
-    ["KAFKA_CFG_ADVERTISED_LISTENERS", "KAFKA_ADVERTISED_LISTENERS", "ADVERTISER_HOST_IP", "KAFKA_ADVERTISER_HOST_IP"];
+const MANAGED: [&str; 7] = [
+    "KAFKA_CFG_ADVERTISED_LISTENERS",
+    "KAFKA_ADVERTISED_LISTENERS",
+    "ADVERTISER_HOST_IP",
+    "KAFKA_ADVERTISER_HOST_IP",
+    "ADVERTISER_POD_IP",
+    "KAFKA_BROKER_RACK",
+    "KAFKA_CFG_BROKER_RACK",
+];
 
 fn key() -> impl Strategy<Value = String> {
     // Label/annotation-like keys, including `/` and `~`.
@@ -20,6 +27,8 @@ fn env_var() -> impl Strategy<Value = Value> {
         Just("KAFKA_ADVERTISED_LISTENERS".to_owned()),
         Just("KAFKA_ADVERTISER_HOST_IP".to_owned()),
         Just("ADVERTISER_HOST_IP".to_owned()),
+        Just("ADVERTISER_POD_IP".to_owned()),
+        Just("KAFKA_BROKER_RACK".to_owned()),
         Just("KAFKA_LISTENERS".to_owned()),
         "[A-Z_]{1,10}",
     ];
@@ -100,7 +109,8 @@ fn case() -> impl Strategy<Value = Case> {
         names.into_iter().map(container).collect::<Vec<_>>()
     });
     let inits = prop::collection::vec(container("init".into()), 0..2);
-    let mode = prop_oneof![Just("loadbalancer"), Just("shared-address"), Just("hostname"), Just("nodeport")];
+    let mode =
+        prop_oneof![Just("loadbalancer"), Just("shared-address"), Just("hostname"), Just("nodeport"), Just("pod-ip")];
     let anti = prop_oneof![Just(None), Just(Some("required")), Just(Some("preferred")), Just(Some("none"))];
     (
         containers,
@@ -113,8 +123,9 @@ fn case() -> impl Strategy<Value = Case> {
         0u32..300,
         any::<bool>(),
         prop::bool::weighted(0.85),
+        any::<bool>(),
     )
-        .prop_map(|(containers, inits, aff, labels, anns, mode, anti, ordinal, index_label, opted_in)| {
+        .prop_map(|(containers, inits, aff, labels, anns, mode, anti, ordinal, index_label, opted_in, rack)| {
             let mut labels: Map<String, Value> = labels.into_iter().map(|(k, v)| (k, json!(v))).collect();
             labels.insert("app".into(), json!("kafka"));
             if opted_in {
@@ -128,6 +139,9 @@ fn case() -> impl Strategy<Value = Case> {
             anns.insert("kafka-advertiser.io/address".into(), json!("198.51.100.7"));
             anns.insert("kafka-advertiser.io/port-base".into(), json!("9092"));
             anns.insert("kafka-advertiser.io/hostname-template".into(), json!("b-{ordinal}.{namespace}.example.com"));
+            if rack {
+                anns.insert("kafka-advertiser.io/rack".into(), json!("true"));
+            }
             if let Some(a) = anti {
                 anns.insert("kafka-advertiser.io/anti-affinity".into(), json!(a));
             }

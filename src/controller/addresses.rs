@@ -1,12 +1,13 @@
 //! Feeds the webhook's address view from the managed Services' `status.loadBalancer.ingress`.
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
 use super::desired::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::mutate::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use crate::mutate::AddressBook;
 
 /// (namespace, statefulset, ordinal) of a managed broker Service.
@@ -24,10 +25,29 @@ pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
     ))
 }
 
-/// The first ingress ip, else hostname.
+fn ip(i: &LoadBalancerIngress) -> Option<&str> {
+    i.ip.as_deref().filter(|s| !s.is_empty())
+}
+
+fn hostname(i: &LoadBalancerIngress) -> Option<&str> {
+    i.hostname.as_deref().filter(|s| !s.is_empty())
+}
+
+/// The address to advertise from a Service's `status.loadBalancer.ingress`, as the Service's own
+/// annotations ask (the controller copies them from the StatefulSet): `address-type: hostname` the
+/// first hostname, `ip` the first IP, `ip-family: IPv4|IPv6` the first IP of that family; by default
+/// the first entry, its IP if it has one, else its hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
-    let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?;
-    ingress.ip.as_deref().filter(|s| !s.is_empty()).or(ingress.hostname.as_deref().filter(|s| !s.is_empty()))
+    let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;
+    let ann = |k: &str| svc.metadata.annotations.as_ref().and_then(|a| a.get(k)).map(|v| v.trim());
+    let v6 = |a: &str| a.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_ipv6());
+    match (ann(ANN_ADDRESS_TYPE), ann(ANN_IP_FAMILY)) {
+        (_, Some("IPv4")) => ingress.iter().filter_map(ip).find(|a| !v6(a)),
+        (_, Some("IPv6")) => ingress.iter().filter_map(ip).find(|a| v6(a)),
+        (Some("hostname"), _) => ingress.iter().find_map(hostname),
+        (Some("ip"), _) => ingress.iter().find_map(ip),
+        _ => ingress.first().and_then(|i| ip(i).or(hostname(i))),
+    }
 }
 
 /// Apply one watch event to the book. Returns whether the book changed.

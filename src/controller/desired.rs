@@ -657,6 +657,100 @@ mod tests {
         assert_eq!(spec(d.bootstrap.as_ref().unwrap()).external_traffic_policy.as_deref(), Some("Cluster"));
     }
 
+    /// service-type chooses the Services' type; None makes none; ClusterIP carries no external fields.
+    #[test]
+    fn service_type_shapes_or_removes_the_services() {
+        let ann = |t: &str| {
+            json!({"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "b{ordinal}.example.com",
+                "kafka-advertiser.io/service-type": t, "kafka-advertiser.io/load-balancer-source-ranges": "10.0.0.0/8"})
+        };
+        let d = desired(&sts(2, None, ann("ClusterIP")), &Defaults::default()).unwrap();
+        let sp = spec(&d.services[0].1);
+        assert_eq!(sp.type_.as_deref(), Some("ClusterIP"));
+        assert!(sp.external_traffic_policy.is_none() && sp.load_balancer_source_ranges.is_none());
+        let d = desired(&sts(2, None, ann("None")), &Defaults::default()).unwrap();
+        assert!(d.services.is_empty());
+        let d = desired(&sts(2, None, ann("NodePort")), &Defaults::default()).unwrap();
+        assert_eq!(spec(&d.services[1].1).type_.as_deref(), Some("NodePort"));
+        assert_eq!(spec(&d.services[1].1).ports.as_ref().unwrap()[0].node_port, None, "the API picks it");
+        // pod-ip makes no Service unless asked.
+        let d = desired(&sts(2, None, json!({"kafka-advertiser.io/mode": "pod-ip"})), &Defaults::default()).unwrap();
+        assert!(d.services.is_empty());
+        // The address must come from somewhere.
+        let e = desired(
+            &sts(
+                1,
+                None,
+                json!({"kafka-advertiser.io/mode": "loadbalancer", "kafka-advertiser.io/service-type": "None"}),
+            ),
+            &Defaults::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("kafka-advertiser.io/service-type") && e.contains("LoadBalancer Service"), "{e}");
+        let e = desired(&sts(1, None, json!({"kafka-advertiser.io/service-type": "Ingress"})), &Defaults::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected LoadBalancer, NodePort, ClusterIP or None"), "{e}");
+    }
+
+    /// Per-broker values in service-annotations and service-labels; JSON braces stay as written;
+    /// the bootstrap gets only the values that do not name one broker.
+    #[test]
+    fn service_annotation_and_label_values_are_rendered_per_broker() {
+        let d = desired(
+            &sts(
+                2,
+                Some(3),
+                json!({"kafka-advertiser.io/bootstrap": "true",
+                    "kafka-advertiser.io/service-annotations": "{\"lb.example.com/ip-name\": \"{statefulset}-{ordinal}-ip\", \"lb.example.com/json\": \"{\\\"a\\\": 1}\", \"team\": \"{namespace}\"}",
+                    "kafka-advertiser.io/service-labels": "broker: \"{pod}\""}),
+            ),
+            &Defaults::default(),
+        )
+        .unwrap();
+        let (o, s4) = &d.services[1];
+        assert_eq!(*o, 4);
+        let a = s4.metadata.annotations.as_ref().unwrap();
+        assert_eq!(a["lb.example.com/ip-name"], "events-4-ip");
+        assert_eq!(a["lb.example.com/json"], "{\"a\": 1}");
+        assert_eq!(a["team"], "prod");
+        assert_eq!(s4.metadata.labels.as_ref().unwrap()["broker"], "events-4");
+        assert_eq!(s4.metadata.labels.as_ref().unwrap()[ORDINAL_LABEL], "4", "our labels are kept");
+        let b = d.bootstrap.as_ref().unwrap();
+        let ba = b.metadata.annotations.as_ref().unwrap();
+        assert_eq!(ba["team"], "prod");
+        assert!(
+            !ba.contains_key("lb.example.com/ip-name") && !b.metadata.labels.as_ref().unwrap().contains_key("broker")
+        );
+    }
+
+    /// address-type and ip-family travel on the Service (the Service watch reads them), and an IP
+    /// family is one the Service has.
+    #[test]
+    fn address_choice_is_carried_by_the_services() {
+        let d = desired(&sts(1, None, json!({"kafka-advertiser.io/ip-family": "IPv6"})), &Defaults::default()).unwrap();
+        let s = &d.services[0].1;
+        assert_eq!(s.metadata.annotations.as_ref().unwrap()[ANN_IP_FAMILY], "IPv6");
+        assert_eq!(spec(s).ip_families.as_deref(), Some(&["IPv6".to_owned()][..]));
+        assert_eq!(spec(s).ip_family_policy.as_deref(), Some("PreferDualStack"));
+        let d = desired(&sts(1, None, json!({"kafka-advertiser.io/address-type": "hostname"})), &Defaults::default())
+            .unwrap();
+        assert_eq!(d.services[0].1.metadata.annotations.as_ref().unwrap()[ANN_ADDRESS_TYPE], "hostname");
+        assert!(spec(&d.services[0].1).ip_families.is_none());
+        let e = desired(
+            &sts(
+                1,
+                None,
+                json!({"kafka-advertiser.io/address-type": "hostname", "kafka-advertiser.io/ip-family": "IPv4"}),
+            ),
+            &Defaults::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(ANN_IP_FAMILY), "{e}");
+    }
+
     #[test]
     fn hostname_mode_sets_external_dns() {
         let d = desired(

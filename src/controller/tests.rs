@@ -802,3 +802,33 @@ fn a_lease_is_held_only_by_its_holder_and_until_it_expires() {
     let empty: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {}})).unwrap();
     assert!(!super::holds(Some(&empty), "a", now));
 }
+
+/// The Service says which ingress entry to advertise (the controller copies the StatefulSet's
+/// address-type and ip-family onto it).
+#[test]
+fn the_ingress_entry_follows_the_services_address_choice() {
+    use super::addresses::ingress_address;
+    let svc = |ann: Value| -> k8s_openapi::api::core::v1::Service {
+        serde_json::from_value(
+            json!({"metadata": {"name": "s", "annotations": ann}, "status": {"loadBalancer": {"ingress": [
+                {"hostname": "a1b2.elb.example.com"},
+                {"ip": "2001:db8::10"},
+                {"ip": "203.0.113.10", "hostname": "lb.example.net"}
+            ]}}}),
+        )
+        .unwrap()
+    };
+    assert_eq!(ingress_address(&svc(json!({}))), Some("a1b2.elb.example.com"), "first entry by default");
+    assert_eq!(ingress_address(&svc(json!({"kafka-advertiser.io/address-type": "ip"}))), Some("2001:db8::10"));
+    assert_eq!(
+        ingress_address(&svc(json!({"kafka-advertiser.io/address-type": "hostname"}))),
+        Some("a1b2.elb.example.com")
+    );
+    assert_eq!(ingress_address(&svc(json!({"kafka-advertiser.io/ip-family": "IPv4"}))), Some("203.0.113.10"));
+    assert_eq!(ingress_address(&svc(json!({"kafka-advertiser.io/ip-family": "IPv6"}))), Some("2001:db8::10"));
+    let only_v4: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({"metadata": {"name": "s",
+        "annotations": {"kafka-advertiser.io/ip-family": "IPv6"}},
+        "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}}))
+    .unwrap();
+    assert_eq!(ingress_address(&only_v4), None, "no address of that family yet: the broker waits");
+}

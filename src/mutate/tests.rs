@@ -643,3 +643,74 @@ fn the_mutation_names_its_container_and_variable() {
     let m = m.unwrap();
     assert_eq!((m.container.as_str(), m.listeners_var.as_str()), ("server", "KAFKA_CFG_ADVERTISED_LISTENERS"));
 }
+
+/// pod-ip mode: the pod's own IP through a helper var (not KAFKA_*) defined before the listeners var.
+#[test]
+fn pod_ip_mode_advertises_the_pods_own_ip() {
+    let mut pod = bare_pod("brokers-2", json!({ ANN_MODE: "pod-ip", "kafka-advertiser.io/port": "19094" }));
+    pod["spec"]["containers"][0]["env"] =
+        json!([{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:19094"}]);
+    let (m, patched) = run(&pod, &NoAddresses).unwrap();
+    let m = m.unwrap();
+    assert_eq!(m.advertised, "INTERNAL://brokers-2.hs.ns.svc.cluster.local:9092,EXTERNAL://$(ADVERTISER_POD_IP):19094");
+    let env = patched.spec.unwrap().containers[0].env.clone().unwrap();
+    let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["KAFKA_LISTENERS", "ADVERTISER_POD_IP", "KAFKA_ADVERTISED_LISTENERS"]);
+    assert_eq!(env[1].value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "status.podIP");
+}
+
+/// A pod that moves from nodeport to pod-ip (same name re-created from a changed template, or a
+/// re-invocation) keeps exactly one helper: the one its mode needs.
+#[test]
+fn only_the_helper_of_the_mode_is_kept() {
+    let mut pod = bare_pod("brokers-0", json!({ ANN_MODE: "pod-ip" }));
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": "ADVERTISER_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "KAFKA_ADVERTISED_LISTENERS", "value": "EXTERNAL://$(ADVERTISER_HOST_IP):31090"}
+    ]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    let env = patched.spec.unwrap().containers[0].env.clone().unwrap();
+    let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["ADVERTISER_POD_IP", "KAFKA_ADVERTISED_LISTENERS"]);
+}
+
+/// rack: "true" sets the broker-rack var by the listeners var's rule, from the pod's zone label
+/// (or the label named by rack-label); an explicit value is replaced with a warning.
+#[test]
+fn rack_awareness_from_the_pods_zone_label() {
+    let rack_of = |pod: &Value| -> (Vec<(String, String)>, Vec<String>) {
+        let (m, patched) = run(pod, &NoAddresses).unwrap();
+        let env = patched.spec.unwrap().containers[0].env.clone().unwrap();
+        let racks = env
+            .iter()
+            .filter(|e| e.name.ends_with("BROKER_RACK"))
+            .map(|e| {
+                let path = e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| f.field_path.clone());
+                (e.name.clone(), path.or(e.value.clone()).unwrap_or_default())
+            })
+            .collect();
+        (racks, m.unwrap().warnings)
+    };
+    let mut apache = bare_pod("brokers-0", json!({ ANN_MODE: "nodeport", "kafka-advertiser.io/rack": "true" }));
+    let (racks, _) = rack_of(&apache);
+    assert_eq!(racks, [("KAFKA_BROKER_RACK".to_owned(), "metadata.labels['topology.kubernetes.io/zone']".to_owned())]);
+
+    apache["metadata"]["annotations"]["kafka-advertiser.io/rack-label"] = json!("example.com/rack");
+    apache["spec"]["containers"][0]["env"] = json!([{"name": "KAFKA_BROKER_RACK", "value": "r1"}]);
+    let (racks, warnings) = rack_of(&apache);
+    assert_eq!(racks, [("KAFKA_BROKER_RACK".to_owned(), "metadata.labels['example.com/rack']".to_owned())]);
+    assert!(warnings.iter().any(|w| w.contains("KAFKA_BROKER_RACK") && w.contains("replaced")), "{warnings:?}");
+
+    let mut bitnami = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport", "kafka-advertiser.io/rack": "true" }));
+    bitnami["spec"]["containers"][0]["image"] = json!("bitnamilegacy/kafka:3.9");
+    let (racks, _) = rack_of(&bitnami);
+    assert_eq!(racks[0].0, "KAFKA_CFG_BROKER_RACK");
+
+    let mut bad = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport", "kafka-advertiser.io/rack-label": "a b" }));
+    bad["metadata"]["annotations"]["kafka-advertiser.io/rack"] = json!("true");
+    let err = run(&bad, &NoAddresses).unwrap_err().to_string();
+    assert!(err.contains("kafka-advertiser.io/rack-label"), "{err}");
+    // Off by default.
+    let (racks, _) = rack_of(&bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" })));
+    assert!(racks.is_empty());
+}
