@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -272,6 +272,38 @@ pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
         uid: sts.metadata.uid.clone().unwrap_or_default(),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// Name of the client-discovery ConfigMap of a StatefulSet.
+pub fn discovery_name(statefulset: &str) -> String {
+    format!("{statefulset}-external-bootstrap")
+}
+
+/// The client-discovery ConfigMap: `bootstrap.servers` (every known broker's external `host:port`,
+/// in ordinal order) and `broker.<N>`, next to the StatefulSet and owned by it. Written even while no
+/// address is known yet, so a pod that mounts it can start.
+pub fn discovery_configmap(sts: &StatefulSet, endpoints: &BTreeMap<u32, String>) -> ConfigMap {
+    let name = sts.metadata.name.clone().unwrap_or_default();
+    let mut data = BTreeMap::from([(
+        "bootstrap.servers".to_owned(),
+        endpoints.values().map(String::as_str).collect::<Vec<_>>().join(","),
+    )]);
+    data.extend(endpoints.iter().map(|(o, e)| (format!("broker.{o}"), e.clone())));
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(discovery_name(&name)),
+            namespace: sts.metadata.namespace.clone(),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                (STATEFULSET_LABEL.to_owned(), name),
+                (ROLE_LABEL.to_owned(), "discovery".to_owned()),
+            ])),
+            owner_references: Some(vec![owner_reference(sts)]),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
     }
 }
 

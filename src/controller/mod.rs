@@ -36,6 +36,8 @@ pub const RBAC: &[(&str, &str, &[&str])] = &[
     ("apps", "statefulsets/finalizers", &["update"]),
     ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
     ("", "pods", &["get", "list", "watch"]),
+    // Client discovery: `<statefulset>-external-bootstrap`.
+    ("", "configmaps", &["list", "watch", "create", "patch", "delete"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
@@ -123,6 +125,32 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         // one (or a new one) reconciles its StatefulSet. Other pod changes are read from the cache.
         .predicate_filter(pod_addresses, Default::default());
 
+        // Client-discovery ConfigMaps we made: a cache (nothing to write when unchanged; opt-out
+        // knows what to delete) and a trigger (a deleted or edited one is put back).
+        let (configmaps, cm_writer) = reflector::store::<k8s_openapi::api::core::v1::ConfigMap>();
+        let cm_stream = reflector(
+            cm_writer,
+            watcher(
+                api::<k8s_openapi::api::core::v1::ConfigMap>(&shared.client, ns),
+                watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY)),
+            )
+            .modify(|c| c.metadata.managed_fields = None),
+        )
+        .default_backoff()
+        .inspect({
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            synced.push(rx);
+            let mut tx = Some(tx);
+            move |ev| {
+                if matches!(ev, Ok(watcher::Event::InitDone)) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        })
+        .touched_objects();
+
         // StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
         // InitDone), not the Controller's store (kube-runtime's DelayedInit wakes one waiter only).
         let statefulsets: Api<StatefulSet> = api(&shared.client, ns);
@@ -141,6 +169,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             leader_rx.clone(),
             pods,
             managed_services,
+            configmaps,
             state.clone(),
         ));
         let forget = ctx.clone();
@@ -162,7 +191,10 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             .touched_objects();
         let managed =
             watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
-        let controller = Controller::for_stream(sts_stream, sts_store).owns(services, managed).owns_stream(pod_stream);
+        let controller = Controller::for_stream(sts_stream, sts_store)
+            .owns(services, managed)
+            .owns_stream(pod_stream)
+            .owns_stream(cm_stream);
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let trigger = became_leader(leader_rx.clone());
         let stop_c = stop.clone();

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -65,6 +65,8 @@ pub struct Context {
     pub pods: Store<Pod>,
     /// Managed Services (label managed-by), for cheap checks that need no API call.
     pub services: Store<Service>,
+    /// Managed ConfigMaps (client discovery), likewise.
+    pub configmaps: Store<ConfigMap>,
     state: Arc<Mutex<State>>,
 }
 
@@ -75,8 +77,9 @@ impl Context {
         leader: watch::Receiver<bool>,
         pods: Store<Pod>,
         services: Store<Service>,
+        configmaps: Store<ConfigMap>,
     ) -> Self {
-        Self::with_state(shared, recorder, leader, pods, services, Arc::default())
+        Self::with_state(shared, recorder, leader, pods, services, configmaps, Arc::default())
     }
 
     /// A context sharing `state` with the other namespace scopes' contexts.
@@ -86,9 +89,10 @@ impl Context {
         leader: watch::Receiver<bool>,
         pods: Store<Pod>,
         services: Store<Service>,
+        configmaps: Store<ConfigMap>,
         state: Arc<Mutex<State>>,
     ) -> Self {
-        Self { shared, recorder, leader, pods, services, state }
+        Self { shared, recorder, leader, pods, services, configmaps, state }
     }
 
     /// A StatefulSet is gone: drop what we kept about it, so its gauges go with it.
@@ -246,6 +250,18 @@ async fn reconcile_inner(
             s.metadata.namespace.as_deref() == Some(ns)
                 && s.labels().get(STATEFULSET_LABEL).map(String::as_str) == Some(name)
         });
+        let discovery = desired::discovery_name(name);
+        if ctx.configmaps.get(&ObjectRef::new(&discovery).within(ns)).is_some() {
+            still_leader(ctx)?;
+            match Api::<ConfigMap>::namespaced(ctx.shared.client.clone(), ns)
+                .delete(&discovery, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let annotated =
             sts.annotations().keys().any(|k| k == desired::ANN_ADDRESSES_READY || k == desired::ANN_EXTERNAL_BOOTSTRAP);
         if annotated {
@@ -472,6 +488,33 @@ async fn reconcile_inner(
     // when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
     let endpoints = external_endpoints(&d, &addrs, &pod_addresses(ctx, &d));
     let bootstrap = external_bootstrap(&d, &endpoints);
+    // Client discovery: a ConfigMap clients mount or read, written when its content changes.
+    let cm = desired::discovery_configmap(sts, &endpoints);
+    let cm_name = desired::discovery_name(&d.name);
+    let current = ctx.configmaps.get(&ObjectRef::new(&cm_name).within(ns));
+    if current.is_none_or(|c| c.data != cm.data) {
+        still_leader(ctx)?;
+        match Api::<ConfigMap>::namespaced(ctx.shared.client.clone(), ns)
+            .patch(&cm_name, &apply_params(), &Patch::Apply(&cm))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if refused(s.code) => {
+                refused_services += 1;
+                event(
+                    ctx,
+                    sts,
+                    None,
+                    EventType::Warning,
+                    "ConfigMapApplyFailed",
+                    "Apply",
+                    format!("the API refused ConfigMap {cm_name}: {}", s.message),
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     // Every newly learned address changes the hash: brokers whose address is known are retried at once,
     // not after the StatefulSet controller's back-off while another load balancer is still slow.
     let ready_hash = (needs_address && !addrs.is_empty()).then(|| addresses_hash(&addrs));

@@ -41,6 +41,8 @@ struct World {
     eviction_code: u16,
     /// Drop leadership when the managed-Services list arrives (a lease lost mid-reconcile).
     lose_lease_on_list: bool,
+    /// Client-discovery ConfigMaps in the cache.
+    configmaps: Vec<Value>,
 }
 
 struct Fake {
@@ -151,6 +153,7 @@ struct Setup {
 
 fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
     let managed = world.managed.clone();
+    let cms = world.configmaps.clone();
     let (tx, rx) = watch::channel(leader);
     let tx = Arc::new(tx);
     let (client, fake) = fake(world, tx.clone());
@@ -175,7 +178,11 @@ fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
     for svc in &managed {
         svc_writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(svc.clone()).unwrap()));
     }
-    let ctx = Arc::new(Context::new(shared, recorder, rx, store, services));
+    let (configmaps, mut cm_writer) = reflector::store::<k8s_openapi::api::core::v1::ConfigMap>();
+    for cm in &cms {
+        cm_writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(cm.clone()).unwrap()));
+    }
+    let ctx = Arc::new(Context::new(shared, recorder, rx, store, services, configmaps));
     Setup { ctx, fake, addresses, metrics, _leader: tx }
 }
 
@@ -211,11 +218,15 @@ async fn scale_up_applies_one_service_per_broker_with_ssa() {
             "POST event ServiceCreated",
             "PATCH services/kafka-2-external",
             "POST event ServiceCreated",
+            "PATCH configmaps/kafka-external-bootstrap",
         ]
     );
+    let cm = calls.iter().find(|c| c.path.ends_with("/configmaps/kafka-external-bootstrap")).unwrap();
+    assert_eq!(cm.body["data"], json!({"bootstrap.servers": ""}), "written before any address, so mounts work");
+    assert_eq!(cm.body["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
     let list = &calls[0];
     assert!(list.query.contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dkafka-advertiser%2Ckafka-advertiser.io%2Fstatefulset%3Dkafka"), "{}", list.query);
-    for (i, patch) in calls.iter().filter(|c| c.method == Method::PATCH).enumerate() {
+    for (i, patch) in calls.iter().filter(|c| c.method == Method::PATCH && c.path.contains("/services/")).enumerate() {
         assert!(
             patch.query.contains("fieldManager=kafka-advertiser") && patch.query.contains("force=true"),
             "{}",
@@ -270,6 +281,7 @@ async fn scale_down_deletes_services_above_the_range_and_nudges_when_all_address
             "DELETE services/kafka-2-external",
             "POST event ServiceDeleted",
             "POST event AddressAssigned",
+            "PATCH configmaps/kafka-external-bootstrap",
             "PATCH statefulsets/kafka",
         ]
     );
@@ -307,7 +319,7 @@ async fn retain_services_keeps_them_on_scale_down() {
         .await
         .unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(writes(&calls), ["PATCH services/kafka-0-external"]);
+    assert_eq!(writes(&calls), ["PATCH services/kafka-0-external", "PATCH configmaps/kafka-external-bootstrap"]);
 }
 
 #[tokio::test]
@@ -320,7 +332,7 @@ async fn a_foreign_service_with_our_name_is_not_taken_over() {
     let s = setup(world, true, vec![]);
     reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(writes(&calls), ["POST event ServiceConflict"]);
+    assert_eq!(writes(&calls), ["POST event ServiceConflict", "PATCH configmaps/kafka-external-bootstrap"]);
     let ev = calls.iter().find(|c| c.path.ends_with("/events")).unwrap();
     assert_eq!(ev.body["type"], "Warning");
     assert_eq!(ev.body["regarding"]["kind"], "StatefulSet");
@@ -339,7 +351,7 @@ async fn another_statefulsets_service_with_our_name_is_not_taken_over() {
     let s = setup(world, true, vec![]);
     reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(writes(&calls), ["POST event ServiceConflict"]);
+    assert_eq!(writes(&calls), ["POST event ServiceConflict", "PATCH configmaps/kafka-external-bootstrap"]);
     let ev = calls.iter().find(|c| c.path.ends_with("/events")).unwrap();
     assert!(ev.body["note"].as_str().unwrap().contains("belongs to StatefulSet billing"), "{}", ev.body);
 }
@@ -374,6 +386,48 @@ async fn opted_out_statefulset_loses_its_services() {
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert_eq!(writes(&calls), ["DELETE services/kafka-0-external", "POST event ServiceDeleted"]);
+}
+
+fn discovery(data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kafka-external-bootstrap", "namespace": "streaming",
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka"}},
+        "data": data})
+}
+
+/// Opting out also removes the client-discovery ConfigMap (pod-ip mode: no Services at all).
+#[tokio::test]
+async fn opted_out_statefulset_loses_its_discovery_configmap() {
+    let world =
+        World { configmaps: vec![discovery(json!({"bootstrap.servers": "10.1.0.7:9094"}))], ..Default::default() };
+    let s = setup(world, true, vec![]);
+    let mut sts = statefulset(1, json!({"kafka-advertiser.io/mode": "pod-ip"}));
+    let tpl = sts.spec.as_mut().unwrap().template.metadata.as_mut().unwrap();
+    tpl.labels.as_mut().unwrap().remove("kafka-advertiser.io/enabled");
+    reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert_eq!(writes(&calls), ["DELETE configmaps/kafka-external-bootstrap"]);
+}
+
+/// The ConfigMap lists every known broker and is written only when that changes.
+#[tokio::test]
+async fn the_discovery_configmap_lists_known_brokers_and_is_rewritten_only_on_change() {
+    let world = || World {
+        managed: vec![managed_service(0, Some("203.0.113.10")), managed_service(1, None)],
+        ..Default::default()
+    };
+    let s = setup(world(), true, vec![]);
+    reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    let cm = calls.iter().find(|c| c.path.ends_with("/configmaps/kafka-external-bootstrap")).unwrap();
+    let want = json!({"bootstrap.servers": "203.0.113.10:9094", "broker.0": "203.0.113.10:9094"});
+    assert_eq!(cm.body["data"], want);
+    assert!(cm.query.contains("fieldManager=kafka-advertiser"));
+
+    let s = setup(World { configmaps: vec![discovery(want)], ..world() }, true, vec![]);
+    reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert!(!writes(&calls).iter().any(|w| w.contains("configmaps")), "{:?}", writes(&calls));
 }
 
 fn running_broker(ordinal: u32, advertised: &str, ready: bool) -> Pod {
