@@ -196,8 +196,9 @@ fn preview_one(
         s.anti_affinity,
         s.topology_key
     );
-    for (ordinal, svc) in &d.services {
-        let pod = pod_json(sts, *ordinal);
+    for ordinal in d.ordinals() {
+        let svc = d.services.iter().find(|(o, _)| *o == ordinal).map(|(_, s)| s);
+        let pod = pod_json(sts, ordinal);
         let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
         let _ = writeln!(out, "\nbroker {ordinal} (pod {}-{ordinal})", d.name);
         match mutate::mutate(&typed, RequestNames::default(), defaults, &book) {
@@ -213,16 +214,22 @@ fn preview_one(
                 // the kubelet uses.
                 if let Some(c) = spec.containers.iter().find(|c| c.name == m.container) {
                     let env = c.env.as_deref().unwrap_or_default();
-                    let host_ip = env.iter().find(|e| e.name == mutate::settings::HOST_IP_ENV);
+                    let helper = env
+                        .iter()
+                        .find(|e| e.name == mutate::settings::HOST_IP_ENV || e.name == mutate::settings::POD_IP_ENV);
                     let listeners = env.iter().rev().find(|e| !m.listeners_var.is_empty() && e.name == m.listeners_var);
-                    for e in host_ip.into_iter().chain(listeners) {
-                        match &e.value {
-                            Some(v) => {
+                    let rack =
+                        s.rack_label.as_ref().and_then(|_| env.iter().rev().find(|e| e.name.ends_with("_BROKER_RACK")));
+                    for e in helper.into_iter().chain(listeners).chain(rack) {
+                        let field = e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| &f.field_path);
+                        match (&e.value, field) {
+                            (Some(v), _) => {
                                 let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
                             }
-                            None => {
-                                let _ = writeln!(out, "  env       {} from status.hostIP", e.name);
+                            (None, Some(f)) => {
+                                let _ = writeln!(out, "  env       {} from {f}", e.name);
                             }
+                            (None, None) => {}
                         }
                     }
                 }
@@ -256,6 +263,10 @@ fn preview_one(
             }
             Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
         }
+        let Some(svc) = svc else {
+            let _ = writeln!(out, "  service   none (service-type None)");
+            continue;
+        };
         let spec = svc.spec.clone().unwrap_or_default();
         let p = spec.ports.unwrap_or_default().into_iter().next().unwrap_or_default();
         let target = match p.target_port {
@@ -281,6 +292,18 @@ fn preview_one(
         let _ =
             writeln!(out, "\nbootstrap service {} port {port} (all brokers)", b.metadata.name.as_deref().unwrap_or(""));
     }
+    // The client-discovery ConfigMap as the controller would write it with these addresses (in
+    // nodeport and pod-ip modes the addresses come from the running pods).
+    let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
+    let endpoints = crate::controller::reconcile::external_endpoints(&d, &lb, &Default::default());
+    let from_pods = matches!(d.settings.mode, mutate::settings::Mode::Nodeport | mutate::settings::Mode::PodIp);
+    let _ = writeln!(
+        out,
+        "\nconfigmap {}: bootstrap.servers={}{}",
+        desired::discovery_name(&d.name),
+        endpoints.values().cloned().collect::<Vec<_>>().join(","),
+        if from_pods { "(filled from the running pods' IPs)" } else { "" }
+    );
     out.push('\n');
     Ok(())
 }

@@ -192,3 +192,32 @@ spec:
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("found Namespace, ConfigMap"), "{err}");
 }
+
+/// pod-ip mode with rack awareness and no Service, as preview shows it.
+#[test]
+fn preview_shows_pod_ip_rack_and_the_discovery_configmap() {
+    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"ledger","namespace":"pay"},
+      "spec":{"replicas":2,"serviceName":"ledger-hs","selector":{"matchLabels":{"app":"ledger"}},
+      "template":{"metadata":{"labels":{"app":"ledger","kafka-advertiser.io/enabled":"true"},
+        "annotations":{"kafka-advertiser.io/mode":"pod-ip","kafka-advertiser.io/rack":"true"}},
+        "spec":{"containers":[{"name":"kafka","image":"bitnamilegacy/kafka:3.9.0"}]}}}}"#;
+    let o = run(&["preview", "-"], Some(sts));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    for want in [
+        "env       ADVERTISER_POD_IP from status.podIP",
+        "EXTERNAL://$(ADVERTISER_POD_IP):9094   (container kafka)",
+        "env       KAFKA_CFG_BROKER_RACK from metadata.labels['topology.kubernetes.io/zone']",
+        "service   none (service-type None)",
+        "configmap ledger-external-bootstrap: bootstrap.servers=(filled from the running pods' IPs)",
+    ] {
+        assert!(out.contains(want), "{want:?} not in:\n{out}");
+    }
+    // With known load-balancer addresses the ConfigMap line lists them.
+    let o = run(&["preview", "--address", "0=203.0.113.1", "--address", "1=203.0.113.2"], None);
+    let out = stdout(&o);
+    assert!(
+        out.contains("configmap kafka-external-bootstrap: bootstrap.servers=203.0.113.1:9094,203.0.113.2:9094"),
+        "{out}"
+    );
+}

@@ -13,6 +13,7 @@
 mod harness;
 
 mod admission;
+mod discovery;
 mod kafka;
 mod leader;
 mod readiness;

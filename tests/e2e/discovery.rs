@@ -1,0 +1,206 @@
+//! What operators ask for next, on the real control plane: the client-discovery ConfigMap, rack
+//! awareness from the zone labels the API server copies onto bound pods, pod-ip mode, service-type
+//! and per-broker Service templates.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::*;
+
+const T: Duration = Duration::from_secs(90);
+
+async fn discovery(c: &kube::Client, ns: &str, sts: &str) -> Option<BTreeMap<String, String>> {
+    let cm: ConfigMap = Api::namespaced(c.clone(), ns).get_opt(&format!("{sts}-external-bootstrap")).await.ok()??;
+    Some(cm.data.unwrap_or_default())
+}
+
+/// The value-from field path of env var `var` in the kafka container.
+fn env_field(pod: &Pod, var: &str) -> Option<String> {
+    let c = pod.spec.as_ref()?.containers.iter().find(|c| c.name == "kafka")?;
+    let e = c.env.as_ref()?.iter().find(|e| e.name == var)?;
+    Some(e.value_from.as_ref()?.field_ref.as_ref()?.field_path.clone())
+}
+
+fn env_names(pod: &Pod) -> Vec<String> {
+    let c = pod.spec.as_ref().unwrap().containers.iter().find(|c| c.name == "kafka").unwrap();
+    c.env.iter().flatten().map(|e| e.name.clone()).collect()
+}
+
+/// loadbalancer mode: the ConfigMap lists every broker's learned address, follows a scale-up, is put
+/// back when deleted by hand, and goes away when the StatefulSet opts out.
+#[tokio::test]
+async fn discovery_configmap_follows_addresses_scale_and_opt_out() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-discovery").await;
+    let sts = Broker::new("events", 2).create(&c, &ns).await;
+    let addrs = converged(&c, &ns, "events", 2, 9094).await;
+    let want = |addrs: &BTreeMap<u32, String>| {
+        let mut m: BTreeMap<String, String> =
+            addrs.iter().map(|(o, a)| (format!("broker.{o}"), format!("{a}:9094"))).collect();
+        m.insert("bootstrap.servers".into(), addrs.values().map(|a| format!("{a}:9094")).collect::<Vec<_>>().join(","));
+        m
+    };
+    let expected = want(&addrs);
+    wait_for("the discovery ConfigMap lists both brokers", T, || async {
+        (discovery(&c, &ns, "events").await? == expected).then_some(())
+    })
+    .await;
+    let cm: ConfigMap = Api::namespaced(c.clone(), &ns).get("events-external-bootstrap").await.unwrap();
+    let owner = &cm.owner_references()[0];
+    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("StatefulSet", sts.uid().unwrap().as_str()));
+
+    scale(&c, &ns, "events", 3).await;
+    let three = converged(&c, &ns, "events", 3, 9094).await;
+    let expected = want(&three);
+    wait_for("the ConfigMap follows the scale-up", T, || async {
+        (discovery(&c, &ns, "events").await? == expected).then_some(())
+    })
+    .await;
+
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), &ns);
+    cms.delete("events-external-bootstrap", &DeleteParams::default()).await.unwrap();
+    wait_for("a deleted ConfigMap is put back", T, || async {
+        (discovery(&c, &ns, "events").await? == expected).then_some(())
+    })
+    .await;
+
+    // Opt out: remove the label from the template.
+    let opt_out = json!({"spec": {"template": {"metadata": {"labels": {"kafka-advertiser.io/enabled": null}}}}});
+    Api::<StatefulSet>::namespaced(c.clone(), &ns)
+        .patch("events", &PatchParams::default(), &Patch::Merge(opt_out))
+        .await
+        .unwrap();
+    wait_for("the ConfigMap is deleted on opt-out", T, || async {
+        discovery(&c, &ns, "events").await.is_none().then_some(())
+    })
+    .await;
+}
+
+/// pod-ip mode with rack awareness: brokers are admitted at once (no Service, no wait), advertise
+/// their own IP through ADVERTISER_POD_IP, take their rack from the zone label kube-apiserver's
+/// PodTopologyLabels admission copies from the node at binding, and the discovery ConfigMap lists
+/// the pod IPs (kwok's, never contacted).
+#[tokio::test]
+async fn pod_ip_mode_with_rack_awareness() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-podip").await;
+    Broker::new("ledger", 3)
+        .annotate("kafka-advertiser.io/mode", "pod-ip")
+        .annotate("kafka-advertiser.io/rack", "true")
+        .annotate("kafka-advertiser.io/anti-affinity", "preferred")
+        .create(&c, &ns)
+        .await;
+    let pods = wait_for("3 bound brokers with a pod IP and a zone label", T, || async {
+        let pods = wait_pods(&c, &ns, "ledger", 3, T).await;
+        pods.iter()
+            .all(|p| {
+                p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some()
+                    && p.labels().contains_key("topology.kubernetes.io/zone")
+            })
+            .then_some(pods)
+    })
+    .await;
+    let nodes: Api<Node> = Api::all(c.clone());
+    let mut zones = std::collections::BTreeSet::new();
+    for p in &pods {
+        assert_eq!(
+            env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_deref(),
+            Some(
+                format!(
+                    "INTERNAL://{}.ledger-headless.{ns}.svc.cluster.local:9092,EXTERNAL://$(ADVERTISER_POD_IP):9094",
+                    p.name_any()
+                )
+                .as_str()
+            )
+        );
+        let names = env_names(p);
+        let helper = names.iter().position(|n| n == "ADVERTISER_POD_IP").expect("the helper var");
+        assert!(helper < names.iter().position(|n| n == "KAFKA_ADVERTISED_LISTENERS").unwrap(), "{names:?}");
+        assert_eq!(env_field(p, "ADVERTISER_POD_IP").as_deref(), Some("status.podIP"));
+        assert_eq!(
+            env_field(p, "KAFKA_BROKER_RACK").as_deref(),
+            Some("metadata.labels['topology.kubernetes.io/zone']")
+        );
+        // The label the rack var reads is the zone of the node the pod was bound to.
+        let node = nodes.get(p.spec.as_ref().unwrap().node_name.as_deref().unwrap()).await.unwrap();
+        let zone = p.labels()["topology.kubernetes.io/zone"].clone();
+        assert_eq!(Some(&zone), node.labels().get("topology.kubernetes.io/zone"), "{}", p.name_any());
+        zones.insert(zone);
+    }
+    assert!(zones.len() >= 2, "three brokers preferring distinct nodes span both zones: {zones:?}");
+    assert!(services_of(&c, &ns, "ledger").await.is_empty(), "pod-ip mode makes no Service");
+
+    let ips: BTreeMap<u32, String> =
+        pods.iter().map(|p| (ordinal_of(&p.name_any()), p.status.as_ref().unwrap().pod_ip.clone().unwrap())).collect();
+    let bootstrap: Vec<String> = ips.values().map(|ip| format!("{ip}:9094")).collect();
+    wait_for("the ConfigMap and the StatefulSet list the pod IPs", T, || async {
+        let data = discovery(&c, &ns, "ledger").await?;
+        let sts: StatefulSet = Api::namespaced(c.clone(), &ns).get("ledger").await.ok()?;
+        (data.get("bootstrap.servers") == Some(&bootstrap.join(","))
+            && data.get("broker.2") == Some(&bootstrap[2])
+            && sts.annotations().get("kafka-advertiser.io/external-bootstrap") == Some(&bootstrap.join(",")))
+        .then_some(())
+    })
+    .await;
+}
+
+/// hostname mode with service-type ClusterIP and per-broker Service templates; service-type None
+/// makes no Service at all and the brokers are still admitted with their names.
+#[tokio::test]
+async fn service_type_and_per_broker_service_templates() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-svctype").await;
+    Broker::new("orders", 2)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.kafka.example.com")
+        .annotate("kafka-advertiser.io/service-type", "ClusterIP")
+        .annotate(
+            "kafka-advertiser.io/service-annotations",
+            r#"{"proxy.example.com/route": "{statefulset}-{ordinal}"}"#,
+        )
+        .annotate("kafka-advertiser.io/service-labels", "broker: \"{pod}\"")
+        .annotate("kafka-advertiser.io/anti-affinity", "none")
+        .create(&c, &ns)
+        .await;
+    let svcs = wait_for("two ClusterIP broker Services", T, || async {
+        let s = services_of(&c, &ns, "orders").await;
+        (s.len() == 2).then_some(s)
+    })
+    .await;
+    for (o, svc) in (0..2).zip(svcs.values()) {
+        let spec = svc.spec.as_ref().unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+        assert!(spec.cluster_ip.as_deref().is_some_and(|ip| ip != "None"), "a real ClusterIP was allocated");
+        assert_eq!(svc.annotations()["proxy.example.com/route"], format!("orders-{o}"));
+        assert_eq!(svc.labels()["broker"], format!("orders-{o}"));
+    }
+    let pods = wait_pods(&c, &ns, "orders", 2, T).await;
+    assert!(env_value(&pods[1], "kafka", "KAFKA_ADVERTISED_LISTENERS")
+        .unwrap()
+        .ends_with(&format!("EXTERNAL://orders-1.{ns}.kafka.example.com:9094")));
+
+    Broker::new("audit", 2)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "audit-{ordinal}.example.com")
+        .annotate("kafka-advertiser.io/service-type", "None")
+        .annotate("kafka-advertiser.io/anti-affinity", "none")
+        .create(&c, &ns)
+        .await;
+    wait_pods(&c, &ns, "audit", 2, T).await;
+    wait_for("the ConfigMap of a Service-less StatefulSet", T, || async {
+        let data = discovery(&c, &ns, "audit").await?;
+        (data.get("bootstrap.servers").map(String::as_str) == Some("audit-0.example.com:9094,audit-1.example.com:9094"))
+            .then_some(())
+    })
+    .await;
+    assert!(services_of(&c, &ns, "audit").await.is_empty(), "service-type None makes no Service");
+}
