@@ -41,6 +41,10 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Make a local CA and a serving certificate for `serve` (development and tests).
     Certs(CertsArgs),
+    /// Show each broker of a StatefulSet: pod, Service, learned address, what it advertises, drift,
+    /// and the latest Warning Events (your kubeconfig; exit code 1 when a broker waits or drifts).
+    /// Also a kubectl plugin when installed as `kubectl-kafka_advertiser`.
+    Status(StatusArgs),
 }
 
 /// Settings shared by the webhook and the offline commands.
@@ -163,6 +167,17 @@ pub struct MutateArgs {
     /// Known broker address for loadbalancer mode: ORDINAL=HOST (repeatable).
     #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
     pub addresses: Vec<(u32, String)>,
+    #[command(flatten)]
+    pub mutation: MutationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The StatefulSet.
+    pub statefulset: String,
+    /// Its namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long, env = "KAFKA_ADVERTISER_STATUS_NAMESPACE")]
+    pub namespace: Option<String>,
     #[command(flatten)]
     pub mutation: MutationArgs,
 }

@@ -10,6 +10,7 @@ pub mod fuzzing;
 pub mod metrics;
 pub mod mutate;
 pub mod offline;
+pub mod status;
 pub mod tls;
 
 use std::io::Write;
@@ -56,6 +57,22 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
         Command::Certs(args) => offline::certs_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
+        Command::Status(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| {
+                let defaults = args.mutation.defaults();
+                rt.block_on(status::status(args.namespace.as_deref(), &args.statefulset, &defaults)).map_err(Into::into)
+            })
+            .and_then(|r| {
+                print_out(&status::render(&r))?;
+                if r.healthy() {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("a broker of {}/{} waits, drifts or has no pod", r.namespace, r.name))
+                }
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

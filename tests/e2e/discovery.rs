@@ -204,3 +204,68 @@ async fn service_type_and_per_broker_service_templates() {
     .await;
     assert!(services_of(&c, &ns, "audit").await.is_empty(), "service-type None makes no Service");
 }
+
+/// `kubectl kafka-advertiser status` (the release binary installed as a kubectl plugin, the user's
+/// kubeconfig): exit 0 with every broker's address once all are served; exit 1 naming the wait when
+/// a load balancer never assigns one.
+#[tokio::test]
+async fn status_command_as_a_kubectl_plugin() {
+    let _g = INSTALL.read().await;
+    let env = testenv();
+    let c = client().await;
+    let ns = namespace(&c, "e2e-status").await;
+    Broker::new("metrics", 2).create(&c, &ns).await;
+    let addrs = converged(&c, &ns, "metrics", 2, 9094).await;
+    // A load-balancer class nobody serves: the broker waits for ever.
+    Broker::new("stuck", 1)
+        .annotate("kafka-advertiser.io/load-balancer-class", "example.com/nobody")
+        .create(&c, &ns)
+        .await;
+
+    let plugins = tempfile::tempdir().unwrap();
+    let plugin = plugins.path().join("kubectl-kafka_advertiser");
+    std::fs::copy(env.product(), &plugin).unwrap();
+    let path = format!("{}:{}", plugins.path().display(), std::env::var("PATH").unwrap_or_default());
+    let status = |sts: &str| {
+        let out = std::process::Command::new(env.tool("kubectl"))
+            .args(["kafka-advertiser", "status", "-n", &ns, sts])
+            .env("PATH", &path)
+            .env("KUBECONFIG", env.kubeconfig())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let want: Vec<String> = addrs.values().map(|a| format!("{a}:9094")).collect();
+    let (code, out, err) = wait_for("status reports both brokers ok", T, || async {
+        let r = status("metrics");
+        (r.0 == Some(0)).then_some(r)
+    })
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("bootstrap   {}", want.join(","))), "{out}");
+    assert!(out.contains("broker 1  ok") && out.contains("service     metrics-1-external LoadBalancer"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "advertises  INTERNAL://metrics-1.metrics-headless.{ns}.svc.cluster.local:9092,EXTERNAL://{}:9094",
+            addrs[&1]
+        )),
+        "{out}"
+    );
+
+    let (code, out, err) = wait_for("status reports the stuck broker", T, || async {
+        let r = status("stuck");
+        r.1.contains("has no status.loadBalancer.ingress yet").then_some(r)
+    })
+    .await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("broker 0  WAITING") && out.contains("stuck-0-external"), "{out}");
+    assert!(err.contains("waits, drifts or has no pod"), "{err}");
+
+    let (code, _, err) = status("absent");
+    assert_eq!(code, Some(1));
+    assert!(err.contains(&format!("StatefulSet {ns}/absent not found")), "{err}");
+}

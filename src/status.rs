@@ -1,0 +1,361 @@
+//! `kafka-advertiser status`: what each broker of one StatefulSet advertises, and why it waits or
+//! drifts, read from the cluster with the user's kubeconfig. The report is a pure function of the
+//! objects read ([`report`]); the command only fetches them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
+
+use crate::controller::desired::{self, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::controller::{addresses, reconcile};
+use crate::mutate::settings::{Mode, ANN_ADVERTISED};
+use crate::mutate::{self, AddressBook, Defaults, RequestNames};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot reach the cluster with your kubeconfig: {0}")]
+    Config(String),
+    #[error("StatefulSet {namespace}/{name} not found")]
+    NotFound { namespace: String, name: String },
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// One broker's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub ordinal: u32,
+    /// `name (phase, node)`, or None when the pod does not exist.
+    pub pod: Option<String>,
+    /// `name type`, or None when there is none.
+    pub service: Option<String>,
+    /// The external `host:port` the controller knows for this broker.
+    pub address: Option<String>,
+    /// What the running pod advertises (its `advertised` annotation).
+    pub advertised: Option<String>,
+    pub state: State,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Ok,
+    /// The webhook would refuse the pod now: why (no Service, no address, settings).
+    Waiting(String),
+    /// The pod advertises something other than what it would be given now.
+    Drift {
+        now: String,
+    },
+    /// No pod (yet): the StatefulSet controller has not created it, or it was refused.
+    NoPod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub namespace: String,
+    pub name: String,
+    pub opted_in: bool,
+    pub mode: Option<Mode>,
+    pub brokers: Vec<Broker>,
+    pub bootstrap: Option<String>,
+    /// The latest Warning Events on the StatefulSet: `reason: note`, newest first.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Every broker runs and advertises what it would be given now.
+    pub fn healthy(&self) -> bool {
+        self.opted_in && self.brokers.iter().all(|b| b.state == State::Ok)
+    }
+}
+
+/// Build the report from what was read. `services` are the StatefulSet's managed Services, `pods`
+/// its pods, `events` the Events about it.
+pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[Event], defaults: &Defaults) -> Report {
+    let namespace = sts.namespace().unwrap_or_default();
+    let name = sts.name_any();
+    let mut warnings: Vec<&Event> = events.iter().filter(|e| e.type_.as_deref() == Some("Warning")).collect();
+    warnings.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
+    let warnings = warnings
+        .into_iter()
+        .take(5)
+        .map(|e| format!("{}: {}", e.reason.as_deref().unwrap_or(""), e.note.as_deref().unwrap_or("")))
+        .collect();
+    let mut out = Report {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        opted_in: desired::opted_in(sts),
+        mode: None,
+        brokers: Vec::new(),
+        bootstrap: None,
+        warnings,
+    };
+    if !out.opted_in {
+        return out;
+    }
+    let d = match desired::desired(sts, defaults) {
+        Ok(d) => d,
+        Err(e) => {
+            out.brokers = ordinals(sts)
+                .map(|o| Broker {
+                    ordinal: o,
+                    pod: None,
+                    service: None,
+                    address: None,
+                    advertised: None,
+                    state: State::Waiting(e.to_string()),
+                })
+                .collect();
+            return out;
+        }
+    };
+    out.mode = Some(d.settings.mode);
+    // The webhook's view, as the controller would build it from these Services.
+    let book = AddressBook::new();
+    for svc in services {
+        addresses::apply(&book, svc, false);
+    }
+    if let Some(sel) = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()) {
+        book.set_selector(&namespace, &name, Some(sel));
+    }
+    book.mark_synced();
+    let lb: BTreeMap<u32, String> = services
+        .iter()
+        .filter_map(|s| {
+            let (_, _, o) = addresses::broker_key(s)?;
+            Some((o, addresses::ingress_address(s)?.to_owned()))
+        })
+        .collect();
+    let pod_of = |o: u32| pods.iter().find(|p| p.name_any() == format!("{name}-{o}"));
+    let ips: BTreeMap<u32, (Option<String>, Option<String>)> = d
+        .ordinals()
+        .filter_map(|o| {
+            let st = pod_of(o)?.status.as_ref()?;
+            Some((o, (st.host_ip.clone(), st.pod_ip.clone())))
+        })
+        .collect();
+    let endpoints = reconcile::external_endpoints(&d, &lb, &ips);
+    out.bootstrap = reconcile::external_bootstrap(&d, &endpoints);
+    for o in d.ordinals() {
+        let pod = pod_of(o);
+        let svc = services.iter().find(|s| addresses::broker_key(s).is_some_and(|(_, _, so)| so == o));
+        let template_pod = desired::pod_for(sts, o);
+        let subject = pod.unwrap_or(&template_pod);
+        let names = RequestNames { name: "", namespace: &namespace };
+        let now = mutate::mutate(subject, names, defaults, &book);
+        let advertised = pod.and_then(|p| p.annotations().get(ANN_ADVERTISED).cloned());
+        let state = match (&now, pod, &advertised) {
+            (Err(e), _, _) => State::Waiting(e.to_string()),
+            (_, None, _) => State::NoPod,
+            (Ok(None), Some(_), _) => State::Waiting("the pod lacks the opt-in label (an old revision?)".into()),
+            (Ok(Some(m)), Some(_), Some(a)) if !mutate::same_advertised(&m.advertised, a) => {
+                State::Drift { now: m.advertised.clone() }
+            }
+            // Controller-only KRaft pods are left unchanged on purpose.
+            (Ok(Some(m)), Some(_), None) if !m.advertised.is_empty() => {
+                State::Waiting("the pod was created without kafka-advertiser (was the webhook bypassed?)".into())
+            }
+            _ => State::Ok,
+        };
+        out.brokers.push(Broker {
+            ordinal: o,
+            pod: pod.map(|p| {
+                let st = p.status.as_ref();
+                format!(
+                    "{} ({}{})",
+                    p.name_any(),
+                    st.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
+                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(|n| format!(", {n}")).unwrap_or_default()
+                )
+            }),
+            service: svc.map(|s| {
+                format!("{} {}", s.name_any(), s.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or(""))
+            }),
+            address: endpoints.get(&o).cloned(),
+            advertised,
+            state,
+        });
+    }
+    out
+}
+
+fn ordinals(sts: &StatefulSet) -> std::ops::Range<u32> {
+    let spec = sts.spec.as_ref();
+    let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
+    start..start + spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32
+}
+
+fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
+    e.series
+        .as_ref()
+        .map(|s| s.last_observed_time.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.deprecated_last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The report as the terminal shows it.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    if !r.opted_in {
+        let _ = writeln!(
+            out,
+            "StatefulSet {}/{}: not opted in (its pod template lacks the label {}=\"true\")",
+            r.namespace,
+            r.name,
+            mutate::settings::ENABLED_LABEL
+        );
+        return out;
+    }
+    let mode = r.mode.map_or("?", Mode::as_str);
+    let _ = writeln!(out, "StatefulSet {}/{}: mode {mode}, {} brokers", r.namespace, r.name, r.brokers.len());
+    for b in &r.brokers {
+        let state = match &b.state {
+            State::Ok => "ok".to_owned(),
+            State::Waiting(why) => format!("WAITING: {why}"),
+            State::Drift { now } => format!("DRIFT: would now advertise {now}"),
+            State::NoPod => "NO POD".to_owned(),
+        };
+        let _ = writeln!(out, "\nbroker {}  {state}", b.ordinal);
+        let _ = writeln!(out, "  pod         {}", b.pod.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  service     {}", b.service.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  address     {}", b.address.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  advertises  {}", b.advertised.as_deref().unwrap_or("-"));
+    }
+    let _ = writeln!(out, "\nbootstrap   {}", r.bootstrap.as_deref().unwrap_or("- (not every address is known)"));
+    if !r.warnings.is_empty() {
+        let _ = writeln!(out, "\nlatest warnings on the StatefulSet:");
+        for w in &r.warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
+    out
+}
+
+/// Read the StatefulSet, its Services, pods and Events with the user's kubeconfig; report.
+pub async fn status(namespace: Option<&str>, name: &str, defaults: &Defaults) -> Result<Report, StatusError> {
+    let client = Client::try_default().await.map_err(|e| StatusError::Config(e.to_string()))?;
+    let ns = namespace.map_or_else(|| client.default_namespace().to_owned(), str::to_owned);
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), &ns)
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| StatusError::NotFound { namespace: ns.clone(), name: name.to_owned() })?;
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{STATEFULSET_LABEL}={name},{ROLE_LABEL}=broker");
+    let services =
+        Api::<Service>::namespaced(client.clone(), &ns).list(&ListParams::default().labels(&selector)).await?;
+    let uid = sts.uid();
+    let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.owner_references().iter().any(|o| o.kind == "StatefulSet" && Some(&o.uid) == uid.as_ref()))
+        .collect();
+    let events: Vec<Event> = Api::<Event>::namespaced(client, &ns)
+        .list(&ListParams::default().fields(&format!("regarding.kind=StatefulSet,regarding.name={name}")))
+        .await?
+        .items;
+    Ok(report(&sts, &services.items, &pods, &events, defaults))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn sts(replicas: i32) -> StatefulSet {
+        serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "orders", "namespace": "shop", "uid": "u1"},
+            "spec": {"replicas": replicas, "serviceName": "orders-hs", "selector": {"matchLabels": {"app": "orders"}},
+                "template": {"metadata": {"labels": {"app": "orders", "kafka-advertiser.io/enabled": "true"}},
+                    "spec": {"containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
+                        "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}}}
+        }))
+        .unwrap()
+    }
+
+    fn service(o: u32, ip: Option<&str>) -> Service {
+        let mut v = json!({"metadata": {"name": format!("orders-{o}-external"), "namespace": "shop", "labels": {
+            "app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "orders",
+            "kafka-advertiser.io/role": "broker", "kafka-advertiser.io/ordinal": o.to_string()}},
+            "spec": {"type": "LoadBalancer"}});
+        if let Some(ip) = ip {
+            v["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn pod(o: u32, advertised: Option<&str>) -> Pod {
+        let mut p: Value = serde_json::to_value(desired::pod_for(&sts(3), o)).unwrap();
+        p["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "orders", "uid": "u1", "controller": true}]);
+        if let Some(a) = advertised {
+            p["metadata"]["annotations"] = json!({"kafka-advertiser.io/advertised": a});
+        }
+        p["status"] = json!({"phase": "Running"});
+        p["spec"]["nodeName"] = json!("node-1");
+        serde_json::from_value(p).unwrap()
+    }
+
+    fn adv(o: u32, ip: &str) -> String {
+        format!("INTERNAL://orders-{o}.orders-hs.shop.svc.cluster.local:9092,EXTERNAL://{ip}:9094")
+    }
+
+    #[test]
+    fn every_broker_ok_is_healthy_with_a_bootstrap() {
+        let svcs = [service(0, Some("203.0.113.10")), service(1, Some("203.0.113.11"))];
+        let pods = [pod(0, Some(&adv(0, "203.0.113.10"))), pod(1, Some(&adv(1, "203.0.113.11")))];
+        let r = report(&sts(2), &svcs, &pods, &[], &Defaults::default());
+        assert!(r.healthy(), "{r:?}");
+        assert_eq!(r.bootstrap.as_deref(), Some("203.0.113.10:9094,203.0.113.11:9094"));
+        assert_eq!(r.brokers[1].pod.as_deref(), Some("orders-1 (Running, node-1)"));
+        assert_eq!(r.brokers[1].service.as_deref(), Some("orders-1-external LoadBalancer"));
+        let text = render(&r);
+        assert!(
+            text.contains("broker 1  ok") && text.contains("bootstrap   203.0.113.10:9094,203.0.113.11:9094"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn waiting_drifting_and_missing_brokers_are_unhealthy() {
+        let svcs = [service(0, Some("203.0.113.99")), service(1, None)];
+        let pods = [pod(0, Some(&adv(0, "203.0.113.10")))];
+        let warn: Event = serde_json::from_value(json!({"metadata": {"name": "e1"}, "type": "Warning",
+            "reason": "ServiceApplyFailed", "note": "quota exceeded", "eventTime": "2026-11-25T01:00:00.000000Z"}))
+        .unwrap();
+        let normal: Event = serde_json::from_value(json!({"metadata": {"name": "e2"}, "type": "Normal",
+            "reason": "ServiceCreated", "note": "created", "eventTime": "2026-11-25T02:00:00.000000Z"}))
+        .unwrap();
+        let r = report(&sts(3), &svcs, &pods, &[normal, warn], &Defaults::default());
+        assert!(!r.healthy());
+        assert_eq!(r.brokers[0].state, State::Drift { now: adv(0, "203.0.113.99") });
+        assert!(
+            matches!(&r.brokers[1].state, State::Waiting(w) if w.contains("orders-1-external")),
+            "{:?}",
+            r.brokers[1]
+        );
+        assert!(
+            matches!(&r.brokers[2].state, State::Waiting(w) if w.contains("does not exist yet")),
+            "{:?}",
+            r.brokers[2]
+        );
+        assert_eq!(r.warnings, ["ServiceApplyFailed: quota exceeded"]);
+        assert_eq!(r.bootstrap, None);
+        let text = render(&r);
+        assert!(text.contains("DRIFT: would now advertise") && text.contains("WAITING:"), "{text}");
+    }
+
+    #[test]
+    fn a_statefulset_that_did_not_opt_in_says_so() {
+        let mut s = sts(1);
+        s.spec.as_mut().unwrap().template.metadata.as_mut().unwrap().labels.as_mut().unwrap().clear();
+        let r = report(&s, &[], &[], &[], &Defaults::default());
+        assert!(!r.healthy());
+        assert!(render(&r).contains("not opted in"));
+    }
+}
