@@ -11,7 +11,8 @@
 #                                overlay of deploy/) and run two `serve` replicas on the host with the
 #                                ServiceAccount's own token
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
-#   scripts/testenv.sh lb NAMESPACE/SERVICE IP    play the cloud: set a Service's status.loadBalancer
+#   scripts/testenv.sh lb NAMESPACE/SERVICE ADDRESS...  play the cloud: set a Service's
+#                                status.loadBalancer.ingress (each ADDRESS an IP or a hostname)
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
 #   scripts/testenv.sh status    show what runs
@@ -372,11 +373,20 @@ undeploy() {
 }
 
 lb() {
-  [ $# = 2 ] && [[ $1 == */* ]] || die "usage: scripts/testenv.sh lb NAMESPACE/SERVICE IP"
-  local ns=${1%%/*} svc=${1#*/}
+  [ $# -ge 2 ] && [[ $1 == */* ]] || die "usage: scripts/testenv.sh lb NAMESPACE/SERVICE ADDRESS... (an IP or a hostname each)"
+  local ns=${1%%/*} svc=${1#*/} entries="" a
+  shift
+  for a in "$@"; do
+    # An IPv4 or IPv6 literal is an ip entry; anything else a hostname (as cloud load balancers report).
+    if [[ $a =~ ^[0-9.]+$ || $a == *:* ]]; then
+      entries+="${entries:+,}{\"ip\":\"$a\",\"ipMode\":\"VIP\"}"
+    else
+      entries+="${entries:+,}{\"hostname\":\"$a\"}"
+    fi
+  done
   kc -n "$ns" patch service "$svc" --subresource=status --type=merge \
-    -p "{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$2\",\"ipMode\":\"VIP\"}]}}}" >/dev/null
-  say "$ns/$svc: load balancer address $2"
+    -p "{\"status\":{\"loadBalancer\":{\"ingress\":[$entries]}}}" >/dev/null
+  say "$ns/$svc: load balancer ingress $*"
 }
 
 down() {

@@ -269,3 +269,40 @@ async fn status_command_as_a_kubectl_plugin() {
     assert_eq!(code, Some(1));
     assert!(err.contains(&format!("StatefulSet {ns}/absent not found")), "{err}");
 }
+
+/// A cloud load balancer that reports an IP and a hostname (played by `scripts/testenv.sh lb`):
+/// `address-type: hostname` advertises the hostname, the default the first entry's IP.
+#[tokio::test]
+async fn address_type_picks_the_ingress_entry() {
+    let _g = INSTALL.read().await;
+    let env = testenv();
+    let c = client().await;
+    let ns = namespace(&c, "e2e-addrtype").await;
+    for (name, address_type) in [("by-name", Some("hostname")), ("by-ip", None)] {
+        let mut b = Broker::new(name, 1).annotate("kafka-advertiser.io/load-balancer-class", "example.com/cloud");
+        if let Some(t) = address_type {
+            b = b.annotate("kafka-advertiser.io/address-type", t);
+        }
+        b.create(&c, &ns).await;
+    }
+    for name in ["by-name", "by-ip"] {
+        wait_for(&format!("{name}-0-external"), T, || async {
+            services_of(&c, &ns, name).await.contains_key(&format!("{name}-0-external")).then_some(())
+        })
+        .await;
+        env.script(&["lb", &format!("{ns}/{name}-0-external"), "127.0.2.5", &format!("{name}-0.lb.example.com")]);
+    }
+    for (name, want) in
+        [("by-name", "EXTERNAL://by-name-0.lb.example.com:9094"), ("by-ip", "EXTERNAL://127.0.2.5:9094")]
+    {
+        let pods = wait_for(&format!("{name}-0 admitted with {want}"), T, || async {
+            let pods = pods_of(&c, &ns, name).await;
+            pods.first()
+                .and_then(|p| env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS"))
+                .is_some_and(|v| v.ends_with(want))
+                .then_some(pods)
+        })
+        .await;
+        assert_eq!(pods.len(), 1);
+    }
+}
