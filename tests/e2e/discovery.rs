@@ -271,30 +271,48 @@ async fn status_command_as_a_kubectl_plugin() {
 }
 
 /// A cloud load balancer that reports an IP and a hostname (played by `scripts/testenv.sh lb`):
-/// `address-type: hostname` advertises the hostname, the default the first entry's IP.
+/// `address-type: hostname` advertises the hostname, the default the first entry's IP; with
+/// `ip-family: IPv4` the IPv4 entry of a dual-stack one.
 #[tokio::test]
 async fn address_type_picks_the_ingress_entry() {
     let _g = INSTALL.read().await;
     let env = testenv();
     let c = client().await;
     let ns = namespace(&c, "e2e-addrtype").await;
-    for (name, address_type) in [("by-name", Some("hostname")), ("by-ip", None)] {
+    let cases = [
+        ("by-name", Some(("kafka-advertiser.io/address-type", "hostname"))),
+        ("by-ip", None),
+        ("by-family", Some(("kafka-advertiser.io/ip-family", "IPv4"))),
+    ];
+    for (name, choice) in cases {
         let mut b = Broker::new(name, 1).annotate("kafka-advertiser.io/load-balancer-class", "example.com/cloud");
-        if let Some(t) = address_type {
-            b = b.annotate("kafka-advertiser.io/address-type", t);
+        if let Some((k, v)) = choice {
+            b = b.annotate(k, v);
         }
         b.create(&c, &ns).await;
     }
-    for name in ["by-name", "by-ip"] {
+    for (name, _) in cases {
         wait_for(&format!("{name}-0-external"), T, || async {
             services_of(&c, &ns, name).await.contains_key(&format!("{name}-0-external")).then_some(())
         })
         .await;
-        env.script(&["lb", &format!("{ns}/{name}-0-external"), "127.0.2.5", &format!("{name}-0.lb.example.com")]);
+        let svc = format!("{ns}/{name}-0-external");
+        if name == "by-family" {
+            // A dual-stack load balancer reporting its IPv6 address first.
+            env.script(&["lb", &svc, "2001:db8::5", "127.0.2.6"]);
+        } else {
+            env.script(&["lb", &svc, "127.0.2.5", &format!("{name}-0.lb.example.com")]);
+        }
     }
-    for (name, want) in
-        [("by-name", "EXTERNAL://by-name-0.lb.example.com:9094"), ("by-ip", "EXTERNAL://127.0.2.5:9094")]
-    {
+    let svcs = services_of(&c, &ns, "by-family").await;
+    let spec = svcs["by-family-0-external"].spec.clone().unwrap();
+    assert_eq!(spec.ip_families.as_deref(), Some(&["IPv4".to_owned()][..]));
+    assert_eq!(spec.ip_family_policy.as_deref(), Some("PreferDualStack"));
+    for (name, want) in [
+        ("by-name", "EXTERNAL://by-name-0.lb.example.com:9094"),
+        ("by-ip", "EXTERNAL://127.0.2.5:9094"),
+        ("by-family", "EXTERNAL://127.0.2.6:9094"),
+    ] {
         let pods = wait_for(&format!("{name}-0 admitted with {want}"), T, || async {
             let pods = pods_of(&c, &ns, name).await;
             pods.first()
