@@ -348,7 +348,7 @@ deploy() {
     start "kafka-advertiser-$i" env KUBECONFIG="$RUN/kafka-advertiser.kubeconfig" \
       KAFKA_ADVERTISER_IDENTITY="testenv-$i" KAFKA_ADVERTISER_LOG_LEVEL="${KAFKA_ADVERTISER_LOG_LEVEL:-info}" \
       "$PRODUCT" serve --listen "127.0.0.1:$((REPLICA_PORT + i))" --admin-listen "127.0.0.1:$((ADMIN_PORT + i))" \
-      --tls-cert-dir "$certs" --lease-namespace "$NAMESPACE" --lease-duration 6s \
+      --tls-cert-dir "$certs" --lease-namespace "$NAMESPACE" --lease-duration 6s --shutdown-delay 1s \
       ${KAFKA_ADVERTISER_TESTENV_SERVE_ARGS:-}
   done
   local backends

@@ -18,11 +18,15 @@ pub struct Readiness {
     pub certs: AtomicBool,
     /// Controller caches synced (or no controller in this process).
     pub caches: AtomicBool,
+    /// SIGTERM received: not ready any more, while still serving for the shutdown delay.
+    pub draining: AtomicBool,
 }
 
 impl Readiness {
     pub fn ready(&self) -> bool {
-        self.certs.load(Ordering::Acquire) && self.caches.load(Ordering::Acquire)
+        self.certs.load(Ordering::Acquire)
+            && self.caches.load(Ordering::Acquire)
+            && !self.draining.load(Ordering::Acquire)
     }
 }
 
@@ -46,6 +50,9 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
         return (StatusCode::OK, "ok\n".to_owned());
     }
     let mut why = Vec::new();
+    if r.draining.load(Ordering::Acquire) {
+        why.push("shutting down");
+    }
     if !r.certs.load(Ordering::Acquire) {
         why.push("serving certificate not loaded");
     }

@@ -97,6 +97,10 @@ pub struct ServerArgs {
     /// Longest wait for in-flight requests after SIGTERM.
     #[arg(long, env = "KAFKA_ADVERTISER_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "25s")]
     pub shutdown_grace: Duration,
+    /// After SIGTERM, keep accepting for this long (with /readyz failing) before draining, so the
+    /// endpoints stop routing to this replica before it closes its port (rolling updates, drains).
+    #[arg(long, env = "KAFKA_ADVERTISER_SHUTDOWN_DELAY", value_parser = parse_duration, default_value = "5s")]
+    pub shutdown_delay: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

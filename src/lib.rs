@@ -88,15 +88,24 @@ fn print_out(s: &str) -> anyhow::Result<()> {
     out.write_all(s.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")
 }
 
-async fn shutdown_signal(stop: CancellationToken) {
+/// On SIGTERM or SIGINT: fail readiness at once, keep serving for `delay` (the endpoints drop this
+/// replica meanwhile), then stop. A second signal stops at once.
+async fn shutdown_signal(stop: CancellationToken, readiness: Arc<Readiness>, delay: std::time::Duration) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!(delay = ?delay, "SIGTERM received; draining after the shutdown delay"),
+        _ = int.recv() => tracing::info!(delay = ?delay, "SIGINT received; draining after the shutdown delay"),
+        _ = stop.cancelled() => return,
+    }
+    readiness.draining.store(true, Ordering::Release);
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = term.recv() => tracing::info!("second signal: stopping now"),
+        _ = int.recv() => tracing::info!("second signal: stopping now"),
         _ = stop.cancelled() => {}
     }
     stop.cancel();
@@ -108,7 +117,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let readiness = Arc::new(Readiness::default());
     let addresses = AddressBook::scoped(args.controller.namespaces.clone());
     let stop = CancellationToken::new();
-    tokio::spawn(shutdown_signal(stop.clone()));
+    tokio::spawn(shutdown_signal(stop.clone(), readiness.clone(), args.server.shutdown_delay));
 
     // Load certificates before binding anything: a bad pair is a one-line start-up error.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

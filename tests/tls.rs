@@ -221,7 +221,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     make_certs(&certs, false);
-    let mut server = Server::start(&certs, &["--shutdown-grace", "10s"]);
+    let mut server = Server::start(&certs, &["--shutdown-grace", "10s", "--shutdown-delay", "0s"]);
     let url = server.url("/mutate");
     let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
     let half = body.len() / 2;
@@ -263,6 +263,39 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         assert!(v.pointer("/response/patch").is_some(), "{v}");
     }
     let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// During the shutdown delay the replica is not ready but still answers, new connections included,
+/// so a rolling update loses no request; then it drains and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_serving_for_the_shutdown_delay_with_readyz_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    make_certs(&certs, false);
+    let mut server = Server::start(&certs, &["--shutdown-delay", "3s"]);
+    server.wait_ready();
+    server.sigterm();
+    let (code, body) = loop {
+        let r = admin_get(server.admin, "/readyz").unwrap();
+        if r.0 != 200 {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(code, 503);
+    assert!(body.contains("shutting down"), "{body}");
+    // A new client (new TLS connection) is still answered.
+    let c = client(&[&certs.join("ca.crt")], false);
+    let r = c
+        .post(server.url("/mutate"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let status = server.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status:?}");
 }
 
