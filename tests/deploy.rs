@@ -79,11 +79,20 @@ fn every_object_parses_into_its_type() {
 
 #[test]
 fn webhook_service_certificate_and_deployment_agree() {
-    let r = base();
+    install_agrees(&base());
+}
+
+/// The serving Certificate (the one that is not a CA).
+fn serving_certificate(r: &Rendered) -> &Value {
+    r.0.iter().find(|v| v["kind"] == "Certificate" && v["spec"]["isCA"] != true).expect("a serving Certificate")
+}
+
+/// Everything that must agree in one rendered install, whatever its namespace.
+fn install_agrees(r: &Rendered) {
     let svc: Service = r.one("Service");
     let mwc: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
     let dep: Deployment = r.one("Deployment");
-    let cert = r.0.iter().find(|v| v["kind"] == "Certificate").unwrap();
+    let cert = serving_certificate(r);
     let (svc_name, svc_ns) = (svc.metadata.name.clone().unwrap(), svc.metadata.namespace.clone().unwrap());
 
     // Certificate dnsNames are the Service's DNS names.
@@ -172,6 +181,54 @@ fn webhook_service_certificate_and_deployment_agree() {
     assert!(mount.sub_path.is_none(), "a subPath mount never sees rotated certs");
     let dir = container.args.as_ref().unwrap().iter().find_map(|a| a.strip_prefix("--tls-cert-dir=")).unwrap();
     assert_eq!(dir, mount.mount_path);
+}
+
+/// The CA outlives the serving certificate, so renewing the serving certificate leaves the caBundle
+/// cert-manager injects unchanged: self-signed Issuer → CA Certificate → CA Issuer → serving Certificate.
+#[test]
+fn the_serving_certificate_is_signed_by_a_long_lived_ca() {
+    let r = base();
+    let find = |kind: &str, name: &str| {
+        r.0.iter().find(|v| v["kind"] == kind && v["metadata"]["name"] == name).unwrap_or_else(|| panic!("{kind} {name}"))
+    };
+    let serving = serving_certificate(&r);
+    let ca_issuer = find("Issuer", serving["spec"]["issuerRef"]["name"].as_str().unwrap());
+    let ca_secret = ca_issuer["spec"]["ca"]["secretName"].as_str().expect("the serving cert's issuer is a CA Issuer");
+    let ca = r.0.iter().find(|v| v["kind"] == "Certificate" && v["spec"]["secretName"] == ca_secret).expect("CA cert");
+    assert_eq!(ca["spec"]["isCA"], true);
+    let root = find("Issuer", ca["spec"]["issuerRef"]["name"].as_str().unwrap());
+    assert!(root["spec"]["selfSigned"].is_object());
+    let hours = |c: &Value| c["spec"]["duration"].as_str().unwrap().trim_end_matches('h').parse::<u64>().unwrap();
+    assert!(hours(ca) >= 10 * hours(serving), "the CA lives much longer than the serving certificate");
+}
+
+/// overlays/namespace as a user copies it: only `namespace:` changes, and every namespaced string
+/// follows (DNS names, inject-ca-from, the namespaceSelector, the webhook Service, RBAC subjects).
+#[test]
+fn the_namespace_overlay_moves_everything() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(root.join("overlays/namespace/kustomization.yaml")).unwrap();
+    for ns in ["platform-webhooks", "kafka-ops"] {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ns-overlay-{ns}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = template
+            .replace("namespace: platform-webhooks", &format!("namespace: {ns}"))
+            .replace("../../deploy", relative(&dir, &root.join("deploy")).to_str().unwrap());
+        std::fs::write(dir.join("kustomization.yaml"), text).unwrap();
+        let r = Rendered(kustomize(dir.to_str().unwrap()));
+        install_agrees(&r);
+        let cert = serving_certificate(&r);
+        assert_eq!(cert["spec"]["dnsNames"][0], format!("kafka-advertiser.{ns}.svc"));
+        let mwc: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
+        assert_eq!(
+            mwc.metadata.annotations.unwrap()["cert-manager.io/inject-ca-from"],
+            format!("{ns}/kafka-advertiser-serving")
+        );
+        let text = serde_json::to_string(&r.0).unwrap();
+        assert!(!text.contains("\"kafka-advertiser.kafka-advertiser") && !text.contains("\"namespace\":\"kafka-advertiser\""), "{ns}: a string still names the default namespace");
+        let crb: ClusterRoleBinding = r.one("ClusterRoleBinding");
+        assert_eq!(crb.subjects.unwrap()[0].namespace.as_deref(), Some(ns));
+    }
 }
 
 #[test]
