@@ -189,7 +189,9 @@ fn install_agrees(r: &Rendered) {
 fn the_serving_certificate_is_signed_by_a_long_lived_ca() {
     let r = base();
     let find = |kind: &str, name: &str| {
-        r.0.iter().find(|v| v["kind"] == kind && v["metadata"]["name"] == name).unwrap_or_else(|| panic!("{kind} {name}"))
+        r.0.iter()
+            .find(|v| v["kind"] == kind && v["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
     };
     let serving = serving_certificate(&r);
     let ca_issuer = find("Issuer", serving["spec"]["issuerRef"]["name"].as_str().unwrap());
@@ -225,7 +227,11 @@ fn the_namespace_overlay_moves_everything() {
             format!("{ns}/kafka-advertiser-serving")
         );
         let text = serde_json::to_string(&r.0).unwrap();
-        assert!(!text.contains("\"kafka-advertiser.kafka-advertiser") && !text.contains("\"namespace\":\"kafka-advertiser\""), "{ns}: a string still names the default namespace");
+        assert!(
+            !text.contains("\"kafka-advertiser.kafka-advertiser")
+                && !text.contains("\"namespace\":\"kafka-advertiser\""),
+            "{ns}: a string still names the default namespace"
+        );
         let crb: ClusterRoleBinding = r.one("ClusterRoleBinding");
         assert_eq!(crb.subjects.unwrap()[0].namespace.as_deref(), Some(ns));
     }
@@ -259,10 +265,28 @@ fn deployment_is_hardened_and_probed() {
     let named = c.ports.as_ref().unwrap().iter().find(|p| matches!(probe_port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) if Some(n) == p.name.as_ref())).unwrap();
     assert!(admin_port.ends_with(&format!(":{}", named.container_port)));
     let pdb: PodDisruptionBudget = base().one("PodDisruptionBudget");
-    assert_eq!(
-        pdb.spec.unwrap().min_available,
-        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
-    );
+    let spec = pdb.spec.unwrap();
+    assert_eq!(spec.max_unavailable, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)));
+    assert!(spec.min_available.is_none(), "minAvailable 1 blocks every drain of a single replica");
+    // The namespace enforces the restricted Pod Security Standard, which the pod meets.
+    let ns: k8s_openapi::api::core::v1::Namespace = base().one("Namespace");
+    assert_eq!(ns.metadata.labels.unwrap()["pod-security.kubernetes.io/enforce"], "restricted");
+    assert_eq!(dep_spec_links(), Some(false));
+}
+
+fn dep_spec_links() -> Option<bool> {
+    let dep: Deployment = base().one("Deployment");
+    dep.spec.unwrap().template.spec.unwrap().enable_service_links
+}
+
+/// An operator can switch the webhook off for one namespace without deleting the configuration.
+#[test]
+fn a_namespace_label_switches_the_webhook_off() {
+    let mwc: MutatingWebhookConfiguration = base().one("MutatingWebhookConfiguration");
+    let exprs = mwc.webhooks.unwrap()[0].namespace_selector.clone().unwrap().match_expressions.unwrap();
+    assert!(exprs.iter().any(|e| e.key == "kafka-advertiser.io/webhook"
+        && e.operator == "NotIn"
+        && e.values.as_deref() == Some(&["disabled".to_owned()][..])));
 }
 
 #[test]

@@ -90,6 +90,29 @@ async fn pods_that_did_not_opt_in_are_untouched() {
     assert!(services_of(&c, &ns, "plain").await.is_empty());
 }
 
+/// A namespace labelled `kafka-advertiser.io/webhook: disabled` is not sent to the webhook: even an
+/// opted-in pod is stored as submitted (the operator's off switch for one namespace).
+#[tokio::test]
+async fn a_namespace_switched_off_is_not_sent_to_the_webhook() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-switched-off").await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.clone());
+    let label = json!({"metadata": {"labels": {"kafka-advertiser.io/webhook": "disabled"}}});
+    namespaces.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(label)).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "kafka-0", "labels": {"app": "kafka", "kafka-advertiser.io/enabled": "true"},
+            "annotations": {"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "b{ordinal}.example.com"}},
+        "spec": {"hostname": "kafka-0", "subdomain": "kafka-hs",
+            "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1"}]}
+    }))
+    .unwrap();
+    let stored = pods.create(&PostParams::default(), &pod).await.unwrap();
+    assert!(stored.spec.unwrap().containers[0].env.is_none(), "the webhook was called");
+    assert!(!stored.metadata.annotations.unwrap().contains_key("kafka-advertiser.io/advertised"));
+}
+
 /// Opting out later: the controller removes what it made (Services) and new pods are left alone.
 #[tokio::test]
 async fn opting_out_removes_services() {
