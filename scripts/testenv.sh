@@ -10,6 +10,8 @@
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
 #                                overlay of deploy/) and run two `serve` replicas on the host with the
 #                                ServiceAccount's own token
+#                                With KAFKA_ADVERTISER_TESTENV_INSTALL=helm: `helm upgrade --install` of
+#                                charts/kafka-advertiser instead (the other install is removed first).
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
 #   scripts/testenv.sh lb NAMESPACE/SERVICE ADDRESS...  play the cloud: set a Service's
 #                                status.loadBalancer.ingress (each ADDRESS an IP or a hostname)
@@ -64,12 +66,17 @@ modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require
 
 bin_key() {
   local sum
-  sum=$(cat "$TOOLS"/*/go.mod "$TOOLS"/*/go.sum "$TOOLS"/forward/*.go 2>/dev/null | sha256sum | cut -c1-12)
+  # The control plane's modules only (helm has a cache entry of its own).
+  sum=$(cat "$TOOLS"/{etcd,forward,k8s,kwok,metallb}/go.mod "$TOOLS"/{etcd,forward,k8s,kwok,metallb}/go.sum \
+    "$TOOLS"/forward/*.go 2>/dev/null | sha256sum | cut -c1-12)
   printf 'k8s-%s_etcd-%s_kwok-%s_metallb-%s_%s' "$(modver k8s k8s.io/kubernetes)" \
     "$(modver etcd go.etcd.io/etcd/server/v3)" "$(modver kwok sigs.k8s.io/kwok)" \
     "$(modver metallb go.universe.tf/metallb)" "$sum"
 }
 BIN=${KAFKA_ADVERTISER_TESTENV_BIN:-$CACHE/bin/$(bin_key)}
+# helm, for the chart tests and `deploy` with KAFKA_ADVERTISER_TESTENV_INSTALL=helm.
+HELM_BIN=${KAFKA_ADVERTISER_TESTENV_HELM_BIN:-$CACHE/bin/helm-$(modver helm helm.sh/helm/v4)_$(cat "$TOOLS"/helm/go.mod "$TOOLS"/helm/go.sum 2>/dev/null | sha256sum | cut -c1-12)}
+HELM=$HELM_BIN/helm
 KUBECTL=$BIN/kubectl
 PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
 
@@ -114,6 +121,8 @@ build() {
   step kwok "$BIN/kwok" -- go_build kwok "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
   step metallb "$BIN/metallb-controller" -- go_build metallb "$BIN/metallb-controller" go.universe.tf/metallb/controller
   step forward "$BIN/forward" -- go_build forward "$BIN/forward" .
+  mkdir -p "$HELM_BIN"
+  step helm "$HELM" -- go_build helm "$HELM" helm.sh/helm/v4/cmd/helm
   if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
     local t1=$SECONDS
     say "build kafka-advertiser (cargo build --release --locked) ..."
@@ -338,7 +347,32 @@ deploy() {
   sed -i -e "s#@DEPLOY@#$(realpath --relative-to="$overlay" "$ROOT/deploy")#" "$overlay/kustomization.yaml"
   sed -i -e "s#@WEBHOOK_URL@#https://127.0.0.1:$WEBHOOK_PORT/mutate#" \
     -e "s#@CA_BUNDLE@#$(base64 -w0 "$certs/ca.crt")#" "$overlay/webhook.yaml"
-  kc apply -k "$overlay" >"$LOGS/deploy-apply.log" 2>&1 || { cat "$LOGS/deploy-apply.log" >&2; die "kubectl apply -k $overlay failed"; }
+  local how=${KAFKA_ADVERTISER_TESTENV_INSTALL:-kustomize} by
+  by=$(kc get mutatingwebhookconfiguration kafka-advertiser -o 'jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}' 2>/dev/null || true)
+  case $how in
+    kustomize)
+      if [ "$by" = Helm ]; then
+        undeploy
+        "$HELM" uninstall kafka-advertiser --kubeconfig "$KC" -n "$NAMESPACE" --wait >/dev/null || die "helm uninstall failed"
+      fi
+      kc apply -k "$overlay" >"$LOGS/deploy-apply.log" 2>&1 || { cat "$LOGS/deploy-apply.log" >&2; die "kubectl apply -k $overlay failed"; }
+      ;;
+    helm)
+      # The chart as a user installs it, with the values a host process needs: no Deployment, no
+      # cert-manager, the webhook URL and CA of the host replicas.
+      [ -x "$HELM" ] || die "helm is not built ($HELM missing): run scripts/testenv.sh build"
+      if [ -n "$by" ] && [ "$by" != Helm ]; then
+        undeploy
+        kc delete -k "$overlay" --ignore-not-found --wait=true >/dev/null 2>&1 || true
+        kc wait --for=delete "namespace/$NAMESPACE" --timeout=120s >/dev/null 2>&1 || true
+      fi
+      "$HELM" upgrade --install kafka-advertiser "$ROOT/charts/kafka-advertiser" --kubeconfig "$KC" \
+        -n "$NAMESPACE" --create-namespace --set deployment.enabled=false --set tls.certManager.enabled=false \
+        --set "webhook.url=https://127.0.0.1:$WEBHOOK_PORT/mutate" --set-file "webhook.caBundle=$certs/ca.crt" \
+        >"$LOGS/deploy-helm.log" 2>&1 || { cat "$LOGS/deploy-helm.log" >&2; die "helm install failed"; }
+      ;;
+    *) die "KAFKA_ADVERTISER_TESTENV_INSTALL=$how: expected kustomize or helm" ;;
+  esac
   # The product runs with its ServiceAccount's own token, so deploy/rbac.yaml is what authorizes it.
   local token
   token=$(kc -n "$NAMESPACE" create token kafka-advertiser --duration=48h) || die "TokenRequest for $NAMESPACE/kafka-advertiser failed"
@@ -421,6 +455,7 @@ print_env() {
 export KUBECONFIG=$KC
 export KAFKA_ADVERTISER_TESTENV_DIR=$RUN
 export KAFKA_ADVERTISER_TESTENV_BIN=$BIN
+export KAFKA_ADVERTISER_TESTENV_HELM=$HELM
 export KAFKA_ADVERTISER_TESTENV_PRODUCT=$PRODUCT
 export KAFKA_ADVERTISER_TESTENV_WEBHOOK_PORT=$WEBHOOK_PORT
 export KAFKA_ADVERTISER_TESTENV_REPLICA_PORT=$REPLICA_PORT

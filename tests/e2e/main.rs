@@ -13,6 +13,7 @@
 mod harness;
 
 mod admission;
+mod chart;
 mod discovery;
 mod kafka;
 mod leader;

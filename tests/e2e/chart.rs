@@ -1,0 +1,180 @@
+//! The Helm chart, checked with the real helm of the test environment: `helm lint`, and `helm
+//! template` compared object by object with the kustomize render of deploy/ (kinds, names, ports,
+//! webhook rules, RBAC). `helm install` into the control plane is `scripts/testenv.sh deploy` with
+//! KAFKA_ADVERTISER_TESTENV_INSTALL=helm, and the rest of this suite then runs against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::*;
+
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser")
+}
+
+fn helm(args: &[&str]) -> (bool, String) {
+    let helm = testenv().var("KAFKA_ADVERTISER_TESTENV_HELM").to_owned();
+    let out = Command::new(&helm).args(args).output().unwrap_or_else(|e| panic!("{helm}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+fn template(namespace: &str, set: &[&str]) -> Vec<Value> {
+    let c = chart();
+    let mut args = vec!["template", "kafka-advertiser", c.to_str().unwrap(), "-n", namespace];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let (ok, out) = helm(&args);
+    assert!(ok, "helm template {set:?}: {out}");
+    docs(&out)
+}
+
+fn kustomized() -> Vec<Value> {
+    docs(&testenv().kubectl(&["kustomize", Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").to_str().unwrap()]))
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|v| v["kind"] == kind && v["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn key(v: &Value) -> (String, String) {
+    (v["kind"].as_str().unwrap().to_owned(), v["metadata"]["name"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn helm_lint_passes() {
+    let c = chart();
+    let (ok, out) = helm(&["lint", "--strict", c.to_str().unwrap()]);
+    assert!(ok && out.contains("0 chart(s) failed"), "{out}");
+}
+
+/// The chart and deploy/ install the same thing: same objects (the Namespace is Helm's
+/// `--create-namespace`), the same Service ports, webhook rules and selectors, the same RBAC, and
+/// the same container ports, probes and flags.
+#[test]
+fn helm_template_matches_the_kustomize_render() {
+    let helm = template("kafka-advertiser", &[]);
+    let kust = kustomized();
+    let names = |objs: &[Value]| -> BTreeSet<(String, String)> { objs.iter().map(key).collect() };
+    let mut want = names(&kust);
+    want.remove(&("Namespace".to_owned(), "kafka-advertiser".to_owned()));
+    assert_eq!(names(&helm), want);
+    for v in &helm {
+        if v["metadata"].get("namespace").is_some() {
+            assert_eq!(v["metadata"]["namespace"], "kafka-advertiser", "{:?}", key(v));
+        }
+    }
+    let same = |kind: &str, name: &str, path: &str| {
+        let (h, k) = (find(&helm, kind, name).pointer(path), find(&kust, kind, name).pointer(path));
+        assert_eq!(h, k, "{kind} {name} {path}");
+    };
+    same("Service", "kafka-advertiser", "/spec/ports");
+    same("Service", "kafka-advertiser", "/spec/selector");
+    same("ClusterRole", "kafka-advertiser", "/rules");
+    same("Role", "kafka-advertiser-leader-election", "/rules");
+    same("ClusterRoleBinding", "kafka-advertiser", "/subjects");
+    same("PodDisruptionBudget", "kafka-advertiser", "/spec");
+    same("Certificate", "kafka-advertiser-serving", "/spec");
+    same("Certificate", "kafka-advertiser-ca", "/spec");
+    same("Issuer", "kafka-advertiser-ca", "/spec");
+    same("MutatingWebhookConfiguration", "kafka-advertiser", "/metadata/annotations");
+    same("MutatingWebhookConfiguration", "kafka-advertiser", "/webhooks");
+    same("Deployment", "kafka-advertiser", "/spec/selector");
+    same("Deployment", "kafka-advertiser", "/spec/strategy");
+    for p in ["ports", "livenessProbe", "readinessProbe", "securityContext", "volumeMounts", "env", "resources"] {
+        same("Deployment", "kafka-advertiser", &format!("/spec/template/spec/containers/0/{p}"));
+    }
+    // Every flag deploy/ passes is passed by the chart with the same value.
+    let args = |objs: &[Value]| -> BTreeMap<String, String> {
+        find(objs, "Deployment", "kafka-advertiser")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let (k, v) = a.as_str().unwrap().split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    };
+    let (h, k) = (args(&helm), args(&kust));
+    for (flag, value) in &k {
+        assert_eq!(h.get(flag), Some(value), "{flag}");
+    }
+}
+
+/// What operators change: namespace (everything follows), a narrowed controller (the webhook's
+/// selector in step), port 10250 on the host network, priority class, tolerations, metrics objects,
+/// an existing issuer, and the out-of-cluster values the test install uses.
+#[test]
+fn helm_values_operators_change() {
+    let objs = template(
+        "platform",
+        &[
+            "controller.namespaces={streaming,payments}",
+            "webhook.port=10250",
+            "hostNetwork=true",
+            "priorityClassName=system-cluster-critical",
+            "tolerations[0].key=dedicated",
+            "tolerations[0].operator=Exists",
+            "metrics.serviceMonitor.enabled=true",
+            "metrics.prometheusRule.enabled=true",
+            "tls.certManager.issuerRef.kind=ClusterIssuer",
+            "tls.certManager.issuerRef.name=corp-ca",
+            "webhook.failurePolicy=Ignore",
+        ],
+    );
+    let cert = find(&objs, "Certificate", "kafka-advertiser-serving");
+    assert_eq!(cert["spec"]["dnsNames"][0], "kafka-advertiser.platform.svc");
+    assert_eq!(cert["spec"]["issuerRef"]["name"], "corp-ca");
+    assert!(!objs.iter().any(|v| v["kind"] == "Issuer"), "an existing issuer replaces the chart's CA chain");
+    let mwc = find(&objs, "MutatingWebhookConfiguration", "kafka-advertiser");
+    assert_eq!(mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], "platform/kafka-advertiser-serving");
+    let hook = &mwc["webhooks"][0];
+    assert_eq!(hook["failurePolicy"], "Ignore");
+    let exprs = hook["namespaceSelector"]["matchExpressions"].as_array().unwrap();
+    assert!(exprs[0]["values"].as_array().unwrap().contains(&Value::from("platform")));
+    assert!(exprs.iter().any(|e| e["operator"] == "In" && e["values"] == serde_json::json!(["streaming", "payments"])));
+    let pod = &find(&objs, "Deployment", "kafka-advertiser")["spec"]["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert_eq!(pod["priorityClassName"], "system-cluster-critical");
+    assert_eq!(pod["tolerations"][0]["key"], "dedicated");
+    let c = &pod["containers"][0];
+    assert_eq!(c["ports"][0]["containerPort"], 10250);
+    let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(args.contains(&"--listen=0.0.0.0:10250"), "{args:?}");
+    assert!(args.contains(&"--namespace=streaming") && args.contains(&"--namespace=payments"), "{args:?}");
+    find(&objs, "ServiceMonitor", "kafka-advertiser");
+    let rules = find(&objs, "PrometheusRule", "kafka-advertiser")["spec"]["groups"][0]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["alert"] == "KafkaAdvertiserNoLeader"));
+
+    // Out of cluster: no Deployment, the URL and CA in the webhook; refused without them.
+    let objs = template(
+        "kafka-advertiser",
+        &[
+            "deployment.enabled=false",
+            "tls.certManager.enabled=false",
+            "webhook.url=https://127.0.0.1:9443/mutate",
+            "webhook.caBundle=PEM",
+        ],
+    );
+    assert!(!objs.iter().any(|v| v["kind"] == "Deployment" || v["kind"] == "Certificate"));
+    let cc = &find(&objs, "MutatingWebhookConfiguration", "kafka-advertiser")["webhooks"][0]["clientConfig"];
+    assert_eq!((cc["url"].as_str(), cc["caBundle"].as_str()), (Some("https://127.0.0.1:9443/mutate"), Some("UEVN")));
+    let c = chart();
+    let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", "tls.certManager.enabled=false"]);
+    assert!(!ok && out.contains("webhook.caBundle"), "{out}");
+}
