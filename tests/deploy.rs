@@ -466,13 +466,26 @@ fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
 fn dockerfile_and_context_agree_with_the_build() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains("--target x86_64-unknown-linux-musl"));
-    assert!(dockerfile.contains(r#"ENTRYPOINT ["kafka-advertiser", "serve"]"#));
-    assert!(dockerfile.lines().any(|l| l.starts_with("USER ") && !l.contains("root") && !l.contains(" 0")));
+    // The same layout as scripts/image.sh (tests/image.rs checks that one): both platforms, the
+    // binary at /usr/local/bin, image/etc, user 65532, the same entrypoint.
+    assert!(dockerfile.contains("x86_64-unknown-linux-musl") && dockerfile.contains("aarch64-unknown-linux-musl"));
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["/usr/local/bin/kafka-advertiser", "serve"]"#));
+    assert!(dockerfile.contains("/out/usr/local/bin/") && dockerfile.contains("cp -r image/etc /out/etc"));
+    assert!(dockerfile.lines().any(|l| l == "USER 65532:65532"));
+    assert!(dockerfile.contains("FROM scratch"), "no shell in the image");
+    let script = std::fs::read_to_string(root.join("scripts/oci_image.py")).unwrap();
+    for same in [
+        r#""User": "65532:65532""#,
+        r#""/usr/local/bin/kafka-advertiser", "serve""#,
+        r#""usr/local/bin/kafka-advertiser""#,
+        r#""image", "etc""#,
+    ] {
+        assert!(script.contains(same), "scripts/oci_image.py lacks {same}");
+    }
     // Everything the release build reads must be in the build context (the preview default is
     // compiled in from deploy/examples).
     let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
-    for needed in ["src", "Cargo.toml", "Cargo.lock", "deploy", "deploy/examples"] {
+    for needed in ["src", "Cargo.toml", "Cargo.lock", "deploy", "deploy/examples", "image", "scripts"] {
         assert!(!ignore.lines().any(|l| l.trim() == needed), ".dockerignore excludes {needed}");
     }
     assert!(kafka_advertiser::offline::EMBEDDED_EXAMPLE.contains("kind: StatefulSet"));
