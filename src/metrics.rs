@@ -52,6 +52,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub kind: &'static str,
 }
@@ -107,6 +112,9 @@ impl Metrics {
             "Brokers whose external Service has no address yet",
             brokers_waiting.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register("build_info", "The running release: 1, labelled with its version", build_info.clone());
+        build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica holds the Lease and writes, else 0", leader.clone());
         let by_outcome = [Outcome::Patched, Outcome::Unchanged, Outcome::Skipped, Outcome::Denied, Outcome::Error]

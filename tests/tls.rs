@@ -285,16 +285,24 @@ async fn sigterm_keeps_serving_for_the_shutdown_delay_with_readyz_failing() {
     };
     assert_eq!(code, 503);
     assert!(body.contains("shutting down"), "{body}");
-    // A new client (new TLS connection) is still answered.
-    let c = client(&[&certs.join("ca.crt")], false);
-    let r = c
-        .post(server.url("/mutate"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // Requests on fresh connections (a new client each, HTTP/1.1 and HTTP/2) throughout most of the
+    // delay: none is refused.
+    let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
+    let until = std::time::Instant::now() + Duration::from_millis(2000);
+    let mut answered = 0;
+    while std::time::Instant::now() < until {
+        let c = client(&[&certs.join("ca.crt")], answered % 2 == 0);
+        let r = c
+            .post(server.url("/mutate"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {answered} during the shutdown delay failed: {e}"));
+        assert_eq!(r.status().as_u16(), 200);
+        answered += 1;
+    }
+    assert!(answered > 1);
     let status = server.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status:?}");
 }

@@ -244,6 +244,9 @@ async fn admin_endpoints() {
     let m = s.server.metrics();
     assert!(m.contains("kafka_advertiser_tls_cert_not_after_seconds"), "{m}");
     assert!(m.contains("kafka_advertiser_admission_duration_seconds"), "{m}");
+    let build = format!("kafka_advertiser_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(m.contains(&build), "{m}");
+    assert!(m.contains("kafka_advertiser_leader 0"), "a standalone replica never leads: {m}");
     assert_eq!(admin_get(s.server.admin, "/mutate").unwrap().0, 404);
 }
 
