@@ -490,3 +490,61 @@ fn dockerfile_and_context_agree_with_the_build() {
     }
     assert!(kafka_advertiser::offline::EMBEDDED_EXAMPLE.contains("kind: StatefulSet"));
 }
+
+/// deploy/ plus one component, as a user's overlay includes it.
+fn with_component(name: &str) -> Rendered {
+    let overlay = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("component-{name}"));
+    std::fs::create_dir_all(&overlay).unwrap();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let rel = relative(&overlay, &deploy);
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!("resources: [{0}]\ncomponents: [{0}/components/{name}]\n", rel.display()),
+    )
+    .unwrap();
+    Rendered(kustomize(overlay.to_str().unwrap()))
+}
+
+/// The optional components change what they say and nothing else breaks: fail-open, GKE's port 10250,
+/// EKS's host network, a NetworkPolicy for the named ports, and the alerts (the chart's rules).
+#[test]
+fn optional_components_render() {
+    let mwc: MutatingWebhookConfiguration = with_component("fail-open").one("MutatingWebhookConfiguration");
+    assert_eq!(mwc.webhooks.unwrap()[0].failure_policy.as_deref(), Some("Ignore"));
+
+    let r = with_component("gke-private");
+    install_agrees(&r);
+    let dep: Deployment = r.one("Deployment");
+    let c = &dep.spec.unwrap().template.spec.unwrap().containers[0];
+    assert!(c.args.as_ref().unwrap().contains(&"--listen=0.0.0.0:10250".to_owned()));
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 10250);
+
+    let dep: Deployment = with_component("eks-hostnetwork").one("Deployment");
+    let pod = dep.spec.unwrap().template.spec.unwrap();
+    assert_eq!((pod.host_network, pod.dns_policy.as_deref()), (Some(true), Some("ClusterFirstWithHostNet")));
+
+    let r = with_component("networkpolicy");
+    let np = r.0.iter().find(|v| v["kind"] == "NetworkPolicy").expect("NetworkPolicy");
+    let dep: Deployment = r.one("Deployment");
+    let template = dep.spec.unwrap().template;
+    let c = &template.spec.as_ref().unwrap().containers[0];
+    for rule in np["spec"]["ingress"].as_array().unwrap() {
+        let port = rule["ports"][0]["port"].as_str().unwrap();
+        assert!(c.ports.as_ref().unwrap().iter().any(|p| p.name.as_deref() == Some(port)), "{port}");
+    }
+    let pod_labels = template.metadata.unwrap().labels.unwrap();
+    for (k, v) in np["spec"]["podSelector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(pod_labels.get(k).map(String::as_str), v.as_str(), "NetworkPolicy selects the webhook pods: {k}");
+    }
+
+    let rule = with_component("prometheusrule");
+    let pr = rule.0.iter().find(|v| v["kind"] == "PrometheusRule").expect("PrometheusRule");
+    let chart = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser/templates/monitoring.yaml"),
+    )
+    .unwrap();
+    for r in pr["spec"]["groups"][0]["rules"].as_array().unwrap() {
+        let (alert, expr) = (r["alert"].as_str().unwrap(), r["expr"].as_str().unwrap());
+        assert!(chart.contains(alert) && chart.contains(expr), "the chart's rules differ at {alert}");
+    }
+}
