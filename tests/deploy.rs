@@ -548,3 +548,33 @@ fn optional_components_render() {
         assert!(chart.contains(alert) && chart.contains(expr), "the chart's rules differ at {alert}");
     }
 }
+
+/// Every image the project ships or documents comes from a repository that exists and is kept: the
+/// examples, deploy/ and the chart. (Bitnami's free tags live under bitnamilegacy/ since 2025.)
+#[test]
+fn every_image_reference_is_from_a_known_repository() {
+    const KNOWN: [&str; 5] = [
+        "apache/kafka",
+        "bitnamilegacy/kafka",
+        "bitnamilegacy/zookeeper",
+        "confluentinc/cp-kafka",
+        "ghcr.io/kafka-advertiser/kafka-advertiser",
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut refs = Vec::new();
+    for entry in std::fs::read_dir(root.join("deploy/examples")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        refs.extend(text.lines().filter_map(|l| l.trim().strip_prefix("image:")).map(|s| s.trim().to_owned()));
+    }
+    let dep: Deployment = base().one("Deployment");
+    refs.push(dep.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap());
+    let values: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("charts/kafka-advertiser/values.yaml")).unwrap())
+            .unwrap();
+    refs.push(format!("{}:x", values["image"]["repository"].as_str().unwrap()));
+    assert!(refs.len() >= 5, "{refs:?}");
+    for r in refs {
+        let repo = r.rsplit_once(':').map_or(r.as_str(), |(repo, _)| repo);
+        assert!(KNOWN.contains(&repo), "image {r} is not from a known repository");
+    }
+}
