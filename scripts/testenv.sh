@@ -347,8 +347,12 @@ deploy() {
   sed -i -e "s#@DEPLOY@#$(realpath --relative-to="$overlay" "$ROOT/deploy")#" "$overlay/kustomization.yaml"
   sed -i -e "s#@WEBHOOK_URL@#https://127.0.0.1:$WEBHOOK_PORT/mutate#" \
     -e "s#@CA_BUNDLE@#$(base64 -w0 "$certs/ca.crt")#" "$overlay/webhook.yaml"
-  local how=${KAFKA_ADVERTISER_TESTENV_INSTALL:-kustomize} by
-  by=$(kc get mutatingwebhookconfiguration kafka-advertiser -o 'jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}' 2>/dev/null || true)
+  # Which install is there now: none, Helm's (its label), or kustomize's.
+  local how=${KAFKA_ADVERTISER_TESTENV_INSTALL:-kustomize} by=none
+  if kc get mutatingwebhookconfiguration kafka-advertiser >/dev/null 2>&1; then
+    by=$(kc get mutatingwebhookconfiguration kafka-advertiser -o 'jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}')
+    [ "$by" = Helm ] || by=kustomize
+  fi
   case $how in
     kustomize)
       if [ "$by" = Helm ]; then
@@ -361,7 +365,7 @@ deploy() {
       # The chart as a user installs it, with the values a host process needs: no Deployment, no
       # cert-manager, the webhook URL and CA of the host replicas.
       [ -x "$HELM" ] || die "helm is not built ($HELM missing): run scripts/testenv.sh build"
-      if [ -n "$by" ] && [ "$by" != Helm ]; then
+      if [ "$by" = kustomize ]; then
         undeploy
         kc delete -k "$overlay" --ignore-not-found --wait=true >/dev/null 2>&1 || true
         kc wait --for=delete "namespace/$NAMESPACE" --timeout=120s >/dev/null 2>&1 || true
