@@ -24,7 +24,7 @@ bins=()
 for arch in amd64 arm64; do
   t=$SECONDS
   cargo zigbuild --locked --release --target "${TRIPLE[$arch]}" --bin kafka-advertiser --quiet
-  bins+=("$arch=$ROOT/target/${TRIPLE[$arch]}/release/kafka-advertiser")
+  bins+=("$arch=${CARGO_TARGET_DIR:-$ROOT/target}/${TRIPLE[$arch]}/release/kafka-advertiser")
   say "linux/$arch binary: $((SECONDS - t)) s"
 done
 
