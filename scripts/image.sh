@@ -19,6 +19,8 @@ command -v cargo-zigbuild >/dev/null 2>&1 ||
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/image-requirements.txt
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 
+# The image carries a stripped binary without debug info: smaller, and quicker to build.
+export CARGO_PROFILE_RELEASE_DEBUG=none CARGO_PROFILE_RELEASE_STRIP=symbols
 declare -A TRIPLE=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
 bins=()
 for arch in amd64 arm64; do
