@@ -108,18 +108,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             .modify(slim_pod),
         )
         .default_backoff()
-        .inspect({
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            synced.push(rx);
-            let mut tx = Some(tx);
-            move |ev| {
-                if matches!(ev, Ok(watcher::Event::InitDone)) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-            }
-        })
+        .inspect(on_first_list(&mut synced))
         .touched_objects()
         // A broker's node or pod IP is its address in nodeport and pod-ip modes: a pod that gets
         // one (or a new one) reconciles its StatefulSet. Other pod changes are read from the cache.
@@ -137,18 +126,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
             .modify(|c| c.metadata.managed_fields = None),
         )
         .default_backoff()
-        .inspect({
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            synced.push(rx);
-            let mut tx = Some(tx);
-            move |ev| {
-                if matches!(ev, Ok(watcher::Event::InitDone)) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-            }
-        })
+        .inspect(on_first_list(&mut synced))
         .touched_objects();
 
         // StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
@@ -228,6 +206,23 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
         let _ = t.await;
     }
     let _ = leading.await;
+}
+
+/// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
+/// first `InitDone`: a signal only kafka-advertiser waits on.
+fn on_first_list<K>(
+    synced: &mut Vec<tokio::sync::oneshot::Receiver<()>>,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    synced.push(rx);
+    let mut tx = Some(tx);
+    move |ev| {
+        if matches!(ev, Ok(watcher::Event::InitDone)) {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
 }
 
 /// What the StatefulSet cache keeps: no managedFields, and for StatefulSets that did not opt in

@@ -338,34 +338,23 @@ async fn reconcile_inner(
                 let labels = other.labels();
                 let managed = labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
                 let owner = labels.get(STATEFULSET_LABEL).map(String::as_str);
-                if managed && owner != Some(name) {
-                    event(
-                        ctx,
-                        sts,
-                        Some(service_ref(ns, &svc_name)),
-                        EventType::Warning,
-                        "ServiceConflict",
-                        "Reconcile",
-                        format!(
-                            "Service {svc_name} belongs to StatefulSet {}; leaving it alone (set \
-                             kafka-advertiser.io/service-name-template so the names differ)",
-                            owner.unwrap_or("(unknown)")
-                        ),
-                    )
-                    .await;
-                    continue;
-                }
-                if !managed {
-                    event(
-                        ctx,
-                        sts,
-                        Some(service_ref(ns, &svc_name)),
-                        EventType::Warning,
-                        "ServiceConflict",
-                        "Reconcile",
-                        format!("Service {svc_name} exists and is not managed by kafka-advertiser; leaving it alone (rename it or set kafka-advertiser.io/service-name-template)"),
-                    )
-                    .await;
+                let conflict = if !managed {
+                    Some(format!(
+                        "Service {svc_name} exists and is not managed by kafka-advertiser; leaving it alone (rename \
+                         it or set kafka-advertiser.io/service-name-template)"
+                    ))
+                } else if owner != Some(name) {
+                    Some(format!(
+                        "Service {svc_name} belongs to StatefulSet {}; leaving it alone (set \
+                         kafka-advertiser.io/service-name-template so the names differ)",
+                        owner.unwrap_or("(unknown)")
+                    ))
+                } else {
+                    None
+                };
+                if let Some(note) = conflict {
+                    let related = Some(service_ref(ns, &svc_name));
+                    event(ctx, sts, related, EventType::Warning, "ServiceConflict", "Reconcile", note).await;
                     continue;
                 }
             }
