@@ -230,8 +230,23 @@ async fn node_port_clash_is_refused_and_reported() {
     let c = client().await;
     let a = namespace(&c, "e2e-np-a").await;
     let b = namespace(&c, "e2e-np-b").await;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let base = (30100 + (nanos % 2400)).to_string();
+    // kube-apiserver hands out the node ports it picks itself from the top of the range first and
+    // keeps the bottom band (30000–30085 for the default range) for ports asked for by number: a
+    // base there that no Service holds now (earlier runs on this control plane may) cannot meet a
+    // port the API server gives another test's LoadBalancer Service meanwhile.
+    let held: std::collections::BTreeSet<i32> = Api::<k8s_openapi::api::core::v1::Service>::all(c.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .flat_map(|s| s.spec.iter().flat_map(|sp| sp.ports.iter().flatten()))
+        .filter_map(|p| p.node_port)
+        .collect();
+    let base = (30000..30084)
+        .find(|p| !held.contains(p) && !held.contains(&(p + 1)))
+        .expect("two free node ports in the static band")
+        .to_string();
     let broker = || {
         Broker::new("kafka", 2)
             .annotate("kafka-advertiser.io/mode", "nodeport")
@@ -239,6 +254,14 @@ async fn node_port_clash_is_refused_and_reported() {
     };
     broker().create(&c, &a).await;
     wait_for("the first StatefulSet's NodePort Services", T, || async {
+        // A refusal here is a broken test set-up, not the clash under test: say which one.
+        if let Some(e) = events_about(&c, &a, "StatefulSet", "kafka")
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("ServiceApplyFailed"))
+        {
+            panic!("the first StatefulSet's Services were refused: {:?}", e.note);
+        }
         let svcs = services_of(&c, &a, "kafka").await;
         (svcs.len() == 2).then_some(())
     })
