@@ -295,7 +295,10 @@ fn preview_one(
     // The client-discovery ConfigMap as the controller would write it with these addresses (in
     // nodeport and pod-ip modes the addresses come from the running pods).
     let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
-    let endpoints = crate::controller::reconcile::external_endpoints(&d, &lb, &Default::default());
+    let endpoints = crate::controller::reconcile::external_endpoints(
+        &d,
+        &crate::controller::reconcile::external_hosts(&d, &lb, &Default::default()),
+    );
     let from_pods = matches!(d.settings.mode, mutate::settings::Mode::Nodeport | mutate::settings::Mode::PodIp);
     let _ = writeln!(
         out,

@@ -138,7 +138,7 @@ pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[E
             Some((o, (st.host_ip.clone(), st.pod_ip.clone())))
         })
         .collect();
-    let endpoints = reconcile::external_endpoints(&d, &lb, &ips);
+    let endpoints = reconcile::external_endpoints(&d, &reconcile::external_hosts(&d, &lb, &ips));
     out.bootstrap = reconcile::external_bootstrap(&d, &endpoints);
     for o in d.ordinals() {
         let pod = pod_of(o);

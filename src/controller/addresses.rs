@@ -38,6 +38,10 @@ fn hostname(i: &LoadBalancerIngress) -> Option<&str> {
 /// first hostname, `ip` the first IP, `ip-family: IPv4|IPv6` the first IP of that family; by default
 /// the first entry, its IP if it has one, else its hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
+    // gateway-tcp: the Gateway's address, which the controller wrote on the Service.
+    if let Some(a) = svc.metadata.annotations.as_ref().and_then(|a| a.get(super::gateway::ANN_GATEWAY_ADDRESS)) {
+        return Some(a.trim()).filter(|a| !a.is_empty());
+    }
     let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;
     let ann = |k: &str| svc.metadata.annotations.as_ref().and_then(|a| a.get(k)).map(|v| v.trim());
     let v6 = |a: &str| a.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_ipv6());

@@ -34,6 +34,9 @@ pub const ANN_ROLL_ON_CHANGE: &str = "kafka-advertiser.io/roll-on-change";
 pub const ANN_ADDRESSES_READY: &str = "kafka-advertiser.io/addresses-ready";
 /// On the StatefulSet's metadata: every broker's external `host:port`, comma-separated, once all are known.
 pub const ANN_EXTERNAL_BOOTSTRAP: &str = "kafka-advertiser.io/external-bootstrap";
+/// Every annotation the controller writes on a StatefulSet's own metadata.
+pub const STATEFULSET_ANNOTATIONS: [&str; 4] =
+    [ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP, super::gateway::ANN_ROUTED_THROUGH, super::gateway::ANN_CERTIFICATES];
 pub const EXTERNAL_DNS_ANN: &str = "external-dns.alpha.kubernetes.io/hostname";
 pub const METALLB_SHARED_ANN: &str = "metallb.io/allow-shared-ip";
 pub const METALLB_IPS_ANN: &str = "metallb.io/loadBalancerIPs";
@@ -77,6 +80,8 @@ pub struct ServiceSettings {
     pub bootstrap_port: u16,
     pub retain: bool,
     pub roll_on_change: bool,
+    /// gateway-tls: the hostname of the bootstrap TLSRoute.
+    pub bootstrap_hostname: Option<String>,
 }
 
 /// Everything the controller wants for one StatefulSet.
@@ -165,7 +170,8 @@ fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Optio
 
 /// Settings of one StatefulSet (webhook + controller parts).
 /// Annotations read from the StatefulSet's own metadata too (taking precedence over the pod template's).
-pub const SERVICE_ONLY: [&str; 10] = [
+pub const SERVICE_ONLY: [&str; 11] = [
+    super::gateway::ANN_BOOTSTRAP_HOSTNAME,
     ANN_SERVICE_ANNOTATIONS,
     ANN_SERVICE_LABELS,
     ANN_LB_SOURCE_RANGES,
@@ -235,7 +241,7 @@ pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, 
     let bootstrap_port = match a.get(ANN_BOOTSTRAP_PORT) {
         // shared-address: the brokers hold port-base + N on the shared IP, so the bootstrap sits
         // just below them.
-        None if settings.mode == Mode::SharedAddress => {
+        None if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) => {
             settings.port_base.checked_sub(1).filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
                 annotation: ANN_BOOTSTRAP_PORT,
                 value: String::new(),
@@ -249,14 +255,35 @@ pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, 
             reason: "must be a port number between 1 and 65535".into(),
         })?,
     };
+    let bootstrap_hostname = match a.get(super::gateway::ANN_BOOTSTRAP_HOSTNAME).map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(h) if settings.mode != Mode::GatewayTls => {
+            return Err(DesiredError::Invalid {
+                annotation: super::gateway::ANN_BOOTSTRAP_HOSTNAME,
+                value: h.into(),
+                reason: format!("is for gateway-tls mode only (this StatefulSet is in {} mode)", settings.mode),
+            })
+        }
+        Some(h) if crate::mutate::settings::is_valid_host(h) && h.parse::<std::net::IpAddr>().is_err() => {
+            Some(h.to_owned())
+        }
+        Some(h) => {
+            return Err(DesiredError::Invalid {
+                annotation: super::gateway::ANN_BOOTSTRAP_HOSTNAME,
+                value: h.into(),
+                reason: "expected a DNS name (a TLSRoute routes by SNI name, never by IP)".into(),
+            })
+        }
+    };
     let service = ServiceSettings {
+        bootstrap: bool_ann(&a, ANN_BOOTSTRAP)? || bootstrap_hostname.is_some(),
+        bootstrap_hostname,
         target_port,
         external_traffic_policy,
         source_ranges,
         lb_class: a.get(ANN_LB_CLASS).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         annotations: map_ann(&a, ANN_SERVICE_ANNOTATIONS)?,
         labels: map_ann(&a, ANN_SERVICE_LABELS)?,
-        bootstrap: bool_ann(&a, ANN_BOOTSTRAP)?,
         bootstrap_port,
         retain: bool_ann(&a, ANN_RETAIN)?,
         roll_on_change: bool_ann(&a, ANN_ROLL_ON_CHANGE)?,
@@ -426,7 +453,7 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
                     .into(),
             });
         }
-        if settings.mode == Mode::SharedAddress {
+        if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) {
             let first = u32::from(settings.port_base) + start;
             if (first..first + replicas).contains(&u32::from(svc.bootstrap_port)) {
                 return Err(DesiredError::Invalid {

@@ -3,7 +3,9 @@
 
 pub mod addresses;
 pub mod desired;
+pub mod gateway;
 pub mod reconcile;
+pub mod routing;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,10 +13,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::DynamicObject;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +43,14 @@ pub const RBAC: &[(&str, &str, &[&str])] = &[
     ("", "configmaps", &["list", "watch", "create", "patch", "delete"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
+    // Gateway modes: listeners on the user's Gateway, a route per broker; the namespace's labels
+    // judge a listener's allowedRoutes selector.
+    ("gateway.networking.k8s.io", "gateways", &["get", "list", "watch", "patch"]),
+    ("gateway.networking.k8s.io", "tcproutes", &["get", "list", "watch", "create", "patch", "delete"]),
+    ("gateway.networking.k8s.io", "tlsroutes", &["get", "list", "watch", "create", "patch", "delete"]),
+    ("", "namespaces", &["get"]),
+    // tls-issuer: a cert-manager Certificate per broker.
+    ("cert-manager.io", "certificates", &["get", "list", "watch", "create", "patch", "delete"]),
 ];
 
 /// Namespaced RBAC for leader election (Role in the webhook's own namespace).
@@ -78,6 +89,16 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
     let leading =
         tokio::spawn(lead(shared.client.clone(), args.clone(), leader_tx, shared.metrics.clone(), stop.clone()));
 
+    // The Gateway API is watched where it is served; without it, gateway modes still work on the
+    // periodic requeue (and report the missing Gateway).
+    let served: Vec<String> = shared
+        .client
+        .list_api_group_resources(&format!("{}/{}", gateway::GATEWAY_GROUP, gateway::GATEWAY_VERSION))
+        .await
+        .map(|r| r.resources.into_iter().map(|r| r.name).collect())
+        .unwrap_or_default();
+    let gateway_api = ["gateways", "tcproutes", "tlsroutes"].iter().all(|r| served.iter().any(|s| s == r));
+    tracing::info!(gateway_api, "Gateway API discovery");
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
     let state = std::sync::Arc::new(std::sync::Mutex::new(reconcile::State::default()));
@@ -163,16 +184,49 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
                 Ok(watcher::Event::Delete(s)) => {
                     publish_selector(&book, s, true);
                     forget.forget(&kube::runtime::reflector::ObjectRef::from_obj(s));
+                    // Its routes and Certificates go with it (owner references); its listeners are
+                    // fields of the user's Gateway, which only their field manager can remove.
+                    if let (Some(gw), true) = (routing::recorded(s).0, forget.is_leader()) {
+                        let (client, ns, name) = (forget.shared.client.clone(), s.namespace(), s.name_any());
+                        tokio::spawn(async move {
+                            let ns = ns.unwrap_or_default();
+                            if let Err(e) = routing::release_listeners(&client, &gw, &ns, &name).await {
+                                tracing::warn!(error = %e, gateway = %gw, statefulset = %name, "cannot release Gateway listeners");
+                            }
+                        });
+                    }
                 }
                 _ => {}
             })
             .touched_objects();
         let managed =
             watcher::Config::default().labels(&format!("{}={}", desired::MANAGED_BY_LABEL, desired::MANAGED_BY));
-        let controller = Controller::for_stream(sts_stream, sts_store)
-            .owns(services, managed)
+        let gateway_refs = sts_store.clone();
+        let mut controller = Controller::for_stream(sts_stream, sts_store)
+            .owns(services, managed.clone())
             .owns_stream(pod_stream)
             .owns_stream(cm_stream);
+        if gateway_api {
+            // A Gateway's address or listeners changed: reconcile the StatefulSets routed through it.
+            // Routes report acceptance in their status: reconcile their StatefulSet.
+            controller = controller
+                .watches_with(
+                    dyn_api(&shared.client, ns, &gateway::gateway_resource()),
+                    gateway::gateway_resource(),
+                    watcher::Config::default(),
+                    move |gw| statefulsets_routed_through(&gateway_refs, &gw),
+                )
+                .owns_with(
+                    dyn_api(&shared.client, ns, &gateway::route_resource("TCPRoute")),
+                    gateway::route_resource("TCPRoute"),
+                    managed.clone(),
+                )
+                .owns_with(
+                    dyn_api(&shared.client, ns, &gateway::route_resource("TLSRoute")),
+                    gateway::route_resource("TLSRoute"),
+                    managed.clone(),
+                );
+        }
         // Becoming leader: reconcile everything (nothing was written while we followed).
         let trigger = became_leader(leader_rx.clone());
         let stop_c = stop.clone();
@@ -210,6 +264,43 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
 
 /// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
 /// first `InitDone`: a signal only kafka-advertiser waits on.
+fn dyn_api(client: &Client, namespace: Option<&str>, ar: &kube::api::ApiResource) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+/// The opted-in StatefulSets whose pod template names this Gateway.
+fn statefulsets_routed_through(
+    store: &reflector::Store<StatefulSet>,
+    gw: &DynamicObject,
+) -> Vec<reflector::ObjectRef<StatefulSet>> {
+    let (Some(gw_ns), Some(gw_name)) = (gw.metadata.namespace.as_deref(), gw.metadata.name.as_deref()) else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter(|s| desired::opted_in(s))
+        .filter(|s| {
+            let ns = s.metadata.namespace.as_deref().unwrap_or_default();
+            let named = s
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.template.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get(crate::mutate::settings::ANN_GATEWAY))
+                .map(|g| g.trim());
+            named.is_some_and(|g| match g.split_once('/') {
+                Some((n, g)) => n == gw_ns && g == gw_name,
+                None => ns == gw_ns && g == gw_name,
+            })
+        })
+        .map(|s| reflector::ObjectRef::from_obj(&**s))
+        .collect()
+}
+
 fn on_first_list<K>(
     synced: &mut Vec<tokio::sync::oneshot::Receiver<()>>,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
@@ -235,7 +326,7 @@ fn slim(sts: &mut StatefulSet) {
         sts.status = None;
         // Only the annotations we write (removed when a StatefulSet opts out).
         if let Some(a) = sts.metadata.annotations.as_mut() {
-            a.retain(|k, _| k == desired::ANN_ADDRESSES_READY || k == desired::ANN_EXTERNAL_BOOTSTRAP);
+            a.retain(|k, _| desired::STATEFULSET_ANNOTATIONS.contains(&k.as_str()));
         }
     }
 }

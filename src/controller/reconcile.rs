@@ -16,6 +16,8 @@ use tokio::sync::watch;
 
 use super::addresses::ingress_address;
 use super::desired::{self, Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use super::gateway;
+use super::routing;
 use super::{Shared, FIELD_MANAGER};
 use crate::mutate::settings::{Mode, ANN_ADVERTISED};
 use crate::mutate::{self, AddressLookup, RequestNames};
@@ -54,6 +56,8 @@ pub struct State {
     managed: HashMap<ObjectRef<StatefulSet>, i64>,
     /// The template problems last published per StatefulSet (Events only when they change).
     problems: HashMap<ObjectRef<StatefulSet>, Vec<String>>,
+    /// The Gateway, route and certificate problems last published per StatefulSet.
+    routing_problems: HashMap<ObjectRef<StatefulSet>, Vec<String>>,
     /// When we last evicted a pod of a StatefulSet (one at a time).
     evicted: HashMap<ObjectRef<StatefulSet>, (String, Instant)>,
 }
@@ -104,6 +108,7 @@ impl Context {
         st.managed.remove(key);
         st.evicted.remove(key);
         st.problems.remove(key);
+        st.routing_problems.remove(key);
         publish_gauges(self, &st);
     }
 
@@ -111,14 +116,14 @@ impl Context {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn is_leader(&self) -> bool {
+    pub(super) fn is_leader(&self) -> bool {
         *self.leader.borrow()
     }
 }
 
 /// Publish an Event about `obj`; `related` (a Service, a pod) keeps events about different
 /// objects apart instead of folding them into one series.
-async fn event(
+pub(super) async fn event(
     ctx: &Context,
     obj: &impl Resource<DynamicType = ()>,
     related: Option<ObjectReference>,
@@ -134,7 +139,7 @@ async fn event(
 }
 
 /// Checked before every write: a replica that lost the Lease stops writing promptly.
-fn still_leader(ctx: &Context) -> Result<(), ReconcileError> {
+pub(super) fn still_leader(ctx: &Context) -> Result<(), ReconcileError> {
     if ctx.is_leader() {
         Ok(())
     } else {
@@ -152,7 +157,7 @@ fn service_ref(namespace: &str, name: &str) -> ObjectReference {
     }
 }
 
-fn apply_params() -> PatchParams {
+pub(super) fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
@@ -167,7 +172,7 @@ async fn delete_service(services: &Api<Service>, name: &str) -> Result<(), Recon
 
 /// API answers that mean "this object is refused as it is" (not a transient failure): 400 bad
 /// request, 403 forbidden (quota, policy), 404 (namespace gone), 409 is retried, 422 invalid.
-fn refused(code: u16) -> bool {
+pub(super) fn refused(code: u16) -> bool {
     matches!(code, 400 | 403 | 404 | 422)
 }
 
@@ -262,8 +267,8 @@ async fn reconcile_inner(
                 Err(e) => return Err(e.into()),
             }
         }
-        let annotated =
-            sts.annotations().keys().any(|k| k == desired::ANN_ADDRESSES_READY || k == desired::ANN_EXTERNAL_BOOTSTRAP);
+        routing::release_unused(ctx, sts, None, None, false).await?;
+        let annotated = sts.annotations().keys().any(|k| desired::STATEFULSET_ANNOTATIONS.contains(&k.as_str()));
         if annotated {
             // Server-side apply of nothing: drops the annotations this field manager owns.
             let empty =
@@ -310,7 +315,7 @@ async fn reconcile_inner(
         }
     }
 
-    let d = match desired::desired(sts, &ctx.shared.defaults) {
+    let mut d = match desired::desired(sts, &ctx.shared.defaults) {
         Ok(d) => d,
         Err(e) => {
             if !problems.iter().any(|(_, m)| m.contains(&e.to_string())) {
@@ -319,6 +324,26 @@ async fn reconcile_inner(
             return Ok(Action::await_change());
         }
     };
+
+    // Gateway modes: read the user's Gateway (its address goes on the brokers' Services, where the
+    // webhook's address view reads it) and apply this StatefulSet's listeners to it.
+    let mut routing_problems: routing::Problems = Vec::new();
+    let plan = gateway::gateway_plan(&d, sts);
+    let route_kind = gateway::route_kind(d.settings.mode);
+    if let Some(plan) = &plan {
+        let seen = routing::observe(ctx, &d, plan, &mut routing_problems).await?;
+        if let (Mode::GatewayTcp, None, Some(a)) = (d.settings.mode, &d.settings.address, &seen.address) {
+            for (_, svc) in d.services.iter_mut() {
+                svc.metadata
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(gateway::ANN_GATEWAY_ADDRESS.into(), a.clone());
+            }
+        }
+        if seen.exists {
+            routing::apply_listeners(ctx, &d, plan, &mut routing_problems).await?;
+        }
+    }
 
     let existing = services.list(&ListParams::default().labels(&selector)).await?.items;
     let by_name: HashMap<String, &Service> = existing.iter().map(|s| (s.name_any(), s)).collect();
@@ -437,11 +462,20 @@ async fn reconcile_inner(
         .await;
     }
 
+    // Routes to the brokers' Services, and the release of what a former Gateway, mode or issuer had.
+    if let (Some(plan), Some(kind)) = (&plan, route_kind) {
+        let ar = gateway::route_resource(kind);
+        let (routes, draining) = routing::sync(ctx, &d, &ar, &plan.routes, false, &mut routing_problems).await?;
+        pods_draining |= draining;
+        routing_problems.extend(routes.iter().flat_map(gateway::route_problems).map(|m| ("RouteNotAccepted", m)));
+    }
+    routing::release_unused(ctx, sts, plan.as_ref(), route_kind, d.settings.tls_issuer.is_some()).await?;
+
     // Addresses of the brokers in range.
     let needs_address = match d.settings.mode {
         Mode::Loadbalancer => true,
-        Mode::SharedAddress => d.settings.address.is_none(),
-        Mode::Hostname | Mode::Nodeport | Mode::PodIp => false,
+        Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.is_none(),
+        Mode::Hostname | Mode::Nodeport | Mode::PodIp | Mode::GatewayTls => false,
     };
     let mut addrs = BTreeMap::new();
     for (ordinal, svc) in &d.services {
@@ -475,7 +509,26 @@ async fn reconcile_inner(
     }
     // The StatefulSet shows the result: every broker's external host:port once all are known; and
     // when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
-    let endpoints = external_endpoints(&d, &addrs, &pod_addresses(ctx, &d));
+    let hosts = external_hosts(&d, &addrs, &pod_addresses(ctx, &d));
+    let endpoints = external_endpoints(&d, &hosts);
+    // Broker certificates name the external host, so they follow it.
+    if d.settings.tls_issuer.is_some() {
+        let certs: Vec<(Option<u32>, _)> =
+            gateway::certificates(&d, sts, &hosts).into_iter().map(|(o, c)| (Some(o), c)).collect();
+        let ar = gateway::certificate_resource();
+        let (_, draining) = routing::sync(ctx, &d, &ar, &certs, true, &mut routing_problems).await?;
+        pods_draining |= draining;
+    }
+    let fresh = {
+        let mut st = ctx.state();
+        let notes: Vec<String> = routing_problems.iter().map(|(r, m)| format!("{r}: {m}")).collect();
+        st.routing_problems.insert(key.clone(), notes.clone()) != Some(notes)
+    };
+    if fresh {
+        for (reason, note) in &routing_problems {
+            event(ctx, sts, None, EventType::Warning, reason, "Reconcile", note.clone()).await;
+        }
+    }
     let bootstrap = external_bootstrap(&d, &endpoints);
     // Client discovery: a ConfigMap clients mount or read, written when its content changes.
     let cm = desired::discovery_configmap(sts, &endpoints);
@@ -508,8 +561,12 @@ async fn reconcile_inner(
     // not after the StatefulSet controller's back-off while another load balancer is still slow.
     let ready_hash = (needs_address && !addrs.is_empty()).then(|| addresses_hash(&addrs));
     let current = |k: &str| sts.annotations().get(k).cloned();
+    let routed = plan.as_ref().map(gateway::GatewayPlan::gateway);
+    let certified = d.settings.tls_issuer.is_some().then(|| "true".to_owned());
     let stale = (ready_hash.is_some() && current(desired::ANN_ADDRESSES_READY) != ready_hash)
-        || current(desired::ANN_EXTERNAL_BOOTSTRAP) != bootstrap;
+        || current(desired::ANN_EXTERNAL_BOOTSTRAP) != bootstrap
+        || current(gateway::ANN_ROUTED_THROUGH) != routed
+        || current(gateway::ANN_CERTIFICATES) != certified;
     if stale {
         // Touch only the StatefulSet's own metadata: the pod template is not changed, so no rollout.
         // Fields we applied before and leave out now are removed by server-side apply.
@@ -521,6 +578,12 @@ async fn reconcile_inner(
         if let Some(b) = &bootstrap {
             annotations.insert(desired::ANN_EXTERNAL_BOOTSTRAP.into(), b.clone().into());
         }
+        if let Some(g) = &routed {
+            annotations.insert(gateway::ANN_ROUTED_THROUGH.into(), g.clone().into());
+        }
+        if let Some(c) = &certified {
+            annotations.insert(gateway::ANN_CERTIFICATES.into(), c.clone().into());
+        }
         let nudge = json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": { "name": d.name, "namespace": d.namespace, "annotations": annotations }
@@ -531,7 +594,7 @@ async fn reconcile_inner(
     }
 
     let drifting = drift(sts, &d, ctx, key).await?;
-    Ok(if waiting > 0 || drifting || refused_services > 0 || pods_draining {
+    Ok(if waiting > 0 || drifting || refused_services > 0 || pods_draining || !routing_problems.is_empty() {
         Action::requeue(Duration::from_secs(30))
     } else {
         Action::requeue(Duration::from_secs(300))
@@ -563,10 +626,10 @@ fn pod_addresses(ctx: &Context, d: &Desired) -> BTreeMap<u32, (Option<String>, O
     out
 }
 
-/// The external `host:port` of each broker whose address is known, in ordinal order (IPv6
-/// bracketed): a load balancer's learned address, the shared address, the rendered name, or, from
-/// the pod itself, its node's IP (nodeport) or its own IP (pod-ip).
-pub fn external_endpoints(
+/// The external host of each broker whose address is known: a load balancer's (or Gateway's)
+/// learned address, the shared or set address, the rendered name, or, from the pod itself, its
+/// node's IP (nodeport) or its own IP (pod-ip).
+pub fn external_hosts(
     d: &Desired,
     lb: &BTreeMap<u32, String>,
     pods: &BTreeMap<u32, (Option<String>, Option<String>)>,
@@ -576,14 +639,25 @@ pub fn external_endpoints(
         let pod = format!("{}-{ordinal}", d.name);
         let host = match d.settings.mode {
             Mode::Loadbalancer => lb.get(&ordinal).cloned(),
-            Mode::SharedAddress => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned()),
-            Mode::Hostname => {
+            Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned()),
+            Mode::Hostname | Mode::GatewayTls => {
                 d.settings.hostname_template.as_ref().map(|t| t.render(ordinal, &pod, &d.namespace, &d.name))
             }
             Mode::Nodeport => pods.get(&ordinal).and_then(|(node, _)| node.clone()),
             Mode::PodIp => pods.get(&ordinal).and_then(|(_, ip)| ip.clone()),
         };
-        let (Some(host), Ok(port)) = (host.filter(|h| !h.is_empty()), d.settings.external_port(ordinal)) else {
+        if let Some(h) = host.filter(|h| !h.is_empty()) {
+            out.insert(ordinal, h);
+        }
+    }
+    out
+}
+
+/// The external `host:port` of each broker whose address is known, in ordinal order (IPv6 bracketed).
+pub fn external_endpoints(d: &Desired, hosts: &BTreeMap<u32, String>) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for (&ordinal, host) in hosts {
+        let Ok(port) = d.settings.external_port(ordinal) else {
             continue;
         };
         let endpoint = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };

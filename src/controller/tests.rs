@@ -299,7 +299,7 @@ async fn nudge_is_not_repeated_for_the_same_addresses() {
     let mut sts = statefulset(1, json!({}));
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
     let d = desired::desired(&sts, &Defaults::default()).unwrap();
-    let endpoints = super::reconcile::external_endpoints(&d, &addrs, &BTreeMap::new());
+    let endpoints = endpoints_of(&d, &addrs, &BTreeMap::new());
     let bootstrap = super::reconcile::external_bootstrap(&d, &endpoints).unwrap();
     assert_eq!(bootstrap, "203.0.113.10:9094");
     sts.metadata.annotations = Some(BTreeMap::from([
@@ -595,18 +595,18 @@ async fn address_view_survives_a_dropped_watch() {
 
 #[test]
 fn external_bootstrap_lists_every_broker_once_known() {
-    use super::reconcile::{external_bootstrap, external_endpoints};
+    use super::reconcile::external_bootstrap;
     let none = BTreeMap::<u32, String>::new();
     let no_pods = BTreeMap::new();
     let lb = statefulset(3, json!({}));
     let d = desired::desired(&lb, &Defaults::default()).unwrap();
     let mut addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned()), (2, "2001:db8::7".to_owned())]);
-    let partial = external_endpoints(&d, &addrs, &no_pods);
+    let partial = endpoints_of(&d, &addrs, &no_pods);
     assert_eq!(partial.values().collect::<Vec<_>>(), ["203.0.113.10:9094", "[2001:db8::7]:9094"]);
     assert_eq!(external_bootstrap(&d, &partial), None, "broker 1 has no address yet");
     addrs.insert(1, "lb-1.example.net".to_owned());
     assert_eq!(
-        external_bootstrap(&d, &external_endpoints(&d, &addrs, &no_pods)).as_deref(),
+        external_bootstrap(&d, &endpoints_of(&d, &addrs, &no_pods)).as_deref(),
         Some("203.0.113.10:9094,lb-1.example.net:9094,[2001:db8::7]:9094")
     );
     let host = statefulset(
@@ -615,7 +615,7 @@ fn external_bootstrap_lists_every_broker_once_known() {
     );
     let d = desired::desired(&host, &Defaults::default()).unwrap();
     assert_eq!(
-        external_bootstrap(&d, &external_endpoints(&d, &none, &no_pods)).as_deref(),
+        external_bootstrap(&d, &endpoints_of(&d, &none, &no_pods)).as_deref(),
         Some("b0.example.com:9094,b1.example.com:9094")
     );
     // nodeport: each broker's node IP (from its pod) and node port; pod-ip: the pod's own IP.
@@ -626,12 +626,12 @@ fn external_bootstrap_lists_every_broker_once_known() {
     let np = statefulset(2, json!({"kafka-advertiser.io/mode": "nodeport"}));
     let d = desired::desired(&np, &Defaults::default()).unwrap();
     assert_eq!(
-        external_bootstrap(&d, &external_endpoints(&d, &none, &pods)).as_deref(),
+        external_bootstrap(&d, &endpoints_of(&d, &none, &pods)).as_deref(),
         Some("10.0.0.5:31090,[fd00::5]:31091")
     );
     let pip = statefulset(2, json!({"kafka-advertiser.io/mode": "pod-ip"}));
     let d = desired::desired(&pip, &Defaults::default()).unwrap();
-    let e = external_endpoints(&d, &none, &pods);
+    let e = endpoints_of(&d, &none, &pods);
     assert_eq!(e.values().collect::<Vec<_>>(), ["10.244.1.7:9094"], "broker 1 has no pod IP yet");
     assert_eq!(external_bootstrap(&d, &e), None);
 }
@@ -885,4 +885,12 @@ fn the_ingress_entry_follows_the_services_address_choice() {
         "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}}))
     .unwrap();
     assert_eq!(ingress_address(&only_v4), None, "no address of that family yet: the broker waits");
+}
+
+fn endpoints_of(
+    d: &super::desired::Desired,
+    lb: &BTreeMap<u32, String>,
+    pods: &BTreeMap<u32, (Option<String>, Option<String>)>,
+) -> BTreeMap<u32, String> {
+    super::reconcile::external_endpoints(d, &super::reconcile::external_hosts(d, lb, pods))
 }

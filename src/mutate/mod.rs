@@ -58,6 +58,11 @@ pub enum MutateError {
          kafka-advertiser.io/node-port-base to a range no other StatefulSet uses"
     )]
     NodePortClash { port: u16, statefulset: String, other: String, other_ordinal: u32 },
+    #[error(
+        "container {container:?} already mounts volume {volume:?} at {path}, where kafka-advertiser.io/tls-issuer \
+         mounts the broker certificate: set kafka-advertiser.io/tls-mount-path to another directory"
+    )]
+    TlsMountPathTaken { container: String, volume: String, path: String },
     #[error("waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: {reason}")]
     AddressPending { namespace: String, statefulset: String, ordinal: u32, reason: Pending },
 }
@@ -86,6 +91,12 @@ pub enum Pending {
          exclude the namespace from the webhook's namespaceSelector"
     )]
     NotWatched { namespace: String, watched: String },
+    #[error(
+        "Gateway {namespace}/{name} has no status.addresses yet (is a Gateway controller running for its class? kubectl \
+         describe gateway -n {namespace} {name}), or set kafka-advertiser.io/address; the StatefulSet controller \
+         retries this pod"
+    )]
+    NoGatewayAddress { namespace: String, name: String },
 }
 
 impl MutateError {
@@ -440,6 +451,64 @@ fn env_ops(ci: usize, container: &ContainerView, want: &EnvWant<'_>, ops: &mut V
     }
 }
 
+/// Name of the Secret (and the cert-manager Certificate) of a broker's certificate.
+pub fn tls_secret_name(pod: &str) -> String {
+    format!("{pod}-tls")
+}
+
+/// Operations that mount the broker's certificate Secret read-only in the broker container: a
+/// volume [`settings::TLS_VOLUME`] and its mount, each added or corrected, never duplicated.
+fn tls_ops(
+    spec: &pod::SpecView,
+    ci: usize,
+    container: &ContainerView,
+    pod: &str,
+    path: &str,
+    ops: &mut Vec<PatchOperation>,
+) -> Result<(), MutateError> {
+    let secret = tls_secret_name(pod);
+    let volume = json!({"name": settings::TLS_VOLUME, "secret": {"secretName": secret}});
+    match spec.volumes.as_deref() {
+        None => ops.push(PatchOperation::Add(AddOperation { path: ptr(&["spec", "volumes"]), value: json!([volume]) })),
+        Some(vs) => match vs.iter().position(|v| v.name == settings::TLS_VOLUME) {
+            Some(i) if vs[i].secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(secret.as_str()) => {}
+            Some(i) => ops.push(PatchOperation::Replace(ReplaceOperation {
+                path: ptr(&["spec", "volumes", &i.to_string()]),
+                value: volume,
+            })),
+            None => ops.push(PatchOperation::Add(AddOperation { path: ptr(&["spec", "volumes", "-"]), value: volume })),
+        },
+    }
+    let mount = json!({"name": settings::TLS_VOLUME, "mountPath": path, "readOnly": true});
+    let ci = ci.to_string();
+    let base = ["spec", "containers", ci.as_str(), "volumeMounts"];
+    match container.volume_mounts.as_deref() {
+        None => ops.push(PatchOperation::Add(AddOperation { path: ptr(&base), value: json!([mount]) })),
+        Some(ms) => {
+            let same_path = |m: &pod::MountView| m.mount_path.trim_end_matches('/') == path;
+            if let Some(other) = ms.iter().find(|m| m.name != settings::TLS_VOLUME && same_path(m)) {
+                return Err(MutateError::TlsMountPathTaken {
+                    container: container.name.clone(),
+                    volume: other.name.clone(),
+                    path: path.to_owned(),
+                });
+            }
+            match ms.iter().position(|m| m.name == settings::TLS_VOLUME) {
+                Some(i) if same_path(&ms[i]) && ms[i].read_only == Some(true) => {}
+                Some(i) => ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path: ptr(&[base[0], base[1], base[2], base[3], &i.to_string()]),
+                    value: mount,
+                })),
+                None => ops.push(PatchOperation::Add(AddOperation {
+                    path: ptr(&[base[0], base[1], base[2], base[3], "-"]),
+                    value: mount,
+                })),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Compute the mutation of a full k8s-openapi `Pod` (controller, tests). See [`mutate_view`].
 pub fn mutate(
     pod: &Pod,
@@ -537,11 +606,13 @@ pub fn mutate_view(
                 }
             }
         },
-        Mode::Hostname => {
+        Mode::Hostname | Mode::GatewayTls => {
             let rendered =
                 settings.hostname_template.as_ref().map(|t| (t, t.render(ordinal, name, namespace, &statefulset)));
             if let Some((t, host)) = &rendered {
-                if !settings::is_valid_host(host) {
+                // A TLSRoute routes by SNI, and SNI carries names only.
+                let ip = settings.mode == Mode::GatewayTls && host.parse::<std::net::IpAddr>().is_ok();
+                if !settings::is_valid_host(host) || ip {
                     return Err(SettingsError::Invalid {
                         annotation: settings::ANN_HOSTNAME_TEMPLATE,
                         value: t.as_str().to_owned(),
@@ -574,7 +645,8 @@ pub fn mutate_view(
             HOST_IP_REF
         }
         Mode::PodIp => POD_IP_REF,
-        Mode::Loadbalancer => {
+        Mode::GatewayTcp if settings.address.is_some() => settings.address.as_deref().unwrap_or_default(),
+        Mode::Loadbalancer | Mode::GatewayTcp => {
             let service = || {
                 service_name(
                     settings.service_name_template.as_ref().map(|t| t.as_str()),
@@ -586,7 +658,13 @@ pub fn mutate_view(
             let found = addresses.lookup(namespace, &statefulset, ordinal);
             let reason = match &found {
                 Lookup::Address(_) => None,
-                Lookup::NoAddress => Some(Pending::NoAddress { namespace: namespace.to_owned(), service: service() }),
+                Lookup::NoAddress => Some(match &settings.gateway {
+                    Some(g) if settings.mode == Mode::GatewayTcp => Pending::NoGatewayAddress {
+                        namespace: g.namespace_or(namespace).to_owned(),
+                        name: g.name.clone(),
+                    },
+                    _ => Pending::NoAddress { namespace: namespace.to_owned(), service: service() },
+                }),
                 Lookup::NoService => Some(Pending::NoService {
                     namespace: namespace.to_owned(),
                     service: service(),
@@ -697,6 +775,9 @@ pub fn mutate_view(
         .map(|sel| (*sel).clone())
         .unwrap_or_else(|| affinity::broker_selector(meta.labels.as_ref()));
     ops.extend(affinity::ops(spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
+    if settings.tls_issuer.is_some() {
+        tls_ops(spec, ci, container, &format!("{statefulset}-{ordinal}"), &settings.tls_mount_path, &mut ops)?;
+    }
 
     match meta.annotations.as_ref() {
         None => ops.push(PatchOperation::Add(AddOperation {

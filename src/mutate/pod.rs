@@ -45,6 +45,35 @@ pub struct SpecView {
     pub hostname: Option<String>,
     pub subdomain: Option<String>,
     pub affinity: Option<Affinity>,
+    #[serde(default)]
+    pub volumes: Option<Vec<VolumeView>>,
+}
+
+/// A pod volume: its name and, for a Secret volume, the Secret.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeView {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub secret: Option<SecretVolumeView>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretVolumeView {
+    pub secret_name: Option<String>,
+}
+
+/// A container's volume mount.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MountView {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub mount_path: String,
+    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,6 +86,8 @@ pub struct ContainerView {
     /// How many `envFrom` sources (their contents are not visible at admission).
     #[serde(default, deserialize_with = "count")]
     pub env_from: usize,
+    #[serde(default)]
+    pub volume_mounts: Option<Vec<MountView>>,
 }
 
 fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -71,6 +102,15 @@ impl From<&Container> for ContainerView {
             image: c.image.clone(),
             env: c.env.clone(),
             env_from: c.env_from.as_ref().map_or(0, Vec::len),
+            volume_mounts: c.volume_mounts.as_ref().map(|m| {
+                m.iter()
+                    .map(|m| MountView {
+                        name: m.name.clone(),
+                        mount_path: m.mount_path.clone(),
+                        read_only: m.read_only,
+                    })
+                    .collect()
+            }),
         }
     }
 }
@@ -96,6 +136,14 @@ impl From<&Pod> for PodView {
                 hostname: s.hostname.clone(),
                 subdomain: s.subdomain.clone(),
                 affinity: s.affinity.clone(),
+                volumes: s.volumes.as_ref().map(|v| {
+                    v.iter()
+                        .map(|v| VolumeView {
+                            name: v.name.clone(),
+                            secret: v.secret.as_ref().map(|s| SecretVolumeView { secret_name: s.secret_name.clone() }),
+                        })
+                        .collect()
+                }),
             }),
         }
     }

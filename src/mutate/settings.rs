@@ -28,6 +28,13 @@ pub const ANN_RACK_LABEL: &str = "kafka-advertiser.io/rack-label";
 pub const ANN_SERVICE_TYPE: &str = "kafka-advertiser.io/service-type";
 pub const ANN_ADDRESS_TYPE: &str = "kafka-advertiser.io/address-type";
 pub const ANN_IP_FAMILY: &str = "kafka-advertiser.io/ip-family";
+pub const ANN_GATEWAY: &str = "kafka-advertiser.io/gateway";
+pub const ANN_GATEWAY_LISTENER: &str = "kafka-advertiser.io/gateway-listener";
+pub const ANN_TLS_ISSUER: &str = "kafka-advertiser.io/tls-issuer";
+pub const ANN_TLS_MOUNT_PATH: &str = "kafka-advertiser.io/tls-mount-path";
+pub const DEFAULT_TLS_MOUNT_PATH: &str = "/etc/kafka/tls";
+/// The pod volume that carries a broker's certificate (Secret `<pod>-tls`).
+pub const TLS_VOLUME: &str = "kafka-advertiser-tls";
 /// The zone label the kube-apiserver copies from the node onto the pod at binding (≥ 1.35).
 pub const DEFAULT_RACK_LABEL: &str = "topology.kubernetes.io/zone";
 /// Written by the webhook: the listener entries it advertised.
@@ -67,10 +74,22 @@ pub enum Mode {
     Nodeport,
     /// The pod's own IP (downward API), on flat or VPC-native networks; port = `port`.
     PodIp,
+    /// One TCP listener per broker on a shared Gateway; its address, port = port-base + ordinal.
+    GatewayTcp,
+    /// One TLS-passthrough listener on a Gateway, a TLSRoute per broker by SNI hostname; port = `port`.
+    GatewayTls,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [Mode::Loadbalancer, Mode::SharedAddress, Mode::Hostname, Mode::Nodeport, Mode::PodIp];
+    pub const ALL: [Mode; 7] = [
+        Mode::Loadbalancer,
+        Mode::SharedAddress,
+        Mode::Hostname,
+        Mode::Nodeport,
+        Mode::PodIp,
+        Mode::GatewayTcp,
+        Mode::GatewayTls,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,7 +98,14 @@ impl Mode {
             Mode::Hostname => "hostname",
             Mode::Nodeport => "nodeport",
             Mode::PodIp => "pod-ip",
+            Mode::GatewayTcp => "gateway-tcp",
+            Mode::GatewayTls => "gateway-tls",
         }
+    }
+
+    /// Modes that route through a Gateway API Gateway.
+    pub fn is_gateway(self) -> bool {
+        matches!(self, Mode::GatewayTcp | Mode::GatewayTls)
     }
 }
 
@@ -137,6 +163,41 @@ impl IpFamily {
             IpFamily::V6 => "IPv6",
         }
     }
+}
+
+/// A Gateway named by `kafka-advertiser.io/gateway: [namespace/]name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRef {
+    /// `None`: the StatefulSet's namespace.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl GatewayRef {
+    pub fn namespace_or<'a>(&'a self, own: &'a str) -> &'a str {
+        self.namespace.as_deref().unwrap_or(own)
+    }
+}
+
+/// The cert-manager issuer named by `kafka-advertiser.io/tls-issuer: Issuer/NAME | ClusterIssuer/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63): namespace and section names.
+pub(crate) fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1123 subdomain (object names such as a Gateway's or an issuer's).
+pub(crate) fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +310,13 @@ pub struct Settings {
     /// `None`: the first ingress entry, its IP if it has one, else its hostname.
     pub address_type: Option<AddressType>,
     pub ip_family: Option<IpFamily>,
+    /// Gateway modes: the Gateway the brokers are reached through.
+    pub gateway: Option<GatewayRef>,
+    /// gateway-tls: the `sectionName` of the user's TLS passthrough listener.
+    pub gateway_listener: Option<String>,
+    /// A cert-manager Certificate per broker from this issuer, mounted at `tls_mount_path`.
+    pub tls_issuer: Option<IssuerRef>,
+    pub tls_mount_path: String,
 }
 
 fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16) -> Result<u16, SettingsError> {
@@ -310,7 +378,11 @@ impl Settings {
         let mode = match annotations.get(ANN_MODE) {
             None => defaults.mode,
             Some(v) => v.trim().parse().map_err(|()| {
-                invalid(ANN_MODE, v, "expected one of loadbalancer, shared-address, hostname, nodeport, pod-ip")
+                invalid(
+                    ANN_MODE,
+                    v,
+                    "expected one of loadbalancer, shared-address, hostname, nodeport, pod-ip, gateway-tcp, gateway-tls",
+                )
             })?,
         };
         let address = match annotations.get(ANN_ADDRESS).map(|s| s.trim()) {
@@ -348,9 +420,50 @@ impl Settings {
             .get(ANN_SERVICE_NAME_TEMPLATE)
             .map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim()))
             .transpose()?;
-        if mode == Mode::Hostname && hostname_template.is_none() {
+        if matches!(mode, Mode::Hostname | Mode::GatewayTls) && hostname_template.is_none() {
             return Err(SettingsError::Missing { annotation: ANN_HOSTNAME_TEMPLATE, mode });
         }
+        let gateway = match annotations.get(ANN_GATEWAY).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None if mode.is_gateway() => return Err(SettingsError::Missing { annotation: ANN_GATEWAY, mode }),
+            None => None,
+            Some(v) => {
+                let (ns, name) = v.split_once('/').map_or((None, v), |(n, g)| (Some(n), g));
+                if !ns.is_none_or(is_dns_label) || !is_dns_subdomain(name) || name.is_empty() {
+                    return Err(invalid(ANN_GATEWAY, v, "expected [namespace/]name of a Gateway"));
+                }
+                Some(GatewayRef { namespace: ns.map(str::to_owned), name: name.to_owned() })
+            }
+        };
+        let gateway_listener = match annotations.get(ANN_GATEWAY_LISTENER).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None if mode == Mode::GatewayTls => {
+                return Err(SettingsError::Missing { annotation: ANN_GATEWAY_LISTENER, mode })
+            }
+            None => None,
+            Some(v) if is_dns_label(v) => Some(v.to_owned()),
+            Some(v) => return Err(invalid(ANN_GATEWAY_LISTENER, v, "expected the name of a listener of the Gateway")),
+        };
+        let tls_issuer = match annotations.get(ANN_TLS_ISSUER).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(v) => match v.split_once('/') {
+                Some((kind @ ("Issuer" | "ClusterIssuer"), name)) if is_dns_subdomain(name) && !name.is_empty() => {
+                    Some(IssuerRef { kind: kind.to_owned(), name: name.to_owned() })
+                }
+                _ => return Err(invalid(ANN_TLS_ISSUER, v, "expected Issuer/NAME or ClusterIssuer/NAME")),
+            },
+        };
+        let tls_mount_path = match annotations.get(ANN_TLS_MOUNT_PATH).map(|s| s.trim()) {
+            None => DEFAULT_TLS_MOUNT_PATH.to_owned(),
+            Some(v) if v.starts_with('/') && v.len() > 1 && !v.contains(':') && !v.split('/').any(|p| p == "..") => {
+                v.trim_end_matches('/').to_owned()
+            }
+            Some(v) => {
+                return Err(invalid(
+                    ANN_TLS_MOUNT_PATH,
+                    v,
+                    "expected an absolute directory path such as /etc/kafka/tls",
+                ))
+            }
+        };
         let internal_listener = match annotations.get(ANN_INTERNAL_LISTENER).map(|s| s.trim()) {
             Some(v) if v.eq_ignore_ascii_case("none") => None,
             _ => Some(listener_name(annotations, ANN_INTERNAL_LISTENER, "INTERNAL")?),
@@ -398,6 +511,7 @@ impl Settings {
             None => match mode {
                 Mode::Nodeport => ServiceType::NodePort,
                 Mode::PodIp => ServiceType::None,
+                Mode::GatewayTcp | Mode::GatewayTls => ServiceType::ClusterIp,
                 _ => ServiceType::LoadBalancer,
             },
             Some("LoadBalancer") => ServiceType::LoadBalancer,
@@ -414,6 +528,13 @@ impl Settings {
             Mode::SharedAddress if address.is_none() => Some(ServiceType::LoadBalancer),
             _ => None,
         };
+        if mode.is_gateway() && service_type == ServiceType::None {
+            return Err(invalid(
+                ANN_SERVICE_TYPE,
+                "None",
+                format!("{mode} mode routes each broker through its own Service: remove {ANN_SERVICE_TYPE}"),
+            ));
+        }
         if let Some(needed) = needs.filter(|n| *n != service_type) {
             return Err(invalid(
                 ANN_SERVICE_TYPE,
@@ -446,6 +567,10 @@ impl Settings {
             ));
         }
         Ok(Self {
+            gateway,
+            gateway_listener,
+            tls_issuer,
+            tls_mount_path,
             rack_label: rack.then_some(rack_label),
             service_type,
             address_type,
@@ -471,9 +596,9 @@ impl Settings {
     /// The external port of a broker in the modes where it depends on the ordinal.
     pub fn external_port(&self, ordinal: u32) -> Result<u16, SettingsError> {
         let (base, key) = match self.mode {
-            Mode::SharedAddress => (self.port_base, ANN_PORT_BASE),
+            Mode::SharedAddress | Mode::GatewayTcp => (self.port_base, ANN_PORT_BASE),
             Mode::Nodeport => (self.node_port_base, ANN_NODE_PORT_BASE),
-            Mode::Hostname | Mode::Loadbalancer | Mode::PodIp => return Ok(self.port),
+            Mode::Hostname | Mode::Loadbalancer | Mode::PodIp | Mode::GatewayTls => return Ok(self.port),
         };
         u32::from(base)
             .checked_add(ordinal)

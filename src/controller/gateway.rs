@@ -1,0 +1,412 @@
+//! Gateway API and cert-manager desired state, pure: from a StatefulSet's [`Desired`] (and what the
+//! controller learned) to the Gateway listeners, routes and Certificates it owns, and the problems a
+//! Gateway's spec and a route's status show. The reconciler only adapts this to the API.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::{json, Value};
+
+use super::desired::{
+    owner_reference, Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL,
+};
+use crate::mutate::settings::{Mode, ANN_GATEWAY_LISTENER, ANN_PORT};
+use crate::mutate::tls_secret_name;
+
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+pub const GATEWAY_VERSION: &str = "v1";
+pub const CERT_MANAGER_GROUP: &str = "cert-manager.io";
+/// On the per-broker Services of `gateway-tcp` mode: the Gateway's address, as the controller learned
+/// it (the webhook's address view reads it like a load balancer's ingress).
+pub const ANN_GATEWAY_ADDRESS: &str = "kafka-advertiser.io/gateway-address";
+/// On the StatefulSet's metadata: the Gateway its listeners and routes were last applied to, so they
+/// are released when the StatefulSet moves to another Gateway, another mode or opts out.
+pub const ANN_ROUTED_THROUGH: &str = "kafka-advertiser.io/routed-through";
+/// On the StatefulSet's metadata: it has broker Certificates (removed when `tls-issuer` goes).
+pub const ANN_CERTIFICATES: &str = "kafka-advertiser.io/certificates";
+/// gateway-tls: a TLSRoute with this hostname to the bootstrap Service (implies `bootstrap`).
+pub const ANN_BOOTSTRAP_HOSTNAME: &str = "kafka-advertiser.io/bootstrap-hostname";
+
+pub fn gateway_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GATEWAY_GROUP, GATEWAY_VERSION, "Gateway"), "gateways")
+}
+
+/// `TCPRoute` (gateway-tcp) or `TLSRoute` (gateway-tls).
+pub fn route_kind(mode: Mode) -> Option<&'static str> {
+    match mode {
+        Mode::GatewayTcp => Some("TCPRoute"),
+        Mode::GatewayTls => Some("TLSRoute"),
+        _ => None,
+    }
+}
+
+pub const ROUTE_KINDS: [&str; 2] = ["TCPRoute", "TLSRoute"];
+
+pub fn route_resource(kind: &str) -> ApiResource {
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GATEWAY_GROUP, GATEWAY_VERSION, kind), &plural)
+}
+
+pub fn certificate_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(CERT_MANAGER_GROUP, "v1", "Certificate"), "certificates")
+}
+
+/// The field manager of one StatefulSet's listeners on a shared Gateway. Each StatefulSet applies
+/// only its own listeners, so each needs its own manager: with one, applying StatefulSet A's set
+/// would remove B's. (At most 128 characters: long names are hashed.)
+pub fn listener_manager(namespace: &str, statefulset: &str) -> String {
+    let m = format!("kafka-advertiser/{namespace}/{statefulset}");
+    if m.len() <= 128 {
+        return m;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{namespace}/{statefulset}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("kafka-advertiser/{h:016x}")
+}
+
+/// The name of the Gateway listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`,
+/// prefixed by the namespace when the Gateway is in another one (it may serve several).
+pub fn listener_name(gateway_namespace: &str, namespace: &str, statefulset: &str, ordinal: Option<u32>) -> String {
+    let own = match ordinal {
+        Some(o) => format!("{statefulset}-{o}"),
+        None => format!("{statefulset}-bootstrap"),
+    };
+    if gateway_namespace == namespace {
+        own
+    } else {
+        format!("{namespace}-{own}")
+    }
+}
+
+/// What the controller keeps for one StatefulSet behind a Gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayPlan {
+    pub namespace: String,
+    pub name: String,
+    /// gateway-tcp: the listeners this StatefulSet owns on the Gateway (empty in gateway-tls).
+    pub listeners: Vec<Value>,
+    /// One route per broker (ordinal) and one for the bootstrap (`None`).
+    pub routes: Vec<(Option<u32>, DynamicObject)>,
+}
+
+impl GatewayPlan {
+    /// `namespace/name` of the Gateway.
+    pub fn gateway(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The server-side apply body of this StatefulSet's listeners (no listener: releases them all).
+    pub fn listeners_patch(&self) -> Value {
+        listeners_patch(&self.namespace, &self.name, &self.listeners)
+    }
+}
+
+pub fn listeners_patch(namespace: &str, name: &str, listeners: &[Value]) -> Value {
+    let mut body = json!({
+        "apiVersion": format!("{GATEWAY_GROUP}/{GATEWAY_VERSION}"), "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace},
+    });
+    if !listeners.is_empty() {
+        body["spec"] = json!({ "listeners": listeners });
+    }
+    body
+}
+
+fn labels(d: &Desired, role: &str, ordinal: Option<u32>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+        (STATEFULSET_LABEL.to_owned(), d.name.clone()),
+        (ROLE_LABEL.to_owned(), role.to_owned()),
+    ]);
+    if let Some(o) = ordinal {
+        l.insert(ORDINAL_LABEL.to_owned(), o.to_string());
+    }
+    l
+}
+
+fn object(
+    ar: &ApiResource,
+    name: String,
+    d: &Desired,
+    sts: &StatefulSet,
+    labels: BTreeMap<String, String>,
+) -> DynamicObject {
+    let mut o = DynamicObject::new(&name, ar).within(&d.namespace);
+    o.metadata = ObjectMeta {
+        name: Some(name),
+        namespace: Some(d.namespace.clone()),
+        labels: Some(labels),
+        owner_references: Some(vec![owner_reference(sts)]),
+        ..Default::default()
+    };
+    o
+}
+
+fn service_port(svc: &k8s_openapi::api::core::v1::Service) -> i32 {
+    svc.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port)
+}
+
+/// The Gateway listeners and routes of a StatefulSet in a gateway mode (`None` in other modes).
+pub fn gateway_plan(d: &Desired, sts: &StatefulSet) -> Option<GatewayPlan> {
+    let kind = route_kind(d.settings.mode)?;
+    let gw = d.settings.gateway.as_ref()?;
+    let gw_ns = gw.namespace_or(&d.namespace).to_owned();
+    let ar = route_resource(kind);
+    let tcp = d.settings.mode == Mode::GatewayTcp;
+    // Our listeners admit our routes only: TCPRoutes from the StatefulSet's namespace.
+    let allowed = if gw_ns == d.namespace {
+        json!({"namespaces": {"from": "Same"}, "kinds": [{"group": GATEWAY_GROUP, "kind": kind}]})
+    } else {
+        json!({
+            "namespaces": {"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": d.namespace}}},
+            "kinds": [{"group": GATEWAY_GROUP, "kind": kind}],
+        })
+    };
+    let mut listeners = Vec::new();
+    let mut routes = Vec::new();
+    let brokers = d.services.iter().map(|(o, s)| (Some(*o), s));
+    for (ordinal, svc) in brokers.chain(d.bootstrap.iter().map(|b| (None, b))) {
+        let svc_name = svc.metadata.name.clone().unwrap_or_default();
+        let section = if tcp {
+            let port = match ordinal {
+                Some(o) => d.settings.external_port(o).ok()?,
+                None => d.service_settings.bootstrap_port,
+            };
+            let name = listener_name(&gw_ns, &d.namespace, &d.name, ordinal);
+            listeners.push(json!({"name": name, "port": port, "protocol": "TCP", "allowedRoutes": allowed}));
+            name
+        } else {
+            d.settings.gateway_listener.clone().unwrap_or_default()
+        };
+        let mut parent = json!({"group": GATEWAY_GROUP, "kind": "Gateway", "name": gw.name, "sectionName": section});
+        if gw_ns != d.namespace {
+            parent["namespace"] = json!(gw_ns);
+        }
+        let mut spec = json!({
+            "parentRefs": [parent],
+            "rules": [{"backendRefs": [{"group": "", "kind": "Service", "name": svc_name, "port": service_port(svc)}]}],
+        });
+        if !tcp {
+            let host = match ordinal {
+                Some(o) => d
+                    .settings
+                    .hostname_template
+                    .as_ref()
+                    .map(|t| t.render(o, &format!("{}-{o}", d.name), &d.namespace, &d.name)),
+                None => d.service_settings.bootstrap_hostname.clone(),
+            };
+            let Some(host) = host else { continue };
+            spec["hostnames"] = json!([host]);
+        }
+        let role = if ordinal.is_some() { "broker" } else { "bootstrap" };
+        let mut route = object(&ar, svc_name, d, sts, labels(d, role, ordinal));
+        route.data = json!({ "spec": spec });
+        routes.push((ordinal, route));
+    }
+    Some(GatewayPlan { namespace: gw_ns, name: gw.name.clone(), listeners, routes })
+}
+
+/// The address a Gateway's controller published: `status.addresses[0].value`.
+pub fn gateway_address(gw: &DynamicObject) -> Option<String> {
+    gw.data["status"]["addresses"][0]["value"].as_str().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned)
+}
+
+/// Does a label selector (`matchLabels`, `matchExpressions`) select these labels?
+fn selects(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
+    let labels_ok = selector["matchLabels"]
+        .as_object()
+        .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str()));
+    let exprs_ok = selector["matchExpressions"].as_array().is_none_or(|es| {
+        es.iter().all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> =
+                e["values"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let have = labels.get(key).map(String::as_str);
+            match e["operator"].as_str() {
+                Some("In") => have.is_some_and(|h| values.contains(&h)),
+                Some("NotIn") => have.is_none_or(|h| !values.contains(&h)),
+                Some("Exists") => have.is_some(),
+                Some("DoesNotExist") => have.is_none(),
+                _ => false,
+            }
+        })
+    });
+    labels_ok && exprs_ok
+}
+
+/// Why a listener would not take routes of `kind` from `namespace`, if it would not.
+/// `namespace_labels`: the route namespace's labels (for a `Selector`; `None`: not checked).
+fn refuses_routes(
+    listener: &Value,
+    kind: &str,
+    gateway_namespace: &str,
+    namespace: &str,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+) -> Option<String> {
+    let allowed = &listener["allowedRoutes"];
+    let from = allowed["namespaces"]["from"].as_str().unwrap_or("Same");
+    let ns_ok = match from {
+        "All" => true,
+        "Same" => gateway_namespace == namespace,
+        "Selector" => namespace_labels.is_none_or(|l| selects(&allowed["namespaces"]["selector"], l)),
+        _ => true,
+    };
+    if !ns_ok {
+        return Some(format!(
+            "its allowedRoutes.namespaces.from is {from}, which excludes namespace {namespace}: allow that namespace"
+        ));
+    }
+    let kinds: Vec<&str> =
+        allowed["kinds"].as_array().map(|k| k.iter().filter_map(|k| k["kind"].as_str()).collect()).unwrap_or_default();
+    if !kinds.is_empty() && !kinds.contains(&kind) {
+        return Some(format!("its allowedRoutes.kinds ({}) exclude {kind}: add {kind}", kinds.join(", ")));
+    }
+    None
+}
+
+/// What is wrong with the user's Gateway for this StatefulSet: `(reason, message)`, for Warning Events.
+pub fn gateway_problems(
+    gw: &DynamicObject,
+    d: &Desired,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let gw_name = format!(
+        "{}/{}",
+        gw.metadata.namespace.as_deref().unwrap_or_default(),
+        gw.metadata.name.as_deref().unwrap_or_default()
+    );
+    let gw_ns = gw.metadata.namespace.as_deref().unwrap_or_default();
+    let listeners = gw.data["spec"]["listeners"].as_array().cloned().unwrap_or_default();
+    if d.settings.mode == Mode::GatewayTls {
+        let want = d.settings.gateway_listener.as_deref().unwrap_or_default();
+        let Some(l) = listeners.iter().find(|l| l["name"].as_str() == Some(want)) else {
+            let names: Vec<&str> = listeners.iter().filter_map(|l| l["name"].as_str()).collect();
+            out.push((
+                "GatewayListenerNotFound",
+                format!(
+                    "Gateway {gw_name} has no listener {want:?} ({ANN_GATEWAY_LISTENER}); its listeners: {}",
+                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                ),
+            ));
+            return out;
+        };
+        let protocol = l["protocol"].as_str().unwrap_or_default();
+        let mode = l["tls"]["mode"].as_str().unwrap_or("Terminate");
+        if protocol != "TLS" || mode != "Passthrough" {
+            out.push((
+                "GatewayListenerNotPassthrough",
+                format!(
+                    "listener {want} of Gateway {gw_name} is protocol {protocol} (tls mode {mode}): gateway-tls needs \
+                     protocol TLS with tls.mode Passthrough, so that the brokers' own certificates reach the clients"
+                ),
+            ));
+        }
+        if let Some(port) = l["port"].as_u64().filter(|p| *p != u64::from(d.settings.port)) {
+            out.push((
+                "GatewayListenerPortMismatch",
+                format!(
+                    "listener {want} of Gateway {gw_name} listens on port {port} but the brokers advertise port {} \
+                     ({ANN_PORT}): set {ANN_PORT}: \"{port}\"",
+                    d.settings.port
+                ),
+            ));
+        }
+        if let Some(why) = refuses_routes(l, "TLSRoute", gw_ns, &d.namespace, namespace_labels) {
+            out.push((
+                "GatewayRoutesNotAllowed",
+                format!("listener {want} of Gateway {gw_name} does not accept this StatefulSet's TLSRoutes: {why}"),
+            ));
+        }
+    }
+    out
+}
+
+/// Why a route's parents do not accept it (`status.parents[].conditions` Accepted=False).
+pub fn route_problems(route: &DynamicObject) -> Vec<String> {
+    let name = route.metadata.name.as_deref().unwrap_or_default();
+    let mut out = Vec::new();
+    for p in route.data["status"]["parents"].as_array().into_iter().flatten() {
+        let parent = p["parentRef"]["name"].as_str().unwrap_or_default();
+        for c in p["conditions"].as_array().into_iter().flatten() {
+            if c["type"] == "Accepted" && c["status"] == "False" {
+                out.push(format!(
+                    "Gateway {parent} does not accept route {name}: {} ({})",
+                    c["message"].as_str().unwrap_or_default(),
+                    c["reason"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// One cert-manager Certificate per broker (`<pod>-tls`), when `tls-issuer` is set: SANs are the
+/// broker's internal names and its external host (`hosts`: a name or an IP). In the modes that learn
+/// the address, a broker's Certificate waits for it, so the first one issued already names it.
+pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String>) -> Vec<(u32, DynamicObject)> {
+    let Some(issuer) = d.settings.tls_issuer.as_ref() else {
+        return Vec::new();
+    };
+    let learns = match d.settings.mode {
+        Mode::Loadbalancer => true,
+        Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.is_none(),
+        _ => false,
+    };
+    let external = matches!(
+        d.settings.mode,
+        Mode::Loadbalancer | Mode::SharedAddress | Mode::Hostname | Mode::GatewayTcp | Mode::GatewayTls
+    );
+    let headless = sts.spec.as_ref().and_then(|s| s.service_name.clone()).filter(|s| !s.is_empty());
+    let ar = certificate_resource();
+    let mut out = Vec::new();
+    for ordinal in d.ordinals() {
+        let host = hosts.get(&ordinal).filter(|_| external);
+        if learns && host.is_none() {
+            continue;
+        }
+        let pod = format!("{}-{ordinal}", d.name);
+        let mut dns = Vec::new();
+        if let Some(h) = &headless {
+            let fqdn = format!("{pod}.{h}.{}.svc.{}", d.namespace, d.settings.cluster_domain);
+            dns.extend([
+                fqdn,
+                format!("{pod}.{h}.{}.svc", d.namespace),
+                format!("{pod}.{h}.{}", d.namespace),
+                format!("{pod}.{h}"),
+            ]);
+        }
+        dns.push(pod.clone());
+        let mut ips = Vec::new();
+        if let Some(h) = host {
+            let bare = h.trim_start_matches('[').trim_end_matches(']');
+            if bare.parse::<std::net::IpAddr>().is_ok() {
+                ips.push(bare.to_owned());
+            } else if !dns.iter().any(|n| n == bare) {
+                dns.push(bare.to_owned());
+            }
+        }
+        let name = tls_secret_name(&pod);
+        let mut spec = json!({
+            "secretName": name,
+            "issuerRef": {"group": CERT_MANAGER_GROUP, "kind": issuer.kind, "name": issuer.name},
+            "dnsNames": dns,
+            // Kafka reads PEM key stores (ssl.keystore.type=PEM) with PKCS#8 keys only.
+            "privateKey": {"algorithm": "RSA", "size": 2048, "encoding": "PKCS8", "rotationPolicy": "Always"},
+            "usages": ["server auth", "client auth", "digital signature", "key encipherment"],
+            "secretTemplate": {"labels": {MANAGED_BY_LABEL: MANAGED_BY, STATEFULSET_LABEL: d.name}},
+        });
+        if !ips.is_empty() {
+            spec["ipAddresses"] = json!(ips);
+        }
+        let mut cert = object(&ar, name, d, sts, labels(d, "certificate", Some(ordinal)));
+        cert.data = json!({ "spec": spec });
+        out.push((ordinal, cert));
+    }
+    out
+}
