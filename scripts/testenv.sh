@@ -6,7 +6,8 @@
 #                                kube-scheduler, kubectl, kwok, MetalLB's controller, the forwarder
 #                                and the release binary of kafka-advertiser
 #   scripts/testenv.sh up        start the control plane, 3 kwok nodes in 2 zones, MetalLB with a
-#                                loopback pool; admin kubeconfig in target/testenv/kubeconfig
+#                                loopback pool, the Gateway API (standard channel) and cert-manager
+#                                CRDs; admin kubeconfig in target/testenv/kubeconfig
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
 #                                overlay of deploy/) and run two `serve` replicas on the host with the
 #                                ServiceAccount's own token
@@ -15,6 +16,9 @@
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
 #   scripts/testenv.sh lb NAMESPACE/SERVICE ADDRESS...  play the cloud: set a Service's
 #                                status.loadBalancer.ingress (each ADDRESS an IP or a hostname)
+#   scripts/testenv.sh gateway NAMESPACE/GATEWAY ADDRESS...  play a Gateway controller: set the
+#                                Gateway's status.addresses (each ADDRESS an IP or a hostname) and
+#                                its Accepted and Programmed conditions
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
 #   scripts/testenv.sh status    show what runs
@@ -320,6 +324,15 @@ kind: IPAddressPool
 metadata: {name: testenv-loopback, namespace: metallb-system}
 spec: {addresses: ["$LB_POOL"]}
 EOF
+  # Gateway API (standard channel) and cert-manager CRDs, from the pinned modules' own files. No
+  # Gateway data plane or cert-manager controller runs: `gateway` plays the Gateway's controller.
+  local gw cm
+  gw=$(modsrc crds sigs.k8s.io/gateway-api)
+  cm=$(modsrc crds github.com/cert-manager/cert-manager)
+  kc apply --server-side -f "$gw/config/crd/standard/" >/dev/null
+  kc apply --server-side $(printf -- '-f %s ' "$cm"/deploy/crds/cert-manager.io_*.yaml) >/dev/null
+  kc wait --for=condition=Established crd/gateways.gateway.networking.k8s.io crd/tcproutes.gateway.networking.k8s.io \
+    crd/tlsroutes.gateway.networking.k8s.io crd/certificates.cert-manager.io --timeout=60s >/dev/null
   start metallb "$BIN/metallb-controller" --kubeconfig="$KC" --namespace=metallb-system \
     --webhook-mode=disabled --port="$METALLB_PORT" --log-level=info
   wait_for metallb 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'"
@@ -427,6 +440,25 @@ lb() {
   say "$ns/$svc: load balancer ingress $*"
 }
 
+gateway() {
+  [ $# -ge 2 ] && [[ $1 == */* ]] || die "usage: scripts/testenv.sh gateway NAMESPACE/GATEWAY ADDRESS... (an IP or a hostname each)"
+  local ns=${1%%/*} name=${1#*/} entries="" a gen now
+  shift
+  for a in "$@"; do
+    if [[ $a =~ ^[0-9.]+$ || $a == *:* ]]; then
+      entries+="${entries:+,}{\"type\":\"IPAddress\",\"value\":\"$a\"}"
+    else
+      entries+="${entries:+,}{\"type\":\"Hostname\",\"value\":\"$a\"}"
+    fi
+  done
+  gen=$(kc -n "$ns" get gateway "$name" -o jsonpath='{.metadata.generation}')
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local cond='"status":"True","observedGeneration":'"$gen"',"lastTransitionTime":"'"$now"'","message":"testenv"'
+  kc -n "$ns" patch gateway "$name" --subresource=status --type=merge -p "{\"status\":{\"addresses\":[$entries],
+    \"conditions\":[{\"type\":\"Accepted\",\"reason\":\"Accepted\",$cond},{\"type\":\"Programmed\",\"reason\":\"Programmed\",$cond}]}}" >/dev/null
+  say "$ns/$name: Gateway addresses $*"
+}
+
 down() {
   [ -d "$PIDS" ] || { say "nothing to stop"; return 0; }
   local n pid order=()
@@ -485,6 +517,7 @@ case "$cmd" in
   deploy) deploy ;;
   undeploy) undeploy ;;
   lb) lb "$@" ;;
+  gateway) gateway "$@" ;;
   down) down ;;
   env) print_env ;;
   status) status ;;

@@ -15,6 +15,7 @@ mod harness;
 mod admission;
 mod chart;
 mod discovery;
+mod gateway;
 mod kafka;
 mod leader;
 mod readiness;

@@ -1,0 +1,289 @@
+//! gateway-tcp and gateway-tls modes and broker Certificates against the real API server, with the
+//! Gateway API (standard channel) and cert-manager CRDs installed from their modules' own files: the
+//! API server validates every object kafka-advertiser writes (schema and CEL). No Gateway data plane
+//! or cert-manager controller runs: `scripts/testenv.sh gateway` plays the Gateway's controller, the
+//! tests write route status where a Gateway controller would.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{json, Value};
+
+use crate::*;
+
+const T: Duration = Duration::from_secs(90);
+
+fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural)
+}
+
+fn gateways(c: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", "Gateway", "gateways"))
+}
+
+fn routes(c: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", kind, &plural))
+}
+
+fn certificates(c: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(c.clone(), ns, &resource("cert-manager.io", "Certificate", "certificates"))
+}
+
+/// A Gateway as its owner writes it.
+async fn create_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
+    let gw: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"gatewayClassName": "e2e", "listeners": listeners},
+    }))
+    .unwrap();
+    gateways(c, ns)
+        .create(&PostParams::default(), &gw)
+        .await
+        .unwrap_or_else(|e| panic!("create Gateway {ns}/{name}: {e}"));
+}
+
+/// `name → port` of a Gateway's listeners.
+async fn listeners(c: &Client, ns: &str, name: &str) -> Vec<(String, u64)> {
+    let gw = gateways(c, ns).get(name).await.unwrap();
+    gw.data["spec"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_owned(), l["port"].as_u64().unwrap()))
+        .collect()
+}
+
+async fn names(api: &Api<DynamicObject>, sts: &str) -> BTreeSet<String> {
+    let lp = ListParams::default().labels(&format!("kafka-advertiser.io/statefulset={sts}"));
+    api.list(&lp).await.unwrap().items.iter().map(|o| o.name_any()).collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// gateway-tcp: one Gateway address, a listener, a ClusterIP Service and a TCPRoute per broker; the
+/// webhook waits for the address the Gateway publishes; the brokers' Certificates name it, follow it
+/// when it changes; scale-down and deletion clean up listeners, routes and Certificates, and the
+/// owner's own listener is never touched.
+#[tokio::test]
+async fn gateway_tcp_one_address_a_port_per_broker() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-gwtcp").await;
+    create_gateway(&c, &ns, "shared", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+    Broker::new("kafka", 3)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", "shared")
+        .annotate("kafka-advertiser.io/port-base", "19092")
+        .annotate("kafka-advertiser.io/tls-issuer", "ClusterIssuer/e2e-ca")
+        .create(&c, &ns)
+        .await;
+
+    // Listeners, routes and Services exist before the Gateway has an address; no pod does.
+    let want_listeners =
+        vec![("web".into(), 8443), ("kafka-0".into(), 19092), ("kafka-1".into(), 19093), ("kafka-2".into(), 19094)];
+    wait_for("the brokers' listeners on the Gateway", T, || async {
+        let mut l = listeners(&c, &ns, "shared").await;
+        l.sort_by_key(|(_, p)| *p);
+        (l == want_listeners).then_some(())
+    })
+    .await;
+    let tcp = routes(&c, &ns, "TCPRoute");
+    wait_for("a TCPRoute per broker", T, || async {
+        (names(&tcp, "kafka").await == set(&["kafka-0-external", "kafka-1-external", "kafka-2-external"])).then_some(())
+    })
+    .await;
+    let route = tcp.get("kafka-1-external").await.unwrap();
+    let parent = &route.data["spec"]["parentRefs"][0];
+    assert_eq!(
+        (parent["name"].as_str(), parent["sectionName"].as_str()),
+        (Some("shared"), Some("kafka-1")),
+        "{route:?}"
+    );
+    let backend = &route.data["spec"]["rules"][0]["backendRefs"][0];
+    assert_eq!((backend["name"].as_str(), backend["port"].as_u64()), (Some("kafka-1-external"), Some(19093)));
+    for (name, svc) in services_of(&c, &ns, "kafka").await {
+        assert_eq!(svc.spec.as_ref().unwrap().type_.as_deref(), Some("ClusterIP"), "{name}");
+    }
+    let ev = wait_event(&c, &ns, "kafka", "FailedCreate", "has no status.addresses").await;
+    assert!(ev.note.unwrap_or_default().contains(&format!("Gateway {ns}/shared")));
+    assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker before the Gateway has an address");
+    assert!(names(&certificates(&c, &ns), "kafka").await.is_empty(), "no Certificate before the address is known");
+
+    // The Gateway's controller publishes its address: every broker advertises it on its own port.
+    testenv().script(&["gateway", &format!("{ns}/shared"), "203.0.113.7"]);
+    let pods = wait_for("3 brokers advertising the Gateway's address", T, || async {
+        let pods = pods_of(&c, &ns, "kafka").await;
+        let ok = pods.len() == 3
+            && pods.iter().all(|p| {
+                let o = ordinal_of(&p.name_any());
+                env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS")
+                    .is_some_and(|v| v.ends_with(&format!("EXTERNAL://203.0.113.7:{}", 19092 + o)))
+            });
+        ok.then_some(pods)
+    })
+    .await;
+    // The certificate Secret is mounted read-only in the broker container.
+    for p in &pods {
+        let spec = p.spec.as_ref().unwrap();
+        let vol = spec.volumes.iter().flatten().find(|v| v.name == "kafka-advertiser-tls").expect("the TLS volume");
+        assert_eq!(vol.secret.as_ref().unwrap().secret_name.as_deref(), Some(format!("{}-tls", p.name_any()).as_str()));
+        let m = spec.containers[0].volume_mounts.iter().flatten().find(|m| m.name == "kafka-advertiser-tls").unwrap();
+        assert_eq!((m.mount_path.as_str(), m.read_only), ("/etc/kafka/tls", Some(true)));
+    }
+    // The Certificates carry the learned address and the internal names.
+    let certs = certificates(&c, &ns);
+    let cert = wait_for("kafka-1-tls naming 203.0.113.7", T, || async {
+        let cert = certs.get_opt("kafka-1-tls").await.ok().flatten()?;
+        (cert.data["spec"]["ipAddresses"] == json!(["203.0.113.7"])).then_some(cert)
+    })
+    .await;
+    let spec = &cert.data["spec"];
+    assert_eq!(spec["secretName"], "kafka-1-tls");
+    assert_eq!(spec["issuerRef"], json!({"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "e2e-ca"}));
+    let fqdn = format!("kafka-1.kafka-headless.{ns}.svc.cluster.local");
+    assert!(spec["dnsNames"].as_array().unwrap().iter().any(|n| n == fqdn.as_str()), "{spec}");
+
+    // A new Gateway address: the Certificates follow (cert-manager re-issues on a spec change).
+    testenv().script(&["gateway", &format!("{ns}/shared"), "203.0.113.8"]);
+    wait_for("the Certificates naming the new address", T, || async {
+        let all = certs.list(&ListParams::default()).await.ok()?.items;
+        (all.len() == 3 && all.iter().all(|c| c.data["spec"]["ipAddresses"] == json!(["203.0.113.8"]))).then_some(())
+    })
+    .await;
+
+    // Scale-down: the scaled-away brokers' listeners, routes, Services and Certificates go.
+    scale(&c, &ns, "kafka", 1).await;
+    wait_for("one broker's listener, route, Service and Certificate left", T, || async {
+        let l: BTreeSet<String> = listeners(&c, &ns, "shared").await.into_iter().map(|(n, _)| n).collect();
+        let ok = l == set(&["web", "kafka-0"])
+            && names(&tcp, "kafka").await == set(&["kafka-0-external"])
+            && names(&certs, "kafka").await == set(&["kafka-0-tls"])
+            && services_of(&c, &ns, "kafka").await.len() == 1;
+        ok.then_some(())
+    })
+    .await;
+
+    // Deleting the StatefulSet releases its listeners; the owner's stays.
+    Api::<StatefulSet>::namespaced(c.clone(), &ns).delete("kafka", &DeleteParams::default()).await.unwrap();
+    wait_for("only the owner's listener on the Gateway", T, || async {
+        (listeners(&c, &ns, "shared").await == vec![("web".to_owned(), 8443)]).then_some(())
+    })
+    .await;
+}
+
+/// gateway-tls: one TLS passthrough listener of the user's, a TLSRoute per broker by SNI name and one
+/// for the bootstrap name, from a StatefulSet in another namespace than the Gateway.
+#[tokio::test]
+async fn gateway_tls_routes_each_broker_by_name() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let gw_ns = namespace(&c, "e2e-gwtls-edge").await;
+    let ns = namespace(&c, "e2e-gwtls").await;
+    let user_listener = json!([{
+        "name": "kafka-sni", "port": 9094, "protocol": "TLS", "tls": {"mode": "Passthrough"},
+        "allowedRoutes": {"namespaces": {"from": "All"}},
+    }]);
+    create_gateway(&c, &gw_ns, "edge", user_listener).await;
+    Broker::new("events", 2)
+        .annotate("kafka-advertiser.io/mode", "gateway-tls")
+        .annotate("kafka-advertiser.io/gateway", &format!("{gw_ns}/edge"))
+        .annotate("kafka-advertiser.io/gateway-listener", "kafka-sni")
+        .annotate("kafka-advertiser.io/hostname-template", "b{ordinal}.{namespace}.kafka.example.com")
+        .annotate("kafka-advertiser.io/bootstrap-hostname", "bootstrap.kafka.example.com")
+        .create(&c, &ns)
+        .await;
+    // Names need no learned address: the brokers are admitted at once.
+    let pods = wait_pods(&c, &ns, "events", 2, T).await;
+    for p in &pods {
+        let o = ordinal_of(&p.name_any());
+        let v = env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+        assert!(v.ends_with(&format!("EXTERNAL://b{o}.{ns}.kafka.example.com:9094")), "{v}");
+    }
+    let tls = routes(&c, &ns, "TLSRoute");
+    wait_for("a TLSRoute per broker and one for the bootstrap", T, || async {
+        (names(&tls, "events").await == set(&["events-0-external", "events-1-external", "events-bootstrap"]))
+            .then_some(())
+    })
+    .await;
+    let r = tls.get("events-1-external").await.unwrap();
+    assert_eq!(r.data["spec"]["hostnames"], json!([format!("b1.{ns}.kafka.example.com")]));
+    let parent = &r.data["spec"]["parentRefs"][0];
+    assert_eq!(
+        (parent["namespace"].as_str(), parent["name"].as_str(), parent["sectionName"].as_str()),
+        (Some(gw_ns.as_str()), Some("edge"), Some("kafka-sni"))
+    );
+    let b = tls.get("events-bootstrap").await.unwrap();
+    assert_eq!(b.data["spec"]["hostnames"], json!(["bootstrap.kafka.example.com"]));
+    assert_eq!(b.data["spec"]["rules"][0]["backendRefs"][0]["name"], "events-bootstrap");
+    // The Gateway is the user's: gateway-tls adds no listener to it.
+    assert_eq!(listeners(&c, &gw_ns, "edge").await, vec![("kafka-sni".to_owned(), 9094)]);
+    assert!(services_of(&c, &ns, "events").await.contains_key("events-bootstrap"));
+
+    // Leaving the gateway modes removes the routes.
+    let sts: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+        "kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/gateway": null,
+        "kafka-advertiser.io/gateway-listener": null, "kafka-advertiser.io/bootstrap-hostname": null,
+    }}}}});
+    sts.patch("events", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    wait_for("no TLSRoute left", T, || async { names(&tls, "events").await.is_empty().then_some(()) }).await;
+}
+
+/// What is wrong with the Gateway is a Warning Event on the StatefulSet: no such Gateway, a listener
+/// that does not admit the namespace, a port other than the advertised one, a route not accepted.
+#[tokio::test]
+async fn gateway_problems_are_warning_events() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let gw_ns = namespace(&c, "e2e-gwbad-edge").await;
+    let ns = namespace(&c, "e2e-gwbad").await;
+    create_gateway(
+        &c,
+        &gw_ns,
+        "edge",
+        json!([{"name": "tls", "port": 443, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]),
+    )
+    .await;
+    let tls_broker = |name: &str, gateway: &str| {
+        Broker::new(name, 1)
+            .annotate("kafka-advertiser.io/mode", "gateway-tls")
+            .annotate("kafka-advertiser.io/gateway", gateway)
+            .annotate("kafka-advertiser.io/gateway-listener", "tls")
+            .annotate("kafka-advertiser.io/hostname-template", "{pod}.kafka.example.com")
+    };
+    tls_broker("missing", "no-such-gateway").create(&c, &ns).await;
+    tls_broker("kafka", &format!("{gw_ns}/edge")).create(&c, &ns).await;
+
+    let ev = wait_event(&c, &ns, "missing", "GatewayNotFound", "does not exist").await;
+    assert!(ev.note.unwrap().contains(&format!("Gateway {ns}/no-such-gateway")));
+    // The listener admits routes from its own namespace only (the default), on port 443.
+    let ev = wait_event(&c, &ns, "kafka", "GatewayRoutesNotAllowed", &format!("excludes namespace {ns}")).await;
+    assert!(ev.note.unwrap().contains("from is Same"));
+    let ev = wait_event(&c, &ns, "kafka", "GatewayListenerPortMismatch", "port 443").await;
+    assert!(ev.note.unwrap().contains("kafka-advertiser.io/port: \"443\""));
+
+    // The Gateway's controller refuses the route: that reaches the StatefulSet too.
+    let tls = routes(&c, &ns, "TLSRoute");
+    let route =
+        wait_for("the broker's TLSRoute", T, || async { tls.get_opt("kafka-0-external").await.ok().flatten() }).await;
+    let status = json!({"status": {"parents": [{
+        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": gw_ns, "name": "edge", "sectionName": "tls"},
+        "controllerName": "example.com/e2e-gateway",
+        "conditions": [{
+            "type": "Accepted", "status": "False", "reason": "NotAllowedByListeners",
+            "message": "no listener admits routes from this namespace",
+            "observedGeneration": route.metadata.generation, "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }],
+    }]}});
+    tls.patch_status("kafka-0-external", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    wait_event(&c, &ns, "kafka", "RouteNotAccepted", "no listener admits routes from this namespace").await;
+}
