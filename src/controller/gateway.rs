@@ -410,3 +410,310 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::desired::desired;
+    use crate::mutate::settings::Defaults;
+    use kube::ResourceExt;
+
+    fn sts(replicas: i32, start: Option<i32>, namespace: &str, annotations: Value) -> StatefulSet {
+        let mut v = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "events", "namespace": namespace, "uid": "uid-1"},
+            "spec": {
+                "replicas": replicas, "serviceName": "events-hs",
+                "selector": {"matchLabels": {"app": "events"}},
+                "template": {
+                    "metadata": {"labels": {"app": "events", "kafka-advertiser.io/enabled": "true"}, "annotations": annotations},
+                    "spec": {"containers": [{"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}]}
+                }
+            }
+        });
+        if let Some(s) = start {
+            v["spec"]["ordinals"] = json!({"start": s});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn plan(s: &StatefulSet) -> GatewayPlan {
+        gateway_plan(&desired(s, &Defaults::default()).unwrap(), s).unwrap()
+    }
+
+    fn tcp(replicas: i32, start: Option<i32>, gateway: &str) -> StatefulSet {
+        sts(
+            replicas,
+            start,
+            "prod",
+            json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": gateway}),
+        )
+    }
+
+    #[test]
+    fn gateway_tcp_a_listener_a_route_and_a_service_per_ordinal_from_start() {
+        let s = tcp(3, Some(5), "shared");
+        let d = desired(&s, &Defaults::default()).unwrap();
+        let p = gateway_plan(&d, &s).unwrap();
+        assert_eq!((p.namespace.as_str(), p.name.as_str()), ("prod", "shared"));
+        let ls: Vec<(&str, u64)> =
+            p.listeners.iter().map(|l| (l["name"].as_str().unwrap(), l["port"].as_u64().unwrap())).collect();
+        assert_eq!(ls, [("events-5", 9097), ("events-6", 9098), ("events-7", 9099)]);
+        for l in &p.listeners {
+            assert_eq!(l["protocol"], "TCP");
+            assert_eq!(l["allowedRoutes"]["namespaces"]["from"], "Same");
+            assert_eq!(l["allowedRoutes"]["kinds"], json!([{"group": GATEWAY_GROUP, "kind": "TCPRoute"}]));
+        }
+        let routes: Vec<(Option<u32>, String)> = p.routes.iter().map(|(o, r)| (*o, r.name_any())).collect();
+        assert_eq!(
+            routes,
+            [
+                (Some(5), "events-5-external".into()),
+                (Some(6), "events-6-external".into()),
+                (Some(7), "events-7-external".into())
+            ]
+        );
+        let (_, r) = &p.routes[1];
+        assert_eq!(r.types.as_ref().unwrap().kind, "TCPRoute");
+        assert_eq!(
+            r.data["spec"]["parentRefs"],
+            json!([{"group": GATEWAY_GROUP, "kind": "Gateway", "name": "shared", "sectionName": "events-6"}])
+        );
+        assert_eq!(
+            r.data["spec"]["rules"][0]["backendRefs"],
+            json!([{"group": "", "kind": "Service", "name": "events-6-external", "port": 9098}])
+        );
+        assert_eq!(r.metadata.owner_references.as_ref().unwrap()[0].uid, "uid-1");
+        assert_eq!(r.labels()[ORDINAL_LABEL], "6");
+        // The Services behind the routes are ClusterIP, one per broker, on the broker's external port.
+        let svc = &d.services[1].1;
+        let sp = svc.spec.as_ref().unwrap();
+        assert_eq!((sp.type_.as_deref(), sp.ports.as_ref().unwrap()[0].port), (Some("ClusterIP"), 9098));
+        assert_eq!(sp.external_traffic_policy, None);
+    }
+
+    #[test]
+    fn scale_changes_the_listener_set_which_releases_the_others() {
+        let three = plan(&tcp(3, None, "shared"));
+        let one = plan(&tcp(1, None, "shared"));
+        assert_eq!(three.listeners.len(), 3);
+        assert_eq!(one.listeners.len(), 1);
+        assert_eq!(one.listeners_patch()["spec"]["listeners"], json!([three.listeners[0].clone()]));
+        // No listeners: an apply with no spec, which drops every listener of the field manager.
+        let none = listeners_patch("prod", "shared", &[]);
+        assert!(none.get("spec").is_none(), "{none}");
+        assert_eq!(plan(&tcp(0, None, "shared")).routes.len(), 0);
+    }
+
+    #[test]
+    fn a_gateway_in_another_namespace_admits_this_namespace_only() {
+        let p = plan(&tcp(1, None, "infra/shared"));
+        assert_eq!(p.namespace, "infra");
+        assert_eq!(p.listeners[0]["name"], "prod-events-0");
+        assert_eq!(
+            p.listeners[0]["allowedRoutes"]["namespaces"],
+            json!({"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": "prod"}}})
+        );
+        assert_eq!(p.routes[0].1.data["spec"]["parentRefs"][0]["namespace"], "infra");
+    }
+
+    #[test]
+    fn gateway_tcp_bootstrap_listener_sits_below_the_brokers() {
+        let s = sts(
+            2,
+            None,
+            "prod",
+            json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": "g", "kafka-advertiser.io/bootstrap": "true"}),
+        );
+        let p = plan(&s);
+        let last = p.listeners.last().unwrap();
+        assert_eq!((last["name"].as_str(), last["port"].as_u64()), (Some("events-bootstrap"), Some(9091)));
+        let (o, r) = p.routes.last().unwrap();
+        assert_eq!((*o, r.name_any().as_str()), (None, "events-bootstrap"));
+        assert_eq!(r.labels()[ROLE_LABEL], "bootstrap");
+    }
+
+    fn tls_sts(replicas: i32, extra: Value) -> StatefulSet {
+        let mut a = json!({
+            "kafka-advertiser.io/mode": "gateway-tls", "kafka-advertiser.io/gateway": "edge",
+            "kafka-advertiser.io/gateway-listener": "kafka", "kafka-advertiser.io/hostname-template": "b{ordinal}.example.com",
+        });
+        a.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        sts(replicas, None, "prod", a)
+    }
+
+    #[test]
+    fn gateway_tls_a_route_per_broker_by_name_and_the_bootstrap_name() {
+        let p = plan(&tls_sts(2, json!({ANN_BOOTSTRAP_HOSTNAME: "kafka.example.com"})));
+        assert!(p.listeners.is_empty(), "the user's listener is used, none added");
+        let hosts: Vec<(Option<u32>, Value)> =
+            p.routes.iter().map(|(o, r)| (*o, r.data["spec"]["hostnames"].clone())).collect();
+        assert_eq!(
+            hosts,
+            [
+                (Some(0), json!(["b0.example.com"])),
+                (Some(1), json!(["b1.example.com"])),
+                (None, json!(["kafka.example.com"]))
+            ]
+        );
+        for (_, r) in &p.routes {
+            assert_eq!(r.types.as_ref().unwrap().kind, "TLSRoute");
+            assert_eq!(r.data["spec"]["parentRefs"][0]["sectionName"], "kafka");
+        }
+        assert_eq!(p.routes[2].1.data["spec"]["rules"][0]["backendRefs"][0]["name"], "events-bootstrap");
+    }
+
+    #[test]
+    fn gateway_settings_that_cannot_work_are_errors_naming_the_annotation() {
+        for (extra, key) in [
+            (json!({"kafka-advertiser.io/gateway-listener": null}), "kafka-advertiser.io/gateway-listener"),
+            (json!({"kafka-advertiser.io/gateway": "a/b/c"}), "kafka-advertiser.io/gateway"),
+            (json!({ANN_BOOTSTRAP_HOSTNAME: "192.0.2.1"}), ANN_BOOTSTRAP_HOSTNAME),
+            (json!({"kafka-advertiser.io/service-type": "None"}), "kafka-advertiser.io/service-type"),
+            (json!({"kafka-advertiser.io/tls-issuer": "Vault/x"}), "kafka-advertiser.io/tls-issuer"),
+        ] {
+            let mut s = tls_sts(1, json!({}));
+            let a = s.spec.as_mut().unwrap().template.metadata.as_mut().unwrap().annotations.as_mut().unwrap();
+            for (k, v) in extra.as_object().unwrap() {
+                match v.as_str() {
+                    Some(v) => drop(a.insert(k.clone(), v.to_owned())),
+                    None => drop(a.remove(k)),
+                }
+            }
+            let e = desired(&s, &Defaults::default()).unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let s = sts(1, None, "prod", json!({"kafka-advertiser.io/mode": "gateway-tcp"}));
+        assert!(desired(&s, &Defaults::default()).unwrap_err().to_string().contains("kafka-advertiser.io/gateway"));
+    }
+
+    fn gw(listeners: Value, status: Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "edge", "namespace": "infra"},
+            "spec": {"gatewayClassName": "c", "listeners": listeners}, "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn gateway_address_is_the_first_status_address() {
+        let g = gw(json!([]), json!({"addresses": [{"type": "IPAddress", "value": "203.0.113.9"}, {"value": "x"}]}));
+        assert_eq!(gateway_address(&g).as_deref(), Some("203.0.113.9"));
+        assert_eq!(gateway_address(&gw(json!([]), json!({}))), None);
+    }
+
+    fn problems(listeners: Value, ns_labels: Option<BTreeMap<String, String>>) -> Vec<&'static str> {
+        let s = tls_sts(1, json!({"kafka-advertiser.io/gateway": "infra/edge"}));
+        let d = desired(&s, &Defaults::default()).unwrap();
+        gateway_problems(&gw(listeners, json!({})), &d, ns_labels.as_ref()).into_iter().map(|(r, _)| r).collect()
+    }
+
+    #[test]
+    fn gateway_problems_name_what_to_change() {
+        let good = json!({"name": "kafka", "port": 9094, "protocol": "TLS", "tls": {"mode": "Passthrough"},
+            "allowedRoutes": {"namespaces": {"from": "All"}}});
+        assert!(problems(json!([good.clone()]), None).is_empty());
+        assert_eq!(
+            problems(json!([{"name": "other", "port": 1, "protocol": "TCP"}]), None),
+            ["GatewayListenerNotFound"]
+        );
+        let mut l = good.clone();
+        l["tls"]["mode"] = json!("Terminate");
+        assert_eq!(problems(json!([l]), None), ["GatewayListenerNotPassthrough"]);
+        let mut l = good.clone();
+        l["port"] = json!(443);
+        assert_eq!(problems(json!([l]), None), ["GatewayListenerPortMismatch"]);
+        // Same (the default) excludes another namespace; a selector is judged on its labels.
+        let mut l = good.clone();
+        l["allowedRoutes"] = json!({});
+        assert_eq!(problems(json!([l]), None), ["GatewayRoutesNotAllowed"]);
+        let mut l = good.clone();
+        l["allowedRoutes"] = json!({"namespaces": {"from": "Selector", "selector": {"matchExpressions": [
+            {"key": "team", "operator": "In", "values": ["kafka"]}]}}});
+        let labels = |v: &str| Some(BTreeMap::from([("team".to_owned(), v.to_owned())]));
+        assert!(problems(json!([l.clone()]), labels("kafka")).is_empty());
+        assert_eq!(problems(json!([l]), labels("web")), ["GatewayRoutesNotAllowed"]);
+        let mut l = good;
+        l["allowedRoutes"]["kinds"] = json!([{"kind": "HTTPRoute"}]);
+        assert_eq!(problems(json!([l]), None), ["GatewayRoutesNotAllowed"]);
+    }
+
+    #[test]
+    fn a_refused_route_is_a_problem() {
+        let r: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute", "metadata": {"name": "events-0-external"},
+            "status": {"parents": [{"parentRef": {"name": "edge"}, "conditions": [
+                {"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners", "message": "nope"},
+                {"type": "ResolvedRefs", "status": "False", "reason": "x", "message": "y"}]}]},
+        }))
+        .unwrap();
+        assert_eq!(
+            route_problems(&r),
+            ["Gateway edge does not accept route events-0-external: nope (NotAllowedByListeners)"]
+        );
+    }
+
+    fn certs(s: &StatefulSet, hosts: &[(u32, &str)]) -> Vec<(u32, DynamicObject)> {
+        let d = desired(s, &Defaults::default()).unwrap();
+        certificates(&d, s, &hosts.iter().map(|(o, h)| (*o, h.to_string())).collect())
+    }
+
+    #[test]
+    fn certificates_name_internal_and_external_addresses_per_ordinal() {
+        let s = sts(
+            2,
+            Some(3),
+            "prod",
+            json!({"kafka-advertiser.io/tls-issuer": "ClusterIssuer/ca", "kafka-advertiser.io/mode": "loadbalancer"}),
+        );
+        // loadbalancer: a broker's Certificate waits for its address.
+        let c = certs(&s, &[(4, "198.51.100.4")]);
+        assert_eq!(c.len(), 1);
+        let (o, cert) = &c[0];
+        assert_eq!((*o, cert.name_any().as_str()), (4, "events-4-tls"));
+        let spec = &cert.data["spec"];
+        assert_eq!(spec["secretName"], "events-4-tls");
+        assert_eq!(spec["issuerRef"], json!({"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "ca"}));
+        assert_eq!(spec["ipAddresses"], json!(["198.51.100.4"]));
+        assert_eq!(
+            spec["dnsNames"],
+            json!([
+                "events-4.events-hs.prod.svc.cluster.local",
+                "events-4.events-hs.prod.svc",
+                "events-4.events-hs.prod",
+                "events-4.events-hs",
+                "events-4"
+            ])
+        );
+        assert_eq!(spec["privateKey"]["encoding"], "PKCS8");
+        // An LB hostname is a DNS SAN.
+        let c = certs(&s, &[(3, "a1.elb.example.com"), (4, "a2.elb.example.com")]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].1.data["spec"]["dnsNames"].as_array().unwrap().last().unwrap(), "a1.elb.example.com");
+        assert!(c[0].1.data["spec"].get("ipAddresses").is_none());
+        // Hostname modes know their names without waiting; pod-ip has internal names only.
+        let s = tls_sts(2, json!({"kafka-advertiser.io/tls-issuer": "Issuer/ca"}));
+        let c = certs(&s, &[(0, "b0.example.com"), (1, "b1.example.com")]);
+        assert_eq!(c[1].1.data["spec"]["dnsNames"].as_array().unwrap().last().unwrap(), "b1.example.com");
+        let s = sts(
+            1,
+            None,
+            "prod",
+            json!({"kafka-advertiser.io/tls-issuer": "Issuer/ca", "kafka-advertiser.io/mode": "pod-ip"}),
+        );
+        let c = certs(&s, &[(0, "10.0.0.5")]);
+        assert_eq!(c.len(), 1);
+        assert!(c[0].1.data["spec"].get("ipAddresses").is_none(), "a pod IP is not known before the pod starts");
+        // No issuer: no Certificates.
+        assert!(certs(&tcp(2, None, "g"), &[(0, "192.0.2.1")]).is_empty());
+    }
+
+    #[test]
+    fn listener_managers_are_per_statefulset_and_bounded() {
+        assert_ne!(listener_manager("a", "kafka"), listener_manager("b", "kafka"));
+        let long = listener_manager(&"n".repeat(63), &"s".repeat(63));
+        assert!(long.len() <= 128, "{long}");
+        assert_eq!(long, listener_manager(&"n".repeat(63), &"s".repeat(63)));
+    }
+}

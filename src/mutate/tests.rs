@@ -714,3 +714,97 @@ fn rack_awareness_from_the_pods_zone_label() {
     let (racks, _) = rack_of(&bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" })));
     assert!(racks.is_empty());
 }
+
+#[test]
+fn gateway_tcp_waits_for_the_gateway_address_then_advertises_it_on_port_base_plus_ordinal() {
+    let pod = bare_pod("brokers-2", json!({ ANN_MODE: "gateway-tcp", ANN_GATEWAY: "infra/shared" }));
+    let book = AddressBook::new();
+    book.mark_synced();
+    book.set("ns", "brokers", 2, None);
+    match run(&pod, &book) {
+        Err(e @ MutateError::AddressPending { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("Gateway infra/shared has no status.addresses yet"), "{m}");
+            assert!(m.contains("kubectl describe gateway -n infra shared"), "{m}");
+        }
+        other => panic!("expected a pending denial, got {other:?}"),
+    }
+    book.set("ns", "brokers", 2, Some("203.0.113.7"));
+    let (_, patched) = run(&pod, &book).unwrap();
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().ends_with("EXTERNAL://203.0.113.7:9094"));
+    // A set address needs no Gateway status.
+    let pod = bare_pod(
+        "brokers-0",
+        json!({ ANN_MODE: "gateway-tcp", ANN_GATEWAY: "shared", ANN_ADDRESS: "kafka.example.com", ANN_PORT_BASE: "30000" }),
+    );
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().ends_with("EXTERNAL://kafka.example.com:30000"));
+}
+
+#[test]
+fn gateway_tls_advertises_the_rendered_name_and_refuses_an_ip() {
+    let ann = |t: &str| json!({ ANN_MODE: "gateway-tls", ANN_GATEWAY: "edge", ANN_GATEWAY_LISTENER: "kafka", ANN_HOSTNAME_TEMPLATE: t });
+    let (_, patched) = run(&bare_pod("brokers-1", ann("b{ordinal}.example.com")), &NoAddresses).unwrap();
+    assert!(env(&patched, "kafka", APACHE_ENV).unwrap().ends_with("EXTERNAL://b1.example.com:9094"));
+    let e = run(&bare_pod("brokers-1", ann("10.0.0.{ordinal}")), &NoAddresses).unwrap_err().to_string();
+    assert!(e.contains(ANN_HOSTNAME_TEMPLATE) && e.contains("not a valid DNS name"), "{e}");
+    for missing in [ANN_GATEWAY, ANN_GATEWAY_LISTENER, ANN_HOSTNAME_TEMPLATE] {
+        let mut a = ann("b{ordinal}.example.com");
+        a.as_object_mut().unwrap().remove(missing);
+        let e = run(&bare_pod("brokers-1", a), &NoAddresses).unwrap_err().to_string();
+        assert!(e.contains(missing) && e.contains("required in gateway-tls mode"), "{missing}: {e}");
+    }
+}
+
+#[test]
+fn tls_issuer_mounts_the_brokers_certificate_secret_read_only() {
+    let a = json!({ ANN_MODE: "shared-address", ANN_ADDRESS: "192.0.2.1", ANN_TLS_ISSUER: "Issuer/ca" });
+    let (_, patched) = run(&bare_pod("brokers-4", a.clone()), &NoAddresses).unwrap();
+    let spec = patched.spec.as_ref().unwrap();
+    let v = spec.volumes.as_ref().unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        (v[0].name.as_str(), v[0].secret.as_ref().unwrap().secret_name.as_deref()),
+        (TLS_VOLUME, Some("brokers-4-tls"))
+    );
+    let m = &spec.containers[0].volume_mounts.as_ref().unwrap()[0];
+    assert_eq!((m.name.as_str(), m.mount_path.as_str(), m.read_only), (TLS_VOLUME, DEFAULT_TLS_MOUNT_PATH, Some(true)));
+
+    // Existing volumes and mounts are kept; ours is appended (and a stale one corrected) once.
+    let mut pod = bare_pod(
+        "brokers-4",
+        json!({ ANN_MODE: "shared-address", ANN_ADDRESS: "192.0.2.1",
+        ANN_TLS_ISSUER: "ClusterIssuer/ca", ANN_TLS_MOUNT_PATH: "/opt/tls/" }),
+    );
+    pod["spec"]["volumes"] =
+        json!([{"name": "data", "emptyDir": {}}, {"name": TLS_VOLUME, "secret": {"secretName": "old"}}]);
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "data", "mountPath": "/var/lib/kafka"}]);
+    let (_, patched) = run(&pod, &NoAddresses).unwrap();
+    let spec = patched.spec.as_ref().unwrap();
+    let names: Vec<_> = spec.volumes.as_ref().unwrap().iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["data", TLS_VOLUME]);
+    assert_eq!(
+        spec.volumes.as_ref().unwrap()[1].secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("brokers-4-tls")
+    );
+    let mounts: Vec<_> = spec.containers[0]
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+        .collect();
+    assert_eq!(mounts, [("data", "/var/lib/kafka"), (TLS_VOLUME, "/opt/tls")]);
+
+    // Another volume at that path: denied, saying what to change.
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "certs", "mountPath": "/opt/tls"}]);
+    let e = run(&pod, &NoAddresses).unwrap_err().to_string();
+    assert!(e.contains("\"certs\"") && e.contains(ANN_TLS_MOUNT_PATH), "{e}");
+    // A bad path or issuer names its annotation.
+    for (k, v) in [(ANN_TLS_MOUNT_PATH, "relative/dir"), (ANN_TLS_ISSUER, "ca"), (ANN_TLS_ISSUER, "Issuer/")] {
+        let mut a = a.clone();
+        a[k] = json!(v);
+        let e = run(&bare_pod("brokers-4", a), &NoAddresses).unwrap_err().to_string();
+        assert!(e.contains(k), "{k}={v}: {e}");
+    }
+}
