@@ -168,7 +168,7 @@ pub struct MutateArgs {
     pub file: String,
     #[arg(long, env = "KAFKA_ADVERTISER_OUTPUT", value_enum, default_value_t = MutateOutput::Review)]
     pub output: MutateOutput,
-    /// Known broker address for loadbalancer mode: ORDINAL=HOST (repeatable).
+    /// Known broker address for the modes that learn it (loadbalancer, shared-address without an address, gateway-tcp): ORDINAL=HOST (repeatable).
     #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
     pub addresses: Vec<(u32, String)>,
     #[command(flatten)]
@@ -191,7 +191,7 @@ pub struct PreviewArgs {
     /// StatefulSet manifest (YAML or JSON; other documents in the file are ignored); `-` for stdin.
     /// Without it, the shipped 3-broker KRaft example (deploy/examples/kafka-kraft.yaml).
     pub file: Option<String>,
-    /// Known broker address for loadbalancer mode: ORDINAL=HOST (repeatable).
+    /// Known broker address for the modes that learn it (loadbalancer, shared-address without an address, gateway-tcp): ORDINAL=HOST (repeatable).
     #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
     pub addresses: Vec<(u32, String)>,
     #[command(flatten)]

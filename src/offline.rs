@@ -196,6 +196,10 @@ fn preview_one(
         s.anti_affinity,
         s.topology_key
     );
+    let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
+    let hosts = crate::controller::reconcile::external_hosts(&d, &lb, &Default::default());
+    let plan = crate::controller::gateway::gateway_plan(&d, sts);
+    let certificates = crate::controller::gateway::certificates(&d, sts, &hosts);
     for ordinal in d.ordinals() {
         let svc = d.services.iter().find(|(o, _)| *o == ordinal).map(|(_, s)| s);
         let pod = pod_json(sts, ordinal);
@@ -276,29 +280,34 @@ fn preview_one(
         };
         let _ = writeln!(
             out,
-            "  service   {} type {} port {}{} -> {target}, externalTrafficPolicy {}",
+            "  service   {} type {} port {}{} -> {target}{}",
             svc.metadata.name.as_deref().unwrap_or(""),
             spec.type_.unwrap_or_default(),
             p.port,
             p.node_port.map(|n| format!(" nodePort {n}")).unwrap_or_default(),
-            spec.external_traffic_policy.unwrap_or_default(),
+            spec.external_traffic_policy.map(|t| format!(", externalTrafficPolicy {t}")).unwrap_or_default(),
         );
         for (k, v) in svc.metadata.annotations.iter().flatten() {
             let _ = writeln!(out, "            annotation {k}: {v}");
+        }
+        if let Some(plan) = &plan {
+            preview_gateway(plan, Some(ordinal), out);
+        }
+        if d.settings.tls_issuer.is_some() {
+            preview_certificate(&certificates, ordinal, &d, out);
         }
     }
     if let Some(b) = &d.bootstrap {
         let port = b.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port);
         let _ =
             writeln!(out, "\nbootstrap service {} port {port} (all brokers)", b.metadata.name.as_deref().unwrap_or(""));
+        if let Some(plan) = &plan {
+            preview_gateway(plan, None, out);
+        }
     }
     // The client-discovery ConfigMap as the controller would write it with these addresses (in
     // nodeport and pod-ip modes the addresses come from the running pods).
-    let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
-    let endpoints = crate::controller::reconcile::external_endpoints(
-        &d,
-        &crate::controller::reconcile::external_hosts(&d, &lb, &Default::default()),
-    );
+    let endpoints = crate::controller::reconcile::external_endpoints(&d, &hosts);
     let from_pods = matches!(d.settings.mode, mutate::settings::Mode::Nodeport | mutate::settings::Mode::PodIp);
     let _ = writeln!(
         out,
@@ -309,6 +318,70 @@ fn preview_one(
     );
     out.push('\n');
     Ok(())
+}
+
+/// The Gateway listener (gateway-tcp) and the route of one broker (`None`: the bootstrap).
+fn preview_gateway(plan: &crate::controller::gateway::GatewayPlan, ordinal: Option<u32>, out: &mut String) {
+    let Some((_, route)) = plan.routes.iter().find(|(o, _)| *o == ordinal) else {
+        return;
+    };
+    let spec = &route.data["spec"];
+    let section = spec["parentRefs"][0]["sectionName"].as_str().unwrap_or_default();
+    if let Some(l) = plan.listeners.iter().find(|l| l["name"] == section) {
+        let _ = writeln!(
+            out,
+            "  listener  {section} port {} protocol TCP on Gateway {} (its own field manager)",
+            l["port"],
+            plan.gateway()
+        );
+    }
+    let kind = route.types.as_ref().map_or("", |t| t.kind.as_str());
+    let hostnames = spec["hostnames"]
+        .as_array()
+        .map(|h| format!(" hostnames {}", h.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")))
+        .unwrap_or_default();
+    let backend = &spec["rules"][0]["backendRefs"][0];
+    let _ = writeln!(
+        out,
+        "  route     {kind} {} -> Gateway {} listener {section}{hostnames}, backend Service {}:{}",
+        route.metadata.name.as_deref().unwrap_or_default(),
+        plan.gateway(),
+        backend["name"].as_str().unwrap_or_default(),
+        backend["port"]
+    );
+}
+
+/// One broker's cert-manager Certificate, or why it is not there yet.
+fn preview_certificate(
+    certificates: &[(u32, kube::api::DynamicObject)],
+    ordinal: u32,
+    d: &desired::Desired,
+    out: &mut String,
+) {
+    let issuer = d.settings.tls_issuer.as_ref().map(|i| format!("{}/{}", i.kind, i.name)).unwrap_or_default();
+    match certificates.iter().find(|(o, _)| *o == ordinal) {
+        Some((_, c)) => {
+            let spec = &c.data["spec"];
+            let sans: Vec<&str> = ["dnsNames", "ipAddresses"]
+                .iter()
+                .flat_map(|k| spec[k].as_array().into_iter().flatten().filter_map(Value::as_str))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  cert      Certificate {} from {issuer}, SANs {}; mounted at {}",
+                c.metadata.name.as_deref().unwrap_or_default(),
+                sans.join(","),
+                d.settings.tls_mount_path
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  cert      Certificate {}-{ordinal}-tls from {issuer}: once the broker's address is known",
+                d.name
+            );
+        }
+    }
 }
 
 fn pod_json(sts: &StatefulSet, ordinal: u32) -> Value {

@@ -221,3 +221,38 @@ fn preview_shows_pod_ip_rack_and_the_discovery_configmap() {
         "{out}"
     );
 }
+
+#[test]
+fn preview_lists_the_gateway_listener_route_service_and_certificate_of_each_broker() {
+    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"edge","namespace":"ops"},
+      "spec":{"replicas":2,"ordinals":{"start":3},"serviceName":"edge-hs","selector":{"matchLabels":{"a":"b"}},
+      "template":{"metadata":{"labels":{"a":"b","kafka-advertiser.io/enabled":"true"},
+        "annotations":{"kafka-advertiser.io/mode":"gateway-tcp","kafka-advertiser.io/gateway":"infra/shared",
+          "kafka-advertiser.io/port-base":"19000","kafka-advertiser.io/tls-issuer":"Issuer/ca"}},
+        "spec":{"containers":[{"name":"kafka","image":"apache/kafka"}]}}}}"#;
+    let o = run(&["preview", "--address", "3=203.0.113.7", "-"], Some(sts));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("EXTERNAL://203.0.113.7:19003"), "{out}");
+    assert!(out.contains("listener  ops-edge-3 port 19003 protocol TCP on Gateway infra/shared"), "{out}");
+    assert!(out.contains("route     TCPRoute edge-4-external -> Gateway infra/shared listener ops-edge-4"), "{out}");
+    assert!(out.contains("service   edge-3-external type ClusterIP port 19003"), "{out}");
+    assert!(
+        out.contains("cert      Certificate edge-3-tls from Issuer/ca, SANs edge-3.edge-hs.ops.svc.cluster.local"),
+        "{out}"
+    );
+    assert!(out.contains("203.0.113.7; mounted at /etc/kafka/tls"), "{out}");
+    assert!(out.contains("Certificate edge-4-tls from Issuer/ca: once the broker's address is known"), "{out}");
+
+    let tls = sts
+        .replace("gateway-tcp", "gateway-tls")
+        .replace(r#""kafka-advertiser.io/port-base":"19000""#, r#""kafka-advertiser.io/gateway-listener":"tls","kafka-advertiser.io/hostname-template":"b{ordinal}.example.com""#);
+    let out = stdout(&run(&["preview", "-"], Some(&tls)));
+    assert!(
+        out.contains(
+            "route     TLSRoute edge-3-external -> Gateway infra/shared listener tls hostnames b3.example.com"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("listener  "), "gateway-tls adds no listener: {out}");
+}
