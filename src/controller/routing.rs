@@ -161,7 +161,13 @@ pub async fn sync(
             Ok(o) => applied.push(o),
             Err(kube::Error::Api(s)) if refused(s.code) => {
                 failed = true;
-                problems.push((apply_failed(kind), format!("the API refused {kind} {name}: {}", s.message)));
+                // 404 on an apply: the kind is not served.
+                let hint = if s.code == 404 {
+                    format!(" (is the {} API installed? its CRDs are needed)", ar.group)
+                } else {
+                    String::new()
+                };
+                problems.push((apply_failed(kind), format!("the API refused {kind} {name}: {}{hint}", s.message)));
             }
             Err(e) => return Err(e.into()),
         }

@@ -160,6 +160,15 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     })
     .await;
 
+    // A client-side `kubectl apply` of the Gateway replaces its listener list (JSON merge patch): the
+    // controller, watching the Gateway, puts the brokers' listeners back.
+    let owners = json!({"spec": {"listeners": [{"name": "web", "port": 8443, "protocol": "TCP"}]}});
+    gateways(&c, &ns).patch("shared", &PatchParams::default(), &Patch::Merge(&owners)).await.unwrap();
+    wait_for("the brokers' listeners back on the Gateway", T, || async {
+        (listeners(&c, &ns, "shared").await.len() == 4).then_some(())
+    })
+    .await;
+
     // Scale-down: the scaled-away brokers' listeners, routes, Services and Certificates go.
     scale(&c, &ns, "kafka", 1).await;
     wait_for("one broker's listener, route, Service and Certificate left", T, || async {
