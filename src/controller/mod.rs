@@ -390,7 +390,7 @@ async fn lead(
     let deadline = args.lease_renew_deadline.min(Duration::from_secs(duration) * 2 / 3).max(Duration::from_secs(1));
     let publish = |is_leader: bool| {
         metrics.leader.set(i64::from(is_leader));
-        if leader.send_replace(is_leader) != is_leader {
+        if publish_leadership(&leader, is_leader) {
             tracing::info!(leader = is_leader, identity = %args.identity, "leadership changed");
         }
     };
@@ -512,6 +512,12 @@ impl RenewDeadline {
 }
 
 /// A stream that yields each time `rx` turns true.
+/// Publish leadership; receivers are woken only when it changes. (The leader loop publishes on every
+/// Lease confirmation: a wake-up each time would re-run every reconcile, as `became_leader` does.)
+fn publish_leadership(tx: &watch::Sender<bool>, is_leader: bool) -> bool {
+    tx.send_if_modified(|v| std::mem::replace(v, is_leader) != is_leader)
+}
+
 fn became_leader(rx: watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move {
         loop {

@@ -123,13 +123,18 @@ pub async fn release_listeners(
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), gw_ns, &gateway::gateway_resource());
     // Applying no listeners under this StatefulSet's manager drops the ones it owned; a Gateway
     // that is gone (or an API without Gateways) has nothing to release.
-    match api.get_opt(gw_name).await {
-        Ok(Some(_)) => {}
+    let manager = gateway::listener_manager(namespace, statefulset);
+    let gw = match api.get_opt(gw_name).await {
+        Ok(Some(gw)) => gw,
         Ok(None) => return Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(e),
+    };
+    // Nothing of this StatefulSet's on it (gateway-tls adds no listener): no write.
+    if !gw.metadata.managed_fields.iter().flatten().any(|m| m.manager.as_deref() == Some(manager.as_str())) {
+        return Ok(());
     }
-    let pp = PatchParams::apply(&gateway::listener_manager(namespace, statefulset));
+    let pp = PatchParams::apply(&manager);
     let body = gateway::listeners_patch(gw_ns, gw_name, &[]);
     match api.patch(gw_name, &pp, &Patch::Apply(&body)).await {
         Ok(_) => Ok(()),
@@ -275,7 +280,8 @@ pub async fn release_unused(
     };
     let (routed, certified) = recorded(sts);
     if let Some(old) = &routed {
-        if plan.is_none_or(|p| &p.gateway() != old) {
+        // Another Gateway, or the same one without listeners of ours any more (gateway-tcp → gateway-tls).
+        if plan.is_none_or(|p| &p.gateway() != old || p.listeners.is_empty()) {
             still_leader(ctx)?;
             release_listeners(&ctx.shared.client, old, ns, name).await?;
         }

@@ -894,3 +894,21 @@ fn endpoints_of(
 ) -> BTreeMap<u32, String> {
     super::reconcile::external_endpoints(d, &super::reconcile::external_hosts(d, lb, pods))
 }
+
+#[tokio::test]
+async fn confirming_leadership_again_does_not_wake_the_reconcilers() {
+    let (tx, rx) = watch::channel(false);
+    let mut woken = Box::pin(super::became_leader(rx));
+    assert!(super::publish_leadership(&tx, true), "false → true is a change");
+    assert_eq!(futures::StreamExt::next(&mut woken).await, Some(()));
+    // Every Lease confirmation publishes `true` again: no bulk reconcile for that.
+    for _ in 0..3 {
+        assert!(!super::publish_leadership(&tx, true));
+    }
+    let again = tokio::time::timeout(std::time::Duration::from_millis(50), futures::StreamExt::next(&mut woken)).await;
+    assert!(again.is_err(), "a repeated `true` woke the reconcilers");
+    // Losing and regaining it does.
+    assert!(super::publish_leadership(&tx, false));
+    assert!(super::publish_leadership(&tx, true));
+    assert_eq!(futures::StreamExt::next(&mut woken).await, Some(()));
+}

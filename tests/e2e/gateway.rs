@@ -86,10 +86,24 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
         .annotate("kafka-advertiser.io/tls-issuer", "ClusterIssuer/e2e-ca")
         .create(&c, &ns)
         .await;
+    // A second StatefulSet on the same Gateway, with its address set: each applies only its own
+    // listeners (a field manager each), so neither removes the other's.
+    Broker::new("other", 1)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", "shared")
+        .annotate("kafka-advertiser.io/port-base", "29092")
+        .annotate("kafka-advertiser.io/address", "kafka.example.com")
+        .create(&c, &ns)
+        .await;
 
     // Listeners, routes and Services exist before the Gateway has an address; no pod does.
-    let want_listeners =
-        vec![("web".into(), 8443), ("kafka-0".into(), 19092), ("kafka-1".into(), 19093), ("kafka-2".into(), 19094)];
+    let want_listeners = vec![
+        ("web".into(), 8443),
+        ("kafka-0".into(), 19092),
+        ("kafka-1".into(), 19093),
+        ("kafka-2".into(), 19094),
+        ("other-0".into(), 29092),
+    ];
     wait_for("the brokers' listeners on the Gateway", T, || async {
         let mut l = listeners(&c, &ns, "shared").await;
         l.sort_by_key(|(_, p)| *p);
@@ -165,7 +179,7 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     let owners = json!({"spec": {"listeners": [{"name": "web", "port": 8443, "protocol": "TCP"}]}});
     gateways(&c, &ns).patch("shared", &PatchParams::default(), &Patch::Merge(&owners)).await.unwrap();
     wait_for("the brokers' listeners back on the Gateway", T, || async {
-        (listeners(&c, &ns, "shared").await.len() == 4).then_some(())
+        (listeners(&c, &ns, "shared").await.len() == 5).then_some(())
     })
     .await;
 
@@ -173,7 +187,7 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     scale(&c, &ns, "kafka", 1).await;
     wait_for("one broker's listener, route, Service and Certificate left", T, || async {
         let l: BTreeSet<String> = listeners(&c, &ns, "shared").await.into_iter().map(|(n, _)| n).collect();
-        let ok = l == set(&["web", "kafka-0"])
+        let ok = l == set(&["web", "kafka-0", "other-0"])
             && names(&tcp, "kafka").await == set(&["kafka-0-external"])
             && names(&certs, "kafka").await == set(&["kafka-0-tls"])
             && services_of(&c, &ns, "kafka").await.len() == 1;
@@ -181,8 +195,29 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     })
     .await;
 
-    // Deleting the StatefulSet releases its listeners; the owner's stays.
-    Api::<StatefulSet>::namespaced(c.clone(), &ns).delete("kafka", &DeleteParams::default()).await.unwrap();
+    // To gateway-tls on the same Gateway: its listeners are released, the TCPRoute becomes a TLSRoute.
+    let sts: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+        "kafka-advertiser.io/mode": "gateway-tls", "kafka-advertiser.io/gateway-listener": "web",
+        "kafka-advertiser.io/hostname-template": "{pod}.kafka.example.com",
+    }}}}});
+    sts.patch("kafka", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let tls = routes(&c, &ns, "TLSRoute");
+    wait_for("a TLSRoute instead of the TCPRoute, and no listener of the brokers", T, || async {
+        let ok = listeners(&c, &ns, "shared").await == vec![("web".to_owned(), 8443), ("other-0".to_owned(), 29092)]
+            && names(&tcp, "kafka").await.is_empty()
+            && names(&tls, "kafka").await == set(&["kafka-0-external"]);
+        ok.then_some(())
+    })
+    .await;
+    // The owner's listener is TCP on another port: that is said where the owner looks.
+    wait_event(&c, &ns, "kafka", "GatewayListenerNotPassthrough", "listener web").await;
+
+    // Deleting a StatefulSet releases its listeners; the owner's stays.
+    let other = wait_pods(&c, &ns, "other", 1, T).await;
+    let v = env_value(&other[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+    assert!(v.ends_with("EXTERNAL://kafka.example.com:29092"), "{v}");
+    sts.delete("other", &DeleteParams::default()).await.unwrap();
     wait_for("only the owner's listener on the Gateway", T, || async {
         (listeners(&c, &ns, "shared").await == vec![("web".to_owned(), 8443)]).then_some(())
     })
