@@ -69,7 +69,36 @@ pub async fn observe(
         None
     };
     problems.extend(gateway::gateway_problems(&gw, d, labels.as_ref()));
+    sweep(ctx, &gw, plan, d).await?;
     Ok(Observed { address: gateway::gateway_address(&gw), exists: true })
+}
+
+/// Release the listeners of StatefulSets that are gone: one deleted while no replica led missed the
+/// release its Delete event triggers. Their field managers (`kafka-advertiser/<namespace>/<name>`) on the
+/// Gateway say whose they were.
+async fn sweep(ctx: &Context, gw: &DynamicObject, plan: &GatewayPlan, d: &Desired) -> Result<(), ReconcileError> {
+    let own = gateway::listener_manager(&d.namespace, &d.name);
+    let mut seen = std::collections::BTreeSet::new();
+    for m in gw.metadata.managed_fields.iter().flatten() {
+        let Some(manager) = m.manager.as_deref().filter(|m| *m != own && seen.insert(m.to_owned())) else {
+            continue;
+        };
+        // A hashed (over-long) manager name cannot be traced back: left alone.
+        let Some((ns, sts)) = manager.strip_prefix("kafka-advertiser/").and_then(|r| r.split_once('/')) else {
+            continue;
+        };
+        match Api::<StatefulSet>::namespaced(ctx.shared.client.clone(), ns).get_opt(sts).await {
+            Ok(None) => {
+                still_leader(ctx)?;
+                tracing::info!(gateway = %plan.gateway(), namespace = ns, statefulset = sts, "releasing the listeners of a deleted StatefulSet");
+                release_listeners(&ctx.shared.client, &plan.gateway(), ns, sts).await?;
+            }
+            Ok(Some(_)) => {}
+            // Not ours to read (a namespace-scoped install): its own install releases them.
+            Err(e) => tracing::debug!(error = %e, namespace = ns, statefulset = sts, "cannot check a listener owner"),
+        }
+    }
+    Ok(())
 }
 
 /// Apply this StatefulSet's listeners to the Gateway under its own field manager, never forcing: a

@@ -331,3 +331,36 @@ async fn gateway_problems_are_warning_events() {
     tls.patch_status("kafka-0-external", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
     wait_event(&c, &ns, "kafka", "RouteNotAccepted", "no listener admits routes from this namespace").await;
 }
+
+/// A gateway-tcp StatefulSet deleted while no replica runs (so no one saw its Delete event): its
+/// listeners are released by the next reconcile of a StatefulSet on the same Gateway.
+#[tokio::test]
+async fn listeners_of_a_statefulset_deleted_while_no_replica_ran_are_released() {
+    let _g = INSTALL.write().await;
+    let env = testenv();
+    let c = client().await;
+    let ns = namespace(&c, "e2e-gwsweep").await;
+    create_gateway(&c, &ns, "shared", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+    let tcp = |name: &str, base: &str| {
+        Broker::new(name, 1)
+            .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+            .annotate("kafka-advertiser.io/gateway", "shared")
+            .annotate("kafka-advertiser.io/port-base", base)
+            .annotate("kafka-advertiser.io/address", "kafka.example.com")
+    };
+    tcp("ghost", "19192").create(&c, &ns).await;
+    tcp("kafka", "19092").create(&c, &ns).await;
+    wait_for("both StatefulSets' listeners", T, || async {
+        (listeners(&c, &ns, "shared").await.len() == 3).then_some(())
+    })
+    .await;
+
+    env.script(&["undeploy"]);
+    Api::<StatefulSet>::namespaced(c.clone(), &ns).delete("ghost", &DeleteParams::default()).await.unwrap();
+    env.script(&["deploy"]);
+    wait_for("the deleted StatefulSet's listener released", T, || async {
+        let names: BTreeSet<String> = listeners(&c, &ns, "shared").await.into_iter().map(|(n, _)| n).collect();
+        (names == set(&["web", "kafka-0"])).then_some(())
+    })
+    .await;
+}
