@@ -61,12 +61,7 @@ pub fn listener_manager(namespace: &str, statefulset: &str) -> String {
     if m.len() <= 128 {
         return m;
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{namespace}/{statefulset}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("kafka-advertiser/{h:016x}")
+    format!("kafka-advertiser/{:016x}", super::reconcile::fnv1a(format!("{namespace}/{statefulset}").as_bytes()))
 }
 
 /// The name of the Gateway listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`,

@@ -262,8 +262,7 @@ pub async fn run(shared: Shared, args: ControllerArgs, stop: CancellationToken) 
     let _ = leading.await;
 }
 
-/// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
-/// first `InitDone`: a signal only kafka-advertiser waits on.
+/// An `Api` of a dynamic kind, namespaced or cluster-wide as the scope is.
 fn dyn_api(client: &Client, namespace: Option<&str>, ar: &kube::api::ApiResource) -> Api<DynamicObject> {
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
@@ -291,16 +290,15 @@ fn statefulsets_routed_through(
                 .and_then(|sp| sp.template.metadata.as_ref())
                 .and_then(|m| m.annotations.as_ref())
                 .and_then(|a| a.get(crate::mutate::settings::ANN_GATEWAY))
-                .map(|g| g.trim());
-            named.is_some_and(|g| match g.split_once('/') {
-                Some((n, g)) => n == gw_ns && g == gw_name,
-                None => ns == gw_ns && g == gw_name,
-            })
+                .and_then(|g| crate::mutate::settings::GatewayRef::parse(g));
+            named.is_some_and(|g| g.namespace_or(ns) == gw_ns && g.name == gw_name)
         })
         .map(|s| reflector::ObjectRef::from_obj(&**s))
         .collect()
 }
 
+/// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
+/// first `InitDone`: a signal only kafka-advertiser waits on.
 fn on_first_list<K>(
     synced: &mut Vec<tokio::sync::oneshot::Receiver<()>>,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
@@ -511,13 +509,13 @@ impl RenewDeadline {
     }
 }
 
-/// A stream that yields each time `rx` turns true.
 /// Publish leadership; receivers are woken only when it changes. (The leader loop publishes on every
 /// Lease confirmation: a wake-up each time would re-run every reconcile, as `became_leader` does.)
 fn publish_leadership(tx: &watch::Sender<bool>, is_leader: bool) -> bool {
     tx.send_if_modified(|v| std::mem::replace(v, is_leader) != is_leader)
 }
 
+/// A stream that yields each time `rx` turns true.
 fn became_leader(rx: watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move {
         loop {

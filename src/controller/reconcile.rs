@@ -138,6 +138,27 @@ pub(super) async fn event(
     }
 }
 
+/// Publish `(reason, message)` problems as Warning Events on the StatefulSet when their set differs
+/// from the one last published in the `published` map of [`State`] (an Event per change, not per reconcile).
+async fn warn_when_changed(
+    ctx: &Context,
+    sts: &StatefulSet,
+    key: &ObjectRef<StatefulSet>,
+    published: fn(&mut State) -> &mut HashMap<ObjectRef<StatefulSet>, Vec<String>>,
+    problems: &[(&'static str, String)],
+) {
+    let fresh = {
+        let mut st = ctx.state();
+        let notes: Vec<String> = problems.iter().map(|(r, m)| format!("{r}: {m}")).collect();
+        published(&mut st).insert(key.clone(), notes.clone()) != Some(notes)
+    };
+    if fresh {
+        for (reason, note) in problems {
+            event(ctx, sts, None, EventType::Warning, reason, "Reconcile", note.clone()).await;
+        }
+    }
+}
+
 /// Checked before every write: a replica that lost the Lease stops writing promptly.
 pub(super) fn still_leader(ctx: &Context) -> Result<(), ReconcileError> {
     if ctx.is_leader() {
@@ -161,9 +182,12 @@ pub(super) fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-/// Delete a Service; one already gone (the garbage collector, another replica) is not an error.
-async fn delete_service(services: &Api<Service>, name: &str) -> Result<(), ReconcileError> {
-    match services.delete(name, &DeleteParams::default()).await {
+/// Delete an object; one already gone (the garbage collector, another replica) is not an error.
+pub(super) async fn delete_if_present<K>(api: &Api<K>, name: &str) -> Result<(), ReconcileError>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
@@ -180,20 +204,13 @@ pub(super) fn refused(code: u16) -> bool {
 /// FNV-1a over `ordinal=address;` pairs in ordinal order: the same on every build and replica, so
 /// an upgrade does not nudge every StatefulSet again.
 pub fn addresses_hash(addrs: &BTreeMap<u32, String>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    for (ordinal, address) in addrs {
-        feed(ordinal.to_string().as_bytes());
-        feed(b"=");
-        feed(address.as_bytes());
-        feed(b";");
-    }
-    format!("{h:016x}")
+    let pairs: String = addrs.iter().map(|(ordinal, address)| format!("{ordinal}={address};")).collect();
+    format!("{:016x}", fnv1a(pairs.as_bytes()))
+}
+
+/// 64-bit FNV-1a: stable across builds and replicas (unlike the std hasher).
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Reconcile one StatefulSet.
@@ -258,14 +275,7 @@ async fn reconcile_inner(
         let discovery = desired::discovery_name(name);
         if ctx.configmaps.get(&ObjectRef::new(&discovery).within(ns)).is_some() {
             still_leader(ctx)?;
-            match Api::<ConfigMap>::namespaced(ctx.shared.client.clone(), ns)
-                .delete(&discovery, &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
+            delete_if_present(&Api::<ConfigMap>::namespaced(ctx.shared.client.clone(), ns), &discovery).await?;
         }
         routing::release_unused(ctx, sts, None, None, false).await?;
         let annotated = sts.annotations().keys().any(|k| desired::STATEFULSET_ANNOTATIONS.contains(&k.as_str()));
@@ -285,7 +295,7 @@ async fn reconcile_inner(
         for svc in existing.items {
             let svc_name = svc.name_any();
             still_leader(ctx)?;
-            delete_service(&services, &svc_name).await?;
+            delete_if_present(&services, &svc_name).await?;
             event(
                 ctx,
                 sts,
@@ -304,16 +314,7 @@ async fn reconcile_inner(
     // What the webhook would say about these brokers, where users look: Events on the StatefulSet
     // (published when the set of problems changes).
     let problems = desired::template_problems(sts, &ctx.shared.defaults);
-    let fresh = {
-        let mut st = ctx.state();
-        let notes: Vec<String> = problems.iter().map(|(r, m)| format!("{r}: {m}")).collect();
-        st.problems.insert(key.clone(), notes.clone()) != Some(notes)
-    };
-    if fresh {
-        for (reason, note) in &problems {
-            event(ctx, sts, None, EventType::Warning, reason, "Reconcile", note.clone()).await;
-        }
-    }
+    warn_when_changed(ctx, sts, key, |st| &mut st.problems, &problems).await;
 
     let mut d = match desired::desired(sts, &ctx.shared.defaults) {
         Ok(d) => d,
@@ -449,7 +450,7 @@ async fn reconcile_inner(
             continue;
         }
         still_leader(ctx)?;
-        delete_service(&services, &svc_name).await?;
+        delete_if_present(&services, &svc_name).await?;
         event(
             ctx,
             sts,
@@ -519,16 +520,7 @@ async fn reconcile_inner(
         let (_, draining) = routing::sync(ctx, &d, &ar, &certs, true, &mut routing_problems).await?;
         pods_draining |= draining;
     }
-    let fresh = {
-        let mut st = ctx.state();
-        let notes: Vec<String> = routing_problems.iter().map(|(r, m)| format!("{r}: {m}")).collect();
-        st.routing_problems.insert(key.clone(), notes.clone()) != Some(notes)
-    };
-    if fresh {
-        for (reason, note) in &routing_problems {
-            event(ctx, sts, None, EventType::Warning, reason, "Reconcile", note.clone()).await;
-        }
-    }
+    warn_when_changed(ctx, sts, key, |st| &mut st.routing_problems, &routing_problems).await;
     let bootstrap = external_bootstrap(&d, &endpoints);
     // Client discovery: a ConfigMap clients mount or read, written when its content changes.
     let cm = desired::discovery_configmap(sts, &endpoints);

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
 use super::desired::{Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, STATEFULSET_LABEL};
 use super::gateway::{self, GatewayPlan};
-use super::reconcile::{apply_params, refused, still_leader, Context, ReconcileError};
+use super::reconcile::{apply_params, delete_if_present, refused, still_leader, Context, ReconcileError};
 
 pub type Problems = Vec<(&'static str, String)>;
 
@@ -230,7 +230,7 @@ pub async fn sync(
             }
         }
         still_leader(ctx)?;
-        delete(&api, &name).await?;
+        delete_if_present(&api, &name).await?;
     }
     Ok((applied, draining))
 }
@@ -266,14 +266,6 @@ async fn list(
     }
 }
 
-async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), ReconcileError> {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Remove every object of one kind this StatefulSet has (a mode, Gateway or issuer it left).
 pub async fn remove_all(
     ctx: &Context,
@@ -284,7 +276,7 @@ pub async fn remove_all(
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.shared.client.clone(), namespace, ar);
     for obj in list(ctx, namespace, statefulset, ar).await? {
         still_leader(ctx)?;
-        delete(&api, &obj.name_any()).await?;
+        delete_if_present(&api, &obj.name_any()).await?;
     }
     Ok(())
 }

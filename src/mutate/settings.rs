@@ -174,6 +174,14 @@ pub struct GatewayRef {
 }
 
 impl GatewayRef {
+    /// `[namespace/]name`, or `None` when that is not what `s` is.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let (ns, name) = s.split_once('/').map_or((None, s), |(n, g)| (Some(n), g));
+        (ns.is_none_or(is_dns_label) && !name.is_empty() && is_dns_subdomain(name))
+            .then(|| GatewayRef { namespace: ns.map(str::to_owned), name: name.to_owned() })
+    }
+
     pub fn namespace_or<'a>(&'a self, own: &'a str) -> &'a str {
         self.namespace.as_deref().unwrap_or(own)
     }
@@ -426,13 +434,10 @@ impl Settings {
         let gateway = match annotations.get(ANN_GATEWAY).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None if mode.is_gateway() => return Err(SettingsError::Missing { annotation: ANN_GATEWAY, mode }),
             None => None,
-            Some(v) => {
-                let (ns, name) = v.split_once('/').map_or((None, v), |(n, g)| (Some(n), g));
-                if !ns.is_none_or(is_dns_label) || !is_dns_subdomain(name) || name.is_empty() {
-                    return Err(invalid(ANN_GATEWAY, v, "expected [namespace/]name of a Gateway"));
-                }
-                Some(GatewayRef { namespace: ns.map(str::to_owned), name: name.to_owned() })
-            }
+            Some(v) => Some(
+                GatewayRef::parse(v)
+                    .ok_or_else(|| invalid(ANN_GATEWAY, v, "expected [namespace/]name of a Gateway"))?,
+            ),
         };
         let gateway_listener = match annotations.get(ANN_GATEWAY_LISTENER).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None if mode == Mode::GatewayTls => {
