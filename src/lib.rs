@@ -9,6 +9,7 @@ pub mod controller;
 pub mod fuzzing;
 pub mod metrics;
 pub mod mutate;
+pub mod names;
 pub mod offline;
 pub mod status;
 pub mod tls;
@@ -112,6 +113,20 @@ async fn shutdown_signal(stop: CancellationToken, readiness: Arc<Readiness>, del
 }
 
 /// `kafka-advertiser serve`.
+/// The controller's own settings, from its command line.
+fn controller_settings(args: &config::ControllerArgs) -> controller::Settings {
+    controller::Settings {
+        namespaces: args.namespaces.clone(),
+        identity: args.identity.clone(),
+        lease: controller::LeaseSettings {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            duration: args.lease_duration,
+            renew_deadline: args.lease_renew_deadline,
+        },
+    }
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
@@ -161,7 +176,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
         };
-        Some(tokio::spawn(controller::run(ctx, args.controller.clone(), stop.clone())))
+        Some(tokio::spawn(controller::run(ctx, controller_settings(&args.controller), stop.clone())))
     };
 
     match tls {

@@ -161,7 +161,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
                 out,
                 "StatefulSet {}: pod template lacks label {}=\"true\"; kafka-advertiser leaves it alone\n",
                 sts.metadata.name.as_deref().unwrap_or(""),
-                mutate::settings::ENABLED_LABEL
+                crate::names::ENABLED_LABEL
             );
             continue;
         }
@@ -197,7 +197,7 @@ fn preview_one(
         s.topology_key
     );
     let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
-    let hosts = crate::controller::reconcile::external_hosts(&d, &lb, &Default::default());
+    let hosts = desired::external_hosts(&d, &lb, &Default::default());
     let plan = crate::controller::gateway::gateway_plan(&d, sts);
     let certificates = crate::controller::gateway::certificates(&d, sts, &hosts);
     for ordinal in d.ordinals() {
@@ -307,7 +307,7 @@ fn preview_one(
     }
     // The client-discovery ConfigMap as the controller would write it with these addresses (in
     // nodeport and pod-ip modes the addresses come from the running pods).
-    let endpoints = crate::controller::reconcile::external_endpoints(&d, &hosts);
+    let endpoints = desired::external_endpoints(&d, &hosts);
     let from_pods = matches!(d.settings.mode, mutate::settings::Mode::Nodeport | mutate::settings::Mode::PodIp);
     let _ = writeln!(
         out,

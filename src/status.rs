@@ -11,9 +11,10 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
-use crate::controller::desired::{self, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
-use crate::controller::{addresses, reconcile};
-use crate::mutate::settings::{Mode, ANN_ADVERTISED};
+use crate::controller::{addresses, desired};
+use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::mutate::settings::Mode;
+use crate::names::ANN_ADVERTISED;
 use crate::mutate::{self, AddressBook, Defaults, RequestNames};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,8 +139,8 @@ pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[E
             Some((o, (st.host_ip.clone(), st.pod_ip.clone())))
         })
         .collect();
-    let endpoints = reconcile::external_endpoints(&d, &reconcile::external_hosts(&d, &lb, &ips));
-    out.bootstrap = reconcile::external_bootstrap(&d, &endpoints);
+    let endpoints = desired::external_endpoints(&d, &desired::external_hosts(&d, &lb, &ips));
+    out.bootstrap = desired::external_bootstrap(&d, &endpoints);
     for o in d.ordinals() {
         let pod = pod_of(o);
         let svc = services.iter().find(|s| addresses::broker_key(s).is_some_and(|(_, _, so)| so == o));
@@ -207,7 +208,7 @@ pub fn render(r: &Report) -> String {
             "StatefulSet {}/{}: not opted in (its pod template lacks the label {}=\"true\")",
             r.namespace,
             r.name,
-            mutate::settings::ENABLED_LABEL
+            crate::names::ENABLED_LABEL
         );
         return out;
     }

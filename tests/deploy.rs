@@ -162,7 +162,7 @@ fn install_agrees(r: &Rendered) {
     let sel = h.object_selector.as_ref().unwrap().match_labels.as_ref().unwrap();
     assert_eq!(
         sel,
-        &BTreeMap::from([(kafka_advertiser::mutate::settings::ENABLED_LABEL.to_owned(), "true".to_owned())])
+        &BTreeMap::from([(kafka_advertiser::names::ENABLED_LABEL.to_owned(), "true".to_owned())])
     );
     // namespaceSelector excludes kube-system and our own namespace.
     let ns_sel = h.namespace_selector.as_ref().unwrap().match_expressions.as_ref().unwrap();

@@ -6,7 +6,7 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
-use super::desired::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::names::{ANN_GATEWAY_ADDRESS, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 use crate::mutate::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use crate::mutate::AddressBook;
 
@@ -39,7 +39,7 @@ fn hostname(i: &LoadBalancerIngress) -> Option<&str> {
 /// the first entry, its IP if it has one, else its hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
     // gateway-tcp: the Gateway's address, which the controller wrote on the Service.
-    if let Some(a) = svc.metadata.annotations.as_ref().and_then(|a| a.get(super::gateway::ANN_GATEWAY_ADDRESS)) {
+    if let Some(a) = svc.metadata.annotations.as_ref().and_then(|a| a.get(ANN_GATEWAY_ADDRESS)) {
         return Some(a.trim()).filter(|a| !a.is_empty());
     }
     let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;

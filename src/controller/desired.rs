@@ -8,41 +8,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Service, Se
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::mutate::service_name;
 use crate::mutate::settings::{
-    AddressType, Defaults, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE, ANN_IP_FAMILY, ENABLED_LABEL,
+    AddressType, Defaults, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE, ANN_IP_FAMILY,
 };
-use crate::mutate::{service_name, POD_INDEX_LABEL};
-
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "kafka-advertiser";
-pub const STATEFULSET_LABEL: &str = "kafka-advertiser.io/statefulset";
-pub const ORDINAL_LABEL: &str = "kafka-advertiser.io/ordinal";
-pub const ROLE_LABEL: &str = "kafka-advertiser.io/role";
-pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
-
-pub const ANN_TARGET_PORT: &str = "kafka-advertiser.io/target-port";
-pub const ANN_EXTERNAL_TRAFFIC_POLICY: &str = "kafka-advertiser.io/external-traffic-policy";
-pub const ANN_LB_SOURCE_RANGES: &str = "kafka-advertiser.io/load-balancer-source-ranges";
-pub const ANN_LB_CLASS: &str = "kafka-advertiser.io/load-balancer-class";
-pub const ANN_SERVICE_ANNOTATIONS: &str = "kafka-advertiser.io/service-annotations";
-pub const ANN_SERVICE_LABELS: &str = "kafka-advertiser.io/service-labels";
-pub const ANN_BOOTSTRAP: &str = "kafka-advertiser.io/bootstrap";
-pub const ANN_BOOTSTRAP_PORT: &str = "kafka-advertiser.io/bootstrap-port";
-pub const ANN_RETAIN: &str = "kafka-advertiser.io/retain-services";
-pub const ANN_ROLL_ON_CHANGE: &str = "kafka-advertiser.io/roll-on-change";
-/// On the StatefulSet's metadata: set when the last missing address arrives (nudges a retry).
-pub const ANN_ADDRESSES_READY: &str = "kafka-advertiser.io/addresses-ready";
-/// On the StatefulSet's metadata: every broker's external `host:port`, comma-separated, once all are known.
-pub const ANN_EXTERNAL_BOOTSTRAP: &str = "kafka-advertiser.io/external-bootstrap";
-/// Every annotation the controller writes on a StatefulSet's own metadata.
-pub const STATEFULSET_ANNOTATIONS: [&str; 4] =
-    [ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP, super::gateway::ANN_ROUTED_THROUGH, super::gateway::ANN_CERTIFICATES];
-pub const EXTERNAL_DNS_ANN: &str = "external-dns.alpha.kubernetes.io/hostname";
-pub const METALLB_SHARED_ANN: &str = "metallb.io/allow-shared-ip";
-pub const METALLB_IPS_ANN: &str = "metallb.io/loadBalancerIPs";
-/// The same two under the prefix MetalLB read before 0.14.9 (still read by newer releases).
-pub const METALLB_LEGACY_SHARED_ANN: &str = "metallb.universe.tf/allow-shared-ip";
-pub const METALLB_LEGACY_IPS_ANN: &str = "metallb.universe.tf/loadBalancerIPs";
+use crate::names::*;
 
 /// MetalLB IP sharing under both annotation generations. A value the user set under either name wins.
 fn metallb_sharing(annotations: &mut BTreeMap<String, String>, default_key: String, ip: Option<&str>) {
@@ -171,7 +141,7 @@ fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Optio
 /// Settings of one StatefulSet (webhook + controller parts).
 /// Annotations read from the StatefulSet's own metadata too (taking precedence over the pod template's).
 pub const SERVICE_ONLY: [&str; 11] = [
-    super::gateway::ANN_BOOTSTRAP_HOSTNAME,
+    ANN_BOOTSTRAP_HOSTNAME,
     ANN_SERVICE_ANNOTATIONS,
     ANN_SERVICE_LABELS,
     ANN_LB_SOURCE_RANGES,
@@ -196,101 +166,96 @@ pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, 
             }
         }
     }
-    let spec = sts.spec.as_ref();
-    let target_port = match a.get(ANN_TARGET_PORT).map(|s| s.trim()) {
-        Some(v) => match v.parse::<i32>() {
-            Ok(p) if (1..=65535).contains(&p) => IntOrString::Int(p),
-            Ok(_) => {
-                return Err(DesiredError::Invalid {
-                    annotation: ANN_TARGET_PORT,
-                    value: v.into(),
-                    reason: "port out of range".into(),
-                })
-            }
-            Err(_) if !v.is_empty() && v.len() <= 15 => IntOrString::String(v.to_owned()),
-            Err(_) => {
-                return Err(DesiredError::Invalid {
-                    annotation: ANN_TARGET_PORT,
-                    value: v.into(),
-                    reason: "expected a port number or name".into(),
-                })
-            }
-        },
-        None => broker_container(spec.and_then(|s| s.template.spec.as_ref()), &settings)
-            .and_then(|c| c.ports.as_ref())
-            .and_then(|ps| ps.iter().find(|p| p.name.as_deref() == Some("external")))
-            .map_or(IntOrString::Int(9094), |p| IntOrString::Int(p.container_port)),
-    };
-    let external_traffic_policy = match (settings.mode, a.get(ANN_EXTERNAL_TRAFFIC_POLICY).map(|s| s.trim())) {
-        // Every broker Service shares the IP but selects another pod: MetalLB needs Cluster.
-        (Mode::SharedAddress, _) => "Cluster".to_owned(),
-        (_, None) => "Local".to_owned(),
-        (_, Some(v @ ("Local" | "Cluster"))) => v.to_owned(),
-        (_, Some(v)) => {
-            return Err(DesiredError::Invalid {
-                annotation: ANN_EXTERNAL_TRAFFIC_POLICY,
-                value: v.into(),
-                reason: "expected Local or Cluster".into(),
-            })
-        }
-    };
-    let source_ranges = a
-        .get(ANN_LB_SOURCE_RANGES)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default();
-    let bootstrap_port = match a.get(ANN_BOOTSTRAP_PORT) {
-        // shared-address: the brokers hold port-base + N on the shared IP, so the bootstrap sits
-        // just below them.
-        None if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) => {
-            settings.port_base.checked_sub(1).filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
-                annotation: ANN_BOOTSTRAP_PORT,
-                value: String::new(),
-                reason: "port-base is 1, so there is no port below the brokers' for the bootstrap: set it".into(),
-            })?
-        }
-        None => settings.port,
-        Some(v) => v.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| DesiredError::Invalid {
-            annotation: ANN_BOOTSTRAP_PORT,
-            value: v.clone(),
-            reason: "must be a port number between 1 and 65535".into(),
-        })?,
-    };
-    let bootstrap_hostname = match a.get(super::gateway::ANN_BOOTSTRAP_HOSTNAME).map(|s| s.trim()) {
-        None | Some("") => None,
-        Some(h) if settings.mode != Mode::GatewayTls => {
-            return Err(DesiredError::Invalid {
-                annotation: super::gateway::ANN_BOOTSTRAP_HOSTNAME,
-                value: h.into(),
-                reason: format!("is for gateway-tls mode only (this StatefulSet is in {} mode)", settings.mode),
-            })
-        }
-        Some(h) if crate::mutate::settings::is_valid_host(h) && h.parse::<std::net::IpAddr>().is_err() => {
-            Some(h.to_owned())
-        }
-        Some(h) => {
-            return Err(DesiredError::Invalid {
-                annotation: super::gateway::ANN_BOOTSTRAP_HOSTNAME,
-                value: h.into(),
-                reason: "expected a DNS name (a TLSRoute routes by SNI name, never by IP)".into(),
-            })
-        }
-    };
+    let container = broker_container(sts.spec.as_ref().and_then(|s| s.template.spec.as_ref()), &settings);
+    let bootstrap_hostname = bootstrap_hostname(&a, settings.mode)?;
     let service = ServiceSettings {
         bootstrap: bool_ann(&a, ANN_BOOTSTRAP)? || bootstrap_hostname.is_some(),
         bootstrap_hostname,
-        target_port,
-        external_traffic_policy,
-        source_ranges,
+        target_port: target_port(&a, container)?,
+        external_traffic_policy: external_traffic_policy(&a, settings.mode)?,
+        source_ranges: a
+            .get(ANN_LB_SOURCE_RANGES)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
         lb_class: a.get(ANN_LB_CLASS).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         annotations: map_ann(&a, ANN_SERVICE_ANNOTATIONS)?,
         labels: map_ann(&a, ANN_SERVICE_LABELS)?,
-        bootstrap_port,
+        bootstrap_port: bootstrap_port(&a, &settings)?,
         retain: bool_ann(&a, ANN_RETAIN)?,
         roll_on_change: bool_ann(&a, ANN_ROLL_ON_CHANGE)?,
     };
     Ok((settings, service))
 }
 
+fn invalid(annotation: &'static str, value: &str, reason: impl Into<String>) -> DesiredError {
+    DesiredError::Invalid { annotation, value: value.into(), reason: reason.into() }
+}
+
+/// The Services' target port: the annotation, else the broker container's port named `external`, else 9094.
+fn target_port(a: &BTreeMap<String, String>, container: Option<&Container>) -> Result<IntOrString, DesiredError> {
+    let Some(v) = a.get(ANN_TARGET_PORT).map(|s| s.trim()) else {
+        return Ok(container
+            .and_then(|c| c.ports.as_ref())
+            .and_then(|ps| ps.iter().find(|p| p.name.as_deref() == Some("external")))
+            .map_or(IntOrString::Int(9094), |p| IntOrString::Int(p.container_port)));
+    };
+    match v.parse::<i32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(IntOrString::Int(p)),
+        Ok(_) => Err(invalid(ANN_TARGET_PORT, v, "port out of range")),
+        Err(_) if !v.is_empty() && v.len() <= 15 => Ok(IntOrString::String(v.to_owned())),
+        Err(_) => Err(invalid(ANN_TARGET_PORT, v, "expected a port number or name")),
+    }
+}
+
+fn external_traffic_policy(a: &BTreeMap<String, String>, mode: Mode) -> Result<String, DesiredError> {
+    match (mode, a.get(ANN_EXTERNAL_TRAFFIC_POLICY).map(|s| s.trim())) {
+        // Every broker Service shares the IP but selects another pod: MetalLB needs Cluster.
+        (Mode::SharedAddress, _) => Ok("Cluster".to_owned()),
+        (_, None) => Ok("Local".to_owned()),
+        (_, Some(v @ ("Local" | "Cluster"))) => Ok(v.to_owned()),
+        (_, Some(v)) => Err(invalid(ANN_EXTERNAL_TRAFFIC_POLICY, v, "expected Local or Cluster")),
+    }
+}
+
+fn bootstrap_port(a: &BTreeMap<String, String>, settings: &Settings) -> Result<u16, DesiredError> {
+    match a.get(ANN_BOOTSTRAP_PORT) {
+        // shared-address: the brokers hold port-base + N on the shared IP, so the bootstrap sits
+        // just below them.
+        None if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) => {
+            settings.port_base.checked_sub(1).filter(|p| *p > 0).ok_or_else(|| {
+                invalid(
+                    ANN_BOOTSTRAP_PORT,
+                    "",
+                    "port-base is 1, so there is no port below the brokers' for the bootstrap: set it",
+                )
+            })
+        }
+        None => Ok(settings.port),
+        Some(v) => v
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| invalid(ANN_BOOTSTRAP_PORT, v, "must be a port number between 1 and 65535")),
+    }
+}
+
+fn bootstrap_hostname(a: &BTreeMap<String, String>, mode: Mode) -> Result<Option<String>, DesiredError> {
+    match a.get(ANN_BOOTSTRAP_HOSTNAME).map(|s| s.trim()) {
+        None | Some("") => Ok(None),
+        Some(h) if mode != Mode::GatewayTls => Err(invalid(
+            ANN_BOOTSTRAP_HOSTNAME,
+            h,
+            format!("is for gateway-tls mode only (this StatefulSet is in {mode} mode)"),
+        )),
+        Some(h) if crate::mutate::settings::is_valid_host(h) && h.parse::<std::net::IpAddr>().is_err() => {
+            Ok(Some(h.to_owned()))
+        }
+        Some(h) => {
+            Err(invalid(ANN_BOOTSTRAP_HOSTNAME, h, "expected a DNS name (a TLSRoute routes by SNI name, never by IP)"))
+        }
+    }
+}
 pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
     OwnerReference {
         api_version: "apps/v1".into(),
@@ -342,64 +307,124 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
     let spec = sts.spec.as_ref();
     let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
-    let owner = owner_reference(sts);
-    let service_type = settings.service_type;
-    let is_node_port = service_type == ServiceType::NodePort;
-    let is_lb = service_type == ServiceType::LoadBalancer;
-    if svc.bootstrap && service_type == ServiceType::None {
-        return Err(DesiredError::Invalid {
-            annotation: ANN_BOOTSTRAP,
-            value: "true".into(),
-            reason: "service-type None makes no Services, so there is no bootstrap Service either".into(),
-        });
+    if svc.bootstrap && settings.service_type == ServiceType::None {
+        return Err(invalid(
+            ANN_BOOTSTRAP,
+            "true",
+            "service-type None makes no Services, so there is no bootstrap Service either",
+        ));
     }
+    let b = ServiceBuilder { namespace: &namespace, name: &name, owner: owner_reference(sts), settings: &settings, svc: &svc };
+    let ordinals = if settings.service_type == ServiceType::None { 0..0 } else { start..start.saturating_add(replicas) };
+    let services = ordinals.map(|o| Ok((o, b.broker(o)?))).collect::<Result<Vec<_>, DesiredError>>()?;
+    let bootstrap = if svc.bootstrap {
+        check_bootstrap(sts, &settings, &svc, start, replicas)?;
+        Some(b.bootstrap(sts))
+    } else {
+        None
+    };
+    Ok(Desired { namespace, name, settings, service_settings: svc, start, replicas, services, bootstrap })
+}
 
-    // The user's labels (rendered per broker), then ours, which win.
-    let base_labels = |role: &str, ordinal: Option<u32>, mut l: BTreeMap<String, String>| {
+/// A bootstrap Service must select the brokers by labels and must not take a broker's port.
+fn check_bootstrap(
+    sts: &StatefulSet,
+    settings: &Settings,
+    svc: &ServiceSettings,
+    start: u32,
+    replicas: u32,
+) -> Result<(), DesiredError> {
+    // A Service selects by labels only: a StatefulSet selector with expressions (or none) would
+    // give a bootstrap wider than the brokers, or with no endpoints.
+    let sel = sts.spec.as_ref().map(|s| &s.selector);
+    let expressions = sel.and_then(|s| s.match_expressions.as_ref()).is_some_and(|e| !e.is_empty());
+    let labels = sel.and_then(|s| s.match_labels.as_ref()).is_some_and(|l| !l.is_empty());
+    if expressions || !labels {
+        return Err(invalid(
+            ANN_BOOTSTRAP,
+            "true",
+            "the StatefulSet's selector must be matchLabels only (a Service cannot select by matchExpressions): \
+             change the selector or remove the annotation",
+        ));
+    }
+    if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) {
+        let first = u32::from(settings.port_base) + start;
+        if (first..first + replicas).contains(&u32::from(svc.bootstrap_port)) {
+            return Err(invalid(
+                ANN_BOOTSTRAP_PORT,
+                &svc.bootstrap_port.to_string(),
+                format!("a broker holds this port on the shared address (brokers use {first}..{})", first + replicas - 1),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the Services of one StatefulSet from its settings.
+struct ServiceBuilder<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    owner: OwnerReference,
+    settings: &'a Settings,
+    svc: &'a ServiceSettings,
+}
+
+impl ServiceBuilder<'_> {
+    /// The user's labels (rendered per broker), then ours, which win.
+    fn labels(&self, role: &str, ordinal: Option<u32>, mut l: BTreeMap<String, String>) -> BTreeMap<String, String> {
         l.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
-        l.insert(STATEFULSET_LABEL.into(), name.clone());
+        l.insert(STATEFULSET_LABEL.into(), self.name.to_owned());
         l.insert(ROLE_LABEL.into(), role.into());
         if let Some(o) = ordinal {
             l.insert(ORDINAL_LABEL.into(), o.to_string());
         }
         l
-    };
-    let service = |svc_name: String, labels, annotations, selector, port: ServicePort| Service {
-        metadata: ObjectMeta {
-            name: Some(svc_name),
-            namespace: Some(namespace.clone()),
-            labels: Some(labels),
-            annotations: Some(annotations).filter(|a: &BTreeMap<String, String>| !a.is_empty()),
-            owner_references: Some(vec![owner.clone()]),
-            ..Default::default()
-        },
-        spec: Some(ServiceSpec {
-            type_: Some(service_type.as_str().into()),
-            selector: Some(selector),
-            ports: Some(vec![port]),
-            // Only externally reachable Services take a traffic policy.
-            external_traffic_policy: Some(svc.external_traffic_policy.clone()).filter(|_| is_lb || is_node_port),
-            load_balancer_source_ranges: Some(svc.source_ranges.clone())
-                .filter(|r: &Vec<String>| !r.is_empty() && is_lb),
-            load_balancer_class: svc.lb_class.clone().filter(|_| is_lb),
-            // The family the brokers advertise must be one the Service has.
-            ip_families: settings.ip_family.map(|f| vec![f.as_str().to_owned()]),
-            ip_family_policy: settings.ip_family.map(|_| "PreferDualStack".to_owned()),
-            ..Default::default()
-        }),
-        status: None,
-    };
+    }
 
-    let mut services = Vec::with_capacity(replicas as usize);
-    let ordinals = if service_type == ServiceType::None { 0..0 } else { start..start.saturating_add(replicas) };
-    for ordinal in ordinals {
-        let pod = format!("{name}-{ordinal}");
-        // Per-broker values: `{ordinal}` and friends in service-annotations and service-labels.
-        let render = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-            m.iter().map(|(k, v)| (k.clone(), render_placeholders(v, ordinal, &pod, &namespace, &name))).collect()
-        };
-        let mut annotations = render(&svc.annotations);
-        // The Service carries the address choice, so the Service watch picks the right ingress.
+    fn service(
+        &self,
+        svc_name: String,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+        selector: BTreeMap<String, String>,
+        port: ServicePort,
+    ) -> Service {
+        let service_type = self.settings.service_type;
+        let (is_lb, is_node_port) = (service_type == ServiceType::LoadBalancer, service_type == ServiceType::NodePort);
+        let svc = self.svc;
+        Service {
+            metadata: ObjectMeta {
+                name: Some(svc_name),
+                namespace: Some(self.namespace.to_owned()),
+                labels: Some(labels),
+                annotations: Some(annotations).filter(|a| !a.is_empty()),
+                owner_references: Some(vec![self.owner.clone()]),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                type_: Some(service_type.as_str().into()),
+                selector: Some(selector),
+                ports: Some(vec![port]),
+                // Only externally reachable Services take a traffic policy.
+                external_traffic_policy: Some(svc.external_traffic_policy.clone()).filter(|_| is_lb || is_node_port),
+                load_balancer_source_ranges: Some(svc.source_ranges.clone()).filter(|r| !r.is_empty() && is_lb),
+                load_balancer_class: svc.lb_class.clone().filter(|_| is_lb),
+                // The family the brokers advertise must be one the Service has.
+                ip_families: self.settings.ip_family.map(|f| vec![f.as_str().to_owned()]),
+                ip_family_policy: self.settings.ip_family.map(|_| "PreferDualStack".to_owned()),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    /// The annotations of broker `ordinal`'s Service: the user's (rendered), the address choice
+    /// (so the Service watch picks the right ingress), and the mode's own.
+    fn broker_annotations(&self, ordinal: u32, pod: &str) -> BTreeMap<String, String> {
+        let (settings, namespace, name) = (self.settings, self.namespace, self.name);
+        let mut annotations: BTreeMap<String, String> = (self.svc.annotations.iter())
+            .map(|(k, v)| (k.clone(), render_placeholders(v, ordinal, pod, namespace, name)))
+            .collect();
         match settings.address_type {
             Some(AddressType::Ip) => drop(annotations.insert(ANN_ADDRESS_TYPE.into(), "ip".into())),
             Some(AddressType::Hostname) => drop(annotations.insert(ANN_ADDRESS_TYPE.into(), "hostname".into())),
@@ -408,18 +433,24 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
         if let Some(f) = settings.ip_family {
             annotations.insert(ANN_IP_FAMILY.into(), f.as_str().into());
         }
-        match settings.mode {
-            Mode::Hostname => {
-                if let Some(t) = &settings.hostname_template {
-                    annotations.insert(EXTERNAL_DNS_ANN.into(), t.render(ordinal, &pod, &namespace, &name));
-                }
+        match (settings.mode, &settings.hostname_template) {
+            (Mode::Hostname, Some(t)) => {
+                annotations.insert(EXTERNAL_DNS_ANN.into(), t.render(ordinal, pod, namespace, name));
             }
-            Mode::SharedAddress => {
-                let ip = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
-                metallb_sharing(&mut annotations, format!("{namespace}-{name}"), ip);
-            }
+            (Mode::SharedAddress, _) => self.metallb(&mut annotations),
             _ => {}
         }
+        annotations
+    }
+
+    fn metallb(&self, annotations: &mut BTreeMap<String, String>) {
+        let ip = self.settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+        metallb_sharing(annotations, format!("{}-{}", self.namespace, self.name), ip);
+    }
+
+    fn broker(&self, ordinal: u32) -> Result<Service, DesiredError> {
+        let (settings, namespace, name) = (self.settings, self.namespace, self.name);
+        let pod = format!("{name}-{ordinal}");
         let ext_port = settings.external_port(ordinal)?;
         // A node port per broker where the advertised port differs per broker; else the API picks one.
         let per_broker_port = matches!(settings.mode, Mode::Nodeport | Mode::SharedAddress);
@@ -427,50 +458,23 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             name: Some("external".into()),
             protocol: Some("TCP".into()),
             port: i32::from(if settings.mode == Mode::Nodeport { settings.port } else { ext_port }),
-            node_port: (is_node_port && per_broker_port).then_some(i32::from(ext_port)),
-            target_port: Some(svc.target_port.clone()),
+            node_port: (settings.service_type == ServiceType::NodePort && per_broker_port)
+                .then_some(i32::from(ext_port)),
+            target_port: Some(self.svc.target_port.clone()),
             ..Default::default()
         };
         let selector = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod.clone())]);
         let svc_name =
-            service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), &name, ordinal, &namespace);
-        let labels = base_labels("broker", Some(ordinal), render(&svc.labels));
-        services.push((ordinal, service(svc_name, labels, annotations, selector, port)));
+            service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), name, ordinal, namespace);
+        let user_labels = (self.svc.labels.iter())
+            .map(|(k, v)| (k.clone(), render_placeholders(v, ordinal, &pod, namespace, name)))
+            .collect();
+        let labels = self.labels("broker", Some(ordinal), user_labels);
+        Ok(self.service(svc_name, labels, self.broker_annotations(ordinal, &pod), selector, port))
     }
 
-    if svc.bootstrap {
-        // A Service selects by labels only: a StatefulSet selector with expressions (or none) would
-        // give a bootstrap wider than the brokers, or with no endpoints.
-        let sel = spec.map(|s| &s.selector);
-        let expressions = sel.and_then(|s| s.match_expressions.as_ref()).is_some_and(|e| !e.is_empty());
-        let labels = sel.and_then(|s| s.match_labels.as_ref()).is_some_and(|l| !l.is_empty());
-        if expressions || !labels {
-            return Err(DesiredError::Invalid {
-                annotation: ANN_BOOTSTRAP,
-                value: "true".into(),
-                reason: "the StatefulSet's selector must be matchLabels only (a Service cannot select by \
-                         matchExpressions): change the selector or remove the annotation"
-                    .into(),
-            });
-        }
-        if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) {
-            let first = u32::from(settings.port_base) + start;
-            if (first..first + replicas).contains(&u32::from(svc.bootstrap_port)) {
-                return Err(DesiredError::Invalid {
-                    annotation: ANN_BOOTSTRAP_PORT,
-                    value: svc.bootstrap_port.to_string(),
-                    reason: format!(
-                        "a broker holds this port on the shared address (brokers use {first}..{})",
-                        first + replicas - 1
-                    ),
-                });
-            }
-        }
-    }
-    let bootstrap = svc.bootstrap.then(|| {
-        let selector = spec
-            .and_then(|s| s.selector.match_labels.clone())
-            .unwrap_or_default()
+    fn bootstrap(&self, sts: &StatefulSet) -> Service {
+        let selector = (sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default())
             .into_iter()
             .filter(|(k, _)| k != POD_INDEX_LABEL && k != POD_NAME_LABEL)
             .collect();
@@ -478,36 +482,74 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
         let shared = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
             m.iter()
                 .filter(|(_, v)| !v.contains("{ordinal}") && !v.contains("{pod}"))
-                .map(|(k, v)| (k.clone(), render_placeholders(v, 0, "", &namespace, &name)))
+                .map(|(k, v)| (k.clone(), render_placeholders(v, 0, "", self.namespace, self.name)))
                 .collect()
         };
-        let mut annotations = shared(&svc.annotations);
-        if settings.mode == Mode::SharedAddress {
-            let ip = settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
-            metallb_sharing(&mut annotations, format!("{namespace}-{name}"), ip);
+        let mut annotations = shared(&self.svc.annotations);
+        if self.settings.mode == Mode::SharedAddress {
+            self.metallb(&mut annotations);
         }
         let port = ServicePort {
             name: Some("bootstrap".into()),
             protocol: Some("TCP".into()),
-            port: i32::from(svc.bootstrap_port),
-            target_port: Some(svc.target_port.clone()),
+            port: i32::from(self.svc.bootstrap_port),
+            target_port: Some(self.svc.target_port.clone()),
             ..Default::default()
         };
-        let mut b = service(
-            format!("{name}-bootstrap"),
-            base_labels("bootstrap", None, shared(&svc.labels)),
-            annotations,
-            selector,
-            port,
-        );
+        let labels = self.labels("bootstrap", None, shared(&self.svc.labels));
+        let mut b = self.service(format!("{}-bootstrap", self.name), labels, annotations, selector, port);
         // Through a node port, any node answers the bootstrap, not only the nodes running a broker.
-        if let (true, Some(spec)) = (is_node_port, b.spec.as_mut()) {
+        if let (ServiceType::NodePort, Some(spec)) = (self.settings.service_type, b.spec.as_mut()) {
             spec.external_traffic_policy = Some("Cluster".into());
         }
         b
-    });
+    }
+}
 
-    Ok(Desired { namespace, name, settings, service_settings: svc, start, replicas, services, bootstrap })
+/// The external host of each broker whose address is known: a load balancer's (or Gateway's)
+/// learned address, the shared or set address, the rendered name, or, from the pod itself, its
+/// node's IP (nodeport) or its own IP (pod-ip).
+pub fn external_hosts(
+    d: &Desired,
+    lb: &BTreeMap<u32, String>,
+    pods: &BTreeMap<u32, (Option<String>, Option<String>)>,
+) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for ordinal in d.ordinals() {
+        let pod = format!("{}-{ordinal}", d.name);
+        let host = match d.settings.mode {
+            Mode::Loadbalancer => lb.get(&ordinal).cloned(),
+            Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned()),
+            Mode::Hostname | Mode::GatewayTls => {
+                d.settings.hostname_template.as_ref().map(|t| t.render(ordinal, &pod, &d.namespace, &d.name))
+            }
+            Mode::Nodeport => pods.get(&ordinal).and_then(|(node, _)| node.clone()),
+            Mode::PodIp => pods.get(&ordinal).and_then(|(_, ip)| ip.clone()),
+        };
+        if let Some(h) = host.filter(|h| !h.is_empty()) {
+            out.insert(ordinal, h);
+        }
+    }
+    out
+}
+
+/// The external `host:port` of each broker whose address is known, in ordinal order (IPv6 bracketed).
+pub fn external_endpoints(d: &Desired, hosts: &BTreeMap<u32, String>) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for (&ordinal, host) in hosts {
+        let Ok(port) = d.settings.external_port(ordinal) else {
+            continue;
+        };
+        let endpoint = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        out.insert(ordinal, endpoint);
+    }
+    out
+}
+
+/// Every broker's `host:port`, comma-separated in ordinal order, once every one is known.
+pub fn external_bootstrap(d: &Desired, endpoints: &BTreeMap<u32, String>) -> Option<String> {
+    let all = d.replicas > 0 && d.ordinals().all(|o| endpoints.contains_key(&o));
+    all.then(|| endpoints.values().cloned().collect::<Vec<_>>().join(","))
 }
 
 /// The pod the StatefulSet controller would create for `ordinal` (for `preview`).

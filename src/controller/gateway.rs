@@ -6,62 +6,22 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, DynamicObject};
 use serde_json::{json, Value};
 
-use super::desired::{
-    owner_reference, Desired, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL,
-};
+use super::desired::{owner_reference, Desired};
+use super::kinds::{Kind, CERT_MANAGER_GROUP, GATEWAY_GROUP, GATEWAY_VERSION};
+use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 use crate::mutate::settings::{Mode, ANN_GATEWAY_LISTENER, ANN_PORT};
 use crate::mutate::tls_secret_name;
 
-pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
-pub const GATEWAY_VERSION: &str = "v1";
-pub const CERT_MANAGER_GROUP: &str = "cert-manager.io";
-/// On the per-broker Services of `gateway-tcp` mode: the Gateway's address, as the controller learned
-/// it (the webhook's address view reads it like a load balancer's ingress).
-pub const ANN_GATEWAY_ADDRESS: &str = "kafka-advertiser.io/gateway-address";
-/// On the StatefulSet's metadata: the Gateway its listeners and routes were last applied to, so they
-/// are released when the StatefulSet moves to another Gateway, another mode or opts out.
-pub const ANN_ROUTED_THROUGH: &str = "kafka-advertiser.io/routed-through";
-/// On the StatefulSet's metadata: it has broker Certificates (removed when `tls-issuer` goes).
-pub const ANN_CERTIFICATES: &str = "kafka-advertiser.io/certificates";
-/// gateway-tls: a TLSRoute with this hostname to the bootstrap Service (implies `bootstrap`).
-pub const ANN_BOOTSTRAP_HOSTNAME: &str = "kafka-advertiser.io/bootstrap-hostname";
-
-pub fn gateway_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GATEWAY_GROUP, GATEWAY_VERSION, "Gateway"), "gateways")
-}
-
-/// `TCPRoute` (gateway-tcp) or `TLSRoute` (gateway-tls).
-pub fn route_kind(mode: Mode) -> Option<&'static str> {
+/// The route kind of a gateway mode: `TCPRoute` (gateway-tcp) or `TLSRoute` (gateway-tls).
+pub fn route_kind(mode: Mode) -> Option<Kind> {
     match mode {
-        Mode::GatewayTcp => Some("TCPRoute"),
-        Mode::GatewayTls => Some("TLSRoute"),
+        Mode::GatewayTcp => Some(Kind::TcpRoute),
+        Mode::GatewayTls => Some(Kind::TlsRoute),
         _ => None,
     }
-}
-
-pub const ROUTE_KINDS: [&str; 2] = ["TCPRoute", "TLSRoute"];
-
-pub fn route_resource(kind: &str) -> ApiResource {
-    let plural = format!("{}s", kind.to_ascii_lowercase());
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GATEWAY_GROUP, GATEWAY_VERSION, kind), &plural)
-}
-
-pub fn certificate_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(CERT_MANAGER_GROUP, "v1", "Certificate"), "certificates")
-}
-
-/// The field manager of one StatefulSet's listeners on a shared Gateway. Each StatefulSet applies
-/// only its own listeners, so each needs its own manager: with one, applying StatefulSet A's set
-/// would remove B's. (At most 128 characters: long names are hashed.)
-pub fn listener_manager(namespace: &str, statefulset: &str) -> String {
-    let m = format!("kafka-advertiser/{namespace}/{statefulset}");
-    if m.len() <= 128 {
-        return m;
-    }
-    format!("kafka-advertiser/{:016x}", super::reconcile::fnv1a(format!("{namespace}/{statefulset}").as_bytes()))
 }
 
 /// The name of the Gateway listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`,
@@ -148,10 +108,10 @@ fn service_port(svc: &k8s_openapi::api::core::v1::Service) -> i32 {
 
 /// The Gateway listeners and routes of a StatefulSet in a gateway mode (`None` in other modes).
 pub fn gateway_plan(d: &Desired, sts: &StatefulSet) -> Option<GatewayPlan> {
-    let kind = route_kind(d.settings.mode)?;
+    let route = route_kind(d.settings.mode)?;
+    let (kind, ar) = (route.name(), route.resource());
     let gw = d.settings.gateway.as_ref()?;
     let gw_ns = gw.namespace_or(&d.namespace).to_owned();
-    let ar = route_resource(kind);
     let tcp = d.settings.mode == Mode::GatewayTcp;
     // Our listeners admit our routes only: TCPRoutes from the StatefulSet's namespace.
     let allowed = if gw_ns == d.namespace {
@@ -204,6 +164,31 @@ pub fn gateway_plan(d: &Desired, sts: &StatefulSet) -> Option<GatewayPlan> {
         routes.push((ordinal, route));
     }
     Some(GatewayPlan { namespace: gw_ns, name: gw.name.clone(), listeners, routes })
+}
+
+/// The names of the listeners field manager `manager` holds on a Gateway (from its managedFields:
+/// `f:spec` → `f:listeners` → `k:{"name":…}`).
+pub fn owned_listeners(gw: &DynamicObject, manager: &str) -> std::collections::BTreeSet<String> {
+    let fields = gw.metadata.managed_fields.iter().flatten().filter(|m| m.manager.as_deref() == Some(manager));
+    fields
+        .filter_map(|m| m.fields_v1.as_ref())
+        .filter_map(|f| f.0["f:spec"]["f:listeners"].as_object())
+        .flat_map(|l| l.keys())
+        .filter_map(|k| k.strip_prefix("k:"))
+        .filter_map(|k| serde_json::from_str::<Value>(k).ok())
+        .filter_map(|k| k["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Whether the Gateway already holds `listeners` as this manager's (the same set, each as wanted).
+pub fn listeners_in_place(gw: &DynamicObject, manager: &str, listeners: &[Value]) -> bool {
+    let owned = owned_listeners(gw, manager);
+    let actual = gw.data["spec"]["listeners"].as_array().cloned().unwrap_or_default();
+    owned.len() == listeners.len()
+        && listeners.iter().all(|l| {
+            let name = l["name"].as_str().unwrap_or_default();
+            owned.contains(name) && actual.iter().any(|a| a["name"] == l["name"] && super::intent::contains(a, l))
+        })
 }
 
 /// The address a Gateway's controller published: `status.addresses[0].value`.
@@ -358,7 +343,7 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
         Mode::Loadbalancer | Mode::SharedAddress | Mode::Hostname | Mode::GatewayTcp | Mode::GatewayTls
     );
     let headless = sts.spec.as_ref().and_then(|s| s.service_name.clone()).filter(|s| !s.is_empty());
-    let ar = certificate_resource();
+    let ar = Kind::Certificate.resource();
     let mut out = Vec::new();
     for ordinal in d.ordinals() {
         let host = hosts.get(&ordinal).filter(|_| external);
@@ -410,6 +395,7 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
 mod tests {
     use super::*;
     use crate::controller::desired::desired;
+    use crate::names::ANN_BOOTSTRAP_HOSTNAME;
     use crate::mutate::settings::Defaults;
     use kube::ResourceExt;
 
@@ -702,13 +688,5 @@ mod tests {
         assert!(c[0].1.data["spec"].get("ipAddresses").is_none(), "a pod IP is not known before the pod starts");
         // No issuer: no Certificates.
         assert!(certs(&tcp(2, None, "g"), &[(0, "192.0.2.1")]).is_empty());
-    }
-
-    #[test]
-    fn listener_managers_are_per_statefulset_and_bounded() {
-        assert_ne!(listener_manager("a", "kafka"), listener_manager("b", "kafka"));
-        let long = listener_manager(&"n".repeat(63), &"s".repeat(63));
-        assert!(long.len() <= 128, "{long}");
-        assert_eq!(long, listener_manager(&"n".repeat(63), &"s".repeat(63)));
     }
 }

@@ -15,9 +15,10 @@ use kube::Client;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use super::desired::{self, ANN_ADDRESSES_READY};
-use super::reconcile::{reconcile, Context};
-use super::Shared;
+use super::context::{Caches, Context, Shared};
+use super::desired;
+use super::reconcile::reconcile;
+use crate::names::{ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP};
 use crate::admin::Readiness;
 use crate::metrics::Metrics;
 use crate::mutate::{AddressBook, Defaults};
@@ -39,8 +40,8 @@ struct World {
     others: BTreeMap<String, Value>,
     /// Status code for evictions.
     eviction_code: u16,
-    /// Drop leadership when the managed-Services list arrives (a lease lost mid-reconcile).
-    lose_lease_on_list: bool,
+    /// Drop leadership when a read arrives (a lease lost mid-reconcile).
+    lose_lease_on_read: bool,
     /// Client-discovery ConfigMaps in the cache.
     configmaps: Vec<Value>,
 }
@@ -63,13 +64,10 @@ fn fake(world: World, leader: Arc<watch::Sender<bool>>) -> (Client, Fake) {
             let query = parts.uri.query().unwrap_or("").to_owned();
             let segs: Vec<&str> = path.split('/').collect();
             let last = segs.last().copied().unwrap_or("");
+            if parts.method == Method::GET && world.lose_lease_on_read {
+                leader.send_replace(false);
+            }
             let (code, resp) = match (parts.method.clone(), path.as_str()) {
-                (Method::GET, p) if p.ends_with("/services") => {
-                    if world.lose_lease_on_list {
-                        leader.send_replace(false);
-                    }
-                    (200, json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {}, "items": world.managed}))
-                }
                 (Method::GET, p) if p.contains("/services/") => match world.others.get(last) {
                     Some(s) => (200, s.clone()),
                     None => (
@@ -182,7 +180,15 @@ fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
     for cm in &cms {
         cm_writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(cm.clone()).unwrap()));
     }
-    let ctx = Arc::new(Context::new(shared, recorder, rx, store, services, configmaps));
+    let caches = Caches {
+        scope: None,
+        statefulsets: reflector::store::<StatefulSet>().0,
+        pods: store,
+        services,
+        configmaps,
+        owned: Default::default(),
+    };
+    let ctx = Arc::new(Context::new(shared, recorder, rx, caches, Default::default()));
     Setup { ctx, fake, addresses, metrics, _leader: tx }
 }
 
@@ -213,19 +219,20 @@ async fn scale_up_applies_one_service_per_broker_with_ssa() {
         writes(&calls),
         [
             "PATCH services/kafka-0-external",
-            "POST event ServiceCreated",
             "PATCH services/kafka-1-external",
-            "POST event ServiceCreated",
             "PATCH services/kafka-2-external",
-            "POST event ServiceCreated",
             "PATCH configmaps/kafka-external-bootstrap",
+            "POST event ServiceCreated",
+            "POST event ServiceCreated",
+            "POST event ServiceCreated",
         ]
     );
     let cm = calls.iter().find(|c| c.path.ends_with("/configmaps/kafka-external-bootstrap")).unwrap();
     assert_eq!(cm.body["data"], json!({"bootstrap.servers": ""}), "written before any address, so mounts work");
     assert_eq!(cm.body["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
-    let list = &calls[0];
-    assert!(list.query.contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dkafka-advertiser%2Ckafka-advertiser.io%2Fstatefulset%3Dkafka"), "{}", list.query);
+    // Names missing from the cache are read once each: someone else may hold them.
+    let reads: Vec<&str> = calls.iter().filter(|c| c.method == Method::GET).map(|c| c.path.as_str()).collect();
+    assert_eq!(reads.len(), 3, "{reads:?}");
     for (i, patch) in calls.iter().filter(|c| c.method == Method::PATCH && c.path.contains("/services/")).enumerate() {
         assert!(
             patch.query.contains("fieldManager=kafka-advertiser") && patch.query.contains("force=true"),
@@ -276,19 +283,19 @@ async fn scale_down_deletes_services_above_the_range_and_nudges_when_all_address
         writes(&calls),
         [
             "PATCH services/kafka-0-external",
-            "DELETE services/kafka-1-external",
-            "POST event ServiceDeleted",
-            "DELETE services/kafka-2-external",
-            "POST event ServiceDeleted",
-            "POST event AddressAssigned",
             "PATCH configmaps/kafka-external-bootstrap",
             "PATCH statefulsets/kafka",
+            "DELETE services/kafka-1-external",
+            "DELETE services/kafka-2-external",
+            "POST event AddressAssigned",
+            "POST event ServiceDeleted",
+            "POST event ServiceDeleted",
         ]
     );
     let nudge = calls.iter().find(|c| c.path.ends_with("/statefulsets/kafka")).unwrap();
     assert!(nudge.query.contains("fieldManager=kafka-advertiser"));
     assert!(nudge.body["metadata"]["annotations"][ANN_ADDRESSES_READY].is_string());
-    assert_eq!(nudge.body["metadata"]["annotations"][desired::ANN_EXTERNAL_BOOTSTRAP], "203.0.113.10:9094");
+    assert_eq!(nudge.body["metadata"]["annotations"][ANN_EXTERNAL_BOOTSTRAP], "203.0.113.10:9094");
     assert!(nudge.body.get("spec").is_none(), "the nudge must not touch the pod template");
 }
 
@@ -300,11 +307,11 @@ async fn nudge_is_not_repeated_for_the_same_addresses() {
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
     let d = desired::desired(&sts, &Defaults::default()).unwrap();
     let endpoints = endpoints_of(&d, &addrs, &BTreeMap::new());
-    let bootstrap = super::reconcile::external_bootstrap(&d, &endpoints).unwrap();
+    let bootstrap = super::desired::external_bootstrap(&d, &endpoints).unwrap();
     assert_eq!(bootstrap, "203.0.113.10:9094");
     sts.metadata.annotations = Some(BTreeMap::from([
-        (ANN_ADDRESSES_READY.to_owned(), super::reconcile::addresses_hash(&addrs)),
-        (desired::ANN_EXTERNAL_BOOTSTRAP.to_owned(), bootstrap),
+        (ANN_ADDRESSES_READY.to_owned(), super::plan::addresses_hash(&addrs)),
+        (ANN_EXTERNAL_BOOTSTRAP.to_owned(), bootstrap),
     ]));
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
@@ -332,7 +339,7 @@ async fn a_foreign_service_with_our_name_is_not_taken_over() {
     let s = setup(world, true, vec![]);
     reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(writes(&calls), ["POST event ServiceConflict", "PATCH configmaps/kafka-external-bootstrap"]);
+    assert_eq!(writes(&calls), ["PATCH configmaps/kafka-external-bootstrap", "POST event ServiceConflict"]);
     let ev = calls.iter().find(|c| c.path.ends_with("/events")).unwrap();
     assert_eq!(ev.body["type"], "Warning");
     assert_eq!(ev.body["regarding"]["kind"], "StatefulSet");
@@ -351,7 +358,7 @@ async fn another_statefulsets_service_with_our_name_is_not_taken_over() {
     let s = setup(world, true, vec![]);
     reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(writes(&calls), ["POST event ServiceConflict", "PATCH configmaps/kafka-external-bootstrap"]);
+    assert_eq!(writes(&calls), ["PATCH configmaps/kafka-external-bootstrap", "POST event ServiceConflict"]);
     let ev = calls.iter().find(|c| c.path.ends_with("/events")).unwrap();
     assert!(ev.body["note"].as_str().unwrap().contains("belongs to StatefulSet billing"), "{}", ev.body);
 }
@@ -360,11 +367,11 @@ async fn another_statefulsets_service_with_our_name_is_not_taken_over() {
 fn the_nudge_hash_depends_only_on_the_addresses() {
     let a = BTreeMap::from([(0, "203.0.113.10".to_owned()), (1, "203.0.113.11".to_owned())]);
     // FNV-1a of "0=203.0.113.10;1=203.0.113.11;", the same on every build and replica.
-    assert_eq!(super::reconcile::addresses_hash(&a), "e1cc5438325ecaa9");
+    assert_eq!(super::plan::addresses_hash(&a), "e1cc5438325ecaa9");
     let b = BTreeMap::from([(0, "203.0.113.10".to_owned()), (1, "203.0.113.12".to_owned())]);
-    assert_ne!(super::reconcile::addresses_hash(&a), super::reconcile::addresses_hash(&b));
+    assert_ne!(super::plan::addresses_hash(&a), super::plan::addresses_hash(&b));
     let c = BTreeMap::from([(0, "203.0.113.1".to_owned()), (10, "203.0.113.11".to_owned())]);
-    assert_ne!(super::reconcile::addresses_hash(&a), super::reconcile::addresses_hash(&c));
+    assert_ne!(super::plan::addresses_hash(&a), super::plan::addresses_hash(&c));
 }
 
 #[tokio::test]
@@ -424,7 +431,9 @@ async fn the_discovery_configmap_lists_known_brokers_and_is_rewritten_only_on_ch
     assert_eq!(cm.body["data"], want);
     assert!(cm.query.contains("fieldManager=kafka-advertiser"));
 
-    let s = setup(World { configmaps: vec![discovery(want)], ..world() }, true, vec![]);
+    // The cache holds what was applied: nothing to send. (A ConfigMap of the same data written
+    // without our intent, by an older release, is sent once more to carry it.)
+    let s = setup(World { configmaps: vec![cm.body.clone()], ..world() }, true, vec![]);
     reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
     assert!(!writes(&calls).iter().any(|w| w.contains("configmaps")), "{:?}", writes(&calls));
@@ -508,13 +517,14 @@ async fn eviction_blocked_by_a_pdb_is_retried_later_not_an_error() {
 
 #[tokio::test]
 async fn losing_the_lease_mid_reconcile_stops_writes() {
-    // Leadership is lost while the list is answered, after the reconcile started as leader.
-    let world = World { managed: vec![managed_service(0, None)], lose_lease_on_list: true, ..Default::default() };
+    // Leadership is lost while a read (of a Service name not in the cache) is answered, after the
+    // reconcile started as leader.
+    let world = World { managed: vec![managed_service(0, None)], lose_lease_on_read: true, ..Default::default() };
     let s = setup(world, true, vec![]);
     let action = reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await;
     assert!(action.is_ok());
     let calls = s.fake.finish(s.ctx).await;
-    assert_eq!(calls.len(), 1, "only the list: {calls:?}");
+    assert_eq!(calls.len(), 1, "only the read: {calls:?}");
     assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
 }
 
@@ -595,7 +605,7 @@ async fn address_view_survives_a_dropped_watch() {
 
 #[test]
 fn external_bootstrap_lists_every_broker_once_known() {
-    use super::reconcile::external_bootstrap;
+    use super::desired::external_bootstrap;
     let none = BTreeMap::<u32, String>::new();
     let no_pods = BTreeMap::new();
     let lb = statefulset(3, json!({}));
@@ -728,7 +738,7 @@ async fn partial_addresses_nudge_too() {
     let nudge = calls.iter().find(|c| c.path.ends_with("/statefulsets/kafka")).expect("a nudge");
     assert!(nudge.body["metadata"]["annotations"][ANN_ADDRESSES_READY].is_string());
     assert!(
-        nudge.body["metadata"]["annotations"].get(desired::ANN_EXTERNAL_BOOTSTRAP).is_none(),
+        nudge.body["metadata"]["annotations"].get(ANN_EXTERNAL_BOOTSTRAP).is_none(),
         "external-bootstrap only once every broker is known"
     );
 }
@@ -801,18 +811,20 @@ async fn wait_leader(rx: &mut watch::Receiver<bool>, want: bool) {
 async fn the_leader_steps_down_when_the_api_stops_confirming_the_lease() {
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = lease_api(down.clone());
-    let args = crate::config::ControllerArgs {
+    let args = super::Settings {
         namespaces: vec![],
-        lease_name: "kafka-advertiser".into(),
-        lease_namespace: "kafka-advertiser".into(),
         identity: "replica-a".into(),
-        lease_duration: std::time::Duration::from_secs(3),
-        lease_renew_deadline: std::time::Duration::from_secs(2),
+        lease: super::LeaseSettings {
+            name: "kafka-advertiser".into(),
+            namespace: "kafka-advertiser".into(),
+            duration: std::time::Duration::from_secs(3),
+            renew_deadline: std::time::Duration::from_secs(2),
+        },
     };
     let (tx, mut rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
     let stop = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(super::lead(client, args, tx, metrics.clone(), stop.clone()));
+    let task = tokio::spawn(super::leader::lead(client, args, tx, metrics.clone(), stop.clone()));
 
     wait_leader(&mut rx, true).await;
     assert!(metrics.encode().contains("kafka_advertiser_leader 1"), "{}", metrics.encode());
@@ -829,7 +841,7 @@ async fn the_leader_steps_down_when_the_api_stops_confirming_the_lease() {
 #[test]
 fn renew_deadline_keeps_leading_only_while_confirmed() {
     use std::time::Duration;
-    let mut d = super::RenewDeadline::new(Duration::from_secs(10));
+    let mut d = super::leader::RenewDeadline::new(Duration::from_secs(10));
     let t0 = d.confirmed;
     assert!(d.observe(None, t0 + Duration::from_secs(9)), "a failed read within the deadline");
     assert!(!d.observe(None, t0 + Duration::from_secs(10)), "no confirmation for the whole deadline");
@@ -848,13 +860,13 @@ fn a_lease_is_held_only_by_its_holder_and_until_it_expires() {
             "renewTime": renewed.to_string(), "leaseDurationSeconds": 15}}))
         .unwrap()
     };
-    assert!(super::holds(Some(&lease("a", now)), "a", now));
-    assert!(!super::holds(Some(&lease("b", now)), "a", now));
+    assert!(super::leader::holds(Some(&lease("a", now)), "a", now));
+    assert!(!super::leader::holds(Some(&lease("b", now)), "a", now));
     let stale = now.checked_sub(SignedDuration::from_secs(16)).unwrap();
-    assert!(!super::holds(Some(&lease("a", stale)), "a", now), "expired");
-    assert!(!super::holds(None, "a", now));
+    assert!(!super::leader::holds(Some(&lease("a", stale)), "a", now), "expired");
+    assert!(!super::leader::holds(None, "a", now));
     let empty: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {}})).unwrap();
-    assert!(!super::holds(Some(&empty), "a", now));
+    assert!(!super::leader::holds(Some(&empty), "a", now));
 }
 
 /// The Service says which ingress entry to advertise (the controller copies the StatefulSet's
@@ -892,23 +904,23 @@ fn endpoints_of(
     lb: &BTreeMap<u32, String>,
     pods: &BTreeMap<u32, (Option<String>, Option<String>)>,
 ) -> BTreeMap<u32, String> {
-    super::reconcile::external_endpoints(d, &super::reconcile::external_hosts(d, lb, pods))
+    super::desired::external_endpoints(d, &super::desired::external_hosts(d, lb, pods))
 }
 
 #[tokio::test]
 async fn confirming_leadership_again_does_not_wake_the_reconcilers() {
     let (tx, rx) = watch::channel(false);
-    let mut woken = Box::pin(super::became_leader(rx));
-    assert!(super::publish_leadership(&tx, true), "false → true is a change");
+    let mut woken = Box::pin(super::leader::became_leader(rx));
+    assert!(super::leader::publish_leadership(&tx, true), "false → true is a change");
     assert_eq!(futures::StreamExt::next(&mut woken).await, Some(()));
     // Every Lease confirmation publishes `true` again: no bulk reconcile for that.
     for _ in 0..3 {
-        assert!(!super::publish_leadership(&tx, true));
+        assert!(!super::leader::publish_leadership(&tx, true));
     }
     let again = tokio::time::timeout(std::time::Duration::from_millis(50), futures::StreamExt::next(&mut woken)).await;
     assert!(again.is_err(), "a repeated `true` woke the reconcilers");
     // Losing and regaining it does.
-    assert!(super::publish_leadership(&tx, false));
-    assert!(super::publish_leadership(&tx, true));
+    assert!(super::leader::publish_leadership(&tx, false));
+    assert!(super::leader::publish_leadership(&tx, true));
     assert_eq!(futures::StreamExt::next(&mut woken).await, Some(()));
 }

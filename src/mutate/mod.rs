@@ -15,16 +15,17 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOp
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use serde_json::{json, Value};
 
+pub use crate::names::POD_INDEX_LABEL;
+use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
+
 pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
 use settings::{
-    ANN_ADDRESS, ANN_ADVERTISED, ANN_CONTAINER, ANN_RACK, ENABLED_LABEL, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV,
+    ANN_ADDRESS, ANN_CONTAINER, ANN_RACK, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV,
 };
 
-/// The pod label set by the StatefulSet controller (Kubernetes ≥ 1.28) with the ordinal.
-pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 pub const BITNAMI_ENV: &str = "KAFKA_CFG_ADVERTISED_LISTENERS";
 pub const APACHE_ENV: &str = "KAFKA_ADVERTISED_LISTENERS";
 pub const DEFAULT_SERVICE_NAME_TEMPLATE: &str = "{statefulset}-{ordinal}-external";

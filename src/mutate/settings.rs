@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// Label on the pod template that opts a StatefulSet in.
-pub const ENABLED_LABEL: &str = "kafka-advertiser.io/enabled";
 
 pub const ANN_MODE: &str = "kafka-advertiser.io/mode";
 pub const ANN_ADDRESS: &str = "kafka-advertiser.io/address";
@@ -37,8 +35,6 @@ pub const DEFAULT_TLS_MOUNT_PATH: &str = "/etc/kafka/tls";
 pub const TLS_VOLUME: &str = "kafka-advertiser-tls";
 /// The zone label the kube-apiserver copies from the node onto the pod at binding (≥ 1.35).
 pub const DEFAULT_RACK_LABEL: &str = "topology.kubernetes.io/zone";
-/// Written by the webhook: the listener entries it advertised.
-pub const ANN_ADVERTISED: &str = "kafka-advertiser.io/advertised";
 
 /// Env var injected in `nodeport` mode from the downward API (`status.hostIP`). It must not start
 /// with `KAFKA_`: apache/kafka's and cp-kafka's entrypoints turn every `KAFKA_*` variable into a

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mutate::settings::*;
+use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 use std::collections::HashMap;

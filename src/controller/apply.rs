@@ -1,0 +1,166 @@
+//! Apply: carry out a [`Plan`] against the API. One generic server-side apply and one generic
+//! delete for every kind, one place for field managers, the leadership check before every write,
+//! and the API's refusals turned into Events instead of errors.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, DynamicObject, EvictParams, Patch, PatchParams};
+use kube::Api;
+
+use super::context::{refused, Context, ReconcileError};
+use super::gateway;
+use super::kinds::Kind;
+use super::plan::{Apply, Delete, Evict, Note, Plan};
+use crate::names::{listener_manager, FIELD_MANAGER};
+
+/// What carrying out a plan gave.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Events of what was done (a Service created, deleted, a pod evicted) and of refusals that
+    /// are reported every time (Services, ConfigMaps).
+    pub events: Vec<Note>,
+    /// Refusals reported with the plan's object problems (Gateway, routes, Certificates).
+    pub problems: Vec<Note>,
+    /// Objects the API refused (retried soon).
+    pub refused: u32,
+    pub evicted: bool,
+}
+
+/// Checked before every write: a replica that lost the Lease stops writing promptly.
+pub fn still_leader(ctx: &Context) -> Result<(), ReconcileError> {
+    if ctx.is_leader() {
+        Ok(())
+    } else {
+        Err(ReconcileError::NotLeader)
+    }
+}
+
+fn api(ctx: &Context, kind: Kind, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(ctx.shared.client.clone(), namespace, &kind.resource())
+}
+
+/// Every write of the plan, in order: applies, deletes, then the eviction.
+pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Outcome, ReconcileError> {
+    let mut out = Outcome::default();
+    for a in &plan.apply {
+        apply_one(ctx, a, &mut out).await?;
+    }
+    for d in &plan.delete {
+        delete_one(ctx, d, &mut out).await?;
+    }
+    if let Some(e) = &plan.evict {
+        evict(ctx, e, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// One server-side apply: forced under [`FIELD_MANAGER`] for objects we own; never forced under a
+/// StatefulSet's listener manager on a user's Gateway (a listener someone else holds is reported).
+async fn apply_one(ctx: &Context, a: &Apply, out: &mut Outcome) -> Result<(), ReconcileError> {
+    let pp = match &a.manager {
+        None => PatchParams::apply(FIELD_MANAGER).force(),
+        Some(m) => PatchParams::apply(m),
+    };
+    still_leader(ctx)?;
+    let err = match api(ctx, a.kind, &a.namespace).patch(&a.name, &pp, &Patch::Apply(&a.body)).await {
+        Ok(_) => {
+            out.events.extend(a.done.clone());
+            return Ok(());
+        }
+        Err(kube::Error::Api(s)) => s,
+        Err(e) => return Err(e.into()),
+    };
+    let what = format!("{} {}", a.kind.name(), a.name);
+    let note = match (a.kind, err.code) {
+        // The Gateway went away between the read and the write: nothing of ours is on it.
+        (Kind::Gateway, 404) => return Ok(()),
+        (Kind::Gateway, 409) => Note::warning(
+            "GatewayListenerConflict",
+            format!(
+                "a listener kafka-advertiser adds to Gateway {}/{} is already set by another field manager; rename \
+                 that listener: {}",
+                a.namespace, a.name, err.message
+            ),
+            None,
+        ),
+        (Kind::StatefulSet, _) => return Err(kube::Error::Api(err).into()),
+        (_, code) if refused(code) => {
+            // 404 on an apply: the kind is not served.
+            let hint = if code == 404 && !a.kind.group().is_empty() {
+                format!(" (is the {} API installed? its CRDs are needed)", a.kind.group())
+            } else {
+                String::new()
+            };
+            tracing::warn!(object = %what, code, message = %err.message, "refused by the API");
+            Note::warning(a.kind.apply_failed(), format!("the API refused {what}: {}{hint}", err.message), None)
+        }
+        _ => return Err(kube::Error::Api(err).into()),
+    };
+    out.refused += 1;
+    match a.kind {
+        Kind::Service | Kind::ConfigMap => {
+            let related = (a.kind == Kind::Service).then(|| super::plan::service_ref(&a.namespace, &a.name));
+            out.events.push(Note { related, ..note });
+        }
+        _ => out.problems.push(note),
+    }
+    Ok(())
+}
+
+/// Delete an object; one already gone (the garbage collector, another replica) is not an error.
+async fn delete_one(ctx: &Context, d: &Delete, out: &mut Outcome) -> Result<(), ReconcileError> {
+    still_leader(ctx)?;
+    match api(ctx, d.kind, &d.namespace).delete(&d.name, &DeleteParams::default()).await {
+        Ok(_) => out.events.extend(d.done.clone()),
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+async fn evict(ctx: &Context, e: &Evict, out: &mut Outcome) -> Result<(), ReconcileError> {
+    still_leader(ctx)?;
+    let (pod, pods) = (e.pod.as_str(), Api::<Pod>::namespaced(ctx.shared.client.clone(), &e.namespace));
+    match pods.evict(pod, &EvictParams::default()).await {
+        Ok(_) => {
+            out.evicted = true;
+            out.events.push(e.done.clone());
+        }
+        // 429: a PodDisruptionBudget forbids it right now; try again later.
+        Err(kube::Error::Api(s)) if s.code == 429 => {
+            tracing::info!(pod, "eviction blocked by a PodDisruptionBudget; retrying later");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// Remove a deleted StatefulSet's listeners from the Gateway it recorded (its routes and
+/// Certificates go with it by owner reference; listeners are fields of the user's Gateway).
+pub async fn release_listeners(
+    client: &kube::Client,
+    gateway_ref: &str,
+    namespace: &str,
+    statefulset: &str,
+) -> Result<(), kube::Error> {
+    let Some((gw_ns, gw_name)) = gateway_ref.split_once('/') else {
+        return Ok(());
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), gw_ns, &Kind::Gateway.resource());
+    let manager = listener_manager(namespace, statefulset);
+    let gw = match api.get_opt(gw_name).await {
+        Ok(Some(gw)) => gw,
+        Ok(None) => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // Nothing of this StatefulSet's on it (gateway-tls adds no listener): no write.
+    if gateway::owned_listeners(&gw, &manager).is_empty() {
+        return Ok(());
+    }
+    let body = gateway::listeners_patch(gw_ns, gw_name, &[]);
+    match api.patch(gw_name, &PatchParams::apply(&manager), &Patch::Apply(&body)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}

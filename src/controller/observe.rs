@@ -1,0 +1,203 @@
+//! Observe: read what one reconcile needs into a plain [`Observed`] value. Caches first; the API
+//! only for what no watch holds (the user's Gateway, a namespace's labels, a Service of a name we
+//! are about to take). No decisions here: [`super::plan`] makes them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
+use kube::api::DynamicObject;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, ResourceExt};
+
+use super::context::Context;
+use super::desired;
+use super::gateway::route_kind;
+use super::kinds::Kind;
+use super::context::{refused, ReconcileError};
+use crate::names::{listener_manager_owner, ANN_ROUTED_THROUGH, STATEFULSET_LABEL};
+
+/// Everything one reconcile of one StatefulSet reads.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub sts: Arc<StatefulSet>,
+    /// The managed Services labelled as this StatefulSet's.
+    pub services: Vec<Arc<Service>>,
+    /// Services that hold a name this StatefulSet wants but are not labelled as its own.
+    pub foreign: BTreeMap<String, Service>,
+    /// Its client-discovery ConfigMap.
+    pub configmap: Option<Arc<ConfigMap>>,
+    /// Its routes and Certificates, by kind (kinds the API does not serve are absent).
+    pub owned: BTreeMap<Kind, Vec<Arc<DynamicObject>>>,
+    /// The Gateways it names or recorded, by `namespace/name`.
+    pub gateways: BTreeMap<String, GatewayView>,
+    /// Its pods (by name `<statefulset>-<ordinal>`, or by owner).
+    pub pods: Vec<Arc<Pod>>,
+    /// The addresses the last reconcile saw.
+    pub seen: BTreeMap<u32, String>,
+    /// A pod of it was evicted moments ago (one at a time).
+    pub recently_evicted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayView {
+    pub state: GatewayState,
+    /// The StatefulSet's namespace's labels, read when a listener selects routes by them.
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+    /// Other StatefulSets' listener field managers on it: whether that StatefulSet still exists
+    /// (only those this replica can see).
+    pub others: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Clone)]
+pub enum GatewayState {
+    Found(Box<DynamicObject>),
+    NotFound,
+    /// The API refused the read (its message).
+    Unreadable(String),
+}
+
+/// The objects of `store` in `namespace` labelled as StatefulSet `name`'s, by name.
+fn labelled<K>(store: &Store<K>, namespace: &str, name: &str) -> Vec<Arc<K>>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    let mut out: Vec<Arc<K>> = store
+        .state()
+        .into_iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+        .filter(|o| o.labels().get(STATEFULSET_LABEL).map(String::as_str) == Some(name))
+        .collect();
+    out.sort_by_key(|o| o.name_any());
+    out
+}
+
+/// Whether `pod` is one of StatefulSet `name`'s.
+fn pod_of(pod: &Pod, namespace: &str, name: &str) -> bool {
+    let by_name = pod
+        .metadata
+        .name
+        .as_deref()
+        .and_then(|n| n.strip_prefix(name))
+        .and_then(|n| n.strip_prefix('-'))
+        .is_some_and(|o| o.parse::<u32>().is_ok());
+    let by_owner = pod.owner_references().iter().any(|o| o.kind == "StatefulSet" && o.name == name);
+    pod.metadata.namespace.as_deref() == Some(namespace) && (by_name || by_owner)
+}
+
+/// Read what a reconcile of `sts` needs.
+pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, ReconcileError> {
+    let (Some(ns), Some(name)) = (sts.metadata.namespace.clone(), sts.metadata.name.clone()) else {
+        return Err(ReconcileError::NoIdentity);
+    };
+    let c = &ctx.caches;
+    let key = ObjectRef::from_obj(&*sts);
+    let (seen, recently_evicted) = {
+        let st = ctx.state();
+        let recently = st.evicted.get(&key).is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+        (st.seen.get(&key).cloned().unwrap_or_default(), recently)
+    };
+    let services = labelled(&c.services, &ns, &name);
+    let foreign = if desired::opted_in(&sts) { foreign_services(ctx, &sts, &services).await? } else { BTreeMap::new() };
+    let mut gateways = BTreeMap::new();
+    for gw in gateways_named(ctx, &sts) {
+        let view = gateway_view(ctx, &gw, &ns).await?;
+        gateways.insert(gw, view);
+    }
+    Ok(Observed {
+        configmap: c.configmaps.get(&ObjectRef::new(&desired::discovery_name(&name)).within(&ns)),
+        owned: c.owned.iter().map(|(k, s)| (*k, labelled(s, &ns, &name))).collect(),
+        pods: c.pods.state().into_iter().filter(|p| pod_of(p, &ns, &name)).collect(),
+        services,
+        foreign,
+        gateways,
+        seen,
+        recently_evicted,
+        sts,
+    })
+}
+
+/// Services of the names this StatefulSet wants that the cache does not hold as its own (someone
+/// else's, or another StatefulSet's): read by name, only while the name is missing from the cache.
+async fn foreign_services(
+    ctx: &Context,
+    sts: &StatefulSet,
+    ours: &[Arc<Service>],
+) -> Result<BTreeMap<String, Service>, ReconcileError> {
+    let Ok(d) = desired::desired(sts, &ctx.shared.defaults) else {
+        return Ok(BTreeMap::new());
+    };
+    let api: Api<Service> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
+    let mut out = BTreeMap::new();
+    for svc in d.services.iter().map(|(_, s)| s).chain(d.bootstrap.as_ref()) {
+        let name = svc.name_any();
+        if ours.iter().any(|s| s.name_any() == name) {
+            continue;
+        }
+        if let Some(other) = api.get_opt(&name).await? {
+            out.insert(name, other);
+        }
+    }
+    Ok(out)
+}
+
+/// `namespace/name` of the Gateway the settings name (gateway modes) and of the one recorded.
+fn gateways_named(ctx: &Context, sts: &StatefulSet) -> Vec<String> {
+    let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
+    let named = desired::settings_of(sts, &ctx.shared.defaults)
+        .ok()
+        .filter(|(s, _)| route_kind(s.mode).is_some() && desired::opted_in(sts))
+        .and_then(|(s, _)| s.gateway)
+        .map(|g| format!("{}/{}", g.namespace_or(ns), g.name));
+    let recorded = sts.annotations().get(ANN_ROUTED_THROUGH).cloned();
+    let mut out: Vec<String> = named.into_iter().chain(recorded).filter(|g| g.contains('/')).collect();
+    out.dedup();
+    out
+}
+
+async fn gateway_view(ctx: &Context, gateway: &str, namespace: &str) -> Result<GatewayView, ReconcileError> {
+    let (gw_ns, gw_name) = gateway.split_once('/').unwrap_or_default();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.shared.client.clone(), gw_ns, &Kind::Gateway.resource());
+    let gw = match api.get_opt(gw_name).await {
+        Ok(Some(gw)) => gw,
+        Ok(None) => return Ok(GatewayView { state: GatewayState::NotFound, namespace_labels: None, others: BTreeMap::new() }),
+        Err(kube::Error::Api(s)) if refused(s.code) => {
+            let state = GatewayState::Unreadable(s.message);
+            return Ok(GatewayView { state, namespace_labels: None, others: BTreeMap::new() });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // A namespace selector on the user's listener is judged against the namespace's labels.
+    let selector = gw.data["spec"]["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|l| l["allowedRoutes"]["namespaces"]["from"] == "Selector");
+    let namespace_labels = if selector && gw_ns != namespace {
+        let ns = Api::<Namespace>::all(ctx.shared.client.clone()).get_opt(namespace).await.ok().flatten();
+        ns.map(|n| n.metadata.labels.unwrap_or_default())
+    } else {
+        None
+    };
+    Ok(GatewayView { others: listener_owners(ctx, &gw), state: GatewayState::Found(Box::new(gw)), namespace_labels })
+}
+
+/// The listener field managers on a Gateway whose StatefulSet this replica can see: whether it exists.
+fn listener_owners(ctx: &Context, gw: &DynamicObject) -> BTreeMap<String, bool> {
+    let mut out = BTreeMap::new();
+    for m in gw.metadata.managed_fields.iter().flatten().filter_map(|m| m.manager.as_deref()) {
+        // A hashed (over-long) manager name cannot be traced back: left alone.
+        let Some((ns, sts)) = listener_manager_owner(m) else { continue };
+        // Not ours to see (a namespace-scoped install): its own install releases them.
+        if !ctx.covers(ns) {
+            continue;
+        }
+        let exists = ctx.caches.statefulsets.get(&ObjectRef::new(sts).within(ns)).is_some();
+        out.insert(m.to_owned(), exists);
+    }
+    out
+}

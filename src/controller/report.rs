@@ -1,0 +1,63 @@
+//! Report: the Events of a reconcile and what the controller remembers from it (addresses seen,
+//! gauges, the problem sets last published, an eviction's time). Problems are published when their
+//! set changes, not on every reconcile; what was done is published as it happens.
+
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::runtime::events::Event;
+use kube::runtime::reflector::ObjectRef;
+use kube::Resource;
+
+use super::apply::Outcome;
+use super::context::Context;
+use super::plan::{Note, Plan, OBJECTS};
+
+/// Publish one Event (on the StatefulSet unless the note names another object).
+async fn publish(ctx: &Context, sts: &StatefulSet, n: &Note) {
+    let ev = Event {
+        type_: n.type_,
+        reason: n.reason.into(),
+        note: Some(n.note.clone()),
+        action: n.action.into(),
+        secondary: n.related.clone(),
+    };
+    let regarding = n.regarding.clone().unwrap_or_else(|| sts.object_ref(&()));
+    if let Err(e) = ctx.recorder.publish(&ev, &regarding).await {
+        tracing::warn!(error = %e, reason = n.reason, "cannot publish event");
+    }
+}
+
+/// Remember what this reconcile learned, then publish its Events.
+pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Outcome) {
+    let key = ObjectRef::from_obj(sts);
+    let mut fresh = Vec::new();
+    {
+        let mut st = ctx.state();
+        for (set, notes) in &plan.problems {
+            let mut notes = notes.clone();
+            if *set == OBJECTS {
+                notes.extend(outcome.problems.iter().cloned());
+            }
+            let seen: Vec<String> = notes.iter().map(|n| format!("{}: {}", n.reason, n.note)).collect();
+            if st.published.insert((key.clone(), set), seen.clone()) != Some(seen) {
+                fresh.extend(notes);
+            }
+        }
+        if plan.forget {
+            drop(st);
+            ctx.forget(&key);
+        } else {
+            st.seen.insert(key.clone(), plan.status.addresses.clone());
+            st.waiting.insert(key.clone(), plan.status.waiting);
+            st.managed.insert(key.clone(), plan.status.managed);
+            if outcome.evicted {
+                st.evicted.insert(key.clone(), Instant::now());
+            }
+            ctx.publish_gauges(&st);
+        }
+    }
+    for n in plan.events.iter().chain(&outcome.events).chain(&fresh) {
+        publish(ctx, sts, n).await;
+    }
+}

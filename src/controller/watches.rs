@@ -1,0 +1,376 @@
+//! The watches that feed the caches and trigger reconciles, per namespace scope; leadership; the
+//! readiness signal. Plumbing only: every decision is in [`super::plan`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::api::DynamicObject;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, reflector, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{Caches, Context, Settings, Shared, State};
+use super::kinds::Kind;
+use super::{addresses, apply, desired, leader, reconcile};
+use crate::mutate::AddressBook;
+use crate::names::{ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS};
+
+type Synced = Vec<oneshot::Receiver<()>>;
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn managed() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))
+}
+
+/// Run the controller until `stop` fires.
+pub async fn run(shared: Shared, settings: Settings, stop: CancellationToken) {
+    let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.namespaces.iter().cloned().map(Some).collect()
+    };
+    // Leader election: every replica watches; only the holder of the Lease writes. Awaited at the
+    // end, so a stopping replica releases the Lease before the runtime goes away (the next leader
+    // then takes over at once instead of after the lease duration).
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let leading = tokio::spawn(leader::lead(
+        shared.client.clone(),
+        settings.clone(),
+        leader_tx,
+        shared.metrics.clone(),
+        stop.clone(),
+    ));
+    let served = served_kinds(&shared.client).await;
+    let mut tasks = Vec::new();
+    let mut synced = Vec::new();
+    let state = Arc::new(Mutex::new(State::default()));
+    for scope in scopes {
+        let s = Scope { shared: &shared, settings: &settings, scope, served: &served, stop: &stop };
+        tasks.extend(s.start(leader_rx.clone(), state.clone(), &mut synced));
+    }
+    tokio::spawn(ready_when_synced(shared.clone(), synced));
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = leading.await;
+}
+
+/// The owned kinds of custom resources the API serves (their CRDs installed). Gateways are read
+/// and watched where the Gateway API is served; without it, gateway modes report the missing
+/// Gateway.
+async fn served_kinds(client: &Client) -> Vec<Kind> {
+    let mut out = Vec::new();
+    for group in [(crate::controller::kinds::GATEWAY_GROUP, "v1"), (crate::controller::kinds::CERT_MANAGER_GROUP, "v1")] {
+        let resources: Vec<String> = client
+            .list_api_group_resources(&format!("{}/{}", group.0, group.1))
+            .await
+            .map(|r| r.resources.into_iter().map(|r| r.name).collect())
+            .unwrap_or_default();
+        let kinds = [Kind::Gateway].into_iter().chain(Kind::DYNAMIC).filter(|k| k.group() == group.0);
+        out.extend(kinds.filter(|k| resources.iter().any(|r| r == k.plural())));
+    }
+    tracing::info!(served = ?out.iter().map(|k| k.name()).collect::<Vec<_>>(), "optional APIs discovered");
+    out
+}
+
+/// Ready once every watch of every scope has listed once (reconciles wait for it).
+async fn ready_when_synced(shared: Shared, synced: Synced) {
+    for rx in synced {
+        if rx.await.is_err() {
+            return;
+        }
+    }
+    shared.addresses.mark_synced();
+    shared.readiness.caches.store(true, Ordering::Release);
+    tracing::info!("caches synced; ready");
+}
+
+/// One namespace scope's watches and controller (`scope` `None`: all namespaces).
+struct Scope<'a> {
+    shared: &'a Shared,
+    settings: &'a Settings,
+    scope: Option<String>,
+    served: &'a [Kind],
+    stop: &'a CancellationToken,
+}
+
+impl Scope<'_> {
+    fn ns(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    fn start(
+        &self,
+        leader: watch::Receiver<bool>,
+        state: Arc<Mutex<State>>,
+        synced: &mut Synced,
+    ) -> Vec<JoinHandle<()>> {
+        let client = &self.shared.client;
+        // Address view (all replicas): managed Services → AddressBook.
+        let (services, svc_writer) = reflector::store::<Service>();
+        let (tx, rx) = oneshot::channel();
+        synced.push(rx);
+        let book = tokio::spawn(addresses::run(
+            api(client, self.ns()),
+            self.scope.clone(),
+            svc_writer,
+            self.shared.addresses.clone(),
+            tx,
+            self.stop.clone(),
+        ));
+        let (pods, pod_stream) = self.pods(synced);
+        let (configmaps, cm_stream) = self.configmaps(synced);
+        let mut owned = BTreeMap::new();
+        let mut owned_streams = Vec::new();
+        for kind in Kind::DYNAMIC.into_iter().filter(|k| self.served.contains(k)) {
+            let (store, stream) = self.owned(kind, synced);
+            owned.insert(kind, store);
+            owned_streams.push((kind, stream));
+        }
+        let (sts_store, sts_writer) = reflector::store::<StatefulSet>();
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter { controller: FIELD_MANAGER.into(), instance: Some(self.settings.identity.clone()) },
+        );
+        let caches =
+            Caches { scope: self.scope.clone(), statefulsets: sts_store.clone(), pods, services, configmaps, owned };
+        let ctx = Arc::new(Context::new(self.shared.clone(), recorder, leader.clone(), caches, state));
+        let sts_stream = self.statefulsets(sts_writer, ctx.clone(), synced);
+        let mut controller = Controller::for_stream(sts_stream, sts_store.clone())
+            .owns(api::<Service>(client, self.ns()), managed())
+            .owns_stream(pod_stream)
+            .owns_stream(cm_stream);
+        for (kind, stream) in owned_streams {
+            controller = controller.owns_stream_with(stream, kind.resource());
+        }
+        if self.served.contains(&Kind::Gateway) {
+            // A Gateway's address or listeners changed: reconcile the StatefulSets routed through it.
+            controller = controller.watches_with(
+                dyn_api(client, self.ns(), Kind::Gateway),
+                Kind::Gateway.resource(),
+                watcher::Config::default(),
+                move |gw| statefulsets_routed_through(&sts_store, &gw),
+            );
+        }
+        // Becoming leader: reconcile everything (nothing was written while we followed).
+        let stop = self.stop.clone();
+        let run = controller
+            .reconcile_all_on(leader::became_leader(leader))
+            .graceful_shutdown_on(stop.cancelled_owned())
+            .run(reconcile::reconcile, reconcile::error_policy, ctx)
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "reconcile failed");
+                }
+            });
+        vec![book, tokio::spawn(run)]
+    }
+
+    /// Opted-in broker pods: drift detection, and in nodeport and pod-ip modes their addresses.
+    fn pods(&self, synced: &mut Synced) -> (Store<Pod>, impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static) {
+        let (store, writer) = reflector::store::<Pod>();
+        let cfg = watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true"));
+        let stream = reflector(writer, watcher(api::<Pod>(&self.shared.client, self.ns()), cfg).modify(slim_pod))
+            .default_backoff()
+            .inspect(on_first_list(synced))
+            .touched_objects()
+            // A broker's node or pod IP is its address in nodeport and pod-ip modes: a pod that gets
+            // one (or a new one) reconciles its StatefulSet. Other pod changes are read from the cache.
+            .predicate_filter(pod_addresses, Default::default());
+        (store, stream)
+    }
+
+    /// Client-discovery ConfigMaps we made: a cache (nothing to write when unchanged; opt-out knows
+    /// what to delete) and a trigger (a deleted or edited one is put back).
+    fn configmaps(
+        &self,
+        synced: &mut Synced,
+    ) -> (Store<ConfigMap>, impl Stream<Item = Result<ConfigMap, watcher::Error>> + Send + 'static) {
+        let (store, writer) = reflector::store::<ConfigMap>();
+        let w = watcher(api::<ConfigMap>(&self.shared.client, self.ns()), managed());
+        let stream = reflector(writer, w.modify(|c| c.metadata.managed_fields = None))
+            .default_backoff()
+            .inspect(on_first_list(synced))
+            .touched_objects();
+        (store, stream)
+    }
+
+    /// Routes and Certificates we made, likewise (their status, too: a route's acceptance).
+    fn owned(
+        &self,
+        kind: Kind,
+        synced: &mut Synced,
+    ) -> (Store<DynamicObject>, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
+        let writer = reflector::store::Writer::<DynamicObject>::new(kind.resource());
+        let store = writer.as_reader();
+        let w = watcher(dyn_api(&self.shared.client, self.ns(), kind), managed());
+        let stream = reflector(writer, w.modify(|o| o.metadata.managed_fields = None))
+            .default_backoff()
+            .inspect(on_first_list(synced))
+            .touched_objects();
+        (store, stream)
+    }
+
+    /// StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
+    /// InitDone), not the Controller's store (kube-runtime's DelayedInit wakes one waiter only).
+    fn statefulsets(
+        &self,
+        writer: reflector::store::Writer<StatefulSet>,
+        ctx: Arc<Context>,
+        synced: &mut Synced,
+    ) -> impl Stream<Item = Result<StatefulSet, watcher::Error>> + Send + 'static {
+        let book = self.shared.addresses.clone();
+        let w = watcher(api::<StatefulSet>(&self.shared.client, self.ns()), watcher::Config::default());
+        let mut first = on_first_list(synced);
+        reflector(writer, w.modify(slim))
+            .default_backoff()
+            .inspect(move |ev| {
+                first(ev);
+                match ev {
+                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => publish_selector(&book, s, false),
+                    Ok(watcher::Event::Delete(s)) => deleted(&book, &ctx, s),
+                    _ => {}
+                }
+            })
+            .touched_objects()
+    }
+}
+
+/// A StatefulSet is gone: its routes and Certificates go with it (owner references); its listeners
+/// are fields of the user's Gateway, which only their field manager can remove.
+fn deleted(book: &AddressBook, ctx: &Arc<Context>, s: &StatefulSet) {
+    publish_selector(book, s, true);
+    ctx.forget(&ObjectRef::from_obj(s));
+    let Some(gw) = s.annotations().get(ANN_ROUTED_THROUGH).cloned().filter(|_| ctx.is_leader()) else {
+        return;
+    };
+    let (client, ns, name) = (ctx.shared.client.clone(), s.namespace().unwrap_or_default(), s.name_any());
+    tokio::spawn(async move {
+        if let Err(e) = apply::release_listeners(&client, &gw, &ns, &name).await {
+            tracing::warn!(error = %e, gateway = %gw, statefulset = %name, "cannot release Gateway listeners");
+        }
+    });
+}
+
+/// An `Api` of a dynamic kind, namespaced or cluster-wide as the scope is.
+fn dyn_api(client: &Client, namespace: Option<&str>, kind: Kind) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &kind.resource()),
+        None => Api::all_with(client.clone(), &kind.resource()),
+    }
+}
+
+/// The opted-in StatefulSets whose pod template names this Gateway.
+fn statefulsets_routed_through(
+    store: &reflector::Store<StatefulSet>,
+    gw: &DynamicObject,
+) -> Vec<reflector::ObjectRef<StatefulSet>> {
+    let (Some(gw_ns), Some(gw_name)) = (gw.metadata.namespace.as_deref(), gw.metadata.name.as_deref()) else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter(|s| desired::opted_in(s))
+        .filter(|s| {
+            let ns = s.metadata.namespace.as_deref().unwrap_or_default();
+            let named = s
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.template.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get(crate::mutate::settings::ANN_GATEWAY))
+                .and_then(|g| crate::mutate::settings::GatewayRef::parse(g));
+            named.is_some_and(|g| g.namespace_or(ns) == gw_ns && g.name == gw_name)
+        })
+        .map(|s| reflector::ObjectRef::from_obj(&**s))
+        .collect()
+}
+
+/// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
+/// first `InitDone`: a signal only kafka-advertiser waits on.
+fn on_first_list<K>(
+    synced: &mut Synced,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+    let (tx, rx) = oneshot::channel();
+    synced.push(rx);
+    let mut tx = Some(tx);
+    move |ev| {
+        if matches!(ev, Ok(watcher::Event::InitDone)) {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+/// What the StatefulSet cache keeps: no managedFields, and for StatefulSets that did not opt in
+/// only their metadata (reconcile needs no more to see they are not ours). Most StatefulSets in a
+/// cluster are not Kafka brokers; this keeps the cache small.
+fn slim(sts: &mut StatefulSet) {
+    sts.metadata.managed_fields = None;
+    if !desired::opted_in(sts) {
+        sts.spec = None;
+        sts.status = None;
+        // Only the annotations we write (removed when a StatefulSet opts out).
+        if let Some(a) = sts.metadata.annotations.as_mut() {
+            a.retain(|k, _| STATEFULSET_ANNOTATIONS.contains(&k.as_str()));
+        }
+    }
+}
+
+/// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.
+fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
+    let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
+        return;
+    };
+    let selector = sts
+        .spec
+        .as_ref()
+        .filter(|_| !deleted)
+        .filter(|s| s.selector.match_expressions.as_ref().is_none_or(Vec::is_empty))
+        .and_then(|s| s.selector.match_labels.clone())
+        .filter(|m| !m.is_empty());
+    book.set_selector(ns, name, selector);
+}
+
+/// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition)
+/// and the pod's addresses (its node's IP and its own, advertised in nodeport and pod-ip modes).
+fn slim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(st) = pod.status.as_mut() {
+        *st = k8s_openapi::api::core::v1::PodStatus {
+            conditions: st.conditions.take(),
+            host_ip: st.host_ip.take(),
+            pod_ip: st.pod_ip.take(),
+            ..Default::default()
+        };
+    }
+}
+
+/// The pod properties that change a StatefulSet's external addresses.
+fn pod_addresses(pod: &Pod) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let st = pod.status.as_ref();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (st.and_then(|s| s.host_ip.as_deref()), st.and_then(|s| s.pod_ip.as_deref())).hash(&mut h);
+    Some(h.finish())
+}
