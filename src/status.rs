@@ -12,10 +12,10 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use crate::controller::{addresses, desired};
-use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 use crate::mutate::settings::Mode;
-use crate::names::ANN_ADVERTISED;
 use crate::mutate::{self, AddressBook, Defaults, RequestNames};
+use crate::names::ANN_ADVERTISED;
+use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {

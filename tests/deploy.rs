@@ -160,10 +160,7 @@ fn install_agrees(r: &Rendered) {
 
     // objectSelector is the label the code checks.
     let sel = h.object_selector.as_ref().unwrap().match_labels.as_ref().unwrap();
-    assert_eq!(
-        sel,
-        &BTreeMap::from([(kafka_advertiser::names::ENABLED_LABEL.to_owned(), "true".to_owned())])
-    );
+    assert_eq!(sel, &BTreeMap::from([(kafka_advertiser::names::ENABLED_LABEL.to_owned(), "true".to_owned())]));
     // namespaceSelector excludes kube-system and our own namespace.
     let ns_sel = h.namespace_selector.as_ref().unwrap().match_expressions.as_ref().unwrap();
     let excluded: Vec<&str> = ns_sel

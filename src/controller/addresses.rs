@@ -6,9 +6,9 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
-use crate::names::{ANN_GATEWAY_ADDRESS, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 use crate::mutate::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use crate::mutate::AddressBook;
+use crate::names::{ANN_GATEWAY_ADDRESS, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 
 /// (namespace, statefulset, ordinal) of a managed broker Service.
 pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {

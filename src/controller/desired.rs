@@ -314,8 +314,15 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
             "service-type None makes no Services, so there is no bootstrap Service either",
         ));
     }
-    let b = ServiceBuilder { namespace: &namespace, name: &name, owner: owner_reference(sts), settings: &settings, svc: &svc };
-    let ordinals = if settings.service_type == ServiceType::None { 0..0 } else { start..start.saturating_add(replicas) };
+    let b = ServiceBuilder {
+        namespace: &namespace,
+        name: &name,
+        owner: owner_reference(sts),
+        settings: &settings,
+        svc: &svc,
+    };
+    let ordinals =
+        if settings.service_type == ServiceType::None { 0..0 } else { start..start.saturating_add(replicas) };
     let services = ordinals.map(|o| Ok((o, b.broker(o)?))).collect::<Result<Vec<_>, DesiredError>>()?;
     let bootstrap = if svc.bootstrap {
         check_bootstrap(sts, &settings, &svc, start, replicas)?;
@@ -353,7 +360,10 @@ fn check_bootstrap(
             return Err(invalid(
                 ANN_BOOTSTRAP_PORT,
                 &svc.bootstrap_port.to_string(),
-                format!("a broker holds this port on the shared address (brokers use {first}..{})", first + replicas - 1),
+                format!(
+                    "a broker holds this port on the shared address (brokers use {first}..{})",
+                    first + replicas - 1
+                ),
             ));
         }
     }

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use super::desired::{owner_reference, Desired};
 use super::kinds::{Kind, CERT_MANAGER_GROUP, GATEWAY_GROUP, GATEWAY_VERSION};
-use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 use crate::mutate::settings::{Mode, ANN_GATEWAY_LISTENER, ANN_PORT};
 use crate::mutate::tls_secret_name;
+use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 
 /// The route kind of a gateway mode: `TCPRoute` (gateway-tcp) or `TLSRoute` (gateway-tls).
 pub fn route_kind(mode: Mode) -> Option<Kind> {
@@ -395,8 +395,8 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
 mod tests {
     use super::*;
     use crate::controller::desired::desired;
-    use crate::names::ANN_BOOTSTRAP_HOSTNAME;
     use crate::mutate::settings::Defaults;
+    use crate::names::ANN_BOOTSTRAP_HOSTNAME;
     use kube::ResourceExt;
 
     fn sts(replicas: i32, start: Option<i32>, namespace: &str, annotations: Value) -> StatefulSet {

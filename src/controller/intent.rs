@@ -47,7 +47,9 @@ pub fn in_place(current: Option<&Value>, intent: &Value) -> bool {
 pub fn contains(actual: &Value, wanted: &Value) -> bool {
     match (actual, wanted) {
         (_, Value::Null) => true,
-        (Value::Object(a), Value::Object(w)) => w.iter().all(|(k, v)| v.is_null() || a.get(k).is_some_and(|x| contains(x, v))),
+        (Value::Object(a), Value::Object(w)) => {
+            w.iter().all(|(k, v)| v.is_null() || a.get(k).is_some_and(|x| contains(x, v)))
+        }
         (Value::Array(a), Value::Array(w)) => {
             let named = !w.is_empty() && w.iter().all(|e| e["name"].is_string());
             if named {
@@ -100,7 +102,10 @@ mod tests {
     #[test]
     fn unnamed_lists_compare_whole_and_named_ones_by_name() {
         assert!(!contains(&json!({"r": ["a", "b"]}), &json!({"r": ["a"]})), "a shorter list is a change");
-        assert!(contains(&json!({"l": [{"name": "b", "p": 2}, {"name": "a", "p": 1}]}), &json!({"l": [{"name": "a", "p": 1}]})));
+        assert!(contains(
+            &json!({"l": [{"name": "b", "p": 2}, {"name": "a", "p": 1}]}),
+            &json!({"l": [{"name": "a", "p": 1}]})
+        ));
         assert!(!contains(&json!({"l": [{"name": "a", "p": 2}]}), &json!({"l": [{"name": "a", "p": 1}]})));
     }
 }

@@ -81,14 +81,14 @@ mod tests {
 
     #[test]
     fn every_kind_names_its_api() {
-        for k in [Kind::Service, Kind::ConfigMap, Kind::StatefulSet, Kind::Gateway]
-            .into_iter()
-            .chain(Kind::DYNAMIC)
-        {
+        for k in [Kind::Service, Kind::ConfigMap, Kind::StatefulSet, Kind::Gateway].into_iter().chain(Kind::DYNAMIC) {
             let ar = k.resource();
             assert_eq!(ar.kind, k.name());
             assert_eq!(ar.plural, k.plural());
-            assert_eq!(ar.api_version, if k.group().is_empty() { "v1".into() } else { format!("{}/{}", k.group(), ar.version) });
+            assert_eq!(
+                ar.api_version,
+                if k.group().is_empty() { "v1".into() } else { format!("{}/{}", k.group(), ar.version) }
+            );
         }
     }
 }

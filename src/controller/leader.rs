@@ -60,8 +60,7 @@ pub async fn lead(
 /// `duration - grace`, so the deadline leaves room for at least one.
 fn timing(settings: &Settings) -> (u64, Duration) {
     let duration = settings.lease.duration.as_secs().max(2);
-    let deadline =
-        settings.lease.renew_deadline.min(Duration::from_secs(duration) * 2 / 3).max(Duration::from_secs(1));
+    let deadline = settings.lease.renew_deadline.min(Duration::from_secs(duration) * 2 / 3).max(Duration::from_secs(1));
     (duration, deadline)
 }
 
@@ -135,11 +134,7 @@ async fn hold(
 
 /// Whether a Lease read from the API names `identity` as its holder and has not expired at `now`
 /// (an expired Lease is anyone's to take, even if it still names us).
-pub(super) fn holds(
-    lease: Option<&Lease>,
-    identity: &str,
-    now: k8s_openapi::jiff::Timestamp,
-) -> bool {
+pub(super) fn holds(lease: Option<&Lease>, identity: &str, now: k8s_openapi::jiff::Timestamp) -> bool {
     let Some(spec) = lease.and_then(|l| l.spec.as_ref()) else { return false };
     let expires = spec
         .renew_time
@@ -192,4 +187,3 @@ pub(super) fn became_leader(rx: watch::Receiver<bool>) -> impl futures::Stream<I
         }
     })
 }
-

@@ -13,10 +13,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
 use super::context::Context;
+use super::context::{refused, ReconcileError};
 use super::desired;
 use super::gateway::route_kind;
 use super::kinds::Kind;
-use super::context::{refused, ReconcileError};
 use crate::names::{listener_manager_owner, ANN_ROUTED_THROUGH, STATEFULSET_LABEL};
 
 /// Everything one reconcile of one StatefulSet reads.
@@ -160,11 +160,12 @@ fn gateways_named(ctx: &Context, sts: &StatefulSet) -> Vec<String> {
 
 async fn gateway_view(ctx: &Context, gateway: &str, namespace: &str) -> Result<GatewayView, ReconcileError> {
     let (gw_ns, gw_name) = gateway.split_once('/').unwrap_or_default();
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.shared.client.clone(), gw_ns, &Kind::Gateway.resource());
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.shared.client.clone(), gw_ns, &Kind::Gateway.resource());
     let gw = match api.get_opt(gw_name).await {
         Ok(Some(gw)) => gw,
-        Ok(None) => return Ok(GatewayView { state: GatewayState::NotFound, namespace_labels: None, others: BTreeMap::new() }),
+        Ok(None) => {
+            return Ok(GatewayView { state: GatewayState::NotFound, namespace_labels: None, others: BTreeMap::new() })
+        }
         Err(kube::Error::Api(s)) if refused(s.code) => {
             let state = GatewayState::Unreadable(s.message);
             return Ok(GatewayView { state, namespace_labels: None, others: BTreeMap::new() });

@@ -288,13 +288,21 @@ impl Planner<'_> {
         if s.mode == Mode::GatewayTcp && !gateway::listeners_in_place(gw, &manager, &gp.listeners) {
             let (ns, name) = (gp.namespace.clone(), gp.name.clone());
             let body = gp.listeners_patch();
-            self.plan.apply.push(Apply { kind: Kind::Gateway, namespace: ns, name, body, manager: Some(manager), done: None });
+            self.plan.apply.push(Apply {
+                kind: Kind::Gateway,
+                namespace: ns,
+                name,
+                body,
+                manager: Some(manager),
+                done: None,
+            });
         }
     }
 
     /// Every wanted Service not already in place; a name held by someone else is a conflict.
     fn services(&mut self) {
-        let wanted: Vec<Service> = self.d.services.iter().map(|(_, s)| s.clone()).chain(self.d.bootstrap.clone()).collect();
+        let wanted: Vec<Service> =
+            self.d.services.iter().map(|(_, s)| s.clone()).chain(self.d.bootstrap.clone()).collect();
         for svc in &wanted {
             let name = svc.name_any();
             let current = self.o.services.iter().find(|s| s.name_any() == name);
@@ -310,7 +318,9 @@ impl Planner<'_> {
                 continue;
             }
             let related = Some(service_ref(self.ns(), &name));
-            let done = current.is_none().then(|| Note::normal("ServiceCreated", "Create", format!("created Service {name}"), related));
+            let done = current
+                .is_none()
+                .then(|| Note::normal("ServiceCreated", "Create", format!("created Service {name}"), related));
             let ns = self.ns().to_owned();
             self.plan.apply.push(Apply { kind: Kind::Service, namespace: ns, name, body, manager: None, done });
         }
@@ -568,3 +578,7 @@ fn pod_addresses(pods: &[std::sync::Arc<Pod>], d: &Desired) -> BTreeMap<u32, (Op
     }
     out
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

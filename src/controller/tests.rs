@@ -18,10 +18,10 @@ use tokio::sync::watch;
 use super::context::{Caches, Context, Shared};
 use super::desired;
 use super::reconcile::reconcile;
-use crate::names::{ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP};
 use crate::admin::Readiness;
 use crate::metrics::Metrics;
 use crate::mutate::{AddressBook, Defaults};
+use crate::names::{ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP};
 
 #[derive(Debug, Clone)]
 struct Call {

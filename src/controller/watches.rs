@@ -22,7 +22,9 @@ use super::context::{Caches, Context, Settings, Shared, State};
 use super::kinds::Kind;
 use super::{addresses, apply, desired, leader, reconcile};
 use crate::mutate::AddressBook;
-use crate::names::{ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS};
+use crate::names::{
+    ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS,
+};
 
 type Synced = Vec<oneshot::Receiver<()>>;
 
@@ -78,7 +80,8 @@ pub async fn run(shared: Shared, settings: Settings, stop: CancellationToken) {
 /// Gateway.
 async fn served_kinds(client: &Client) -> Vec<Kind> {
     let mut out = Vec::new();
-    for group in [(crate::controller::kinds::GATEWAY_GROUP, "v1"), (crate::controller::kinds::CERT_MANAGER_GROUP, "v1")] {
+    for group in [(crate::controller::kinds::GATEWAY_GROUP, "v1"), (crate::controller::kinds::CERT_MANAGER_GROUP, "v1")]
+    {
         let resources: Vec<String> = client
             .list_api_group_resources(&format!("{}/{}", group.0, group.1))
             .await
@@ -185,7 +188,10 @@ impl Scope<'_> {
     }
 
     /// Opted-in broker pods: drift detection, and in nodeport and pod-ip modes their addresses.
-    fn pods(&self, synced: &mut Synced) -> (Store<Pod>, impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static) {
+    fn pods(
+        &self,
+        synced: &mut Synced,
+    ) -> (Store<Pod>, impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static) {
         let (store, writer) = reflector::store::<Pod>();
         let cfg = watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true"));
         let stream = reflector(writer, watcher(api::<Pod>(&self.shared.client, self.ns()), cfg).modify(slim_pod))
@@ -307,9 +313,7 @@ fn statefulsets_routed_through(
 
 /// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
 /// first `InitDone`: a signal only kafka-advertiser waits on.
-fn on_first_list<K>(
-    synced: &mut Synced,
-) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+fn on_first_list<K>(synced: &mut Synced) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
     let (tx, rx) = oneshot::channel();
     synced.push(rx);
     let mut tx = Some(tx);

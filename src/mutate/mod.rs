@@ -22,9 +22,7 @@ pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
-use settings::{
-    ANN_ADDRESS, ANN_CONTAINER, ANN_RACK, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV,
-};
+use settings::{ANN_ADDRESS, ANN_CONTAINER, ANN_RACK, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV};
 
 pub const BITNAMI_ENV: &str = "KAFKA_CFG_ADVERTISED_LISTENERS";
 pub const APACHE_ENV: &str = "KAFKA_ADVERTISED_LISTENERS";

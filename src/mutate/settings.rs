@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-
 pub const ANN_MODE: &str = "kafka-advertiser.io/mode";
 pub const ANN_ADDRESS: &str = "kafka-advertiser.io/address";
 pub const ANN_PORT_BASE: &str = "kafka-advertiser.io/port-base";
