@@ -518,6 +518,36 @@ pub fn mutate(
     mutate_view(&PodView::from(pod), names, defaults, addresses)
 }
 
+/// The broker pod as the decision reads it: who it is, its settings, the container to edit.
+struct Broker<'a> {
+    pod: &'a PodView,
+    name: &'a str,
+    namespace: &'a str,
+    settings: Settings,
+    ordinal: u32,
+    statefulset: String,
+    spec: &'a pod::SpecView,
+    ci: usize,
+    container: &'a ContainerView,
+}
+
+/// The external host a broker advertises: borrowed from the settings, or the address view's.
+enum Host<'a> {
+    Borrowed(&'a str),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for Host<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Host::Borrowed(s) => s,
+            Host::Shared(s) => s,
+        }
+    }
+}
+
 /// Compute the mutation of one pod. `Ok(None)`: the pod did not opt in, leave it alone.
 pub fn mutate_view(
     pod: &PodView,
@@ -528,13 +558,54 @@ pub fn mutate_view(
     if !opted_in(pod) {
         return Ok(None);
     }
+    let mut warnings = Vec::new();
+    let b = read_broker(pod, names, defaults, &mut warnings)?;
+    if let Some(m) = controller_only(&b, &mut warnings) {
+        return Ok(Some(Mutation { warnings, ..m }));
+    }
+    let port = b.settings.external_port(b.ordinal)?;
+    let host = external_host(&b, port, addresses, &mut warnings)?;
+    let internal_host = internal_host(&b)?;
+    let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
+    if let (Some(internal), Some(h)) = (b.settings.internal_listener.as_deref(), internal_host.as_deref()) {
+        ours.push(Listener { name: internal, host: h, port: b.settings.internal_port });
+    }
+    ours.push(Listener { name: &b.settings.listener, host: &host, port });
+    let advertised = listeners::render(&ours);
+    let var = env_name(b.container, &b.settings);
+    env_warnings(&b, &var, &mut warnings);
+    let existing =
+        b.container.env.as_ref().and_then(|e| e.iter().rev().find(|e| e.name == var)).and_then(|e| e.value.as_deref());
+    let value = listeners::merge(existing, &ours);
+    if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
+        listener_checks(b.container, prefix, &b.settings, &value, &mut warnings);
+    }
+    let ops = encode(&b, &var, &value, &advertised, addresses, &mut warnings)?;
+    Ok(Some(Mutation {
+        patch: Patch(ops),
+        warnings,
+        advertised,
+        statefulset: b.statefulset,
+        ordinal: b.ordinal,
+        container: b.container.name.clone(),
+        listeners_var: var,
+    }))
+}
+
+/// Who the pod is (a name even before generateName gives one), its settings and its broker container.
+fn read_broker<'a>(
+    pod: &'a PodView,
+    names: RequestNames<'a>,
+    defaults: &Defaults,
+    warnings: &mut Vec<String>,
+) -> Result<Broker<'a>, MutateError> {
     let meta = &pod.metadata;
     let name = meta.name.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.name);
     let namespace = meta.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.namespace);
-    let empty = BTreeMap::new();
-    let annotations = meta.annotations.as_ref().unwrap_or(&empty);
-    let settings = Settings::from_annotations(annotations, defaults)?;
-    // A pod created with generateName has no name yet: say which one it is anyway.
+    let settings = match meta.annotations.as_ref() {
+        Some(a) => Settings::from_annotations(a, defaults)?,
+        None => Settings::from_annotations(&BTreeMap::new(), defaults)?,
+    };
     let shown = || {
         if name.is_empty() {
             meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
@@ -546,259 +617,243 @@ pub fn mutate_view(
     let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: shown() })?;
     let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
     let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
-
-    let mut warnings = Vec::new();
     if fell_back {
         warnings.push(format!(
             "kafka-advertiser: no container named \"kafka\"; using the first container {:?} (set {ANN_CONTAINER})",
             container.name
         ));
     }
+    Ok(Broker { pod, name, namespace, settings, ordinal, statefulset, spec, ci, container })
+}
 
-    // A KRaft controller-only node has no advertised listeners for clients: leave it as it is.
-    let roles = ["KAFKA_PROCESS_ROLES", "KAFKA_CFG_PROCESS_ROLES"].iter().find_map(|n| env_value(container, n));
-    if let Some(roles) = roles {
-        if !roles.split(',').any(|r| r.trim() == "broker") {
-            warnings.push(format!(
-                "kafka-advertiser: container {:?} runs process.roles={roles} (no broker role): left unchanged; \
-                 remove the {ENABLED_LABEL} label from controller-only pods",
-                container.name
-            ));
-            return Ok(Some(Mutation {
-                patch: Patch(Vec::new()),
-                warnings,
-                advertised: String::new(),
-                statefulset,
-                ordinal,
-                container: container.name.clone(),
-                listeners_var: String::new(),
-            }));
-        }
+/// A KRaft controller-only node has no advertised listeners for clients: left as it is.
+fn controller_only(b: &Broker<'_>, warnings: &mut Vec<String>) -> Option<Mutation> {
+    let roles = ["KAFKA_PROCESS_ROLES", "KAFKA_CFG_PROCESS_ROLES"].iter().find_map(|n| env_value(b.container, n))?;
+    if roles.split(',').any(|r| r.trim() == "broker") {
+        return None;
     }
+    warnings.push(format!(
+        "kafka-advertiser: container {:?} runs process.roles={roles} (no broker role): left unchanged; remove the \
+         {ENABLED_LABEL} label from controller-only pods",
+        b.container.name
+    ));
+    Some(Mutation {
+        patch: Patch(Vec::new()),
+        warnings: Vec::new(),
+        advertised: String::new(),
+        statefulset: b.statefulset.clone(),
+        ordinal: b.ordinal,
+        container: b.container.name.clone(),
+        listeners_var: String::new(),
+    })
+}
 
-    // External address.
-    let port = settings.external_port(ordinal)?;
-    let looked_up: Option<Arc<str>>;
-    let host: &str = match settings.mode {
-        Mode::SharedAddress => match settings.address.as_deref() {
-            Some(a) => a,
+fn broker_service(b: &Broker<'_>) -> String {
+    let template = b.settings.service_name_template.as_ref().map(|t| t.as_str());
+    service_name(template, &b.statefulset, b.ordinal, b.namespace)
+}
+
+/// The external host of the broker, by mode.
+fn external_host<'a>(
+    b: &'a Broker<'_>,
+    port: u16,
+    addresses: &dyn AddressLookup,
+    warnings: &mut Vec<String>,
+) -> Result<Host<'a>, MutateError> {
+    let s = &b.settings;
+    Ok(match s.mode {
+        Mode::SharedAddress => match s.address.as_deref() {
+            Some(a) => Host::Borrowed(a),
             None => {
-                looked_up = addresses.address(namespace, &statefulset, ordinal);
-                let service = service_name(
-                    settings.service_name_template.as_ref().map(|t| t.as_str()),
-                    &statefulset,
-                    ordinal,
-                    namespace,
-                );
-                match looked_up.as_deref() {
-                    Some(a) => {
-                        warnings.push(format!(
-                            "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of Service {service}"
-                        ));
-                        a
-                    }
-                    None => {
-                        return Err(
-                            SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into()
-                        );
-                    }
-                }
+                let a = addresses
+                    .address(b.namespace, &b.statefulset, b.ordinal)
+                    .ok_or(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress })?;
+                warnings.push(format!(
+                    "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of \
+                     Service {}",
+                    broker_service(b)
+                ));
+                Host::Shared(a)
             }
         },
-        Mode::Hostname | Mode::GatewayTls => {
-            let rendered =
-                settings.hostname_template.as_ref().map(|t| (t, t.render(ordinal, name, namespace, &statefulset)));
-            if let Some((t, host)) = &rendered {
-                // A TLSRoute routes by SNI, and SNI carries names only.
-                let ip = settings.mode == Mode::GatewayTls && host.parse::<std::net::IpAddr>().is_ok();
-                if !settings::is_valid_host(host) || ip {
-                    return Err(SettingsError::Invalid {
-                        annotation: settings::ANN_HOSTNAME_TEMPLATE,
-                        value: t.as_str().to_owned(),
-                        reason: format!("renders to {host:?} for broker {ordinal}, which is not a valid DNS name"),
-                    }
-                    .into());
-                }
-            }
-            looked_up = rendered.map(|(_, h)| Arc::from(h));
-            looked_up.as_deref().unwrap_or_default()
-        }
+        Mode::Hostname | Mode::GatewayTls => rendered_host(b)?.map_or(Host::Borrowed(""), |h| Host::Shared(Arc::from(h))),
         Mode::Nodeport => {
-            // Two StatefulSets on overlapping node-port ranges: this broker would advertise a port that
-            // routes to the other StatefulSet's broker.
-            if let Some((ons, osts, oo)) = addresses.node_port_owner(port) {
-                if ons != namespace || osts != statefulset {
-                    return Err(MutateError::NodePortClash {
-                        port,
-                        statefulset: format!("{namespace}/{statefulset}"),
-                        other: format!("{ons}/{osts}"),
-                        other_ordinal: oo,
-                    });
-                }
-            }
-            if !(30000..=32767).contains(&port) {
-                warnings.push(format!(
-                    "kafka-advertiser: node port {port} is outside the default NodePort range 30000-32767"
-                ));
-            }
-            HOST_IP_REF
+            node_port_checks(b, port, addresses, warnings)?;
+            Host::Borrowed(HOST_IP_REF)
         }
-        Mode::PodIp => POD_IP_REF,
-        Mode::GatewayTcp if settings.address.is_some() => settings.address.as_deref().unwrap_or_default(),
-        Mode::Loadbalancer | Mode::GatewayTcp => {
-            let service = || {
-                service_name(
-                    settings.service_name_template.as_ref().map(|t| t.as_str()),
-                    &statefulset,
-                    ordinal,
-                    namespace,
-                )
-            };
-            let found = addresses.lookup(namespace, &statefulset, ordinal);
-            let reason = match &found {
-                Lookup::Address(_) => None,
-                Lookup::NoAddress => Some(match &settings.gateway {
-                    Some(g) if settings.mode == Mode::GatewayTcp => Pending::NoGatewayAddress {
-                        namespace: g.namespace_or(namespace).to_owned(),
-                        name: g.name.clone(),
-                    },
-                    _ => Pending::NoAddress { namespace: namespace.to_owned(), service: service() },
-                }),
-                Lookup::NoService => Some(Pending::NoService {
-                    namespace: namespace.to_owned(),
-                    service: service(),
-                    statefulset: statefulset.clone(),
-                }),
-                Lookup::NotSynced => Some(Pending::NotSynced { namespace: namespace.to_owned(), service: service() }),
-                Lookup::NotWatched { watched } => {
-                    Some(Pending::NotWatched { namespace: namespace.to_owned(), watched: watched.clone() })
-                }
-            };
-            if let Some(reason) = reason {
-                return Err(MutateError::AddressPending {
-                    namespace: namespace.to_owned(),
-                    statefulset,
-                    ordinal,
-                    reason,
-                });
-            }
-            looked_up = match found {
-                Lookup::Address(a) => Some(a),
-                _ => None,
-            };
-            looked_up.as_deref().unwrap_or_default()
+        Mode::PodIp => Host::Borrowed(POD_IP_REF),
+        Mode::GatewayTcp if s.address.is_some() => Host::Borrowed(s.address.as_deref().unwrap_or_default()),
+        Mode::Loadbalancer | Mode::GatewayTcp => Host::Shared(learned_address(b, addresses)?),
+    })
+}
+
+/// The hostname template rendered for this broker; a TLSRoute routes by SNI, and SNI carries names only.
+fn rendered_host(b: &Broker<'_>) -> Result<Option<String>, MutateError> {
+    let Some(t) = b.settings.hostname_template.as_ref() else { return Ok(None) };
+    let host = t.render(b.ordinal, b.name, b.namespace, &b.statefulset);
+    let ip = b.settings.mode == Mode::GatewayTls && host.parse::<std::net::IpAddr>().is_ok();
+    if !settings::is_valid_host(&host) || ip {
+        return Err(SettingsError::Invalid {
+            annotation: settings::ANN_HOSTNAME_TEMPLATE,
+            value: t.as_str().to_owned(),
+            reason: format!("renders to {host:?} for broker {}, which is not a valid DNS name", b.ordinal),
         }
+        .into());
+    }
+    Ok(Some(host))
+}
+
+/// Two StatefulSets on overlapping node-port ranges: this broker would advertise a port that routes
+/// to the other StatefulSet's broker.
+fn node_port_checks(
+    b: &Broker<'_>,
+    port: u16,
+    addresses: &dyn AddressLookup,
+    warnings: &mut Vec<String>,
+) -> Result<(), MutateError> {
+    if let Some((ons, osts, oo)) = addresses.node_port_owner(port) {
+        if ons != b.namespace || osts != b.statefulset {
+            return Err(MutateError::NodePortClash {
+                port,
+                statefulset: format!("{}/{}", b.namespace, b.statefulset),
+                other: format!("{ons}/{osts}"),
+                other_ordinal: oo,
+            });
+        }
+    }
+    if !(30000..=32767).contains(&port) {
+        warnings.push(format!("kafka-advertiser: node port {port} is outside the default NodePort range 30000-32767"));
+    }
+    Ok(())
+}
+
+/// The address the controller learned (a load balancer's or the Gateway's), or why there is none yet.
+fn learned_address(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Result<Arc<str>, MutateError> {
+    let namespace = b.namespace.to_owned();
+    let reason = match addresses.lookup(b.namespace, &b.statefulset, b.ordinal) {
+        Lookup::Address(a) => return Ok(a),
+        Lookup::NoAddress => match &b.settings.gateway {
+            Some(g) if b.settings.mode == Mode::GatewayTcp => {
+                Pending::NoGatewayAddress { namespace: g.namespace_or(b.namespace).to_owned(), name: g.name.clone() }
+            }
+            _ => Pending::NoAddress { namespace, service: broker_service(b) },
+        },
+        Lookup::NoService => {
+            Pending::NoService { namespace, service: broker_service(b), statefulset: b.statefulset.clone() }
+        }
+        Lookup::NotSynced => Pending::NotSynced { namespace, service: broker_service(b) },
+        Lookup::NotWatched { watched } => Pending::NotWatched { namespace, watched },
     };
+    Err(MutateError::AddressPending {
+        namespace: b.namespace.to_owned(),
+        statefulset: b.statefulset.clone(),
+        ordinal: b.ordinal,
+        reason,
+    })
+}
 
-    // Internal listener.
-    let internal_host;
-    let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
-    if let Some(internal) = settings.internal_listener.as_deref() {
-        let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty()).unwrap_or(name);
-        let subdomain = spec
-            .subdomain
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| MutateError::NoSubdomain { pod: name.to_owned() })?;
-        internal_host = format!("{hostname}.{subdomain}.{namespace}.svc.{}", settings.cluster_domain);
-        ours.push(Listener { name: internal, host: &internal_host, port: settings.internal_port });
+/// `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>`, when an internal listener is advertised.
+fn internal_host(b: &Broker<'_>) -> Result<Option<String>, MutateError> {
+    if b.settings.internal_listener.is_none() {
+        return Ok(None);
     }
-    ours.push(Listener { name: &settings.listener, host, port });
-    let advertised = listeners::render(&ours);
+    let hostname = b.spec.hostname.as_deref().filter(|h| !h.is_empty()).unwrap_or(b.name);
+    let subdomain = (b.spec.subdomain.as_deref())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| MutateError::NoSubdomain { pod: b.name.to_owned() })?;
+    Ok(Some(format!("{hostname}.{subdomain}.{}.svc.{}", b.namespace, b.settings.cluster_domain)))
+}
 
-    let var = env_name(container, &settings);
-    {
-        let defined = |n: &str| container.env.iter().flatten().any(|e| e.name == n);
-        if container.env_from > 0 && !defined(&var) {
-            warnings.push(format!(
-                "kafka-advertiser: container {} takes env from envFrom; if a ConfigMap or Secret there sets {var} (or \
-                 KAFKA_ADVERTISED_LISTENERS / KAFKA_CFG_ADVERTISED_LISTENERS), the {var} env entry added here \
-                 overrides it and its other listeners are lost: set the listeners var in env instead",
-                container.name
-            ));
-        }
-        if container.env.iter().flatten().rev().find(|e| e.name == var).is_some_and(|e| e.value_from.is_some()) {
-            warnings.push(format!(
-                "kafka-advertiser: {var} of container {} came from valueFrom (a ConfigMap, Secret or field); it is \
-                 replaced by a value, and listeners set there other than ours are lost: set it as a value",
-                container.name
-            ));
-        }
-        if settings.env.is_none() && defined(APACHE_ENV) && defined(BITNAMI_ENV) {
-            warnings.push(format!(
-                "kafka-advertiser: container {} sets both {APACHE_ENV} and {BITNAMI_ENV}; {APACHE_ENV} is the one the \
-                 image uses (Bitnami copies it over {BITNAMI_ENV}), so it is the one set; remove {BITNAMI_ENV}",
-                container.name
-            ));
-        }
+/// What the listeners var's other sources would lose when the webhook sets it.
+fn env_warnings(b: &Broker<'_>, var: &str, warnings: &mut Vec<String>) {
+    let container = b.container;
+    let defined = |n: &str| container.env.iter().flatten().any(|e| e.name == n);
+    if container.env_from > 0 && !defined(var) {
+        warnings.push(format!(
+            "kafka-advertiser: container {} takes env from envFrom; if a ConfigMap or Secret there sets {var} (or \
+             KAFKA_ADVERTISED_LISTENERS / KAFKA_CFG_ADVERTISED_LISTENERS), the {var} env entry added here \
+             overrides it and its other listeners are lost: set the listeners var in env instead",
+            container.name
+        ));
     }
-    let existing =
-        container.env.as_ref().and_then(|e| e.iter().rev().find(|e| e.name == var)).and_then(|e| e.value.as_deref());
-    let value = listeners::merge(existing, &ours);
-
-    if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
-        listener_checks(container, prefix, &settings, &value, &mut warnings);
+    if container.env.iter().flatten().rev().find(|e| e.name == var).is_some_and(|e| e.value_from.is_some()) {
+        warnings.push(format!(
+            "kafka-advertiser: {var} of container {} came from valueFrom (a ConfigMap, Secret or field); it is \
+             replaced by a value, and listeners set there other than ours are lost: set it as a value",
+            container.name
+        ));
     }
+    if b.settings.env.is_none() && defined(APACHE_ENV) && defined(BITNAMI_ENV) {
+        warnings.push(format!(
+            "kafka-advertiser: container {} sets both {APACHE_ENV} and {BITNAMI_ENV}; {APACHE_ENV} is the one the \
+             image uses (Bitnami copies it over {BITNAMI_ENV}), so it is the one set; remove {BITNAMI_ENV}",
+            container.name
+        ));
+    }
+}
 
+/// The JSON patch: the broker container's env, anti-affinity, the certificate volume, the
+/// `advertised` annotation.
+fn encode(
+    b: &Broker<'_>,
+    var: &str,
+    value: &str,
+    advertised: &str,
+    addresses: &dyn AddressLookup,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<PatchOperation>, MutateError> {
+    let (settings, meta) = (&b.settings, &b.pod.metadata);
     let mut ops = Vec::with_capacity(4);
     let helper = match settings.mode {
         Mode::Nodeport => Some(field_var(HOST_IP_ENV, "status.hostIP")),
         Mode::PodIp => Some(field_var(POD_IP_ENV, "status.podIP")),
         _ => None,
     };
-    // The broker-rack var by the same rule as the listeners var (Bitnami's KAFKA_CFG_ prefix, else KAFKA_).
-    let rack = settings.rack_label.as_deref().map(|label| {
-        let name = if var.starts_with("KAFKA_CFG_") { "KAFKA_CFG_BROKER_RACK" } else { "KAFKA_BROKER_RACK" };
-        field_var(name, &format!("metadata.labels['{label}']"))
-    });
-    if let Some(r) = &rack {
-        let set = container.env.iter().flatten().rev().find(|e| e.name == r.name);
-        if set.is_some_and(|e| !is_field_var(e, r)) {
-            warnings.push(format!(
-                "kafka-advertiser: {} of container {} is replaced by the pod's {} label ({ANN_RACK} is \"true\")",
-                r.name,
-                container.name,
-                settings.rack_label.as_deref().unwrap_or_default()
-            ));
-        }
-    }
-    env_ops(ci, container, &EnvWant { var: &var, value: &value, helper, rack }, &mut ops);
-
+    let rack = rack_var(b, var, warnings);
+    env_ops(b.ci, b.container, &EnvWant { var, value, helper, rack }, &mut ops);
     // This StatefulSet's brokers: its selector when the controller knows it (and the pod matches
     // it), else the pod's labels without the per-pod ones.
     let selector = addresses
-        .selector(namespace, &statefulset)
+        .selector(b.namespace, &b.statefulset)
         .filter(|sel| {
             !sel.is_empty() && sel.iter().all(|(k, v)| meta.labels.as_ref().and_then(|l| l.get(k)) == Some(v))
         })
         .map(|sel| (*sel).clone())
         .unwrap_or_else(|| affinity::broker_selector(meta.labels.as_ref()));
-    ops.extend(affinity::ops(spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
+    ops.extend(affinity::ops(b.spec, settings.anti_affinity, affinity::term(selector, &settings.topology_key)));
     if settings.tls_issuer.is_some() {
-        tls_ops(spec, ci, container, &format!("{statefulset}-{ordinal}"), &settings.tls_mount_path, &mut ops)?;
+        let pod = format!("{}-{}", b.statefulset, b.ordinal);
+        tls_ops(b.spec, b.ci, b.container, &pod, &settings.tls_mount_path, &mut ops)?;
     }
-
     match meta.annotations.as_ref() {
         None => ops.push(PatchOperation::Add(AddOperation {
             path: ptr(&["metadata", "annotations"]),
             value: json!({ ANN_ADVERTISED: advertised }),
         })),
-        Some(a) if a.get(ANN_ADVERTISED) != Some(&advertised) => ops.push(PatchOperation::Add(AddOperation {
-            path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
-            value: Value::String(advertised.clone()),
-        })),
+        Some(a) if a.get(ANN_ADVERTISED).map(String::as_str) != Some(advertised) => {
+            ops.push(PatchOperation::Add(AddOperation {
+                path: ptr(&["metadata", "annotations", ANN_ADVERTISED]),
+                value: Value::String(advertised.to_owned()),
+            }))
+        }
         Some(_) => {}
     }
+    Ok(ops)
+}
 
-    Ok(Some(Mutation {
-        patch: Patch(ops),
-        warnings,
-        advertised,
-        statefulset,
-        ordinal,
-        container: container.name.clone(),
-        listeners_var: var,
-    }))
+/// The broker-rack var by the same rule as the listeners var (Bitnami's KAFKA_CFG_ prefix, else KAFKA_).
+fn rack_var(b: &Broker<'_>, var: &str, warnings: &mut Vec<String>) -> Option<EnvVar> {
+    let label = b.settings.rack_label.as_deref()?;
+    let name = if var.starts_with("KAFKA_CFG_") { "KAFKA_CFG_BROKER_RACK" } else { "KAFKA_BROKER_RACK" };
+    let r = field_var(name, &format!("metadata.labels['{label}']"));
+    let set = b.container.env.iter().flatten().rev().find(|e| e.name == r.name);
+    if set.is_some_and(|e| !is_field_var(e, &r)) {
+        warnings.push(format!(
+            "kafka-advertiser: {} of container {} is replaced by the pod's {label} label ({ANN_RACK} is \"true\")",
+            r.name, b.container.name
+        ));
+    }
+    Some(r)
 }
 
 #[cfg(test)]
