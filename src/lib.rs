@@ -136,21 +136,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // Load certificates before binding anything: a bad pair is a one-line start-up error.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = if args.controller_only {
-        None
-    } else {
-        let dir = &args.tls.tls_cert_dir;
-        let loaded = tls::load_dir(dir, &provider).context("cannot load the serving certificate")?;
-        metrics.cert_not_after.set(loaded.not_after);
-        let resolver = tls::CertResolver::new(loaded.key.clone());
-        let config = tls::server_config(resolver.clone(), args.tls.client_ca.as_deref(), provider.clone())
-            .context("cannot configure TLS")?;
-        // Bind before the admin port answers, so /livez implies the webhook port accepts.
-        let listener = TcpListener::bind(args.tls.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (--listen)", args.tls.listen))?;
-        Some((loaded, resolver, config, listener))
-    };
+    let tls = if args.controller_only { None } else { Some(bind_webhook(&args, &metrics, &provider).await?) };
 
     let admin_listener = TcpListener::bind(args.admin.admin_listen)
         .await
@@ -169,14 +155,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let client = kube::Client::try_default().await.context(
             "cannot reach the Kubernetes API (in-cluster config or KUBECONFIG); use --standalone to serve without it",
         )?;
-        let ctx = controller::Shared {
+        let shared = controller::Shared {
             client,
             defaults: defaults.clone(),
             addresses: addresses.clone(),
             metrics: metrics.clone(),
             readiness: readiness.clone(),
         };
-        Some(tokio::spawn(controller::run(ctx, controller_settings(&args.controller), stop.clone())))
+        Some(tokio::spawn(controller::run(shared, controller_settings(&args.controller), stop.clone())))
     };
 
     match tls {
@@ -184,18 +170,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             readiness.certs.store(true, Ordering::Release);
             stop.cancelled().await;
         }
-        Some((loaded, resolver, config, listener)) => {
-            tokio::spawn(tls::watch(
-                args.tls.tls_cert_dir.clone(),
-                args.tls.tls_reload_interval,
-                loaded.fingerprint,
-                resolver,
-                provider,
-                metrics.clone(),
-                stop.clone(),
-            ));
-            readiness.certs.store(true, Ordering::Release);
-            tracing::info!(listen = %args.tls.listen, admin = %args.admin.admin_listen, standalone = args.standalone, "serving");
+        Some(webhook) => {
             let state = admission::WebhookState {
                 defaults,
                 addresses,
@@ -203,20 +178,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_body: args.server.max_body_bytes,
                 body_timeout: args.server.body_read_timeout,
             };
-            let opts = ServerOptions {
-                handshake_timeout: args.server.header_read_timeout,
-                header_read_timeout: args.server.header_read_timeout,
-                max_connections: args.server.max_connections,
-                shutdown_grace: args.server.shutdown_grace,
-            };
-            admission::server::serve(
-                listener,
-                tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-                admission::router(state),
-                opts,
-                stop.clone(),
-            )
-            .await;
+            serve_webhook(&args, webhook, state, provider, &readiness, &stop).await;
         }
     }
     stop.cancel();
@@ -228,4 +190,60 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = admin.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The webhook's serving certificate, TLS configuration and bound port.
+struct Webhook {
+    loaded: tls::Loaded,
+    resolver: Arc<tls::CertResolver>,
+    config: rustls::ServerConfig,
+    listener: TcpListener,
+}
+
+async fn bind_webhook(
+    args: &ServeArgs,
+    metrics: &Metrics,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> anyhow::Result<Webhook> {
+    let dir = &args.tls.tls_cert_dir;
+    let loaded = tls::load_dir(dir, provider).context("cannot load the serving certificate")?;
+    metrics.cert_not_after.set(loaded.not_after);
+    let resolver = tls::CertResolver::new(loaded.key.clone());
+    let config = tls::server_config(resolver.clone(), args.tls.client_ca.as_deref(), provider.clone())
+        .context("cannot configure TLS")?;
+    // Bind before the admin port answers, so /livez implies the webhook port accepts.
+    let listener = TcpListener::bind(args.tls.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", args.tls.listen))?;
+    Ok(Webhook { loaded, resolver, config, listener })
+}
+
+/// Serve admission reviews until `stop`, reloading the certificate when it changes.
+async fn serve_webhook(
+    args: &ServeArgs,
+    w: Webhook,
+    state: admission::WebhookState,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    readiness: &Readiness,
+    stop: &CancellationToken,
+) {
+    tokio::spawn(tls::watch(
+        args.tls.tls_cert_dir.clone(),
+        args.tls.tls_reload_interval,
+        w.loaded.fingerprint,
+        w.resolver,
+        provider,
+        state.metrics.clone(),
+        stop.clone(),
+    ));
+    readiness.certs.store(true, Ordering::Release);
+    tracing::info!(listen = %args.tls.listen, admin = %args.admin.admin_listen, standalone = args.standalone, "serving");
+    let opts = ServerOptions {
+        handshake_timeout: args.server.header_read_timeout,
+        header_read_timeout: args.server.header_read_timeout,
+        max_connections: args.server.max_connections,
+        shutdown_grace: args.server.shutdown_grace,
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(w.config));
+    admission::server::serve(w.listener, acceptor, admission::router(state), opts, stop.clone()).await;
 }

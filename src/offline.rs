@@ -201,95 +201,13 @@ fn preview_one(
     let plan = crate::controller::gateway::gateway_plan(&d, sts);
     let certificates = crate::controller::gateway::certificates(&d, sts, &hosts);
     for ordinal in d.ordinals() {
-        let svc = d.services.iter().find(|(o, _)| *o == ordinal).map(|(_, s)| s);
-        let pod = pod_json(sts, ordinal);
-        let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
         let _ = writeln!(out, "\nbroker {ordinal} (pod {}-{ordinal})", d.name);
-        match mutate::mutate(&typed, RequestNames::default(), defaults, &book) {
-            Ok(Some(m)) => {
-                let mut patched = pod;
-                if let Err(e) = json_patch::patch(&mut patched, &m.patch) {
-                    let _ = writeln!(out, "  error     the patch does not apply to the pod: {e}");
-                    continue;
-                }
-                let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
-                let spec = typed.spec.unwrap_or_default();
-                // The container and variable the mutation chose; the last entry of a name is the one
-                // the kubelet uses.
-                if let Some(c) = spec.containers.iter().find(|c| c.name == m.container) {
-                    let env = c.env.as_deref().unwrap_or_default();
-                    let helper = env
-                        .iter()
-                        .find(|e| e.name == mutate::settings::HOST_IP_ENV || e.name == mutate::settings::POD_IP_ENV);
-                    let listeners = env.iter().rev().find(|e| !m.listeners_var.is_empty() && e.name == m.listeners_var);
-                    let rack =
-                        s.rack_label.as_ref().and_then(|_| env.iter().rev().find(|e| e.name.ends_with("_BROKER_RACK")));
-                    for e in helper.into_iter().chain(listeners).chain(rack) {
-                        let field = e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| &f.field_path);
-                        match (&e.value, field) {
-                            (Some(v), _) => {
-                                let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
-                            }
-                            (None, Some(f)) => {
-                                let _ = writeln!(out, "  env       {} from {f}", e.name);
-                            }
-                            (None, None) => {}
-                        }
-                    }
-                }
-                if let Some(term) = spec
-                    .affinity
-                    .and_then(|a| a.pod_anti_affinity)
-                    .and_then(|a| {
-                        a.required_during_scheduling_ignored_during_execution.or_else(|| {
-                            a.preferred_during_scheduling_ignored_during_execution
-                                .map(|p| p.into_iter().map(|w| w.pod_affinity_term).collect())
-                        })
-                    })
-                    .and_then(|t| t.into_iter().last())
-                {
-                    let labels = term.label_selector.and_then(|l| l.match_labels).unwrap_or_default();
-                    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    let _ = writeln!(
-                        out,
-                        "  affinity  not with pods {{{}}} on the same {}",
-                        labels.join(","),
-                        term.topology_key
-                    );
-                }
-                for w in &m.warnings {
-                    let _ = writeln!(out, "  warning   {w}");
-                }
-            }
-            Ok(None) => {}
-            Err(e @ MutateError::AddressPending { .. }) => {
-                let _ = writeln!(out, "  env       (pending) {e}");
-            }
-            Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
-        }
-        let Some(svc) = svc else {
+        preview_pod(sts, ordinal, &d, defaults, &book, out)?;
+        let Some(svc) = d.services.iter().find(|(o, _)| *o == ordinal).map(|(_, s)| s) else {
             let _ = writeln!(out, "  service   none (service-type None)");
             continue;
         };
-        let spec = svc.spec.clone().unwrap_or_default();
-        let p = spec.ports.unwrap_or_default().into_iter().next().unwrap_or_default();
-        let target = match p.target_port {
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => i.to_string(),
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s,
-            None => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "  service   {} type {} port {}{} -> {target}{}",
-            svc.metadata.name.as_deref().unwrap_or(""),
-            spec.type_.unwrap_or_default(),
-            p.port,
-            p.node_port.map(|n| format!(" nodePort {n}")).unwrap_or_default(),
-            spec.external_traffic_policy.map(|t| format!(", externalTrafficPolicy {t}")).unwrap_or_default(),
-        );
-        for (k, v) in svc.metadata.annotations.iter().flatten() {
-            let _ = writeln!(out, "            annotation {k}: {v}");
-        }
+        preview_service(svc, out);
         if let Some(plan) = &plan {
             preview_gateway(plan, Some(ordinal), out);
         }
@@ -305,9 +223,110 @@ fn preview_one(
             preview_gateway(plan, None, out);
         }
     }
-    // The client-discovery ConfigMap as the controller would write it with these addresses (in
-    // nodeport and pod-ip modes the addresses come from the running pods).
-    let endpoints = desired::external_endpoints(&d, &hosts);
+    preview_discovery(&d, &hosts, out);
+    Ok(())
+}
+
+/// The broker pod as the webhook would admit it: its env, anti-affinity and warnings.
+fn preview_pod(
+    sts: &StatefulSet,
+    ordinal: u32,
+    d: &desired::Desired,
+    defaults: &Defaults,
+    book: &AnyStatefulSet,
+    out: &mut String,
+) -> Result<(), OfflineError> {
+    let pod = pod_json(sts, ordinal);
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
+    let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(()),
+        Err(e @ MutateError::AddressPending { .. }) => {
+            let _ = writeln!(out, "  env       (pending) {e}");
+            return Ok(());
+        }
+        Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
+    };
+    let mut patched = pod;
+    if let Err(e) = json_patch::patch(&mut patched, &m.patch) {
+        let _ = writeln!(out, "  error     the patch does not apply to the pod: {e}");
+        return Ok(());
+    }
+    let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
+    let spec = typed.spec.unwrap_or_default();
+    if let Some(c) = spec.containers.iter().find(|c| c.name == m.container) {
+        preview_env(c, &m, d.settings.rack_label.is_some(), out);
+    }
+    preview_affinity(spec.affinity, out);
+    for w in &m.warnings {
+        let _ = writeln!(out, "  warning   {w}");
+    }
+    Ok(())
+}
+
+/// The container and variable the mutation chose; the last entry of a name is the one the kubelet uses.
+fn preview_env(c: &k8s_openapi::api::core::v1::Container, m: &mutate::Mutation, rack: bool, out: &mut String) {
+    let env = c.env.as_deref().unwrap_or_default();
+    let helper = env.iter().find(|e| e.name == mutate::settings::HOST_IP_ENV || e.name == mutate::settings::POD_IP_ENV);
+    let listeners = env.iter().rev().find(|e| !m.listeners_var.is_empty() && e.name == m.listeners_var);
+    let rack = env.iter().rev().find(|e| rack && e.name.ends_with("_BROKER_RACK"));
+    for e in helper.into_iter().chain(listeners).chain(rack) {
+        let field = e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| &f.field_path);
+        match (&e.value, field) {
+            (Some(v), _) => {
+                let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
+            }
+            (None, Some(f)) => {
+                let _ = writeln!(out, "  env       {} from {f}", e.name);
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+fn preview_affinity(affinity: Option<k8s_openapi::api::core::v1::Affinity>, out: &mut String) {
+    let term = affinity
+        .and_then(|a| a.pod_anti_affinity)
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution.or_else(|| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .map(|p| p.into_iter().map(|w| w.pod_affinity_term).collect())
+            })
+        })
+        .and_then(|t| t.into_iter().last());
+    if let Some(term) = term {
+        let labels = term.label_selector.and_then(|l| l.match_labels).unwrap_or_default();
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "  affinity  not with pods {{{}}} on the same {}", labels.join(","), term.topology_key);
+    }
+}
+
+fn preview_service(svc: &k8s_openapi::api::core::v1::Service, out: &mut String) {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let p = spec.ports.unwrap_or_default().into_iter().next().unwrap_or_default();
+    let target = match p.target_port {
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => i.to_string(),
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s,
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  service   {} type {} port {}{} -> {target}{}",
+        svc.metadata.name.as_deref().unwrap_or(""),
+        spec.type_.unwrap_or_default(),
+        p.port,
+        p.node_port.map(|n| format!(" nodePort {n}")).unwrap_or_default(),
+        spec.external_traffic_policy.map(|t| format!(", externalTrafficPolicy {t}")).unwrap_or_default(),
+    );
+    for (k, v) in svc.metadata.annotations.iter().flatten() {
+        let _ = writeln!(out, "            annotation {k}: {v}");
+    }
+}
+
+/// The client-discovery ConfigMap as the controller would write it with these addresses (in
+/// nodeport and pod-ip modes the addresses come from the running pods).
+fn preview_discovery(d: &desired::Desired, hosts: &std::collections::BTreeMap<u32, String>, out: &mut String) {
+    let endpoints = desired::external_endpoints(d, hosts);
     let from_pods = matches!(d.settings.mode, mutate::settings::Mode::Nodeport | mutate::settings::Mode::PodIp);
     let _ = writeln!(
         out,
@@ -317,7 +336,6 @@ fn preview_one(
         if from_pods { "(filled from the running pods' IPs)" } else { "" }
     );
     out.push('\n');
-    Ok(())
 }
 
 /// The Gateway listener (gateway-tcp) and the route of one broker (`None`: the bootstrap).

@@ -142,46 +142,57 @@ pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[E
     let endpoints = desired::external_endpoints(&d, &desired::external_hosts(&d, &lb, &ips));
     out.bootstrap = desired::external_bootstrap(&d, &endpoints);
     for o in d.ordinals() {
-        let pod = pod_of(o);
         let svc = services.iter().find(|s| addresses::broker_key(s).is_some_and(|(_, _, so)| so == o));
-        let template_pod = desired::pod_for(sts, o);
-        let subject = pod.unwrap_or(&template_pod);
-        let names = RequestNames { name: "", namespace: &namespace };
-        let now = mutate::mutate(subject, names, defaults, &book);
-        let advertised = pod.and_then(|p| p.annotations().get(ANN_ADVERTISED).cloned());
-        let state = match (&now, pod, &advertised) {
-            (Err(e), _, _) => State::Waiting(e.to_string()),
-            (_, None, _) => State::NoPod,
-            (Ok(None), Some(_), _) => State::Waiting("the pod lacks the opt-in label (an old revision?)".into()),
-            (Ok(Some(m)), Some(_), Some(a)) if !mutate::same_advertised(&m.advertised, a) => {
-                State::Drift { now: m.advertised.clone() }
-            }
-            // Controller-only KRaft pods are left unchanged on purpose.
-            (Ok(Some(m)), Some(_), None) if !m.advertised.is_empty() => {
-                State::Waiting("the pod was created without kafka-advertiser (was the webhook bypassed?)".into())
-            }
-            _ => State::Ok,
-        };
-        out.brokers.push(Broker {
-            ordinal: o,
-            pod: pod.map(|p| {
-                let st = p.status.as_ref();
-                format!(
-                    "{} ({}{})",
-                    p.name_any(),
-                    st.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
-                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(|n| format!(", {n}")).unwrap_or_default()
-                )
-            }),
-            service: svc.map(|s| {
-                format!("{} {}", s.name_any(), s.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or(""))
-            }),
-            address: endpoints.get(&o).cloned(),
-            advertised,
-            state,
-        });
+        out.brokers.push(broker(sts, o, pod_of(o), svc, endpoints.get(&o).cloned(), defaults, &book));
     }
     out
+}
+
+/// One broker's line: its pod, Service, address, what it advertises and how that compares.
+fn broker(
+    sts: &StatefulSet,
+    o: u32,
+    pod: Option<&Pod>,
+    svc: Option<&Service>,
+    address: Option<String>,
+    defaults: &Defaults,
+    book: &AddressBook,
+) -> Broker {
+    let namespace = sts.namespace().unwrap_or_default();
+    let template_pod = desired::pod_for(sts, o);
+    let names = RequestNames { name: "", namespace: &namespace };
+    let now = mutate::mutate(pod.unwrap_or(&template_pod), names, defaults, book);
+    let advertised = pod.and_then(|p| p.annotations().get(ANN_ADVERTISED).cloned());
+    let state = match (&now, pod, &advertised) {
+        (Err(e), _, _) => State::Waiting(e.to_string()),
+        (_, None, _) => State::NoPod,
+        (Ok(None), Some(_), _) => State::Waiting("the pod lacks the opt-in label (an old revision?)".into()),
+        (Ok(Some(m)), Some(_), Some(a)) if !mutate::same_advertised(&m.advertised, a) => {
+            State::Drift { now: m.advertised.clone() }
+        }
+        // Controller-only KRaft pods are left unchanged on purpose.
+        (Ok(Some(m)), Some(_), None) if !m.advertised.is_empty() => {
+            State::Waiting("the pod was created without kafka-advertiser (was the webhook bypassed?)".into())
+        }
+        _ => State::Ok,
+    };
+    Broker {
+        ordinal: o,
+        pod: pod.map(|p| {
+            let st = p.status.as_ref();
+            format!(
+                "{} ({}{})",
+                p.name_any(),
+                st.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
+                p.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(|n| format!(", {n}")).unwrap_or_default()
+            )
+        }),
+        service: svc
+            .map(|s| format!("{} {}", s.name_any(), s.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or(""))),
+        address,
+        advertised,
+        state,
+    }
 }
 
 fn ordinals(sts: &StatefulSet) -> std::ops::Range<u32> {

@@ -676,7 +676,9 @@ fn external_host<'a>(
                 Host::Shared(a)
             }
         },
-        Mode::Hostname | Mode::GatewayTls => rendered_host(b)?.map_or(Host::Borrowed(""), |h| Host::Shared(Arc::from(h))),
+        Mode::Hostname | Mode::GatewayTls => {
+            rendered_host(b)?.map_or(Host::Borrowed(""), |h| Host::Shared(Arc::from(h)))
+        }
         Mode::Nodeport => {
             node_port_checks(b, port, addresses, warnings)?;
             Host::Borrowed(HOST_IP_REF)

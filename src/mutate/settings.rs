@@ -371,222 +371,254 @@ fn is_label_key(s: &str) -> bool {
     name_ok && prefix.is_none_or(|p| p.parse::<std::net::IpAddr>().is_err() && is_valid_host(p))
 }
 
+type Annotations = BTreeMap<String, String>;
+
+/// An annotation's trimmed value.
+fn get<'a>(a: &'a Annotations, key: &str) -> Option<&'a str> {
+    a.get(key).map(|s| s.trim())
+}
+
+fn parse_mode(a: &Annotations, defaults: &Defaults) -> Result<Mode, SettingsError> {
+    match a.get(ANN_MODE) {
+        None => Ok(defaults.mode),
+        Some(v) => v.trim().parse().map_err(|()| {
+            invalid(
+                ANN_MODE,
+                v,
+                "expected one of loadbalancer, shared-address, hostname, nodeport, pod-ip, gateway-tcp, gateway-tls",
+            )
+        }),
+    }
+}
+
+fn parse_address(a: &Annotations) -> Result<Option<String>, SettingsError> {
+    let Some(v) = get(a, ANN_ADDRESS).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let bare = v.trim_start_matches('[').trim_end_matches(']');
+    if !is_valid_host(bare) {
+        return Err(invalid(ANN_ADDRESS, v, "expected an IP address or a DNS name"));
+    }
+    if bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+        return Err(invalid(
+            ANN_ADDRESS,
+            v,
+            "an unspecified address is where a broker listens, not where clients reach it",
+        ));
+    }
+    Ok(Some(bare.to_owned()))
+}
+
+fn parse_templates(a: &Annotations, mode: Mode) -> Result<(Option<Template>, Option<Template>), SettingsError> {
+    let hostname =
+        a.get(ANN_HOSTNAME_TEMPLATE).map(|t| Template::parse(ANN_HOSTNAME_TEMPLATE, t.trim())).transpose()?;
+    if let Some(t) = &hostname {
+        // Every broker needs its own name, or clients are sent to the wrong broker.
+        if !t.as_str().contains("{ordinal}") && !t.as_str().contains("{pod}") {
+            return Err(invalid(
+                ANN_HOSTNAME_TEMPLATE,
+                t.as_str(),
+                "must contain {ordinal} or {pod} so that every broker gets its own name",
+            ));
+        }
+    }
+    let service =
+        a.get(ANN_SERVICE_NAME_TEMPLATE).map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim())).transpose()?;
+    if matches!(mode, Mode::Hostname | Mode::GatewayTls) && hostname.is_none() {
+        return Err(SettingsError::Missing { annotation: ANN_HOSTNAME_TEMPLATE, mode });
+    }
+    Ok((hostname, service))
+}
+
+fn parse_gateway(a: &Annotations, mode: Mode) -> Result<(Option<GatewayRef>, Option<String>), SettingsError> {
+    let gateway = match get(a, ANN_GATEWAY).filter(|s| !s.is_empty()) {
+        None if mode.is_gateway() => return Err(SettingsError::Missing { annotation: ANN_GATEWAY, mode }),
+        None => None,
+        Some(v) => Some(
+            GatewayRef::parse(v).ok_or_else(|| invalid(ANN_GATEWAY, v, "expected [namespace/]name of a Gateway"))?,
+        ),
+    };
+    let listener = match get(a, ANN_GATEWAY_LISTENER).filter(|s| !s.is_empty()) {
+        None if mode == Mode::GatewayTls => {
+            return Err(SettingsError::Missing { annotation: ANN_GATEWAY_LISTENER, mode })
+        }
+        None => None,
+        Some(v) if is_dns_label(v) => Some(v.to_owned()),
+        Some(v) => return Err(invalid(ANN_GATEWAY_LISTENER, v, "expected the name of a listener of the Gateway")),
+    };
+    Ok((gateway, listener))
+}
+
+fn parse_tls(a: &Annotations) -> Result<(Option<IssuerRef>, String), SettingsError> {
+    let issuer = match get(a, ANN_TLS_ISSUER).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(v) => match v.split_once('/') {
+            Some((kind @ ("Issuer" | "ClusterIssuer"), name)) if is_dns_subdomain(name) && !name.is_empty() => {
+                Some(IssuerRef { kind: kind.to_owned(), name: name.to_owned() })
+            }
+            _ => return Err(invalid(ANN_TLS_ISSUER, v, "expected Issuer/NAME or ClusterIssuer/NAME")),
+        },
+    };
+    let mount_path = match get(a, ANN_TLS_MOUNT_PATH) {
+        None => DEFAULT_TLS_MOUNT_PATH.to_owned(),
+        Some(v) if v.starts_with('/') && v.len() > 1 && !v.contains(':') && !v.split('/').any(|p| p == "..") => {
+            v.trim_end_matches('/').to_owned()
+        }
+        Some(v) => {
+            return Err(invalid(ANN_TLS_MOUNT_PATH, v, "expected an absolute directory path such as /etc/kafka/tls"))
+        }
+    };
+    Ok((issuer, mount_path))
+}
+
+/// The internal and external listener names, and the listeners env var.
+fn parse_listeners(a: &Annotations) -> Result<(Option<String>, String, Option<String>), SettingsError> {
+    let internal = match get(a, ANN_INTERNAL_LISTENER) {
+        Some(v) if v.eq_ignore_ascii_case("none") => None,
+        _ => Some(listener_name(a, ANN_INTERNAL_LISTENER, "INTERNAL")?),
+    };
+    let listener = listener_name(a, ANN_LISTENER, "EXTERNAL")?;
+    if internal.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&listener)) {
+        return Err(invalid(ANN_LISTENER, &listener, "the external listener must differ from the internal one"));
+    }
+    let env = match get(a, ANN_ENV) {
+        None => None,
+        Some(v)
+            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') =>
+        {
+            Some(v.to_owned())
+        }
+        Some(v) => return Err(invalid(ANN_ENV, v, "expected an environment variable name")),
+    };
+    Ok((internal, listener, env))
+}
+
+/// Anti-affinity, its topology key, and the rack label (when `rack` is on).
+fn parse_placement(a: &Annotations) -> Result<(AntiAffinity, String, Option<String>), SettingsError> {
+    let anti_affinity = match get(a, ANN_ANTI_AFFINITY) {
+        None | Some("required") => AntiAffinity::Required,
+        Some("preferred") => AntiAffinity::Preferred,
+        Some("none") => AntiAffinity::None,
+        Some(v) => return Err(invalid(ANN_ANTI_AFFINITY, v, "expected required, preferred or none")),
+    };
+    let topology_key = match get(a, ANN_TOPOLOGY_KEY) {
+        None => "kubernetes.io/hostname".to_owned(),
+        Some("") => return Err(invalid(ANN_TOPOLOGY_KEY, "", "must not be empty")),
+        Some(v) => v.to_owned(),
+    };
+    let rack = match get(a, ANN_RACK) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => return Err(invalid(ANN_RACK, v, "expected \"true\" or \"false\"")),
+    };
+    let rack_label = match get(a, ANN_RACK_LABEL) {
+        None => DEFAULT_RACK_LABEL.to_owned(),
+        Some(v) if is_label_key(v) => v.to_owned(),
+        Some(v) => return Err(invalid(ANN_RACK_LABEL, v, "expected a label key such as topology.kubernetes.io/zone")),
+    };
+    Ok((anti_affinity, topology_key, rack.then_some(rack_label)))
+}
+
+fn parse_service_type(a: &Annotations, mode: Mode, address: Option<&str>) -> Result<ServiceType, SettingsError> {
+    let service_type = match get(a, ANN_SERVICE_TYPE) {
+        None => match mode {
+            Mode::Nodeport => ServiceType::NodePort,
+            Mode::PodIp => ServiceType::None,
+            Mode::GatewayTcp | Mode::GatewayTls => ServiceType::ClusterIp,
+            _ => ServiceType::LoadBalancer,
+        },
+        Some("LoadBalancer") => ServiceType::LoadBalancer,
+        Some("NodePort") => ServiceType::NodePort,
+        Some("ClusterIP") => ServiceType::ClusterIp,
+        Some("None") => ServiceType::None,
+        Some(v) => return Err(invalid(ANN_SERVICE_TYPE, v, "expected LoadBalancer, NodePort, ClusterIP or None")),
+    };
+    // The address must come from somewhere: a load balancer's ingress needs a LoadBalancer
+    // Service, a node port a NodePort one; shared-address without `address` learns it too.
+    let needs = match mode {
+        Mode::Loadbalancer => Some(ServiceType::LoadBalancer),
+        Mode::Nodeport => Some(ServiceType::NodePort),
+        Mode::SharedAddress if address.is_none() => Some(ServiceType::LoadBalancer),
+        _ => None,
+    };
+    if mode.is_gateway() && service_type == ServiceType::None {
+        return Err(invalid(
+            ANN_SERVICE_TYPE,
+            "None",
+            format!("{mode} mode routes each broker through its own Service: remove {ANN_SERVICE_TYPE}"),
+        ));
+    }
+    if let Some(needed) = needs.filter(|n| *n != service_type) {
+        return Err(invalid(
+            ANN_SERVICE_TYPE,
+            service_type.as_str(),
+            format!(
+                "{mode} mode{} learns the address from a {} Service: use another mode (hostname, or shared-address \
+                 with {ANN_ADDRESS}) to bring your own address",
+                if mode == Mode::SharedAddress { " without an address" } else { "" },
+                needed.as_str()
+            ),
+        ));
+    }
+    Ok(service_type)
+}
+
+fn parse_address_choice(a: &Annotations) -> Result<(Option<AddressType>, Option<IpFamily>), SettingsError> {
+    let address_type = match get(a, ANN_ADDRESS_TYPE) {
+        None => None,
+        Some("ip") => Some(AddressType::Ip),
+        Some("hostname") => Some(AddressType::Hostname),
+        Some(v) => return Err(invalid(ANN_ADDRESS_TYPE, v, "expected ip or hostname")),
+    };
+    let ip_family = match get(a, ANN_IP_FAMILY) {
+        None => None,
+        Some("IPv4") => Some(IpFamily::V4),
+        Some("IPv6") => Some(IpFamily::V6),
+        Some(v) => return Err(invalid(ANN_IP_FAMILY, v, "expected IPv4 or IPv6")),
+    };
+    if address_type == Some(AddressType::Hostname) && ip_family.is_some() {
+        return Err(invalid(
+            ANN_IP_FAMILY,
+            ip_family.map_or("", IpFamily::as_str),
+            format!("picks an IP, but {ANN_ADDRESS_TYPE} is hostname: remove one"),
+        ));
+    }
+    Ok((address_type, ip_family))
+}
+
 impl Settings {
     /// Parse settings from annotations. Unknown `kafka-advertiser.io/` keys are ignored here (the
     /// controller has its own); every value we read is validated and a bad one names its key.
-    pub fn from_annotations(
-        annotations: &BTreeMap<String, String>,
-        defaults: &Defaults,
-    ) -> Result<Self, SettingsError> {
-        let mode = match annotations.get(ANN_MODE) {
-            None => defaults.mode,
-            Some(v) => v.trim().parse().map_err(|()| {
-                invalid(
-                    ANN_MODE,
-                    v,
-                    "expected one of loadbalancer, shared-address, hostname, nodeport, pod-ip, gateway-tcp, gateway-tls",
-                )
-            })?,
-        };
-        let address = match annotations.get(ANN_ADDRESS).map(|s| s.trim()) {
-            None | Some("") => None,
-            Some(a) => {
-                let bare = a.trim_start_matches('[').trim_end_matches(']');
-                if !is_valid_host(bare) {
-                    return Err(invalid(ANN_ADDRESS, a, "expected an IP address or a DNS name"));
-                }
-                if bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
-                    return Err(invalid(
-                        ANN_ADDRESS,
-                        a,
-                        "an unspecified address is where a broker listens, not where clients reach it",
-                    ));
-                }
-                Some(bare.to_owned())
-            }
-        };
-        let hostname_template = annotations
-            .get(ANN_HOSTNAME_TEMPLATE)
-            .map(|t| Template::parse(ANN_HOSTNAME_TEMPLATE, t.trim()))
-            .transpose()?;
-        if let Some(t) = &hostname_template {
-            // Every broker needs its own name, or clients are sent to the wrong broker.
-            if !t.as_str().contains("{ordinal}") && !t.as_str().contains("{pod}") {
-                return Err(invalid(
-                    ANN_HOSTNAME_TEMPLATE,
-                    t.as_str(),
-                    "must contain {ordinal} or {pod} so that every broker gets its own name",
-                ));
-            }
-        }
-        let service_name_template = annotations
-            .get(ANN_SERVICE_NAME_TEMPLATE)
-            .map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim()))
-            .transpose()?;
-        if matches!(mode, Mode::Hostname | Mode::GatewayTls) && hostname_template.is_none() {
-            return Err(SettingsError::Missing { annotation: ANN_HOSTNAME_TEMPLATE, mode });
-        }
-        let gateway = match annotations.get(ANN_GATEWAY).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None if mode.is_gateway() => return Err(SettingsError::Missing { annotation: ANN_GATEWAY, mode }),
-            None => None,
-            Some(v) => Some(
-                GatewayRef::parse(v)
-                    .ok_or_else(|| invalid(ANN_GATEWAY, v, "expected [namespace/]name of a Gateway"))?,
-            ),
-        };
-        let gateway_listener = match annotations.get(ANN_GATEWAY_LISTENER).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None if mode == Mode::GatewayTls => {
-                return Err(SettingsError::Missing { annotation: ANN_GATEWAY_LISTENER, mode })
-            }
-            None => None,
-            Some(v) if is_dns_label(v) => Some(v.to_owned()),
-            Some(v) => return Err(invalid(ANN_GATEWAY_LISTENER, v, "expected the name of a listener of the Gateway")),
-        };
-        let tls_issuer = match annotations.get(ANN_TLS_ISSUER).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(v) => match v.split_once('/') {
-                Some((kind @ ("Issuer" | "ClusterIssuer"), name)) if is_dns_subdomain(name) && !name.is_empty() => {
-                    Some(IssuerRef { kind: kind.to_owned(), name: name.to_owned() })
-                }
-                _ => return Err(invalid(ANN_TLS_ISSUER, v, "expected Issuer/NAME or ClusterIssuer/NAME")),
-            },
-        };
-        let tls_mount_path = match annotations.get(ANN_TLS_MOUNT_PATH).map(|s| s.trim()) {
-            None => DEFAULT_TLS_MOUNT_PATH.to_owned(),
-            Some(v) if v.starts_with('/') && v.len() > 1 && !v.contains(':') && !v.split('/').any(|p| p == "..") => {
-                v.trim_end_matches('/').to_owned()
-            }
-            Some(v) => {
-                return Err(invalid(
-                    ANN_TLS_MOUNT_PATH,
-                    v,
-                    "expected an absolute directory path such as /etc/kafka/tls",
-                ))
-            }
-        };
-        let internal_listener = match annotations.get(ANN_INTERNAL_LISTENER).map(|s| s.trim()) {
-            Some(v) if v.eq_ignore_ascii_case("none") => None,
-            _ => Some(listener_name(annotations, ANN_INTERNAL_LISTENER, "INTERNAL")?),
-        };
-        let listener = listener_name(annotations, ANN_LISTENER, "EXTERNAL")?;
-        if internal_listener.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&listener)) {
-            return Err(invalid(ANN_LISTENER, &listener, "the external listener must differ from the internal one"));
-        }
-        let env = match annotations.get(ANN_ENV).map(|s| s.trim()) {
-            None => None,
-            Some(v)
-                if !v.is_empty()
-                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') =>
-            {
-                Some(v.to_owned())
-            }
-            Some(v) => return Err(invalid(ANN_ENV, v, "expected an environment variable name")),
-        };
-        let anti_affinity = match annotations.get(ANN_ANTI_AFFINITY).map(|s| s.trim()) {
-            None | Some("required") => AntiAffinity::Required,
-            Some("preferred") => AntiAffinity::Preferred,
-            Some("none") => AntiAffinity::None,
-            Some(v) => {
-                return Err(invalid(ANN_ANTI_AFFINITY, v, "expected required, preferred or none"));
-            }
-        };
-        let topology_key = match annotations.get(ANN_TOPOLOGY_KEY).map(|s| s.trim()) {
-            None => "kubernetes.io/hostname".to_owned(),
-            Some("") => return Err(invalid(ANN_TOPOLOGY_KEY, "", "must not be empty")),
-            Some(v) => v.to_owned(),
-        };
-        let rack = match annotations.get(ANN_RACK).map(|s| s.trim()) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(v) => return Err(invalid(ANN_RACK, v, "expected \"true\" or \"false\"")),
-        };
-        let rack_label = match annotations.get(ANN_RACK_LABEL).map(|s| s.trim()) {
-            None => DEFAULT_RACK_LABEL.to_owned(),
-            Some(v) if is_label_key(v) => v.to_owned(),
-            Some(v) => {
-                return Err(invalid(ANN_RACK_LABEL, v, "expected a label key such as topology.kubernetes.io/zone"));
-            }
-        };
-        let service_type = match annotations.get(ANN_SERVICE_TYPE).map(|s| s.trim()) {
-            None => match mode {
-                Mode::Nodeport => ServiceType::NodePort,
-                Mode::PodIp => ServiceType::None,
-                Mode::GatewayTcp | Mode::GatewayTls => ServiceType::ClusterIp,
-                _ => ServiceType::LoadBalancer,
-            },
-            Some("LoadBalancer") => ServiceType::LoadBalancer,
-            Some("NodePort") => ServiceType::NodePort,
-            Some("ClusterIP") => ServiceType::ClusterIp,
-            Some("None") => ServiceType::None,
-            Some(v) => return Err(invalid(ANN_SERVICE_TYPE, v, "expected LoadBalancer, NodePort, ClusterIP or None")),
-        };
-        // The address must come from somewhere: a load balancer's ingress needs a LoadBalancer
-        // Service, a node port a NodePort one; shared-address without `address` learns it too.
-        let needs = match mode {
-            Mode::Loadbalancer => Some(ServiceType::LoadBalancer),
-            Mode::Nodeport => Some(ServiceType::NodePort),
-            Mode::SharedAddress if address.is_none() => Some(ServiceType::LoadBalancer),
-            _ => None,
-        };
-        if mode.is_gateway() && service_type == ServiceType::None {
-            return Err(invalid(
-                ANN_SERVICE_TYPE,
-                "None",
-                format!("{mode} mode routes each broker through its own Service: remove {ANN_SERVICE_TYPE}"),
-            ));
-        }
-        if let Some(needed) = needs.filter(|n| *n != service_type) {
-            return Err(invalid(
-                ANN_SERVICE_TYPE,
-                service_type.as_str(),
-                format!(
-                    "{mode} mode{} learns the address from a {} Service: use another mode (hostname, or \
-                     shared-address with {ANN_ADDRESS}) to bring your own address",
-                    if mode == Mode::SharedAddress { " without an address" } else { "" },
-                    needed.as_str()
-                ),
-            ));
-        }
-        let address_type = match annotations.get(ANN_ADDRESS_TYPE).map(|s| s.trim()) {
-            None => None,
-            Some("ip") => Some(AddressType::Ip),
-            Some("hostname") => Some(AddressType::Hostname),
-            Some(v) => return Err(invalid(ANN_ADDRESS_TYPE, v, "expected ip or hostname")),
-        };
-        let ip_family = match annotations.get(ANN_IP_FAMILY).map(|s| s.trim()) {
-            None => None,
-            Some("IPv4") => Some(IpFamily::V4),
-            Some("IPv6") => Some(IpFamily::V6),
-            Some(v) => return Err(invalid(ANN_IP_FAMILY, v, "expected IPv4 or IPv6")),
-        };
-        if address_type == Some(AddressType::Hostname) && ip_family.is_some() {
-            return Err(invalid(
-                ANN_IP_FAMILY,
-                ip_family.map_or("", IpFamily::as_str),
-                format!("picks an IP, but {ANN_ADDRESS_TYPE} is hostname: remove one"),
-            ));
-        }
+    pub fn from_annotations(annotations: &Annotations, defaults: &Defaults) -> Result<Self, SettingsError> {
+        let a = annotations;
+        let mode = parse_mode(a, defaults)?;
+        let address = parse_address(a)?;
+        let (hostname_template, service_name_template) = parse_templates(a, mode)?;
+        let (gateway, gateway_listener) = parse_gateway(a, mode)?;
+        let (tls_issuer, tls_mount_path) = parse_tls(a)?;
+        let (internal_listener, listener, env) = parse_listeners(a)?;
+        let (anti_affinity, topology_key, rack_label) = parse_placement(a)?;
+        let service_type = parse_service_type(a, mode, address.as_deref())?;
+        let (address_type, ip_family) = parse_address_choice(a)?;
         Ok(Self {
             gateway,
             gateway_listener,
             tls_issuer,
             tls_mount_path,
-            rack_label: rack.then_some(rack_label),
+            rack_label,
             service_type,
             address_type,
             ip_family,
             mode,
             address,
-            port_base: port(annotations, ANN_PORT_BASE, 9092)?,
+            port_base: port(a, ANN_PORT_BASE, 9092)?,
             hostname_template,
             service_name_template,
-            port: port(annotations, ANN_PORT, 9094)?,
-            node_port_base: port(annotations, ANN_NODE_PORT_BASE, 31090)?,
+            port: port(a, ANN_PORT, 9094)?,
+            node_port_base: port(a, ANN_NODE_PORT_BASE, 31090)?,
             env,
             listener,
             internal_listener,
-            internal_port: port(annotations, ANN_INTERNAL_PORT, 9092)?,
-            container: annotations.get(ANN_CONTAINER).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            internal_port: port(a, ANN_INTERNAL_PORT, 9092)?,
+            container: a.get(ANN_CONTAINER).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
             anti_affinity,
             topology_key,
             cluster_domain: defaults.cluster_domain.clone(),
