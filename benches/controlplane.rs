@@ -3,7 +3,7 @@
 //! ```sh
 //! scripts/testenv.sh build && scripts/testenv.sh up && scripts/testenv.sh deploy
 //! cargo bench --features e2e --bench controlplane            # all
-//! cargo bench --features e2e --bench controlplane -- create  # one: create | address | scale | memory | apiserver
+//! cargo bench --features e2e --bench controlplane -- create  # one: create | address | scale | memory | apiserver | quiet
 //! ```
 //!
 //! - create: pod creation latency through the API server, webhook registered vs not (same run,
@@ -15,6 +15,10 @@
 //!   StatefulSets and 20 opted-in ones.
 //! - apiserver: the API server's own `apiserver_admission_webhook_admission_duration_seconds` for
 //!   our webhook.
+//! - quiet: 20 opted-in StatefulSets converged, then kafka-advertiser's requests over 5 minutes
+//!   (`KAFKA_ADVERTISER_BENCH_QUIET_SECS`), from the API server's audit log (testenv logs only
+//!   kafka-advertiser's ServiceAccounts); then the requests and time of a reconcile with nothing
+//!   to change and of a scale-up by one broker.
 
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
@@ -266,6 +270,129 @@ async fn bench_apiserver(c: &Client) {
     println!("  200 sequential creates: {}", describe(&delta));
 }
 
+/// kafka-advertiser's requests to the API server from a point on, read from the audit log that
+/// `scripts/testenv.sh up` writes (one JSON line per completed request of its ServiceAccounts).
+struct Audit {
+    path: std::path::PathBuf,
+    offset: u64,
+}
+
+impl Audit {
+    fn mark() -> Audit {
+        let path = testenv().dir.join("logs/audit.log");
+        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Audit { path, offset }
+    }
+
+    /// `verb resource` → count, Leases apart (leader election renews them by design).
+    fn tally(&self) -> BTreeMap<String, u64> {
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(&self.path).expect("the audit log (scripts/testenv.sh up writes it)");
+        f.seek(std::io::SeekFrom::Start(self.offset)).unwrap();
+        let mut text = String::new();
+        f.read_to_string(&mut text).unwrap();
+        let mut out = BTreeMap::new();
+        for line in text.lines() {
+            let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let verb = e["verb"].as_str().unwrap_or("?");
+            let resource = e["objectRef"]["resource"].as_str().unwrap_or("?");
+            let sub = e["objectRef"]["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+            *out.entry(format!("{verb} {resource}{sub}")).or_insert(0) += 1;
+        }
+        out
+    }
+}
+
+fn is_write(key: &str) -> bool {
+    ["create", "update", "patch", "delete", "apply"].iter().any(|v| key.starts_with(v)) && !key.ends_with("leases")
+}
+
+fn summary(t: &BTreeMap<String, u64>) -> String {
+    let writes: u64 = t.iter().filter(|(k, _)| is_write(k)).map(|(_, n)| n).sum();
+    let lists: u64 = t.iter().filter(|(k, _)| k.starts_with("list")).map(|(_, n)| n).sum();
+    let gets: u64 = t.iter().filter(|(k, _)| k.starts_with("get") && !k.ends_with("leases")).map(|(_, n)| n).sum();
+    let detail: Vec<String> = t.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    format!("writes {writes} (without Leases), lists {lists}, gets {gets} (without Leases) [{}]", detail.join(", "))
+}
+
+/// The leader's reconcile count and total time (`kafka_advertiser_reconcile_duration_seconds`).
+async fn reconcile_clock() -> (f64, f64) {
+    let mut total = (0.0, 0.0);
+    for r in 0..testenv().replicas() {
+        let Ok(text) = curl_text(&format!("{}/metrics", testenv().admin_url(r))).await else { continue };
+        for l in text.lines() {
+            let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            if l.starts_with("kafka_advertiser_reconcile_duration_seconds_count") {
+                total.0 += value(l);
+            } else if l.starts_with("kafka_advertiser_reconcile_duration_seconds_sum") {
+                total.1 += value(l);
+            }
+        }
+    }
+    total
+}
+
+async fn curl_text(url: &str) -> Result<String, std::io::Error> {
+    let out = std::process::Command::new("curl").args(["-sf", url]).output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn bench_quiet(c: &Client) {
+    let ns = namespace(c, "bench-quiet").await;
+    let n = 20;
+    for i in 0..n {
+        let b = Broker::new(&format!("kafka-{i}"), 1).annotate("kafka-advertiser.io/mode", "loadbalancer");
+        b.create(c, &ns).await;
+    }
+    for i in 0..n {
+        converged(c, &ns, &format!("kafka-{i}"), 1, 9094).await;
+    }
+    // Let the last addresses' Events and annotations land before counting.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let secs: u64 = std::env::var("KAFKA_ADVERTISER_BENCH_QUIET_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let audit = Audit::mark();
+    let clock = reconcile_clock().await;
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let t = audit.tally();
+    let after = reconcile_clock().await;
+    println!("quiet: {n} converged StatefulSets, {secs} s: {}", summary(&t));
+    println!("  reconciles in the window: {}", after.0 - clock.0);
+
+    // A reconcile with nothing to change: a metadata change the plan does not act on.
+    let audit = Audit::mark();
+    let clock = reconcile_clock().await;
+    let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(c.clone(), &ns);
+    let touch =
+        json!({"metadata": {"annotations": {"bench.kafka-advertiser.io/touch": format!("{:?}", Instant::now())}}});
+    sts.patch("kafka-0", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&touch)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = reconcile_clock().await;
+    println!(
+        "reconcile, nothing to change: {} reconcile(s), {:.2} ms each; {}",
+        after.0 - clock.0,
+        (after.1 - clock.1) * 1000.0 / (after.0 - clock.0).max(1.0),
+        summary(&audit.tally())
+    );
+
+    // Scale-up by one broker, until it advertises its own address.
+    let audit = Audit::mark();
+    let clock = reconcile_clock().await;
+    let t0 = Instant::now();
+    scale(c, &ns, "kafka-1", 2).await;
+    converged(c, &ns, "kafka-1", 2, 9094).await;
+    let wall = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = reconcile_clock().await;
+    println!(
+        "scale-up by one broker: admitted with its address in {:.2} s; {} reconciles, {:.2} ms in reconciles; {}",
+        wall.as_secs_f64(),
+        after.0 - clock.0,
+        (after.1 - clock.1) * 1000.0,
+        summary(&audit.tally())
+    );
+    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).delete(&ns, &DeleteParams::default()).await;
+}
+
 #[tokio::main]
 async fn main() {
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -285,5 +412,8 @@ async fn main() {
     }
     if run("memory") {
         bench_memory(&c).await;
+    }
+    if run("quiet") {
+        bench_quiet(&c).await;
     }
 }

@@ -248,6 +248,17 @@ up() {
     --initial-cluster="node0=http://127.0.0.1:$ETCD_PEER_PORT" \
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=8589934592 --log-level=warn
   wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  # Audit log of kafka-advertiser's own requests (its ServiceAccounts' group), one line per
+  # completed request: what the benchmarks count (scripts/bench-quiet.sh).
+  cat >"$RUN/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  userGroups: ["system:serviceaccounts:$NAMESPACE"]
+- level: None
+EOF
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -257,6 +268,8 @@ up() {
     --service-cluster-ip-range="$SVC_CIDR" --authorization-mode=Node,RBAC --allow-privileged=true \
     --endpoint-reconciler-type=none --v=1 \
     --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
+    --audit-policy-file="$RUN/audit-policy.yaml" --audit-log-path="$LOGS/audit.log" --audit-log-format=json \
+    --audit-log-maxsize=200 --audit-log-maxbackup=1 \
     ${KAFKA_ADVERTISER_TESTENV_APISERVER_ARGS:-}
   wait_for kube-apiserver 120 api_ready
   start kube-controller-manager "$BIN/kube-controller-manager" \
