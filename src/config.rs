@@ -91,6 +91,16 @@ pub struct ServerArgs {
     /// Time for a client to send a request body.
     #[arg(long, env = "KAFKA_ADVERTISER_BODY_READ_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub body_read_timeout: Duration,
+    /// Most bytes of admission request bodies held at once, across all connections (each request
+    /// reserves its declared length, or --max-body-bytes, before reading; over budget: wait, then 429).
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_INFLIGHT_BYTES", default_value_t = 24 * 1024 * 1024)]
+    pub max_inflight_bytes: usize,
+    /// Most admission reviews in progress at once (more: wait, then 429).
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_CONCURRENT_REVIEWS", default_value_t = 64)]
+    pub max_concurrent_reviews: usize,
+    /// How long a request waits for its share of those budgets before the 429.
+    #[arg(long, env = "KAFKA_ADVERTISER_BUDGET_WAIT", value_parser = parse_duration, default_value = "1s")]
+    pub budget_wait: Duration,
     /// Most concurrent TLS connections; more are closed on accept.
     #[arg(long, env = "KAFKA_ADVERTISER_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,

@@ -177,6 +177,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 metrics: metrics.clone(),
                 max_body: args.server.max_body_bytes,
                 body_timeout: args.server.body_read_timeout,
+                budget: Arc::new(admission::budget::Budget::new(
+                    args.server.max_inflight_bytes,
+                    args.server.max_concurrent_reviews,
+                    args.server.budget_wait,
+                )),
             };
             serve_webhook(&args, webhook, state, provider, &readiness, &stop).await;
         }

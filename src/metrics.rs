@@ -21,9 +21,15 @@ pub enum Outcome {
     Denied,
     /// Transport-level failure (bad JSON, too large, ...): non-200.
     Error,
+    /// Refused before reading: the in-flight byte or review budget is spent (429).
+    Busy,
 }
 
 impl Outcome {
+    /// Every outcome, in declaration order (`as usize` indexes it).
+    pub const ALL: [Outcome; 6] =
+        [Outcome::Patched, Outcome::Unchanged, Outcome::Skipped, Outcome::Denied, Outcome::Error, Outcome::Busy];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Patched => "patched",
@@ -31,6 +37,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Denied => "denied",
             Outcome::Error => "error",
+            Outcome::Busy => "busy",
         }
     }
 }
@@ -64,7 +71,7 @@ pub struct ErrorLabels {
 pub struct Metrics {
     registry: Registry,
     /// The five admission counters, resolved once (no family lookup per request).
-    by_outcome: [Counter; 5],
+    by_outcome: [Counter; Outcome::ALL.len()],
     pub latency: Histogram,
     pub cert_not_after: Gauge,
     pub cert_reloads: Family<ResultLabels, Counter>,
@@ -117,8 +124,7 @@ impl Metrics {
         build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica holds the Lease and writes, else 0", leader.clone());
-        let by_outcome = [Outcome::Patched, Outcome::Unchanged, Outcome::Skipped, Outcome::Denied, Outcome::Error]
-            .map(|outcome| requests.get_or_create(&OutcomeLabels { outcome }).clone());
+        let by_outcome = Outcome::ALL.map(|outcome| requests.get_or_create(&OutcomeLabels { outcome }).clone());
         Self {
             registry,
             by_outcome,
@@ -135,6 +141,7 @@ impl Metrics {
     }
 
     pub fn admission(&self, outcome: Outcome, seconds: f64) {
+        debug_assert_eq!(Outcome::ALL[outcome as usize], outcome);
         self.by_outcome[outcome as usize].inc();
         self.latency.observe(seconds);
     }
@@ -152,5 +159,22 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_is_counted_under_its_own_label() {
+        let m = Metrics::new();
+        for o in Outcome::ALL {
+            m.admission(o, 0.001);
+        }
+        let text = m.encode();
+        for o in Outcome::ALL {
+            assert!(text.contains(&format!("outcome=\"{}\"}} 1", o.as_str())), "{o:?}: {text}");
+        }
     }
 }

@@ -193,3 +193,56 @@ async fn hostile_bodies_get_bounded_answers() {
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(admin_get(server.admin, "/livez").unwrap().0, 200);
 }
+
+/// Large bodies beyond the in-flight budget are answered 429 (with Retry-After) before they are
+/// read, while a valid review still gets its 200; the bodies that got in are bounded by the body
+/// timeout. Figures under a real flood (RSS, rates) are in docs/BENCHMARKS.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_memory_budget_get_429_and_valid_reviews_still_pass() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    make_certs(&certs, false);
+    // Room for two 3 MiB bodies and some small ones.
+    let args = ["--max-inflight-bytes", "7340032", "--budget-wait", "200ms", "--body-read-timeout", "3s"];
+    let server = Server::start(&certs, &args);
+    let cfg = rustls_client_config(&certs.join("ca.crt"));
+    let mut big = Vec::new();
+    for _ in 0..6 {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let mut tls =
+            tokio_rustls::TlsConnector::from(cfg.clone()).connect("localhost".try_into().unwrap(), tcp).await.unwrap();
+        let head =
+            "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3145728\r\n\r\n";
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(&[b' '; 4096]).await.unwrap();
+        big.push(tls);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let c = client(&[&certs.join("ca.crt")], true);
+    let v = post_fixture(&c, &server.url("/mutate"), "kafka-1-seed-shared-address").await;
+    assert!(v.pointer("/response/patch").is_some(), "a valid review passes during the flood: {v}");
+
+    let mut statuses = Vec::new();
+    for tls in &mut big {
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(6), tls.read(&mut buf)).await.unwrap().unwrap_or(0);
+        let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+        statuses.push(head.split(' ').nth(1).unwrap_or("").to_owned());
+        if head.contains(" 429 ") {
+            assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+            assert!(head.contains("--max-inflight-bytes"), "the refusal says which limit: {head}");
+        }
+    }
+    let refused = statuses.iter().filter(|s| *s == "429").count();
+    let timed_out = statuses.iter().filter(|s| *s == "408").count();
+    assert_eq!(
+        (refused, timed_out),
+        (4, 2),
+        "two bodies fit the budget, four are refused: {statuses:?}\n{}",
+        server.log()
+    );
+    assert!(server.metrics().contains("outcome=\"busy\""), "the refusals are counted");
+    // Capacity comes back once the bodies are gone.
+    post_fixture(&c, &server.url("/mutate"), "kafka-2-apache-hostname-existing-affinity").await;
+}

@@ -1,5 +1,6 @@
 //! The admission webhook: HTTP handler (AdmissionReview ↔ decision) and the HTTPS server.
 
+pub mod budget;
 pub mod review;
 pub mod server;
 
@@ -29,6 +30,8 @@ pub struct WebhookState {
     pub max_body: usize,
     /// Time allowed to receive a whole body (slow senders get 408).
     pub body_timeout: Duration,
+    /// Bytes of bodies and reviews in progress at once, across every connection (over it: 429).
+    pub budget: Arc<budget::Budget>,
 }
 
 pub fn router(state: WebhookState) -> Router {
@@ -69,6 +72,26 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
             format!("body of {} bytes exceeds the limit of {} bytes", declared.unwrap_or(0), s.max_body),
         );
     }
+    // The body's share of the memory budget, reserved before it is read and held until the answer.
+    let want = declared.map_or(s.max_body, |n| usize::try_from(n).unwrap_or(usize::MAX).min(s.max_body));
+    let _held = match s.budget.admit(want).await {
+        Ok(h) => h,
+        Err(e) => {
+            s.metrics.admission(Outcome::Busy, start.elapsed().as_secs_f64());
+            tracing::warn!(status = 429, error = %e, "admission request refused: busy");
+            // Read and drop the body (holding none of it) so an HTTP/1.1 client sees the answer
+            // instead of a reset; HTTP/2 streams are simply answered.
+            if version == Version::HTTP_11 {
+                let _ = read_body(body, 0, Instant::now() + s.body_timeout).await;
+            }
+            let mut r = plain(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            if version == Version::HTTP_11 {
+                r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            }
+            return r;
+        }
+    };
     let bytes = match read_body(body, s.max_body, Instant::now() + s.body_timeout).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
