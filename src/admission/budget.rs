@@ -1,6 +1,7 @@
-//! A global bound on what admission requests hold at once: bytes of request bodies (reserved before
-//! a body is read: its declared length, or the body limit when none is declared) and the number of
-//! reviews in progress. A request that cannot get both within a short wait is answered 429, so a
+//! A global bound on what admission requests hold at once: bytes of large request bodies (over
+//! 64 KiB; reserved before a body is read: its declared length, or the body limit when none is
+//! declared) and the number of reviews in progress. Pod reviews are a few KiB: they need only a
+//! review slot, so a flood of large bodies waiting for bytes never stands in their way. A request that cannot get both within a short wait is answered 429, so a
 //! flood of large bodies costs refusals, never the memory limit (and with `failurePolicy: Fail`, an
 //! out-of-memory replica would refuse every tenant's brokers).
 
@@ -12,6 +13,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Bytes are reserved in units of this size (semaphore permits are `u32`).
 const UNIT: usize = 1024;
+/// Bodies up to this size take only a review slot (at most `max_reviews` × this in memory).
+pub const SMALL: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct Budget {
@@ -26,7 +29,7 @@ pub struct Budget {
 /// What one request holds until it is dropped.
 #[derive(Debug)]
 pub struct Held<'a> {
-    _bytes: OwnedSemaphorePermit,
+    _bytes: Option<OwnedSemaphorePermit>,
     _review: OwnedSemaphorePermit,
     reserved: usize,
     budget: &'a Budget,
@@ -61,22 +64,27 @@ impl Budget {
         }
     }
 
-    /// Reserve `want` bytes and a review slot, waiting at most the budget's wait for both.
+    /// Reserve `want` bytes (a large body) and a review slot, waiting at most the budget's wait
+    /// for both. Bytes first: a large body waiting for them holds no review slot.
     pub async fn admit(&self, want: usize) -> Result<Held<'_>, Busy> {
         let deadline = tokio::time::Instant::now() + self.wait;
+        let (bytes, reserved) = if want > SMALL {
+            // Never more than the whole budget: a body at the limit still gets in, alone.
+            let units = want.div_ceil(UNIT).clamp(1, self.max_bytes / UNIT) as u32;
+            let busy = || Busy::Bytes { held: self.held(), want, max: self.max_bytes };
+            let permit = tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(units))
+                .await
+                .map_err(|_| busy())?
+                .map_err(|_| busy())?;
+            (Some(permit), units as usize * UNIT)
+        } else {
+            (None, 0)
+        };
         let review = tokio::time::timeout_at(deadline, self.reviews.clone().acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)
             .ok_or(Busy::Reviews { reviews: self.reviews_in_progress() })?;
-        // Never more than the whole budget: a body at the limit still gets in, alone.
-        let units = want.div_ceil(UNIT).clamp(1, self.max_bytes / UNIT) as u32;
-        let busy = || Busy::Bytes { held: self.held(), want, max: self.max_bytes };
-        let bytes = tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(units))
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| busy())?;
-        let reserved = units as usize * UNIT;
         self.held.fetch_add(reserved, Ordering::Relaxed);
         Ok(Held { _bytes: bytes, _review: review, reserved, budget: self })
     }
@@ -95,34 +103,55 @@ impl Budget {
 mod tests {
     use super::*;
 
+    const MIB: usize = 1024 * 1024;
+
     #[tokio::test]
     async fn bytes_beyond_the_budget_wait_then_are_refused() {
-        let b = Budget::new(4 * UNIT, 10, Duration::from_millis(50));
-        let first = b.admit(3 * UNIT).await.unwrap();
-        assert_eq!(b.held(), 3 * UNIT);
-        let refused = b.admit(2 * UNIT).await.unwrap_err();
-        assert!(matches!(refused, Busy::Bytes { held, .. } if held == 3 * UNIT), "{refused:?}");
+        let b = Budget::new(4 * MIB, 10, Duration::from_millis(50));
+        let first = b.admit(3 * MIB).await.unwrap();
+        assert_eq!(b.held(), 3 * MIB);
+        let refused = b.admit(2 * MIB).await.unwrap_err();
+        assert!(matches!(refused, Busy::Bytes { held, .. } if held == 3 * MIB), "{refused:?}");
         drop(first);
         assert_eq!(b.held(), 0);
-        let _ok = b.admit(4 * UNIT).await.unwrap();
+        let _ok = b.admit(4 * MIB).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_waiting_request_gets_in_when_another_finishes() {
-        let b = Arc::new(Budget::new(2 * UNIT, 10, Duration::from_secs(5)));
-        let first = b.admit(2 * UNIT).await.unwrap();
+        let b = Arc::new(Budget::new(2 * MIB, 10, Duration::from_secs(5)));
+        let first = b.admit(2 * MIB).await.unwrap();
         let b2 = b.clone();
-        let waiting = tokio::spawn(async move { b2.admit(UNIT).await.map(|h| h.reserved) });
+        let waiting = tokio::spawn(async move { b2.admit(MIB).await.map(|h| h.reserved) });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(first);
-        assert_eq!(waiting.await.unwrap(), Ok(UNIT));
+        assert_eq!(waiting.await.unwrap(), Ok(MIB));
+    }
+
+    #[tokio::test]
+    async fn small_reviews_pass_while_large_bodies_wait_for_bytes() {
+        let b = Arc::new(Budget::new(MIB, 2, Duration::from_millis(300)));
+        let large = b.admit(MIB).await.unwrap();
+        // Large bodies queue for bytes without taking review slots.
+        let waiting: Vec<_> = (0..5)
+            .map(|_| {
+                let b = b.clone();
+                tokio::spawn(async move { b.admit(MIB).await.map(|_| ()) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(b.admit(8 * 1024).await.is_ok(), "a pod review gets a slot");
+        drop(large);
+        for w in waiting {
+            let _ = w.await.unwrap();
+        }
     }
 
     #[tokio::test]
     async fn reviews_beyond_the_limit_are_refused_and_a_huge_body_fits_alone() {
-        let b = Budget::new(8 * UNIT, 1, Duration::from_millis(20));
-        let one = b.admit(100 * UNIT).await.unwrap();
-        assert_eq!(b.held(), 8 * UNIT, "capped at the whole budget");
+        let b = Budget::new(8 * MIB, 1, Duration::from_millis(20));
+        let one = b.admit(100 * MIB).await.unwrap();
+        assert_eq!(b.held(), 8 * MIB, "capped at the whole budget");
         assert!(matches!(b.admit(1).await, Err(Busy::Reviews { .. })));
         drop(one);
         assert!(b.admit(1).await.is_ok());

@@ -138,6 +138,7 @@ async fn evict(ctx: &Context, e: &Evict, out: &mut Outcome) -> Result<(), Reconc
 /// Certificates go with it by owner reference; listeners are fields of the user's Gateway).
 pub async fn release_listeners(
     client: &kube::Client,
+    leader: &tokio::sync::watch::Receiver<bool>,
     gateway_ref: &str,
     namespace: &str,
     statefulset: &str,
@@ -158,6 +159,10 @@ pub async fn release_listeners(
         return Ok(());
     }
     let body = gateway::listeners_patch(gw_ns, gw_name, &[]);
+    // Fencing: a replica that lost the Lease since the StatefulSet went does not write.
+    if !*leader.borrow() {
+        return Ok(());
+    }
     match api.patch(gw_name, &PatchParams::apply(&manager), &Patch::Apply(&body)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),

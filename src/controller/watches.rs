@@ -269,8 +269,9 @@ fn deleted(book: &AddressBook, ctx: &Arc<Context>, s: &StatefulSet) {
         return;
     };
     let (client, ns, name) = (ctx.shared.client.clone(), s.namespace().unwrap_or_default(), s.name_any());
+    let leader = ctx.leader.clone();
     tokio::spawn(async move {
-        if let Err(e) = apply::release_listeners(&client, &gw, &ns, &name).await {
+        if let Err(e) = apply::release_listeners(&client, &leader, &gw, &ns, &name).await {
             tracing::warn!(error = %e, gateway = %gw, statefulset = %name, "cannot release Gateway listeners");
         }
     });
