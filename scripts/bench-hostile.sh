@@ -26,7 +26,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 PORT=$(free_port); ADMIN=$(free_port)
 extra=()
 if [ "${BUDGET:-on}" = off ]; then extra=(--max-inflight-bytes 17179869184 --max-concurrent-reviews 1000000); fi
-$BIN serve --standalone --tls-cert-dir "$work/certs" --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" \
+# As deploy/ and the chart run it (mimalloc returns freed memory at once).
+MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} $BIN serve --standalone --tls-cert-dir "$work/certs" --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" \
   --log-level error "${extra[@]}" 2>"$work/serve.log" &
 pids+=($!); SERVER=$!
 until curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null; do sleep 0.05; done
