@@ -15,21 +15,7 @@ use crate::controller::observe::{GatewayState, GatewayView, Observed};
 use crate::mutate::AddressBook;
 
 fn sts(replicas: i32, annotations: Value) -> StatefulSet {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "kafka", "namespace": "streaming", "uid": "sts-uid"},
-        "spec": {
-            "replicas": replicas, "serviceName": "kafka-headless",
-            "selector": {"matchLabels": {"app": "kafka"}},
-            "template": {
-                "metadata": {"labels": {"app": "kafka", "kafka-advertiser.io/enabled": "true"}, "annotations": annotations},
-                "spec": {"containers": [{"name": "kafka", "image": "bitnami/kafka:3.9.0",
-                    "env": [{"name": "KAFKA_CFG_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9095"}],
-                    "ports": [{"name": "external", "containerPort": 9095}]}]}
-            }
-        }
-    }))
-    .unwrap()
+    crate::controller::tests::statefulset(replicas, annotations)
 }
 
 fn observed(sts: StatefulSet) -> Observed {

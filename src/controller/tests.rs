@@ -110,7 +110,8 @@ impl Fake {
     }
 }
 
-fn statefulset(replicas: i32, annotations: Value) -> StatefulSet {
+/// The fixture StatefulSet `streaming/kafka` (Bitnami, listener `EXTERNAL` on container port 9095).
+pub(super) fn statefulset(replicas: i32, annotations: Value) -> StatefulSet {
     serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": "kafka", "namespace": "streaming", "uid": "sts-uid"},

@@ -210,13 +210,8 @@ impl Scope<'_> {
         &self,
         synced: &mut Synced,
     ) -> (Store<ConfigMap>, impl Stream<Item = Result<ConfigMap, watcher::Error>> + Send + 'static) {
-        let (store, writer) = reflector::store::<ConfigMap>();
-        let w = watcher(api::<ConfigMap>(&self.shared.client, self.ns()), managed());
-        let stream = reflector(writer, w.modify(|c| c.metadata.managed_fields = None))
-            .default_backoff()
-            .inspect(on_first_list(synced))
-            .touched_objects();
-        (store, stream)
+        let writer = reflector::store::Writer::<ConfigMap>::default();
+        cached(writer, api::<ConfigMap>(&self.shared.client, self.ns()), synced)
     }
 
     /// Routes and Certificates we made, likewise (their status, too: a route's acceptance).
@@ -226,13 +221,7 @@ impl Scope<'_> {
         synced: &mut Synced,
     ) -> (Store<DynamicObject>, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
         let writer = reflector::store::Writer::<DynamicObject>::new(kind.resource());
-        let store = writer.as_reader();
-        let w = watcher(dyn_api(&self.shared.client, self.ns(), kind), managed());
-        let stream = reflector(writer, w.modify(|o| o.metadata.managed_fields = None))
-            .default_backoff()
-            .inspect(on_first_list(synced))
-            .touched_objects();
-        (store, stream)
+        cached(writer, dyn_api(&self.shared.client, self.ns(), kind), synced)
     }
 
     /// StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
@@ -275,6 +264,25 @@ fn deleted(book: &AddressBook, ctx: &Arc<Context>, s: &StatefulSet) {
             tracing::warn!(error = %e, gateway = %gw, statefulset = %name, "cannot release Gateway listeners");
         }
     });
+}
+
+/// A cache of the objects we made (label managed-by, no managedFields) and the stream that
+/// triggers their owners' reconciles; readiness waits for its first list.
+fn cached<K>(
+    writer: reflector::store::Writer<K>,
+    api: Api<K>,
+    synced: &mut Synced,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let store = writer.as_reader();
+    let stream = reflector(writer, watcher(api, managed()).modify(|o: &mut K| o.meta_mut().managed_fields = None))
+        .default_backoff()
+        .inspect(on_first_list(synced))
+        .touched_objects();
+    (store, stream)
 }
 
 /// An `Api` of a dynamic kind, namespaced or cluster-wide as the scope is.

@@ -731,23 +731,26 @@ fn node_port_checks(
 
 /// The address the controller learned (a load balancer's or the Gateway's), or why there is none yet.
 fn learned_address(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Result<Arc<str>, MutateError> {
-    let namespace = b.namespace.to_owned();
+    // Names are allocated only for a denial: the admitted path allocates nothing here.
+    let namespace = || b.namespace.to_owned();
     let reason = match addresses.lookup(b.namespace, &b.statefulset, b.ordinal) {
         Lookup::Address(a) => return Ok(a),
         Lookup::NoAddress => match &b.settings.gateway {
             Some(g) if b.settings.mode == Mode::GatewayTcp => {
                 Pending::NoGatewayAddress { namespace: g.namespace_or(b.namespace).to_owned(), name: g.name.clone() }
             }
-            _ => Pending::NoAddress { namespace, service: broker_service(b) },
+            _ => Pending::NoAddress { namespace: namespace(), service: broker_service(b) },
         },
-        Lookup::NoService => {
-            Pending::NoService { namespace, service: broker_service(b), statefulset: b.statefulset.clone() }
-        }
-        Lookup::NotSynced => Pending::NotSynced { namespace, service: broker_service(b) },
-        Lookup::NotWatched { watched } => Pending::NotWatched { namespace, watched },
+        Lookup::NoService => Pending::NoService {
+            namespace: namespace(),
+            service: broker_service(b),
+            statefulset: b.statefulset.clone(),
+        },
+        Lookup::NotSynced => Pending::NotSynced { namespace: namespace(), service: broker_service(b) },
+        Lookup::NotWatched { watched } => Pending::NotWatched { namespace: namespace(), watched },
     };
     Err(MutateError::AddressPending {
-        namespace: b.namespace.to_owned(),
+        namespace: namespace(),
         statefulset: b.statefulset.clone(),
         ordinal: b.ordinal,
         reason,
