@@ -155,12 +155,51 @@ pub struct ServeArgs {
     pub mutation: MutationArgs,
     #[command(flatten)]
     pub controller: ControllerArgs,
+    /// What this process runs: `webhook` (the HTTPS admission webhook and its read-only address
+    /// view; no writes, no Lease), `controller` (the writes, behind the Lease; no network-facing
+    /// port but the admin one) or `all` (both, one identity: local runs and small installs).
+    #[arg(long, env = "KAFKA_ADVERTISER_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
     /// Serve the webhook only, with no Kubernetes API access (loadbalancer mode then denies).
     #[arg(long, env = "KAFKA_ADVERTISER_STANDALONE", conflicts_with = "controller_only")]
     pub standalone: bool,
-    /// Run only the controller (no HTTPS webhook).
-    #[arg(long, env = "KAFKA_ADVERTISER_CONTROLLER_ONLY")]
+    /// Former name of `--role controller`.
+    #[arg(long, env = "KAFKA_ADVERTISER_CONTROLLER_ONLY", hide = true, conflicts_with = "role")]
     pub controller_only: bool,
+}
+
+/// The parts of `serve` one process runs.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Role {
+    /// The admission webhook, with a read-only view of the broker Services.
+    Webhook,
+    /// The controller: Services, routes, listeners and Certificates, behind the Lease.
+    Controller,
+    /// Both in one process.
+    All,
+}
+
+/// Why a combination of `serve` flags cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RoleError {
+    #[error("--standalone runs the webhook without API access; it cannot run --role controller (drop one of them)")]
+    StandaloneController,
+}
+
+impl ServeArgs {
+    /// The role this process runs (`--controller-only` is `--role controller`).
+    pub fn effective_role(&self) -> Result<Role, RoleError> {
+        let role = if self.controller_only { Role::Controller } else { self.role };
+        match (role, self.standalone) {
+            (Role::Controller, true) => Err(RoleError::StandaloneController),
+            (r, _) => Ok(r),
+        }
+    }
+
+    /// Whether this process serves the HTTPS webhook.
+    pub fn serves_webhook(&self) -> bool {
+        self.effective_role().is_ok_and(|r| r != Role::Controller)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Readiness;
 use crate::admission::server::ServerOptions;
-use crate::config::{Cli, Command, LogFormat, ServeArgs};
+use crate::config::{Cli, Command, LogFormat, Role, ServeArgs};
 use crate::metrics::Metrics;
 use crate::mutate::AddressBook;
 
@@ -136,7 +136,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // Load certificates before binding anything: a bad pair is a one-line start-up error.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = if args.controller_only { None } else { Some(bind_webhook(&args, &metrics, &provider).await?) };
+    let role = args.effective_role()?;
+    let tls = if role == Role::Controller { None } else { Some(bind_webhook(&args, &metrics, &provider).await?) };
 
     let admin_listener = TcpListener::bind(args.admin.admin_listen)
         .await
@@ -162,7 +163,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
         };
-        Some(tokio::spawn(controller::run(shared, controller_settings(&args.controller), stop.clone())))
+        let settings = controller_settings(&args.controller);
+        Some(match role {
+            // The webhook's identity reads; it never leads nor writes.
+            Role::Webhook => tokio::spawn(controller::view::run(shared, settings.namespaces, stop.clone())),
+            Role::Controller | Role::All => tokio::spawn(controller::run(shared, settings, stop.clone())),
+        })
     };
 
     match tls {
@@ -242,7 +248,7 @@ async fn serve_webhook(
         stop.clone(),
     ));
     readiness.certs.store(true, Ordering::Release);
-    tracing::info!(listen = %args.tls.listen, admin = %args.admin.admin_listen, standalone = args.standalone, "serving");
+    tracing::info!(listen = %args.tls.listen, admin = %args.admin.admin_listen, standalone = args.standalone, role = ?args.effective_role().ok(), "serving");
     let opts = ServerOptions {
         handshake_timeout: args.server.header_read_timeout,
         header_read_timeout: args.server.header_read_timeout,

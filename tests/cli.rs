@@ -256,3 +256,39 @@ fn preview_lists_the_gateway_listener_route_service_and_certificate_of_each_brok
     );
     assert!(!out.contains("listener  "), "gateway-tls adds no listener: {out}");
 }
+
+/// `serve --role`: the webhook and the controller as separate processes (separate identities);
+/// `--controller-only` stays as a hidden alias of `--role controller`.
+#[test]
+fn serve_roles_parse_and_refuse_what_cannot_run() {
+    use clap::Parser;
+    use kafka_advertiser::config::{Cli, Command, Role};
+    let serve = |args: &[&str]| match Cli::try_parse_from([&["kafka-advertiser", "serve"], args].concat()) {
+        Ok(Cli { command: Command::Serve(s), .. }) => Ok(s),
+        Ok(_) => unreachable!(),
+        Err(e) => Err(e.kind()),
+    };
+    let role = |args: &[&str]| serve(args).unwrap().effective_role();
+    assert_eq!(role(&[]), Ok(Role::All), "local runs keep both");
+    assert_eq!(role(&["--role", "webhook"]), Ok(Role::Webhook));
+    assert_eq!(role(&["--role", "controller"]), Ok(Role::Controller));
+    assert_eq!(role(&["--controller-only"]), Ok(Role::Controller), "the former flag still works");
+    assert_eq!(role(&["--standalone"]), Ok(Role::All));
+    assert!(!serve(&["--role", "controller"]).unwrap().serves_webhook());
+    assert!(serve(&["--role", "webhook"]).unwrap().serves_webhook());
+    // A role that does not exist, or two spellings of the role at once: a usage error.
+    assert_eq!(serve(&["--role", "both"]).err(), Some(clap::error::ErrorKind::InvalidValue));
+    assert_eq!(
+        serve(&["--controller-only", "--role", "webhook"]).err(),
+        Some(clap::error::ErrorKind::ArgumentConflict)
+    );
+    // --standalone has no API access, which the controller needs: refused before anything binds.
+    let o = run(&["serve", "--standalone", "--role", "controller"], None);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--standalone") && err.contains("--role controller"), "{err}");
+    // The help names --role and its env var, not the hidden alias.
+    let help = stdout(&run(&["serve", "--help"], None));
+    assert!(help.contains("--role") && help.contains("KAFKA_ADVERTISER_ROLE"), "{help}");
+    assert!(!help.contains("--controller-only"), "{help}");
+}

@@ -1,6 +1,7 @@
 //! Feeds the webhook's address view from the managed Services' `status.loadBalancer.ingress`.
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
@@ -128,4 +129,19 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.
+pub fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
+    let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
+        return;
+    };
+    let selector = sts
+        .spec
+        .as_ref()
+        .filter(|_| !deleted)
+        .filter(|s| s.selector.match_expressions.as_ref().is_none_or(Vec::is_empty))
+        .and_then(|s| s.selector.match_labels.clone())
+        .filter(|m| !m.is_empty());
+    book.set_selector(ns, name, selector);
 }

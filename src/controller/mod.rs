@@ -17,6 +17,7 @@ pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod view;
 pub mod watches;
 
 pub use context::{Context, LeaseSettings, ReconcileError, Settings, Shared};

@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::addresses::publish_selector;
 use super::context::{Caches, Context, Settings, Shared, State};
 use super::kinds::Kind;
 use super::{addresses, apply, desired, leader, reconcile};
@@ -26,9 +27,9 @@ use crate::names::{
     ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS,
 };
 
-type Synced = Vec<oneshot::Receiver<()>>;
+pub(super) type Synced = Vec<oneshot::Receiver<()>>;
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+pub(super) fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {
@@ -95,7 +96,7 @@ async fn served_kinds(client: &Client) -> Vec<Kind> {
 }
 
 /// Ready once every watch of every scope has listed once (reconciles wait for it).
-async fn ready_when_synced(shared: Shared, synced: Synced) {
+pub(super) async fn ready_when_synced(shared: Shared, synced: Synced) {
     for rx in synced {
         if rx.await.is_err() {
             return;
@@ -322,7 +323,7 @@ fn statefulsets_routed_through(
 
 /// A watch-stream observer that fires a readiness signal (pushed onto `synced`) at the watch's
 /// first `InitDone`: a signal only kafka-advertiser waits on.
-fn on_first_list<K>(synced: &mut Synced) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+pub(super) fn on_first_list<K>(synced: &mut Synced) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
     let (tx, rx) = oneshot::channel();
     synced.push(rx);
     let mut tx = Some(tx);
@@ -348,21 +349,6 @@ fn slim(sts: &mut StatefulSet) {
             a.retain(|k, _| STATEFULSET_ANNOTATIONS.contains(&k.as_str()));
         }
     }
-}
-
-/// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.
-fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
-    let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
-        return;
-    };
-    let selector = sts
-        .spec
-        .as_ref()
-        .filter(|_| !deleted)
-        .filter(|s| s.selector.match_expressions.as_ref().is_none_or(Vec::is_empty))
-        .and_then(|s| s.selector.match_labels.clone())
-        .filter(|m| !m.is_empty());
-    book.set_selector(ns, name, selector);
 }
 
 /// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition)

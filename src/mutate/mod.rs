@@ -71,8 +71,8 @@ pub enum MutateError {
 pub enum Pending {
     #[error(
         "Service {namespace}/{service} does not exist yet; kafka-advertiser's controller creates it (if it does not \
-         appear, see the Warning Events on the StatefulSet: kubectl describe statefulset -n {namespace} {statefulset}); \
-         the StatefulSet controller retries this pod"
+         appear, check that the controller is running, and see the Warning Events on the StatefulSet: kubectl \
+         describe statefulset -n {namespace} {statefulset}); the StatefulSet controller retries this pod"
     )]
     NoService { namespace: String, service: String, statefulset: String },
     #[error(
