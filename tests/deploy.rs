@@ -12,6 +12,9 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::Value;
 
+#[path = "install/rbac.rs"]
+mod rbac;
+
 fn kustomize(dir: &str) -> Vec<Value> {
     let out = Command::new("kubectl")
         .args(["kustomize", dir])
@@ -34,6 +37,18 @@ impl Rendered {
         let all = self.all::<T>(kind);
         assert_eq!(all.len(), 1, "expected one {kind}");
         all.into_iter().next().unwrap()
+    }
+    /// The Deployment of one component (`webhook` or `controller`).
+    fn deployment(&self, component: &str) -> Deployment {
+        let all: Vec<Deployment> = self.all("Deployment");
+        let mut it = all.into_iter().filter(|d| {
+            d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().labels.as_ref().unwrap()
+                ["app.kubernetes.io/component"]
+                == component
+        });
+        let d = it.next().unwrap_or_else(|| panic!("no {component} Deployment"));
+        assert!(it.next().is_none(), "two {component} Deployments");
+        d
     }
     fn all<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Vec<T> {
         self.0
@@ -68,12 +83,14 @@ fn every_object_parses_into_its_type() {
     ] {
         assert!(kinds.contains(k), "deploy/ has no {k}: {kinds:?}");
     }
-    let _: Deployment = r.one("Deployment");
+    assert_eq!(r.all::<Deployment>("Deployment").len(), 2, "the webhook and the controller");
     let _: Service = r.one("Service");
-    let _: ServiceAccount = r.one("ServiceAccount");
-    let _: PodDisruptionBudget = r.one("PodDisruptionBudget");
-    let _: ClusterRoleBinding = r.one("ClusterRoleBinding");
+    assert_eq!(r.all::<ServiceAccount>("ServiceAccount").len(), 2, "an identity each");
+    assert_eq!(r.all::<PodDisruptionBudget>("PodDisruptionBudget").len(), 2);
+    let _: Vec<ClusterRoleBinding> = r.all("ClusterRoleBinding");
+    let _: Vec<ClusterRole> = r.all("ClusterRole");
     let _: RoleBinding = r.one("RoleBinding");
+    let _: Role = r.one("Role");
     let _: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
 }
 
@@ -91,7 +108,7 @@ fn serving_certificate(r: &Rendered) -> &Value {
 fn install_agrees(r: &Rendered) {
     let svc: Service = r.one("Service");
     let mwc: MutatingWebhookConfiguration = r.one("MutatingWebhookConfiguration");
-    let dep: Deployment = r.one("Deployment");
+    let dep = r.deployment("webhook");
     let cert = serving_certificate(r);
     let (svc_name, svc_ns) = (svc.metadata.name.clone().unwrap(), svc.metadata.namespace.clone().unwrap());
 
@@ -229,51 +246,59 @@ fn the_namespace_overlay_moves_everything() {
                 && !text.contains("\"namespace\":\"kafka-advertiser\""),
             "{ns}: a string still names the default namespace"
         );
-        let crb: ClusterRoleBinding = r.one("ClusterRoleBinding");
-        assert_eq!(crb.subjects.unwrap()[0].namespace.as_deref(), Some(ns));
+        for crb in r.all::<ClusterRoleBinding>("ClusterRoleBinding") {
+            assert_eq!(crb.subjects.unwrap()[0].namespace.as_deref(), Some(ns));
+        }
+        rbac::assert_webhook(&r.0, ns, "kafka-advertiser-webhook", &[]);
+        rbac::assert_controller(&r.0, ns, "kafka-advertiser-controller", &[], &[]);
     }
 }
 
 #[test]
 fn deployment_is_hardened_and_probed() {
-    let dep: Deployment = base().one("Deployment");
-    let spec = dep.spec.unwrap();
-    assert_eq!(spec.replicas, Some(2));
-    let pod = spec.template.spec.unwrap();
-    assert!(pod.topology_spread_constraints.is_some() || pod.affinity.is_some());
-    assert!(pod.termination_grace_period_seconds.unwrap() >= 25);
-    let psc = pod.security_context.unwrap();
-    assert_eq!(psc.run_as_non_root, Some(true));
-    assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
-    let c = &pod.containers[0];
-    let sc = c.security_context.as_ref().unwrap();
-    assert_eq!(sc.read_only_root_filesystem, Some(true));
-    assert_eq!(sc.allow_privilege_escalation, Some(false));
-    assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
-    let r = c.resources.as_ref().unwrap();
-    assert!(r.requests.is_some() && r.limits.is_some());
-    let path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
-        p.as_ref().unwrap().http_get.as_ref().unwrap().path.clone().unwrap()
-    };
-    assert_eq!(path(&c.liveness_probe), "/livez");
-    assert_eq!(path(&c.readiness_probe), "/readyz");
-    let admin_port = c.args.as_ref().unwrap().iter().find_map(|a| a.strip_prefix("--admin-listen=")).unwrap();
-    let probe_port = &c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().port;
-    let named = c.ports.as_ref().unwrap().iter().find(|p| matches!(probe_port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) if Some(n) == p.name.as_ref())).unwrap();
-    assert!(admin_port.ends_with(&format!(":{}", named.container_port)));
-    let pdb: PodDisruptionBudget = base().one("PodDisruptionBudget");
-    let spec = pdb.spec.unwrap();
-    assert_eq!(spec.max_unavailable, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)));
-    assert!(spec.min_available.is_none(), "minAvailable 1 blocks every drain of a single replica");
-    // The namespace enforces the restricted Pod Security Standard, which the pod meets.
-    let ns: k8s_openapi::api::core::v1::Namespace = base().one("Namespace");
+    let r = base();
+    for component in ["webhook", "controller"] {
+        let dep = r.deployment(component);
+        let spec = dep.spec.unwrap();
+        assert_eq!(spec.replicas, Some(2), "{component}");
+        let pod = spec.template.spec.unwrap();
+        assert_eq!(pod.enable_service_links, Some(false), "{component}");
+        assert!(pod.topology_spread_constraints.is_some() || pod.affinity.is_some());
+        assert!(pod.termination_grace_period_seconds.unwrap() >= 25);
+        let psc = pod.security_context.unwrap();
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let c = &pod.containers[0];
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
+        let res = c.resources.as_ref().unwrap();
+        assert!(res.requests.is_some() && res.limits.is_some());
+        let path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+            p.as_ref().unwrap().http_get.as_ref().unwrap().path.clone().unwrap()
+        };
+        assert_eq!(path(&c.liveness_probe), "/livez");
+        assert_eq!(path(&c.readiness_probe), "/readyz");
+        let admin_port = c.args.as_ref().unwrap().iter().find_map(|a| a.strip_prefix("--admin-listen=")).unwrap();
+        let probe_port = &c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().port;
+        let named = c.ports.as_ref().unwrap().iter().find(|p| matches!(probe_port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n) if Some(n) == p.name.as_ref())).unwrap();
+        assert!(admin_port.ends_with(&format!(":{}", named.container_port)));
+    }
+    // The controller listens on nothing but its admin port, and mounts no serving certificate.
+    let ctrl = r.deployment("controller").spec.unwrap().template.spec.unwrap();
+    let c = &ctrl.containers[0];
+    assert_eq!(c.ports.as_ref().unwrap().iter().map(|p| p.name.as_deref()).collect::<Vec<_>>(), [Some("admin")]);
+    assert!(c.args.iter().flatten().all(|a| !a.starts_with("--listen") && !a.starts_with("--tls-cert-dir")));
+    assert!(ctrl.volumes.is_none());
+    for pdb in r.all::<PodDisruptionBudget>("PodDisruptionBudget") {
+        let spec = pdb.spec.unwrap();
+        assert_eq!(spec.max_unavailable, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)));
+        assert!(spec.min_available.is_none(), "minAvailable 1 blocks every drain of a single replica");
+    }
+    // The namespace enforces the restricted Pod Security Standard, which the pods meet.
+    let ns: k8s_openapi::api::core::v1::Namespace = r.one("Namespace");
     assert_eq!(ns.metadata.labels.unwrap()["pod-security.kubernetes.io/enforce"], "restricted");
-    assert_eq!(dep_spec_links(), Some(false));
-}
-
-fn dep_spec_links() -> Option<bool> {
-    let dep: Deployment = base().one("Deployment");
-    dep.spec.unwrap().template.spec.unwrap().enable_service_links
 }
 
 /// An operator can switch the webhook off for one namespace without deleting the configuration.
@@ -288,8 +313,13 @@ fn a_namespace_label_switches_the_webhook_off() {
 
 #[test]
 fn deployment_args_and_env_are_real_flags() {
-    let dep: Deployment = base().one("Deployment");
-    let c = dep.spec.unwrap().template.spec.unwrap().containers.remove(0);
+    for component in ["webhook", "controller"] {
+        let c = base().deployment(component).spec.unwrap().template.spec.unwrap().containers.remove(0);
+        args_and_env_are_real_flags(&c);
+    }
+}
+
+fn args_and_env_are_real_flags(c: &k8s_openapi::api::core::v1::Container) {
     let cli = kafka_advertiser::config::Cli::command();
     let serve = cli.get_subcommands().find(|s| s.get_name() == "serve").unwrap();
     let globals: Vec<&clap::Arg> = cli.get_arguments().collect();
@@ -310,53 +340,28 @@ fn deployment_args_and_env_are_real_flags() {
     }
 }
 
+/// Two identities: the webhook's reads only what its address view reads (no write verb at all); the
+/// controller's holds what the code uses, cluster-wide reads only where a cluster-scoped read is
+/// needed, the Lease in its own namespace, no Gateway patch by default; each Deployment runs its role
+/// as its identity, and no Service reaches the controller.
 #[test]
-fn cluster_role_covers_what_the_code_uses() {
+fn each_identity_holds_what_its_role_uses_and_nothing_more() {
     let r = base();
-    let cr: ClusterRole = r.one("ClusterRole");
-    let rules = cr.rules.unwrap();
-    let allowed = |group: &str, resource: &str, verb: &str| {
-        rules.iter().any(|rule| {
-            rule.api_groups.iter().flatten().any(|g| g == group)
-                && rule.resources.iter().flatten().any(|r| r == resource)
-                && rule.verbs.iter().any(|v| v == verb)
-        })
-    };
-    for (group, resource, verbs) in kafka_advertiser::controller::RBAC {
-        for verb in *verbs {
-            assert!(allowed(group, resource, verb), "ClusterRole lacks {verb} on {group}/{resource}");
-        }
+    rbac::assert_webhook(&r.0, "kafka-advertiser", "kafka-advertiser-webhook", &[]);
+    rbac::assert_controller(&r.0, "kafka-advertiser", "kafka-advertiser-controller", &[], &[]);
+    rbac::assert_deployments(&r.0, "kafka-advertiser-webhook", "kafka-advertiser-controller");
+    // The checker itself fails on a write verb granted to the webhook.
+    let mut tampered = r.0.clone();
+    for o in tampered
+        .iter_mut()
+        .filter(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "kafka-advertiser-webhook")
+    {
+        o["rules"][0]["verbs"].as_array_mut().unwrap().push("patch".into());
     }
-    // And nothing more: every granted (group, resource, verb) is declared by the code.
-    for rule in &rules {
-        for g in rule.api_groups.iter().flatten() {
-            for res in rule.resources.iter().flatten() {
-                for v in &rule.verbs {
-                    let declared = kafka_advertiser::controller::RBAC
-                        .iter()
-                        .any(|(dg, dr, dv)| dg == g && dr == res && dv.contains(&v.as_str()));
-                    assert!(declared, "ClusterRole grants {v} on {g}/{res}, which the code does not use");
-                }
-            }
-        }
-    }
-    let role: Role = r.one("Role");
-    let (g, res, verbs) = kafka_advertiser::controller::LEASE_RBAC;
-    let rule = &role.rules.unwrap()[0];
-    assert_eq!(rule.api_groups.as_deref(), Some(&[g.to_owned()][..]));
-    assert_eq!(rule.resources.as_deref(), Some(&[res.to_owned()][..]));
-    for v in verbs {
-        assert!(rule.verbs.contains(&v.to_string()));
-    }
-    // Bindings point at the ServiceAccount the Deployment runs as.
-    let sa: ServiceAccount = r.one("ServiceAccount");
-    let dep: Deployment = r.one("Deployment");
-    let crb: ClusterRoleBinding = r.one("ClusterRoleBinding");
-    let subj = &crb.subjects.unwrap()[0];
-    assert_eq!(Some(&subj.name), sa.metadata.name.as_ref());
-    assert_eq!(subj.namespace, sa.metadata.namespace);
-    assert_eq!(dep.spec.unwrap().template.spec.unwrap().service_account_name, sa.metadata.name);
-    assert_eq!(crb.role_ref.name, cr.metadata.name.unwrap());
+    let caught = std::panic::catch_unwind(|| {
+        rbac::assert_webhook(&tampered, "kafka-advertiser", "kafka-advertiser-webhook", &[])
+    });
+    assert!(caught.is_err(), "a webhook allowed to patch Services passes the check");
 }
 
 #[test]
@@ -375,7 +380,19 @@ fn servicemonitor_component_renders() {
     let sm = objs.iter().find(|v| v["kind"] == "ServiceMonitor").expect("ServiceMonitor");
     let svc: Service = Rendered(objs.clone()).one("Service");
     let port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(svc.metadata.labels.as_ref().unwrap().get(k).map(String::as_str), v.as_str(), "ServiceMonitor {k}");
+    }
     assert!(svc.spec.unwrap().ports.unwrap().iter().any(|p| p.name.as_deref() == Some(port)));
+    // The controller has no Service: a PodMonitor scrapes its admin port.
+    let pm = objs.iter().find(|v| v["kind"] == "PodMonitor").expect("PodMonitor");
+    let ctrl = Rendered(objs.clone()).deployment("controller").spec.unwrap().template;
+    let labels = ctrl.metadata.unwrap().labels.unwrap();
+    for (k, v) in pm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(labels.get(k).map(String::as_str), v.as_str(), "PodMonitor {k}");
+    }
+    let port = pm["spec"]["podMetricsEndpoints"][0]["port"].as_str().unwrap();
+    assert!(ctrl.spec.unwrap().containers[0].ports.iter().flatten().any(|p| p.name.as_deref() == Some(port)));
 }
 
 fn preview(file: &str, extra: &[&str]) -> String {
@@ -511,27 +528,46 @@ fn optional_components_render() {
 
     let r = with_component("gke-private");
     install_agrees(&r);
-    let dep: Deployment = r.one("Deployment");
+    let dep = r.deployment("webhook");
     let c = &dep.spec.unwrap().template.spec.unwrap().containers[0];
     assert!(c.args.as_ref().unwrap().contains(&"--listen=0.0.0.0:10250".to_owned()));
     assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 10250);
 
-    let dep: Deployment = with_component("eks-hostnetwork").one("Deployment");
-    let pod = dep.spec.unwrap().template.spec.unwrap();
+    // EKS: the webhook on the node's network, and the namespace's Pod Security level lets it run
+    // (hostNetwork is outside baseline and restricted); the controller stays on the pod network.
+    let r = with_component("eks-hostnetwork");
+    let pod = r.deployment("webhook").spec.unwrap().template.spec.unwrap();
     assert_eq!((pod.host_network, pod.dns_policy.as_deref()), (Some(true), Some("ClusterFirstWithHostNet")));
+    assert_eq!(r.deployment("controller").spec.unwrap().template.spec.unwrap().host_network, None);
+    let ns: k8s_openapi::api::core::v1::Namespace = r.one("Namespace");
+    let labels = ns.metadata.labels.unwrap();
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "privileged", "hostNetwork pods are refused otherwise");
+    assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
 
+    // NetworkPolicy: one per component, each selecting its pods and naming ports they declare; the
+    // webhook port from anywhere, the admin port only from labelled namespaces.
     let r = with_component("networkpolicy");
-    let np = r.0.iter().find(|v| v["kind"] == "NetworkPolicy").expect("NetworkPolicy");
-    let dep: Deployment = r.one("Deployment");
-    let template = dep.spec.unwrap().template;
-    let c = &template.spec.as_ref().unwrap().containers[0];
-    for rule in np["spec"]["ingress"].as_array().unwrap() {
-        let port = rule["ports"][0]["port"].as_str().unwrap();
-        assert!(c.ports.as_ref().unwrap().iter().any(|p| p.name.as_deref() == Some(port)), "{port}");
-    }
-    let pod_labels = template.metadata.unwrap().labels.unwrap();
-    for (k, v) in np["spec"]["podSelector"]["matchLabels"].as_object().unwrap() {
-        assert_eq!(pod_labels.get(k).map(String::as_str), v.as_str(), "NetworkPolicy selects the webhook pods: {k}");
+    let nps: Vec<&Value> = r.0.iter().filter(|v| v["kind"] == "NetworkPolicy").collect();
+    assert_eq!(nps.len(), 2);
+    for np in nps {
+        let component = np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].as_str().unwrap();
+        let template = r.deployment(component).spec.unwrap().template;
+        let c = &template.spec.as_ref().unwrap().containers[0];
+        for rule in np["spec"]["ingress"].as_array().unwrap() {
+            let port = rule["ports"][0]["port"].as_str().unwrap();
+            assert!(c.ports.as_ref().unwrap().iter().any(|p| p.name.as_deref() == Some(port)), "{port}");
+            match port {
+                "webhook" => assert!(rule.get("from").is_none(), "the API server's source cannot be named"),
+                _ => assert!(
+                    rule["from"][0]["namespaceSelector"]["matchLabels"]["kafka-advertiser.io/scrape"] == "allowed",
+                    "{component}: the {port} port open beyond labelled namespaces: {rule}"
+                ),
+            }
+        }
+        let pod_labels = template.metadata.unwrap().labels.unwrap();
+        for (k, v) in np["spec"]["podSelector"]["matchLabels"].as_object().unwrap() {
+            assert_eq!(pod_labels.get(k).map(String::as_str), v.as_str(), "{component}: {k}");
+        }
     }
 
     let rule = with_component("prometheusrule");
@@ -563,8 +599,9 @@ fn every_image_reference_is_from_a_known_repository() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         refs.extend(text.lines().filter_map(|l| l.trim().strip_prefix("image:")).map(|s| s.trim().to_owned()));
     }
-    let dep: Deployment = base().one("Deployment");
-    refs.push(dep.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap());
+    for dep in base().all::<Deployment>("Deployment") {
+        refs.push(dep.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap());
+    }
     let values: Value =
         serde_yaml::from_str(&std::fs::read_to_string(root.join("charts/kafka-advertiser/values.yaml")).unwrap())
             .unwrap();

@@ -24,9 +24,13 @@ pub use context::{Context, LeaseSettings, ReconcileError, Settings, Shared};
 pub use reconcile::reconcile;
 pub use watches::run;
 
-/// Every (group, resource, verb) the controller uses; the ClusterRole in deploy/ must cover these
-/// (a test checks it). Group "" is the core group.
-pub const RBAC: &[(&str, &str, &[&str])] = &[
+/// A (group, resource, verbs) right; group "" is the core group.
+pub type Right = (&'static str, &'static str, &'static [&'static str]);
+
+/// What the controller uses in each namespace it watches: a ClusterRole (cluster-wide install) or a
+/// Role per watched namespace (`--namespace`). deploy/ and the chart must grant exactly these
+/// (tests/deploy.rs, tests/e2e/chart.rs).
+pub const RBAC: &[Right] = &[
     ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
     // Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement admission).
     ("apps", "statefulsets/finalizers", &["update"]),
@@ -36,19 +40,29 @@ pub const RBAC: &[(&str, &str, &[&str])] = &[
     ("", "configmaps", &["list", "watch", "create", "patch", "delete"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
-    // Gateway modes: listeners on the user's Gateway, a route per broker; the namespace's labels
-    // judge a listener's allowedRoutes selector.
-    ("gateway.networking.k8s.io", "gateways", &["get", "list", "watch", "patch"]),
+    // Gateway modes: a route per broker.
     ("gateway.networking.k8s.io", "tcproutes", &["get", "list", "watch", "create", "patch", "delete"]),
     ("gateway.networking.k8s.io", "tlsroutes", &["get", "list", "watch", "create", "patch", "delete"]),
-    ("", "namespaces", &["get"]),
     // tls-issuer: a cert-manager Certificate per broker.
     ("cert-manager.io", "certificates", &["get", "list", "watch", "create", "patch", "delete"]),
 ];
 
-/// Namespaced RBAC for leader election (Role in the webhook's own namespace).
-pub const LEASE_RBAC: (&str, &str, &[&str]) =
-    ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);
+/// What the controller reads across the cluster whatever it watches (a ClusterRole, read-only): the
+/// namespace's labels judge a listener's allowedRoutes selector; a parent Gateway may sit outside
+/// the watched namespaces.
+pub const CLUSTER_RBAC: &[Right] =
+    &[("", "namespaces", &["get"]), ("gateway.networking.k8s.io", "gateways", &["get", "list", "watch"])];
+
+/// gateway-tcp's listeners on a user's Gateway: granted per Gateway (a Role with `resourceNames`),
+/// never by default.
+pub const GATEWAY_LISTENER_RBAC: Right = ("gateway.networking.k8s.io", "gateways", &["patch"]);
+
+/// What the webhook's identity uses (`serve --role webhook`, [`view`]): read-only.
+pub const WEBHOOK_RBAC: &[Right] =
+    &[("", "services", &["list", "watch"]), ("apps", "statefulsets", &["list", "watch"])];
+
+/// Leader election: a Role in the install's namespace, for the controller only.
+pub const LEASE_RBAC: Right = ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);
 
 #[cfg(test)]
 mod tests;
