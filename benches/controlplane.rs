@@ -210,10 +210,12 @@ async fn bench_memory(c: &Client) {
     }
     println!("memory: cluster filled in {:.0} s", t.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(10)).await;
-    for r in 0..env.replicas() {
-        let pid: u32 =
-            std::fs::read_to_string(env.pid_file(&format!("kafka-advertiser-{r}"))).unwrap().trim().parse().unwrap();
-        println!("  serve replica {r}: RSS {:.1} MiB", rss_kib(pid) as f64 / 1024.0);
+    for role in ["webhook", "controller"] {
+        for r in 0..env.replicas() {
+            let pid_file = env.pid_file(&format!("kafka-advertiser-{role}-{r}"));
+            let pid: u32 = std::fs::read_to_string(pid_file).unwrap().trim().parse().unwrap();
+            println!("  {role} replica {r}: RSS {:.1} MiB", rss_kib(pid) as f64 / 1024.0);
+        }
     }
     let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).delete(&ns, &DeleteParams::default()).await;
 }
@@ -319,7 +321,7 @@ fn summary(t: &BTreeMap<String, u64>) -> String {
 async fn reconcile_clock() -> (f64, f64) {
     let mut total = (0.0, 0.0);
     for r in 0..testenv().replicas() {
-        let Ok(text) = curl_text(&format!("{}/metrics", testenv().admin_url(r))).await else { continue };
+        let Ok(text) = curl_text(&format!("{}/metrics", testenv().controller_admin_url(r))).await else { continue };
         for l in text.lines() {
             let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
             if l.starts_with("kafka_advertiser_reconcile_duration_seconds_count") {

@@ -9,8 +9,9 @@
 #                                loopback pool, the Gateway API (standard channel) and cert-manager
 #                                CRDs; admin kubeconfig in target/testenv/kubeconfig
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
-#                                overlay of deploy/) and run two `serve` replicas on the host with the
-#                                ServiceAccount's own token
+#                                overlay of deploy/) and run, as its two Deployments would, two
+#                                `serve --role webhook` replicas with the webhook ServiceAccount's own
+#                                token and two `serve --role controller` replicas with the controller's
 #                                With KAFKA_ADVERTISER_TESTENV_INSTALL=helm: `helm upgrade --install` of
 #                                charts/kafka-advertiser instead (the other install is removed first).
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
@@ -38,7 +39,8 @@ SCHED_PORT=${KAFKA_ADVERTISER_TESTENV_SCHEDULER_PORT:-30259}
 METALLB_PORT=${KAFKA_ADVERTISER_TESTENV_METALLB_PORT:-37472}
 # The webhook URL the API server calls (a forwarder in front of the replicas, as a Service would be).
 WEBHOOK_PORT=${KAFKA_ADVERTISER_TESTENV_WEBHOOK_PORT:-38443}
-# Replica i serves the webhook on REPLICA_PORT+i and /readyz, /metrics on ADMIN_PORT+i.
+# Webhook replica i serves on REPLICA_PORT+i and /readyz, /metrics on ADMIN_PORT+i; controller
+# replica i serves /readyz, /metrics on ADMIN_PORT+REPLICAS+i.
 REPLICA_PORT=${KAFKA_ADVERTISER_TESTENV_REPLICA_PORT:-38444}
 ADMIN_PORT=${KAFKA_ADVERTISER_TESTENV_ADMIN_PORT:-38081}
 REPLICAS=${KAFKA_ADVERTISER_TESTENV_REPLICAS:-2}
@@ -403,26 +405,39 @@ deploy() {
       ;;
     *) die "KAFKA_ADVERTISER_TESTENV_INSTALL=$how: expected kustomize or helm" ;;
   esac
-  # The product runs with its ServiceAccount's own token, so deploy/rbac.yaml is what authorizes it.
-  local token
-  token=$(kc -n "$NAMESPACE" create token kafka-advertiser --duration=48h) || die "TokenRequest for $NAMESPACE/kafka-advertiser failed"
-  write_kubeconfig "$RUN/kafka-advertiser.kubeconfig" "user: {token: $token}"
-  local i
+  # Each role runs with its own ServiceAccount's token, so deploy/rbac.yaml (or the chart's) is what
+  # authorizes it: the webhook's read-only identity, the controller's writes.
+  local token role i
+  for role in webhook controller; do
+    token=$(kc -n "$NAMESPACE" create token "kafka-advertiser-$role" --duration=48h) \
+      || die "TokenRequest for $NAMESPACE/kafka-advertiser-$role failed"
+    write_kubeconfig "$RUN/$role.kubeconfig" "user: {token: $token}"
+  done
+  # Webhook replica i: https on REPLICA_PORT+i, admin on ADMIN_PORT+i.
   for i in $(seq 0 $((REPLICAS - 1))); do
-    start "kafka-advertiser-$i" env KUBECONFIG="$RUN/kafka-advertiser.kubeconfig" \
+    start "kafka-advertiser-webhook-$i" env KUBECONFIG="$RUN/webhook.kubeconfig" \
+      KAFKA_ADVERTISER_LOG_LEVEL="${KAFKA_ADVERTISER_LOG_LEVEL:-info}" \
+      "$PRODUCT" serve --role webhook --listen "127.0.0.1:$((REPLICA_PORT + i))" \
+      --admin-listen "127.0.0.1:$((ADMIN_PORT + i))" --tls-cert-dir "$certs" --shutdown-delay 1s \
+      ${KAFKA_ADVERTISER_TESTENV_SERVE_ARGS:-}
+  done
+  # Controller replica i (Lease identity testenv-i): admin on ADMIN_PORT+REPLICAS+i, no other port.
+  for i in $(seq 0 $((REPLICAS - 1))); do
+    start "kafka-advertiser-controller-$i" env KUBECONFIG="$RUN/controller.kubeconfig" \
       KAFKA_ADVERTISER_IDENTITY="testenv-$i" KAFKA_ADVERTISER_LOG_LEVEL="${KAFKA_ADVERTISER_LOG_LEVEL:-info}" \
-      "$PRODUCT" serve --listen "127.0.0.1:$((REPLICA_PORT + i))" --admin-listen "127.0.0.1:$((ADMIN_PORT + i))" \
-      --tls-cert-dir "$certs" --lease-namespace "$NAMESPACE" --lease-duration 6s --shutdown-delay 1s \
+      "$PRODUCT" serve --role controller --admin-listen "127.0.0.1:$((ADMIN_PORT + REPLICAS + i))" \
+      --lease-namespace "$NAMESPACE" --lease-duration 6s --shutdown-delay 1s \
       ${KAFKA_ADVERTISER_TESTENV_SERVE_ARGS:-}
   done
   local backends
   backends=$(for i in $(seq 0 $((REPLICAS - 1))); do printf '127.0.0.1:%s,' $((REPLICA_PORT + i)); done)
   start webhook-forward "$BIN/forward" -listen "127.0.0.1:$WEBHOOK_PORT" -to "${backends%,}"
   for i in $(seq 0 $((REPLICAS - 1))); do
-    wait_for "kafka-advertiser-$i" 60 curl -sf "http://127.0.0.1:$((ADMIN_PORT + i))/readyz"
+    wait_for "kafka-advertiser-webhook-$i" 60 curl -sf "http://127.0.0.1:$((ADMIN_PORT + i))/readyz"
+    wait_for "kafka-advertiser-controller-$i" 60 curl -sf "http://127.0.0.1:$((ADMIN_PORT + REPLICAS + i))/readyz"
   done
   print_env >"$RUN/env"
-  say "deployed in $((SECONDS - t0)) s: $REPLICAS replicas (webhook https://127.0.0.1:$WEBHOOK_PORT/mutate)"
+  say "deployed in $((SECONDS - t0)) s: $REPLICAS webhook and $REPLICAS controller replicas (webhook https://127.0.0.1:$WEBHOOK_PORT/mutate)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -483,7 +498,7 @@ down() {
     stop_one "$n"
   done
   for n in "${order[@]}"; do stop_one "$n"; done
-  rm -rf "$RUN/etcd" "$PIDS" "$PKI" "$RUN/webhook-certs" "$KC" "$RUN/kafka-advertiser.kubeconfig"
+  rm -rf "$RUN/etcd" "$PIDS" "$PKI" "$RUN/webhook-certs" "$KC" "$RUN"/*.kubeconfig
   say "down (logs kept in $LOGS)"
 }
 

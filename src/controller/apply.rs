@@ -82,6 +82,16 @@ async fn apply_one(ctx: &Context, a: &Apply, out: &mut Outcome) -> Result<(), Re
             ),
             None,
         ),
+        (Kind::Gateway, 403) => Note::warning(
+            Kind::Gateway.apply_failed(),
+            format!(
+                "kafka-advertiser may not add listeners to Gateway {}/{}: the platform grants that per Gateway (chart \
+                 value controller.gateways, or a Role with resourceNames: [{}] and verb patch bound to the \
+                 controller's ServiceAccount; README \"Security\"). The API said: {}",
+                a.namespace, a.name, a.name, err.message
+            ),
+            None,
+        ),
         (Kind::StatefulSet, _) => return Err(kube::Error::Api(err).into()),
         (_, code) if refused(code) => {
             // 404 on an apply: the kind is not served.

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::*;
 
+#[path = "../install/rbac.rs"]
+mod rbac;
+
 fn chart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser")
 }
@@ -83,36 +86,76 @@ fn helm_template_matches_the_kustomize_render() {
     };
     same("Service", "kafka-advertiser", "/spec/ports");
     same("Service", "kafka-advertiser", "/spec/selector");
-    same("ClusterRole", "kafka-advertiser", "/rules");
+    for who in ["webhook", "controller", "controller-cluster"] {
+        same("ClusterRole", &format!("kafka-advertiser-{who}"), "/rules");
+        same("ClusterRoleBinding", &format!("kafka-advertiser-{who}"), "/subjects");
+    }
     same("Role", "kafka-advertiser-leader-election", "/rules");
-    same("ClusterRoleBinding", "kafka-advertiser", "/subjects");
-    same("PodDisruptionBudget", "kafka-advertiser", "/spec");
+    same("RoleBinding", "kafka-advertiser-leader-election", "/subjects");
+    for who in ["webhook", "controller"] {
+        let dep = format!("kafka-advertiser-{who}");
+        same("PodDisruptionBudget", &dep, "/spec");
+        same("Deployment", &dep, "/spec/selector");
+        same("Deployment", &dep, "/spec/strategy");
+        same("Deployment", &dep, "/spec/template/spec/serviceAccountName");
+        for p in ["ports", "livenessProbe", "readinessProbe", "securityContext", "volumeMounts", "env", "resources"] {
+            same("Deployment", &dep, &format!("/spec/template/spec/containers/0/{p}"));
+        }
+        // Every flag deploy/ passes is passed by the chart with the same value.
+        let args = |objs: &[Value]| -> BTreeMap<String, String> {
+            find(objs, "Deployment", &dep)["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    let (k, v) = a.as_str().unwrap().split_once('=').unwrap();
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect()
+        };
+        let (h, k) = (args(&helm), args(&kust));
+        for (flag, value) in &k {
+            assert_eq!(h.get(flag), Some(value), "{dep}: {flag}");
+        }
+    }
     same("Certificate", "kafka-advertiser-serving", "/spec");
     same("Certificate", "kafka-advertiser-ca", "/spec");
     same("Issuer", "kafka-advertiser-ca", "/spec");
     same("MutatingWebhookConfiguration", "kafka-advertiser", "/metadata/annotations");
     same("MutatingWebhookConfiguration", "kafka-advertiser", "/webhooks");
-    same("Deployment", "kafka-advertiser", "/spec/selector");
-    same("Deployment", "kafka-advertiser", "/spec/strategy");
-    for p in ["ports", "livenessProbe", "readinessProbe", "securityContext", "volumeMounts", "env", "resources"] {
-        same("Deployment", "kafka-advertiser", &format!("/spec/template/spec/containers/0/{p}"));
+    rbac::assert_webhook(&helm, "kafka-advertiser", "kafka-advertiser-webhook", &[]);
+    rbac::assert_controller(&helm, "kafka-advertiser", "kafka-advertiser-controller", &[], &[]);
+    rbac::assert_deployments(&helm, "kafka-advertiser-webhook", "kafka-advertiser-controller");
+}
+
+/// A namespaced install (`controller.namespaces`): both identities' namespaced rights are Roles in
+/// the watched namespaces only, nothing is writable cluster-wide, and Gateway patches exist only for
+/// the Gateways the platform lists, by name.
+#[test]
+fn helm_namespaced_install_grants_roles_per_namespace() {
+    let objs = template(
+        "platform",
+        &["controller.namespaces={streaming,payments}", "controller.gateways={infra/shared,edge/public}"],
+    );
+    rbac::assert_webhook(&objs, "platform", "kafka-advertiser-webhook", &["streaming", "payments"]);
+    rbac::assert_controller(
+        &objs,
+        "platform",
+        "kafka-advertiser-controller",
+        &["streaming", "payments"],
+        &["infra/shared", "edge/public"],
+    );
+    rbac::assert_deployments(&objs, "kafka-advertiser-webhook", "kafka-advertiser-controller");
+    for who in ["webhook", "controller"] {
+        let args = find(&objs, "Deployment", &format!("kafka-advertiser-{who}"))["spec"]["template"]["spec"]
+            ["containers"][0]["args"]
+            .clone();
+        assert!(args.as_array().unwrap().contains(&Value::from("--namespace=payments")), "{who}: {args}");
     }
-    // Every flag deploy/ passes is passed by the chart with the same value.
-    let args = |objs: &[Value]| -> BTreeMap<String, String> {
-        find(objs, "Deployment", "kafka-advertiser")["spec"]["template"]["spec"]["containers"][0]["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                let (k, v) = a.as_str().unwrap().split_once('=').unwrap();
-                (k.to_owned(), v.to_owned())
-            })
-            .collect()
-    };
-    let (h, k) = (args(&helm), args(&kust));
-    for (flag, value) in &k {
-        assert_eq!(h.get(flag), Some(value), "{flag}");
-    }
+    // A Gateway not written namespace/name is refused at render time.
+    let c = chart();
+    let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", "controller.gateways={shared}"]);
+    assert!(!ok && out.contains("namespace/name"), "{out}");
 }
 
 /// What operators change: namespace (everything follows), a narrowed controller (the webhook's
@@ -147,7 +190,7 @@ fn helm_values_operators_change() {
     let exprs = hook["namespaceSelector"]["matchExpressions"].as_array().unwrap();
     assert!(exprs[0]["values"].as_array().unwrap().contains(&Value::from("platform")));
     assert!(exprs.iter().any(|e| e["operator"] == "In" && e["values"] == serde_json::json!(["streaming", "payments"])));
-    let pod = &find(&objs, "Deployment", "kafka-advertiser")["spec"]["template"]["spec"];
+    let pod = &find(&objs, "Deployment", "kafka-advertiser-webhook")["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
     assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
     assert_eq!(pod["priorityClassName"], "system-cluster-critical");
@@ -158,6 +201,7 @@ fn helm_values_operators_change() {
     assert!(args.contains(&"--listen=0.0.0.0:10250"), "{args:?}");
     assert!(args.contains(&"--namespace=streaming") && args.contains(&"--namespace=payments"), "{args:?}");
     find(&objs, "ServiceMonitor", "kafka-advertiser");
+    find(&objs, "PodMonitor", "kafka-advertiser-controller");
     let rules = find(&objs, "PrometheusRule", "kafka-advertiser")["spec"]["groups"][0]["rules"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["alert"] == "KafkaAdvertiserNoLeader"));
 

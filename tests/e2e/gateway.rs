@@ -35,8 +35,28 @@ fn certificates(c: &Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(c.clone(), ns, &resource("cert-manager.io", "Certificate", "certificates"))
 }
 
-/// A Gateway as its owner writes it.
+/// A Gateway as its owner writes it, who lets kafka-advertiser's controller add listeners to it (a
+/// Role with `resourceNames`, as the chart's `controller.gateways` renders).
 async fn create_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
+    create_ungranted_gateway(c, ns, name, listeners).await;
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
+        "metadata": {"name": format!("kafka-advertiser-listeners-{name}"), "namespace": ns},
+        "rules": [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gateways"],
+                   "resourceNames": [name], "verbs": ["patch"]}],
+    }))
+    .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("kafka-advertiser-listeners-{name}"), "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("kafka-advertiser-listeners-{name}")},
+        "subjects": [{"kind": "ServiceAccount", "name": "kafka-advertiser-controller", "namespace": "kafka-advertiser"}],
+    }))
+    .unwrap();
+    Api::namespaced(c.clone(), ns).create(&PostParams::default(), &role).await.unwrap();
+    Api::namespaced(c.clone(), ns).create(&PostParams::default(), &binding).await.unwrap();
+}
+
+/// A Gateway whose owner granted kafka-advertiser nothing.
+async fn create_ungranted_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
     let gw: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": name, "namespace": ns},
@@ -330,6 +350,23 @@ async fn gateway_problems_are_warning_events() {
     }]}});
     tls.patch_status("kafka-0-external", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
     wait_event(&c, &ns, "kafka", "RouteNotAccepted", "no listener admits routes from this namespace").await;
+
+    // A Gateway whose owner granted nothing: a tenant's gateway-tcp StatefulSet gets no listener on
+    // it (the Gateway as stored is unchanged), and the Event says who grants what.
+    create_ungranted_gateway(&c, &gw_ns, "platform", json!([{"name": "https", "port": 443, "protocol": "TCP"}])).await;
+    let before = gateways(&c, &gw_ns).get("platform").await.unwrap();
+    Broker::new("tenant", 2)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", &format!("{gw_ns}/platform"))
+        .annotate("kafka-advertiser.io/port-base", "443")
+        .annotate("kafka-advertiser.io/address", "kafka.example.com")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_event(&c, &ns, "tenant", "GatewayApplyFailed", "may not add listeners").await;
+    assert!(ev.note.unwrap().contains("controller.gateways"));
+    let after = gateways(&c, &gw_ns).get("platform").await.unwrap();
+    assert_eq!(before.data["spec"], after.data["spec"], "the ungranted Gateway was changed");
+    assert_eq!(before.metadata.resource_version, after.metadata.resource_version);
 }
 
 /// A gateway-tcp StatefulSet deleted while no replica runs (so no one saw its Delete event): its

@@ -69,8 +69,14 @@ impl TestEnv {
         self.port("KAFKA_ADVERTISER_TESTENV_REPLICAS")
     }
 
+    /// The admin URL of webhook replica `replica`.
     pub fn admin_url(&self, replica: u16) -> String {
         format!("http://127.0.0.1:{}", self.port("KAFKA_ADVERTISER_TESTENV_ADMIN_PORT") + replica)
+    }
+
+    /// The admin URL of controller replica `replica` (after the webhook replicas' ports).
+    pub fn controller_admin_url(&self, replica: u16) -> String {
+        format!("http://127.0.0.1:{}", self.port("KAFKA_ADVERTISER_TESTENV_ADMIN_PORT") + self.replicas() + replica)
     }
 
     pub fn pid_file(&self, name: &str) -> PathBuf {
@@ -412,8 +418,9 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
 
-/// A further `serve` process (optionally `--namespace`-scoped) beside the deployed ones, with the same
-/// ServiceAccount token. It never leads (its Lease namespace is not granted), so it only watches.
+/// A further `serve` process (optionally `--namespace`-scoped) beside the deployed ones, with the
+/// controller's ServiceAccount token (its role `all` reads what both roles read). It never leads (its
+/// Lease namespace is not granted), so it only watches.
 /// Stopped (by pid) when dropped.
 pub struct Scoped {
     pub admin: u16,
@@ -426,7 +433,7 @@ impl Scoped {
         let port = free_port();
         let admin = free_port();
         let mut cmd = std::process::Command::new(env.product());
-        cmd.env("KUBECONFIG", env.dir.join("kafka-advertiser.kubeconfig")).arg("serve");
+        cmd.env("KUBECONFIG", env.dir.join("controller.kubeconfig")).arg("serve");
         if !namespaces.is_empty() {
             cmd.args(["--namespace", namespaces]);
         }
@@ -528,4 +535,49 @@ pub async fn wait_event(client: &Client, namespace: &str, sts: &str, reason: &st
             .find(|e| e.reason.as_deref() == Some(reason) && e.note.as_deref().unwrap_or("").contains(text))
     })
     .await
+}
+
+/// Stop a process the harness started (scripts/testenv.sh deploy), by its pid file, and wait for it.
+pub async fn stop_process(env: &TestEnv, name: &str) {
+    let pid: i32 = std::fs::read_to_string(env.pid_file(name)).unwrap().trim().parse().unwrap();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {name} ({pid})");
+    wait_for(&format!("{name} to exit"), Duration::from_secs(30), || async {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+}
+
+/// The deployed controller replicas, stopped; started again (scripts/testenv.sh deploy restarts
+/// what is not running) when this is dropped, also when the test fails.
+pub struct ControllersStopped;
+
+impl ControllersStopped {
+    pub async fn stop() -> ControllersStopped {
+        let env = testenv();
+        for r in 0..env.replicas() {
+            stop_process(env, &format!("kafka-advertiser-controller-{r}")).await;
+        }
+        ControllersStopped
+    }
+}
+
+impl Drop for ControllersStopped {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testenv.sh");
+        let out = std::process::Command::new("bash").arg(script).arg("deploy").output();
+        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("scripts/testenv.sh deploy failed after the controllers were stopped: {out:?}");
+        }
+    }
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

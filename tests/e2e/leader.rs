@@ -1,4 +1,4 @@
-//! Leader hand-over between the two deployed replicas.
+//! Leader hand-over between the two deployed controller replicas; the webhook without a controller.
 
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ async fn follower_takes_over_when_the_leader_stops() {
 
     let leader = wait_for("a Lease holder", Duration::from_secs(30), || holder(&c)).await;
     let replica = leader.strip_prefix("testenv-").unwrap_or_else(|| panic!("unexpected holder {leader}"));
-    let pid_file = env.pid_file(&format!("kafka-advertiser-{replica}"));
+    let pid_file = env.pid_file(&format!("kafka-advertiser-controller-{replica}"));
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     // The harness started this process (scripts/testenv.sh deploy); stop it by its pid.
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
@@ -59,4 +59,37 @@ async fn follower_takes_over_when_the_leader_stops() {
 
     // Bring the stopped replica back (deploy is idempotent: it restarts what is not running).
     env.script(&["deploy"]);
+}
+
+/// The webhook runs as its own identity with its own view of the Services: with every controller
+/// replica stopped it still admits a broker whose address is known, and a new broker waits with a
+/// denial that says the controller makes its Service.
+#[tokio::test]
+async fn the_webhook_answers_while_the_controller_is_down() {
+    let _g = INSTALL.write().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-nocontroller").await;
+    Broker::new("kafka", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    let before = converged(&c, &ns, "kafka", 1, 9094).await;
+
+    let stopped = ControllersStopped::stop().await;
+    // A broker pod recreated (a node lost, a roll): admitted with its known address.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), &ns);
+    let old = pods.get("kafka-0").await.unwrap();
+    pods.delete("kafka-0", &kube::api::DeleteParams::default()).await.unwrap();
+    let again = wait_for("kafka-0 recreated and admitted", Duration::from_secs(90), || async {
+        let p = pods.get_opt("kafka-0").await.ok()??;
+        (p.metadata.uid != old.metadata.uid).then_some(p)
+    })
+    .await;
+    let advertised = env_value(&again, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("the listeners injected");
+    assert!(advertised.contains(&format!("{}:9094", before[&0])), "{advertised}");
+    // A new broker: nobody makes its Service, so it waits, and the denial says why.
+    scale(&c, &ns, "kafka", 2).await;
+    let ev = wait_event(&c, &ns, "kafka", "FailedCreate", "kafka-1-external does not exist yet").await;
+    assert!(ev.note.unwrap().contains("check that the controller is running"));
+    assert!(pods.get_opt("kafka-1").await.unwrap().is_none());
+
+    drop(stopped);
+    converged(&c, &ns, "kafka", 2, 9094).await;
 }

@@ -18,6 +18,7 @@ mod discovery;
 mod gateway;
 mod kafka;
 mod leader;
+mod namespaced;
 mod readiness;
 mod services;
 
