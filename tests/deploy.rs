@@ -612,3 +612,40 @@ fn every_image_reference_is_from_a_known_repository() {
         assert!(KNOWN.contains(&repo), "image {r} is not from a known repository");
     }
 }
+
+/// README "Security": the RBAC table says what `deploy/` grants, row for row, both ways.
+#[test]
+fn the_readme_rbac_table_is_what_deploy_grants() {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let table = readme.split("<!-- rbac-table").nth(1).and_then(|t| t.split("<!-- /rbac-table -->").next()).unwrap();
+    let split = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_owned()).collect() };
+    let mut documented = BTreeSet::new();
+    for row in table.lines().map(str::trim).filter(|l| l.starts_with('|') && !l.starts_with("|---")).skip(1) {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let (who, group, resources, verbs, scope) = (cells[0], cells[1], cells[2], cells[3], cells[4]);
+        let group = if group == "core" { "" } else { group };
+        for r in split(resources) {
+            for v in split(verbs) {
+                documented.insert((who.to_owned(), group.to_owned(), r.clone(), v, scope.to_owned()));
+            }
+        }
+    }
+    let r = base();
+    let mut granted = BTreeSet::new();
+    for who in ["webhook", "controller"] {
+        for g in rbac::rights(&r.0, "kafka-advertiser", &format!("kafka-advertiser-{who}")) {
+            let read_only = !rbac::WRITE_VERBS.contains(&g.verb.as_str())
+                && kafka_advertiser::controller::CLUSTER_RBAC
+                    .iter()
+                    .any(|(cg, cr, _)| *cg == g.group && *cr == g.resource);
+            let scope = match g.scope.as_deref() {
+                None if read_only => "cluster, read-only",
+                None => "watched namespaces",
+                Some("kafka-advertiser") => "install namespace",
+                Some(other) => panic!("deploy/ grants in namespace {other}"),
+            };
+            granted.insert((who.to_owned(), g.group, g.resource, g.verb, scope.to_owned()));
+        }
+    }
+    assert_eq!(documented, granted, "README's RBAC table and deploy/ differ");
+}
