@@ -280,8 +280,17 @@ impl Planner<'_> {
         }
         let s = &self.d.settings;
         if let (Mode::GatewayTcp, None, Some(a)) = (s.mode, &s.address, gateway::gateway_address(gw)) {
-            for (_, svc) in self.d.services.iter_mut() {
-                svc.annotations_mut().insert(ANN_GATEWAY_ADDRESS.into(), a.clone());
+            if crate::mutate::settings::is_valid_host(&a) {
+                for (_, svc) in self.d.services.iter_mut() {
+                    svc.annotations_mut().insert(ANN_GATEWAY_ADDRESS.into(), a.clone());
+                }
+            } else {
+                let note = format!(
+                    "Gateway {} publishes the address {a:?} (status.addresses[0].value), which is not an IP address \
+                     or a DNS name; brokers are not given it",
+                    gp.gateway()
+                );
+                self.objects.push(Note::warning("InvalidAddress", note, None));
             }
         }
         let manager = listener_manager(&self.d.namespace, &self.d.name);
@@ -439,8 +448,19 @@ impl Planner<'_> {
         let mut addrs = BTreeMap::new();
         for (ordinal, svc) in &d.services {
             let cached = self.o.services.iter().find(|s| s.metadata.name == svc.metadata.name);
-            if let Some(a) = cached.and_then(|s| ingress_address(s)) {
-                addrs.insert(*ordinal, a.to_owned());
+            match cached.and_then(|s| ingress_address(s)) {
+                Some(a) if crate::mutate::settings::is_valid_host(a) => {
+                    addrs.insert(*ordinal, a.to_owned());
+                }
+                Some(a) => {
+                    let note = format!(
+                        "Service {} has the address {a:?}, which is not an IP address or a DNS name; broker {ordinal} \
+                         is not given it",
+                        svc.name_any()
+                    );
+                    self.objects.push(Note::warning("InvalidAddress", note, None));
+                }
+                None => {}
             }
         }
         for (o, a) in addrs.iter().filter(|(o, a)| self.o.seen.get(o) != Some(a)) {

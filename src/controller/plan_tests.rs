@@ -325,3 +325,27 @@ fn a_drifted_broker_is_evicted_only_with_roll_on_change_and_everyone_ready() {
     o.recently_evicted = true;
     assert!(plan(&o, &Defaults::default(), &book).evict.is_none(), "one at a time");
 }
+
+/// An address that is not an IP or a DNS name (here written on the broker's Service by whoever may
+/// edit it) is given to no broker and no client: a Warning, and nothing in the status or discovery.
+#[test]
+fn a_learned_address_that_is_not_a_host_is_reported_not_published() {
+    let o = observed(sts(2, json!({})));
+    let mut o = converge(&o, &run(&o));
+    with_ingress(&mut o, 0, "203.0.113.10");
+    for s in o.services.iter_mut().filter(|s| s.metadata.name.as_deref() == Some("kafka-1-external")) {
+        let mut svc = (**s).clone();
+        svc.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(crate::names::ANN_GATEWAY_ADDRESS.to_owned(), "$(KAFKA_PASSWORD)".to_owned());
+        *s = Arc::new(svc);
+    }
+    let p = run(&o);
+    assert_eq!(p.status.addresses.keys().copied().collect::<Vec<_>>(), [0]);
+    let objects = &p.problems.iter().find(|(k, _)| *k == OBJECTS).unwrap().1;
+    let bad = objects.iter().find(|n| n.reason == "InvalidAddress").expect("an InvalidAddress Warning");
+    assert!(bad.note.contains("kafka-1-external") && bad.note.contains("$(KAFKA_PASSWORD)"), "{}", bad.note);
+    let cm = p.apply.iter().find(|a| a.kind == Kind::ConfigMap).map(|a| a.body.to_string()).unwrap_or_default();
+    assert!(!cm.contains("KAFKA_PASSWORD"), "{cm}");
+}

@@ -51,12 +51,20 @@ pub enum MutateError {
          the StatefulSet to its headless Service, or annotate kafka-advertiser.io/internal-listener: none"
     )]
     NoSubdomain { pod: String },
+    /// `other` names the other StatefulSet only when it is in the same namespace (a tenant learns nothing
+    /// about other namespaces from a denial).
     #[error(
-        "node port {port} of StatefulSet {statefulset} is already held by the Service of broker {other_ordinal} of \
-         StatefulSet {other}: clients would reach the other StatefulSet's broker; set \
-         kafka-advertiser.io/node-port-base to a range no other StatefulSet uses"
+        "node port {port} of StatefulSet {statefulset} is already held by the Service of {other}: clients would \
+         reach the other StatefulSet's broker; set kafka-advertiser.io/node-port-base to a range no other \
+         StatefulSet uses"
     )]
-    NodePortClash { port: u16, statefulset: String, other: String, other_ordinal: u32 },
+    NodePortClash { port: u16, statefulset: String, other: String },
+    #[error(
+        "the address {value:?} learned from {source_of} is not an IP address or a DNS name; kafka-advertiser puts \
+         only those into the broker's environment (no '$', ',', spaces or control characters): fix the address \
+         at its source"
+    )]
+    InvalidAddress { value: String, source_of: String },
     #[error(
         "container {container:?} already mounts volume {volume:?} at {path}, where kafka-advertiser.io/tls-issuer \
          mounts the broker certificate: set kafka-advertiser.io/tls-mount-path to another directory"
@@ -715,11 +723,15 @@ fn node_port_checks(
 ) -> Result<(), MutateError> {
     if let Some((ons, osts, oo)) = addresses.node_port_owner(port) {
         if ons != b.namespace || osts != b.statefulset {
+            let other = if ons == b.namespace {
+                format!("broker {oo} of StatefulSet {ons}/{osts}")
+            } else {
+                "a broker of a StatefulSet in another namespace".to_owned()
+            };
             return Err(MutateError::NodePortClash {
                 port,
                 statefulset: format!("{}/{}", b.namespace, b.statefulset),
-                other: format!("{ons}/{osts}"),
-                other_ordinal: oo,
+                other,
             });
         }
     }
@@ -734,7 +746,18 @@ fn learned_address(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Result<Arc<
     // Names are allocated only for a denial: the admitted path allocates nothing here.
     let namespace = || b.namespace.to_owned();
     let reason = match addresses.lookup(b.namespace, &b.statefulset, b.ordinal) {
-        Lookup::Address(a) => return Ok(a),
+        // Learned addresses come from objects others write (a load balancer's status, a Gateway's):
+        // only an IP or a DNS name reaches the env, where the kubelet would expand `$(VAR)`.
+        Lookup::Address(a) if settings::is_valid_host(&a) => return Ok(a),
+        Lookup::Address(a) => {
+            let source_of = match (&b.settings.gateway, b.settings.mode) {
+                (Some(g), Mode::GatewayTcp) => {
+                    format!("Gateway {}/{} (status.addresses)", g.namespace_or(b.namespace), g.name)
+                }
+                _ => format!("Service {}/{} (status.loadBalancer.ingress)", b.namespace, broker_service(b)),
+            };
+            return Err(MutateError::InvalidAddress { value: a.to_string(), source_of });
+        }
         Lookup::NoAddress => match &b.settings.gateway {
             Some(g) if b.settings.mode == Mode::GatewayTcp => {
                 Pending::NoGatewayAddress { namespace: g.namespace_or(b.namespace).to_owned(), name: g.name.clone() }

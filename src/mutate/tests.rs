@@ -129,6 +129,47 @@ fn loadbalancer_fixture_without_address_is_denied_naming_the_service() {
     assert!(env(&patched, "kafka", BITNAMI_ENV).unwrap().ends_with("EXTERNAL://a1b2.elb.example.com:9094"));
 }
 
+/// A learned address is someone else's data (a load balancer's status, a Gateway's, an annotation a
+/// tenant can edit on its Service): only an IP or a DNS name reaches the env, where the kubelet expands
+/// `$(VAR)` and a ',' would add a listener.
+#[test]
+fn learned_addresses_that_are_not_hosts_are_refused_naming_their_source() {
+    let pod = fixture_pod("kafka-0-kraft-bitnami-loadbalancer");
+    for bad in
+        ["$(KAFKA_PASSWORD)", "203.0.113.10,EXTERNAL2://evil.example.com:1", "a b", "x\ny", "-lead.example.com", ""]
+    {
+        let err = run(&pod, &Map::with("streaming", "kafka", 0, bad)).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, MutateError::InvalidAddress { .. }), "{bad:?}: {msg}");
+        assert!(msg.contains("Service streaming/kafka-0-external") && msg.contains(&format!("{bad:?}")), "{msg}");
+        assert!(!err.is_retryable());
+    }
+    for good in ["203.0.113.10", "2001:db8::1", "a1b2.elb.example.com", "LB.Example.COM"] {
+        assert!(run(&pod, &Map::with("streaming", "kafka", 0, good)).is_ok(), "{good}");
+    }
+}
+
+/// A node-port clash with another namespace's StatefulSet is refused without naming it.
+#[test]
+fn node_port_clash_across_namespaces_names_no_foreign_statefulset() {
+    struct Held(String);
+    impl AddressLookup for Held {
+        fn address(&self, _: &str, _: &str, _: u32) -> Option<Arc<str>> {
+            None
+        }
+        fn node_port_owner(&self, _: u16) -> Option<(String, String, u32)> {
+            Some((self.0.clone(), "secret-team-kafka".to_owned(), 3))
+        }
+    }
+    let pod = fixture_pod("kafka-4-nodeport");
+    let foreign = run(&pod, &Held("other-team".into())).unwrap_err().to_string();
+    assert!(foreign.contains("another namespace") && !foreign.contains("other-team"), "{foreign}");
+    assert!(!foreign.contains("secret-team-kafka"), "{foreign}");
+    let ns = names(&pod).1;
+    let local = run(&pod, &Held(ns.clone())).unwrap_err().to_string();
+    assert!(local.contains(&format!("broker 3 of StatefulSet {ns}/secret-team-kafka")), "{local}");
+}
+
 #[test]
 fn shared_address_fixture() {
     let (_, patched) = run(&fixture_pod("kafka-1-seed-shared-address"), &NoAddresses).unwrap();

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::DeleteParams;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
+use serde_json::json;
 
 use crate::*;
 
@@ -273,7 +274,34 @@ async fn node_port_clash_is_refused_and_reported() {
     broker().create(&c, &b).await;
     let ev = wait_event(&c, &b, "kafka", "FailedCreate", "is already held").await;
     let note = ev.note.unwrap();
-    assert!(note.contains(&format!("{a}/kafka")) && note.contains("node-port-base"), "{note}");
+    // It names the clash and the fix, but nothing of the other namespace.
+    assert!(note.contains("another namespace") && note.contains("node-port-base"), "{note}");
+    assert!(!note.contains(&a), "the denial in {b} names namespace {a}: {note}");
     wait_event(&c, &b, "kafka", "ServiceApplyFailed", "").await;
     assert!(pods_of(&c, &b, "kafka").await.is_empty(), "no broker may advertise another StatefulSet's ports");
+}
+
+/// An address that is not an IP or a DNS name never reaches a broker's env (where the kubelet expands
+/// `$(VAR)`): here written on the broker's own Service by someone who may edit it. The recreated pod
+/// is refused naming the Service, the StatefulSet gets an InvalidAddress Warning, and once the address
+/// is clean again the broker is admitted with it.
+#[tokio::test]
+async fn an_address_that_is_not_a_host_is_refused_naming_its_source() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-badaddr").await;
+    Broker::new("kafka", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    let before = converged(&c, &ns, "kafka", 1, 9094).await;
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), &ns);
+    let bad = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "$(KAFKA_PASSWORD)"}}});
+    svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
+    wait_event(&c, &ns, "kafka", "InvalidAddress", "$(KAFKA_PASSWORD)").await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    pods.delete("kafka-0", &DeleteParams::default()).await.unwrap();
+    let ev = wait_event(&c, &ns, "kafka", "FailedCreate", "is not an IP address or a DNS name").await;
+    assert!(ev.note.unwrap().contains(&format!("Service {ns}/kafka-0-external")));
+    assert!(pods.get_opt("kafka-0").await.unwrap().is_none_or(|p| p.metadata.deletion_timestamp.is_some()));
+    let clean = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": null}}});
+    svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&clean)).await.unwrap();
+    assert_eq!(converged(&c, &ns, "kafka", 1, 9094).await, before);
 }
