@@ -77,10 +77,59 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
     changed
 }
 
-/// Watch managed Services until `stop`; `synced` fires after the first full list.
+/// The managed Services' watch (`managed-by` label, no managedFields), through `writer`'s store.
+pub fn stream(
+    api: Api<Service>,
+    writer: reflector::store::Writer<Service>,
+) -> impl futures::Stream<Item = Result<watcher::Event<Service>, watcher::Error>> + Send + 'static {
+    let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    reflector(writer, watcher(api, cfg).modify(|s: &mut Service| s.metadata.managed_fields = None)).default_backoff()
+}
+
+/// A watch-stream observer that keeps the book in step with the Services' events (after the store
+/// took them); `synced` fires after the first full list.
 ///
 /// `scope` is the namespace this watch covers (`None`: all). A re-list replaces only that scope's
 /// part of the book: with `--namespace a,b` each namespace has its own watch over one shared book.
+pub fn feeder(
+    book: AddressBook,
+    scope: Option<String>,
+    synced: tokio::sync::oneshot::Sender<()>,
+) -> impl FnMut(&Result<watcher::Event<Service>, watcher::Error>) + Send + 'static {
+    let mut synced = Some(synced);
+    // On a re-list, brokers missing from the new list are dropped.
+    let mut relist: Option<Vec<(String, String, u32)>> = None;
+    move |ev| match ev {
+        Ok(watcher::Event::Init) => relist = Some(Vec::new()),
+        Ok(watcher::Event::InitApply(svc)) => {
+            apply(&book, svc, false);
+            if let (Some(seen), Some(k)) = (relist.as_mut(), broker_key(svc)) {
+                seen.push(k);
+            }
+        }
+        Ok(watcher::Event::InitDone) => {
+            if let Some(seen) = relist.take() {
+                book.retain(|ns, sts, o| {
+                    let in_scope = scope.as_deref().is_none_or(|s| s == ns);
+                    !in_scope || seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o)
+                });
+            }
+            if let Some(tx) = synced.take() {
+                let _ = tx.send(());
+            }
+        }
+        Ok(watcher::Event::Apply(svc)) => {
+            apply(&book, svc, false);
+        }
+        Ok(watcher::Event::Delete(svc)) => {
+            apply(&book, svc, true);
+        }
+        // The book keeps its last view while the API is unreachable.
+        Err(e) => tracing::warn!(error = %e, "service watch error; keeping the last known addresses"),
+    }
+}
+
+/// Watch managed Services into the book until `stop` (the webhook role's view).
 pub async fn run(
     api: Api<Service>,
     scope: Option<String>,
@@ -89,46 +138,8 @@ pub async fn run(
     synced: tokio::sync::oneshot::Sender<()>,
     stop: CancellationToken,
 ) {
-    let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let mut synced = Some(synced);
-    // On a re-list, brokers missing from the new list are dropped.
-    let mut relist: Option<Vec<(String, String, u32)>> = None;
-    let stream = reflector(writer, watcher(api, cfg).modify(|s: &mut Service| s.metadata.managed_fields = None))
-        .default_backoff()
-        .take_until(stop.cancelled_owned());
-    let mut stream = std::pin::pin!(stream);
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(watcher::Event::Init) => relist = Some(Vec::new()),
-            Ok(watcher::Event::InitApply(svc)) => {
-                apply(&book, &svc, false);
-                if let (Some(seen), Some(k)) = (relist.as_mut(), broker_key(&svc)) {
-                    seen.push(k);
-                }
-            }
-            Ok(watcher::Event::InitDone) => {
-                if let Some(seen) = relist.take() {
-                    book.retain(|ns, sts, o| {
-                        let in_scope = scope.as_deref().is_none_or(|s| s == ns);
-                        !in_scope || seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o)
-                    });
-                }
-                if let Some(tx) = synced.take() {
-                    let _ = tx.send(());
-                }
-            }
-            Ok(watcher::Event::Apply(svc)) => {
-                apply(&book, &svc, false);
-            }
-            Ok(watcher::Event::Delete(svc)) => {
-                apply(&book, &svc, true);
-            }
-            // The book keeps its last view while the API is unreachable.
-            Err(e) => {
-                tracing::warn!(error = %e, "service watch error; keeping the last known addresses")
-            }
-        }
-    }
+    let stream = stream(api, writer).inspect(feeder(book, scope, synced)).take_until(stop.cancelled_owned());
+    stream.for_each(|_| async {}).await;
 }
 
 /// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.

@@ -38,6 +38,42 @@ fn api(ctx: &Context, kind: Kind, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(ctx.shared.client.clone(), namespace, &kind.resource())
 }
 
+/// An object we are about to create exists already and someone else made it (no controller owner
+/// reference with our StatefulSet's UID): never taken over, whatever its labels say. One of ours
+/// the cache has not seen yet (made a moment ago) is not a conflict.
+async fn taken(ctx: &Context, a: &Apply) -> Result<Option<Note>, ReconcileError> {
+    let existing = match api(ctx, a.kind, &a.namespace).get_opt(&a.name).await {
+        Ok(o) => o,
+        // Unreadable: whose it is cannot be told, so it is not written (fail closed).
+        Err(kube::Error::Api(s)) if refused(s.code) => {
+            let note =
+                format!("cannot read {} {} to check it is not someone else's: {}", a.kind.name(), a.name, s.message);
+            return Ok(Some(Note::warning(a.kind.apply_failed(), note, None)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let owner = &a.body["metadata"]["ownerReferences"][0];
+    let ours =
+        |o: &DynamicObject| {
+            o.metadata.owner_references.iter().flatten().any(|r| {
+                r.controller == Some(true) && owner["uid"].as_str().is_some_and(|u| !u.is_empty() && u == r.uid)
+            })
+        };
+    Ok(existing.filter(|o| !ours(o)).map(|_| {
+        let sts = owner["name"].as_str().unwrap_or_default();
+        Note::warning(
+            "OwnershipConflict",
+            format!(
+                "{} {} exists and was not made by kafka-advertiser for StatefulSet {sts} (no owner reference to it); \
+                 leaving it alone: rename or delete it",
+                a.kind.name(),
+                a.name
+            ),
+            None,
+        )
+    }))
+}
+
 /// Every write of the plan, in order: applies, deletes, then the eviction.
 pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Outcome, ReconcileError> {
     let mut out = Outcome::default();
@@ -61,6 +97,13 @@ async fn apply_one(ctx: &Context, a: &Apply, out: &mut Outcome) -> Result<(), Re
         Some(m) => PatchParams::apply(m),
     };
     still_leader(ctx)?;
+    if a.fresh {
+        if let Some(note) = taken(ctx, a).await? {
+            out.events.push(note);
+            out.refused += 1;
+            return Ok(());
+        }
+    }
     let err = match api(ctx, a.kind, &a.namespace).patch(&a.name, &pp, &Patch::Apply(&a.body)).await {
         Ok(_) => {
             out.events.extend(a.done.clone());

@@ -267,6 +267,16 @@ pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
     }
 }
 
+/// Whether an object was made for this StatefulSet: it names it as its controller by UID. Labels
+/// anyone can set are not enough; a name that matches is not enough (no adoption).
+pub fn made_for(meta: &kube::api::ObjectMeta, sts: &StatefulSet) -> bool {
+    let uid = sts.metadata.uid.as_deref().filter(|u| !u.is_empty());
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.kind == "StatefulSet" && uid == Some(o.uid.as_str()))
+}
+
 /// Name of the client-discovery ConfigMap of a StatefulSet.
 pub fn discovery_name(statefulset: &str) -> String {
     format!("{statefulset}-external-bootstrap")

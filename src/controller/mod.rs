@@ -37,7 +37,7 @@ pub const RBAC: &[Right] = &[
     ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
     ("", "pods", &["get", "list", "watch"]),
     // Client discovery: `<statefulset>-external-bootstrap`.
-    ("", "configmaps", &["list", "watch", "create", "patch", "delete"]),
+    ("", "configmaps", &["get", "list", "watch", "create", "patch", "delete"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
     // Gateway modes: a route per broker.

@@ -59,17 +59,20 @@ pub enum GatewayState {
     Unreadable(String),
 }
 
-/// The objects of `store` in `namespace` labelled as StatefulSet `name`'s, by name.
-fn labelled<K>(store: &Store<K>, namespace: &str, name: &str) -> Vec<Arc<K>>
+/// The objects of `store` in the StatefulSet's namespace labelled as its own and made for it (its
+/// controller owner reference by UID), by name. A labelled object without it is not ours.
+fn labelled<K>(store: &Store<K>, sts: &StatefulSet) -> Vec<Arc<K>>
 where
     K: kube::Resource + Clone + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
+    let (namespace, name) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref());
     let mut out: Vec<Arc<K>> = store
         .state()
         .into_iter()
-        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
-        .filter(|o| o.labels().get(STATEFULSET_LABEL).map(String::as_str) == Some(name))
+        .filter(|o| o.meta().namespace.as_deref() == namespace)
+        .filter(|o| o.labels().get(STATEFULSET_LABEL).map(String::as_str) == name)
+        .filter(|o| desired::made_for(o.meta(), sts))
         .collect();
     out.sort_by_key(|o| o.name_any());
     out
@@ -100,7 +103,7 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
         let recently = st.evicted.get(&key).is_some_and(|t| t.elapsed() < Duration::from_secs(10));
         (st.seen.get(&key).cloned().unwrap_or_default(), recently)
     };
-    let services = labelled(&c.services, &ns, &name);
+    let services = labelled(&c.services, &sts);
     let foreign = if desired::opted_in(&sts) { foreign_services(ctx, &sts, &services).await? } else { BTreeMap::new() };
     let mut gateways = BTreeMap::new();
     for gw in gateways_named(ctx, &sts) {
@@ -108,8 +111,11 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
         gateways.insert(gw, view);
     }
     Ok(Observed {
-        configmap: c.configmaps.get(&ObjectRef::new(&desired::discovery_name(&name)).within(&ns)),
-        owned: c.owned.iter().map(|(k, s)| (*k, labelled(s, &ns, &name))).collect(),
+        configmap: c
+            .configmaps
+            .get(&ObjectRef::new(&desired::discovery_name(&name)).within(&ns))
+            .filter(|cm| desired::made_for(&cm.metadata, &sts)),
+        owned: c.owned.iter().map(|(k, s)| (*k, labelled(s, &sts))).collect(),
         pods: c.pods.state().into_iter().filter(|p| pod_of(p, &ns, &name)).collect(),
         services,
         foreign,

@@ -38,6 +38,9 @@ pub struct Apply {
     pub manager: Option<String>,
     /// Published once the API took it (a Service created).
     pub done: Option<Note>,
+    /// Not held as this StatefulSet's: it must not exist yet. An object of that name that someone
+    /// else made is a conflict, never taken over ([`super::apply`] checks right before the write).
+    pub fresh: bool,
 }
 
 /// One delete of an object this StatefulSet owns.
@@ -173,7 +176,15 @@ fn opted_out(o: &Observed) -> Plan {
     if o.sts.annotations().keys().any(|k| STATEFULSET_ANNOTATIONS.contains(&k.as_str())) {
         // Server-side apply of nothing: drops the annotations this field manager owns.
         let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns}});
-        plan.apply.push(Apply { kind: Kind::StatefulSet, namespace: ns, name, body, manager: None, done: None });
+        plan.apply.push(Apply {
+            kind: Kind::StatefulSet,
+            namespace: ns,
+            name,
+            body,
+            manager: None,
+            done: None,
+            fresh: false,
+        });
     }
     plan
 }
@@ -208,7 +219,7 @@ fn found(view: Option<&GatewayView>) -> Option<&DynamicObject> {
 fn release(gw: &DynamicObject, manager: String) -> Apply {
     let (ns, name) = (gw.namespace().unwrap_or_default(), gw.name_any());
     let body = gateway::listeners_patch(&ns, &name, &[]);
-    Apply { kind: Kind::Gateway, namespace: ns, name, body, manager: Some(manager), done: None }
+    Apply { kind: Kind::Gateway, namespace: ns, name, body, manager: Some(manager), done: None, fresh: false }
 }
 
 /// A typed object as the body of an apply, stamped with its intent.
@@ -304,6 +315,7 @@ impl Planner<'_> {
                 body,
                 manager: Some(manager),
                 done: None,
+                fresh: false,
             });
         }
     }
@@ -331,7 +343,16 @@ impl Planner<'_> {
                 .is_none()
                 .then(|| Note::normal("ServiceCreated", "Create", format!("created Service {name}"), related));
             let ns = self.ns().to_owned();
-            self.plan.apply.push(Apply { kind: Kind::Service, namespace: ns, name, body, manager: None, done });
+            // A name someone else holds was read in observe (`foreign`) and is a conflict above.
+            self.plan.apply.push(Apply {
+                kind: Kind::Service,
+                namespace: ns,
+                name,
+                body,
+                manager: None,
+                done,
+                fresh: false,
+            });
         }
         self.scale_down(&wanted);
     }
@@ -353,6 +374,13 @@ impl Planner<'_> {
                 "Service {name} belongs to StatefulSet {}; leaving it alone (set kafka-advertiser.io/service-name-template \
                  so the names differ)",
                 owner.unwrap_or("(unknown)")
+            )
+        } else if !desired::made_for(&other.metadata, &self.o.sts) {
+            format!(
+                "Service {name} is labelled as this StatefulSet's but was not made for it (no owner reference to \
+                 StatefulSet {} with its UID: an earlier StatefulSet of that name, or someone else's); leaving it \
+                 alone: delete it to have it made again",
+                self.d.name
             )
         } else {
             return None;
@@ -424,7 +452,8 @@ impl Planner<'_> {
                 continue;
             }
             let (ns, name) = (self.d.namespace.clone(), obj.name_any());
-            self.plan.apply.push(Apply { kind, namespace: ns, name, body, manager: None, done: None });
+            let fresh = cached.is_none();
+            self.plan.apply.push(Apply { kind, namespace: ns, name, body, manager: None, done: None, fresh });
         }
         for obj in current.iter().filter(|c| !wanted.iter().any(|(_, w)| w.metadata.name == c.metadata.name)) {
             if let Some(o) = obj.labels().get(ORDINAL_LABEL).and_then(|o| o.parse::<u32>().ok()) {
@@ -492,7 +521,16 @@ impl Planner<'_> {
         let cached = self.o.configmap.as_ref().map(|c| serde_json::to_value(&**c).unwrap_or_default());
         if !in_place(cached.as_ref(), &body) {
             let (ns, name) = (self.d.namespace.clone(), desired::discovery_name(&self.d.name));
-            self.plan.apply.push(Apply { kind: Kind::ConfigMap, namespace: ns, name, body, manager: None, done: None });
+            let fresh = self.o.configmap.is_none();
+            self.plan.apply.push(Apply {
+                kind: Kind::ConfigMap,
+                namespace: ns,
+                name,
+                body,
+                manager: None,
+                done: None,
+                fresh,
+            });
         }
     }
 
@@ -521,7 +559,15 @@ impl Planner<'_> {
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": { "name": name, "namespace": ns, "annotations": annotations }
         });
-        self.plan.apply.push(Apply { kind: Kind::StatefulSet, namespace: ns, name, body, manager: None, done: None });
+        self.plan.apply.push(Apply {
+            kind: Kind::StatefulSet,
+            namespace: ns,
+            name,
+            body,
+            manager: None,
+            done: None,
+            fresh: false,
+        });
     }
 
     /// Compare what each running broker advertised with what it would be given now; with

@@ -68,7 +68,8 @@ fn fake(world: World, leader: Arc<watch::Sender<bool>>) -> (Client, Fake) {
                 leader.send_replace(false);
             }
             let (code, resp) = match (parts.method.clone(), path.as_str()) {
-                (Method::GET, p) if p.contains("/services/") => match world.others.get(last) {
+                // A read by name (a Service, or an object about to be created): what `others` holds.
+                (Method::GET, _) => match world.others.get(last) {
                     Some(s) => (200, s.clone()),
                     None => (
                         404,
@@ -228,12 +229,17 @@ async fn scale_up_applies_one_service_per_broker_with_ssa() {
             "POST event ServiceCreated",
         ]
     );
-    let cm = calls.iter().find(|c| c.path.ends_with("/configmaps/kafka-external-bootstrap")).unwrap();
+    let cm = calls
+        .iter()
+        .find(|c| c.method == Method::PATCH && c.path.ends_with("/configmaps/kafka-external-bootstrap"))
+        .unwrap();
     assert_eq!(cm.body["data"], json!({"bootstrap.servers": ""}), "written before any address, so mounts work");
     assert_eq!(cm.body["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
     // Names missing from the cache are read once each: someone else may hold them.
     let reads: Vec<&str> = calls.iter().filter(|c| c.method == Method::GET).map(|c| c.path.as_str()).collect();
-    assert_eq!(reads.len(), 3, "{reads:?}");
+    // (and the discovery ConfigMap's: one someone else made is not taken over)
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    assert!(reads.iter().any(|r| r.ends_with("/configmaps/kafka-external-bootstrap")), "{reads:?}");
     for (i, patch) in calls.iter().filter(|c| c.method == Method::PATCH && c.path.contains("/services/")).enumerate() {
         assert!(
             patch.query.contains("fieldManager=kafka-advertiser") && patch.query.contains("force=true"),
@@ -364,6 +370,43 @@ async fn another_statefulsets_service_with_our_name_is_not_taken_over() {
     assert!(ev.body["note"].as_str().unwrap().contains("belongs to StatefulSet billing"), "{}", ev.body);
 }
 
+/// No adoption: a ConfigMap of the discovery name that someone else made (labelled as ours, even) is
+/// neither written nor, on opt-out, deleted; a Service labelled as ours without the owner reference
+/// (left from an earlier StatefulSet of the name, or forged) is not taken over either.
+#[tokio::test]
+async fn objects_not_made_for_this_statefulset_are_never_written_nor_deleted() {
+    let forged = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kafka-external-bootstrap", "namespace": "streaming",
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka"}},
+        "data": {"bootstrap.servers": "evil.example.com:9094"}});
+    let mut world = World { configmaps: vec![forged.clone()], ..World::default() };
+    world.others.insert("kafka-external-bootstrap".into(), forged);
+    let mut orphan = managed_service(0, Some("203.0.113.10"));
+    orphan["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+    world.others.insert("kafka-0-external".into(), orphan);
+    let s = setup(world, true, vec![]);
+    reconcile(Arc::new(statefulset(1, json!({}))), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert_eq!(writes(&calls), ["POST event OwnershipConflict", "POST event ServiceConflict"]);
+    let notes: Vec<String> =
+        calls.iter().filter(|c| c.path.ends_with("/events")).map(|c| c.body["note"].to_string()).collect();
+    assert!(notes[0].contains("ConfigMap kafka-external-bootstrap exists"), "{notes:?}");
+    assert!(notes[1].contains("was not made for it"), "{notes:?}");
+
+    // Opting out deletes only what is ours: the forged ConfigMap stays.
+    let forged = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kafka-external-bootstrap", "namespace": "streaming",
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka"}},
+        "data": {}});
+    let s = setup(World { configmaps: vec![forged], ..World::default() }, true, vec![]);
+    let mut sts = statefulset(1, json!({"kafka-advertiser.io/mode": "pod-ip"}));
+    let tpl = sts.spec.as_mut().unwrap().template.metadata.as_mut().unwrap();
+    tpl.labels.as_mut().unwrap().remove("kafka-advertiser.io/enabled");
+    reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
+    let calls = s.fake.finish(s.ctx).await;
+    assert!(writes(&calls).is_empty(), "{:?}", writes(&calls));
+}
+
 #[test]
 fn the_nudge_hash_depends_only_on_the_addresses() {
     let a = BTreeMap::from([(0, "203.0.113.10".to_owned()), (1, "203.0.113.11".to_owned())]);
@@ -399,7 +442,8 @@ async fn opted_out_statefulset_loses_its_services() {
 fn discovery(data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "kafka-external-bootstrap", "namespace": "streaming",
-            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka"}},
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka", "uid": "sts-uid", "controller": true}]},
         "data": data})
 }
 
@@ -427,7 +471,10 @@ async fn the_discovery_configmap_lists_known_brokers_and_is_rewritten_only_on_ch
     let s = setup(world(), true, vec![]);
     reconcile(Arc::new(statefulset(2, json!({}))), s.ctx.clone()).await.unwrap();
     let calls = s.fake.finish(s.ctx).await;
-    let cm = calls.iter().find(|c| c.path.ends_with("/configmaps/kafka-external-bootstrap")).unwrap();
+    let cm = calls
+        .iter()
+        .find(|c| c.method == Method::PATCH && c.path.ends_with("/configmaps/kafka-external-bootstrap"))
+        .unwrap();
     let want = json!({"bootstrap.servers": "203.0.113.10:9094", "broker.0": "203.0.113.10:9094"});
     assert_eq!(cm.body["data"], want);
     assert!(cm.query.contains("fieldManager=kafka-advertiser"));

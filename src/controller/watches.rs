@@ -128,18 +128,15 @@ impl Scope<'_> {
         synced: &mut Synced,
     ) -> Vec<JoinHandle<()>> {
         let client = &self.shared.client;
-        // Address view (all replicas): managed Services → AddressBook.
+        // Managed Services: one watch feeds the cache, then the address view (all replicas), then
+        // the reconciles of their StatefulSets, in that order (a reconcile never reads a cache older
+        // than what triggered it).
         let (services, svc_writer) = reflector::store::<Service>();
         let (tx, rx) = oneshot::channel();
         synced.push(rx);
-        let book = tokio::spawn(addresses::run(
-            api(client, self.ns()),
-            self.scope.clone(),
-            svc_writer,
-            self.shared.addresses.clone(),
-            tx,
-            self.stop.clone(),
-        ));
+        let svc_stream = addresses::stream(api(client, self.ns()), svc_writer)
+            .inspect(addresses::feeder(self.shared.addresses.clone(), self.scope.clone(), tx))
+            .touched_objects();
         let (pods, pod_stream) = self.pods(synced);
         let (configmaps, cm_stream) = self.configmaps(synced);
         let mut owned = BTreeMap::new();
@@ -159,7 +156,7 @@ impl Scope<'_> {
         let ctx = Arc::new(Context::new(self.shared.clone(), recorder, leader.clone(), caches, state));
         let sts_stream = self.statefulsets(sts_writer, ctx.clone(), synced);
         let mut controller = Controller::for_stream(sts_stream, sts_store.clone())
-            .owns(api::<Service>(client, self.ns()), managed())
+            .owns_stream(svc_stream)
             .owns_stream(pod_stream)
             .owns_stream(cm_stream);
         for (kind, stream) in owned_streams {
@@ -185,7 +182,7 @@ impl Scope<'_> {
                     tracing::debug!(error = %e, "reconcile failed");
                 }
             });
-        vec![book, tokio::spawn(run)]
+        vec![tokio::spawn(run)]
     }
 
     /// Opted-in broker pods: drift detection, and in nodeport and pod-ip modes their addresses.

@@ -324,3 +324,35 @@ async fn address_type_picks_the_ingress_entry() {
         assert_eq!(pods.len(), 1);
     }
 }
+
+/// No adoption, tried as a tenant with only `edit` in its namespace: a ConfigMap it made beforehand
+/// with the discovery name (and kafka-advertiser's labels) is neither overwritten nor, when the
+/// StatefulSet goes, deleted; the StatefulSet gets an OwnershipConflict Warning.
+#[tokio::test]
+async fn a_configmap_with_the_discovery_name_is_not_taken_over() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-noadopt").await;
+    let tenant = tenant_client(&c, &ns).await;
+    let forged: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "kafka-external-bootstrap", "namespace": ns,
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka"}},
+        "data": {"bootstrap.servers": "mine.example.com:9094"},
+    }))
+    .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(tenant.clone(), &ns);
+    let before = cms.create(&Default::default(), &forged).await.unwrap();
+    Broker::new("kafka", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&tenant, &ns).await;
+    converged(&c, &ns, "kafka", 1, 9094).await;
+    let ev = wait_event(&c, &ns, "kafka", "OwnershipConflict", "ConfigMap kafka-external-bootstrap exists").await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    let after = cms.get("kafka-external-bootstrap").await.unwrap();
+    assert_eq!(after.metadata.resource_version, before.metadata.resource_version, "the tenant's ConfigMap was written");
+    Api::<StatefulSet>::namespaced(tenant.clone(), &ns).delete("kafka", &DeleteParams::default()).await.unwrap();
+    wait_for("the StatefulSet's Services gone", Duration::from_secs(90), || async {
+        services_of(&c, &ns, "kafka").await.is_empty().then_some(())
+    })
+    .await;
+    let still = cms.get("kafka-external-bootstrap").await.unwrap();
+    assert_eq!(still.data, before.data);
+}

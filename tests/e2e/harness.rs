@@ -124,6 +124,25 @@ pub async fn client() -> Client {
     Client::try_from(cfg).expect("client")
 }
 
+/// A tenant of `namespace`: a ServiceAccount `tenant` bound there to the built-in `edit` ClusterRole
+/// and nothing else, and a client that makes every request as it (impersonation by the admin).
+pub async fn tenant_client(admin: &Client, namespace: &str) -> Client {
+    let sa: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "tenant", "namespace": namespace}})).unwrap();
+    Api::namespaced(admin.clone(), namespace).create(&PostParams::default(), &sa).await.unwrap();
+    let rb: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "tenant-edit", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
+    }))
+    .unwrap();
+    Api::namespaced(admin.clone(), namespace).create(&PostParams::default(), &rb).await.unwrap();
+    let kc = Kubeconfig::read_from(testenv().kubeconfig()).expect("read the test environment's kubeconfig");
+    let mut cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig");
+    cfg.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:tenant"));
+    Client::try_from(cfg).expect("client")
+}
+
 /// A fresh namespace `<prefix>-<n>`, unique across runs.
 pub async fn namespace(client: &Client, prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
