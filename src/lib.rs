@@ -12,6 +12,7 @@ pub mod mutate;
 pub mod names;
 pub mod offline;
 pub mod status;
+pub mod tenancy;
 pub mod tls;
 
 use std::io::Write;

@@ -1,0 +1,365 @@
+//! Access classes: what the platform lets a tenant ask for. An `ExternalAccessClass`
+//! (`kafka-advertiser.io/v1alpha1`, cluster-scoped) fixes settings in the same vocabulary as the
+//! pod-template annotations, names the few a tenant may still set, and bounds the host names, IPs
+//! and ports a StatefulSet's settings produce.
+//!
+//! One pure decision serves the webhook and the controller: [`effective`] (class + annotations +
+//! the namespace's labels → the annotations to use, or a typed refusal), then [`Class::bounds`]
+//! for every broker. With `--tenancy open` (the default) a StatefulSet that names no class, where no
+//! default class exists, keeps the whole vocabulary; with `--tenancy classes` it is refused.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde::Deserialize;
+
+use crate::mutate::settings::{Mode, Settings};
+
+/// The pod-template annotation that names a class.
+pub const ANN_CLASS: &str = "kafka-advertiser.io/class";
+/// On a class: `"true"` makes it the default for StatefulSets that name none.
+pub const ANN_DEFAULT_CLASS: &str = "kafka-advertiser.io/is-default-class";
+pub const GROUP: &str = "kafka-advertiser.io";
+pub const VERSION: &str = "v1alpha1";
+pub const KIND: &str = "ExternalAccessClass";
+pub const PLURAL: &str = "externalaccessclasses";
+const PREFIX: &str = "kafka-advertiser.io/";
+
+/// The settings vocabulary (annotation names without the prefix): the only keys a class may fix.
+pub const SETTINGS: [&str; 34] = [
+    "mode",
+    "address",
+    "port-base",
+    "gateway",
+    "gateway-listener",
+    "bootstrap-hostname",
+    "tls-issuer",
+    "tls-mount-path",
+    "hostname-template",
+    "port",
+    "node-port-base",
+    "env",
+    "listener",
+    "internal-listener",
+    "internal-port",
+    "container",
+    "anti-affinity",
+    "topology-key",
+    "service-name-template",
+    "service-type",
+    "address-type",
+    "ip-family",
+    "rack",
+    "rack-label",
+    "target-port",
+    "external-traffic-policy",
+    "load-balancer-source-ranges",
+    "load-balancer-class",
+    "service-annotations",
+    "service-labels",
+    "bootstrap",
+    "bootstrap-port",
+    "retain-services",
+    "roll-on-change",
+];
+
+/// Settings that shape only the broker's own pod: always the tenant's (within the address checks).
+pub const POD_SHAPE: [&str; 8] =
+    ["container", "env", "listener", "internal-listener", "internal-port", "tls-mount-path", "rack", "rack-label"];
+
+/// `--tenancy`: whether a StatefulSet may do without a class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tenancy {
+    /// No class named and no default class: the whole vocabulary (single-tenant clusters).
+    #[default]
+    Open,
+    /// Every opted-in StatefulSet needs a class (named, or the one default).
+    Classes,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+/// `spec` of an `ExternalAccessClass`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassSpec {
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tenant_settings: Vec<String>,
+    pub hostname_suffixes: Option<Vec<String>>,
+    pub address_ranges: Option<Vec<String>>,
+    pub port_range: Option<PortRange>,
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+/// One class, as the platform wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Class {
+    pub name: String,
+    pub default: bool,
+    pub spec: ClassSpec,
+}
+
+impl Class {
+    /// A class from its object (JSON, as the API returns it).
+    pub fn from_value(v: &serde_json::Value) -> Result<Class, serde_json::Error> {
+        let name = v["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let default = v["metadata"]["annotations"][ANN_DEFAULT_CLASS].as_str().map(str::trim) == Some("true");
+        let spec = ClassSpec::deserialize(v.get("spec").cloned().unwrap_or_default())?;
+        Ok(Class { name, default, spec })
+    }
+}
+
+/// What the platform has: the tenancy switch and every class.
+#[derive(Debug, Clone, Default)]
+pub struct Classes {
+    pub tenancy: Tenancy,
+    pub classes: Vec<Arc<Class>>,
+}
+
+/// Why a StatefulSet's settings are refused; [`ClassError::reason`] is the Event reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassError {
+    #[error("ExternalAccessClass {class:?} (kafka-advertiser.io/class) does not exist: name one that does (kubectl get eac)")]
+    NotFound { class: String },
+    #[error(
+        "{} ExternalAccessClasses are marked as the default ({}): the platform must keep one \
+         (kafka-advertiser.io/is-default-class), or name one with kafka-advertiser.io/class",
+        classes.len(), classes.join(", ")
+    )]
+    DefaultAmbiguous { classes: Vec<String> },
+    #[error(
+        "this install requires an ExternalAccessClass (--tenancy classes) and none is named or default: set \
+         kafka-advertiser.io/class on the pod template (kubectl get eac)"
+    )]
+    Required,
+    #[error("ExternalAccessClass {class} does not admit namespace {namespace} (its namespaceSelector): name another class")]
+    NotPermitted { class: String, namespace: String },
+    #[error(
+        "{PREFIX}{setting} is fixed by ExternalAccessClass {class}: remove it from the pod template (a tenant may set \
+         only {allowed})"
+    )]
+    SettingRefused { setting: String, class: String, allowed: String },
+    #[error("port {port} is outside the ports ExternalAccessClass {class} allows ({min}-{max}): {source_of}")]
+    PortOutOfRange { port: u32, class: String, min: u16, max: u16, source_of: String },
+    #[error("{host} is not under the host names ExternalAccessClass {class} allows ({suffixes}): {source_of}")]
+    HostNotAllowed { host: String, class: String, suffixes: String, source_of: String },
+    #[error("{address} is outside the addresses ExternalAccessClass {class} allows ({ranges}): {source_of}")]
+    AddressNotAllowed { address: String, class: String, ranges: String, source_of: String },
+}
+
+impl ClassError {
+    /// The Warning Event reason on the StatefulSet.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ClassError::NotFound { .. } | ClassError::Required => "ClassNotFound",
+            ClassError::DefaultAmbiguous { .. } => "DefaultClassAmbiguous",
+            ClassError::NotPermitted { .. } => "ClassNotPermitted",
+            ClassError::SettingRefused { .. } => "ClassSettingRefused",
+            ClassError::PortOutOfRange { .. } => "PortOutOfRange",
+            ClassError::HostNotAllowed { .. } => "AddressNotAllowed",
+            ClassError::AddressNotAllowed { .. } => "AddressNotAllowed",
+        }
+    }
+}
+
+type Annotations = BTreeMap<String, String>;
+
+/// The class that applies: the named one, else the one default, else none (`open`) or a refusal.
+pub fn select<'c>(
+    annotations: &Annotations,
+    namespace: &str,
+    namespace_labels: Option<&Annotations>,
+    classes: &'c Classes,
+) -> Result<Option<&'c Arc<Class>>, ClassError> {
+    let class = match annotations.get(ANN_CLASS).map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        Some(name) => Some(
+            classes.classes.iter().find(|c| c.name == name).ok_or(ClassError::NotFound { class: name.to_owned() })?,
+        ),
+        None => {
+            let defaults: Vec<&Arc<Class>> = classes.classes.iter().filter(|c| c.default).collect();
+            match (defaults.as_slice(), classes.tenancy) {
+                ([one], _) => Some(*one),
+                ([], Tenancy::Open) => None,
+                ([], Tenancy::Classes) => return Err(ClassError::Required),
+                (many, _) => {
+                    let mut classes: Vec<String> = many.iter().map(|c| c.name.clone()).collect();
+                    classes.sort();
+                    return Err(ClassError::DefaultAmbiguous { classes });
+                }
+            }
+        }
+    };
+    if let Some(c) = class {
+        let empty = Annotations::new();
+        let labels = namespace_labels.unwrap_or(&empty);
+        if !c.spec.namespace_selector.as_ref().is_none_or(|s| selects(s, labels)) {
+            return Err(ClassError::NotPermitted { class: c.name.clone(), namespace: namespace.to_owned() });
+        }
+    }
+    Ok(class)
+}
+
+/// The annotations to use under `class`: its settings, then the tenant's own where it may set them
+/// (`tenantSettings`, and the pod-shape keys). Any other setting the tenant wrote is refused,
+/// unless it repeats the class's value.
+pub fn effective(annotations: &Annotations, class: Option<&Class>) -> Result<Annotations, ClassError> {
+    let Some(class) = class else { return Ok(annotations.clone()) };
+    let mut out: Annotations = annotations
+        .iter()
+        .filter(|(k, _)| setting(k).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in &class.spec.settings {
+        out.insert(format!("{PREFIX}{k}"), v.clone());
+    }
+    for (k, v) in annotations {
+        let Some(key) = setting(k) else { continue };
+        if tenant_may_set(class, key) {
+            out.insert(k.clone(), v.clone());
+        } else if class.spec.settings.get(key).map(|c| c.trim()) != Some(v.trim()) {
+            return Err(ClassError::SettingRefused {
+                setting: key.to_owned(),
+                class: class.name.clone(),
+                allowed: allowed(class),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The vocabulary key of a `kafka-advertiser.io/…` annotation that is a setting.
+fn setting(annotation: &str) -> Option<&str> {
+    annotation.strip_prefix(PREFIX).filter(|k| SETTINGS.contains(k))
+}
+
+fn tenant_may_set(class: &Class, key: &str) -> bool {
+    POD_SHAPE.contains(&key) || class.spec.tenant_settings.iter().any(|t| t == key)
+}
+
+fn allowed(class: &Class) -> String {
+    let mut keys: Vec<&str> = POD_SHAPE.iter().copied().chain(class.spec.tenant_settings.iter().map(String::as_str)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.join(", ")
+}
+
+impl Class {
+    /// Every port, host name and IP that broker `ordinal`'s settings produce, within the class's
+    /// bounds. Learned addresses (a load balancer's, a Gateway's) are the platform's and not checked.
+    pub fn bounds(&self, s: &Settings, ordinal: u32, rendered_host: Option<&str>) -> Result<(), ClassError> {
+        if let Ok(port) = s.external_port(ordinal) {
+            self.port(u32::from(port), &format!("the external port of broker {ordinal}"))?;
+        }
+        if let Some(a) = s.address.as_deref() {
+            self.host_or_ip(a, &format!("{PREFIX}address"))?;
+        }
+        if let Some(h) = rendered_host {
+            self.host_or_ip(h, &format!("{PREFIX}hostname-template for broker {ordinal}"))?;
+        }
+        Ok(())
+    }
+
+    /// A port the settings produce (also the bootstrap port).
+    pub fn port(&self, port: u32, source_of: &str) -> Result<(), ClassError> {
+        match &self.spec.port_range {
+            Some(r) if port < u32::from(r.min) || port > u32::from(r.max) => Err(ClassError::PortOutOfRange {
+                port,
+                class: self.name.clone(),
+                min: r.min,
+                max: r.max,
+                source_of: source_of.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// An IP within `addressRanges`, a DNS name under `hostnameSuffixes` (each unset: unbounded).
+    pub fn host_or_ip(&self, host: &str, source_of: &str) -> Result<(), ClassError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            let Some(ranges) = &self.spec.address_ranges else { return Ok(()) };
+            if ranges.iter().any(|r| in_cidr(ip, r)) {
+                return Ok(());
+            }
+            return Err(ClassError::AddressNotAllowed {
+                address: bare.to_owned(),
+                class: self.name.clone(),
+                ranges: ranges.join(", "),
+                source_of: source_of.to_owned(),
+            });
+        }
+        let Some(suffixes) = &self.spec.hostname_suffixes else { return Ok(()) };
+        if suffixes.iter().any(|s| under(bare, s)) {
+            return Ok(());
+        }
+        Err(ClassError::HostNotAllowed {
+            host: bare.to_owned(),
+            class: self.name.clone(),
+            suffixes: suffixes.join(", "),
+            source_of: source_of.to_owned(),
+        })
+    }
+}
+
+/// `name` is `suffix` or ends in `.suffix`, case-insensitively (label boundaries: `badexample.com`
+/// is not under `example.com`).
+pub fn under(name: &str, suffix: &str) -> bool {
+    let (n, s) = (name.trim_end_matches('.').to_ascii_lowercase(), suffix.trim().trim_matches('.').to_ascii_lowercase());
+    !s.is_empty() && (n == s || n.ends_with(&format!(".{s}")))
+}
+
+/// Whether `ip` is inside `cidr` (`a.b.c.d/n` or `x::/n`; a bare address is a /32 or /128).
+pub fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
+    let (net, bits) = match cidr.trim().split_once('/') {
+        Some((n, b)) => (n, b.parse::<u32>().ok()),
+        None => (cidr.trim(), None),
+    };
+    match (ip, net.parse::<IpAddr>()) {
+        (IpAddr::V4(a), Ok(IpAddr::V4(n))) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), Ok(IpAddr::V6(n))) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Does a label selector select these labels? (`In`, `NotIn`, `Exists`, `DoesNotExist`.)
+pub fn selects(sel: &LabelSelector, labels: &Annotations) -> bool {
+    let by_label = sel.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+    let by_expr = sel.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
+            "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
+            "Exists" => labels.contains_key(&e.key),
+            "DoesNotExist" => !labels.contains_key(&e.key),
+            _ => false,
+        }
+    });
+    by_label && by_expr
+}
+
+/// The host a mode renders from the hostname template for one broker (hostname, gateway-tls).
+pub fn rendered_host(s: &Settings, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> Option<String> {
+    matches!(s.mode, Mode::Hostname | Mode::GatewayTls)
+        .then(|| s.hostname_template.as_ref().map(|t| t.render(ordinal, pod, namespace, statefulset)))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests;

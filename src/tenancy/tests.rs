@@ -1,0 +1,145 @@
+use serde_json::json;
+
+use super::*;
+use crate::mutate::Defaults;
+
+fn class(name: &str, spec: serde_json::Value) -> Arc<Class> {
+    Arc::new(Class::from_value(&json!({"metadata": {"name": name}, "spec": spec})).unwrap())
+}
+
+fn default_class(name: &str, spec: serde_json::Value) -> Arc<Class> {
+    Arc::new(
+        Class::from_value(&json!({"metadata": {"name": name, "annotations": {ANN_DEFAULT_CLASS: "true"}}, "spec": spec}))
+            .unwrap(),
+    )
+}
+
+fn ann(pairs: &[(&str, &str)]) -> Annotations {
+    pairs.iter().map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string())).collect()
+}
+
+fn internet() -> Arc<Class> {
+    class(
+        "internet",
+        json!({
+            "settings": {"mode": "loadbalancer", "load-balancer-class": "cloud", "service-annotations": "{\"lb\": \"public\"}"},
+            "tenantSettings": ["anti-affinity", "load-balancer-source-ranges", "port"],
+            "hostnameSuffixes": ["kafka.example.com"],
+            "addressRanges": ["203.0.113.0/24"],
+            "portRange": {"min": 9000, "max": 9999},
+            "namespaceSelector": {"matchLabels": {"tier": "tenant"}},
+        }),
+    )
+}
+
+#[test]
+fn a_named_class_fixes_its_settings_and_lets_the_tenant_set_only_what_it_lists() {
+    let classes = Classes { tenancy: Tenancy::Open, classes: vec![internet()] };
+    let labels = BTreeMap::from([("tier".to_owned(), "tenant".to_owned())]);
+    let mut a = ann(&[("class", "internet"), ("anti-affinity", "preferred"), ("env", "KAFKA_ADVERTISED_LISTENERS")]);
+    a.insert("app".into(), "kafka".into());
+    let c = select(&a, "team-a", Some(&labels), &classes).unwrap().unwrap();
+    let e = effective(&a, Some(c)).unwrap();
+    assert_eq!(e[&format!("{PREFIX}mode")], "loadbalancer");
+    assert_eq!(e[&format!("{PREFIX}load-balancer-class")], "cloud");
+    assert_eq!(e[&format!("{PREFIX}anti-affinity")], "preferred", "listed in tenantSettings");
+    assert_eq!(e[&format!("{PREFIX}env")], "KAFKA_ADVERTISED_LISTENERS", "pod-shape keys are the tenant's");
+    assert_eq!(e["app"], "kafka", "other annotations pass through");
+    // Every setting the class does not hand out is refused, naming it and the class.
+    for (k, v) in [("service-annotations", "{\"metallb.io/address-pool\": \"dmz\"}"), ("load-balancer-class", "other"), ("mode", "nodeport"), ("tls-issuer", "ClusterIssuer/corp")] {
+        let mut a = a.clone();
+        a.insert(format!("{PREFIX}{k}"), v.into());
+        let err = effective(&a, Some(c)).unwrap_err();
+        assert_eq!(err.reason(), "ClassSettingRefused");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("{PREFIX}{k}")) && msg.contains("internet") && msg.contains("anti-affinity"), "{msg}");
+    }
+    // Repeating the class's own value is no change, so no refusal.
+    let mut same = a.clone();
+    same.insert(format!("{PREFIX}mode"), " loadbalancer ".into());
+    assert!(effective(&same, Some(c)).is_ok());
+    // Annotations outside the vocabulary (our own status ones) are not settings.
+    let mut ours = a.clone();
+    ours.insert(format!("{PREFIX}advertised"), "EXTERNAL://x:1".into());
+    assert!(effective(&ours, Some(c)).is_ok());
+}
+
+#[test]
+fn which_class_applies() {
+    let labels = BTreeMap::from([("tier".to_owned(), "tenant".to_owned())]);
+    let open = Classes { tenancy: Tenancy::Open, classes: vec![internet()] };
+    let closed = Classes { tenancy: Tenancy::Classes, ..open.clone() };
+    let none = Annotations::new();
+    assert!(select(&none, "a", Some(&labels), &open).unwrap().is_none(), "open: no class, no default");
+    assert_eq!(select(&none, "a", Some(&labels), &closed).unwrap_err(), ClassError::Required);
+    let missing = ann(&[("class", "intranet")]);
+    assert_eq!(select(&missing, "a", None, &open).unwrap_err(), ClassError::NotFound { class: "intranet".into() });
+    // A class the namespace is not selected by is refused in both modes: no fallback to open.
+    let named = ann(&[("class", "internet")]);
+    let other = BTreeMap::from([("tier".to_owned(), "platform".to_owned())]);
+    for c in [&open, &closed] {
+        let err = select(&named, "infra", Some(&other), c).unwrap_err();
+        assert_eq!(err.reason(), "ClassNotPermitted");
+        assert!(err.to_string().contains("namespace infra"));
+    }
+    // One default applies when none is named; two are an error, never a guess.
+    let d = Classes { tenancy: Tenancy::Classes, classes: vec![internet(), default_class("intranet", json!({}))] };
+    assert_eq!(select(&none, "a", None, &d).unwrap().unwrap().name, "intranet");
+    let two = Classes { classes: vec![default_class("b", json!({})), default_class("a", json!({}))], ..d.clone() };
+    let err = select(&none, "a", None, &two).unwrap_err();
+    assert_eq!(err, ClassError::DefaultAmbiguous { classes: vec!["a".into(), "b".into()] });
+    assert!(select(&ann(&[("class", "b")]), "a", None, &two).is_ok(), "naming one resolves it");
+}
+
+#[test]
+fn bounds_on_ports_hosts_and_addresses() {
+    let c = internet();
+    let s = |pairs: &[(&str, &str)]| Settings::from_annotations(&ann(pairs), &Defaults::default()).unwrap();
+    assert!(c.bounds(&s(&[("port", "9094")]), 0, None).is_ok());
+    let err = c.bounds(&s(&[("port", "443")]), 0, None).unwrap_err();
+    assert_eq!(err.reason(), "PortOutOfRange");
+    assert!(err.to_string().contains("port 443") && err.to_string().contains("9000-9999"), "{err}");
+    // port-base + N: the last broker's port counts.
+    let tcp = s(&[("mode", "shared-address"), ("address", "203.0.113.7"), ("port-base", "9998")]);
+    assert!(c.bounds(&tcp, 1, None).is_ok());
+    assert_eq!(c.bounds(&tcp, 2, None).unwrap_err().reason(), "PortOutOfRange");
+    // An IP outside addressRanges (another tenant's MetalLB IP), a name outside the suffixes.
+    let foreign = s(&[("mode", "shared-address"), ("address", "198.51.100.7"), ("port-base", "9092")]);
+    assert_eq!(c.bounds(&foreign, 0, None).unwrap_err().reason(), "AddressNotAllowed");
+    let host = s(&[("mode", "hostname"), ("hostname-template", "{pod}.kafka.example.com")]);
+    assert!(c.bounds(&host, 0, Some("kafka-0.kafka.example.com")).is_ok());
+    let err = c.bounds(&host, 0, Some("www.corp.example.org")).unwrap_err();
+    assert!(err.to_string().contains("www.corp.example.org") && err.to_string().contains("kafka.example.com"));
+}
+
+#[test]
+fn suffixes_match_on_label_boundaries_and_cidrs_by_prefix() {
+    assert!(under("kafka.example.com", "example.com"));
+    assert!(under("A.Example.COM.", "example.com"));
+    assert!(under("example.com", "example.com"));
+    assert!(!under("badexample.com", "example.com"));
+    assert!(!under("example.com.evil.org", "example.com"));
+    assert!(!under("x.example.com", ""));
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert!(in_cidr(ip("203.0.113.7"), "203.0.113.0/24"));
+    assert!(!in_cidr(ip("203.0.114.7"), "203.0.113.0/24"));
+    assert!(in_cidr(ip("10.1.2.3"), "0.0.0.0/0"));
+    assert!(in_cidr(ip("2001:db8::5"), "2001:db8::/32"));
+    assert!(!in_cidr(ip("2001:db9::5"), "2001:db8::/32"));
+    assert!(!in_cidr(ip("203.0.113.7"), "2001:db8::/32"), "families never match");
+    assert!(in_cidr(ip("203.0.113.7"), "203.0.113.7"), "a bare address is itself");
+}
+
+#[test]
+fn selectors() {
+    let sel: LabelSelector = serde_json::from_value(json!({
+        "matchLabels": {"tier": "tenant"},
+        "matchExpressions": [{"key": "team", "operator": "In", "values": ["a", "b"]}, {"key": "frozen", "operator": "DoesNotExist"}]
+    }))
+    .unwrap();
+    let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Annotations>();
+    assert!(selects(&sel, &l(&[("tier", "tenant"), ("team", "a")])));
+    assert!(!selects(&sel, &l(&[("tier", "tenant"), ("team", "c")])));
+    assert!(!selects(&sel, &l(&[("tier", "tenant"), ("team", "a"), ("frozen", "")])));
+    assert!(selects(&LabelSelector::default(), &l(&[])), "an empty selector selects everything");
+}
