@@ -160,6 +160,10 @@ pub struct ServeArgs {
     /// port but the admin one) or `all` (both, one identity: local runs and small installs).
     #[arg(long, env = "KAFKA_ADVERTISER_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
+    /// `open`: a StatefulSet that names no ExternalAccessClass (and no class is the default) may use
+    /// every setting; `classes`: every opted-in StatefulSet needs a class.
+    #[arg(long, env = "KAFKA_ADVERTISER_TENANCY", value_enum, default_value_t = crate::tenancy::Tenancy::Open)]
+    pub tenancy: crate::tenancy::Tenancy,
     /// Serve the webhook only, with no Kubernetes API access (loadbalancer mode then denies).
     #[arg(long, env = "KAFKA_ADVERTISER_STANDALONE", conflicts_with = "controller_only")]
     pub standalone: bool,

@@ -132,6 +132,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let addresses = AddressBook::scoped(args.controller.namespaces.clone());
+    addresses.set_tenancy(args.tenancy);
     let stop = CancellationToken::new();
     tokio::spawn(shutdown_signal(stop.clone(), readiness.clone(), args.server.shutdown_delay));
 

@@ -141,7 +141,9 @@ pub enum ClassError {
          kafka-advertiser.io/class on the pod template (kubectl get eac)"
     )]
     Required,
-    #[error("ExternalAccessClass {class} does not admit namespace {namespace} (its namespaceSelector): name another class")]
+    #[error(
+        "ExternalAccessClass {class} does not admit namespace {namespace} (its namespaceSelector): name another class"
+    )]
     NotPermitted { class: String, namespace: String },
     #[error(
         "{PREFIX}{setting} is fixed by ExternalAccessClass {class}: remove it from the pod template (a tenant may set \
@@ -213,11 +215,8 @@ pub fn select<'c>(
 /// unless it repeats the class's value.
 pub fn effective(annotations: &Annotations, class: Option<&Class>) -> Result<Annotations, ClassError> {
     let Some(class) = class else { return Ok(annotations.clone()) };
-    let mut out: Annotations = annotations
-        .iter()
-        .filter(|(k, _)| setting(k).is_none())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut out: Annotations =
+        annotations.iter().filter(|(k, _)| setting(k).is_none()).map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, v) in &class.spec.settings {
         out.insert(format!("{PREFIX}{k}"), v.clone());
     }
@@ -246,7 +245,8 @@ fn tenant_may_set(class: &Class, key: &str) -> bool {
 }
 
 fn allowed(class: &Class) -> String {
-    let mut keys: Vec<&str> = POD_SHAPE.iter().copied().chain(class.spec.tenant_settings.iter().map(String::as_str)).collect();
+    let mut keys: Vec<&str> =
+        POD_SHAPE.iter().copied().chain(class.spec.tenant_settings.iter().map(String::as_str)).collect();
     keys.sort_unstable();
     keys.dedup();
     keys.join(", ")
@@ -313,7 +313,8 @@ impl Class {
 /// `name` is `suffix` or ends in `.suffix`, case-insensitively (label boundaries: `badexample.com`
 /// is not under `example.com`).
 pub fn under(name: &str, suffix: &str) -> bool {
-    let (n, s) = (name.trim_end_matches('.').to_ascii_lowercase(), suffix.trim().trim_matches('.').to_ascii_lowercase());
+    let (n, s) =
+        (name.trim_end_matches('.').to_ascii_lowercase(), suffix.trim().trim_matches('.').to_ascii_lowercase());
     !s.is_empty() && (n == s || n.ends_with(&format!(".{s}")))
 }
 

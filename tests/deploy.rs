@@ -649,3 +649,40 @@ fn the_readme_rbac_table_is_what_deploy_grants() {
     }
     assert_eq!(documented, granted, "README's RBAC table and deploy/ differ");
 }
+
+/// The ExternalAccessClass CRD: its CEL list of setting keys is the code's vocabulary, it is
+/// cluster-scoped with the short name `eac`, and `tenancy-classes` switches both roles to classes.
+#[test]
+fn the_access_class_crd_and_the_tenancy_component() {
+    let r = base();
+    let crd =
+        r.0.iter()
+            .find(|v| {
+                v["kind"] == "CustomResourceDefinition"
+                    && v["metadata"]["name"] == "externalaccessclasses.kafka-advertiser.io"
+            })
+            .expect("the ExternalAccessClass CRD in deploy/");
+    assert_eq!(crd["spec"]["scope"], "Cluster");
+    assert_eq!(crd["spec"]["names"]["shortNames"][0], "eac");
+    let v = &crd["spec"]["versions"][0];
+    assert_eq!(v["name"], kafka_advertiser::tenancy::VERSION);
+    let props = &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    for field in ["settings", "tenantSettings"] {
+        let rule = props[field]["x-kubernetes-validations"][0]["rule"].as_str().unwrap();
+        let keys: BTreeSet<&str> = rule.split('\'').skip(1).step_by(2).collect();
+        let code: BTreeSet<&str> = kafka_advertiser::tenancy::SETTINGS.into_iter().collect();
+        assert_eq!(keys, code, "{field}: the CRD's vocabulary and src/tenancy.rs differ");
+    }
+    for d in ["webhook", "controller"] {
+        let env = |r: &Rendered| {
+            r.deployment(d).spec.unwrap().template.spec.unwrap().containers[0]
+                .env
+                .iter()
+                .flatten()
+                .find(|e| e.name == "KAFKA_ADVERTISER_TENANCY")
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(env(&r).as_deref(), Some("open"), "{d}: open by default");
+        assert_eq!(env(&with_component("tenancy-classes")).as_deref(), Some("classes"), "{d}");
+    }
+}

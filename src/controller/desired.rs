@@ -2,6 +2,7 @@
 //! Services the controller owns. Unit-tested on its own; `preview` prints it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Service, ServicePort, ServiceSpec};
@@ -13,6 +14,7 @@ use crate::mutate::settings::{
     AddressType, Defaults, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE, ANN_IP_FAMILY,
 };
 use crate::names::*;
+use crate::tenancy;
 
 /// MetalLB IP sharing under both annotation generations. A value the user set under either name wins.
 fn metallb_sharing(annotations: &mut BTreeMap<String, String>, default_key: String, ip: Option<&str>) {
@@ -128,6 +130,54 @@ pub fn opted_in(sts: &StatefulSet) -> bool {
 
 fn template_annotations(sts: &StatefulSet) -> BTreeMap<String, String> {
     sts.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.annotations.clone()).unwrap_or_default()
+}
+
+/// The StatefulSet as its access class makes it: the template's annotations are the effective ones,
+/// and a setting on its own metadata the class does not hand out is refused too. Unchanged (and
+/// no class) when none applies.
+pub fn classed(
+    sts: &Arc<StatefulSet>,
+    book: &dyn crate::mutate::AddressLookup,
+) -> Result<(Arc<StatefulSet>, Option<Arc<tenancy::Class>>), tenancy::ClassError> {
+    let classes = book.classes().filter(|c| !c.classes.is_empty() || c.tenancy == tenancy::Tenancy::Classes);
+    let Some(classes) = classes else { return Ok((sts.clone(), None)) };
+    let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
+    let template = template_annotations(sts);
+    let labels = book.namespace_labels(ns);
+    let Some(class) = tenancy::select(&template, ns, labels.as_deref(), &classes)?.cloned() else {
+        return Ok((sts.clone(), None));
+    };
+    let own: BTreeMap<String, String> = sts
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| SERVICE_ONLY.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tenancy::effective(&own, Some(&class))?;
+    let effective = tenancy::effective(&template, Some(&class))?;
+    let mut out = (**sts).clone();
+    if let Some(m) = out.spec.as_mut().map(|s| s.template.metadata.get_or_insert_with(Default::default)) {
+        m.annotations = Some(effective);
+    }
+    Ok((Arc::new(out), Some(class)))
+}
+
+/// Every port, host name and IP the StatefulSet's brokers and bootstrap produce, within the class.
+pub fn class_bounds(d: &Desired, class: &tenancy::Class) -> Result<(), tenancy::ClassError> {
+    for ordinal in d.start..d.start.saturating_add(d.replicas) {
+        let pod = format!("{}-{ordinal}", d.name);
+        let host = tenancy::rendered_host(&d.settings, ordinal, &pod, &d.namespace, &d.name);
+        class.bounds(&d.settings, ordinal, host.as_deref())?;
+    }
+    if d.bootstrap.is_some() {
+        class.port(u32::from(d.service_settings.bootstrap_port), "kafka-advertiser.io/bootstrap-port")?;
+    }
+    if let Some(h) = d.service_settings.bootstrap_hostname.as_deref() {
+        class.host_or_ip(h, "kafka-advertiser.io/bootstrap-hostname")?;
+    }
+    Ok(())
 }
 
 fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Option<&'a Container> {

@@ -7,6 +7,7 @@
 
 pub mod addresses;
 pub mod apply;
+pub mod classes;
 pub mod context;
 pub mod desired;
 pub mod gateway;
@@ -50,16 +51,24 @@ pub const RBAC: &[Right] = &[
 /// What the controller reads across the cluster whatever it watches (a ClusterRole, read-only): the
 /// namespace's labels judge a listener's allowedRoutes selector; a parent Gateway may sit outside
 /// the watched namespaces.
-pub const CLUSTER_RBAC: &[Right] =
-    &[("", "namespaces", &["get"]), ("gateway.networking.k8s.io", "gateways", &["get", "list", "watch"])];
+pub const CLUSTER_RBAC: &[Right] = &[
+    ("", "namespaces", &["get", "list", "watch"]),
+    ("gateway.networking.k8s.io", "gateways", &["get", "list", "watch"]),
+    ("kafka-advertiser.io", "externalaccessclasses", &["list", "watch"]),
+];
 
 /// gateway-tcp's listeners on a user's Gateway: granted per Gateway (a Role with `resourceNames`),
 /// never by default.
 pub const GATEWAY_LISTENER_RBAC: Right = ("gateway.networking.k8s.io", "gateways", &["patch"]);
 
-/// What the webhook's identity uses (`serve --role webhook`, [`view`]): read-only.
+/// What the webhook's identity uses in the namespaces it watches (`serve --role webhook`, [`view`]):
+/// read-only.
 pub const WEBHOOK_RBAC: &[Right] =
     &[("", "services", &["list", "watch"]), ("apps", "statefulsets", &["list", "watch"])];
+
+/// What the webhook's identity reads across the cluster for access classes ([`classes`]).
+pub const WEBHOOK_CLUSTER_RBAC: &[Right] =
+    &[("", "namespaces", &["list", "watch"]), ("kafka-advertiser.io", "externalaccessclasses", &["list", "watch"])];
 
 /// Leader election: a Role in the install's namespace, for the controller only.
 pub const LEASE_RBAC: Right = ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);

@@ -130,10 +130,13 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
 /// else's, or another StatefulSet's): read by name, only while the name is missing from the cache.
 async fn foreign_services(
     ctx: &Context,
-    sts: &StatefulSet,
+    sts: &Arc<StatefulSet>,
     ours: &[Arc<Service>],
 ) -> Result<BTreeMap<String, Service>, ReconcileError> {
-    let Ok(d) = desired::desired(sts, &ctx.shared.defaults) else {
+    let Ok((sts, _)) = desired::classed(sts, &ctx.shared.addresses) else {
+        return Ok(BTreeMap::new());
+    };
+    let Ok(d) = desired::desired(&sts, &ctx.shared.defaults) else {
         return Ok(BTreeMap::new());
     };
     let api: Api<Service> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
@@ -151,7 +154,9 @@ async fn foreign_services(
 }
 
 /// `namespace/name` of the Gateway the settings name (gateway modes) and of the one recorded.
-fn gateways_named(ctx: &Context, sts: &StatefulSet) -> Vec<String> {
+fn gateways_named(ctx: &Context, sts: &Arc<StatefulSet>) -> Vec<String> {
+    // The Gateway an access class names counts too.
+    let sts = &desired::classed(sts, &ctx.shared.addresses).map(|(s, _)| s).unwrap_or_else(|_| sts.clone());
     let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
     let named = desired::settings_of(sts, &ctx.shared.defaults)
         .ok()

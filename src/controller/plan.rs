@@ -138,6 +138,16 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
     if !desired::opted_in(&o.sts) {
         return opted_out(o);
     }
+    // Under an access class: its settings, and nothing it does not allow (existing objects stay).
+    let owned;
+    let (o, class) = match desired::classed(&o.sts, book) {
+        Ok((_, None)) => (o, None),
+        Ok((sts, Some(c))) => {
+            owned = Observed { sts, ..o.clone() };
+            (&owned, Some(c))
+        }
+        Err(e) => return refused_by_class(&e),
+    };
     let mut template = desired::template_problems(&o.sts, defaults)
         .into_iter()
         .map(|(reason, m)| Note::warning(reason, m, None))
@@ -151,9 +161,17 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
             return Plan { problems: vec![(TEMPLATE, template)], ..Plan::default() };
         }
     };
+    if let Some(Err(e)) = class.map(|c| desired::class_bounds(&d, &c)) {
+        return refused_by_class(&e);
+    }
     let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
     p.plan.problems.push((TEMPLATE, template));
     p.decide(book)
+}
+
+/// Settings the access class does not allow: a Warning, and nothing written or deleted.
+fn refused_by_class(e: &crate::tenancy::ClassError) -> Plan {
+    Plan { problems: vec![(TEMPLATE, vec![Note::warning(e.reason(), e.to_string(), None)])], ..Plan::default() }
 }
 
 /// Opted out (or never in): remove what we made for it, if anything; drop our annotations.

@@ -14,6 +14,7 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::addresses::{self, publish_selector};
+use super::classes;
 use super::context::Shared;
 use super::watches::{api, on_first_list, ready_when_synced, Synced};
 
@@ -38,6 +39,13 @@ pub async fn run(shared: Shared, namespaces: Vec<String>, stop: CancellationToke
         )));
         tasks.push(tokio::spawn(selectors(shared.clone(), scope, &mut synced, stop.clone())));
     }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    synced.push(rx);
+    let (changed, _) = tokio::sync::watch::channel(0);
+    tasks.push(tokio::spawn(classes::run(shared.client.clone(), shared.addresses.clone(), tx, changed, stop.clone())));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    synced.push(rx);
+    tasks.push(tokio::spawn(classes::namespaces(shared.client.clone(), shared.addresses.clone(), tx, stop.clone())));
     tokio::spawn(ready_when_synced(shared, synced));
     for t in tasks {
         let _ = t.await;

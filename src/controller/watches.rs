@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::addresses::publish_selector;
 use super::context::{Caches, Context, Settings, Shared, State};
 use super::kinds::Kind;
-use super::{addresses, apply, desired, leader, reconcile};
+use super::{addresses, apply, classes, desired, leader, reconcile};
 use crate::mutate::AddressBook;
 use crate::names::{
     ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS,
@@ -64,10 +64,20 @@ pub async fn run(shared: Shared, settings: Settings, stop: CancellationToken) {
     let served = served_kinds(&shared.client).await;
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
+    // Access classes and namespaces' labels (cluster-wide reads): a class changed, every
+    // StatefulSet is planned again.
+    let (class_tx, class_rx) = watch::channel(0u64);
+    let (tx, rx) = oneshot::channel();
+    synced.push(rx);
+    let (client, book) = (shared.client.clone(), shared.addresses.clone());
+    tasks.push(tokio::spawn(classes::run(client.clone(), book.clone(), tx, class_tx, stop.clone())));
+    let (tx, rx) = oneshot::channel();
+    synced.push(rx);
+    tasks.push(tokio::spawn(classes::namespaces(client, book, tx, stop.clone())));
     let state = Arc::new(Mutex::new(State::default()));
     for scope in scopes {
         let s = Scope { shared: &shared, settings: &settings, scope, served: &served, stop: &stop };
-        tasks.extend(s.start(leader_rx.clone(), state.clone(), &mut synced));
+        tasks.extend(s.start(leader_rx.clone(), class_rx.clone(), state.clone(), &mut synced));
     }
     tokio::spawn(ready_when_synced(shared.clone(), synced));
     for t in tasks {
@@ -124,6 +134,7 @@ impl Scope<'_> {
     fn start(
         &self,
         leader: watch::Receiver<bool>,
+        classes_changed: watch::Receiver<u64>,
         state: Arc<Mutex<State>>,
         synced: &mut Synced,
     ) -> Vec<JoinHandle<()>> {
@@ -175,6 +186,7 @@ impl Scope<'_> {
         let stop = self.stop.clone();
         let run = controller
             .reconcile_all_on(leader::became_leader(leader))
+            .reconcile_all_on(classes::changes(classes_changed))
             .graceful_shutdown_on(stop.cancelled_owned())
             .run(reconcile::reconcile, reconcile::error_policy, ctx)
             .for_each(|r| async move {

@@ -46,6 +46,14 @@ pub trait AddressLookup {
     fn node_port_owner(&self, _port: u16) -> Option<(String, String, u32)> {
         None
     }
+    /// The platform's access classes and tenancy switch (`None`: open, no classes).
+    fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
+        None
+    }
+    /// A namespace's labels (access classes' namespaceSelector), when known.
+    fn namespace_labels(&self, _namespace: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        None
+    }
     /// The address, or why there is none.
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
         match self.address(namespace, statefulset, ordinal) {
@@ -72,6 +80,10 @@ struct Inner {
     selectors: ArcSwap<Selectors>,
     /// nodePort → the managed broker Service holding it.
     node_ports: ArcSwap<HashMap<u16, (String, String, u32)>>,
+    /// The access classes and the tenancy switch.
+    classes: ArcSwap<crate::tenancy::Classes>,
+    /// namespace → its labels.
+    namespaces: ArcSwap<HashMap<String, Arc<BTreeMap<String, String>>>>,
 }
 
 impl AddressBook {
@@ -185,6 +197,30 @@ impl AddressBook {
         });
     }
 
+    /// Replace the access classes (the tenancy switch stays).
+    pub fn set_classes(&self, classes: Vec<Arc<crate::tenancy::Class>>) {
+        self.inner
+            .classes
+            .rcu(|old| Arc::new(crate::tenancy::Classes { tenancy: old.tenancy, classes: classes.clone() }));
+    }
+
+    /// Set the tenancy switch (`--tenancy`).
+    pub fn set_tenancy(&self, tenancy: crate::tenancy::Tenancy) {
+        self.inner.classes.rcu(|old| Arc::new(crate::tenancy::Classes { tenancy, classes: old.classes.clone() }));
+    }
+
+    /// Record (or with `None`, forget) a namespace's labels.
+    pub fn set_namespace_labels(&self, namespace: &str, labels: Option<BTreeMap<String, String>>) {
+        self.inner.namespaces.rcu(|old| {
+            let mut next = (**old).clone();
+            match &labels {
+                Some(l) => next.insert(namespace.to_owned(), Arc::new(l.clone())),
+                None => next.remove(namespace),
+            };
+            Arc::new(next)
+        });
+    }
+
     pub fn mark_synced(&self) {
         self.inner.synced.store(true, Ordering::Release);
     }
@@ -221,6 +257,14 @@ impl AddressLookup for AddressBook {
 
     fn node_port_owner(&self, port: u16) -> Option<(String, String, u32)> {
         self.inner.node_ports.load().get(&port).cloned()
+    }
+
+    fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
+        Some(self.inner.classes.load_full())
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        self.inner.namespaces.load().get(namespace).cloned()
     }
 
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {

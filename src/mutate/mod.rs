@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 pub use crate::names::POD_INDEX_LABEL;
 use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
+use crate::tenancy::{self, Class, ClassError, Tenancy};
 
 pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
 use listeners::Listener;
@@ -72,6 +73,8 @@ pub enum MutateError {
     TlsMountPathTaken { container: String, volume: String, path: String },
     #[error("waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: {reason}")]
     AddressPending { namespace: String, statefulset: String, ordinal: u32, reason: Pending },
+    #[error(transparent)]
+    Class(#[from] ClassError),
 }
 
 /// Why a broker's address is not known, and what to look at.
@@ -532,6 +535,8 @@ struct Broker<'a> {
     name: &'a str,
     namespace: &'a str,
     settings: Settings,
+    /// The access class that applies, if any: it bounds what the settings produce.
+    class: Option<Arc<Class>>,
     ordinal: u32,
     statefulset: String,
     spec: &'a pod::SpecView,
@@ -567,12 +572,16 @@ pub fn mutate_view(
         return Ok(None);
     }
     let mut warnings = Vec::new();
-    let b = read_broker(pod, names, defaults, &mut warnings)?;
+    let b = read_broker(pod, names, defaults, addresses, &mut warnings)?;
     if let Some(m) = controller_only(&b, &mut warnings) {
         return Ok(Some(Mutation { warnings, ..m }));
     }
     let port = b.settings.external_port(b.ordinal)?;
     let host = external_host(&b, port, addresses, &mut warnings)?;
+    if let Some(class) = &b.class {
+        let rendered = matches!(b.settings.mode, Mode::Hostname | Mode::GatewayTls).then_some(&*host);
+        class.bounds(&b.settings, b.ordinal, rendered)?;
+    }
     let internal_host = internal_host(&b)?;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
     if let (Some(internal), Some(h)) = (b.settings.internal_listener.as_deref(), internal_host.as_deref()) {
@@ -605,15 +614,13 @@ fn read_broker<'a>(
     pod: &'a PodView,
     names: RequestNames<'a>,
     defaults: &Defaults,
+    addresses: &dyn AddressLookup,
     warnings: &mut Vec<String>,
 ) -> Result<Broker<'a>, MutateError> {
     let meta = &pod.metadata;
     let name = meta.name.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.name);
     let namespace = meta.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.namespace);
-    let settings = match meta.annotations.as_ref() {
-        Some(a) => Settings::from_annotations(a, defaults)?,
-        None => Settings::from_annotations(&BTreeMap::new(), defaults)?,
-    };
+    let (settings, class) = class_settings(meta.annotations.as_ref(), namespace, defaults, addresses)?;
     let shown = || {
         if name.is_empty() {
             meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
@@ -631,7 +638,25 @@ fn read_broker<'a>(
             container.name
         ));
     }
-    Ok(Broker { pod, name, namespace, settings, ordinal, statefulset, spec, ci, container })
+    Ok(Broker { pod, name, namespace, settings, class, ordinal, statefulset, spec, ci, container })
+}
+
+/// The pod's settings under the access class that applies to it (none: its own annotations).
+fn class_settings(
+    annotations: Option<&BTreeMap<String, String>>,
+    namespace: &str,
+    defaults: &Defaults,
+    addresses: &dyn AddressLookup,
+) -> Result<(Settings, Option<Arc<Class>>), MutateError> {
+    let empty = BTreeMap::new();
+    let a = annotations.unwrap_or(&empty);
+    let classes = addresses.classes().filter(|c| !c.classes.is_empty() || c.tenancy == Tenancy::Classes);
+    let Some(classes) = classes else { return Ok((Settings::from_annotations(a, defaults)?, None)) };
+    let labels = addresses.namespace_labels(namespace);
+    match tenancy::select(a, namespace, labels.as_deref(), &classes)? {
+        None => Ok((Settings::from_annotations(a, defaults)?, None)),
+        Some(c) => Ok((Settings::from_annotations(&tenancy::effective(a, Some(c))?, defaults)?, Some(c.clone()))),
+    }
 }
 
 /// A KRaft controller-only node has no advertised listeners for clients: left as it is.

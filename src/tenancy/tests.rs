@@ -9,8 +9,10 @@ fn class(name: &str, spec: serde_json::Value) -> Arc<Class> {
 
 fn default_class(name: &str, spec: serde_json::Value) -> Arc<Class> {
     Arc::new(
-        Class::from_value(&json!({"metadata": {"name": name, "annotations": {ANN_DEFAULT_CLASS: "true"}}, "spec": spec}))
-            .unwrap(),
+        Class::from_value(
+            &json!({"metadata": {"name": name, "annotations": {ANN_DEFAULT_CLASS: "true"}}, "spec": spec}),
+        )
+        .unwrap(),
     )
 }
 
@@ -46,13 +48,21 @@ fn a_named_class_fixes_its_settings_and_lets_the_tenant_set_only_what_it_lists()
     assert_eq!(e[&format!("{PREFIX}env")], "KAFKA_ADVERTISED_LISTENERS", "pod-shape keys are the tenant's");
     assert_eq!(e["app"], "kafka", "other annotations pass through");
     // Every setting the class does not hand out is refused, naming it and the class.
-    for (k, v) in [("service-annotations", "{\"metallb.io/address-pool\": \"dmz\"}"), ("load-balancer-class", "other"), ("mode", "nodeport"), ("tls-issuer", "ClusterIssuer/corp")] {
+    for (k, v) in [
+        ("service-annotations", "{\"metallb.io/address-pool\": \"dmz\"}"),
+        ("load-balancer-class", "other"),
+        ("mode", "nodeport"),
+        ("tls-issuer", "ClusterIssuer/corp"),
+    ] {
         let mut a = a.clone();
         a.insert(format!("{PREFIX}{k}"), v.into());
         let err = effective(&a, Some(c)).unwrap_err();
         assert_eq!(err.reason(), "ClassSettingRefused");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("{PREFIX}{k}")) && msg.contains("internet") && msg.contains("anti-affinity"), "{msg}");
+        assert!(
+            msg.contains(&format!("{PREFIX}{k}")) && msg.contains("internet") && msg.contains("anti-affinity"),
+            "{msg}"
+        );
     }
     // Repeating the class's own value is no change, so no refusal.
     let mut same = a.clone();

@@ -86,7 +86,8 @@ fn helm_template_matches_the_kustomize_render() {
     };
     same("Service", "kafka-advertiser", "/spec/ports");
     same("Service", "kafka-advertiser", "/spec/selector");
-    for who in ["webhook", "controller", "controller-cluster"] {
+    same("CustomResourceDefinition", "externalaccessclasses.kafka-advertiser.io", "/spec");
+    for who in ["webhook", "webhook-cluster", "controller", "controller-cluster"] {
         same("ClusterRole", &format!("kafka-advertiser-{who}"), "/rules");
         same("ClusterRoleBinding", &format!("kafka-advertiser-{who}"), "/subjects");
     }

@@ -21,5 +21,6 @@ mod leader;
 mod namespaced;
 mod readiness;
 mod services;
+mod tenancy;
 
 pub use harness::*;

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use kafka_advertiser::controller::{Right, CLUSTER_RBAC, GATEWAY_LISTENER_RBAC, LEASE_RBAC, RBAC, WEBHOOK_RBAC};
+use kafka_advertiser::controller::{
+    Right, CLUSTER_RBAC, GATEWAY_LISTENER_RBAC, LEASE_RBAC, RBAC, WEBHOOK_CLUSTER_RBAC, WEBHOOK_RBAC,
+};
 use serde_json::Value;
 
 /// Verbs that change something (or grant the power to).
@@ -89,7 +91,20 @@ pub fn assert_webhook(objs: &[Value], ns: &str, sa: &str, watched: &[&str]) {
         );
         assert!(g.resource != "secrets" && g.resource != "pods", "the webhook's {ns}/{sa} reads {}", g.resource);
     }
-    assert_scoped(&all, &expand(WEBHOOK_RBAC), watched, &format!("webhook {ns}/{sa}"));
+    let cluster_reads = expand(WEBHOOK_CLUSTER_RBAC);
+    let scoped: Vec<Granted> = all
+        .iter()
+        .filter(|g| {
+            g.scope.is_some() || !cluster_reads.contains(&(g.group.clone(), g.resource.clone(), g.verb.clone()))
+        })
+        .cloned()
+        .collect();
+    let cluster: Vec<&Granted> = all
+        .iter()
+        .filter(|g| g.scope.is_none() && cluster_reads.contains(&(g.group.clone(), g.resource.clone(), g.verb.clone())))
+        .collect();
+    assert_eq!(triples(&cluster), cluster_reads, "webhook {ns}/{sa}: cluster-wide reads");
+    assert_scoped(&scoped, &expand(WEBHOOK_RBAC), watched, &format!("webhook {ns}/{sa}"));
 }
 
 /// `want` granted in every watched namespace (cluster-wide when none is named), and nothing more.

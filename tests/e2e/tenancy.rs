@@ -1,0 +1,107 @@
+//! Access classes (`ExternalAccessClass`) against the real API server, tried as a tenant with only
+//! `edit` in its namespace: the platform's class fixes the settings, a tenant's extra setting or an
+//! out-of-range port is refused (denial and Warning Event, nothing written), a namespace the class
+//! does not select cannot use it, and the legitimate path gets the class's settings.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+use crate::*;
+
+fn classes(c: &Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("kafka-advertiser.io", "v1alpha1", "ExternalAccessClass");
+    Api::all_with(c.clone(), &ApiResource::from_gvk_with_plural(&gvk, "externalaccessclasses"))
+}
+
+/// Deletes the (cluster-scoped) class when dropped, also when the test fails: on a runtime of its
+/// own, with a client of its own (the test's client belongs to the test's runtime, blocked here).
+struct ClassGuard(String);
+
+impl Drop for ClassGuard {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let _ = classes(&client().await).delete(&name, &DeleteParams::default()).await;
+            })
+        })
+        .join();
+    }
+}
+
+async fn services(c: &Client, ns: &str) -> usize {
+    Api::<Service>::namespaced(c.clone(), ns).list(&ListParams::default()).await.unwrap().items.len()
+}
+
+#[tokio::test]
+async fn a_tenant_gets_what_its_class_allows_and_nothing_else() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let team = namespace(&c, "e2e-team-a").await;
+    let label = team.rsplit('-').next().unwrap().to_owned();
+    let labelled = json!({"metadata": {"labels": {"e2e-tenant": label}}});
+    Api::<Namespace>::all(c.clone()).patch(&team, &PatchParams::default(), &Patch::Merge(&labelled)).await.unwrap();
+    let name = format!("e2e-internet-{label}");
+    let class: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kafka-advertiser.io/v1alpha1", "kind": "ExternalAccessClass",
+        "metadata": {"name": name},
+        "spec": {
+            "settings": {"mode": "loadbalancer", "service-annotations": "{\"platform.example.com/zone\": \"public\"}"},
+            "tenantSettings": ["anti-affinity", "port"],
+            "portRange": {"min": 9000, "max": 9999},
+            "namespaceSelector": {"matchLabels": {"e2e-tenant": label}},
+        },
+    }))
+    .unwrap();
+    classes(&c).create(&Default::default(), &class).await.expect("create the class");
+    let _guard = ClassGuard(name.clone());
+    // The API server checks a class against its schema: an unknown setting is refused.
+    let mut bad = class.clone();
+    bad.metadata.name = Some(format!("{name}-bad"));
+    bad.data["spec"]["settings"]["no-such-setting"] = json!("x");
+    let err = classes(&c).create(&Default::default(), &bad).await.unwrap_err().to_string();
+    assert!(err.contains("unknown setting"), "{err}");
+    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's class watch
+
+    let tenant = tenant_client(&c, &team).await;
+    // Attack: a cloud annotation the class does not hand out.
+    Broker::new("pool", 1)
+        .annotate("kafka-advertiser.io/class", &name)
+        .annotate("kafka-advertiser.io/service-annotations", "{\"metallb.io/address-pool\": \"dmz\"}")
+        .create(&tenant, &team)
+        .await;
+    let ev = wait_event(&c, &team, "pool", "ClassSettingRefused", "kafka-advertiser.io/service-annotations").await;
+    assert!(ev.note.unwrap().contains(&name));
+    wait_event(&c, &team, "pool", "FailedCreate", "is fixed by ExternalAccessClass").await;
+    // Attack: a port outside the class's range (443 on a shared load balancer).
+    Broker::new("https", 1)
+        .annotate("kafka-advertiser.io/class", &name)
+        .annotate("kafka-advertiser.io/port", "443")
+        .create(&tenant, &team)
+        .await;
+    wait_event(&c, &team, "https", "PortOutOfRange", "port 443").await;
+    assert_eq!(services(&c, &team).await, 0, "a refused StatefulSet got Services");
+
+    // The legitimate path: the class's settings, the tenant's allowed ones.
+    Broker::new("kafka", 2)
+        .annotate("kafka-advertiser.io/class", &name)
+        .annotate("kafka-advertiser.io/anti-affinity", "preferred")
+        .annotate("kafka-advertiser.io/port", "9095")
+        .create(&tenant, &team)
+        .await;
+    converged(&c, &team, "kafka", 2, 9095).await;
+    for (n, svc) in services_of(&c, &team, "kafka").await {
+        let ann = svc.metadata.annotations.unwrap_or_default();
+        assert_eq!(ann.get("platform.example.com/zone").map(String::as_str), Some("public"), "{n}");
+    }
+
+    // A namespace the class does not select cannot use it (no fallback to open).
+    let other = namespace(&c, "e2e-team-b").await;
+    Broker::new("kafka", 1).annotate("kafka-advertiser.io/class", &name).create(&c, &other).await;
+    wait_event(&c, &other, "kafka", "ClassNotPermitted", &format!("namespace {other}")).await;
+    assert_eq!(services(&c, &other).await, 0);
+}
