@@ -686,3 +686,25 @@ fn the_access_class_crd_and_the_tenancy_component() {
         assert_eq!(env(&with_component("tenancy-classes")).as_deref(), Some("classes"), "{d}");
     }
 }
+
+/// The example classes: one per mode family, each a valid class whose settings parse.
+#[test]
+fn the_example_access_classes_parse() {
+    let path = format!("{}/deploy/examples/access-classes.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut modes = BTreeSet::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+        assert_eq!(v["kind"], "ExternalAccessClass");
+        let class = kafka_advertiser::tenancy::Class::from_value(&v).unwrap();
+        for k in class.spec.settings.keys().chain(&class.spec.tenant_settings) {
+            assert!(kafka_advertiser::tenancy::SETTINGS.contains(&k.as_str()), "{}: {k}", class.name);
+        }
+        let ann: BTreeMap<String, String> =
+            class.spec.settings.iter().map(|(k, v)| (format!("kafka-advertiser.io/{k}"), v.clone())).collect();
+        let s = kafka_advertiser::mutate::settings::Settings::from_annotations(&ann, &Default::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", class.name));
+        modes.insert(format!("{:?}", s.mode));
+    }
+    assert_eq!(modes.len(), 4, "{modes:?}");
+}
