@@ -247,6 +247,11 @@ pub struct PreviewArgs {
     /// Known broker address for the modes that learn it (loadbalancer, shared-address without an address, gateway-tcp): ORDINAL=HOST (repeatable).
     #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
     pub addresses: Vec<(u32, String)>,
+    /// ExternalAccessClass manifests (YAML or JSON, several documents allowed): the class the
+    /// StatefulSet names, or the one marked default, applies as it would in the cluster (its
+    /// namespaceSelector is not evaluated offline).
+    #[arg(long = "class", env = "KAFKA_ADVERTISER_CLASS_FILE")]
+    pub class: Option<String>,
     #[command(flatten)]
     pub mutation: MutationArgs,
 }

@@ -64,9 +64,17 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
 
 /// `--address` entries apply to whichever StatefulSet the pod belongs to; `preview` also knows that
 /// StatefulSet's selector, as the controller's watch tells the webhook.
-struct AnyStatefulSet(Vec<(u32, String)>, Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>);
+struct AnyStatefulSet(
+    Vec<(u32, String)>,
+    Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
+    Option<std::sync::Arc<crate::tenancy::Classes>>,
+);
 
 impl AddressLookup for AnyStatefulSet {
+    fn classes(&self) -> Option<std::sync::Arc<crate::tenancy::Classes>> {
+        self.2.clone()
+    }
+
     fn address(&self, _: &str, _: &str, ordinal: u32) -> Option<std::sync::Arc<str>> {
         self.0.iter().rev().find(|(o, _)| *o == ordinal).map(|(_, h)| std::sync::Arc::from(h.as_str()))
     }
@@ -92,7 +100,7 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
         None => docs.into_iter().next().unwrap_or(Value::Null),
     };
     let defaults = args.mutation.defaults();
-    let lookup = AnyStatefulSet(args.addresses.clone(), None);
+    let lookup = AnyStatefulSet(args.addresses.clone(), None, None);
     // A bare Pod becomes the AdmissionReview kube-apiserver would send for its CREATE.
     let (review_json, pod) = match doc.get("kind").and_then(Value::as_str) {
         Some("AdmissionReview") => {
@@ -151,6 +159,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
         None => (EMBEDDED_EXAMPLE_NAME.to_owned(), EMBEDDED_EXAMPLE.to_owned()),
     };
     let docs = documents(&path, &text)?;
+    let classes = args.class.as_deref().map(classes_from).transpose()?;
     let mut out = String::new();
     let mut found = 0;
     for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
@@ -166,7 +175,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
             continue;
         }
         found += 1;
-        preview_one(&sts, &args.mutation.defaults(), &args.addresses, &mut out)?;
+        preview_one(&sts, &args.mutation.defaults(), &args.addresses, classes.clone(), &mut out)?;
     }
     if found == 0 && out.is_empty() {
         return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() });
@@ -174,15 +183,47 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
     Ok(out)
 }
 
+/// The ExternalAccessClasses of a file, as the cluster would hold them (tenancy open; namespace
+/// selectors are not evaluated offline).
+fn classes_from(path: &str) -> Result<std::sync::Arc<crate::tenancy::Classes>, OfflineError> {
+    let text = read_input(path)?;
+    let mut classes = Vec::new();
+    for doc in documents(path, &text)?.into_iter().filter(|d| d["kind"] == crate::tenancy::KIND) {
+        let mut c = crate::tenancy::Class::from_value(&doc)
+            .map_err(|e| OfflineError::Input { path: path.to_owned(), reason: format!("not a valid class: {e}") })?;
+        c.spec.namespace_selector = None;
+        classes.push(std::sync::Arc::new(c));
+    }
+    if classes.is_empty() {
+        return Err(OfflineError::Input { path: path.to_owned(), reason: "no ExternalAccessClass in the file".into() });
+    }
+    Ok(std::sync::Arc::new(crate::tenancy::Classes { tenancy: crate::tenancy::Tenancy::Open, classes }))
+}
+
 fn preview_one(
     sts: &StatefulSet,
     defaults: &Defaults,
     addresses: &[(u32, String)],
+    classes: Option<std::sync::Arc<crate::tenancy::Classes>>,
     out: &mut String,
 ) -> Result<(), OfflineError> {
-    let d = desired::desired(sts, defaults)?;
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
-    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new));
+    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new), classes);
+    let refused = |e: crate::tenancy::ClassError| {
+        OfflineError::Denied(format!(
+            "StatefulSet {}: {} ({})",
+            sts.metadata.name.as_deref().unwrap_or(""),
+            e,
+            e.reason()
+        ))
+    };
+    let (classed, class) = desired::classed(&std::sync::Arc::new(sts.clone()), &book).map_err(refused)?;
+    let sts = &*classed;
+    let d = desired::desired(sts, defaults)?;
+    if let Some(c) = &class {
+        desired::class_bounds(&d, c).map_err(refused)?;
+        let _ = writeln!(out, "StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
+    }
     let s = &d.settings;
     let _ = writeln!(
         out,

@@ -292,3 +292,28 @@ fn serve_roles_parse_and_refuse_what_cannot_run() {
     assert!(help.contains("--role") && help.contains("KAFKA_ADVERTISER_ROLE"), "{help}");
     assert!(!help.contains("--controller-only"), "{help}");
 }
+
+/// `preview --class FILE`: the platform sees what a class makes of a tenant's StatefulSet offline —
+/// the default class's settings applied, or the refusal naming the setting and the class.
+#[test]
+fn preview_applies_an_access_class() {
+    let classes = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/access-classes.yaml");
+    let o = run(&["preview", "--class", classes, "--address", "0=203.0.113.10"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("ExternalAccessClass internet"), "{out}");
+    assert!(out.contains("annotation service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing"), "{out}");
+    assert!(out.contains("externalTrafficPolicy Local"), "{out}");
+    // Without the class the same StatefulSet gets none of that.
+    let plain = stdout(&run(&["preview", "--address", "0=203.0.113.10"], None));
+    assert!(!plain.contains("internet-facing") && !plain.contains("ExternalAccessClass"), "{plain}");
+    // A StatefulSet asking for what the class fixes: refused, exit 1, the setting and the class named.
+    let zk = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/kafka-zookeeper.yaml");
+    let o = run(&["preview", zk, "--class", classes], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is fixed by ExternalAccessClass internet") && err.contains("ClassSettingRefused"), "{err}");
+    // A file with no class in it is a clear input error.
+    let o = run(&["preview", "--class", zk], None);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no ExternalAccessClass in the file"));
+}
