@@ -106,6 +106,7 @@ pub struct Class {
     pub name: String,
     pub default: bool,
     pub spec: ClassSpec,
+    pub generation: Option<i64>,
 }
 
 impl Class {
@@ -114,7 +115,7 @@ impl Class {
         let name = v["metadata"]["name"].as_str().unwrap_or_default().to_owned();
         let default = v["metadata"]["annotations"][ANN_DEFAULT_CLASS].as_str().map(str::trim) == Some("true");
         let spec = ClassSpec::deserialize(v.get("spec").cloned().unwrap_or_default())?;
-        Ok(Class { name, default, spec })
+        Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64() })
     }
 }
 
@@ -353,6 +354,23 @@ pub fn selects(sel: &LabelSelector, labels: &Annotations) -> bool {
         }
     });
     by_label && by_expr
+}
+
+/// A class's reach: (namespaces, StatefulSets) using it, per class name, from (namespace, class)
+/// per StatefulSet.
+pub fn usage<'a>(uses: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, (i64, i64)> {
+    let mut namespaces: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (ns, class) in uses {
+        namespaces.entry(class).or_default().insert(ns);
+        out.entry(class.to_owned()).or_default().1 += 1;
+    }
+    for (class, n) in namespaces {
+        if let Some(e) = out.get_mut(class) {
+            e.0 = n.len() as i64;
+        }
+    }
+    out
 }
 
 /// The host a mode renders from the hostname template for one broker (hostname, gateway-tls).

@@ -639,6 +639,7 @@ fn the_readme_rbac_table_is_what_deploy_grants() {
                     .iter()
                     .any(|(cg, cr, _)| *cg == g.group && *cr == g.resource);
             let scope = match g.scope.as_deref() {
+                None if g.resource == "externalaccessclasses/status" => "cluster, class status",
                 None if read_only => "cluster, read-only",
                 None => "watched namespaces",
                 Some("kafka-advertiser") => "install namespace",

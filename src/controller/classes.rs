@@ -105,3 +105,35 @@ pub async fn namespaces(client: Client, book: AddressBook, synced: oneshot::Send
 pub fn changes(rx: watch::Receiver<u64>) -> impl Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move { rx.changed().await.ok().map(|()| ((), rx)) })
 }
+
+/// The leader's part: write each class's reach (`status.namespaces`, `status.statefulSets`,
+/// `status.observedGeneration`) when it changed, from `uses` (namespace and class of each
+/// StatefulSet that uses one). Returns what it wrote, to be remembered.
+pub async fn write_status(
+    client: &Client,
+    book: &AddressBook,
+    uses: Vec<(String, String)>,
+    written: &mut std::collections::BTreeMap<String, (i64, i64, Option<i64>)>,
+) {
+    let counts = crate::tenancy::usage(uses.iter().map(|(n, c)| (n.as_str(), c.as_str())));
+    let Some(classes) = crate::mutate::AddressLookup::classes(book) else { return };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
+    for class in &classes.classes {
+        let (namespaces, statefulsets) = counts.get(&class.name).copied().unwrap_or_default();
+        let want = (namespaces, statefulsets, class.generation);
+        if written.get(&class.name) == Some(&want) {
+            continue;
+        }
+        let body = serde_json::json!({
+            "apiVersion": format!("{GROUP}/{VERSION}"), "kind": KIND, "metadata": {"name": class.name},
+            "status": {"namespaces": namespaces, "statefulSets": statefulsets, "observedGeneration": class.generation},
+        });
+        let pp = kube::api::PatchParams::apply(crate::names::FIELD_MANAGER).force();
+        match api.patch_status(&class.name, &pp, &kube::api::Patch::Apply(&body)).await {
+            Ok(_) => {
+                written.insert(class.name.clone(), want);
+            }
+            Err(e) => tracing::warn!(error = %e, class = %class.name, "cannot write the class's status"),
+        }
+    }
+}

@@ -59,6 +59,8 @@ pub struct State {
     pub published: HashMap<(ObjectRef<StatefulSet>, &'static str), Vec<String>>,
     /// When we last evicted a pod of a StatefulSet (one at a time).
     pub evicted: HashMap<ObjectRef<StatefulSet>, Instant>,
+    /// The access class each StatefulSet uses (for the classes' status).
+    pub classes: HashMap<ObjectRef<StatefulSet>, String>,
 }
 
 impl State {
@@ -68,6 +70,7 @@ impl State {
         self.waiting.remove(key);
         self.managed.remove(key);
         self.evicted.remove(key);
+        self.classes.remove(key);
         self.published.retain(|(k, _), _| k != key);
     }
 }

@@ -57,6 +57,9 @@ pub const CLUSTER_RBAC: &[Right] = &[
     ("kafka-advertiser.io", "externalaccessclasses", &["list", "watch"]),
 ];
 
+/// The controller writes each access class's status (its reach): the one cluster-wide write.
+pub const CLASS_STATUS_RBAC: Right = ("kafka-advertiser.io", "externalaccessclasses/status", &["patch"]);
+
 /// gateway-tcp's listeners on a user's Gateway: granted per Gateway (a Role with `resourceNames`),
 /// never by default.
 pub const GATEWAY_LISTENER_RBAC: Right = ("gateway.networking.k8s.io", "gateways", &["patch"]);

@@ -109,6 +109,8 @@ pub struct Status {
     pub addresses: BTreeMap<u32, String>,
     pub waiting: i64,
     pub managed: i64,
+    /// The access class it uses, if any (the class's status counts its users).
+    pub class: Option<String>,
 }
 
 pub fn service_ref(namespace: &str, name: &str) -> ObjectReference {
@@ -161,11 +163,12 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
             return Plan { problems: vec![(TEMPLATE, template)], ..Plan::default() };
         }
     };
-    if let Some(Err(e)) = class.map(|c| desired::class_bounds(&d, &c)) {
+    if let Some(Err(e)) = class.as_ref().map(|c| desired::class_bounds(&d, c)) {
         return refused_by_class(&e);
     }
     let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
     p.plan.problems.push((TEMPLATE, template));
+    p.plan.status.class = class.map(|c| c.name.clone());
     p.decide(book)
 }
 

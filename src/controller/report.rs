@@ -51,6 +51,10 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Out
             st.seen.insert(key.clone(), plan.status.addresses.clone());
             st.waiting.insert(key.clone(), plan.status.waiting);
             st.managed.insert(key.clone(), plan.status.managed);
+            match &plan.status.class {
+                Some(c) => st.classes.insert(key.clone(), c.clone()),
+                None => st.classes.remove(&key),
+            };
             if outcome.evicted {
                 st.evicted.insert(key.clone(), Instant::now());
             }

@@ -80,6 +80,7 @@ pub async fn run(shared: Shared, settings: Settings, stop: CancellationToken) {
         tasks.extend(s.start(leader_rx.clone(), class_rx.clone(), state.clone(), &mut synced));
     }
     tokio::spawn(ready_when_synced(shared.clone(), synced));
+    tasks.push(tokio::spawn(class_status(shared.clone(), state.clone(), leader_rx.clone(), stop.clone())));
     for t in tasks {
         let _ = t.await;
     }
@@ -103,6 +104,32 @@ async fn served_kinds(client: &Client) -> Vec<Kind> {
     }
     tracing::info!(served = ?out.iter().map(|k| k.name()).collect::<Vec<_>>(), "optional APIs discovered");
     out
+}
+
+/// The leader keeps each access class's status (its reach) current, every few seconds, writing only
+/// what changed.
+async fn class_status(
+    shared: Shared,
+    state: Arc<Mutex<State>>,
+    leader: watch::Receiver<bool>,
+    stop: CancellationToken,
+) {
+    let mut written = BTreeMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        if !*leader.borrow() {
+            written.clear();
+            continue;
+        }
+        let uses: Vec<(String, String)> = {
+            let st = state.lock().unwrap_or_else(|p| p.into_inner());
+            st.classes.iter().map(|(k, c)| (k.namespace.clone().unwrap_or_default(), c.clone())).collect()
+        };
+        classes::write_status(&shared.client, &shared.addresses, uses, &mut written).await;
+    }
 }
 
 /// Ready once every watch of every scope has listed once (reconciles wait for it).

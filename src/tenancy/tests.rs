@@ -153,3 +153,11 @@ fn selectors() {
     assert!(!selects(&sel, &l(&[("tier", "tenant"), ("team", "a"), ("frozen", "")])));
     assert!(selects(&LabelSelector::default(), &l(&[])), "an empty selector selects everything");
 }
+
+#[test]
+fn usage_counts_namespaces_and_statefulsets_per_class() {
+    let u = usage([("a", "internet"), ("a", "internet"), ("b", "internet"), ("b", "intranet")]);
+    assert_eq!(u["internet"], (2, 3));
+    assert_eq!(u["intranet"], (1, 1));
+    assert!(usage([]).is_empty());
+}

@@ -99,6 +99,14 @@ async fn a_tenant_gets_what_its_class_allows_and_nothing_else() {
         assert_eq!(ann.get("platform.example.com/zone").map(String::as_str), Some("public"), "{n}");
     }
 
+    // The class shows its reach: one namespace, one StatefulSet using it (the refused ones do not).
+    wait_for("the class's status", Duration::from_secs(60), || async {
+        let c = classes(&c).get(&name).await.ok()?;
+        let st = &c.data["status"];
+        (st["namespaces"] == 1 && st["statefulSets"] == 1 && st["observedGeneration"] == 1).then_some(())
+    })
+    .await;
+
     // A namespace the class does not select cannot use it (no fallback to open).
     let other = namespace(&c, "e2e-team-b").await;
     Broker::new("kafka", 1).annotate("kafka-advertiser.io/class", &name).create(&c, &other).await;

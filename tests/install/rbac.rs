@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use kafka_advertiser::controller::{
-    Right, CLUSTER_RBAC, GATEWAY_LISTENER_RBAC, LEASE_RBAC, RBAC, WEBHOOK_CLUSTER_RBAC, WEBHOOK_RBAC,
+    Right, CLASS_STATUS_RBAC, CLUSTER_RBAC, GATEWAY_LISTENER_RBAC, LEASE_RBAC, RBAC, WEBHOOK_CLUSTER_RBAC, WEBHOOK_RBAC,
 };
 use serde_json::Value;
 
@@ -136,10 +136,14 @@ pub fn assert_controller(objs: &[Value], ns: &str, sa: &str, watched: &[&str], g
             cluster.iter().partition(|g| namespaced.contains(&(g.group.clone(), g.resource.clone(), g.verb.clone())));
         assert_eq!(triples(&writes), namespaced, "{who}: cluster-wide rights of a cluster-wide install");
         cluster = reads;
-    } else {
-        for g in &cluster {
-            assert!(!WRITE_VERBS.contains(&g.verb.as_str()), "{who} may {} {} cluster-wide", g.verb, g.resource);
-        }
+    }
+    let class_status = expand(&[CLASS_STATUS_RBAC]);
+    let (status, cluster): (Vec<&Granted>, Vec<&Granted>) = cluster
+        .into_iter()
+        .partition(|g| class_status.contains(&(g.group.clone(), g.resource.clone(), g.verb.clone())));
+    assert_eq!(triples(&status), class_status, "{who}: the classes' status, its one cluster-wide write");
+    for g in &cluster {
+        assert!(!WRITE_VERBS.contains(&g.verb.as_str()), "{who} may {} {} cluster-wide", g.verb, g.resource);
     }
     assert_eq!(triples(&cluster), cluster_reads, "{who}: cluster-wide reads");
     for w in watched {
