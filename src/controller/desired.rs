@@ -29,6 +29,16 @@ fn metallb_sharing(annotations: &mut BTreeMap<String, String>, default_key: Stri
     pair(METALLB_IPS_ANN, METALLB_LEGACY_IPS_ANN, ip.map(str::to_owned));
 }
 
+/// The MetalLB sharing key of a StatefulSet's Services: derived from its UID, which no other tenant
+/// can read, so nobody can put a Service on its IP by guessing the key. (Without a UID, offline:
+/// `<namespace>-<name>`, the key of earlier releases.)
+pub fn sharing_key(namespace: &str, name: &str, uid: Option<&str>) -> String {
+    match uid.filter(|u| !u.is_empty()) {
+        Some(u) => format!("kafka-advertiser-{:016x}", fnv1a(u.as_bytes())),
+        None => format!("{namespace}-{name}"),
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DesiredError {
     #[error(transparent)]
@@ -515,7 +525,7 @@ impl ServiceBuilder<'_> {
 
     fn metallb(&self, annotations: &mut BTreeMap<String, String>) {
         let ip = self.settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
-        metallb_sharing(annotations, format!("{}-{}", self.namespace, self.name), ip);
+        metallb_sharing(annotations, sharing_key(self.namespace, self.name, Some(self.owner.uid.as_str())), ip);
     }
 
     fn broker(&self, ordinal: u32) -> Result<Service, DesiredError> {
@@ -776,10 +786,14 @@ mod tests {
             assert_eq!(sp.ports.as_ref().unwrap()[0].port, 30000 + *o as i32);
             assert_eq!(sp.external_traffic_policy.as_deref(), Some("Cluster"), "shared IP needs Cluster");
             let a = s.metadata.annotations.as_ref().unwrap();
-            assert_eq!(a[METALLB_SHARED_ANN], "prod-events");
+            // The key comes from the StatefulSet's UID: another tenant cannot guess it.
+            let key =
+                sharing_key("prod", "events", s.metadata.owner_references.as_ref().unwrap()[0].uid.as_str().into());
+            assert!(key.starts_with("kafka-advertiser-") && !key.contains("events"), "{key}");
+            assert_eq!(a[METALLB_SHARED_ANN], key);
             assert_eq!(a[METALLB_IPS_ANN], "192.0.2.9");
             // MetalLB before 0.14.9 reads only the old prefix: both generations, same values.
-            assert_eq!(a[METALLB_LEGACY_SHARED_ANN], "prod-events");
+            assert_eq!(a[METALLB_LEGACY_SHARED_ANN], key);
             assert_eq!(a[METALLB_LEGACY_IPS_ANN], "192.0.2.9");
         }
     }
@@ -794,7 +808,8 @@ mod tests {
         let b = d.bootstrap.as_ref().unwrap();
         assert_eq!(spec(b).ports.as_ref().unwrap()[0].port, 29999);
         assert_eq!(b.metadata.annotations.as_ref().unwrap()[METALLB_IPS_ANN], "192.0.2.9");
-        assert_eq!(b.metadata.annotations.as_ref().unwrap()[METALLB_SHARED_ANN], "prod-events");
+        let key = &d.services[0].1.metadata.annotations.as_ref().unwrap()[METALLB_SHARED_ANN];
+        assert_eq!(&b.metadata.annotations.as_ref().unwrap()[METALLB_SHARED_ANN], key, "one key for all");
         let mut clash = ann.clone();
         clash["kafka-advertiser.io/bootstrap-port"] = json!("30003");
         let e = desired(&sts(3, Some(2), clash.clone()), &Defaults::default()).unwrap_err().to_string();

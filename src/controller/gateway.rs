@@ -262,17 +262,22 @@ pub fn gateway_problems(
         gw.metadata.name.as_deref().unwrap_or_default()
     );
     let gw_ns = gw.metadata.namespace.as_deref().unwrap_or_default();
+    // A Gateway in another namespace is not the tenant's to read: its listeners' names and ports
+    // stay out of Events in the StatefulSet's namespace.
+    let foreign = gw_ns != d.namespace;
     let listeners = gw.data["spec"]["listeners"].as_array().cloned().unwrap_or_default();
     if d.settings.mode == Mode::GatewayTls {
         let want = d.settings.gateway_listener.as_deref().unwrap_or_default();
         let Some(l) = listeners.iter().find(|l| l["name"].as_str() == Some(want)) else {
             let names: Vec<&str> = listeners.iter().filter_map(|l| l["name"].as_str()).collect();
+            let known = match (foreign, names.is_empty()) {
+                (true, _) => "ask the Gateway's owner for the listener's name".to_owned(),
+                (false, true) => "its listeners: none".to_owned(),
+                (false, false) => format!("its listeners: {}", names.join(", ")),
+            };
             out.push((
                 "GatewayListenerNotFound",
-                format!(
-                    "Gateway {gw_name} has no listener {want:?} ({ANN_GATEWAY_LISTENER}); its listeners: {}",
-                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
-                ),
+                format!("Gateway {gw_name} has no listener {want:?} ({ANN_GATEWAY_LISTENER}); {known}"),
             ));
             return out;
         };
@@ -288,11 +293,16 @@ pub fn gateway_problems(
             ));
         }
         if let Some(port) = l["port"].as_u64().filter(|p| *p != u64::from(d.settings.port)) {
+            let fix = if foreign {
+                "ask the Gateway's owner for its port".to_owned()
+            } else {
+                format!("listens on port {port}: set {ANN_PORT}: \"{port}\"")
+            };
             out.push((
                 "GatewayListenerPortMismatch",
                 format!(
-                    "listener {want} of Gateway {gw_name} listens on port {port} but the brokers advertise port {} \
-                     ({ANN_PORT}): set {ANN_PORT}: \"{port}\"",
+                    "listener {want} of Gateway {gw_name} does not listen on the port the brokers advertise ({}, \
+                     {ANN_PORT}); {fix}",
                     d.settings.port
                 ),
             ));
@@ -618,6 +628,32 @@ mod tests {
         let mut l = good;
         l["allowedRoutes"]["kinds"] = json!([{"kind": "HTTPRoute"}]);
         assert_eq!(problems(json!([l]), None), ["GatewayRoutesNotAllowed"]);
+    }
+
+    /// A Gateway in another namespace: its listeners' names and ports stay out of the tenant's
+    /// Events; in the StatefulSet's own namespace they are shown, with the fix.
+    #[test]
+    fn problems_with_a_foreign_gateway_name_none_of_its_listeners() {
+        let listeners = json!([{"name": "https", "port": 443, "protocol": "HTTPS"},
+            {"name": "kafka", "port": 8443, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]);
+        let notes = |gw_ns: &str, listener: &str| {
+            let s = tls_sts(
+                1,
+                json!({"kafka-advertiser.io/gateway": format!("{gw_ns}/edge"),
+                "kafka-advertiser.io/gateway-listener": listener}),
+            );
+            let d = desired(&s, &Defaults::default()).unwrap();
+            let mut g = gw(listeners.clone(), json!({}));
+            g.metadata.namespace = Some(gw_ns.to_owned());
+            gateway_problems(&g, &d, None).into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("\n")
+        };
+        let own = tls_sts(1, json!({})).metadata.namespace.unwrap();
+        let foreign = notes("infra", "missing") + &notes("infra", "kafka");
+        assert!(!foreign.contains("https") && !foreign.contains("8443"), "{foreign}");
+        assert!(foreign.contains("ask the Gateway's owner"), "{foreign}");
+        let local = notes(&own, "missing") + &notes(&own, "kafka");
+        assert!(local.contains("its listeners: https, kafka"), "{local}");
+        assert!(local.contains("kafka-advertiser.io/port: \"8443\""), "{local}");
     }
 
     #[test]

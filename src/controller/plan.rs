@@ -343,8 +343,9 @@ impl Planner<'_> {
 
     /// Every wanted Service not already in place; a name held by someone else is a conflict.
     fn services(&mut self) {
-        let wanted: Vec<Service> =
+        let mut wanted: Vec<Service> =
             self.d.services.iter().map(|(_, s)| s.clone()).chain(self.d.bootstrap.clone()).collect();
+        self.keep_sharing_key(&mut wanted);
         for svc in &wanted {
             let name = svc.name_any();
             let current = self.o.services.iter().find(|s| s.name_any() == name);
@@ -376,6 +377,29 @@ impl Planner<'_> {
             });
         }
         self.scale_down(&wanted);
+    }
+
+    /// Services that already share an IP under a MetalLB key (one of an earlier release) keep it: a
+    /// key changed on one Service at a time would split them from the IP. Only a StatefulSet whose
+    /// Services hold none gets the key derived from its UID. A key the user set is left as set.
+    fn keep_sharing_key(&self, wanted: &mut [Service]) {
+        let default = desired::sharing_key(&self.d.namespace, &self.d.name, self.o.sts.metadata.uid.as_deref());
+        let held = self
+            .o
+            .services
+            .iter()
+            .filter_map(|s| s.annotations().get(crate::names::METALLB_SHARED_ANN))
+            .find(|k| **k != default)
+            .cloned();
+        let Some(held) = held else { return };
+        for svc in wanted {
+            let ann = svc.annotations_mut();
+            for key in [crate::names::METALLB_SHARED_ANN, crate::names::METALLB_LEGACY_SHARED_ANN] {
+                if ann.get(key) == Some(&default) {
+                    ann.insert(key.to_owned(), held.clone());
+                }
+            }
+        }
     }
 
     /// Ours only if it is this StatefulSet's: two StatefulSets whose name templates render the same

@@ -349,3 +349,41 @@ fn a_learned_address_that_is_not_a_host_is_reported_not_published() {
     let cm = p.apply.iter().find(|a| a.kind == Kind::ConfigMap).map(|a| a.body.to_string()).unwrap_or_default();
     assert!(!cm.contains("KAFKA_PASSWORD"), "{cm}");
 }
+
+/// MetalLB sharing keys: a new StatefulSet's come from its UID; Services that already share an IP
+/// under an earlier release's key (`<namespace>-<name>`) keep it, so no Service leaves the IP.
+#[test]
+fn shared_address_keys_come_from_the_uid_and_held_keys_are_kept() {
+    let ann = json!({"kafka-advertiser.io/mode": "shared-address", "kafka-advertiser.io/address": "203.0.113.5"});
+    let o = observed(sts(2, ann));
+    let p = run(&o);
+    let keys: Vec<String> = p
+        .apply
+        .iter()
+        .filter(|a| a.kind == Kind::Service)
+        .map(|a| a.body["metadata"]["annotations"][crate::names::METALLB_SHARED_ANN].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.starts_with("kafka-advertiser-") && *k == keys[0]), "{keys:?}");
+
+    // Services of an earlier release hold `streaming-kafka`: every apply keeps it.
+    let mut o = converge(&o, &p);
+    for s in o.services.iter_mut() {
+        let mut svc = (**s).clone();
+        let a = svc.metadata.annotations.get_or_insert_with(Default::default);
+        a.insert(crate::names::METALLB_SHARED_ANN.into(), "streaming-kafka".into());
+        a.insert(crate::names::METALLB_LEGACY_SHARED_ANN.into(), "streaming-kafka".into());
+        *s = Arc::new(svc);
+    }
+    let p = run(&o);
+    for a in p.apply.iter().filter(|a| a.kind == Kind::Service) {
+        assert_eq!(
+            a.body["metadata"]["annotations"][crate::names::METALLB_SHARED_ANN],
+            "streaming-kafka",
+            "{}",
+            a.name
+        );
+    }
+    let o = converge(&o, &p);
+    assert!(run(&o).apply.iter().all(|a| a.kind != Kind::Service), "converged on the held key");
+}
