@@ -148,7 +148,7 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
             owned = Observed { sts, ..o.clone() };
             (&owned, Some(c))
         }
-        Err(e) => return refused_by_class(&e),
+        Err(e) => return refused_by_class(o, &e),
     };
     let mut template = desired::template_problems(&o.sts, defaults)
         .into_iter()
@@ -164,7 +164,7 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
         }
     };
     if let Some(Err(e)) = class.as_ref().map(|c| desired::class_bounds(&d, c)) {
-        return refused_by_class(&e);
+        return refused_by_class(o, &e);
     }
     let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
     p.plan.problems.push((TEMPLATE, template));
@@ -172,9 +172,17 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
     p.decide(book)
 }
 
-/// Settings the access class does not allow: a Warning, and nothing written or deleted.
-fn refused_by_class(e: &crate::tenancy::ClassError) -> Plan {
-    Plan { problems: vec![(TEMPLATE, vec![Note::warning(e.reason(), e.to_string(), None)])], ..Plan::default() }
+/// Settings the access class does not allow: a Warning, and nothing written or deleted. When objects
+/// made earlier exist (the class was edited or deleted while in use), they stay, no outage, and the
+/// Warning says `ClassViolation`; new pods follow the class.
+fn refused_by_class(o: &Observed, e: &crate::tenancy::ClassError) -> Plan {
+    let in_use = !o.services.is_empty() || o.configmap.is_some() || o.owned.values().any(|v| !v.is_empty());
+    let note = if in_use {
+        Note::warning("ClassViolation", format!("{e} ({}); what exists stays until this is fixed", e.reason()), None)
+    } else {
+        Note::warning(e.reason(), e.to_string(), None)
+    };
+    Plan { problems: vec![(TEMPLATE, vec![note])], ..Plan::default() }
 }
 
 /// Opted out (or never in): remove what we made for it, if anything; drop our annotations.

@@ -387,3 +387,37 @@ fn shared_address_keys_come_from_the_uid_and_held_keys_are_kept() {
     let o = converge(&o, &p);
     assert!(run(&o).apply.iter().all(|a| a.kind != Kind::Service), "converged on the held key");
 }
+
+/// Under an access class: its settings decide the objects; a setting it does not hand out writes
+/// nothing; a class edited while in use leaves what exists (ClassViolation), no outage.
+#[test]
+fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
+    let class = |settings: Value, tenant: Value| {
+        Arc::new(
+            crate::tenancy::Class::from_value(&json!({"metadata": {"name": "internet", "annotations": {
+                crate::tenancy::ANN_DEFAULT_CLASS: "true"}}, "spec": {"settings": settings, "tenantSettings": tenant}}))
+            .unwrap(),
+        )
+    };
+    let book = AddressBook::new();
+    book.set_classes(vec![class(json!({"service-labels": "{\"zone\": \"public\"}"}), json!(["port"]))]);
+    let o = observed(sts(2, json!({"kafka-advertiser.io/port": "9095"})));
+    let p = plan(&o, &Defaults::default(), &book);
+    let svc = p.apply.iter().find(|a| a.kind == Kind::Service).unwrap();
+    assert_eq!(svc.body["metadata"]["labels"]["zone"], "public", "the class's settings apply");
+    assert_eq!(svc.body["spec"]["ports"][0]["port"], 9095, "the tenant's allowed one too");
+    assert_eq!(p.status.class.as_deref(), Some("internet"));
+
+    // The platform takes `port` away: nothing is written or deleted, the objects stay.
+    let o = converge(&o, &p);
+    book.set_classes(vec![class(json!({}), json!([]))]);
+    let p = plan(&o, &Defaults::default(), &book);
+    assert!(kinds(&p).is_empty(), "{:?}", kinds(&p));
+    let template = &p.problems.iter().find(|(k, _)| *k == TEMPLATE).unwrap().1;
+    assert_eq!(template[0].reason, "ClassViolation");
+    assert!(template[0].note.contains("kafka-advertiser.io/port is fixed by ExternalAccessClass internet"));
+    // A new StatefulSet asking the same: ClassSettingRefused, nothing made.
+    let p = plan(&observed(sts(1, json!({"kafka-advertiser.io/port": "9095"}))), &Defaults::default(), &book);
+    assert!(kinds(&p).is_empty());
+    assert_eq!(p.problems[0].1[0].reason, "ClassSettingRefused");
+}
