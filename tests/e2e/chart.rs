@@ -153,10 +153,35 @@ fn helm_namespaced_install_grants_roles_per_namespace() {
             .clone();
         assert!(args.as_array().unwrap().contains(&Value::from("--namespace=payments")), "{who}: {args}");
     }
-    // A Gateway not written namespace/name is refused at render time.
+    // A Gateway not written namespace/name is refused at render time (by the values schema).
     let c = chart();
     let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", "controller.gateways={shared}"]);
-    assert!(!ok && out.contains("namespace/name"), "{out}");
+    assert!(!ok && out.contains("/controller/gateways/0"), "{out}");
+}
+
+/// `values.schema.json`: a misspelt or invalid value fails the render, naming it (instead of pods
+/// that crash-loop); NOTES say what to do next.
+#[test]
+fn helm_refuses_a_typo_in_values_and_notes_the_next_step() {
+    let c = chart();
+    for (set, says) in [
+        ("controller.namspaces={a}", "namspaces"),
+        ("tenancy=closed", "tenancy"),
+        ("webhook.failurePolicy=fail", "failurePolicy"),
+        ("controller.gateways={shared}", "gateways"),
+        ("replica=3", "replica"),
+    ] {
+        let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", set]);
+        assert!(!ok && out.contains(says), "{set}: {out}");
+    }
+    let (ok, out) =
+        helm(&["install", "x", c.to_str().unwrap(), "--dry-run=client", "-n", "ops", "--set", "tenancy=classes"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("rollout status deploy/x-kafka-advertiser-webhook deploy/x-kafka-advertiser-controller"),
+        "{out}"
+    );
+    assert!(out.contains("Tenancy is \"classes\""), "{out}");
 }
 
 /// What operators change: namespace (everything follows), a narrowed controller (the webhook's
