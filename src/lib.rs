@@ -139,7 +139,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Load certificates before binding anything: a bad pair is a one-line start-up error.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let role = args.effective_role()?;
-    let tls = if role == Role::Controller { None } else { Some(bind_webhook(&args, &metrics, &provider).await?) };
+    let tls = if args.serves_webhook() { Some(bind_webhook(&args, &metrics, &provider).await?) } else { None };
 
     let admin_listener = TcpListener::bind(args.admin.admin_listen)
         .await

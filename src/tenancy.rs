@@ -216,16 +216,26 @@ pub fn select<'c>(
 /// unless it repeats the class's value.
 pub fn effective(annotations: &Annotations, class: Option<&Class>) -> Result<Annotations, ClassError> {
     let Some(class) = class else { return Ok(annotations.clone()) };
+    check(annotations, class)?;
     let mut out: Annotations =
         annotations.iter().filter(|(k, _)| setting(k).is_none()).map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, v) in &class.spec.settings {
         out.insert(format!("{PREFIX}{k}"), v.clone());
     }
     for (k, v) in annotations {
-        let Some(key) = setting(k) else { continue };
-        if tenant_may_set(class, key) {
+        if setting(k).is_some_and(|key| tenant_may_set(class, key)) {
             out.insert(k.clone(), v.clone());
-        } else if class.spec.settings.get(key).map(|c| c.trim()) != Some(v.trim()) {
+        }
+    }
+    Ok(out)
+}
+
+/// Refuse any setting in `annotations` the class does not hand out (unless it repeats the class's
+/// own value).
+pub fn check(annotations: &Annotations, class: &Class) -> Result<(), ClassError> {
+    for (k, v) in annotations {
+        let Some(key) = setting(k) else { continue };
+        if !tenant_may_set(class, key) && class.spec.settings.get(key).map(|c| c.trim()) != Some(v.trim()) {
             return Err(ClassError::SettingRefused {
                 setting: key.to_owned(),
                 class: class.name.clone(),
@@ -233,7 +243,7 @@ pub fn effective(annotations: &Annotations, class: Option<&Class>) -> Result<Ann
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The vocabulary key of a `kafka-advertiser.io/…` annotation that is a setting.

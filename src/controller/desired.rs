@@ -165,7 +165,7 @@ pub fn classed(
         .filter(|(k, _)| SERVICE_ONLY.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    tenancy::effective(&own, Some(&class))?;
+    tenancy::check(&own, &class)?;
     let effective = tenancy::effective(&template, Some(&class))?;
     let mut out = (**sts).clone();
     if let Some(m) = out.spec.as_mut().map(|s| s.template.metadata.get_or_insert_with(Default::default)) {

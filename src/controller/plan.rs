@@ -43,6 +43,13 @@ pub struct Apply {
     pub fresh: bool,
 }
 
+impl Apply {
+    /// An apply of one of our own objects, forced under [`FIELD_MANAGER`], that may exist already.
+    fn ours(kind: Kind, namespace: String, name: String, body: Value) -> Apply {
+        Apply { kind, namespace, name, body, manager: None, done: None, fresh: false }
+    }
+}
+
 /// One delete of an object this StatefulSet owns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delete {
@@ -205,15 +212,7 @@ fn opted_out(o: &Observed) -> Plan {
     if o.sts.annotations().keys().any(|k| STATEFULSET_ANNOTATIONS.contains(&k.as_str())) {
         // Server-side apply of nothing: drops the annotations this field manager owns.
         let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns}});
-        plan.apply.push(Apply {
-            kind: Kind::StatefulSet,
-            namespace: ns,
-            name,
-            body,
-            manager: None,
-            done: None,
-            fresh: false,
-        });
+        plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
     }
     plan
 }
@@ -612,15 +611,7 @@ impl Planner<'_> {
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": { "name": name, "namespace": ns, "annotations": annotations }
         });
-        self.plan.apply.push(Apply {
-            kind: Kind::StatefulSet,
-            namespace: ns,
-            name,
-            body,
-            manager: None,
-            done: None,
-            fresh: false,
-        });
+        self.plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
     }
 
     /// Compare what each running broker advertised with what it would be given now; with
