@@ -54,6 +54,11 @@ pub const STATEFULSET_ANNOTATIONS: [&str; 4] =
 /// it (the webhook's address view reads it like a load balancer's ingress).
 pub const ANN_GATEWAY_ADDRESS: &str = "kafka-advertiser.io/gateway-address";
 
+/// On a Gateway, set by its owner: gateway-tcp may write its listeners into the Gateway itself
+/// (implementations without ListenerSet support), for the namespaces its `allowedListeners` admits,
+/// on ports no other listener uses. Without it, listeners go into a ListenerSet.
+pub const ANN_MANAGE_LISTENERS: &str = "kafka-advertiser.io/manage-listeners";
+
 /// Annotations of other projects the controller writes on Services.
 pub const EXTERNAL_DNS_ANN: &str = "external-dns.alpha.kubernetes.io/hostname";
 pub const METALLB_SHARED_ANN: &str = "metallb.io/allow-shared-ip";

@@ -2,7 +2,7 @@
 //! controller learned) to the Gateway listeners, routes and Certificates it owns, and the problems a
 //! Gateway's spec and a route's status show. The reconciler only adapts this to the API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -13,7 +13,7 @@ use super::desired::{owner_reference, Desired};
 use super::kinds::{Kind, CERT_MANAGER_GROUP, GATEWAY_GROUP, GATEWAY_VERSION};
 use crate::mutate::settings::{Mode, ANN_GATEWAY_LISTENER, ANN_PORT};
 use crate::mutate::tls_secret_name;
-use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::names::{ANN_MANAGE_LISTENERS, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
 
 /// The route kind of a gateway mode: `TCPRoute` (gateway-tcp) or `TLSRoute` (gateway-tls).
 pub fn route_kind(mode: Mode) -> Option<Kind> {
@@ -24,8 +24,9 @@ pub fn route_kind(mode: Mode) -> Option<Kind> {
     }
 }
 
-/// The name of the Gateway listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`,
-/// prefixed by the namespace when the Gateway is in another one (it may serve several).
+/// The name of the listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`. In a
+/// Gateway's own listeners of another namespace, prefixed by the namespace (it may serve several);
+/// a ListenerSet's names are its own.
 pub fn listener_name(gateway_namespace: &str, namespace: &str, statefulset: &str, ordinal: Option<u32>) -> String {
     let own = match ordinal {
         Some(o) => format!("{statefulset}-{o}"),
@@ -38,15 +39,51 @@ pub fn listener_name(gateway_namespace: &str, namespace: &str, statefulset: &str
     }
 }
 
+/// The ListenerSet of a StatefulSet's gateway-tcp listeners: `<statefulset>-external`.
+pub fn listener_set_name(statefulset: &str) -> String {
+    format!("{statefulset}-external")
+}
+
+/// The most listeners one ListenerSet holds (its CRD's `maxItems`).
+pub const MAX_LISTENERS: usize = 64;
+
+/// Where gateway-tcp's listeners go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attach {
+    /// A ListenerSet `<statefulset>-external` in the StatefulSet's namespace, attached with the
+    /// Gateway owner's consent (`spec.allowedListeners`).
+    #[default]
+    ListenerSet,
+    /// The Gateway's own listeners: only on a Gateway annotated `manage-listeners: "true"`.
+    Gateway,
+}
+
+/// What the Gateway is to this StatefulSet's listeners: where they go, and the ports other
+/// listeners on it (its own, other ListenerSets') already use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attachment {
+    pub attach: Attach,
+    pub ports_in_use: BTreeSet<i64>,
+}
+
+/// A broker (`None`: the bootstrap) that gets no listener, and the Event that says why.
+pub type Refused = (Option<u32>, &'static str, String);
+
 /// What the controller keeps for one StatefulSet behind a Gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayPlan {
     pub namespace: String,
     pub name: String,
-    /// gateway-tcp: the listeners this StatefulSet owns on the Gateway (empty in gateway-tls).
+    pub attach: Attach,
+    /// gateway-tcp: this StatefulSet's listeners (empty in gateway-tls), in its ListenerSet or on
+    /// the Gateway.
     pub listeners: Vec<Value>,
+    /// gateway-tcp with [`Attach::ListenerSet`]: the ListenerSet holding them.
+    pub listener_set: Option<DynamicObject>,
     /// One route per broker (ordinal) and one for the bootstrap (`None`).
     pub routes: Vec<(Option<u32>, DynamicObject)>,
+    /// Brokers given no listener (a port in use, over the limit): no address either.
+    pub refused: Vec<Refused>,
 }
 
 impl GatewayPlan {
@@ -55,9 +92,11 @@ impl GatewayPlan {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// The server-side apply body of this StatefulSet's listeners (no listener: releases them all).
+    /// The server-side apply body of this StatefulSet's listeners on the Gateway itself (none:
+    /// releases them all, as after a move to a ListenerSet).
     pub fn listeners_patch(&self) -> Value {
-        listeners_patch(&self.namespace, &self.name, &self.listeners)
+        let listeners = if self.attach == Attach::Gateway { &self.listeners[..] } else { &[] };
+        listeners_patch(&self.namespace, &self.name, listeners)
     }
 }
 
@@ -106,64 +145,151 @@ fn service_port(svc: &k8s_openapi::api::core::v1::Service) -> i32 {
     svc.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port)
 }
 
-/// The Gateway listeners and routes of a StatefulSet in a gateway mode (`None` in other modes).
-pub fn gateway_plan(d: &Desired, sts: &StatefulSet) -> Option<GatewayPlan> {
+/// Which routes a listener of ours admits: `kind` from the StatefulSet's namespace only.
+fn allowed_routes(kind: &str, listener_namespace: &str, namespace: &str) -> Value {
+    let kinds = json!([{"group": GATEWAY_GROUP, "kind": kind}]);
+    if listener_namespace == namespace {
+        json!({"namespaces": {"from": "Same"}, "kinds": kinds})
+    } else {
+        let selector = json!({"matchLabels": {"kubernetes.io/metadata.name": namespace}});
+        json!({"namespaces": {"from": "Selector", "selector": selector}, "kinds": kinds})
+    }
+}
+
+/// The Gateway listeners (or ListenerSet), routes and refusals of a StatefulSet in a gateway mode
+/// (`None` in other modes).
+pub fn gateway_plan(d: &Desired, sts: &StatefulSet, at: &Attachment) -> Option<GatewayPlan> {
     let route = route_kind(d.settings.mode)?;
-    let (kind, ar) = (route.name(), route.resource());
     let gw = d.settings.gateway.as_ref()?;
     let gw_ns = gw.namespace_or(&d.namespace).to_owned();
     let tcp = d.settings.mode == Mode::GatewayTcp;
-    // Our listeners admit our routes only: TCPRoutes from the StatefulSet's namespace.
-    let allowed = if gw_ns == d.namespace {
-        json!({"namespaces": {"from": "Same"}, "kinds": [{"group": GATEWAY_GROUP, "kind": kind}]})
-    } else {
-        json!({
-            "namespaces": {"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": d.namespace}}},
-            "kinds": [{"group": GATEWAY_GROUP, "kind": kind}],
-        })
+    let attach = if tcp { at.attach } else { Attach::Gateway };
+    let mut plan = GatewayPlan {
+        namespace: gw_ns.clone(),
+        name: gw.name.clone(),
+        attach,
+        listeners: Vec::new(),
+        listener_set: None,
+        routes: Vec::new(),
+        refused: Vec::new(),
     };
-    let mut listeners = Vec::new();
-    let mut routes = Vec::new();
+    let in_set = attach == Attach::ListenerSet;
+    // A ListenerSet's listeners admit routes of its own namespace; the Gateway's, of this one.
+    let allowed = allowed_routes(route.name(), if in_set { &d.namespace } else { &gw_ns }, &d.namespace);
+    let broker_cap = MAX_LISTENERS - usize::from(d.bootstrap.is_some());
     let brokers = d.services.iter().map(|(o, s)| (Some(*o), s));
     for (ordinal, svc) in brokers.chain(d.bootstrap.iter().map(|b| (None, b))) {
-        let svc_name = svc.metadata.name.clone().unwrap_or_default();
         let section = if tcp {
             let port = match ordinal {
-                Some(o) => d.settings.external_port(o).ok()?,
-                None => d.service_settings.bootstrap_port,
+                Some(o) => i64::from(d.settings.external_port(o).ok()?),
+                None => i64::from(d.service_settings.bootstrap_port),
             };
-            let name = listener_name(&gw_ns, &d.namespace, &d.name, ordinal);
-            listeners.push(json!({"name": name, "port": port, "protocol": "TCP", "allowedRoutes": allowed}));
+            let name = if in_set {
+                listener_name("", "", &d.name, ordinal)
+            } else {
+                listener_name(&gw_ns, &d.namespace, &d.name, ordinal)
+            };
+            if let Some(refusal) = refuse_listener(&plan, at, ordinal, port, in_set && ordinal.is_some(), broker_cap) {
+                plan.refused.push(refusal);
+                continue;
+            }
+            plan.listeners.push(json!({"name": name, "port": port, "protocol": "TCP", "allowedRoutes": allowed}));
             name
         } else {
             d.settings.gateway_listener.clone().unwrap_or_default()
         };
-        let mut parent = json!({"group": GATEWAY_GROUP, "kind": "Gateway", "name": gw.name, "sectionName": section});
-        if gw_ns != d.namespace {
-            parent["namespace"] = json!(gw_ns);
-        }
-        let mut spec = json!({
-            "parentRefs": [parent],
-            "rules": [{"backendRefs": [{"group": "", "kind": "Service", "name": svc_name, "port": service_port(svc)}]}],
-        });
-        if !tcp {
-            let host = match ordinal {
-                Some(o) => d
-                    .settings
-                    .hostname_template
-                    .as_ref()
-                    .map(|t| t.render(o, &format!("{}-{o}", d.name), &d.namespace, &d.name)),
-                None => d.service_settings.bootstrap_hostname.clone(),
-            };
-            let Some(host) = host else { continue };
-            spec["hostnames"] = json!([host]);
-        }
-        let role = if ordinal.is_some() { "broker" } else { "bootstrap" };
-        let mut route = object(&ar, svc_name, d, sts, labels(d, role, ordinal));
-        route.data = json!({ "spec": spec });
-        routes.push((ordinal, route));
+        let r = route_to(d, sts, &plan, route, ordinal, svc, section);
+        plan.routes.extend(r.map(|r| (ordinal, r)));
     }
-    Some(GatewayPlan { namespace: gw_ns, name: gw.name.clone(), listeners, routes })
+    if in_set {
+        plan.listener_set = Some(listener_set(d, sts, &plan));
+    }
+    Some(plan)
+}
+
+/// Why a broker's (or the bootstrap's) listener is not written, if it is not: its port is in use
+/// by another listener on the Gateway, or the ListenerSet is full.
+fn refuse_listener(
+    plan: &GatewayPlan,
+    at: &Attachment,
+    ordinal: Option<u32>,
+    port: i64,
+    capped: bool,
+    cap: usize,
+) -> Option<Refused> {
+    let who = ordinal.map_or_else(|| "the bootstrap".to_owned(), |o| format!("broker {o}"));
+    if at.ports_in_use.contains(&port) {
+        let note = format!(
+            "{who} gets no listener: port {port} is already used by another listener of Gateway {}; its address \
+             is withheld. Choose ports no other listener uses ({}, {})",
+            plan.gateway(),
+            crate::mutate::settings::ANN_PORT_BASE,
+            crate::names::ANN_BOOTSTRAP_PORT
+        );
+        return Some((ordinal, "GatewayPortInUse", note));
+    }
+    let brokers =
+        plan.listeners.iter().filter(|l| !l["name"].as_str().is_some_and(|n| n.ends_with("-bootstrap"))).count();
+    if capped && brokers >= cap {
+        let note = format!(
+            "{who} gets no listener: a ListenerSet holds at most {MAX_LISTENERS} listeners (the bootstrap's \
+             included); its address is withheld. Run fewer brokers behind one Gateway, or use the loadbalancer mode"
+        );
+        return Some((ordinal, "ListenerConflict", note));
+    }
+    None
+}
+
+/// The route of one broker (or the bootstrap) to its Service, under the listener `section`.
+fn route_to(
+    d: &Desired,
+    sts: &StatefulSet,
+    plan: &GatewayPlan,
+    route: Kind,
+    ordinal: Option<u32>,
+    svc: &k8s_openapi::api::core::v1::Service,
+    section: String,
+) -> Option<DynamicObject> {
+    let svc_name = svc.metadata.name.clone().unwrap_or_default();
+    let mut parent = if plan.attach == Attach::ListenerSet && route == Kind::TcpRoute {
+        json!({"group": GATEWAY_GROUP, "kind": "ListenerSet", "name": listener_set_name(&d.name), "sectionName": section})
+    } else {
+        json!({"group": GATEWAY_GROUP, "kind": "Gateway", "name": plan.name, "sectionName": section})
+    };
+    if parent["kind"] == "Gateway" && plan.namespace != d.namespace {
+        parent["namespace"] = json!(plan.namespace);
+    }
+    let mut spec = json!({
+        "parentRefs": [parent],
+        "rules": [{"backendRefs": [{"group": "", "kind": "Service", "name": svc_name, "port": service_port(svc)}]}],
+    });
+    if route == Kind::TlsRoute {
+        let host = match ordinal {
+            Some(o) => d
+                .settings
+                .hostname_template
+                .as_ref()
+                .map(|t| t.render(o, &format!("{}-{o}", d.name), &d.namespace, &d.name)),
+            None => d.service_settings.bootstrap_hostname.clone(),
+        };
+        spec["hostnames"] = json!([host?]);
+    }
+    let role = if ordinal.is_some() { "broker" } else { "bootstrap" };
+    let mut r = object(&route.resource(), svc_name, d, sts, labels(d, role, ordinal));
+    r.data = json!({ "spec": spec });
+    Some(r)
+}
+
+/// The ListenerSet `<statefulset>-external`: this StatefulSet's listeners, its parent the Gateway.
+fn listener_set(d: &Desired, sts: &StatefulSet, plan: &GatewayPlan) -> DynamicObject {
+    let mut parent = json!({"group": GATEWAY_GROUP, "kind": "Gateway", "name": plan.name});
+    if plan.namespace != d.namespace {
+        parent["namespace"] = json!(plan.namespace);
+    }
+    let ar = Kind::ListenerSet.resource();
+    let mut ls = object(&ar, listener_set_name(&d.name), d, sts, labels(d, "listeners", None));
+    ls.data = json!({"spec": {"parentRef": parent, "listeners": plan.listeners}});
+    ls
 }
 
 /// The names of the listeners field manager `manager` holds on a Gateway (from its managedFields:
@@ -217,6 +343,93 @@ fn selects(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
         })
     });
     labels_ok && exprs_ok
+}
+
+/// Whether the Gateway's owner lets ListenerSets of `namespace` attach (`spec.allowedListeners`;
+/// absent: none may). `Err`: the Warning's message, naming the field to set. `namespace_labels`:
+/// the namespace's labels, for a `Selector` (`None`: unknown, so not admitted).
+pub fn listeners_consent(
+    gw: &DynamicObject,
+    namespace: &str,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+) -> Result<(), String> {
+    let allowed = &gw.data["spec"]["allowedListeners"]["namespaces"];
+    let gw_ns = gw.metadata.namespace.as_deref().unwrap_or_default();
+    let ok = match allowed["from"].as_str().unwrap_or("None") {
+        "All" => true,
+        "Same" => gw_ns == namespace,
+        "Selector" => namespace_labels.is_some_and(|l| selects(&allowed["selector"], l)),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "Gateway {gw_ns}/{} does not allow listeners from namespace {namespace}: its owner consents by setting \
+         spec.allowedListeners.namespaces on the Gateway (from: Same, Selector or All) so that it admits this \
+         namespace; until then no broker is given the Gateway's address",
+        gw.metadata.name.as_deref().unwrap_or_default()
+    ))
+}
+
+/// Where this StatefulSet's gateway-tcp listeners go on `gw`, and the ports others use there: the
+/// Gateway's own listeners (except those `manager` holds: ours from an earlier version) and those of
+/// the `attached` ListenerSets that take precedence over `ours` (GEP-1713: oldest first, then by
+/// namespace/name; all of them while ours does not exist).
+pub fn attachment(
+    gw: &DynamicObject,
+    manager: &str,
+    attached: &[std::sync::Arc<DynamicObject>],
+    ours: Option<&DynamicObject>,
+) -> Attachment {
+    let manage = gw.metadata.annotations.as_ref().and_then(|a| a.get(ANN_MANAGE_LISTENERS)).map(String::as_str);
+    let attach = if manage == Some("true") { Attach::Gateway } else { Attach::ListenerSet };
+    let held = owned_listeners(gw, manager);
+    let own = gw.data["spec"]["listeners"].as_array().into_iter().flatten();
+    let mut ports: BTreeSet<i64> = own
+        .filter(|l| !l["name"].as_str().is_some_and(|n| held.contains(n)))
+        .filter_map(|l| l["port"].as_i64())
+        .collect();
+    let rank = |o: &DynamicObject| {
+        let created = o.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        (created, o.metadata.namespace.clone(), o.metadata.name.clone())
+    };
+    for other in attached.iter().filter(|o| ours.is_none_or(|us| rank(o) < rank(us))) {
+        let listeners = other.data["spec"]["listeners"].as_array().into_iter().flatten();
+        ports.extend(listeners.filter_map(|l| l["port"].as_i64()));
+    }
+    Attachment { attach, ports_in_use: ports }
+}
+
+/// Whether a ListenerSet's `spec.parentRef` is the Gateway `namespace/name`.
+pub fn attached_to(ls: &DynamicObject, gateway_namespace: &str, gateway_name: &str) -> bool {
+    let parent = &ls.data["spec"]["parentRef"];
+    let ns = parent["namespace"].as_str().or(ls.metadata.namespace.as_deref()).unwrap_or_default();
+    parent["kind"].as_str().unwrap_or("Gateway") == "Gateway"
+        && parent["name"] == gateway_name
+        && ns == gateway_namespace
+}
+
+/// What a Gateway controller wrote on our ListenerSet (nothing, until one does): the whole set
+/// refused (`Accepted` False for a reason other than its listeners), and each listener it does not
+/// program (`Conflicted` True, or `Accepted` False such as `PortUnavailable`), by name, with why.
+pub fn listener_set_problems(ls: &DynamicObject) -> (Option<String>, BTreeMap<String, String>) {
+    let falsy = |c: &Value, t: &str, s: &str| c["type"] == t && c["status"] == s;
+    let why = |c: &Value| {
+        format!("{} ({})", c["message"].as_str().unwrap_or_default(), c["reason"].as_str().unwrap_or_default())
+    };
+    let conditions = ls.data["status"]["conditions"].as_array().into_iter().flatten();
+    let whole =
+        conditions.filter(|c| falsy(c, "Accepted", "False") && c["reason"] != "ListenersNotValid").map(why).next();
+    let mut listeners = BTreeMap::new();
+    for l in ls.data["status"]["listeners"].as_array().into_iter().flatten() {
+        let conds = l["conditions"].as_array().into_iter().flatten();
+        let bad = conds.filter(|c| falsy(c, "Conflicted", "True") || falsy(c, "Accepted", "False")).map(why).next();
+        if let (Some(name), Some(bad)) = (l["name"].as_str(), bad) {
+            listeners.insert(name.to_owned(), bad);
+        }
+    }
+    (whole, listeners)
 }
 
 /// Why a listener would not take routes of `kind` from `namespace`, if it would not.
@@ -428,8 +641,15 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    /// The default: listeners in a ListenerSet.
     fn plan(s: &StatefulSet) -> GatewayPlan {
-        gateway_plan(&desired(s, &Defaults::default()).unwrap(), s).unwrap()
+        gateway_plan(&desired(s, &Defaults::default()).unwrap(), s, &Attachment::default()).unwrap()
+    }
+
+    /// On a Gateway whose owner annotated it `manage-listeners`.
+    fn on_gateway(s: &StatefulSet) -> GatewayPlan {
+        let at = Attachment { attach: Attach::Gateway, ..Default::default() };
+        gateway_plan(&desired(s, &Defaults::default()).unwrap(), s, &at).unwrap()
     }
 
     fn tcp(replicas: i32, start: Option<i32>, gateway: &str) -> StatefulSet {
@@ -445,7 +665,7 @@ mod tests {
     fn gateway_tcp_a_listener_a_route_and_a_service_per_ordinal_from_start() {
         let s = tcp(3, Some(5), "shared");
         let d = desired(&s, &Defaults::default()).unwrap();
-        let p = gateway_plan(&d, &s).unwrap();
+        let p = gateway_plan(&d, &s, &Attachment::default()).unwrap();
         assert_eq!((p.namespace.as_str(), p.name.as_str()), ("prod", "shared"));
         let ls: Vec<(&str, u64)> =
             p.listeners.iter().map(|l| (l["name"].as_str().unwrap(), l["port"].as_u64().unwrap())).collect();
@@ -468,8 +688,16 @@ mod tests {
         assert_eq!(r.types.as_ref().unwrap().kind, "TCPRoute");
         assert_eq!(
             r.data["spec"]["parentRefs"],
-            json!([{"group": GATEWAY_GROUP, "kind": "Gateway", "name": "shared", "sectionName": "events-6"}])
+            json!([{"group": GATEWAY_GROUP, "kind": "ListenerSet", "name": "events-external", "sectionName": "events-6"}])
         );
+        // The listeners live in the StatefulSet's own ListenerSet, owned by it, parented to the Gateway.
+        let set = p.listener_set.as_ref().unwrap();
+        assert_eq!((set.name_any(), set.namespace().unwrap()), ("events-external".to_owned(), "prod".to_owned()));
+        assert_eq!(set.types.as_ref().unwrap().kind, "ListenerSet");
+        assert_eq!(set.data["spec"]["parentRef"], json!({"group": GATEWAY_GROUP, "kind": "Gateway", "name": "shared"}));
+        assert_eq!(set.data["spec"]["listeners"], json!(p.listeners));
+        assert_eq!(set.metadata.owner_references.as_ref().unwrap()[0].uid, "uid-1");
+        assert!(p.listeners_patch().get("spec").is_none(), "nothing is written into the Gateway");
         assert_eq!(
             r.data["spec"]["rules"][0]["backendRefs"],
             json!([{"group": "", "kind": "Service", "name": "events-6-external", "port": 9098}])
@@ -485,8 +713,8 @@ mod tests {
 
     #[test]
     fn scale_changes_the_listener_set_which_releases_the_others() {
-        let three = plan(&tcp(3, None, "shared"));
-        let one = plan(&tcp(1, None, "shared"));
+        let three = on_gateway(&tcp(3, None, "shared"));
+        let one = on_gateway(&tcp(1, None, "shared"));
         assert_eq!(three.listeners.len(), 3);
         assert_eq!(one.listeners.len(), 1);
         assert_eq!(one.listeners_patch()["spec"]["listeners"], json!([three.listeners[0].clone()]));
@@ -497,8 +725,169 @@ mod tests {
     }
 
     #[test]
+    fn a_listener_set_for_a_gateway_in_another_namespace_stays_in_this_one() {
+        let p = plan(&tcp(2, None, "infra/shared"));
+        assert_eq!(p.listeners[1]["name"], "events-1", "a ListenerSet's names are its own");
+        assert_eq!(p.listeners[1]["allowedRoutes"]["namespaces"], json!({"from": "Same"}));
+        let set = p.listener_set.as_ref().unwrap();
+        assert_eq!(set.namespace().as_deref(), Some("prod"));
+        assert_eq!(set.data["spec"]["parentRef"]["namespace"], "infra");
+        let parent = &p.routes[1].1.data["spec"]["parentRefs"][0];
+        assert_eq!((parent["kind"].as_str(), parent.get("namespace")), (Some("ListenerSet"), None));
+    }
+
+    #[test]
+    fn a_port_in_use_or_past_the_limit_gets_no_listener_and_says_so() {
+        let s = sts(
+            3,
+            None,
+            "prod",
+            json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": "infra/shared",
+                   "kafka-advertiser.io/bootstrap": "true"}),
+        );
+        let d = desired(&s, &Defaults::default()).unwrap();
+        let at = Attachment { attach: Attach::ListenerSet, ports_in_use: BTreeSet::from([9093, 9091]) };
+        let p = gateway_plan(&d, &s, &at).unwrap();
+        let names: Vec<&str> = p.listeners.iter().filter_map(|l| l["name"].as_str()).collect();
+        assert_eq!(names, ["events-0", "events-2"]);
+        let refused: Vec<(Option<u32>, &str)> = p.refused.iter().map(|(o, r, _)| (*o, *r)).collect();
+        assert_eq!(refused, [(Some(1), "GatewayPortInUse"), (None, "GatewayPortInUse")]);
+        assert!(p.refused[0].2.contains("port 9093") && p.refused[0].2.contains("infra/shared"), "{}", p.refused[0].2);
+        assert!(
+            !p.routes.iter().any(|(o, _)| *o == Some(1) || o.is_none()),
+            "no route to a listener that is not there"
+        );
+        // 64 listeners at most, the bootstrap's included: brokers beyond get none.
+        let s = sts(
+            70,
+            None,
+            "prod",
+            json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": "g",
+                   "kafka-advertiser.io/bootstrap": "true", "kafka-advertiser.io/port-base": "20000"}),
+        );
+        let p = plan(&s);
+        assert_eq!(p.listeners.len(), MAX_LISTENERS);
+        assert_eq!(p.listeners.last().unwrap()["name"], "events-bootstrap");
+        let over: Vec<Option<u32>> = p.refused.iter().map(|(o, _, _)| *o).collect();
+        assert_eq!(over, (63..70).map(Some).collect::<Vec<_>>());
+        assert!(p.refused.iter().all(|(_, r, m)| *r == "ListenerConflict" && m.contains("at most 64")));
+    }
+
+    fn gateway_with(meta: Value, spec: Value) -> DynamicObject {
+        let mut m = json!({"name": "public", "namespace": "infra"});
+        m.as_object_mut().unwrap().extend(meta.as_object().unwrap().clone());
+        serde_json::from_value(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": m, "spec": spec}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_gateway_owner_consents_through_allowed_listeners() {
+        let labels = BTreeMap::from([("tier".to_owned(), "kafka".to_owned())]);
+        let other = BTreeMap::from([("tier".to_owned(), "web".to_owned())]);
+        let cases = [
+            (json!({}), "infra", Some(&labels), false),
+            (json!({"namespaces": {"from": "None"}}), "infra", Some(&labels), false),
+            (json!({"namespaces": {"from": "Same"}}), "infra", None, true),
+            (json!({"namespaces": {"from": "Same"}}), "team-a", Some(&labels), false),
+            (json!({"namespaces": {"from": "All"}}), "team-a", None, true),
+            (
+                json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"tier": "kafka"}}}}),
+                "team-a",
+                Some(&labels),
+                true,
+            ),
+            (
+                json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"tier": "kafka"}}}}),
+                "team-a",
+                Some(&other),
+                false,
+            ),
+            (
+                json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"tier": "kafka"}}}}),
+                "team-a",
+                None,
+                false,
+            ),
+        ];
+        for (allowed, ns, labels, ok) in cases {
+            let gw = gateway_with(json!({}), json!({"allowedListeners": allowed, "listeners": []}));
+            let got = listeners_consent(&gw, ns, labels);
+            assert_eq!(got.is_ok(), ok, "{allowed} from {ns}: {got:?}");
+            if let Err(m) = got {
+                assert!(m.contains("infra/public") && m.contains("spec.allowedListeners"), "{m}");
+            }
+        }
+    }
+
+    fn listener_set_of(ns: &str, name: &str, created: &str, ports: &[i64]) -> std::sync::Arc<DynamicObject> {
+        let listeners: Vec<Value> =
+            ports.iter().map(|p| json!({"name": format!("l{p}"), "port": p, "protocol": "TCP"})).collect();
+        std::sync::Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
+                "metadata": {"name": name, "namespace": ns, "creationTimestamp": created},
+                "spec": {"parentRef": {"name": "public", "namespace": "infra"}, "listeners": listeners}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn ports_in_use_are_the_gateways_and_older_listener_sets_never_our_own() {
+        let fields = json!({"f:spec": {"f:listeners": {"k:{\"name\":\"old-0\"}": {}}}});
+        let gw: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "public", "namespace": "infra", "managedFields": [
+                {"manager": "kafka-advertiser/prod/events", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": fields}]},
+            "spec": {"listeners": [{"name": "https", "port": 443, "protocol": "HTTPS"}, {"name": "old-0", "port": 9092, "protocol": "TCP"}]}
+        }))
+        .unwrap();
+        let older = listener_set_of("team-b", "b-external", "2026-01-01T00:00:00Z", &[9100]);
+        let newer = listener_set_of("team-c", "c-external", "2026-06-01T00:00:00Z", &[9200]);
+        let ours = listener_set_of("prod", "events-external", "2026-03-01T00:00:00Z", &[9092]);
+        let at = attachment(&gw, "kafka-advertiser/prod/events", &[older.clone(), newer.clone()], Some(&ours));
+        assert_eq!(at.attach, Attach::ListenerSet);
+        assert_eq!(at.ports_in_use, BTreeSet::from([443, 9100]), "ours (held) and the newer set's are not in use");
+        let at = attachment(&gw, "kafka-advertiser/prod/events", &[older, newer], None);
+        assert_eq!(at.ports_in_use, BTreeSet::from([443, 9100, 9200]), "before ours exists, every other set is older");
+        let managed = gateway_with(json!({"annotations": {ANN_MANAGE_LISTENERS: "true"}}), json!({"listeners": []}));
+        assert_eq!(attachment(&managed, "m", &[], None).attach, Attach::Gateway);
+        let other = gateway_with(json!({"annotations": {ANN_MANAGE_LISTENERS: "yes"}}), json!({"listeners": []}));
+        assert_eq!(attachment(&other, "m", &[], None).attach, Attach::ListenerSet);
+        assert!(attached_to(&listener_set_of("x", "y", "2026-01-01T00:00:00Z", &[]), "infra", "public"));
+        assert!(!attached_to(&listener_set_of("x", "y", "2026-01-01T00:00:00Z", &[]), "x", "public"));
+    }
+
+    #[test]
+    fn a_listener_set_status_refuses_the_set_or_single_listeners() {
+        let ls = |status: Value| -> DynamicObject {
+            serde_json::from_value(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
+                "metadata": {"name": "events-external", "namespace": "prod"}, "spec": {}, "status": status}))
+            .unwrap()
+        };
+        let pending = ls(json!({"conditions": [{"type": "Accepted", "status": "Unknown", "reason": "Pending"}]}));
+        assert_eq!(listener_set_problems(&pending), (None, BTreeMap::new()));
+        let refused = ls(
+            json!({"conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowed", "message": "no"}]}),
+        );
+        assert_eq!(listener_set_problems(&refused).0.as_deref(), Some("no (NotAllowed)"));
+        let conflicted = ls(json!({
+            "conditions": [{"type": "Accepted", "status": "False", "reason": "ListenersNotValid"}],
+            "listeners": [
+                {"name": "events-0", "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}]},
+                {"name": "events-1", "conditions": [{"type": "Accepted", "status": "False", "reason": "PortUnavailable", "message": "taken"},
+                                                    {"type": "Conflicted", "status": "True", "reason": "ProtocolConflict"}]}]
+        }));
+        let (whole, listeners) = listener_set_problems(&conflicted);
+        assert_eq!(whole, None, "only its listeners are not valid");
+        assert_eq!(listeners.keys().collect::<Vec<_>>(), ["events-1"]);
+    }
+
+    #[test]
     fn a_gateway_in_another_namespace_admits_this_namespace_only() {
-        let p = plan(&tcp(1, None, "infra/shared"));
+        let p = on_gateway(&tcp(1, None, "infra/shared"));
         assert_eq!(p.namespace, "infra");
         assert_eq!(p.listeners[0]["name"], "prod-events-0");
         assert_eq!(
@@ -509,7 +898,7 @@ mod tests {
     }
 
     #[test]
-    fn gateway_tcp_bootstrap_listener_sits_below_the_brokers() {
+    fn gateway_tcp_bootstrap_listener_sits_after_the_brokers() {
         let s = sts(
             2,
             None,

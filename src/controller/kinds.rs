@@ -15,6 +15,8 @@ pub enum Kind {
     StatefulSet,
     /// Only this StatefulSet's listeners on the user's Gateway (gateway-tcp).
     Gateway,
+    /// gateway-tcp: a StatefulSet's own listeners, attached to the Gateway with its owner's consent.
+    ListenerSet,
     TcpRoute,
     TlsRoute,
     Certificate,
@@ -22,7 +24,7 @@ pub enum Kind {
 
 impl Kind {
     /// The owned kinds of custom resources, each cached when its API is served.
-    pub const DYNAMIC: [Kind; 3] = [Kind::TcpRoute, Kind::TlsRoute, Kind::Certificate];
+    pub const DYNAMIC: [Kind; 4] = [Kind::ListenerSet, Kind::TcpRoute, Kind::TlsRoute, Kind::Certificate];
     pub const ROUTES: [Kind; 2] = [Kind::TcpRoute, Kind::TlsRoute];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::StatefulSet => "StatefulSet",
             Kind::Gateway => "Gateway",
+            Kind::ListenerSet => "ListenerSet",
             Kind::TcpRoute => "TCPRoute",
             Kind::TlsRoute => "TLSRoute",
             Kind::Certificate => "Certificate",
@@ -43,6 +46,7 @@ impl Kind {
             Kind::ConfigMap => ("", "v1", "configmaps"),
             Kind::StatefulSet => ("apps", "v1", "statefulsets"),
             Kind::Gateway => (GATEWAY_GROUP, GATEWAY_VERSION, "gateways"),
+            Kind::ListenerSet => (GATEWAY_GROUP, GATEWAY_VERSION, "listenersets"),
             Kind::TcpRoute => (GATEWAY_GROUP, GATEWAY_VERSION, "tcproutes"),
             Kind::TlsRoute => (GATEWAY_GROUP, GATEWAY_VERSION, "tlsroutes"),
             Kind::Certificate => (CERT_MANAGER_GROUP, "v1", "certificates"),
@@ -69,6 +73,7 @@ impl Kind {
             Kind::ConfigMap => "ConfigMapApplyFailed",
             Kind::StatefulSet => "StatusApplyFailed",
             Kind::Gateway => "GatewayApplyFailed",
+            Kind::ListenerSet => "ListenerSetApplyFailed",
             Kind::TcpRoute | Kind::TlsRoute => "RouteApplyFailed",
             Kind::Certificate => "CertificateApplyFailed",
         }

@@ -41,6 +41,8 @@ pub const RBAC: &[Right] = &[
     ("", "configmaps", &["get", "list", "watch", "create", "patch", "delete"]),
     ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create", "patch"]),
+    // gateway-tcp: the StatefulSet's listeners, in a ListenerSet of its own namespace.
+    ("gateway.networking.k8s.io", "listenersets", &["get", "list", "watch", "create", "patch", "delete"]),
     // Gateway modes: a route per broker.
     ("gateway.networking.k8s.io", "tcproutes", &["get", "list", "watch", "create", "patch", "delete"]),
     ("gateway.networking.k8s.io", "tlsroutes", &["get", "list", "watch", "create", "patch", "delete"]),

@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 use super::context::Context;
 use super::context::{refused, ReconcileError};
 use super::desired;
-use super::gateway::route_kind;
+use super::gateway::{self, route_kind};
 use super::kinds::Kind;
 use crate::names::{listener_manager_owner, ANN_ROUTED_THROUGH, STATEFULSET_LABEL};
 
@@ -49,6 +49,14 @@ pub struct GatewayView {
     /// Other StatefulSets' listener field managers on it: whether that StatefulSet still exists
     /// (only those this replica can see).
     pub others: BTreeMap<String, bool>,
+    /// The ListenerSets of other StatefulSets attached to it (only those this replica caches).
+    pub attached: Vec<Arc<DynamicObject>>,
+}
+
+impl GatewayView {
+    fn state(state: GatewayState) -> Self {
+        GatewayView { state, namespace_labels: None, others: BTreeMap::new(), attached: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +115,7 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
     let foreign = if desired::opted_in(&sts) { foreign_services(ctx, &sts, &services).await? } else { BTreeMap::new() };
     let mut gateways = BTreeMap::new();
     for gw in gateways_named(ctx, &sts) {
-        let view = gateway_view(ctx, &gw, &ns).await?;
+        let view = gateway_view(ctx, &gw, &sts).await?;
         gateways.insert(gw, view);
     }
     Ok(Observed {
@@ -169,33 +177,39 @@ fn gateways_named(ctx: &Context, sts: &Arc<StatefulSet>) -> Vec<String> {
     out
 }
 
-async fn gateway_view(ctx: &Context, gateway: &str, namespace: &str) -> Result<GatewayView, ReconcileError> {
+async fn gateway_view(ctx: &Context, gateway: &str, sts: &StatefulSet) -> Result<GatewayView, ReconcileError> {
+    let namespace = sts.metadata.namespace.as_deref().unwrap_or_default();
     let (gw_ns, gw_name) = gateway.split_once('/').unwrap_or_default();
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.shared.client.clone(), gw_ns, &Kind::Gateway.resource());
     let gw = match api.get_opt(gw_name).await {
         Ok(Some(gw)) => gw,
-        Ok(None) => {
-            return Ok(GatewayView { state: GatewayState::NotFound, namespace_labels: None, others: BTreeMap::new() })
-        }
+        Ok(None) => return Ok(GatewayView::state(GatewayState::NotFound)),
         Err(kube::Error::Api(s)) if refused(s.code) => {
-            let state = GatewayState::Unreadable(s.message);
-            return Ok(GatewayView { state, namespace_labels: None, others: BTreeMap::new() });
+            return Ok(GatewayView::state(GatewayState::Unreadable(s.message)))
         }
         Err(e) => return Err(e.into()),
     };
-    // A namespace selector on the user's listener is judged against the namespace's labels.
-    let selector = gw.data["spec"]["listeners"]
+    // A namespace selector (a listener's allowedRoutes, the Gateway's allowedListeners) is judged
+    // against the namespace's labels.
+    let routes_selector = gw.data["spec"]["listeners"]
         .as_array()
         .into_iter()
         .flatten()
         .any(|l| l["allowedRoutes"]["namespaces"]["from"] == "Selector");
-    let namespace_labels = if selector && gw_ns != namespace {
+    let listeners_selector = gw.data["spec"]["allowedListeners"]["namespaces"]["from"] == "Selector";
+    let namespace_labels = if (routes_selector && gw_ns != namespace) || listeners_selector {
         let ns = Api::<Namespace>::all(ctx.shared.client.clone()).get_opt(namespace).await.ok().flatten();
         ns.map(|n| n.metadata.labels.unwrap_or_default())
     } else {
         None
     };
-    Ok(GatewayView { others: listener_owners(ctx, &gw), state: GatewayState::Found(Box::new(gw)), namespace_labels })
+    let attached = ctx.caches.owned.get(&Kind::ListenerSet).map(|s| s.state()).unwrap_or_default();
+    let attached = attached
+        .into_iter()
+        .filter(|ls| gateway::attached_to(ls, gw_ns, gw_name) && !desired::made_for(&ls.metadata, sts))
+        .collect();
+    let others = listener_owners(ctx, &gw);
+    Ok(GatewayView { others, state: GatewayState::Found(Box::new(gw)), namespace_labels, attached })
 }
 
 /// The listener field managers on a Gateway whose StatefulSet this replica can see: whether it exists.

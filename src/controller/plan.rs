@@ -225,7 +225,8 @@ fn delete(kind: Kind, namespace: &str, name: &str, done: Option<Note>) -> Delete
 /// still uses with listeners) is that one.
 fn release_recorded(o: &Observed, keep: Option<&GatewayPlan>, plan: &mut Plan) {
     let Some(old) = o.sts.annotations().get(ANN_ROUTED_THROUGH) else { return };
-    if keep.is_some_and(|p| &p.gateway() == old && !p.listeners.is_empty()) {
+    // Still on that Gateway: [`Planner::gateway`] keeps or releases the listeners there.
+    if keep.is_some_and(|p| &p.gateway() == old) {
         return;
     }
     let manager = listener_manager(&o.sts.namespace().unwrap_or_default(), &o.sts.name_any());
@@ -234,6 +235,24 @@ fn release_recorded(o: &Observed, keep: Option<&GatewayPlan>, plan: &mut Plan) {
             plan.apply.push(release(gw, manager));
         }
     }
+}
+
+/// The Warning about a Gateway that could not be read.
+fn gateway_missing(view: Option<&GatewayView>, gp: &GatewayPlan) -> Note {
+    let (reason, note) = match view.map(|v| &v.state) {
+        Some(GatewayState::Unreadable(m)) => {
+            ("GatewayUnreadable", format!("cannot read Gateway {}: {m}", gp.gateway()))
+        }
+        _ => (
+            "GatewayNotFound",
+            format!(
+                "Gateway {} does not exist ({}): create it, or install the Gateway API CRDs if they are missing",
+                gp.gateway(),
+                crate::mutate::settings::ANN_GATEWAY
+            ),
+        ),
+    };
+    Note::warning(reason, note, None)
 }
 
 fn found(view: Option<&GatewayView>) -> Option<&DynamicObject> {
@@ -268,7 +287,9 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn decide(mut self, book: &dyn AddressLookup) -> Plan {
-        let gplan = gateway::gateway_plan(&self.d, &self.o.sts);
+        let gplan = gateway::gateway_plan(&self.d, &self.o.sts, &self.attachment());
+        // The ListenerSet first: listeners move into it before any are released from the Gateway.
+        self.listener_set(gplan.as_ref());
         if let Some(gp) = &gplan {
             self.gateway(gp);
         }
@@ -292,23 +313,28 @@ impl Planner<'_> {
         &self.d.namespace
     }
 
-    /// The user's Gateway: its problems, its address, this StatefulSet's listeners on it, and the
-    /// release of listeners whose StatefulSet is gone (deleted while no replica led).
+    /// The Gateway the settings name, as observed.
+    fn named_gateway(&self) -> Option<&GatewayView> {
+        let gw = self.d.settings.gateway.as_ref()?;
+        self.o.gateways.get(&format!("{}/{}", gw.namespace_or(&self.d.namespace), gw.name))
+    }
+
+    /// Where gateway-tcp's listeners go on the named Gateway, and the ports others use there.
+    fn attachment(&self) -> gateway::Attachment {
+        let Some(view) = self.named_gateway() else { return Default::default() };
+        let Some(gw) = found(Some(view)) else { return Default::default() };
+        let manager = listener_manager(&self.d.namespace, &self.d.name);
+        let ours = self.o.owned.get(&Kind::ListenerSet).into_iter().flatten().next().map(|l| &**l);
+        gateway::attachment(gw, &manager, &view.attached, ours)
+    }
+
+    /// The user's Gateway: its problems, the owner's consent, its address on the Services of the
+    /// brokers it will carry, this StatefulSet's listeners on it (only where its owner asked for
+    /// that), and the release of listeners whose StatefulSet is gone.
     fn gateway(&mut self, gp: &GatewayPlan) {
         let view = self.o.gateways.get(&gp.gateway());
         let Some(gw) = found(view) else {
-            let note = match view.map(|v| &v.state) {
-                Some(GatewayState::Unreadable(m)) => ("GatewayUnreadable", format!("cannot read Gateway {}: {m}", gp.gateway())),
-                _ => (
-                    "GatewayNotFound",
-                    format!(
-                        "Gateway {} does not exist ({}): create it, or install the Gateway API CRDs if they are missing",
-                        gp.gateway(),
-                        crate::mutate::settings::ANN_GATEWAY
-                    ),
-                ),
-            };
-            self.objects.push(Note::warning(note.0, note.1, None));
+            self.objects.push(gateway_missing(view, gp));
             return;
         };
         let labels = view.and_then(|v| v.namespace_labels.as_ref());
@@ -317,34 +343,99 @@ impl Planner<'_> {
         for (manager, _) in view.into_iter().flat_map(|v| &v.others).filter(|(_, exists)| !**exists) {
             self.plan.apply.push(release(gw, manager.clone()));
         }
-        let s = &self.d.settings;
-        if let (Mode::GatewayTcp, None, Some(a)) = (s.mode, &s.address, gateway::gateway_address(gw)) {
-            if crate::mutate::settings::is_valid_host(&a) {
-                for (_, svc) in self.d.services.iter_mut() {
-                    svc.annotations_mut().insert(ANN_GATEWAY_ADDRESS.into(), a.clone());
-                }
-            } else {
-                let note = format!(
-                    "Gateway {} publishes the address {a:?} (status.addresses[0].value), which is not an IP address \
-                     or a DNS name; brokers are not given it",
-                    gp.gateway()
-                );
-                self.objects.push(Note::warning("InvalidAddress", note, None));
-            }
+        let tcp = self.d.settings.mode == Mode::GatewayTcp;
+        let consent = if tcp { gateway::listeners_consent(gw, &self.d.namespace, labels) } else { Ok(()) };
+        if let Err(m) = &consent {
+            self.objects.push(Note::warning("ListenersNotAllowed", m.clone(), None));
+        }
+        if tcp && consent.is_ok() {
+            let withheld = self.withheld(gp);
+            self.gateway_address(gw, gp, &withheld);
         }
         let manager = listener_manager(&self.d.namespace, &self.d.name);
-        if s.mode == Mode::GatewayTcp && !gateway::listeners_in_place(gw, &manager, &gp.listeners) {
-            let (ns, name) = (gp.namespace.clone(), gp.name.clone());
-            let body = gp.listeners_patch();
+        let on_gateway = tcp && consent.is_ok() && gp.attach == gateway::Attach::Gateway;
+        let listeners = if on_gateway { &gp.listeners[..] } else { &[] };
+        if !gateway::listeners_in_place(gw, &manager, listeners) {
+            let (namespace, name) = (gp.namespace.clone(), gp.name.clone());
+            let body = gateway::listeners_patch(&namespace, &name, listeners);
+            let manager = Some(manager);
             self.plan.apply.push(Apply {
                 kind: Kind::Gateway,
-                namespace: ns,
+                namespace,
                 name,
                 body,
-                manager: Some(manager),
+                manager,
                 done: None,
                 fresh: false,
             });
+        }
+    }
+
+    /// The brokers that get no listener, or whose listener the Gateway's controller does not
+    /// program: each a Warning; none of them is given the Gateway's address.
+    fn withheld(&mut self, gp: &GatewayPlan) -> std::collections::BTreeSet<u32> {
+        let mut out = std::collections::BTreeSet::new();
+        for (ordinal, reason, note) in &gp.refused {
+            self.objects.push(Note::warning(reason, note.clone(), None));
+            out.extend(*ordinal);
+        }
+        let Some(ls) =
+            self.o.owned.get(&Kind::ListenerSet).into_iter().flatten().next().filter(|_| gp.listener_set.is_some())
+        else {
+            return out;
+        };
+        let (whole, listeners) = gateway::listener_set_problems(ls);
+        if let Some(why) = whole {
+            let note = format!(
+                "Gateway {} does not accept ListenerSet {}: {why}; no broker is given its address until it does \
+                 (its owner allows this namespace in spec.allowedListeners)",
+                gp.gateway(),
+                ls.name_any()
+            );
+            self.objects.push(Note::warning("ListenersNotAllowed", note, None));
+            out.extend(self.d.ordinals());
+        }
+        for (name, why) in listeners {
+            let ordinal = name.strip_prefix(&format!("{}-", self.d.name)).and_then(|o| o.parse::<u32>().ok());
+            let note = format!(
+                "listener {name} of ListenerSet {} is not programmed by Gateway {}: {why}; its broker's address is \
+                 withheld. Choose another port for it",
+                ls.name_any(),
+                gp.gateway()
+            );
+            self.objects.push(Note::warning("ListenerConflict", note, None));
+            out.extend(ordinal);
+        }
+        out
+    }
+
+    /// gateway-tcp without a fixed address: the Gateway's, on the Services of brokers it carries.
+    fn gateway_address(&mut self, gw: &DynamicObject, gp: &GatewayPlan, withheld: &std::collections::BTreeSet<u32>) {
+        let Some(a) = gateway::gateway_address(gw).filter(|_| self.d.settings.address.is_none()) else { return };
+        if !crate::mutate::settings::is_valid_host(&a) {
+            let note = format!(
+                "Gateway {} publishes the address {a:?} (status.addresses[0].value), which is not an IP address \
+                 or a DNS name; brokers are not given it",
+                gp.gateway()
+            );
+            self.objects.push(Note::warning("InvalidAddress", note, None));
+            return;
+        }
+        for (_, svc) in self.d.services.iter_mut().filter(|(o, _)| !withheld.contains(o)) {
+            svc.annotations_mut().insert(ANN_GATEWAY_ADDRESS.into(), a.clone());
+        }
+    }
+
+    /// gateway-tcp's ListenerSet, when it has listeners; otherwise (another mode, every listener
+    /// refused) none.
+    fn listener_set(&mut self, gp: Option<&GatewayPlan>) {
+        let wanted: Vec<(Option<u32>, DynamicObject)> = gp
+            .and_then(|p| p.listener_set.clone().filter(|_| !p.listeners.is_empty()))
+            .map(|ls| (None, ls))
+            .into_iter()
+            .collect();
+        if self.o.owned.contains_key(&Kind::ListenerSet) || !wanted.is_empty() {
+            self.sync(Kind::ListenerSet, &wanted, false);
         }
     }
 

@@ -234,34 +234,175 @@ fn invalid_settings_write_nothing_and_say_why() {
     assert!(template.iter().any(|n| n.note.contains("nonsense")), "{template:?}");
 }
 
+/// A Gateway whose owner lets every namespace attach listeners (`spec.allowedListeners`).
 fn gateway(listeners: Value, address: Option<&str>) -> GatewayView {
+    gateway_of(json!({}), json!({"namespaces": {"from": "All"}}), listeners, address)
+}
+
+fn gateway_of(annotations: Value, allowed: Value, listeners: Value, address: Option<&str>) -> GatewayView {
     let mut gw = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-        "metadata": {"name": "public", "namespace": "infra"},
-        "spec": {"gatewayClassName": "c", "listeners": listeners}});
+        "metadata": {"name": "public", "namespace": "infra", "annotations": annotations},
+        "spec": {"gatewayClassName": "c", "listeners": listeners, "allowedListeners": allowed}});
     if let Some(a) = address {
         gw["status"] = json!({"addresses": [{"value": a}]});
     }
     let gw: DynamicObject = serde_json::from_value(gw).unwrap();
-    GatewayView { state: GatewayState::Found(Box::new(gw)), namespace_labels: None, others: BTreeMap::new() }
+    GatewayView {
+        state: GatewayState::Found(Box::new(gw)),
+        namespace_labels: None,
+        others: BTreeMap::new(),
+        attached: vec![],
+    }
+}
+
+fn tcp_on(gateway: &str) -> Value {
+    json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": gateway})
+}
+
+fn objects(p: &Plan) -> Vec<&'static str> {
+    p.problems.iter().filter(|(s, _)| *s == OBJECTS).flat_map(|(_, n)| n.iter().map(|n| n.reason)).collect()
+}
+
+fn gateway_address_of(p: &Plan, service: &str) -> Option<String> {
+    let svc = p.apply.iter().find(|a| a.kind == Kind::Service && a.name == service)?;
+    svc.body["metadata"]["annotations"][ANN_GATEWAY_ADDRESS].as_str().map(str::to_owned)
 }
 
 #[test]
-fn gateway_tcp_without_an_address_waits_and_its_listeners_are_applied_once() {
-    let ann = json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": "infra/public"});
-    let mut o = observed(sts(2, ann));
+fn gateway_tcp_listeners_go_into_a_listener_set_applied_once() {
+    let mut o = observed(sts(2, tcp_on("infra/public")));
     let https = json!([{"name": "https", "port": 443, "protocol": "HTTPS"}]);
     o.gateways.insert("infra/public".into(), gateway(https, None));
     let p = run(&o);
-    let gw = p.apply.iter().find(|a| a.kind == Kind::Gateway).unwrap();
-    assert_eq!(gw.manager.as_deref(), Some("kafka-advertiser/streaming/kafka"));
-    assert_eq!(gw.body["spec"]["listeners"].as_array().unwrap().len(), 2);
+    assert!(!p.apply.iter().any(|a| a.kind == Kind::Gateway), "the Gateway is not written: {:?}", kinds(&p));
+    let ls = p.apply.iter().find(|a| a.kind == Kind::ListenerSet).unwrap();
+    assert_eq!((ls.name.as_str(), ls.namespace.as_str(), ls.fresh), ("kafka-external", "streaming", true));
+    assert_eq!(ls.body["spec"]["listeners"].as_array().unwrap().len(), 2);
     assert_eq!(p.apply.iter().filter(|a| a.kind == Kind::TcpRoute).count(), 2);
     assert_eq!(p.status.waiting, 2, "no Gateway address yet");
     let o = converge(&o, &p);
     let p = run(&o);
-    assert!(!p.apply.iter().any(|a| matches!(a.kind, Kind::Gateway | Kind::TcpRoute)), "{:?}", kinds(&p));
+    assert!(
+        !p.apply.iter().any(|a| matches!(a.kind, Kind::Gateway | Kind::TcpRoute | Kind::ListenerSet)),
+        "{:?}",
+        kinds(&p)
+    );
+}
+
+#[test]
+fn without_the_gateway_owners_consent_no_broker_gets_its_address() {
+    let mut o = observed(sts(2, tcp_on("infra/public")));
+    o.gateways.insert(
+        "infra/public".into(),
+        gateway_of(json!({}), json!({"namespaces": {"from": "Same"}}), json!([]), Some("198.51.100.7")),
+    );
+    let p = run(&o);
+    assert!(objects(&p).contains(&"ListenersNotAllowed"), "{:?}", objects(&p));
+    assert_eq!(gateway_address_of(&p, "kafka-0-external"), None);
+    assert!(!p.apply.iter().any(|a| a.kind == Kind::Gateway));
+    // Consent given: the address follows.
+    o.gateways.insert("infra/public".into(), gateway(json!([]), Some("198.51.100.7")));
+    let p = run(&o);
+    assert_eq!(gateway_address_of(&p, "kafka-0-external").as_deref(), Some("198.51.100.7"));
+    assert!(!objects(&p).contains(&"ListenersNotAllowed"));
+}
+
+#[test]
+fn a_gateway_controller_refusing_the_set_or_a_listener_withholds_those_addresses() {
+    let mut o = observed(sts(2, tcp_on("infra/public")));
+    o.gateways.insert("infra/public".into(), gateway(json!([]), Some("198.51.100.7")));
+    let o = converge(&o, &run(&o));
+    let set_status = |o: &mut Observed, status: Value| {
+        let ls = o.owned.get_mut(&Kind::ListenerSet).unwrap();
+        let mut obj = (*ls[0]).clone();
+        obj.data["status"] = status;
+        ls[0] = Arc::new(obj);
+    };
+    let mut refused = o.clone();
+    set_status(
+        &mut refused,
+        json!({"conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowed", "message": "not allowed"}]}),
+    );
+    let p = run(&refused);
+    assert!(objects(&p).contains(&"ListenersNotAllowed"));
+    assert_eq!((gateway_address_of(&p, "kafka-0-external"), gateway_address_of(&p, "kafka-1-external")), (None, None));
+    let mut one = o.clone();
+    set_status(
+        &mut one,
+        json!({"listeners": [{"name": "kafka-1", "conditions": [{"type": "Conflicted", "status": "True", "reason": "ProtocolConflict"}]}]}),
+    );
+    let p = run(&one);
+    assert!(objects(&p).contains(&"ListenerConflict"));
+    let a0 = o.services.iter().find(|s| s.metadata.name.as_deref() == Some("kafka-0-external")).unwrap();
+    assert_eq!(a0.metadata.annotations.as_ref().unwrap()[ANN_GATEWAY_ADDRESS], "198.51.100.7", "broker 0 keeps it");
+    assert_eq!(gateway_address_of(&p, "kafka-1-external"), None, "broker 1's is withdrawn");
+    assert!(!p.apply.iter().any(|a| a.name == "kafka-0-external"), "broker 0's Service is not touched");
+}
+
+#[test]
+fn listeners_an_earlier_version_wrote_into_the_gateway_move_to_the_listener_set() {
+    let mut o = observed(sts(1, tcp_on("infra/public")));
+    o.gateways.insert("infra/public".into(), gateway(json!([]), Some("198.51.100.7")));
+    // As an earlier version left it: our listener on the Gateway under our field manager.
+    let legacy = Apply {
+        kind: Kind::Gateway,
+        namespace: "infra".into(),
+        name: "public".into(),
+        body: json!({"spec": {"listeners": [{"name": "streaming-kafka-0", "port": 9092, "protocol": "TCP"}]}}),
+        manager: Some("kafka-advertiser/streaming/kafka".into()),
+        done: None,
+        fresh: false,
+    };
+    gateway_applied(&mut o, &legacy);
+    let p = run(&o);
+    let ls = p.apply.iter().find(|a| a.kind == Kind::ListenerSet).expect("the ListenerSet");
+    assert_eq!(ls.body["spec"]["listeners"][0]["port"], 9092, "the same port: its own, not in use by someone else");
+    let release = p.apply.iter().find(|a| a.kind == Kind::Gateway).expect("the release");
+    assert!(release.body.get("spec").is_none(), "{}", release.body);
+    let (ls_at, gw_at) = (
+        p.apply.iter().position(|a| a.kind == Kind::ListenerSet),
+        p.apply.iter().position(|a| a.kind == Kind::Gateway),
+    );
+    assert!(ls_at < gw_at, "the ListenerSet is applied before the Gateway's listeners are released");
+    assert_eq!(gateway_address_of(&p, "kafka-0-external").as_deref(), Some("198.51.100.7"), "the same address");
+    let o = converge(&o, &p);
     let GatewayState::Found(gw) = &o.gateways["infra/public"].state else { unreachable!() };
-    assert_eq!(gw.data["spec"]["listeners"][0]["name"], "https", "the user's listener stays");
+    assert_eq!(gw.data["spec"]["listeners"], json!([]), "released");
+    let o = converge(&o, &run(&o));
+    assert!(kinds(&run(&o)).is_empty(), "{:?}", kinds(&run(&o)));
+}
+
+#[test]
+fn manage_listeners_writes_into_the_gateway_only_on_free_ports_and_with_consent() {
+    let ann = json!({"kafka-advertiser.io/manage-listeners": "true"});
+    let mut o = observed(sts(2, tcp_on("infra/public")));
+    let taken = json!([{"name": "https", "port": 9093, "protocol": "TCP"}]);
+    o.gateways.insert(
+        "infra/public".into(),
+        gateway_of(ann.clone(), json!({"namespaces": {"from": "All"}}), taken.clone(), Some("198.51.100.7")),
+    );
+    let p = run(&o);
+    assert!(!p.apply.iter().any(|a| a.kind == Kind::ListenerSet));
+    let gw = p.apply.iter().find(|a| a.kind == Kind::Gateway).unwrap();
+    assert_eq!(gw.manager.as_deref(), Some("kafka-advertiser/streaming/kafka"));
+    let names: Vec<&str> =
+        gw.body["spec"]["listeners"].as_array().unwrap().iter().filter_map(|l| l["name"].as_str()).collect();
+    assert_eq!(names, ["streaming-kafka-0"], "port 9093 is the owner's");
+    assert!(objects(&p).contains(&"GatewayPortInUse"));
+    assert_eq!(gateway_address_of(&p, "kafka-1-external"), None);
+    let route = p.apply.iter().find(|a| a.kind == Kind::TcpRoute).unwrap();
+    assert_eq!(route.body["spec"]["parentRefs"][0]["kind"], "Gateway");
+    let o = converge(&o, &p);
+    assert!(!run(&o).apply.iter().any(|a| a.kind == Kind::Gateway));
+    // The annotation does not stand in for consent.
+    let mut o = observed(sts(2, tcp_on("infra/public")));
+    o.gateways.insert(
+        "infra/public".into(),
+        gateway_of(ann, json!({"namespaces": {"from": "Same"}}), taken, Some("198.51.100.7")),
+    );
+    let p = run(&o);
+    assert!(!p.apply.iter().any(|a| a.kind == Kind::Gateway));
+    assert!(objects(&p).contains(&"ListenersNotAllowed"));
 }
 
 #[test]
@@ -270,7 +411,12 @@ fn a_missing_gateway_is_a_problem_and_no_listener_write() {
     let mut o = observed(sts(1, ann));
     o.gateways.insert(
         "infra/public".into(),
-        GatewayView { state: GatewayState::NotFound, namespace_labels: None, others: BTreeMap::new() },
+        GatewayView {
+            state: GatewayState::NotFound,
+            namespace_labels: None,
+            others: BTreeMap::new(),
+            attached: vec![],
+        },
     );
     let p = run(&o);
     assert!(!p.apply.iter().any(|a| a.kind == Kind::Gateway));
@@ -282,7 +428,12 @@ fn a_missing_gateway_is_a_problem_and_no_listener_write() {
 fn listeners_of_a_statefulset_that_is_gone_are_released() {
     let ann = json!({"kafka-advertiser.io/mode": "gateway-tcp", "kafka-advertiser.io/gateway": "infra/public"});
     let mut o = observed(sts(1, ann));
-    let mut view = gateway(json!([]), Some("198.51.100.7"));
+    let mut view = gateway_of(
+        json!({"kafka-advertiser.io/manage-listeners": "true"}),
+        json!({"namespaces": {"from": "All"}}),
+        json!([]),
+        Some("198.51.100.7"),
+    );
     view.others.insert("kafka-advertiser/other/gone".into(), false);
     view.others.insert("kafka-advertiser/other/alive".into(), true);
     o.gateways.insert("infra/public".into(), view);
