@@ -19,7 +19,8 @@
 #                                status.loadBalancer.ingress (each ADDRESS an IP or a hostname)
 #   scripts/testenv.sh gateway NAMESPACE/GATEWAY ADDRESS...  play a Gateway controller: set the
 #                                Gateway's status.addresses (each ADDRESS an IP or a hostname) and
-#                                its Accepted and Programmed conditions
+#                                its Accepted and Programmed conditions; from then on `up`'s gatewayctl
+#                                writes the status of ListenerSets attached to it (GEP-1713)
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
 #   scripts/testenv.sh status    show what runs
@@ -85,6 +86,8 @@ BIN=${KAFKA_ADVERTISER_TESTENV_BIN:-$CACHE/bin/$(bin_key)}
 # helm, for the chart tests and `deploy` with KAFKA_ADVERTISER_TESTENV_INSTALL=helm.
 HELM_BIN=${KAFKA_ADVERTISER_TESTENV_HELM_BIN:-$CACHE/bin/helm-$(modver helm helm.sh/helm/v4)_$(cat "$TOOLS"/helm/go.mod "$TOOLS"/helm/go.sum 2>/dev/null | sha256sum | cut -c1-12)}
 HELM=$HELM_BIN/helm
+# The ListenerSet part of a Gateway controller (tools/testenv/gatewayctl): cached apart too.
+GATEWAYCTL=${KAFKA_ADVERTISER_TESTENV_GATEWAYCTL:-$CACHE/bin/gatewayctl-$(cat "$TOOLS"/gatewayctl/go.* "$TOOLS"/gatewayctl/*.go 2>/dev/null | sha256sum | cut -c1-12)/gatewayctl}
 KUBECTL=$BIN/kubectl
 PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
 
@@ -131,6 +134,8 @@ build() {
   step forward "$BIN/forward" -- go_build forward "$BIN/forward" .
   mkdir -p "$HELM_BIN"
   step helm "$HELM" -- go_build helm "$HELM" helm.sh/helm/v4/cmd/helm
+  mkdir -p "$(dirname "$GATEWAYCTL")"
+  step gatewayctl "$GATEWAYCTL" -- go_build gatewayctl "$GATEWAYCTL" .
   if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
     local t1=$SECONDS
     say "build kafka-advertiser (cargo build --release --locked) ..."
@@ -145,6 +150,7 @@ need_bins() {
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller forward; do
     [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
   done
+  [ -x "$GATEWAYCTL" ] || die "gatewayctl is not built ($GATEWAYCTL missing): run scripts/testenv.sh build"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -241,6 +247,7 @@ up() {
   need_bins
   mkdir -p "$LOGS" "$PIDS"
   if alive kube-apiserver && alive metallb && api_ready; then
+    alive gatewayctl || start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"
     say "already up; KUBECONFIG=$KC"
     return 0
   fi
@@ -353,6 +360,8 @@ EOF
   start metallb "$BIN/metallb-controller" --kubeconfig="$KC" --namespace=metallb-system \
     --webhook-mode=disabled --port="$METALLB_PORT" --log-level=info
   wait_for metallb 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'"
+  # A Gateway controller's ListenerSet status, for the Gateways `gateway` plays (GEP-1713).
+  start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"
   say "up in $((SECONDS - t0)) s: Kubernetes $("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1), $NODES kwok nodes, MetalLB pool $LB_POOL"
   print_env >"$RUN/env"
   say "export KUBECONFIG=$KC"
@@ -496,7 +505,7 @@ down() {
   # The product and the forwarders first, then the control plane from the top down.
   for n in webhook-forward kafka-advertiser-9 kafka-advertiser-8 kafka-advertiser-7 kafka-advertiser-6 \
     kafka-advertiser-5 kafka-advertiser-4 kafka-advertiser-3 kafka-advertiser-2 kafka-advertiser-1 \
-    kafka-advertiser-0 metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    kafka-advertiser-0 gatewayctl metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop_one "$n"
   done
   for n in "${order[@]}"; do stop_one "$n"; done

@@ -410,26 +410,57 @@ pub fn attached_to(ls: &DynamicObject, gateway_namespace: &str, gateway_name: &s
         && ns == gateway_namespace
 }
 
-/// What a Gateway controller wrote on our ListenerSet (nothing, until one does): the whole set
-/// refused (`Accepted` False for a reason other than its listeners), and each listener it does not
-/// program (`Conflicted` True, or `Accepted` False such as `PortUnavailable`), by name, with why.
-pub fn listener_set_problems(ls: &DynamicObject) -> (Option<String>, BTreeMap<String, String>) {
-    let falsy = |c: &Value, t: &str, s: &str| c["type"] == t && c["status"] == s;
+/// Whether the Gateway's controller handles ListenerSets: it reports `status.attachedListenerSets`
+/// (GEP-1713: it MUST). Then each listener waits for its verdict; otherwise the spec is judged alone.
+pub fn handles_listener_sets(gw: &DynamicObject) -> bool {
+    gw.data["status"].get("attachedListenerSets").is_some()
+}
+
+/// What the Gateway's controller says of our ListenerSet.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// The whole set refused (`Accepted` False for a reason other than its listeners).
+    pub refused: Option<String>,
+    /// Listeners it does not program (`Conflicted` True, or `Accepted` False such as
+    /// `PortUnavailable`), by name, with why.
+    pub listeners: BTreeMap<String, String>,
+    /// Listeners it has not judged yet (only when `aware`: a controller that handles ListenerSets).
+    pub pending: BTreeSet<String>,
+}
+
+/// Read our ListenerSet's status. `aware`: the Gateway's controller handles ListenerSets, so a
+/// listener counts only once that controller accepted it for the current generation.
+pub fn listener_set_verdict(ls: &DynamicObject, aware: bool) -> Verdict {
+    let is = |c: &Value, t: &str, s: &str| c["type"] == t && c["status"] == s;
     let why = |c: &Value| {
         format!("{} ({})", c["message"].as_str().unwrap_or_default(), c["reason"].as_str().unwrap_or_default())
     };
-    let conditions = ls.data["status"]["conditions"].as_array().into_iter().flatten();
-    let whole =
-        conditions.filter(|c| falsy(c, "Accepted", "False") && c["reason"] != "ListenersNotValid").map(why).next();
-    let mut listeners = BTreeMap::new();
+    let mut v = Verdict::default();
+    let conditions: Vec<&Value> = ls.data["status"]["conditions"].as_array().into_iter().flatten().collect();
+    v.refused =
+        conditions.iter().find(|c| is(c, "Accepted", "False") && c["reason"] != "ListenersNotValid").map(|c| why(c));
+    let generation = ls.metadata.generation.unwrap_or_default();
+    let current =
+        conditions.iter().any(|c| c["type"] == "Accepted" && c["observedGeneration"].as_i64() >= Some(generation));
     for l in ls.data["status"]["listeners"].as_array().into_iter().flatten() {
         let conds = l["conditions"].as_array().into_iter().flatten();
-        let bad = conds.filter(|c| falsy(c, "Conflicted", "True") || falsy(c, "Accepted", "False")).map(why).next();
+        let bad = conds.filter(|c| is(c, "Conflicted", "True") || is(c, "Accepted", "False")).map(why).next();
         if let (Some(name), Some(bad)) = (l["name"].as_str(), bad) {
-            listeners.insert(name.to_owned(), bad);
+            v.listeners.insert(name.to_owned(), bad);
         }
     }
-    (whole, listeners)
+    if aware {
+        let judged: BTreeSet<&str> = (ls.data["status"]["listeners"].as_array().into_iter().flatten())
+            .filter(|l| {
+                current && l["conditions"].as_array().is_some_and(|c| c.iter().any(|c| is(c, "Accepted", "True")))
+            })
+            .filter_map(|l| l["name"].as_str())
+            .collect();
+        let wanted = ls.data["spec"]["listeners"].as_array().into_iter().flatten().filter_map(|l| l["name"].as_str());
+        v.pending =
+            wanted.filter(|n| !judged.contains(n) && !v.listeners.contains_key(*n)).map(str::to_owned).collect();
+    }
+    v
 }
 
 /// Why a listener would not take routes of `kind` from `namespace`, if it would not.
@@ -868,11 +899,11 @@ mod tests {
             .unwrap()
         };
         let pending = ls(json!({"conditions": [{"type": "Accepted", "status": "Unknown", "reason": "Pending"}]}));
-        assert_eq!(listener_set_problems(&pending), (None, BTreeMap::new()));
+        assert_eq!(listener_set_verdict(&pending, false), Verdict::default());
         let refused = ls(
             json!({"conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowed", "message": "no"}]}),
         );
-        assert_eq!(listener_set_problems(&refused).0.as_deref(), Some("no (NotAllowed)"));
+        assert_eq!(listener_set_verdict(&refused, false).refused.as_deref(), Some("no (NotAllowed)"));
         let conflicted = ls(json!({
             "conditions": [{"type": "Accepted", "status": "False", "reason": "ListenersNotValid"}],
             "listeners": [
@@ -880,9 +911,40 @@ mod tests {
                 {"name": "events-1", "conditions": [{"type": "Accepted", "status": "False", "reason": "PortUnavailable", "message": "taken"},
                                                     {"type": "Conflicted", "status": "True", "reason": "ProtocolConflict"}]}]
         }));
-        let (whole, listeners) = listener_set_problems(&conflicted);
-        assert_eq!(whole, None, "only its listeners are not valid");
-        assert_eq!(listeners.keys().collect::<Vec<_>>(), ["events-1"]);
+        let v = listener_set_verdict(&conflicted, false);
+        assert_eq!(v.refused, None, "only its listeners are not valid");
+        assert_eq!(v.listeners.keys().collect::<Vec<_>>(), ["events-1"]);
+    }
+
+    #[test]
+    fn with_a_controller_that_handles_listener_sets_each_listener_waits_for_its_verdict() {
+        let ls = |generation: i64, observed: i64, accepted: &[&str]| -> DynamicObject {
+            let statuses: Vec<Value> = accepted
+                .iter()
+                .map(|n| json!({"name": n, "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}]}))
+                .collect();
+            serde_json::from_value(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
+                "metadata": {"name": "events-external", "namespace": "prod", "generation": generation},
+                "spec": {"listeners": [{"name": "events-0"}, {"name": "events-1"}]},
+                "status": {"conditions": [{"type": "Accepted", "status": "True", "observedGeneration": observed}], "listeners": statuses}}))
+            .unwrap()
+        };
+        let pending = |l: &DynamicObject, aware| listener_set_verdict(l, aware).pending.into_iter().collect::<Vec<_>>();
+        assert_eq!(pending(&ls(2, 2, &["events-0"]), true), ["events-1"]);
+        assert_eq!(
+            pending(&ls(2, 1, &["events-0", "events-1"]), true),
+            ["events-0", "events-1"],
+            "a verdict on an older generation"
+        );
+        assert!(pending(&ls(2, 2, &["events-0", "events-1"]), true).is_empty());
+        assert!(pending(&ls(2, 1, &[]), false).is_empty(), "no such controller: the spec is judged alone");
+        let gw = |status: Value| -> DynamicObject {
+            serde_json::from_value(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": "g"}, "spec": {}, "status": status}))
+            .unwrap()
+        };
+        assert!(handles_listener_sets(&gw(json!({"attachedListenerSets": 0}))));
+        assert!(!handles_listener_sets(&gw(json!({"addresses": []}))));
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl Planner<'_> {
             self.objects.push(Note::warning("ListenersNotAllowed", m.clone(), None));
         }
         if tcp && consent.is_ok() {
-            let withheld = self.withheld(gp);
+            let withheld = self.withheld(gp, gateway::handles_listener_sets(gw));
             self.gateway_address(gw, gp, &withheld);
         }
         let manager = listener_manager(&self.d.namespace, &self.d.name);
@@ -372,20 +372,28 @@ impl Planner<'_> {
     }
 
     /// The brokers that get no listener, or whose listener the Gateway's controller does not
-    /// program: each a Warning; none of them is given the Gateway's address.
-    fn withheld(&mut self, gp: &GatewayPlan) -> std::collections::BTreeSet<u32> {
+    /// program (each a Warning), or has not judged yet (`aware`: it handles ListenerSets): none of
+    /// them is given the Gateway's address.
+    fn withheld(&mut self, gp: &GatewayPlan, aware: bool) -> std::collections::BTreeSet<u32> {
         let mut out = std::collections::BTreeSet::new();
         for (ordinal, reason, note) in &gp.refused {
             self.objects.push(Note::warning(reason, note.clone(), None));
             out.extend(*ordinal);
         }
-        let Some(ls) =
-            self.o.owned.get(&Kind::ListenerSet).into_iter().flatten().next().filter(|_| gp.listener_set.is_some())
-        else {
+        if gp.listener_set.is_none() {
+            return out;
+        }
+        let ordinal_of =
+            |name: &str| name.strip_prefix(&format!("{}-", self.d.name)).and_then(|o| o.parse::<u32>().ok());
+        let Some(ls) = self.o.owned.get(&Kind::ListenerSet).into_iter().flatten().next() else {
+            // Not made yet: a controller that judges ListenerSets has not judged it.
+            if aware {
+                out.extend(self.d.ordinals());
+            }
             return out;
         };
-        let (whole, listeners) = gateway::listener_set_problems(ls);
-        if let Some(why) = whole {
+        let verdict = gateway::listener_set_verdict(ls, aware);
+        if let Some(why) = verdict.refused {
             let note = format!(
                 "Gateway {} does not accept ListenerSet {}: {why}; no broker is given its address until it does \
                  (its owner allows this namespace in spec.allowedListeners)",
@@ -395,8 +403,7 @@ impl Planner<'_> {
             self.objects.push(Note::warning("ListenersNotAllowed", note, None));
             out.extend(self.d.ordinals());
         }
-        for (name, why) in listeners {
-            let ordinal = name.strip_prefix(&format!("{}-", self.d.name)).and_then(|o| o.parse::<u32>().ok());
+        for (name, why) in &verdict.listeners {
             let note = format!(
                 "listener {name} of ListenerSet {} is not programmed by Gateway {}: {why}; its broker's address is \
                  withheld. Choose another port for it",
@@ -404,8 +411,9 @@ impl Planner<'_> {
                 gp.gateway()
             );
             self.objects.push(Note::warning("ListenerConflict", note, None));
-            out.extend(ordinal);
+            out.extend(ordinal_of(name));
         }
+        out.extend(verdict.pending.iter().filter_map(|n| ordinal_of(n)));
         out
     }
 

@@ -35,10 +35,40 @@ fn certificates(c: &Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(c.clone(), ns, &resource("cert-manager.io", "Certificate", "certificates"))
 }
 
-/// A Gateway as its owner writes it, who lets kafka-advertiser's controller add listeners to it (a
-/// Role with `resourceNames`, as the chart's `controller.gateways` renders).
+fn listener_sets(c: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", "ListenerSet", "listenersets"))
+}
+
+/// A Gateway as its owner writes it: `allowed` is its `spec.allowedListeners` (its consent to
+/// ListenerSets), `annotations` its metadata's.
+async fn create_gateway_with(c: &Client, ns: &str, name: &str, listeners: Value, allowed: Value, annotations: Value) {
+    let gw: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+        "spec": {"gatewayClassName": "e2e", "listeners": listeners, "allowedListeners": allowed},
+    }))
+    .unwrap();
+    gateways(c, ns)
+        .create(&PostParams::default(), &gw)
+        .await
+        .unwrap_or_else(|e| panic!("create Gateway {ns}/{name}: {e}"));
+}
+
+/// A Gateway that lets ListenerSets of its own namespace attach.
 async fn create_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
-    create_ungranted_gateway(c, ns, name, listeners).await;
+    create_gateway_with(c, ns, name, listeners, json!({"namespaces": {"from": "Same"}}), json!({})).await;
+}
+
+/// A Gateway whose owner lets kafka-advertiser write listeners into it (`manage-listeners`, for
+/// implementations without ListenerSets) and grants the controller `patch` on it (a Role with
+/// `resourceNames`, as the chart's `controller.gateways` renders).
+async fn create_managed_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
+    let ann = json!({"kafka-advertiser.io/manage-listeners": "true"});
+    create_gateway_with(c, ns, name, listeners, json!({"namespaces": {"from": "Same"}}), ann).await;
+    grant(c, ns, name).await;
+}
+
+async fn grant(c: &Client, ns: &str, name: &str) {
     let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
         "metadata": {"name": format!("kafka-advertiser-listeners-{name}"), "namespace": ns},
         "rules": [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gateways"],
@@ -55,18 +85,22 @@ async fn create_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
     Api::namespaced(c.clone(), ns).create(&PostParams::default(), &binding).await.unwrap();
 }
 
-/// A Gateway whose owner granted kafka-advertiser nothing.
-async fn create_ungranted_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
-    let gw: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"gatewayClassName": "e2e", "listeners": listeners},
-    }))
-    .unwrap();
-    gateways(c, ns)
-        .create(&PostParams::default(), &gw)
-        .await
-        .unwrap_or_else(|e| panic!("create Gateway {ns}/{name}: {e}"));
+/// `name → port` of a ListenerSet's listeners (empty when it does not exist).
+async fn set_listeners(c: &Client, ns: &str, name: &str) -> Vec<(String, u64)> {
+    let Some(ls) = listener_sets(c, ns).get_opt(name).await.unwrap() else { return vec![] };
+    ls.data["spec"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_owned(), l["port"].as_u64().unwrap()))
+        .collect()
+}
+
+/// The status of a ListenerSet's condition `type` (as a Gateway controller wrote it).
+async fn set_condition(c: &Client, ns: &str, name: &str, type_: &str) -> Option<String> {
+    let ls = listener_sets(c, ns).get_opt(name).await.ok()??;
+    let conds = ls.data["status"]["conditions"].as_array()?.clone();
+    conds.iter().find(|c| c["type"] == type_).and_then(|c| c["status"].as_str()).map(str::to_owned)
 }
 
 /// `name → port` of a Gateway's listeners.
@@ -89,16 +123,18 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// gateway-tcp: one Gateway address, a listener, a ClusterIP Service and a TCPRoute per broker; the
-/// webhook waits for the address the Gateway publishes; the brokers' Certificates name it, follow it
-/// when it changes; scale-down and deletion clean up listeners, routes and Certificates, and the
-/// owner's own listener is never touched.
+/// gateway-tcp: one Gateway address; the brokers' listeners in the StatefulSet's own ListenerSet
+/// (`<sts>-external`, attached with the Gateway owner's consent), a ClusterIP Service and a TCPRoute
+/// per broker; the webhook waits for the address the Gateway publishes; the brokers' Certificates
+/// name it and follow it; scale-down and deletion clean up listeners, routes and Certificates, and
+/// the Gateway itself is never written.
 #[tokio::test]
 async fn gateway_tcp_one_address_a_port_per_broker() {
     let _g = INSTALL.read().await;
     let c = client().await;
     let ns = namespace(&c, "e2e-gwtcp").await;
     create_gateway(&c, &ns, "shared", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+    let gateway_before = gateways(&c, &ns).get("shared").await.unwrap();
     Broker::new("kafka", 3)
         .annotate("kafka-advertiser.io/mode", "gateway-tcp")
         .annotate("kafka-advertiser.io/gateway", "shared")
@@ -106,8 +142,7 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
         .annotate("kafka-advertiser.io/tls-issuer", "ClusterIssuer/e2e-ca")
         .create(&c, &ns)
         .await;
-    // A second StatefulSet on the same Gateway, with its address set: each applies only its own
-    // listeners (a field manager each), so neither removes the other's.
+    // A second StatefulSet on the same Gateway, with its address set: a ListenerSet of its own.
     Broker::new("other", 1)
         .annotate("kafka-advertiser.io/mode", "gateway-tcp")
         .annotate("kafka-advertiser.io/gateway", "shared")
@@ -116,20 +151,21 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
         .create(&c, &ns)
         .await;
 
-    // Listeners, routes and Services exist before the Gateway has an address; no pod does.
-    let want_listeners = vec![
-        ("web".into(), 8443),
-        ("kafka-0".into(), 19092),
-        ("kafka-1".into(), 19093),
-        ("kafka-2".into(), 19094),
-        ("other-0".into(), 29092),
-    ];
-    wait_for("the brokers' listeners on the Gateway", T, || async {
-        let mut l = listeners(&c, &ns, "shared").await;
-        l.sort_by_key(|(_, p)| *p);
-        (l == want_listeners).then_some(())
+    // ListenerSets, routes and Services exist before the Gateway has an address; no pod does.
+    let want = vec![("kafka-0".into(), 19092), ("kafka-1".into(), 19093), ("kafka-2".into(), 19094)];
+    wait_for("the brokers' listeners in their ListenerSet", T, || async {
+        let ok = set_listeners(&c, &ns, "kafka-external").await == want
+            && set_listeners(&c, &ns, "other-external").await == vec![("other-0".to_owned(), 29092)];
+        ok.then_some(())
     })
     .await;
+    let ls = listener_sets(&c, &ns).get("kafka-external").await.unwrap();
+    assert_eq!(
+        ls.data["spec"]["parentRef"],
+        json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shared"})
+    );
+    let owner = &ls.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("StatefulSet", "kafka", Some(true)));
     let tcp = routes(&c, &ns, "TCPRoute");
     wait_for("a TCPRoute per broker", T, || async {
         (names(&tcp, "kafka").await == set(&["kafka-0-external", "kafka-1-external", "kafka-2-external"])).then_some(())
@@ -138,8 +174,8 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     let route = tcp.get("kafka-1-external").await.unwrap();
     let parent = &route.data["spec"]["parentRefs"][0];
     assert_eq!(
-        (parent["name"].as_str(), parent["sectionName"].as_str()),
-        (Some("shared"), Some("kafka-1")),
+        (parent["kind"].as_str(), parent["name"].as_str(), parent["sectionName"].as_str()),
+        (Some("ListenerSet"), Some("kafka-external"), Some("kafka-1")),
         "{route:?}"
     );
     let backend = &route.data["spec"]["rules"][0]["backendRefs"][0];
@@ -152,8 +188,13 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker before the Gateway has an address");
     assert!(names(&certificates(&c, &ns), "kafka").await.is_empty(), "no Certificate before the address is known");
 
-    // The Gateway's controller publishes its address: every broker advertises it on its own port.
+    // The Gateway's controller publishes its address and accepts the ListenerSets (the harness's
+    // gatewayctl, by allowedListeners): every broker advertises the address on its own port.
     testenv().script(&["gateway", &format!("{ns}/shared"), "203.0.113.7"]);
+    wait_for("the ListenerSet Accepted by the Gateway's controller", T, || async {
+        (set_condition(&c, &ns, "kafka-external", "Accepted").await.as_deref() == Some("True")).then_some(())
+    })
+    .await;
     let pods = wait_for("3 brokers advertising the Gateway's address", T, || async {
         let pods = pods_of(&c, &ns, "kafka").await;
         let ok = pods.len() == 3
@@ -194,20 +235,17 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     })
     .await;
 
-    // A client-side `kubectl apply` of the Gateway replaces its listener list (JSON merge patch): the
-    // controller, watching the Gateway, puts the brokers' listeners back.
-    let owners = json!({"spec": {"listeners": [{"name": "web", "port": 8443, "protocol": "TCP"}]}});
-    gateways(&c, &ns).patch("shared", &PatchParams::default(), &Patch::Merge(&owners)).await.unwrap();
-    wait_for("the brokers' listeners back on the Gateway", T, || async {
-        (listeners(&c, &ns, "shared").await.len() == 5).then_some(())
+    // A ListenerSet deleted by hand is put back.
+    listener_sets(&c, &ns).delete("kafka-external", &DeleteParams::default()).await.unwrap();
+    wait_for("the ListenerSet back", T, || async {
+        (set_listeners(&c, &ns, "kafka-external").await == want).then_some(())
     })
     .await;
 
     // Scale-down: the scaled-away brokers' listeners, routes, Services and Certificates go.
     scale(&c, &ns, "kafka", 1).await;
     wait_for("one broker's listener, route, Service and Certificate left", T, || async {
-        let l: BTreeSet<String> = listeners(&c, &ns, "shared").await.into_iter().map(|(n, _)| n).collect();
-        let ok = l == set(&["web", "kafka-0", "other-0"])
+        let ok = set_listeners(&c, &ns, "kafka-external").await == vec![("kafka-0".to_owned(), 19092)]
             && names(&tcp, "kafka").await == set(&["kafka-0-external"])
             && names(&certs, "kafka").await == set(&["kafka-0-tls"])
             && services_of(&c, &ns, "kafka").await.len() == 1;
@@ -215,7 +253,7 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     })
     .await;
 
-    // To gateway-tls on the same Gateway: its listeners are released, the TCPRoute becomes a TLSRoute.
+    // To gateway-tls on the same Gateway: its ListenerSet goes, the TCPRoute becomes a TLSRoute.
     let sts: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {
         "kafka-advertiser.io/mode": "gateway-tls", "kafka-advertiser.io/gateway-listener": "web",
@@ -223,8 +261,8 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     }}}}});
     sts.patch("kafka", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     let tls = routes(&c, &ns, "TLSRoute");
-    wait_for("a TLSRoute instead of the TCPRoute, and no listener of the brokers", T, || async {
-        let ok = listeners(&c, &ns, "shared").await == vec![("web".to_owned(), 8443), ("other-0".to_owned(), 29092)]
+    wait_for("a TLSRoute instead of the TCPRoute, and no ListenerSet", T, || async {
+        let ok = listener_sets(&c, &ns).get_opt("kafka-external").await.ok()?.is_none()
             && names(&tcp, "kafka").await.is_empty()
             && names(&tls, "kafka").await == set(&["kafka-0-external"]);
         ok.then_some(())
@@ -233,13 +271,119 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     // The owner's listener is TCP on another port: that is said where the owner looks.
     wait_event(&c, &ns, "kafka", "GatewayListenerNotPassthrough", "listener web").await;
 
-    // Deleting a StatefulSet releases its listeners; the owner's stays.
+    // Deleting a StatefulSet deletes its ListenerSet (owner reference; the garbage collector).
     let other = wait_pods(&c, &ns, "other", 1, T).await;
     let v = env_value(&other[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
     assert!(v.ends_with("EXTERNAL://kafka.example.com:29092"), "{v}");
     sts.delete("other", &DeleteParams::default()).await.unwrap();
-    wait_for("only the owner's listener on the Gateway", T, || async {
-        (listeners(&c, &ns, "shared").await == vec![("web".to_owned(), 8443)]).then_some(())
+    wait_for("the deleted StatefulSet's ListenerSet gone", T, || async {
+        listener_sets(&c, &ns).get_opt("other-external").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    // The Gateway's spec was never written (only its controller's status).
+    let gateway_after = gateways(&c, &ns).get("shared").await.unwrap();
+    assert_eq!(gateway_before.data["spec"], gateway_after.data["spec"]);
+    assert_eq!(gateway_before.metadata.generation, gateway_after.metadata.generation);
+}
+
+/// The Gateway owner's consent: a ListenerSet from a namespace its `allowedListeners` does not admit
+/// gives no broker an address (a `ListenersNotAllowed` Warning naming the Gateway and the field);
+/// labelling the namespace admits it. A port the Gateway's own listener uses is never written
+/// (`GatewayPortInUse`); a port an older ListenerSet holds is refused by the Gateway's controller
+/// (`Conflicted`), and that broker's address is withheld (`ListenerConflict`).
+#[tokio::test]
+async fn listener_sets_attach_only_with_the_gateway_owners_consent() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let gw_ns = namespace(&c, "e2e-consent-infra").await;
+    let ns = namespace(&c, "e2e-consent").await;
+    let allowed = json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"e2e.kafka-advertiser.io/kafka": "allowed"}}}});
+    let https = json!([{"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "www.example.com",
+        "tls": {"mode": "Terminate", "certificateRefs": [{"name": "www"}]}}]);
+    create_gateway_with(&c, &gw_ns, "public", https, allowed, json!({})).await;
+    testenv().script(&["gateway", &format!("{gw_ns}/public"), "203.0.113.20"]);
+    let label = json!({"metadata": {"labels": {"e2e.kafka-advertiser.io/kafka": "allowed"}}});
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone());
+    namespaces.patch(&gw_ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+    let gateway_before = gateways(&c, &gw_ns).get("public").await.unwrap();
+    // Someone else's ListenerSet, older than ours, holds port 19300 (in the Gateway's namespace).
+    let theirs: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
+        "metadata": {"name": "theirs", "namespace": gw_ns},
+        "spec": {"parentRef": {"name": "public"}, "listeners": [{"name": "db", "port": 19300, "protocol": "TCP"}]},
+    }))
+    .unwrap();
+    listener_sets(&c, &gw_ns).create(&PostParams::default(), &theirs).await.unwrap();
+    // Creation timestamps have one-second resolution: ours is strictly newer.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    Broker::new("kafka", 2)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", &format!("{gw_ns}/public"))
+        .annotate("kafka-advertiser.io/port-base", "19299")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_event(&c, &ns, "kafka", "ListenersNotAllowed", &format!("Gateway {gw_ns}/public")).await;
+    assert!(ev.note.unwrap().contains("spec.allowedListeners"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker is admitted with an address it cannot reach");
+
+    // The platform admits the namespace: broker 0 gets the address; broker 1's port is taken by
+    // the older ListenerSet, so the Gateway's controller marks it Conflicted and it waits.
+    namespaces.patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+    let pods = wait_pods(&c, &ns, "kafka", 1, T).await;
+    let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+    assert!(v.ends_with("EXTERNAL://203.0.113.20:19299"), "{v}");
+    let ev = wait_event(&c, &ns, "kafka", "ListenerConflict", "kafka-1").await;
+    assert!(!ev.note.unwrap().contains("theirs"), "another namespace's ListenerSet is not named");
+    assert_eq!(pods_of(&c, &ns, "kafka").await.len(), 1, "broker 1 waits");
+
+    // A port the Gateway's own listener uses is never written into a ListenerSet.
+    Broker::new("web", 1)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", &format!("{gw_ns}/public"))
+        .annotate("kafka-advertiser.io/port-base", "443")
+        .create(&c, &ns)
+        .await;
+    wait_event(&c, &ns, "web", "GatewayPortInUse", "port 443").await;
+    assert!(listener_sets(&c, &ns).get_opt("web-external").await.unwrap().is_none());
+    let gateway_after = gateways(&c, &gw_ns).get("public").await.unwrap();
+    assert_eq!(gateway_before.data["spec"], gateway_after.data["spec"], "the Gateway is never written");
+}
+
+/// Listeners an earlier version wrote into the Gateway (under the StatefulSet's field manager) move
+/// into its ListenerSet: same port, same address, and the Gateway keeps only its owner's listeners.
+#[tokio::test]
+async fn listeners_written_into_a_gateway_earlier_move_to_a_listener_set() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-gwmigrate").await;
+    create_gateway(&c, &ns, "shared", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+    // The earlier version wrote listeners under a grant on this Gateway; releasing them needs it too.
+    grant(&c, &ns, "shared").await;
+    testenv().script(&["gateway", &format!("{ns}/shared"), "203.0.113.30"]);
+    // As an earlier version left it: the broker's listener on the Gateway, under its field manager.
+    let legacy = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "shared", "namespace": ns},
+        "spec": {"listeners": [{"name": "kafka-0", "port": 19400, "protocol": "TCP"}]}});
+    let pp = PatchParams::apply(&format!("kafka-advertiser/{ns}/kafka"));
+    gateways(&c, &ns).patch("shared", &pp, &Patch::Apply(&legacy)).await.unwrap();
+    Broker::new("kafka", 1)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", "shared")
+        .annotate("kafka-advertiser.io/port-base", "19400")
+        .create(&c, &ns)
+        .await;
+    wait_for("the listener moved into the ListenerSet", T, || async {
+        let ok = set_listeners(&c, &ns, "kafka-external").await == vec![("kafka-0".to_owned(), 19400)]
+            && listeners(&c, &ns, "shared").await == vec![("web".to_owned(), 8443)];
+        ok.then_some(())
+    })
+    .await;
+    let pods = wait_pods(&c, &ns, "kafka", 1, T).await;
+    let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+    assert!(v.ends_with("EXTERNAL://203.0.113.30:19400"), "{v}");
+    wait_for("the moved listener Accepted by the Gateway's controller", T, || async {
+        (set_condition(&c, &ns, "kafka-external", "Accepted").await.as_deref() == Some("True")).then_some(())
     })
     .await;
 }
@@ -353,14 +497,17 @@ async fn gateway_problems_are_warning_events() {
     tls.patch_status("kafka-0-external", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
     wait_event(&c, &ns, "kafka", "RouteNotAccepted", "no listener admits routes from this namespace").await;
 
-    // A Gateway whose owner granted nothing: a tenant's gateway-tcp StatefulSet gets no listener on
-    // it (the Gateway as stored is unchanged), and the Event says who grants what.
-    create_ungranted_gateway(&c, &gw_ns, "platform", json!([{"name": "https", "port": 443, "protocol": "TCP"}])).await;
+    // A Gateway whose owner lets listeners be written into it (manage-listeners) but granted the
+    // controller nothing: a gateway-tcp StatefulSet gets no listener on it (the Gateway as stored is
+    // unchanged), and the Event says who grants what.
+    let https = json!([{"name": "https", "port": 443, "protocol": "TCP"}]);
+    let ann = json!({"kafka-advertiser.io/manage-listeners": "true"});
+    create_gateway_with(&c, &gw_ns, "platform", https, json!({"namespaces": {"from": "All"}}), ann).await;
     let before = gateways(&c, &gw_ns).get("platform").await.unwrap();
     Broker::new("tenant", 2)
         .annotate("kafka-advertiser.io/mode", "gateway-tcp")
         .annotate("kafka-advertiser.io/gateway", &format!("{gw_ns}/platform"))
-        .annotate("kafka-advertiser.io/port-base", "443")
+        .annotate("kafka-advertiser.io/port-base", "8443")
         .annotate("kafka-advertiser.io/address", "kafka.example.com")
         .create(&c, &ns)
         .await;
@@ -371,15 +518,16 @@ async fn gateway_problems_are_warning_events() {
     assert_eq!(before.metadata.resource_version, after.metadata.resource_version);
 }
 
-/// A gateway-tcp StatefulSet deleted while no replica runs (so no one saw its Delete event): its
-/// listeners are released by the next reconcile of a StatefulSet on the same Gateway.
+/// A gateway-tcp StatefulSet on a `manage-listeners` Gateway deleted while no replica runs (so no
+/// one saw its Delete event): its listeners are released by the next reconcile of a StatefulSet on
+/// the same Gateway.
 #[tokio::test]
 async fn listeners_of_a_statefulset_deleted_while_no_replica_ran_are_released() {
     let _g = INSTALL.write().await;
     let env = testenv();
     let c = client().await;
     let ns = namespace(&c, "e2e-gwsweep").await;
-    create_gateway(&c, &ns, "shared", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+    create_managed_gateway(&c, &ns, "shared", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
     let tcp = |name: &str, base: &str| {
         Broker::new(name, 1)
             .annotate("kafka-advertiser.io/mode", "gateway-tcp")

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"reflect"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var (
+	gateways     = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+	listenerSets = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "listenersets"}
+	namespaces   = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
+	interval := flag.Duration("interval", 500*time.Millisecond, "how often Gateways and ListenerSets are read")
+	flag.Parse()
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		log.Fatalf("kubeconfig: %v", err)
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		log.Fatalf("client: %v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log.Printf("playing the Gateway controller for ListenerSets of Gateways given an address by `scripts/testenv.sh gateway`")
+	for ctx.Err() == nil {
+		if err := once(ctx, client); err != nil {
+			log.Printf("pass failed: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(*interval):
+		}
+	}
+}
+
+// played: a Gateway whose status `scripts/testenv.sh gateway` wrote (Programmed, message testenv).
+func played(gw *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(gw.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Programmed" && m["status"] == "True" && m["message"] == "testenv" {
+			return true
+		}
+	}
+	return false
+}
+
+func once(ctx context.Context, client dynamic.Interface) error {
+	gws, err := client.Resource(gateways).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	sets, err := client.Resource(listenerSets).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	nss, err := client.Resource(namespaces).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	labels := map[string]map[string]string{}
+	for _, ns := range nss.Items {
+		labels[ns.GetName()] = ns.GetLabels()
+	}
+	for i := range gws.Items {
+		gw := &gws.Items[i]
+		if !played(gw) {
+			continue
+		}
+		var mine []*unstructured.Unstructured
+		for j := range sets.Items {
+			if parentOf(&sets.Items[j]) == gw.GetNamespace()+"/"+gw.GetName() {
+				mine = append(mine, &sets.Items[j])
+			}
+		}
+		res := Resolve(gatewayOf(gw), listenerSetsOf(mine), labels)
+		for _, ls := range mine {
+			writeSet(ctx, client, ls, res.Sets[ls.GetNamespace()+"/"+ls.GetName()])
+		}
+		writeAttached(ctx, client, gw, res.Attached)
+	}
+	return nil
+}
+
+func parentOf(ls *unstructured.Unstructured) string {
+	p, _, _ := unstructured.NestedMap(ls.Object, "spec", "parentRef")
+	if kind, ok := p["kind"].(string); ok && kind != "Gateway" {
+		return ""
+	}
+	ns, _ := p["namespace"].(string)
+	if ns == "" {
+		ns = ls.GetNamespace()
+	}
+	name, _ := p["name"].(string)
+	return ns + "/" + name
+}
+
+func listenersOf(obj *unstructured.Unstructured) []Listener {
+	raw, _, _ := unstructured.NestedSlice(obj.Object, "spec", "listeners")
+	var out []Listener
+	for _, r := range raw {
+		m, _ := r.(map[string]any)
+		port, _ := m["port"].(int64)
+		name, _ := m["name"].(string)
+		proto, _ := m["protocol"].(string)
+		host, _ := m["hostname"].(string)
+		out = append(out, Listener{Name: name, Port: port, Protocol: proto, Hostname: host})
+	}
+	return out
+}
+
+func gatewayOf(gw *unstructured.Unstructured) Gateway {
+	g := Gateway{Namespace: gw.GetNamespace(), Name: gw.GetName(), Listeners: listenersOf(gw)}
+	g.From, _, _ = unstructured.NestedString(gw.Object, "spec", "allowedListeners", "namespaces", "from")
+	if sel, ok, _ := unstructured.NestedMap(gw.Object, "spec", "allowedListeners", "namespaces", "selector"); ok {
+		raw, _ := json.Marshal(sel)
+		var s struct {
+			MatchLabels      map[string]string `json:"matchLabels"`
+			MatchExpressions []Requirement     `json:"matchExpressions"`
+		}
+		_ = json.Unmarshal(raw, &s)
+		g.Selector = &Selector{MatchLabels: s.MatchLabels, MatchExpressions: s.MatchExpressions}
+	}
+	return g
+}
+
+func listenerSetsOf(items []*unstructured.Unstructured) []ListenerSet {
+	var out []ListenerSet
+	for _, ls := range items {
+		out = append(out, ListenerSet{Namespace: ls.GetNamespace(), Name: ls.GetName(),
+			Created: ls.GetCreationTimestamp().Time, Listeners: listenersOf(ls)})
+	}
+	return out
+}
+
+// conditions as the API stores them; an unchanged condition keeps its lastTransitionTime.
+func conditions(cs []Condition, gen int64, old []any) []any {
+	now := time.Now().UTC().Format(time.RFC3339)
+	var out []any
+	for _, c := range cs {
+		ts := now
+		for _, o := range old {
+			m, _ := o.(map[string]any)
+			if m["type"] == c.Type && m["status"] == c.Status {
+				if t, ok := m["lastTransitionTime"].(string); ok {
+					ts = t
+				}
+			}
+		}
+		out = append(out, map[string]any{"type": c.Type, "status": c.Status, "reason": c.Reason,
+			"message": c.Message, "observedGeneration": gen, "lastTransitionTime": ts})
+	}
+	return out
+}
+
+func writeSet(ctx context.Context, client dynamic.Interface, ls *unstructured.Unstructured, st SetStatus) {
+	gen := ls.GetGeneration()
+	oldConds, _, _ := unstructured.NestedSlice(ls.Object, "status", "conditions")
+	oldListeners, _, _ := unstructured.NestedSlice(ls.Object, "status", "listeners")
+	var listeners []any
+	for _, l := range st.Listeners {
+		var prev []any
+		for _, o := range oldListeners {
+			if m, _ := o.(map[string]any); m["name"] == l.Name {
+				prev, _ = m["conditions"].([]any)
+			}
+		}
+		listeners = append(listeners, map[string]any{"name": l.Name, "attachedRoutes": int64(0),
+			"supportedKinds": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "TCPRoute"}},
+			"conditions":     conditions(l.Conditions, gen, prev)})
+	}
+	status := map[string]any{"conditions": conditions(st.Conditions, gen, oldConds), "listeners": listeners}
+	if listeners == nil {
+		status["listeners"] = []any{}
+	}
+	if same(ls.Object["status"], status) {
+		return
+	}
+	patch(ctx, client, listenerSets, ls.GetNamespace(), ls.GetName(), map[string]any{"status": status})
+}
+
+func writeAttached(ctx context.Context, client dynamic.Interface, gw *unstructured.Unstructured, n int) {
+	cur, found, _ := unstructured.NestedInt64(gw.Object, "status", "attachedListenerSets")
+	if found && cur == int64(n) {
+		return
+	}
+	patch(ctx, client, gateways, gw.GetNamespace(), gw.GetName(), map[string]any{"status": map[string]any{"attachedListenerSets": n}})
+}
+
+// same: equal once round-tripped through JSON (int64 and float64 alike).
+func same(a, b any) bool {
+	var x, y any
+	ra, _ := json.Marshal(a)
+	rb, _ := json.Marshal(b)
+	_ = json.Unmarshal(ra, &x)
+	_ = json.Unmarshal(rb, &y)
+	return reflect.DeepEqual(x, y)
+}
+
+func patch(ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource, ns, name string, body map[string]any) {
+	raw, _ := json.Marshal(body)
+	_, err := client.Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, raw, metav1.PatchOptions{}, "status")
+	if err != nil {
+		log.Printf("%s %s/%s: status: %v", gvr.Resource, ns, name, err)
+		return
+	}
+	log.Printf("%s %s/%s: status %s", gvr.Resource, ns, name, raw)
+}
