@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Deserialize;
 
-use crate::mutate::settings::{Mode, Settings};
+use crate::mutate::settings::Settings;
 
 /// The pod-template annotation that names a class.
 pub const ANN_CLASS: &str = "kafka-advertiser.io/class";
@@ -124,6 +124,17 @@ impl Class {
 pub struct Classes {
     pub tenancy: Tenancy,
     pub classes: Vec<Arc<Class>>,
+}
+
+impl Classes {
+    /// Whether classes decide anything for a pod template with these annotations: some exist, the
+    /// mode requires one, or the template names one (a missing one is refused, never ignored).
+    /// Otherwise (open, no class anywhere) the template's settings stand as written.
+    pub fn in_play(&self, annotations: &Annotations) -> bool {
+        !self.classes.is_empty()
+            || self.tenancy == Tenancy::Classes
+            || annotations.get(ANN_CLASS).is_some_and(|c| !c.trim().is_empty())
+    }
 }
 
 /// Why a StatefulSet's settings are refused; [`ClassError::reason`] is the Event reason.
@@ -383,11 +394,10 @@ pub fn usage<'a>(uses: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap
     out
 }
 
-/// The host a mode renders from the hostname template for one broker (hostname, gateway-tls).
+/// The host the hostname template renders for one broker (judged whatever the mode).
 pub fn rendered_host(s: &Settings, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> Option<String> {
-    matches!(s.mode, Mode::Hostname | Mode::GatewayTls)
-        .then(|| s.hostname_template.as_ref().map(|t| t.render(ordinal, pod, namespace, statefulset)))
-        .flatten()
+    // Judged in every mode: a template is a tenant's setting whether or not its mode uses it.
+    s.hostname_template.as_ref().map(|t| t.render(ordinal, pod, namespace, statefulset))
 }
 
 #[cfg(test)]

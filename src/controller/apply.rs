@@ -59,8 +59,17 @@ async fn taken(ctx: &Context, a: &Apply) -> Result<Option<Note>, ReconcileError>
                 r.controller == Some(true) && owner["uid"].as_str().is_some_and(|u| !u.is_empty() && u == r.uid)
             })
         };
-    Ok(existing.filter(|o| !ours(o)).map(|_| {
+    Ok(existing.filter(|o| !ours(o)).map(|o| {
         let sts = owner["name"].as_str().unwrap_or_default();
+        // Related to the object in question: one Event per object (Events are deduplicated by it).
+        let related = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: o.types.as_ref().map(|t| t.api_version.clone()),
+            kind: Some(a.kind.name().to_owned()),
+            namespace: Some(a.namespace.clone()),
+            name: Some(a.name.clone()),
+            uid: o.metadata.uid.clone(),
+            ..Default::default()
+        };
         Note::warning(
             "OwnershipConflict",
             format!(
@@ -69,7 +78,7 @@ async fn taken(ctx: &Context, a: &Apply) -> Result<Option<Note>, ReconcileError>
                 a.kind.name(),
                 a.name
             ),
-            None,
+            Some(related),
         )
     }))
 }

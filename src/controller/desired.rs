@@ -149,10 +149,11 @@ pub fn classed(
     sts: &Arc<StatefulSet>,
     book: &dyn crate::mutate::AddressLookup,
 ) -> Result<(Arc<StatefulSet>, Option<Arc<tenancy::Class>>), tenancy::ClassError> {
-    let classes = book.classes().filter(|c| !c.classes.is_empty() || c.tenancy == tenancy::Tenancy::Classes);
+    let template = template_annotations(sts);
+    // A class named that does not exist is refused in both modes (no fallback to open).
+    let classes = book.classes().filter(|c| c.in_play(&template));
     let Some(classes) = classes else { return Ok((sts.clone(), None)) };
     let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
-    let template = template_annotations(sts);
     let labels = book.namespace_labels(ns);
     let Some(class) = tenancy::select(&template, ns, labels.as_deref(), &classes)?.cloned() else {
         return Ok((sts.clone(), None));

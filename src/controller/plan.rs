@@ -344,6 +344,9 @@ impl Planner<'_> {
             self.plan.apply.push(release(gw, manager.clone()));
         }
         let tcp = self.d.settings.mode == Mode::GatewayTcp;
+        for (_, reason, note) in &gp.refused {
+            self.objects.push(Note::warning(reason, note.clone(), None));
+        }
         let consent = if tcp { gateway::listeners_consent(gw, &self.d.namespace, labels) } else { Ok(()) };
         if let Err(m) = &consent {
             self.objects.push(Note::warning("ListenersNotAllowed", m.clone(), None));
@@ -372,14 +375,10 @@ impl Planner<'_> {
     }
 
     /// The brokers that get no listener, or whose listener the Gateway's controller does not
-    /// program (each a Warning), or has not judged yet (`aware`: it handles ListenerSets): none of
+    /// program (a Warning), or has not judged yet (`aware`: it handles ListenerSets): none of
     /// them is given the Gateway's address.
     fn withheld(&mut self, gp: &GatewayPlan, aware: bool) -> std::collections::BTreeSet<u32> {
-        let mut out = std::collections::BTreeSet::new();
-        for (ordinal, reason, note) in &gp.refused {
-            self.objects.push(Note::warning(reason, note.clone(), None));
-            out.extend(*ordinal);
-        }
+        let mut out: std::collections::BTreeSet<u32> = gp.refused.iter().filter_map(|(o, _, _)| *o).collect();
         if gp.listener_set.is_none() {
             return out;
         }

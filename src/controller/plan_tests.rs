@@ -572,3 +572,15 @@ fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
     assert!(kinds(&p).is_empty());
     assert_eq!(p.problems[0].1[0].reason, "ClassSettingRefused");
 }
+
+#[test]
+fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classes() {
+    // Open mode, no class anywhere: a template naming one is refused, not given the open vocabulary.
+    let o = observed(sts(1, json!({"kafka-advertiser.io/class": "internet"})));
+    let p = run(&o);
+    assert!(kinds(&p).is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.problems[0].1[0].reason, "ClassNotFound");
+    // And without naming one, the template's settings stand.
+    let p = run(&observed(sts(1, json!({}))));
+    assert!(p.apply.iter().any(|a| a.kind == Kind::Service));
+}

@@ -391,6 +391,12 @@ async fn objects_not_made_for_this_statefulset_are_never_written_nor_deleted() {
     let notes: Vec<String> =
         calls.iter().filter(|c| c.path.ends_with("/events")).map(|c| c.body["note"].to_string()).collect();
     assert!(notes[0].contains("ConfigMap kafka-external-bootstrap exists"), "{notes:?}");
+    // Related to the object in question, so each conflicting object has an Event of its own.
+    let related = &calls.iter().find(|c| c.path.ends_with("/events")).unwrap().body["related"];
+    assert_eq!(
+        (related["kind"].as_str(), related["name"].as_str()),
+        (Some("ConfigMap"), Some("kafka-external-bootstrap"))
+    );
     assert!(notes[1].contains("was not made for it"), "{notes:?}");
 
     // Opting out deletes only what is ours: the forged ConfigMap stays.

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 pub use crate::names::POD_INDEX_LABEL;
 use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
-use crate::tenancy::{self, Class, ClassError, Tenancy};
+use crate::tenancy::{self, Class, ClassError};
 
 pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
 use listeners::Listener;
@@ -579,8 +579,12 @@ pub fn mutate_view(
     let port = b.settings.external_port(b.ordinal)?;
     let host = external_host(&b, port, addresses, &mut warnings)?;
     if let Some(class) = &b.class {
-        let rendered = matches!(b.settings.mode, Mode::Hostname | Mode::GatewayTls).then_some(&*host);
-        class.bounds(&b.settings, b.ordinal, rendered)?;
+        // The template is judged in every mode (the controller does the same, `desired::class_bounds`).
+        let rendered = match b.settings.mode {
+            Mode::Hostname | Mode::GatewayTls => Some(host.to_string()),
+            _ => rendered_host(&b)?,
+        };
+        class.bounds(&b.settings, b.ordinal, rendered.as_deref())?;
     }
     let internal_host = internal_host(&b)?;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
@@ -650,7 +654,7 @@ fn class_settings(
 ) -> Result<(Settings, Option<Arc<Class>>), MutateError> {
     let empty = BTreeMap::new();
     let a = annotations.unwrap_or(&empty);
-    let classes = addresses.classes().filter(|c| !c.classes.is_empty() || c.tenancy == Tenancy::Classes);
+    let classes = addresses.classes().filter(|c| c.in_play(a));
     let Some(classes) = classes else { return Ok((Settings::from_annotations(a, defaults)?, None)) };
     let labels = addresses.namespace_labels(namespace);
     match tenancy::select(a, namespace, labels.as_deref(), &classes)? {

@@ -854,3 +854,20 @@ fn tls_issuer_mounts_the_brokers_certificate_secret_read_only() {
         assert!(e.contains(k), "{k}={v}: {e}");
     }
 }
+
+#[test]
+fn a_named_class_that_does_not_exist_is_a_denial_even_when_no_class_exists() {
+    let pod = bare_pod(
+        "brokers-0",
+        json!({ANN_MODE: "hostname", "kafka-advertiser.io/class": "internet",
+        "kafka-advertiser.io/hostname-template": "{pod}.kafka.example.com"}),
+    );
+    let book = AddressBook::new();
+    book.mark_synced();
+    let err = run(&pod, &book).unwrap_err().to_string();
+    assert!(err.contains("ExternalAccessClass \"internet\"") && err.contains("does not exist"), "{err}");
+    // The same pod without naming a class is admitted (open mode, no classes).
+    let mut open = pod.clone();
+    open["metadata"]["annotations"].as_object_mut().unwrap().remove("kafka-advertiser.io/class");
+    assert!(run(&open, &book).unwrap().0.is_some());
+}

@@ -85,8 +85,15 @@ impl TestEnv {
 
     /// Run `scripts/testenv.sh ARGS` and insist it succeeds.
     pub fn script(&self, args: &[&str]) -> String {
+        self.script_with(args, &[])
+    }
+
+    /// `scripts/testenv.sh` with extra environment variables (e.g. `KAFKA_ADVERTISER_TESTENV_SERVE_ARGS`).
+    pub fn script_with(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testenv.sh");
-        let out = std::process::Command::new("bash").arg(script).args(args).output().unwrap();
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(script).args(args).envs(env.iter().copied());
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "scripts/testenv.sh {args:?} failed:\n{}{}",

@@ -13,6 +13,7 @@
 mod harness;
 
 mod admission;
+mod attacks;
 mod chart;
 mod discovery;
 mod gateway;
