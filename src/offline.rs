@@ -387,13 +387,21 @@ fn preview_gateway(plan: &crate::controller::gateway::GatewayPlan, ordinal: Opti
     let spec = &route.data["spec"];
     let section = spec["parentRefs"][0]["sectionName"].as_str().unwrap_or_default();
     if let Some(l) = plan.listeners.iter().find(|l| l["name"] == section) {
-        let _ = writeln!(
-            out,
-            "  listener  {section} port {} protocol TCP on Gateway {} (its own field manager)",
-            l["port"],
-            plan.gateway()
-        );
+        let whose = match &plan.listener_set {
+            Some(ls) => format!(
+                "in ListenerSet {} on Gateway {} (its owner admits the namespace in spec.allowedListeners)",
+                ls.metadata.name.as_deref().unwrap_or_default(),
+                plan.gateway()
+            ),
+            None => format!("on Gateway {} (its own field manager)", plan.gateway()),
+        };
+        let _ = writeln!(out, "  listener  {section} port {} protocol TCP {whose}", l["port"]);
     }
+    let parent = &spec["parentRefs"][0];
+    let parent = match parent["kind"].as_str() {
+        Some("ListenerSet") => format!("ListenerSet {}", parent["name"].as_str().unwrap_or_default()),
+        _ => format!("Gateway {}", plan.gateway()),
+    };
     let kind = route.types.as_ref().map_or("", |t| t.kind.as_str());
     let hostnames = spec["hostnames"]
         .as_array()
@@ -402,9 +410,8 @@ fn preview_gateway(plan: &crate::controller::gateway::GatewayPlan, ordinal: Opti
     let backend = &spec["rules"][0]["backendRefs"][0];
     let _ = writeln!(
         out,
-        "  route     {kind} {} -> Gateway {} listener {section}{hostnames}, backend Service {}:{}",
+        "  route     {kind} {} -> {parent} listener {section}{hostnames}, backend Service {}:{}",
         route.metadata.name.as_deref().unwrap_or_default(),
-        plan.gateway(),
         backend["name"].as_str().unwrap_or_default(),
         backend["port"]
     );

@@ -234,8 +234,11 @@ fn preview_lists_the_gateway_listener_route_service_and_certificate_of_each_brok
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = stdout(&o);
     assert!(out.contains("EXTERNAL://203.0.113.7:19003"), "{out}");
-    assert!(out.contains("listener  ops-edge-3 port 19003 protocol TCP on Gateway infra/shared"), "{out}");
-    assert!(out.contains("route     TCPRoute edge-4-external -> Gateway infra/shared listener ops-edge-4"), "{out}");
+    assert!(
+        out.contains("listener  edge-3 port 19003 protocol TCP in ListenerSet edge-external on Gateway infra/shared"),
+        "{out}"
+    );
+    assert!(out.contains("route     TCPRoute edge-4-external -> ListenerSet edge-external listener edge-4"), "{out}");
     assert!(out.contains("service   edge-3-external type ClusterIP port 19003"), "{out}");
     assert!(
         out.contains("cert      Certificate edge-3-tls from Issuer/ca, SANs edge-3.edge-hs.ops.svc.cluster.local"),
