@@ -155,4 +155,8 @@ pub fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
         .and_then(|s| s.selector.match_labels.clone())
         .filter(|m| !m.is_empty());
     book.set_selector(ns, name, selector);
+    let containers = (sts.spec.as_ref().filter(|_| !deleted))
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|p| p.containers.iter().map(|c| c.name.clone()).collect());
+    book.set_template_containers(ns, name, containers);
 }

@@ -46,6 +46,11 @@ pub trait AddressLookup {
     fn node_port_owner(&self, _port: u16) -> Option<(String, String, u32)> {
         None
     }
+    /// The container names of an opted-in StatefulSet's pod template, when known: the webhook edits
+    /// only those (never a container another webhook injected).
+    fn template_containers(&self, _namespace: &str, _statefulset: &str) -> Option<Arc<[String]>> {
+        None
+    }
     /// The platform's access classes and tenancy switch (`None`: open, no classes).
     fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
         None
@@ -70,6 +75,9 @@ pub struct AddressBook {
     inner: Arc<Inner>,
 }
 
+/// (namespace, statefulset) → its pod template's container names.
+type TemplateContainers = HashMap<(String, String), Arc<[String]>>;
+
 #[derive(Default)]
 struct Inner {
     map: ArcSwap<Snapshot>,
@@ -78,6 +86,8 @@ struct Inner {
     scope: Vec<String>,
     /// (namespace, statefulset) → selector matchLabels of opted-in StatefulSets.
     selectors: ArcSwap<Selectors>,
+    /// (namespace, statefulset) → the container names of its pod template (opted-in only).
+    containers: ArcSwap<TemplateContainers>,
     /// nodePort → the managed broker Service holding it.
     node_ports: ArcSwap<HashMap<u16, (String, String, u32)>>,
     /// The access classes and the tenancy switch.
@@ -123,6 +133,22 @@ impl AddressBook {
             if let Some(p) = port {
                 next.insert(p, owner.clone());
             }
+            Arc::new(next)
+        });
+    }
+
+    /// Record (or with `None`, forget) the container names of a StatefulSet's pod template.
+    pub fn set_template_containers(&self, namespace: &str, statefulset: &str, names: Option<Vec<String>>) {
+        let key = (namespace.to_owned(), statefulset.to_owned());
+        self.inner.containers.rcu(|old| {
+            if old.get(&key).map(|n| &**n) == names.as_deref() {
+                return Arc::clone(old);
+            }
+            let mut next = (**old).clone();
+            match &names {
+                Some(n) => next.insert(key.clone(), Arc::from(n.clone())),
+                None => next.remove(&key),
+            };
             Arc::new(next)
         });
     }
@@ -257,6 +283,10 @@ impl AddressLookup for AddressBook {
 
     fn node_port_owner(&self, port: u16) -> Option<(String, String, u32)> {
         self.inner.node_ports.load().get(&port).cloned()
+    }
+
+    fn template_containers(&self, namespace: &str, statefulset: &str) -> Option<Arc<[String]>> {
+        self.inner.containers.load().get(&(namespace.to_owned(), statefulset.to_owned())).cloned()
     }
 
     fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {

@@ -48,6 +48,11 @@ pub enum MutateError {
     #[error("annotation {ANN_CONTAINER}={name:?} names no container of the pod (containers: {available})")]
     ContainerNotFound { name: String, available: String },
     #[error(
+        "container {name:?} is not in StatefulSet {statefulset}'s pod template (another webhook injected it?): \
+         kafka-advertiser edits only the StatefulSet's own containers; set {ANN_CONTAINER} to one of: {template}"
+    )]
+    ContainerNotInTemplate { name: String, statefulset: String, template: String },
+    #[error(
         "pod {pod:?} has no spec.subdomain, so its internal listener has no resolvable name: set serviceName on \
          the StatefulSet to its headless Service, or annotate kafka-advertiser.io/internal-listener: none"
     )]
@@ -636,6 +641,16 @@ fn read_broker<'a>(
     let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: shown() })?;
     let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
     let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
+    // Only a container of the StatefulSet's own template (when the view holds it), never a sidecar.
+    if let Some(template) = addresses.template_containers(namespace, &statefulset) {
+        if !template.contains(&container.name) {
+            return Err(MutateError::ContainerNotInTemplate {
+                name: container.name.clone(),
+                statefulset,
+                template: template.join(", "),
+            });
+        }
+    }
     if fell_back {
         warnings.push(format!(
             "kafka-advertiser: no container named \"kafka\"; using the first container {:?} (set {ANN_CONTAINER})",

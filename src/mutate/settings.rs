@@ -460,7 +460,12 @@ fn parse_tls(a: &Annotations) -> Result<(Option<IssuerRef>, String), SettingsErr
     let mount_path = match get(a, ANN_TLS_MOUNT_PATH) {
         None => DEFAULT_TLS_MOUNT_PATH.to_owned(),
         Some(v) if v.starts_with('/') && v.len() > 1 && !v.contains(':') && !v.split('/').any(|p| p == "..") => {
-            v.trim_end_matches('/').to_owned()
+            let path = v.trim_end_matches('/').to_owned();
+            if let Some(system) = SYSTEM_PATHS.iter().find(|p| path == **p || path.starts_with(&format!("{p}/"))) {
+                let why = format!("{system} holds the system's trust store or credentials: mount the certificates elsewhere, such as {DEFAULT_TLS_MOUNT_PATH}");
+                return Err(invalid(ANN_TLS_MOUNT_PATH, v, why));
+            }
+            path
         }
         Some(v) => {
             return Err(invalid(ANN_TLS_MOUNT_PATH, v, "expected an absolute directory path such as /etc/kafka/tls"))
@@ -468,6 +473,20 @@ fn parse_tls(a: &Annotations) -> Result<(Option<IssuerRef>, String), SettingsErr
     };
     Ok((issuer, mount_path))
 }
+
+/// Directories a broker certificate is never mounted over (trust stores, credentials, kernel files).
+const SYSTEM_PATHS: [&str; 10] = [
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/var/run/secrets",
+    "/run/secrets",
+    "/etc/kubernetes",
+    "/proc",
+    "/sys",
+    "/dev",
+];
 
 /// The internal and external listener names, and the listeners env var.
 fn parse_listeners(a: &Annotations) -> Result<(Option<String>, String, Option<String>), SettingsError> {
@@ -482,11 +501,19 @@ fn parse_listeners(a: &Annotations) -> Result<(Option<String>, String, Option<St
     let env = match get(a, ANN_ENV) {
         None => None,
         Some(v)
-            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') =>
+            if v.ends_with("LISTENERS")
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') =>
         {
             Some(v.to_owned())
         }
-        Some(v) => return Err(invalid(ANN_ENV, v, "expected an environment variable name")),
+        Some(v) => {
+            return Err(invalid(
+                ANN_ENV,
+                v,
+                "expected the name of the variable the image reads its advertised listeners from, ending in \
+                 LISTENERS (KAFKA_ADVERTISED_LISTENERS, KAFKA_CFG_ADVERTISED_LISTENERS)",
+            ))
+        }
     };
     Ok((internal, listener, env))
 }

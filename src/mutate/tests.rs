@@ -871,3 +871,57 @@ fn a_named_class_that_does_not_exist_is_a_denial_even_when_no_class_exists() {
     open["metadata"]["annotations"].as_object_mut().unwrap().remove("kafka-advertiser.io/class");
     assert!(run(&open, &book).unwrap().0.is_some());
 }
+
+#[test]
+fn only_the_statefulsets_own_containers_are_edited_never_an_injected_sidecar() {
+    let mut pod = bare_pod(
+        "brokers-0",
+        json!({ANN_MODE: "hostname", "kafka-advertiser.io/hostname-template": "{pod}.kafka.example.com"}),
+    );
+    pod["spec"]["containers"].as_array_mut().unwrap().push(
+        json!({"name": "agent", "image": "example.com/agent", "env": [{"name": "AGENT_LISTENERS", "value": "x"}]}),
+    );
+    let book = AddressBook::new();
+    book.mark_synced();
+    book.set_template_containers("ns", "brokers", Some(vec!["kafka".into()]));
+    // The tenant points the webhook at the injected agent: refused, naming the template's containers.
+    let mut at_agent = pod.clone();
+    at_agent["metadata"]["annotations"][ANN_CONTAINER] = json!("agent");
+    at_agent["metadata"]["annotations"]["kafka-advertiser.io/env"] = json!("AGENT_LISTENERS");
+    let err = run(&at_agent, &book).unwrap_err().to_string();
+    assert!(
+        err.contains("\"agent\" is not in StatefulSet brokers's pod template") && err.contains("one of: kafka"),
+        "{err}"
+    );
+    // Its own container is edited; the agent is left exactly as it was.
+    let (_, patched) = run(&pod, &book).unwrap();
+    let agent = patched.spec.as_ref().unwrap().containers.iter().find(|c| c.name == "agent").unwrap();
+    assert_eq!(serde_json::to_value(agent).unwrap(), pod["spec"]["containers"][1]);
+}
+
+#[test]
+fn env_must_be_a_listeners_variable_and_certificates_stay_out_of_system_paths() {
+    for (env, ok) in
+        [("KAFKA_ADVERTISED_LISTENERS", true), ("MY_LISTENERS", true), ("AGENT_ENFORCE", false), ("PATH", false)]
+    {
+        let a = BTreeMap::from([("kafka-advertiser.io/env".to_owned(), env.to_owned())]);
+        let got = Settings::from_annotations(&a, &Defaults::default());
+        assert_eq!(got.is_ok(), ok, "{env}: {got:?}");
+    }
+    for (path, ok) in [
+        ("/etc/kafka/tls", true),
+        ("/opt/certs", true),
+        ("/etc/ssl/certs", false),
+        ("/etc/ssl", false),
+        ("/var/run/secrets/kubernetes.io", false),
+        ("/etc/sslx", true),
+        ("/proc", false),
+    ] {
+        let a = BTreeMap::from([
+            ("kafka-advertiser.io/tls-issuer".to_owned(), "Issuer/ca".to_owned()),
+            ("kafka-advertiser.io/tls-mount-path".to_owned(), path.to_owned()),
+        ]);
+        let got = Settings::from_annotations(&a, &Defaults::default());
+        assert_eq!(got.is_ok(), ok, "{path}: {got:?}");
+    }
+}

@@ -395,4 +395,30 @@ async fn attacks_as_a_tenant_in_open_mode() {
         .annotate("kafka-advertiser.io/address", "$(KAFKA_PASSWORD)");
     assert!(attack(&c, &p, &tenant, &ns, dollar, "InvalidSettings", "kafka-advertiser.io/address").await.is_empty());
     nothing_private_leaked(&c, &ns, &p.team_b).await;
+
+    // M5: a pod of a StatefulSet, made by hand with a container the template does not have (as another
+    // webhook would inject), pointed at by `container`: refused; the webhook edits only the template's.
+    let sts = Broker::new("side", 1)
+        .annotate("kafka-advertiser.io/mode", "shared-address")
+        .annotate("kafka-advertiser.io/address", "kafka.example.com")
+        .create(&tenant, &ns)
+        .await;
+    wait_pods(&c, &ns, "side", 1, T).await;
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "side-7", "namespace": ns,
+            "labels": {"kafka-advertiser.io/enabled": "true", "app": "side"},
+            "annotations": {"kafka-advertiser.io/mode": "shared-address", "kafka-advertiser.io/address": "kafka.example.com",
+                "kafka-advertiser.io/container": "agent", "kafka-advertiser.io/env": "AGENT_LISTENERS"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "side",
+                "uid": sts.metadata.uid, "controller": true}]},
+        "spec": {"containers": [{"name": "kafka", "image": "apache/kafka:4.1.1"},
+            {"name": "agent", "image": "example.com/agent", "env": [{"name": "AGENT_LISTENERS", "value": "enforce"}]}]},
+    }))
+    .unwrap();
+    let err = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(tenant.clone(), &ns)
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"agent\" is not in StatefulSet side's pod template"), "{err}");
 }
