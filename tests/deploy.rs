@@ -707,5 +707,5 @@ fn the_example_access_classes_parse() {
             .unwrap_or_else(|e| panic!("{}: {e}", class.name));
         modes.insert(format!("{:?}", s.mode));
     }
-    assert_eq!(modes.len(), 4, "{modes:?}");
+    assert_eq!(modes.len(), 5, "{modes:?}");
 }

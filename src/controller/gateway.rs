@@ -322,27 +322,12 @@ pub fn gateway_address(gw: &DynamicObject) -> Option<String> {
     gw.data["status"]["addresses"][0]["value"].as_str().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned)
 }
 
-/// Does a label selector (`matchLabels`, `matchExpressions`) select these labels?
+/// Does a label selector (`matchLabels`, `matchExpressions`) select these labels? The one
+/// evaluator access classes use too ([`crate::tenancy::selects`]); a selector that does not parse
+/// selects nothing.
 fn selects(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let labels_ok = selector["matchLabels"]
-        .as_object()
-        .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str()));
-    let exprs_ok = selector["matchExpressions"].as_array().is_none_or(|es| {
-        es.iter().all(|e| {
-            let key = e["key"].as_str().unwrap_or_default();
-            let values: Vec<&str> =
-                e["values"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            let have = labels.get(key).map(String::as_str);
-            match e["operator"].as_str() {
-                Some("In") => have.is_some_and(|h| values.contains(&h)),
-                Some("NotIn") => have.is_none_or(|h| !values.contains(&h)),
-                Some("Exists") => have.is_some(),
-                Some("DoesNotExist") => have.is_none(),
-                _ => false,
-            }
-        })
-    });
-    labels_ok && exprs_ok
+    serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(selector.clone())
+        .is_ok_and(|s| crate::tenancy::selects(&s, labels))
 }
 
 /// Whether the Gateway's owner lets ListenerSets of `namespace` attach (`spec.allowedListeners`;
