@@ -39,8 +39,11 @@ fn hostname(i: &LoadBalancerIngress) -> Option<&str> {
 /// first hostname, `ip` the first IP, `ip-family: IPv4|IPv6` the first IP of that family; by default
 /// the first entry, its IP if it has one, else its hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
-    // gateway-tcp: the Gateway's address, which the controller wrote on the Service.
-    if let Some(a) = svc.metadata.annotations.as_ref().and_then(|a| a.get(ANN_GATEWAY_ADDRESS)) {
+    // gateway-tcp: the Gateway's address, which the controller wrote on the (ClusterIP) Service. On a
+    // load balancer's Service the annotation is not the controller's (it applies it in gateway-tcp
+    // only), so someone who may patch Services cannot redirect the brokers with it.
+    let lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    if let Some(a) = svc.metadata.annotations.as_ref().and_then(|a| a.get(ANN_GATEWAY_ADDRESS)).filter(|_| !lb) {
         return Some(a.trim()).filter(|a| !a.is_empty());
     }
     let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;

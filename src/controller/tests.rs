@@ -953,6 +953,22 @@ fn the_ingress_entry_follows_the_services_address_choice() {
     assert_eq!(ingress_address(&only_v4), None, "no address of that family yet: the broker waits");
 }
 
+/// `gateway-address` counts on gateway-tcp's ClusterIP Services only: on a load balancer's Service
+/// someone who may patch Services could otherwise send every client to a host of their choice.
+#[test]
+fn a_gateway_address_annotation_on_a_load_balancer_service_is_ignored() {
+    use super::addresses::ingress_address;
+    let svc = |type_: &str| -> k8s_openapi::api::core::v1::Service {
+        serde_json::from_value(json!({
+            "metadata": {"name": "s", "annotations": {"kafka-advertiser.io/gateway-address": "evil.example.com"}},
+            "spec": {"type": type_},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}}))
+        .unwrap()
+    };
+    assert_eq!(ingress_address(&svc("LoadBalancer")), Some("203.0.113.10"));
+    assert_eq!(ingress_address(&svc("ClusterIP")), Some("evil.example.com"), "gateway-tcp's Service");
+}
+
 fn endpoints_of(
     d: &super::desired::Desired,
     lb: &BTreeMap<u32, String>,

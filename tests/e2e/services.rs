@@ -281,27 +281,68 @@ async fn node_port_clash_is_refused_and_reported() {
     assert!(pods_of(&c, &b, "kafka").await.is_empty(), "no broker may advertise another StatefulSet's ports");
 }
 
+/// Someone who may edit a load balancer's Service cannot redirect its broker: a `gateway-address`
+/// annotation counts on gateway-tcp's ClusterIP Services only, so the recreated broker advertises the
+/// load balancer's address as before.
+#[tokio::test]
+async fn a_gateway_address_written_on_a_load_balancer_service_is_ignored() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-lbaddr").await;
+    Broker::new("kafka", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    let before = converged(&c, &ns, "kafka", 1, 9094).await;
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), &ns);
+    let bad = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "evil.example.com"}}});
+    svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's Service watch
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    pods.delete("kafka-0", &DeleteParams::default()).await.unwrap();
+    assert_eq!(converged(&c, &ns, "kafka", 1, 9094).await, before);
+}
+
 /// An address that is not an IP or a DNS name never reaches a broker's env (where the kubelet expands
-/// `$(VAR)`): here written on the broker's own Service by someone who may edit it. The recreated pod
-/// is refused naming the Service, the StatefulSet gets an InvalidAddress Warning, and once the address
-/// is clean again the broker is admitted with it.
+/// `$(VAR)`): here what a Gateway's controller published. No broker is given it, and the StatefulSet
+/// gets an InvalidAddress Warning naming the source.
 #[tokio::test]
 async fn an_address_that_is_not_a_host_is_refused_naming_its_source() {
     let _g = INSTALL.read().await;
     let c = client().await;
     let ns = namespace(&c, "e2e-badaddr").await;
-    Broker::new("kafka", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
-    let before = converged(&c, &ns, "kafka", 1, 9094).await;
-    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), &ns);
-    let bad = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "$(KAFKA_PASSWORD)"}}});
-    svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
-    wait_event(&c, &ns, "kafka", "InvalidAddress", "$(KAFKA_PASSWORD)").await;
-    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
-    pods.delete("kafka-0", &DeleteParams::default()).await.unwrap();
-    let ev = wait_event(&c, &ns, "kafka", "FailedCreate", "is not an IP address or a DNS name").await;
-    assert!(ev.note.unwrap().contains(&format!("Service {ns}/kafka-0-external")));
-    assert!(pods.get_opt("kafka-0").await.unwrap().is_none_or(|p| p.metadata.deletion_timestamp.is_some()));
-    let clean = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": null}}});
-    svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&clean)).await.unwrap();
-    assert_eq!(converged(&c, &ns, "kafka", 1, 9094).await, before);
+    let gateways = Api::<kube::api::DynamicObject>::namespaced_with(
+        c.clone(),
+        &ns,
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway"),
+            "gateways",
+        ),
+    );
+    let gw: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": ns},
+        "spec": {"gatewayClassName": "e2e", "listeners": [{"name": "web", "port": 8443, "protocol": "TCP"}],
+            "allowedListeners": {"namespaces": {"from": "Same"}}}}))
+    .unwrap();
+    gateways.create(&Default::default(), &gw).await.unwrap();
+    // An implementation-specific address type: the Gateway API does not constrain its value.
+    let status = json!({"status": {"addresses": [{"type": "example.com/custom", "value": "$(KAFKA_PASSWORD)"}]}});
+    gateways.patch_status("gw", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    Broker::new("kafka", 1)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", "gw")
+        .annotate("kafka-advertiser.io/port-base", "19700")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_event(&c, &ns, "kafka", "InvalidAddress", "$(KAFKA_PASSWORD)").await;
+    assert!(ev.note.unwrap().contains("status.addresses[0].value"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker is given it");
+    let svc = svcs_of(&c, &ns).await;
+    assert!(svc.iter().all(|a| a.as_deref() != Some("$(KAFKA_PASSWORD)")), "{svc:?}");
+}
+
+async fn svcs_of(c: &kube::Client, ns: &str) -> Vec<Option<String>> {
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), ns);
+    let list = svcs.list(&Default::default()).await.unwrap().items;
+    list.iter()
+        .map(|s| s.metadata.annotations.as_ref().and_then(|a| a.get("kafka-advertiser.io/gateway-address")).cloned())
+        .collect()
 }
