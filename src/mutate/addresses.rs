@@ -75,8 +75,8 @@ pub struct AddressBook {
     inner: Arc<Inner>,
 }
 
-/// (namespace, statefulset) → its pod template's container names.
-type TemplateContainers = HashMap<(String, String), Arc<[String]>>;
+/// namespace → statefulset → its pod template's container names (looked up without allocating).
+type TemplateContainers = HashMap<String, HashMap<String, Arc<[String]>>>;
 
 #[derive(Default)]
 struct Inner {
@@ -139,16 +139,24 @@ impl AddressBook {
 
     /// Record (or with `None`, forget) the container names of a StatefulSet's pod template.
     pub fn set_template_containers(&self, namespace: &str, statefulset: &str, names: Option<Vec<String>>) {
-        let key = (namespace.to_owned(), statefulset.to_owned());
         self.inner.containers.rcu(|old| {
-            if old.get(&key).map(|n| &**n) == names.as_deref() {
+            if old.get(namespace).and_then(|m| m.get(statefulset)).map(|n| &**n) == names.as_deref() {
                 return Arc::clone(old);
             }
             let mut next = (**old).clone();
             match &names {
-                Some(n) => next.insert(key.clone(), Arc::from(n.clone())),
-                None => next.remove(&key),
-            };
+                Some(n) => {
+                    next.entry(namespace.to_owned()).or_default().insert(statefulset.to_owned(), Arc::from(n.clone()));
+                }
+                None => {
+                    if let Some(m) = next.get_mut(namespace) {
+                        m.remove(statefulset);
+                        if m.is_empty() {
+                            next.remove(namespace);
+                        }
+                    }
+                }
+            }
             Arc::new(next)
         });
     }
@@ -286,7 +294,7 @@ impl AddressLookup for AddressBook {
     }
 
     fn template_containers(&self, namespace: &str, statefulset: &str) -> Option<Arc<[String]>> {
-        self.inner.containers.load().get(&(namespace.to_owned(), statefulset.to_owned())).cloned()
+        self.inner.containers.load().get(namespace)?.get(statefulset).cloned()
     }
 
     fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
