@@ -19,10 +19,17 @@ pub struct Cli {
     #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `kafka_advertiser=debug`.
-    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_LEVEL", default_value = "info")]
+    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_LEVEL", default_value = "info", value_parser = log_filter)]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A log filter that `tracing`'s EnvFilter accepts: a typo is a usage error, not a silent `info`.
+fn log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("{e} (EnvFilter syntax: a level such as info, or kafka_advertiser=debug,kube=warn)"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -14,7 +14,8 @@ use crate::mutate::{self, AddressLookup, Defaults, MutateError, RequestNames};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
-    #[error("cannot read {path}: {source}")]
+    /// The I/O error is the source (shown once, by the error chain).
+    #[error("cannot read {path}")]
     Read { path: String, source: std::io::Error },
     #[error("{path}: not valid JSON or YAML: {reason}")]
     Parse { path: String, reason: String },
@@ -26,7 +27,7 @@ pub enum OfflineError {
     Denied(String),
     #[error(transparent)]
     Desired(#[from] desired::DesiredError),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write { path: String, source: std::io::Error },
     #[error("certificate generation failed: {0}")]
     Certs(#[from] rcgen::Error),

@@ -320,3 +320,17 @@ fn preview_applies_an_access_class() {
     let o = run(&["preview", "--class", zk], None);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no ExternalAccessClass in the file"));
 }
+
+/// Usage mistakes and I/O errors say what is wrong once: a misspelt log filter is a usage error (exit
+/// 2), not a silent `info`; a missing file is named with its OS error, not twice.
+#[test]
+fn a_bad_log_level_is_a_usage_error_and_io_errors_are_said_once() {
+    let o = run(&["--log-level", "kafka_advertiser=loud", "preview", "-"], Some("{}"));
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--log-level") && err.contains("EnvFilter syntax"), "{err}");
+    let o = run(&["preview", "/nonexistent/sts.yaml"], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot read /nonexistent/sts.yaml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
