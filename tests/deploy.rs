@@ -575,11 +575,24 @@ fn optional_components_render() {
     let chart = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser/templates/monitoring.yaml"),
     )
-    .unwrap();
-    for r in pr["spec"]["groups"][0]["rules"].as_array().unwrap() {
+    .unwrap()
+    .replace(r#"{{ include "kafka-advertiser.fullname" . }}"#, "kafka-advertiser");
+    let runbook = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md"))
+        .unwrap()
+        .to_ascii_lowercase();
+    let rules = pr["spec"]["groups"][0]["rules"].as_array().unwrap();
+    for r in rules {
         let (alert, expr) = (r["alert"].as_str().unwrap(), r["expr"].as_str().unwrap());
         assert!(chart.contains(alert) && chart.contains(expr), "the chart's rules differ at {alert}");
+        // Every alert links a runbook section that exists.
+        let url = r["annotations"]["runbook_url"].as_str().unwrap_or_else(|| panic!("{alert}: no runbook_url"));
+        let anchor = url.split_once("docs/troubleshooting.md#").map(|(_, a)| a).expect(url);
+        assert!(chart.contains(url), "the chart's runbook for {alert} differs");
+        assert!(runbook.contains(&format!("## {anchor}")), "docs/troubleshooting.md has no section {anchor}");
     }
+    // The alert that matters most while failurePolicy is Fail.
+    let down = rules.iter().find(|r| r["alert"] == "KafkaAdvertiserWebhookDown").expect("the webhook-down alert");
+    assert_eq!(down["labels"]["severity"], "critical");
 }
 
 /// Every image the project ships or documents comes from a repository that exists and is kept: the
