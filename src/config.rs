@@ -52,6 +52,44 @@ pub enum Command {
     /// and the latest Warning Events (your kubeconfig; exit code 1 when a broker waits or drifts).
     /// Also a kubectl plugin when installed as `kubectl-kafka_advertiser`.
     Status(StatusArgs),
+    /// Verify a live install: the CRD served, the webhook configuration's CA bundle verifies the
+    /// serving certificate (and its expiry), a dry-run pod comes back mutated, a controller holds the
+    /// Lease. Exit 0 only when every check passes; each failure says what to fix.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CheckOutput {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The install's namespace (its Lease and serving Secret).
+    #[arg(short = 'n', long, env = "KAFKA_ADVERTISER_CHECK_NAMESPACE", default_value = "kafka-advertiser")]
+    pub namespace: String,
+    /// The MutatingWebhookConfiguration's name.
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_WEBHOOK", default_value = "kafka-advertiser")]
+    pub webhook_configuration: String,
+    /// The controller's Lease (serve --lease-name).
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_LEASE", default_value = "kafka-advertiser")]
+    pub lease: String,
+    /// The serving certificate's Secret (for a webhook reached through a Service).
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_TLS_SECRET", default_value = "kafka-advertiser-tls")]
+    pub tls_secret: String,
+    /// Retry until every check passes or this long has passed (e.g. 2m); 0: check once.
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_WAIT", value_parser = parse_duration, default_value = "0s")]
+    pub wait: Duration,
+    /// Output format.
+    #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_CHECK_OUTPUT", value_enum, default_value_t = CheckOutput::Text)]
+    pub output: CheckOutput,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context (default: its current one).
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_CONTEXT")]
+    pub context: Option<String>,
 }
 
 /// Settings shared by the webhook and the offline commands.

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod check;
 pub mod config;
 pub mod controller;
 pub mod fuzzing;
@@ -73,6 +74,18 @@ pub fn run(cli: Cli) -> ExitCode {
                     Ok(())
                 } else {
                     Err(anyhow::anyhow!("a broker of {}/{} waits, drifts or has no pod", r.namespace, r.name))
+                }
+            }),
+        Command::Check(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(check::check(&args)).map_err(Into::into))
+            .and_then(|outcomes| {
+                print_out(&check::render(&outcomes, args.output))?;
+                match outcomes.iter().filter(|o| !o.ok).count() {
+                    0 => Ok(()),
+                    n => Err(anyhow::anyhow!("{n} check(s) failed")),
                 }
             }),
     };

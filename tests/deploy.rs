@@ -577,9 +577,10 @@ fn optional_components_render() {
     )
     .unwrap()
     .replace(r#"{{ include "kafka-advertiser.fullname" . }}"#, "kafka-advertiser");
-    let runbook = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md"))
-        .unwrap()
-        .to_ascii_lowercase();
+    let runbook =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md"))
+            .unwrap()
+            .to_ascii_lowercase();
     let rules = pr["spec"]["groups"][0]["rules"].as_array().unwrap();
     for r in rules {
         let (alert, expr) = (r["alert"].as_str().unwrap(), r["expr"].as_str().unwrap());

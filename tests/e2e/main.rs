@@ -15,6 +15,7 @@ mod harness;
 mod admission;
 mod attacks;
 mod chart;
+mod check;
 mod discovery;
 mod gateway;
 mod kafka;

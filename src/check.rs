@@ -1,0 +1,340 @@
+//! `kafka-advertiser check`: verifies a live install the way `cmctl check api` and `linkerd check` do.
+//! Each verdict is a pure function of what was read (`judge_*`, unit-tested); [`check`] only reads,
+//! plus one scratch namespace for the dry-run pod, deleted again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, WebhookClientConfig};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use serde::Serialize;
+
+use crate::config::{CheckArgs, CheckOutput};
+use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
+
+const CRD: &str = "externalaccessclasses.kafka-advertiser.io";
+/// Less than this left on the serving certificate fails the check.
+const EXPIRY_MARGIN: i64 = 7 * 86_400;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot reach the cluster with this kubeconfig: {0}")]
+    Config(String),
+}
+
+/// One check's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    /// What to do about a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn pass(name: &'static str, detail: String) -> Outcome {
+    Outcome { name, ok: true, detail, fix: None }
+}
+
+fn fail(name: &'static str, detail: String, fix: String) -> Outcome {
+    Outcome { name, ok: false, detail, fix: Some(fix) }
+}
+
+/// The ExternalAccessClass CRD is installed and Established.
+pub fn judge_crd(crd: Option<&CustomResourceDefinition>) -> Outcome {
+    let established = crd
+        .and_then(|c| c.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+    match (crd, established) {
+        (Some(_), true) => pass("crds", format!("{CRD} is served")),
+        (Some(_), false) => {
+            fail("crds", format!("{CRD} is not Established yet"), "wait, or kubectl describe crd".into())
+        }
+        (None, _) => fail(
+            "crds",
+            format!("{CRD} is not installed"),
+            "install deploy/crds (kubectl apply -k deploy) or the chart with crds.enabled=true".into(),
+        ),
+    }
+}
+
+/// The webhook configuration exists and carries a CA bundle; returns its first webhook's client config.
+pub fn judge_webhook(name: &str, mwc: Option<&MutatingWebhookConfiguration>) -> (Outcome, Option<WebhookClientConfig>) {
+    let Some(w) = mwc.and_then(|m| m.webhooks.as_ref()).and_then(|w| w.first()) else {
+        let fix =
+            "install kafka-advertiser (helm install, or kubectl apply -k deploy), or pass --webhook-configuration";
+        return (fail("webhook", format!("MutatingWebhookConfiguration {name} not found or empty"), fix.into()), None);
+    };
+    let cc = w.client_config.clone();
+    if cc.ca_bundle.as_ref().is_none_or(|b| b.0.is_empty()) {
+        let fix = "cert-manager's CA injector fills it (is cert-manager running? the inject-ca-from annotation), or \
+                   set webhook.caBundle";
+        return (fail("webhook", format!("{} has no caBundle", w.name), fix.into()), Some(cc));
+    }
+    let target = match (&cc.url, &cc.service) {
+        (Some(u), _) => u.clone(),
+        (None, Some(s)) => format!("Service {}/{}", s.namespace, s.name),
+        (None, None) => "nothing".into(),
+    };
+    (
+        pass(
+            "webhook",
+            format!("{} calls {target} (failurePolicy {})", w.name, w.failure_policy.as_deref().unwrap_or("Fail")),
+        ),
+        Some(cc),
+    )
+}
+
+/// A controller replica holds the Lease and renewed it within its duration.
+pub fn judge_lease(name: &str, lease: Option<&Lease>, now: k8s_openapi::jiff::Timestamp) -> Outcome {
+    let fix = "check the controller's pods and logs (kubectl -n NAMESPACE get pods -l app.kubernetes.io/component=controller)";
+    let Some(spec) = lease.and_then(|l| l.spec.as_ref()) else {
+        return fail("leader", format!("Lease {name} does not exist: no controller has run"), fix.into());
+    };
+    let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty());
+    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
+    let fresh = spec.renew_time.as_ref().is_some_and(|t| now.duration_since(t.0).as_secs() <= duration);
+    match (holder, fresh) {
+        (Some(h), true) => pass("leader", format!("{h} holds Lease {name}")),
+        (Some(h), false) => {
+            fail("leader", format!("Lease {name} was last renewed by {h} more than {duration} s ago"), fix.into())
+        }
+        (None, _) => fail("leader", format!("nobody holds Lease {name}"), fix.into()),
+    }
+}
+
+/// The serving certificate is valid for more than [`EXPIRY_MARGIN`].
+pub fn judge_expiry(not_after: i64, now: i64) -> Outcome {
+    let days = (not_after - now) / 86_400;
+    if not_after - now > EXPIRY_MARGIN {
+        pass("certificate", format!("the serving certificate expires in {days} days"))
+    } else {
+        let fix = "renew it: cert-manager renews at 2/3 of its lifetime (kubectl describe certificate); without \
+                   cert-manager, replace the Secret and the caBundle";
+        fail("certificate", format!("the serving certificate expires in {days} days"), fix.into())
+    }
+}
+
+/// The dry-run pod came back with the listeners the webhook injects.
+pub fn judge_dry_run(result: Result<Pod, String>) -> Outcome {
+    match result {
+        Ok(pod) => match pod.metadata.annotations.as_ref().and_then(|a| a.get(ANN_ADVERTISED)) {
+            Some(a) => pass("admission", format!("a dry-run broker pod came back mutated, advertising {a}")),
+            None => fail(
+                "admission",
+                "a dry-run broker pod came back unchanged: the webhook was not called".into(),
+                "check the webhook configuration's objectSelector and namespaceSelector".into(),
+            ),
+        },
+        Err(e) => fail(
+            "admission",
+            format!("the dry-run broker pod was refused: {e}"),
+            "a webhook replica must be ready behind the configured Service or URL".into(),
+        ),
+    }
+}
+
+/// The verdicts as text (one line each, the fix below a failure) or JSON.
+pub fn render(outcomes: &[Outcome], output: CheckOutput) -> String {
+    let ok = outcomes.iter().all(|o| o.ok);
+    if output == CheckOutput::Json {
+        let v = serde_json::json!({"ok": ok, "checks": outcomes});
+        return format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    let mut out = String::new();
+    for o in outcomes {
+        out.push_str(&format!("{} {:<12} {}\n", if o.ok { "ok  " } else { "FAIL" }, o.name, o.detail));
+        if let Some(f) = &o.fix {
+            out.push_str(&format!("     {:<12} fix: {f}\n", ""));
+        }
+    }
+    out.push_str(if ok { "all checks passed\n" } else { "some checks failed\n" });
+    out
+}
+
+async fn client(args: &CheckArgs) -> Result<Client, CheckError> {
+    let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| CheckError::Config(e.to_string()))?;
+            Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| CheckError::Config(e.to_string()))?
+        }
+        None if args.context.is_some() => {
+            Config::from_kubeconfig(&options).await.map_err(|e| CheckError::Config(e.to_string()))?
+        }
+        None => Config::infer().await.map_err(|e| CheckError::Config(e.to_string()))?,
+    };
+    Client::try_from(config).map_err(|e| CheckError::Config(e.to_string()))
+}
+
+/// Run every check; with `--wait`, again until all pass or the time is up.
+pub async fn check(args: &CheckArgs) -> Result<Vec<Outcome>, CheckError> {
+    let client = client(args).await?;
+    let deadline = Instant::now() + args.wait;
+    loop {
+        let outcomes = once(&client, args).await;
+        if outcomes.iter().all(|o| o.ok) || Instant::now() >= deadline {
+            return Ok(outcomes);
+        }
+        tokio::time::sleep(Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+async fn once(client: &Client, args: &CheckArgs) -> Vec<Outcome> {
+    let crd = Api::<CustomResourceDefinition>::all(client.clone()).get_opt(CRD).await.ok().flatten();
+    let mwc = Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .get_opt(&args.webhook_configuration)
+        .await
+        .ok()
+        .flatten();
+    let (webhook, cc) = judge_webhook(&args.webhook_configuration, mwc.as_ref());
+    let mut out = vec![judge_crd(crd.as_ref()), webhook];
+    if let Some(cc) = cc.filter(|_| out[1].ok) {
+        out.extend(serving(client, args, &cc).await);
+    }
+    out.push(judge_dry_run(dry_run(client).await));
+    let lease = Api::<Lease>::namespaced(client.clone(), &args.namespace).get_opt(&args.lease).await.ok().flatten();
+    out.push(judge_lease(&args.lease, lease.as_ref(), k8s_openapi::jiff::Timestamp::now()));
+    out
+}
+
+/// The CA bundle verifies the serving certificate (fetched from the URL, or read from the Secret
+/// behind the Service), and how long it has left.
+async fn serving(client: &Client, args: &CheckArgs, cc: &WebhookClientConfig) -> Vec<Outcome> {
+    let ca = cc.ca_bundle.as_ref().map(|b| b.0.clone()).unwrap_or_default();
+    let chain = match (&cc.url, &cc.service) {
+        (Some(url), _) => fetch_chain(url, &ca).await,
+        (None, Some(svc)) => secret_chain(client, &svc.namespace, &args.tls_secret, &svc.name, &ca).await,
+        (None, None) => Err("the webhook has neither a url nor a service".into()),
+    };
+    match chain {
+        Ok(leaf) => {
+            let trust = pass("ca-bundle", "the caBundle verifies the serving certificate".into());
+            let expiry = x509_parser::parse_x509_certificate(&leaf)
+                .map(|(_, c)| {
+                    judge_expiry(c.validity().not_after.timestamp(), k8s_openapi::jiff::Timestamp::now().as_second())
+                })
+                .unwrap_or_else(|e| {
+                    fail("certificate", format!("cannot parse the serving certificate: {e}"), "replace it".into())
+                });
+            vec![trust, expiry]
+        }
+        Err(e) => vec![fail(
+            "ca-bundle",
+            e,
+            "the caBundle must be the CA that signed the serving certificate: with cert-manager, check the \
+             cainjector and the Certificate; otherwise set webhook.caBundle to its CA"
+                .into(),
+        )],
+    }
+}
+
+fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in crate::tls::parse_certs(std::path::Path::new("caBundle"), ca_pem).map_err(|e| e.to_string())? {
+        roots.add(cert).map_err(|e| format!("the caBundle holds an unusable certificate: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// Connect to the webhook URL, verifying its certificate against the CA bundle; returns the leaf.
+async fn fetch_chain(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
+    let rest = url.strip_prefix("https://").ok_or_else(|| format!("{url} is not an https URL"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h.trim_matches(['[', ']']), p.parse::<u16>().map_err(|e| format!("{url}: {e}"))?),
+        None => (authority, 443),
+    };
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots(ca_pem)?).with_no_client_auth();
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| format!("{host}: {e}"))?;
+    let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| format!("{url}: connect timed out"))?
+        .map_err(|e| format!("{url}: {e}"))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS to {url} with the caBundle failed: {e}"))?;
+    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+    leaf.ok_or_else(|| format!("{url} presented no certificate"))
+}
+
+/// Read the serving Secret and verify it for the Service's DNS name against the CA bundle.
+async fn secret_chain(
+    client: &Client,
+    ns: &str,
+    secret: &str,
+    service: &str,
+    ca_pem: &[u8],
+) -> Result<Vec<u8>, String> {
+    let s = Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(secret)
+        .await
+        .map_err(|e| format!("cannot read Secret {ns}/{secret}: {e}"))?
+        .ok_or_else(|| format!("Secret {ns}/{secret} does not exist (pass --tls-secret)"))?;
+    let pem = s.data.as_ref().and_then(|d| d.get("tls.crt")).map(|b| b.0.clone()).unwrap_or_default();
+    let certs = crate::tls::parse_certs(std::path::Path::new(secret), &pem).map_err(|e| e.to_string())?;
+    let (leaf, rest) = certs.split_first().ok_or_else(|| format!("Secret {ns}/{secret} has no tls.crt"))?;
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder(Arc::new(roots(ca_pem)?)).build().map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(format!("{service}.{ns}.svc")).map_err(|e| e.to_string())?;
+    use rustls::client::danger::ServerCertVerifier;
+    let intermediates: Vec<CertificateDer<'_>> = rest.to_vec();
+    verifier
+        .verify_server_cert(leaf, &intermediates, &name, &[], UnixTime::now())
+        .map_err(|e| format!("the caBundle does not verify Secret {ns}/{secret} for {service}.{ns}.svc: {e}"))?;
+    Ok(leaf.to_vec())
+}
+
+/// A server-side dry-run create of a labelled broker pod in a scratch namespace (deleted after).
+async fn dry_run(client: &Client) -> Result<Pod, String> {
+    let namespaces = Api::<Namespace>::all(client.clone());
+    let scratch: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"generateName": "kafka-advertiser-check-", "labels": {"kafka-advertiser.io/check": "true"}}
+    }))
+    .map_err(|e| e.to_string())?;
+    let ns = namespaces
+        .create(&PostParams::default(), &scratch)
+        .await
+        .map_err(|e| format!("cannot make a scratch namespace: {e}"))?;
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    let result = dry_run_in(client, &name).await;
+    let _ = namespaces.delete(&name, &DeleteParams::default()).await;
+    result
+}
+
+async fn dry_run_in(client: &Client, ns: &str) -> Result<Pod, String> {
+    // The ServiceAccount admission plugin refuses pods until the namespace's `default` exists.
+    let sas = Api::<ServiceAccount>::namespaced(client.clone(), ns);
+    for _ in 0..60 {
+        if sas.get_opt("default").await.ok().flatten().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "check-0", "labels": {ENABLED_LABEL: "true"}, "annotations": {
+            "kafka-advertiser.io/mode": "hostname",
+            "kafka-advertiser.io/hostname-template": "{pod}.check.invalid",
+            "kafka-advertiser.io/anti-affinity": "none"}},
+        "spec": {"subdomain": "check", "automountServiceAccountToken": false,
+            "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1"}]}
+    }))
+    .map_err(|e| e.to_string())?;
+    let pp = PostParams { dry_run: true, ..Default::default() };
+    Api::<Pod>::namespaced(client.clone(), ns).create(&pp, &pod).await.map_err(|e| match e {
+        kube::Error::Api(s) => s.message,
+        e => e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

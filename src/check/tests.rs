@@ -1,0 +1,73 @@
+use super::*;
+use serde_json::json;
+
+fn lease(holder: Option<&str>, renewed: &str, secs: i32) -> Lease {
+    serde_json::from_value(json!({"metadata": {"name": "kafka-advertiser"},
+        "spec": {"holderIdentity": holder, "renewTime": renewed, "leaseDurationSeconds": secs}}))
+    .unwrap()
+}
+
+#[test]
+fn the_lease_must_be_held_and_fresh() {
+    let now: k8s_openapi::jiff::Timestamp = "2026-11-28T12:00:10Z".parse().unwrap();
+    assert!(judge_lease("l", Some(&lease(Some("pod-a"), "2026-11-28T12:00:05.000000Z", 15)), now).ok);
+    let stale = judge_lease("l", Some(&lease(Some("pod-a"), "2026-11-28T11:00:00.000000Z", 15)), now);
+    assert!(!stale.ok && stale.detail.contains("pod-a") && stale.fix.is_some(), "{stale:?}");
+    assert!(!judge_lease("l", Some(&lease(None, "2026-11-28T12:00:05.000000Z", 15)), now).ok);
+    assert!(!judge_lease("l", None, now).ok);
+}
+
+#[test]
+fn the_crd_must_be_established() {
+    let crd = |status: &str| -> CustomResourceDefinition {
+        serde_json::from_value(json!({"metadata": {"name": CRD},
+            "spec": {"group": "kafka-advertiser.io", "names": {"kind": "ExternalAccessClass", "plural": "externalaccessclasses"},
+                "scope": "Cluster", "versions": []},
+            "status": {"conditions": [{"type": "Established", "status": status}]}}))
+        .unwrap()
+    };
+    assert!(judge_crd(Some(&crd("True"))).ok);
+    assert!(!judge_crd(Some(&crd("False"))).ok);
+    let missing = judge_crd(None);
+    assert!(!missing.ok && missing.fix.unwrap().contains("crds.enabled"));
+}
+
+#[test]
+fn the_webhook_needs_a_ca_bundle() {
+    let mwc = |ca: Option<&str>| -> MutatingWebhookConfiguration {
+        serde_json::from_value(json!({"metadata": {"name": "kafka-advertiser"}, "webhooks": [{
+            "name": "pods.kafka-advertiser.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "clientConfig": {"service": {"name": "kafka-advertiser", "namespace": "kafka-advertiser"}, "caBundle": ca}}]}))
+        .unwrap()
+    };
+    let (o, cc) = judge_webhook("kafka-advertiser", Some(&mwc(Some("UEVN"))));
+    assert!(o.ok && o.detail.contains("Service kafka-advertiser/kafka-advertiser"), "{o:?}");
+    assert!(cc.is_some());
+    let (o, _) = judge_webhook("kafka-advertiser", Some(&mwc(None)));
+    assert!(!o.ok && o.fix.unwrap().contains("cert-manager"));
+    assert!(!judge_webhook("kafka-advertiser", None).0.ok);
+}
+
+#[test]
+fn expiry_and_dry_run_verdicts() {
+    assert!(judge_expiry(1_000_000 + 30 * 86_400, 1_000_000).ok);
+    assert!(!judge_expiry(1_000_000 + 86_400, 1_000_000).ok);
+    let mutated: Pod =
+        serde_json::from_value(json!({"metadata": {"annotations": {ANN_ADVERTISED: "EXTERNAL://x:9094"}}})).unwrap();
+    assert!(judge_dry_run(Ok(mutated)).ok);
+    assert!(!judge_dry_run(Ok(Pod::default())).ok);
+    let refused = judge_dry_run(Err("no endpoints".into()));
+    assert!(!refused.ok && refused.detail.contains("no endpoints"));
+}
+
+#[test]
+fn text_and_json_output() {
+    let outcomes = vec![pass("crds", "served".into()), fail("leader", "nobody".into(), "start it".into())];
+    let text = render(&outcomes, CheckOutput::Text);
+    assert!(text.contains("ok   crds") && text.contains("FAIL leader") && text.contains("fix: start it"), "{text}");
+    assert!(text.ends_with("some checks failed\n"));
+    let v: serde_json::Value = serde_json::from_str(&render(&outcomes, CheckOutput::Json)).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["checks"][1]["fix"], "start it");
+    assert!(v["checks"][0].get("fix").is_none());
+}

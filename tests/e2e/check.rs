@@ -1,0 +1,53 @@
+//! `kafka-advertiser check` (the release binary, as a user runs it) against the installed control
+//! plane: every check passes on a healthy install (CRD, webhook configuration and its CA bundle
+//! against the serving certificate, a dry-run broker pod mutated, a Lease holder); with the
+//! controllers stopped it fails on the leader, names the fix, and exits 1.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::*;
+
+fn check(args: &[&str]) -> (Option<i32>, Value) {
+    let env = testenv();
+    let out = std::process::Command::new(env.product())
+        .arg("check")
+        .arg("--kubeconfig")
+        .arg(env.kubeconfig())
+        .args(["-o", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.code(), v)
+}
+
+fn verdict(v: &Value, name: &str) -> Value {
+    v["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn check_passes_on_the_install_and_names_what_fails() {
+    let _g = INSTALL.write().await;
+    let (code, v) = check(&["--wait", "60s"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    for name in ["crds", "webhook", "ca-bundle", "certificate", "admission", "leader"] {
+        assert_eq!(verdict(&v, name)["ok"], true, "{name}: {v:#}");
+    }
+    assert!(verdict(&v, "admission")["detail"].as_str().unwrap().contains("mutated"), "{v:#}");
+    assert!(verdict(&v, "leader")["detail"].as_str().unwrap().contains("testenv-"), "{v:#}");
+
+    // No controller: once the Lease runs out, the leader check fails with its fix, exit 1.
+    let _stopped = ControllersStopped::stop().await;
+    let v = wait_for("check to see no leader", Duration::from_secs(60), || async {
+        let (code, v) = check(&[]);
+        (code == Some(1) && verdict(&v, "leader")["ok"] == false).then_some(v)
+    })
+    .await;
+    assert!(verdict(&v, "leader")["fix"].as_str().unwrap().contains("controller"), "{v:#}");
+    assert_eq!(verdict(&v, "admission")["ok"], true, "the webhook still answers: {v:#}");
+    assert_eq!(v["ok"], false);
+}
