@@ -723,3 +723,48 @@ fn the_example_access_classes_parse() {
     }
     assert_eq!(modes.len(), 5, "{modes:?}");
 }
+
+/// The chart's README documents every value of values.yaml (maps users fill in themselves count as
+/// one value), and names no value that does not exist.
+#[test]
+fn the_chart_readme_lists_every_value() {
+    const FREE_FORM: [&str; 11] = [
+        "resources",
+        "nodeSelector",
+        "podAnnotations",
+        "commonLabels",
+        "podSecurityContext",
+        "securityContext",
+        "affinity",
+        "issuerRef",
+        "labels",
+        "adminNamespaceSelector",
+        "global",
+    ];
+    fn walk(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+        for (k, val) in v.as_object().into_iter().flatten() {
+            let path = format!("{prefix}{k}");
+            match val.as_object() {
+                Some(m) if !m.is_empty() && !FREE_FORM.contains(&k.as_str()) => walk(val, &format!("{path}."), out),
+                _ => {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser");
+    let values: Value = serde_yaml::from_str(&std::fs::read_to_string(root.join("values.yaml")).unwrap()).unwrap();
+    let mut paths = BTreeSet::new();
+    walk(&values, "", &mut paths);
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let documented: BTreeSet<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(p, _)| p.to_owned())
+        .collect();
+    let missing: Vec<&String> = paths.difference(&documented).collect();
+    let unknown: Vec<&String> = documented.difference(&paths).collect();
+    assert!(missing.is_empty(), "values.yaml values the chart README does not document: {missing:?}");
+    assert!(unknown.is_empty(), "the chart README documents values that do not exist: {unknown:?}");
+}

@@ -248,3 +248,46 @@ fn helm_values_operators_change() {
     let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", "tls.certManager.enabled=false"]);
     assert!(!ok && out.contains("webhook.caBundle"), "{out}");
 }
+
+/// The values platform teams override: names, labels, image digest, flags, env, log level, and the
+/// security contexts (OpenShift's restricted-v2 assigns the UID itself).
+#[test]
+fn overrides_reach_every_object_they_name() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let objs = template(
+        "ops",
+        &[
+            "fullnameOverride=ka",
+            "commonLabels.team=platform",
+            &format!("image.digest={digest}"),
+            "logLevel=kafka_advertiser=debug",
+            "extraArgs[0]=--max-connections=1024",
+            "extraEnv[0].name=HTTPS_PROXY",
+            "extraEnv[0].value=http://proxy:3128",
+            "podSecurityContext.runAsNonRoot=true",
+            "podSecurityContext.runAsUser=null",
+            "podSecurityContext.runAsGroup=null",
+        ],
+    );
+    assert!(objs
+        .iter()
+        .all(|o| o["metadata"]["labels"]["team"] == "platform" || o["kind"] == "CustomResourceDefinition"));
+    for who in ["webhook", "controller"] {
+        let pod = &find(&objs, "Deployment", &format!("ka-{who}"))["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        assert_eq!(c["image"], format!("ghcr.io/kafka-advertiser/kafka-advertiser@{digest}"), "{who}");
+        assert!(c["args"].as_array().unwrap().contains(&Value::from("--max-connections=1024")), "{who}");
+        let env = c["env"].as_array().unwrap();
+        let var = |n: &str| env.iter().find(|e| e["name"] == n).map(|e| e["value"].clone());
+        assert_eq!(var("KAFKA_ADVERTISER_LOG_LEVEL"), Some(Value::from("kafka_advertiser=debug")), "{who}");
+        assert_eq!(var("HTTPS_PROXY"), Some(Value::from("http://proxy:3128")), "{who}");
+        assert!(pod["securityContext"].get("runAsUser").is_none(), "{who}: {}", pod["securityContext"]);
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    }
+    find(&objs, "MutatingWebhookConfiguration", "ka");
+    // A bad flag or an empty log level fails the render, naming the value.
+    let c = chart();
+    let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", "extraArgs[0]=max-connections"]);
+    assert!(!ok && out.contains("extraArgs"), "{out}");
+}
