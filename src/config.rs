@@ -18,9 +18,10 @@ pub struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `kafka_advertiser=debug`.
-    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_LEVEL", default_value = "info", value_parser = log_filter)]
-    pub log_level: String,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `kafka_advertiser=debug`. Default: `info`
+    /// for `serve`; `warn` for the other commands, whose output is their report.
+    #[arg(long, global = true, env = "KAFKA_ADVERTISER_LOG_LEVEL", value_parser = log_filter)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

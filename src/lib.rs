@@ -43,7 +43,11 @@ fn init_logging(format: LogFormat, level: &str) {
 
 /// Entry point of the binary (after the crypto provider is installed and args are parsed).
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format, &cli.log_level);
+    let level = cli.log_level.clone().unwrap_or_else(|| {
+        let serving = matches!(cli.command, Command::Serve(_));
+        (if serving { "info" } else { "warn" }).to_owned()
+    });
+    init_logging(cli.log_format, &level);
     let result = match cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -63,8 +63,10 @@ pub struct Report {
     pub mode: Option<Mode>,
     pub brokers: Vec<Broker>,
     pub bootstrap: Option<String>,
-    /// The latest Warning Events on the StatefulSet: `reason: note`, newest first.
+    /// The latest Warning Events on the StatefulSet that still stand: `reason: note`, newest first.
     pub warnings: Vec<String>,
+    /// Earlier warnings a later success resolved (a pod created after its create was refused).
+    pub resolved: usize,
 }
 
 impl Report {
@@ -79,7 +81,10 @@ impl Report {
 pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[Event], defaults: &Defaults) -> Report {
     let namespace = sts.namespace().unwrap_or_default();
     let name = sts.name_any();
-    let mut warnings: Vec<&Event> = events.iter().filter(|e| e.type_.as_deref() == Some("Warning")).collect();
+    let (mut warnings, resolved): (Vec<&Event>, Vec<&Event>) = events
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .partition(|e| !resolved_by_a_later_pod(e, pods));
     warnings.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
     let warnings = warnings
         .into_iter()
@@ -87,6 +92,7 @@ pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[E
         .map(|e| format!("{}: {}", e.reason.as_deref().unwrap_or(""), e.note.as_deref().unwrap_or("")))
         .collect();
     let mut out = Report {
+        resolved: resolved.len(),
         namespace: namespace.clone(),
         name: name.clone(),
         opted_in: desired::opted_in(sts),
@@ -201,6 +207,23 @@ fn ordinals(sts: &StatefulSet) -> std::ops::Range<u32> {
     start..start + spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32
 }
 
+/// A refused pod create (`FailedCreate … Create Pod NAME …`) that a later create of that pod resolved.
+fn resolved_by_a_later_pod(e: &Event, pods: &[Pod]) -> bool {
+    let note = e.note.as_deref().unwrap_or_default();
+    let Some(name) = (e.reason.as_deref() == Some("FailedCreate"))
+        .then(|| note.split("Create Pod ").nth(1))
+        .flatten()
+        .and_then(|rest| rest.split_whitespace().next())
+    else {
+        return false;
+    };
+    let when = event_time(e);
+    pods.iter().any(|p| {
+        p.metadata.name.as_deref() == Some(name)
+            && p.metadata.creation_timestamp.as_ref().map(|t| t.0).zip(when).is_some_and(|(created, at)| created >= at)
+    })
+}
+
 fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
     e.series
         .as_ref()
@@ -244,6 +267,9 @@ pub fn render(r: &Report) -> String {
         for w in &r.warnings {
             let _ = writeln!(out, "  {w}");
         }
+    }
+    if r.resolved > 0 {
+        let _ = writeln!(out, "\n{} earlier warning(s) resolved: the pods they refused were created since", r.resolved);
     }
     out
 }
@@ -369,5 +395,26 @@ mod tests {
         let r = report(&s, &[], &[], &[], &Defaults::default());
         assert!(!r.healthy());
         assert!(render(&r).contains("not opted in"));
+    }
+
+    #[test]
+    fn a_refused_create_that_a_later_create_resolved_is_not_a_current_warning() {
+        let svcs = [service(0, Some("203.0.113.10"))];
+        let mut p0 = pod(0, Some(&adv(0, "203.0.113.10")));
+        p0.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-11-25T01:05:00Z".parse().unwrap()));
+        let failed = |pod: &str, at: &str| -> Event {
+            serde_json::from_value(json!({"metadata": {"name": format!("f-{pod}")}, "type": "Warning", "reason": "FailedCreate",
+                "note": format!("Create Pod {pod} in StatefulSet orders failed error: ... has no status.loadBalancer.ingress yet"),
+                "eventTime": at}))
+            .unwrap()
+        };
+        let events =
+            [failed("orders-0", "2026-11-25T01:00:00.000000Z"), failed("orders-1", "2026-11-25T01:00:00.000000Z")];
+        let r = report(&sts(2), &svcs, &[p0], &events, &Defaults::default());
+        assert_eq!(r.resolved, 1, "orders-0 was created after its refusal");
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("Create Pod orders-1"), "{:?}", r.warnings);
+        assert!(render(&r).contains("1 earlier warning(s) resolved"));
     }
 }
