@@ -477,21 +477,15 @@ fn a_drifted_broker_is_evicted_only_with_roll_on_change_and_everyone_ready() {
     assert!(plan(&o, &Defaults::default(), &book).evict.is_none(), "one at a time");
 }
 
-/// An address that is not an IP or a DNS name (here written on the broker's Service by whoever may
-/// edit it) is given to no broker and no client: a Warning, and nothing in the status or discovery.
+/// An address that is not an IP or a DNS name (here what a load balancer reported, or whoever may
+/// edit the Service's status wrote) is given to no broker and no client: a Warning, and nothing in
+/// the status or discovery.
 #[test]
 fn a_learned_address_that_is_not_a_host_is_reported_not_published() {
     let o = observed(sts(2, json!({})));
     let mut o = converge(&o, &run(&o));
     with_ingress(&mut o, 0, "203.0.113.10");
-    for s in o.services.iter_mut().filter(|s| s.metadata.name.as_deref() == Some("kafka-1-external")) {
-        let mut svc = (**s).clone();
-        svc.metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(crate::names::ANN_GATEWAY_ADDRESS.to_owned(), "$(KAFKA_PASSWORD)".to_owned());
-        *s = Arc::new(svc);
-    }
+    with_ingress(&mut o, 1, "$(KAFKA_PASSWORD)");
     let p = run(&o);
     assert_eq!(p.status.addresses.keys().copied().collect::<Vec<_>>(), [0]);
     let objects = &p.problems.iter().find(|(k, _)| *k == OBJECTS).unwrap().1;
