@@ -78,6 +78,36 @@ pub struct AddressBook {
 /// namespace → statefulset → its pod template's container names (looked up without allocating).
 type TemplateContainers = HashMap<String, HashMap<String, Arc<[String]>>>;
 
+/// Set (or with `None`, remove) one StatefulSet's entry of a namespace → statefulset map; an equal
+/// value leaves the snapshot as it is (readers keep theirs, nothing is copied).
+fn set_nested<T: PartialEq + ?Sized>(
+    swap: &ArcSwap<HashMap<String, HashMap<String, Arc<T>>>>,
+    namespace: &str,
+    statefulset: &str,
+    value: Option<Arc<T>>,
+) {
+    swap.rcu(|old| {
+        if old.get(namespace).and_then(|m| m.get(statefulset)).map(|v| &**v) == value.as_deref() {
+            return Arc::clone(old);
+        }
+        let mut next = (**old).clone();
+        match &value {
+            Some(v) => {
+                next.entry(namespace.to_owned()).or_default().insert(statefulset.to_owned(), Arc::clone(v));
+            }
+            None => {
+                if let Some(m) = next.get_mut(namespace) {
+                    m.remove(statefulset);
+                    if m.is_empty() {
+                        next.remove(namespace);
+                    }
+                }
+            }
+        }
+        Arc::new(next)
+    });
+}
+
 #[derive(Default)]
 struct Inner {
     map: ArcSwap<Snapshot>,
@@ -139,50 +169,12 @@ impl AddressBook {
 
     /// Record (or with `None`, forget) the container names of a StatefulSet's pod template.
     pub fn set_template_containers(&self, namespace: &str, statefulset: &str, names: Option<Vec<String>>) {
-        self.inner.containers.rcu(|old| {
-            if old.get(namespace).and_then(|m| m.get(statefulset)).map(|n| &**n) == names.as_deref() {
-                return Arc::clone(old);
-            }
-            let mut next = (**old).clone();
-            match &names {
-                Some(n) => {
-                    next.entry(namespace.to_owned()).or_default().insert(statefulset.to_owned(), Arc::from(n.clone()));
-                }
-                None => {
-                    if let Some(m) = next.get_mut(namespace) {
-                        m.remove(statefulset);
-                        if m.is_empty() {
-                            next.remove(namespace);
-                        }
-                    }
-                }
-            }
-            Arc::new(next)
-        });
+        set_nested(&self.inner.containers, namespace, statefulset, names.map(Arc::from));
     }
 
     /// Record (or with `None`, forget) a StatefulSet's selector.
     pub fn set_selector(&self, namespace: &str, statefulset: &str, selector: Option<BTreeMap<String, String>>) {
-        self.inner.selectors.rcu(|old| {
-            if old.get(namespace).and_then(|m| m.get(statefulset)).map(|s| &**s) == selector.as_ref() {
-                return Arc::clone(old);
-            }
-            let mut next = (**old).clone();
-            match &selector {
-                Some(s) => {
-                    next.entry(namespace.to_owned()).or_default().insert(statefulset.to_owned(), Arc::new(s.clone()));
-                }
-                None => {
-                    if let Some(m) = next.get_mut(namespace) {
-                        m.remove(statefulset);
-                        if m.is_empty() {
-                            next.remove(namespace);
-                        }
-                    }
-                }
-            }
-            Arc::new(next)
-        });
+        set_nested(&self.inner.selectors, namespace, statefulset, selector.map(Arc::new));
     }
 
     /// Forget one broker (its Service is gone). Returns whether it had an address.
