@@ -24,15 +24,15 @@ pub fn route_kind(mode: Mode) -> Option<Kind> {
     }
 }
 
-/// The name of the listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`. In a
-/// Gateway's own listeners of another namespace, prefixed by the namespace (it may serve several);
-/// a ListenerSet's names are its own.
-pub fn listener_name(gateway_namespace: &str, namespace: &str, statefulset: &str, ordinal: Option<u32>) -> String {
+/// The name of the listener of one broker (`None`: the bootstrap): `<statefulset>-<N>`. Where the
+/// listener lives in another namespace (a Gateway's own listeners there), prefixed by the namespace
+/// (it may serve several); in a ListenerSet of the StatefulSet's namespace, its own.
+pub fn listener_name(listener_namespace: &str, namespace: &str, statefulset: &str, ordinal: Option<u32>) -> String {
     let own = match ordinal {
         Some(o) => format!("{statefulset}-{o}"),
         None => format!("{statefulset}-bootstrap"),
     };
-    if gateway_namespace == namespace {
+    if listener_namespace == namespace {
         own
     } else {
         format!("{namespace}-{own}")
@@ -174,8 +174,9 @@ pub fn gateway_plan(d: &Desired, sts: &StatefulSet, at: &Attachment) -> Option<G
         refused: Vec::new(),
     };
     let in_set = attach == Attach::ListenerSet;
-    // A ListenerSet's listeners admit routes of its own namespace; the Gateway's, of this one.
-    let allowed = allowed_routes(route.name(), if in_set { &d.namespace } else { &gw_ns }, &d.namespace);
+    // Where the listeners live: the ListenerSet in this namespace, or the Gateway's own.
+    let listener_ns = if in_set { d.namespace.as_str() } else { gw_ns.as_str() };
+    let allowed = allowed_routes(route.name(), listener_ns, &d.namespace);
     let broker_cap = MAX_LISTENERS - usize::from(d.bootstrap.is_some());
     let brokers = d.services.iter().map(|(o, s)| (Some(*o), s));
     for (ordinal, svc) in brokers.chain(d.bootstrap.iter().map(|b| (None, b))) {
@@ -184,11 +185,7 @@ pub fn gateway_plan(d: &Desired, sts: &StatefulSet, at: &Attachment) -> Option<G
                 Some(o) => i64::from(d.settings.external_port(o).ok()?),
                 None => i64::from(d.service_settings.bootstrap_port),
             };
-            let name = if in_set {
-                listener_name("", "", &d.name, ordinal)
-            } else {
-                listener_name(&gw_ns, &d.namespace, &d.name, ordinal)
-            };
+            let name = listener_name(listener_ns, &d.namespace, &d.name, ordinal);
             if let Some(refusal) = refuse_listener(&plan, at, ordinal, port, in_set && ordinal.is_some(), broker_cap) {
                 plan.refused.push(refusal);
                 continue;
@@ -228,9 +225,8 @@ fn refuse_listener(
         );
         return Some((ordinal, "GatewayPortInUse", note));
     }
-    let brokers =
-        plan.listeners.iter().filter(|l| !l["name"].as_str().is_some_and(|n| n.ends_with("-bootstrap"))).count();
-    if capped && brokers >= cap {
+    // The bootstrap comes after every broker: while brokers are placed, every listener is a broker's.
+    if capped && plan.listeners.len() >= cap {
         let note = format!(
             "{who} gets no listener: a ListenerSet holds at most {MAX_LISTENERS} listeners (the bootstrap's \
              included); its address is withheld. Run fewer brokers behind one Gateway, or use the loadbalancer mode"

@@ -585,11 +585,9 @@ pub fn mutate_view(
     let host = external_host(&b, port, addresses, &mut warnings)?;
     if let Some(class) = &b.class {
         // The template is judged in every mode (the controller does the same, `desired::class_bounds`).
-        let rendered = match b.settings.mode {
-            Mode::Hostname | Mode::GatewayTls => Some(host.to_string()),
-            _ => rendered_host(&b)?,
-        };
-        class.bounds(&b.settings, b.ordinal, rendered.as_deref())?;
+        let hostname_mode = matches!(b.settings.mode, Mode::Hostname | Mode::GatewayTls);
+        let template = if hostname_mode { None } else { rendered_host(&b)? };
+        class.bounds(&b.settings, b.ordinal, if hostname_mode { Some(&*host) } else { template.as_deref() })?;
     }
     let internal_host = internal_host(&b)?;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);

@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
@@ -104,25 +102,6 @@ struct Platform {
 impl Platform {
     fn namespaces(&self) -> [&str; 3] {
         [&self.infra, &self.team_a, &self.team_b]
-    }
-}
-
-/// Deletes the platform's cluster-scoped objects when dropped, also when the test fails.
-struct ClusterObjects(Vec<(ApiResource, String)>);
-
-impl Drop for ClusterObjects {
-    fn drop(&mut self) {
-        let objects = std::mem::take(&mut self.0);
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let c = client().await;
-                for (ar, name) in objects {
-                    let _ =
-                        Api::<DynamicObject>::all_with(c.clone(), &ar).delete(&name, &DeleteParams::default()).await;
-                }
-            })
-        })
-        .join();
     }
 }
 

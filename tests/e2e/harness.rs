@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::{Api, Client, Config, ResourceExt};
@@ -608,5 +608,25 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Deletes cluster-scoped objects (classes, ClusterIssuers) when dropped, also when the test fails: on a
+/// runtime of its own, with a client of its own (the test's client belongs to the test's runtime).
+pub struct ClusterObjects(pub Vec<(ApiResource, String)>);
+
+impl Drop for ClusterObjects {
+    fn drop(&mut self) {
+        let objects = std::mem::take(&mut self.0);
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let c = client().await;
+                for (ar, name) in objects {
+                    let _ =
+                        Api::<DynamicObject>::all_with(c.clone(), &ar).delete(&name, &DeleteParams::default()).await;
+                }
+            })
+        })
+        .join();
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -15,22 +15,6 @@ use crate::*;
 fn classes(c: &Client) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("kafka-advertiser.io", "v1alpha1", "ExternalAccessClass");
     Api::all_with(c.clone(), &ApiResource::from_gvk_with_plural(&gvk, "externalaccessclasses"))
-}
-
-/// Deletes the (cluster-scoped) class when dropped, also when the test fails: on a runtime of its
-/// own, with a client of its own (the test's client belongs to the test's runtime, blocked here).
-struct ClassGuard(String);
-
-impl Drop for ClassGuard {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let _ = classes(&client().await).delete(&name, &DeleteParams::default()).await;
-            })
-        })
-        .join();
-    }
 }
 
 async fn services(c: &Client, ns: &str) -> usize {
@@ -58,7 +42,8 @@ async fn a_tenant_gets_what_its_class_allows_and_nothing_else() {
     }))
     .unwrap();
     classes(&c).create(&Default::default(), &class).await.expect("create the class");
-    let _guard = ClassGuard(name.clone());
+    let gvk = GroupVersionKind::gvk("kafka-advertiser.io", "v1alpha1", "ExternalAccessClass");
+    let _guard = ClusterObjects(vec![(ApiResource::from_gvk_with_plural(&gvk, "externalaccessclasses"), name.clone())]);
     // The API server checks a class against its schema: an unknown setting is refused.
     let mut bad = class.clone();
     bad.metadata.name = Some(format!("{name}-bad"));
