@@ -3,11 +3,16 @@
 # modules pinned in tools/testenv/*/go.mod (no container engine, no release downloads).
 #
 #   scripts/testenv.sh build     build (and cache) etcd, kube-apiserver, kube-controller-manager,
-#                                kube-scheduler, kubectl, kwok, MetalLB's controller, the forwarder
-#                                and the release binary of kafka-advertiser
+#                                kube-scheduler, kubectl, kwok, MetalLB's controller, the forwarder,
+#                                the pod runner, Apache Kafka's jars (Maven, pinned in
+#                                tools/testenv/kafka/pom.xml) and the release binary of kafka-advertiser
 #   scripts/testenv.sh up        start the control plane, 3 kwok nodes in 2 zones, MetalLB with a
 #                                loopback pool, the Gateway API (standard channel) and cert-manager
-#                                CRDs; admin kubeconfig in target/testenv/kubeconfig
+#                                CRDs, and the pod runner (tools/testenv/podrunner: a kubelet and
+#                                kube-proxy stand-in that runs real Apache Kafka brokers for pods
+#                                annotated testenv.kafka-advertiser.io/run=broker, and relays each
+#                                loopback load-balancer address to its Service's ready endpoints);
+#                                admin kubeconfig in target/testenv/kubeconfig
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
 #                                overlay of deploy/) and run, as its two Deployments would, two
 #                                `serve --role webhook` replicas with the webhook ServiceAccount's own
@@ -52,6 +57,9 @@ NODES=${KAFKA_ADVERTISER_TESTENV_NODES:-3}
 NAMESPACE=kafka-advertiser # the namespace deploy/ installs into
 SVC_CIDR=10.96.0.0/16
 POD_CIDR=10.244.0.1/16 # kwok's fake pod IPs: written into pod status, never contacted
+# The pod runner's pod IPs (pods it runs are reached there, so they are loopback addresses).
+RUN_ANNOTATION=testenv.kafka-advertiser.io/run
+RUN_CIDR=${KAFKA_ADVERTISER_TESTENV_RUN_CIDR:-127.0.64.0/18}
 
 PKI=$RUN/pki
 KC=$RUN/kubeconfig
@@ -88,6 +96,9 @@ HELM_BIN=${KAFKA_ADVERTISER_TESTENV_HELM_BIN:-$CACHE/bin/helm-$(modver helm helm
 HELM=$HELM_BIN/helm
 # The ListenerSet part of a Gateway controller (tools/testenv/gatewayctl): cached apart too.
 GATEWAYCTL=${KAFKA_ADVERTISER_TESTENV_GATEWAYCTL:-$CACHE/bin/gatewayctl-$(cat "$TOOLS"/gatewayctl/go.* "$TOOLS"/gatewayctl/*.go 2>/dev/null | sha256sum | cut -c1-12)/gatewayctl}
+# The pod runner, and the Apache Kafka jars it runs brokers from (and the e2e's Java client).
+PODRUNNER=${KAFKA_ADVERTISER_TESTENV_PODRUNNER:-$CACHE/bin/podrunner-$(cat "$TOOLS"/podrunner/go.* "$TOOLS"/podrunner/*.go 2>/dev/null | sha256sum | cut -c1-12)/podrunner}
+KAFKA_LIBS=${KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS:-$CACHE/kafka/$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml")-$(sha256sum <"$TOOLS/kafka/pom.xml" | cut -c1-12)/libs}
 KUBECTL=$BIN/kubectl
 PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
 
@@ -136,6 +147,10 @@ build() {
   step helm "$HELM" -- go_build helm "$HELM" helm.sh/helm/v4/cmd/helm
   mkdir -p "$(dirname "$GATEWAYCTL")"
   step gatewayctl "$GATEWAYCTL" -- go_build gatewayctl "$GATEWAYCTL" .
+  mkdir -p "$(dirname "$PODRUNNER")"
+  step podrunner "$PODRUNNER" -- go_build podrunner "$PODRUNNER" .
+  command -v mvn >/dev/null || die "mvn is not installed (Maven fetches Apache Kafka's jars)"
+  step kafka "$KAFKA_LIBS" -- kafka_jars
   if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
     local t1=$SECONDS
     say "build kafka-advertiser (cargo build --release --locked) ..."
@@ -145,12 +160,27 @@ build() {
   say "build done in $((SECONDS - t0)) s"
 }
 
+# Apache Kafka's jars and their dependencies, copied out of the local Maven repository.
+kafka_jars() {
+  rm -rf "$KAFKA_LIBS.tmp"
+  mvn -B -q -f "$TOOLS/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$KAFKA_LIBS.tmp" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
 need_bins() {
   local b
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller forward; do
     [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
   done
   [ -x "$GATEWAYCTL" ] || die "gatewayctl is not built ($GATEWAYCTL missing): run scripts/testenv.sh build"
+  [ -x "$PODRUNNER" ] || die "podrunner is not built ($PODRUNNER missing): run scripts/testenv.sh build"
+  [ -d "$KAFKA_LIBS" ] || die "Apache Kafka's jars are missing ($KAFKA_LIBS): run scripts/testenv.sh build"
+  command -v java >/dev/null || die "java is not installed (Java >= 17 runs the Kafka brokers)"
+}
+
+start_podrunner() {
+  start podrunner "$PODRUNNER" --kubeconfig="$KC" --state="$RUN/pods" --kafka-libs="$KAFKA_LIBS" \
+    --pod-cidr="$RUN_CIDR" --heap="${KAFKA_ADVERTISER_TESTENV_BROKER_HEAP:-384m}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -248,6 +278,7 @@ up() {
   mkdir -p "$LOGS" "$PIDS"
   if alive kube-apiserver && alive metallb && api_ready; then
     alive gatewayctl || start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"
+    alive podrunner || start_podrunner
     say "already up; KUBECONFIG=$KC"
     return 0
   fi
@@ -305,10 +336,15 @@ EOF
   local kwok_src f
   kwok_src=$(modsrc kwok sigs.k8s.io/kwok)
   : >"$RUN/kwok-stages.yaml"
-  for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+  for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease; do
     { echo "---"; cat "$kwok_src/kustomize/stage/$f.yaml"; } >>"$RUN/kwok-stages.yaml"
   done
+  # Pods the pod runner runs are left to it: kwok's pod stages skip them.
+  for f in pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    { echo "---"; sed "s#^    matchExpressions:\$#&\n    - {key: '.metadata.annotations[\"$RUN_ANNOTATION\"]', operator: DoesNotExist}#" \
+      "$kwok_src/kustomize/stage/$f.yaml"; } >>"$RUN/kwok-stages.yaml"
+  done
+  [ "$(grep -c "$RUN_ANNOTATION" "$RUN/kwok-stages.yaml")" = 3 ] || die "kwok's pod stages could not be kept off the runner's pods"
   start kwok "$BIN/kwok" --kubeconfig="$KC" --config="$RUN/kwok-stages.yaml" --manage-all-nodes=true \
     --cidr="$POD_CIDR" --node-lease-duration-seconds=40
   wait_for kube-controller-manager 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
@@ -362,6 +398,7 @@ EOF
   wait_for metallb 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'"
   # A Gateway controller's ListenerSet status, for the Gateways `gateway` plays (GEP-1713).
   start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"
+  start_podrunner
   say "up in $((SECONDS - t0)) s: Kubernetes $("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1), $NODES kwok nodes, MetalLB pool $LB_POOL"
   print_env >"$RUN/env"
   say "export KUBECONFIG=$KC"
@@ -505,7 +542,7 @@ down() {
   # The product and the forwarders first, then the control plane from the top down.
   for n in webhook-forward kafka-advertiser-9 kafka-advertiser-8 kafka-advertiser-7 kafka-advertiser-6 \
     kafka-advertiser-5 kafka-advertiser-4 kafka-advertiser-3 kafka-advertiser-2 kafka-advertiser-1 \
-    kafka-advertiser-0 gatewayctl metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    kafka-advertiser-0 podrunner gatewayctl metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop_one "$n"
   done
   for n in "${order[@]}"; do stop_one "$n"; done
@@ -537,6 +574,7 @@ export KAFKA_ADVERTISER_TESTENV_REPLICA_PORT=$REPLICA_PORT
 export KAFKA_ADVERTISER_TESTENV_ADMIN_PORT=$ADMIN_PORT
 export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
+export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
 EOF
 }
 

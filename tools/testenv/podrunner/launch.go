@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// fs: a pod's file system on this machine. Mounted volumes are directories of their own; any other
+// container path lives under root/fs.
+type fs struct {
+	root   string
+	mounts map[string]string // container mountPath -> host directory
+}
+
+// host: where container path p lives on this machine (the longest mount prefix wins).
+func (f fs) host(p string) string {
+	best := ""
+	for m := range f.mounts {
+		if (p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/")) && len(m) > len(best) {
+			best = m
+		}
+	}
+	if best == "" {
+		return filepath.Join(f.root, "fs", p)
+	}
+	return filepath.Join(f.mounts[best], strings.TrimPrefix(p, best))
+}
+
+// hostPaths maps each comma-separated absolute path in v into the pod's file system.
+func (f fs) hostPaths(v string) string {
+	items := strings.Split(v, ",")
+	for i, it := range items {
+		if t := strings.TrimSpace(it); strings.HasPrefix(t, "/") {
+			items[i] = f.host(t)
+		}
+	}
+	return strings.Join(items, ",")
+}
+
+// launch: the processes one container start runs, in order (set-up steps, then the broker).
+type launch struct {
+	env   []string
+	steps []step
+	main  []string
+	dir   string
+}
+
+type step struct {
+	name string
+	argv []string
+}
+
+type jvm struct {
+	java, libs, heap, hosts string
+}
+
+func (j jvm) cmd(log4j string, extra []string, class string, args ...string) []string {
+	cmd := []string{j.java, "-Xms32m", "-Xmx" + j.heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-XX:-UsePerfData", "-Djava.awt.headless=true",
+		// Cluster DNS: names come from the Services' EndpointSlices (the runner's hosts file), never the network.
+		"-Djdk.net.hosts.file=" + j.hosts, "-Dsun.net.inetaddr.ttl=1", "-Dsun.net.inetaddr.negative.ttl=0",
+		"-Dlog4j2.configurationFile=" + log4j}
+	cmd = append(cmd, extra...)
+	cmd = append(cmd, "-cp", filepath.Join(j.libs, "*"), class)
+	return append(cmd, args...)
+}
+
+// planApache: the apache/kafka (and cp-kafka) start-up: the image's shell rules (dockerDefaults),
+// then its own Java wrapper, kafka.docker.KafkaDockerWrapper setup (KAFKA_* -> server.properties,
+// the defaults when none is given, storage formatted with CLUSTER_ID), then kafka.Kafka.
+func planApache(env map[string]string, f fs, ip string, j jvm) (launch, error) {
+	for k, v := range env {
+		if strings.HasPrefix(k, "KAFKA_") && !strings.HasSuffix(k, "_OPTS") {
+			env[k] = f.hostPaths(v)
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(f.host(p)); return err == nil }
+	read := func(p string) (string, error) {
+		b, err := os.ReadFile(f.host(p))
+		return strings.TrimSpace(string(b)), err
+	}
+	if err := dockerDefaults(env, exists, read); err != nil {
+		return launch{}, err
+	}
+	for _, k := range []string{"KAFKA_SSL_KEYSTORE_LOCATION", "KAFKA_SSL_TRUSTSTORE_LOCATION"} {
+		if v, ok := env[k]; ok {
+			env[k] = f.hostPaths(v)
+		}
+	}
+	defaults, final := filepath.Join(f.root, "defaults"), filepath.Join(f.root, "config")
+	for _, d := range []string{defaults, final} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return launch{}, err
+		}
+	}
+	files := map[string]string{
+		filepath.Join(defaults, "server.properties"): serverDefaults(f.host("/tmp/kraft-combined-logs")),
+		filepath.Join(defaults, "log4j2.yaml"):       log4j2Defaults,
+		filepath.Join(defaults, "tools-log4j2.yaml"): log4j2Defaults,
+	}
+	for p, s := range files {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			return launch{}, err
+		}
+	}
+	opts := strings.Fields(env["KAFKA_OPTS"])
+	setup := j.cmd(filepath.Join(defaults, "tools-log4j2.yaml"), nil, "kafka.docker.KafkaDockerWrapper", "setup",
+		"--default-configs-dir", defaults, "--mounted-configs-dir", f.host("/mnt/shared/config"), "--final-configs-dir", final)
+	// The pod's network namespace: listeners on every interface bind the pod's IP.
+	bind := []string{os.Args[0], "bind-listeners", filepath.Join(final, "server.properties"), ip}
+	return launch{
+		env:   envList(env),
+		steps: []step{{"KafkaDockerWrapper setup", setup}, {"bind listeners to the pod IP", bind}},
+		main:  j.cmd(filepath.Join(final, "log4j2.yaml"), opts, "kafka.Kafka", filepath.Join(final, "server.properties")),
+		dir:   f.root,
+	}, nil
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env)+1)
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return append(out, "PATH=/usr/local/bin:/usr/bin:/bin")
+}
+
+// bindListeners rewrites `listeners=` of a server.properties in place (bindToPod).
+func bindListeners(path, ip string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "listeners="); ok {
+			line = "listeners=" + bindToPod(v, ip)
+		}
+		out = append(out, line)
+	}
+	return os.WriteFile(path, []byte(strings.Join(out, "\n")+"\n"), 0o644)
+}
+
+// run: the set-up steps, then the main process; returns when the main process exits (or a step fails).
+func (l launch) run(ctx context.Context, log *os.File, grace time.Duration, started func(*exec.Cmd)) error {
+	for _, s := range l.steps {
+		var out bytes.Buffer
+		c := l.command(ctx, s.argv, log, 0)
+		c.Stdout, c.Stderr = io.MultiWriter(log, &out), io.MultiWriter(log, &out)
+		// The image's launch script goes on when the storage is already formatted (a restart).
+		if err := c.Run(); err != nil && !strings.Contains(strings.ToLower(out.String()), "already formatted") {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	c := l.command(ctx, l.main, log, grace)
+	if err := c.Start(); err != nil {
+		return err
+	}
+	started(c)
+	return c.Wait()
+}
+
+func (l launch) command(ctx context.Context, argv []string, log *os.File, grace time.Duration) *exec.Cmd {
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Env, c.Dir, c.Stdout, c.Stderr = l.env, l.dir, log, log
+	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
+	c.WaitDelay = max(grace, 10*time.Millisecond) // then SIGKILL
+	// The broker dies with the runner, as containers die with their node.
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return c
+}
+
+// volumes: the container's mounts as directories of this machine.
+func volumeDirs(pod *corev1.Pod, c *corev1.Container, root string, src envSources, pvPath func(claim string) (string, error)) (map[string]string, error) {
+	byName := map[string]corev1.Volume{}
+	for _, v := range pod.Spec.Volumes {
+		byName[v.Name] = v
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		v, ok := byName[m.Name]
+		if !ok {
+			return nil, fmt.Errorf("volume %q not found", m.Name)
+		}
+		dir, err := volumeDir(v, root, src, pvPath)
+		if err != nil {
+			return nil, fmt.Errorf("volume %q: %w", m.Name, err)
+		}
+		if m.SubPath != "" {
+			dir = filepath.Join(dir, m.SubPath)
+		}
+		mounts[m.MountPath] = dir
+	}
+	return mounts, nil
+}
+
+func volumeDir(v corev1.Volume, root string, src envSources, pvPath func(string) (string, error)) (string, error) {
+	dir := filepath.Join(root, "volumes", v.Name)
+	switch {
+	case v.PersistentVolumeClaim != nil:
+		return pvPath(v.PersistentVolumeClaim.ClaimName)
+	case v.Secret != nil:
+		data, ok := src.secrets[v.Secret.SecretName]
+		if !ok && !optional(v.Secret.Optional) {
+			return "", fmt.Errorf("secret %q not found", v.Secret.SecretName)
+		}
+		return dir, writeKeys(dir, data, v.Secret.Items)
+	case v.ConfigMap != nil:
+		data := map[string][]byte{}
+		cm, ok := src.configMaps[v.ConfigMap.Name]
+		if !ok && !optional(v.ConfigMap.Optional) {
+			return "", fmt.Errorf("configmap %q not found", v.ConfigMap.Name)
+		}
+		for k, s := range cm {
+			data[k] = []byte(s)
+		}
+		return dir, writeKeys(dir, data, v.ConfigMap.Items)
+	}
+	return dir, os.MkdirAll(dir, 0o755) // emptyDir and anything else: a fresh directory
+}
+
+func writeKeys(dir string, data map[string][]byte, items []corev1.KeyToPath) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	paths := map[string]string{}
+	if len(items) == 0 {
+		for k := range data {
+			paths[k] = k
+		}
+	}
+	for _, it := range items {
+		paths[it.Key] = it.Path
+	}
+	for k, p := range paths {
+		d, ok := data[k]
+		if !ok {
+			continue
+		}
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, d, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+// Command podrunner is the test environment's kubelet and kube-proxy for the pods that opt in
+// (pod annotation testenv.kafka-advertiser.io/run: broker, a Kafka image): kwok leaves their status
+// to it. It gives each such pod a loopback IP, resolves its container's environment and volumes as
+// the kubelet does, starts a real Apache Kafka broker by that image's own start-up rules, reports
+// the pod's status (Ready when the broker accepts connections), stops the broker when the pod is
+// deleted, provisions volumes for their StatefulSets' claims, keeps a hosts file of cluster DNS
+// names from EndpointSlices, and relays each loopback load-balancer address of a Service to the
+// Service's ready endpoints.
+//
+//	podrunner -kubeconfig KC -state DIR -kafka-libs DIR [-java java] [-heap 384m] [-pod-cidr 127.0.64.0/18]
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	if len(os.Args) == 4 && os.Args[1] == "bind-listeners" {
+		if err := bindListeners(os.Args[2], os.Args[3]); err != nil {
+			log.Fatalf("bind-listeners: %v", err)
+		}
+		return
+	}
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
+	state := flag.String("state", "", "directory for pods' files and volumes")
+	libs := flag.String("kafka-libs", "", "directory of the Apache Kafka jars")
+	java := flag.String("java", "java", "the java command")
+	heap := flag.String("heap", "384m", "maximum heap of each broker JVM (the log cleaner alone takes 128 MiB)")
+	cidr := flag.String("pod-cidr", "127.0.64.0/18", "loopback range pod IPs are taken from")
+	interval := flag.Duration("interval", 500*time.Millisecond, "how often the API server is read")
+	flag.Parse()
+	if *state == "" || *libs == "" {
+		log.Fatal("usage: podrunner -kubeconfig KC -state DIR -kafka-libs DIR")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		log.Fatalf("kubeconfig: %v", err)
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		log.Fatalf("client: %v", err)
+	}
+	ips, err := newAllocator(*cidr)
+	if err != nil {
+		log.Fatalf("pod-cidr: %v", err)
+	}
+	hosts := filepath.Join(*state, "hosts")
+	if err := os.MkdirAll(*state, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	r := &runner{cs: cs, state: *state, ips: ips, procs: map[types.UID]*proc{},
+		jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
+	px := &proxy{listeners: map[string]*listener{}}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log.Printf("running pods annotated %s=broker; pod IPs from %s", runAnnotation, *cidr)
+	for ctx.Err() == nil {
+		if err := r.pass(ctx, px, hosts); err != nil && ctx.Err() == nil {
+			log.Printf("pass: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(*interval):
+		}
+	}
+	r.shutdown()
+}
+
+// shutdown stops every broker (the runner's children) before it exits.
+func (r *runner) shutdown() {
+	r.mu.Lock()
+	procs := make([]*proc, 0, len(r.procs))
+	for _, pr := range r.procs {
+		procs = append(procs, pr)
+	}
+	r.mu.Unlock()
+	for _, pr := range procs {
+		r.stop(pr)
+	}
+}
+
+// pass: one look at the cluster; each part acts on what it saw.
+func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
+	if err := r.syncVolumes(ctx); err != nil {
+		log.Printf("volumes: %v", err)
+	}
+	pods, err := r.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	r.syncPods(ctx, pods)
+	svcs, err := r.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	if err := syncHosts(hosts, svcs.Items, pods.Items); err != nil {
+		log.Printf("hosts: %v", err)
+	}
+	px.apply(routes(svcs.Items, pods.Items))
+	return nil
+}

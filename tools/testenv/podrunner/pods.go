@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+)
+
+const runAnnotation = "testenv.kafka-advertiser.io/run"
+
+// proc: one pod the runner runs (its broker container; other containers are only reported running).
+type proc struct {
+	pod      *corev1.Pod // as first seen
+	ip       string
+	root     string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	running  bool
+	ready    bool
+	restarts int32
+	started  time.Time
+	waiting  string // reason the container is not running, e.g. CreateContainerConfigError
+	message  string
+	lastExit *corev1.ContainerStateTerminated
+	written  string // the status last written, to write only on change
+	ending   bool   // the pod is being deleted: the container is stopping
+}
+
+type runner struct {
+	cs    kubernetes.Interface
+	state string
+	jvm   jvm
+	ips   *allocator
+	mu    sync.Mutex
+	procs map[types.UID]*proc
+}
+
+// wanted: a pod this runner runs (opted in by annotation, scheduled, with a Kafka image).
+func wanted(p *corev1.Pod) (*corev1.Container, flavor, bool) {
+	if p.Annotations[runAnnotation] != "broker" || p.Spec.NodeName == "" {
+		return nil, "", false
+	}
+	for i := range p.Spec.Containers {
+		if f, ok := imageFlavor(p.Spec.Containers[i].Image); ok {
+			return &p.Spec.Containers[i], f, true
+		}
+	}
+	return nil, "", true
+}
+
+func (r *runner) syncPods(ctx context.Context, pods *corev1.PodList) {
+	seen := map[types.UID]bool{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if _, _, ok := wanted(p); !ok {
+			continue
+		}
+		seen[p.UID] = true
+		r.syncPod(ctx, p)
+	}
+	r.mu.Lock()
+	var gone []*proc
+	for uid, pr := range r.procs {
+		if !seen[uid] && !pr.ending {
+			gone = append(gone, pr)
+			delete(r.procs, uid)
+		}
+	}
+	r.mu.Unlock()
+	for _, pr := range gone {
+		r.stop(pr)
+	}
+}
+
+func (r *runner) syncPod(ctx context.Context, p *corev1.Pod) {
+	r.mu.Lock()
+	pr := r.procs[p.UID]
+	r.mu.Unlock()
+	if p.DeletionTimestamp != nil {
+		if pr != nil {
+			r.mu.Lock()
+			first := !pr.ending
+			pr.ending = true
+			r.mu.Unlock()
+			if first {
+				go r.terminate(p, pr)
+			}
+		} else {
+			r.remove(ctx, p)
+		}
+		return
+	}
+	if pr == nil {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			return
+		}
+		pr = r.start(p)
+	}
+	r.writeStatus(ctx, p, pr)
+}
+
+func (r *runner) start(p *corev1.Pod) *proc {
+	ip := r.ips.take(string(p.UID))
+	root := filepath.Join(r.state, "pods", fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID))
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &proc{pod: p.DeepCopy(), ip: ip, root: root, cancel: cancel, done: make(chan struct{})}
+	r.mu.Lock()
+	r.procs[p.UID] = pr
+	r.mu.Unlock()
+	log.Printf("pod %s/%s: ip %s, dir %s", p.Namespace, p.Name, ip, root)
+	go r.loop(ctx, pr)
+	go r.probe(ctx, pr)
+	return pr
+}
+
+// loop runs the container until the pod goes, restarting it with the kubelet's back-off
+// (restartPolicy Always: 10 s doubling, capped at 5 min; shortened here to 1 s doubling, capped at 20 s).
+func (r *runner) loop(ctx context.Context, pr *proc) {
+	defer close(pr.done)
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := r.once(ctx, pr)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Printf("pod %s/%s: container exited: %v (log: %s)", pr.pod.Namespace, pr.pod.Name, err, filepath.Join(pr.root, "container.log"))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 20*time.Second)
+	}
+}
+
+func (r *runner) once(ctx context.Context, pr *proc) error {
+	l, err := r.plan(ctx, pr)
+	if err != nil {
+		pr.set(func() { pr.waiting, pr.message = "CreateContainerConfigError", err.Error() })
+		return err
+	}
+	if err := os.MkdirAll(pr.root, 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(pr.root, "container.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	grace := time.Duration(30) * time.Second
+	if g := pr.pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	err = l.run(ctx, logf, grace, func(*exec.Cmd) {
+		pr.set(func() { pr.running, pr.waiting, pr.message, pr.started = true, "", "", time.Now() })
+	})
+	code := int32(0)
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = int32(ee.ExitCode())
+	} else if err != nil {
+		code = 1
+	}
+	pr.set(func() {
+		pr.running, pr.ready = false, false
+		pr.restarts++
+		reason := "Error"
+		if code == 0 {
+			reason = "Completed"
+		}
+		pr.lastExit = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason,
+			Message: tail(filepath.Join(pr.root, "container.log"), 2048), FinishedAt: metav1.Now()}
+	})
+	return err
+}
+
+func (pr *proc) set(f func()) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	f()
+}
+
+func tail(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+	}
+	return string(b)
+}
+
+// plan: the container's environment, volumes and start-up, read from the API server as the kubelet would.
+func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
+	p := pr.pod
+	c, fl, _ := wanted(p)
+	if c == nil {
+		return launch{}, fmt.Errorf("no container runs a Kafka image the test runner knows (apache/kafka, confluentinc/cp-kafka, bitnami*/kafka)")
+	}
+	src, err := r.sources(ctx, p)
+	if err != nil {
+		return launch{}, err
+	}
+	pod := p.DeepCopy()
+	pod.Status.PodIP, pod.Status.PodIPs, pod.Status.HostIP = pr.ip, []corev1.PodIP{{IP: pr.ip}}, hostIP
+	env, _, err := resolveEnv(pod, c, src)
+	if err != nil {
+		return launch{}, err
+	}
+	mounts, err := volumeDirs(pod, c, pr.root, src, func(claim string) (string, error) { return r.claimPath(ctx, p.Namespace, claim) })
+	if err != nil {
+		return launch{}, err
+	}
+	f := fs{root: pr.root, mounts: mounts}
+	switch fl {
+	case apacheKafka, confluent:
+		return planApache(env, f, pr.ip, r.jvm)
+	}
+	return launch{}, fmt.Errorf("the test runner does not start %s images yet", fl)
+}
+
+// sources: the ConfigMaps and Secrets of the pod's namespace the container refers to.
+func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error) {
+	src := envSources{configMaps: map[string]map[string]string{}, secrets: map[string]map[string][]byte{}}
+	cms, err := r.cs.CoreV1().ConfigMaps(p.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return src, err
+	}
+	for _, cm := range cms.Items {
+		src.configMaps[cm.Name] = cm.Data
+	}
+	ss, err := r.cs.CoreV1().Secrets(p.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return src, err
+	}
+	for _, s := range ss.Items {
+		src.secrets[s.Name] = s.Data
+	}
+	return src, nil
+}
+
+// probe: readiness as the kubelet's probe would see it: the readiness probe's TCP port (or, for
+// other probes and none, the container's first port) accepts a connection on the pod's IP.
+func (r *runner) probe(ctx context.Context, pr *proc) {
+	c, _, _ := wanted(pr.pod)
+	port := probePort(c)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pr.mu.Lock()
+		running := pr.running
+		pr.mu.Unlock()
+		ok := false
+		if running && port != "" {
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(pr.ip, port), time.Second)
+			if ok = err == nil; ok {
+				_ = conn.Close()
+			}
+		}
+		pr.set(func() { pr.ready = ok && pr.running })
+	}
+}
+
+func probePort(c *corev1.Container) string {
+	if c == nil {
+		return ""
+	}
+	if p := c.ReadinessProbe; p != nil && p.TCPSocket != nil {
+		if p.TCPSocket.Port.IntValue() > 0 {
+			return p.TCPSocket.Port.String()
+		}
+		for _, cp := range c.Ports {
+			if cp.Name == p.TCPSocket.Port.String() {
+				return fmt.Sprint(cp.ContainerPort)
+			}
+		}
+	}
+	if len(c.Ports) > 0 {
+		return fmt.Sprint(c.Ports[0].ContainerPort)
+	}
+	return ""
+}
+
+// terminate: a deleted pod's container gets SIGTERM (SIGINT for the JVM's shutdown hook), then
+// SIGKILL after the grace period; then the pod object is removed, as the kubelet does.
+func (r *runner) terminate(p *corev1.Pod, pr *proc) {
+	r.stop(pr)
+	r.remove(context.Background(), p)
+	r.mu.Lock()
+	delete(r.procs, p.UID)
+	r.mu.Unlock()
+}
+
+func (r *runner) stop(pr *proc) {
+	pr.cancel()
+	<-pr.done
+	r.ips.release(string(pr.pod.UID))
+	log.Printf("pod %s/%s: stopped", pr.pod.Namespace, pr.pod.Name)
+}
+
+func (r *runner) remove(ctx context.Context, p *corev1.Pod) {
+	zero := int64(0)
+	uid := p.UID
+	err := r.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		log.Printf("pod %s/%s: delete: %v", p.Namespace, p.Name, err)
+	}
+}
