@@ -1,93 +1,159 @@
-"""An outside Kafka client (kafka-python) for the e2e round trip.
+"""An outside Kafka client for the e2e round trips: kafka-python or librdkafka (confluent-kafka).
 
-Bootstraps through one address, produces one message to every partition of a fresh topic (so to
-every broker, as partition N is led by broker N), then consumes them all back. Prints one JSON line:
-{"ok": bool, "error": str|null, "brokers": [[id, host, port]], "produced": {p: offset}, "consumed": {p: [values]}}
+Bootstraps through one address, creates a topic with one partition per broker, partition N led by
+broker N (replica assignment [N]), produces one message to every partition (so to every broker, at the
+address it advertises), then consumes them all back. Prints one JSON line:
+{"ok": bool, "error": str|null, "client": str, "brokers": [[id, host, port]],
+ "leaders": {partition: id}, "produced": {partition: offset}, "consumed": {partition: [values]}}
 and exits 0 only when every message came back.
 
-Names are resolved as on a machine outside the cluster: IP literals only. A name such as
-`kafka-0.kafka-headless.ns.svc.cluster.local` does not resolve (and no DNS query leaves this machine).
+Names resolve as on a machine outside the cluster: IP literals, plus the names in --hosts (what a
+DNS zone would publish) for kafka-python. librdkafka resolves with the C library: it is run only
+where every advertised address is an IP literal, so no name is ever looked up on the network.
 
-usage: python3 client.py BOOTSTRAP TOPIC TIMEOUT_SECONDS
+usage: python3 client.py --client kafka-python|librdkafka --bootstrap HOST:PORT --topic T --brokers N
+                         [--timeout S] [--hosts FILE] [--ca FILE]
 """
 
+import argparse
 import ipaddress
 import json
+import logging
 import socket
 import sys
 import time
 
 _real_getaddrinfo = socket.getaddrinfo
+HOSTS = {}
 
 
 def outside_getaddrinfo(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
     try:
-        ipaddress.ip_address(host.strip("[]") if isinstance(host, str) else host)
+        ipaddress.ip_address(name.strip("[]"))
     except ValueError:
-        raise socket.gaierror(socket.EAI_NONAME, f"{host}: name does not resolve outside the cluster")
+        if name not in HOSTS:
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: name does not resolve outside the cluster")
+        host = HOSTS[name]
     return _real_getaddrinfo(host, *args, **kwargs)
 
 
-socket.getaddrinfo = outside_getaddrinfo
+def load_hosts(path):
+    for line in open(path):
+        parts = line.split("#")[0].split()
+        for name in parts[1:]:
+            HOSTS[name] = parts[0]
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+
+def values(n):
+    return {p: f"message-{p}" for p in range(n)}
 
 
-def main():
-    bootstrap, topic, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    result = {"ok": False, "error": None, "brokers": [], "produced": {}, "consumed": {}}
-    producer = consumer = None
+def kafka_python(a, result):
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+
+    common = dict(bootstrap_servers=[a.bootstrap], request_timeout_ms=int(a.timeout * 1000), reconnect_backoff_max_ms=500)
+    if a.ca:
+        common.update(security_protocol="SSL", ssl_cafile=a.ca, ssl_check_hostname=True)
+    admin = KafkaAdminClient(**common)
     try:
-        producer = KafkaProducer(
-            bootstrap_servers=[bootstrap],
-            acks=1,
-            linger_ms=0,
-            retries=0,
-            max_block_ms=int(timeout * 1000),
-            request_timeout_ms=int(timeout * 1000),
-            reconnect_backoff_max_ms=500,
-        )
-        partitions = sorted(producer.partitions_for(topic))
-        meta = producer._metadata
-        result["brokers"] = sorted([b.nodeId, b.host, b.port] for b in meta.brokers())
-        futures = {p: producer.send(topic, value=f"message-{p}".encode(), partition=p) for p in partitions}
+        meta = admin.describe_cluster()
+        result["brokers"] = sorted([b["node_id"], b["host"], b["port"]] for b in meta["brokers"])
+        admin.create_topics([NewTopic(a.topic, num_partitions=-1, replication_factor=-1,
+                                      replica_assignments={p: [p] for p in range(a.brokers)})])
+    finally:
+        admin.close()
+    producer = KafkaProducer(acks="all", linger_ms=0, max_block_ms=int(a.timeout * 1000), **common)
+    try:
+        futures = {p: producer.send(a.topic, value=v.encode(), partition=p) for p, v in values(a.brokers).items()}
         for p, fut in futures.items():
-            result["produced"][str(p)] = fut.get(timeout=timeout).offset
-        producer.flush(timeout=timeout)
-
-        consumer = KafkaConsumer(
-            bootstrap_servers=[bootstrap],
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=int(timeout * 1000),
-            request_timeout_ms=int(timeout * 1000) + 1000,
-            reconnect_backoff_max_ms=500,
-        )
-        tps = [TopicPartition(topic, p) for p in partitions]
+            result["produced"][str(p)] = fut.get(timeout=a.timeout).offset
+        for p in range(a.brokers):
+            result["leaders"][str(p)] = producer._metadata.leader_for_partition(TopicPartition(a.topic, p))
+    finally:
+        producer.close(timeout=1)
+    consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **common)
+    try:
+        tps = [TopicPartition(a.topic, p) for p in range(a.brokers)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        deadline = time.time() + timeout
-        got = 0
-        while got < len(partitions) and time.time() < deadline:
+        deadline = time.time() + a.timeout
+        while sum(map(len, result["consumed"].values())) < a.brokers and time.time() < deadline:
             for tp, records in consumer.poll(timeout_ms=500).items():
                 for r in records:
                     result["consumed"].setdefault(str(tp.partition), []).append(r.value.decode())
-                    got += 1
-        result["ok"] = got == len(partitions) and all(
-            result["consumed"].get(str(p)) == [f"message-{p}"] for p in partitions
-        )
+    finally:
+        consumer.close()
+
+
+def librdkafka(a, result):
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    common = {"bootstrap.servers": a.bootstrap, "socket.timeout.ms": int(a.timeout * 1000),
+              "reconnect.backoff.max.ms": 500, "broker.address.family": "v4"}
+    if a.ca:
+        common.update({"security.protocol": "ssl", "ssl.ca.location": a.ca,
+                       "ssl.endpoint.identification.algorithm": "https"})
+    admin = AdminClient(common)
+    fs = admin.create_topics([NewTopic(a.topic, num_partitions=a.brokers, replica_assignment=[[p] for p in range(a.brokers)])],
+                             operation_timeout=a.timeout, request_timeout=a.timeout)
+    fs[a.topic].result(timeout=a.timeout)
+    meta = admin.list_topics(timeout=a.timeout)
+    result["brokers"] = sorted([b.id, b.host, b.port] for b in meta.brokers.values())
+    producer = Producer({**common, "acks": "all", "linger.ms": 0, "message.timeout.ms": int(a.timeout * 1000)})
+    errors = []
+
+    def delivered(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            result["produced"][str(msg.partition())] = msg.offset()
+
+    for p, v in values(a.brokers).items():
+        producer.produce(a.topic, value=v.encode(), partition=p, on_delivery=delivered)
+    producer.flush(a.timeout)
+    if errors:
+        raise RuntimeError(f"produce failed: {errors}")
+    topic = admin.list_topics(a.topic, timeout=a.timeout).topics[a.topic]
+    result["leaders"] = {str(p): m.leader for p, m in topic.partitions.items()}
+    consumer = Consumer({**common, "group.id": "e2e-" + a.topic, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    try:
+        consumer.assign([TopicPartition(a.topic, p, 0) for p in range(a.brokers)])
+        deadline = time.time() + a.timeout
+        while sum(map(len, result["consumed"].values())) < a.brokers and time.time() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                result["consumed"].setdefault(str(msg.partition()), []).append(msg.value().decode())
+    finally:
+        consumer.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client", choices=["kafka-python", "librdkafka"], required=True)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--brokers", type=int, required=True)
+    ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--hosts")
+    ap.add_argument("--ca")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # the client's own warnings, for the test
+    if a.hosts:
+        load_hosts(a.hosts)
+    socket.getaddrinfo = outside_getaddrinfo
+    result = {"ok": False, "error": None, "client": a.client, "brokers": [], "leaders": {}, "produced": {}, "consumed": {}}
+    try:
+        (kafka_python if a.client == "kafka-python" else librdkafka)(a, result)
+        want = {str(p): [v] for p, v in values(a.brokers).items()}
+        result["ok"] = result["consumed"] == want
         if not result["ok"]:
-            result["error"] = f"consumed {got} of {len(partitions)} messages"
+            result["error"] = f"consumed {result['consumed']}, expected {want}"
     except Exception as e:  # the control case: report why the client could not get through
         result["error"] = f"{type(e).__name__}: {e}"
-    finally:
-        for c in (producer, consumer):
-            if c is not None:
-                try:
-                    c.close(timeout=1) if c is producer else c.close()
-                except Exception:
-                    pass
     print(json.dumps(result), flush=True)
     sys.exit(0 if result["ok"] else 1)
 

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestExpandAsTheKubelet(t *testing.T) {
+	env := map[string]string{"POD_NAME": "kafka-0", "EMPTY": ""}
+	for in, want := range map[string]string{
+		"INTERNAL://$(POD_NAME).hs:9092": "INTERNAL://kafka-0.hs:9092",
+		"$$(POD_NAME)":                   "$(POD_NAME)",
+		"$(MISSING)-$(POD_NAME)":         "$(MISSING)-kafka-0",
+		"a$(EMPTY)b":                     "ab",
+		"unclosed $(POD_NAME":            "unclosed $(POD_NAME",
+		"cost $5":                        "cost $5",
+		"$":                              "$",
+	} {
+		if got := expand(in, env); got != want {
+			t.Errorf("expand(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestResolveEnv(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kafka-2", Namespace: "ns",
+		Labels: map[string]string{"apps.kubernetes.io/pod-index": "2"}}, Status: corev1.PodStatus{PodIP: "127.0.64.9"}}
+	c := &corev1.Container{
+		EnvFrom: []corev1.EnvFromSource{{Prefix: "CM_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}},
+		Env: []corev1.EnvVar{
+			{Name: "KAFKA_NODE_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['apps.kubernetes.io/pod-index']"}}},
+			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+			{Name: "PASS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "p"}}},
+			{Name: "L", Value: "X://$(POD_IP):1,$(CM_A)"},
+		},
+	}
+	src := envSources{configMaps: map[string]map[string]string{"cm": {"A": "a"}}, secrets: map[string]map[string][]byte{"s": {"p": []byte("pw")}}}
+	env, order, err := resolveEnv(pod, c, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"CM_A": "a", "KAFKA_NODE_ID": "2", "POD_IP": "127.0.64.9", "PASS": "pw", "L": "X://127.0.64.9:1,a"}
+	if !reflect.DeepEqual(env, want) || len(order) != 5 {
+		t.Fatalf("env = %v (order %v), want %v", env, order, want)
+	}
+	c.Env[2].ValueFrom.SecretKeyRef.Key = "missing"
+	if _, _, err := resolveEnv(pod, c, src); err == nil || !strings.Contains(err.Error(), `key "missing" of secret "s"`) {
+		t.Fatalf("a missing secret key must fail the container's start: %v", err)
+	}
+}
+
+func TestImageFlavor(t *testing.T) {
+	for image, want := range map[string]flavor{
+		"apache/kafka:4.1.1":                     apacheKafka,
+		"docker.io/apache/kafka@sha256:0123abcd": apacheKafka,
+		"apache/kafka-native:4.1.1":              apacheKafka,
+		"registry.local:5000/apache/kafka:4.1.1": apacheKafka,
+		"confluentinc/cp-kafka:8.0.0":            confluent,
+		"bitnami/kafka:3.9":                      bitnami,
+		"bitnamilegacy/kafka:3.9":                bitnami,
+		"nginx:1.27":                             "",
+		"ghcr.io/example/kafka-advertiser:0.1.0": "",
+		"example.com/apache/kafka-connect:4.1.1": "",
+	} {
+		got, ok := imageFlavor(image)
+		if got != want || ok != (want != "") {
+			t.Errorf("imageFlavor(%q) = %q, %v; want %q", image, got, ok, want)
+		}
+	}
+}
+
+func TestDockerDefaultsFollowTheImageScripts(t *testing.T) {
+	none := func(string) bool { return false }
+	read := func(string) (string, error) { return "", nil }
+	env := map[string]string{"KAFKA_PROCESS_ROLES": "broker", "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://kafka-0.hs:9092,EXTERNAL://203.0.113.9:9094"}
+	if err := dockerDefaults(env, none, read); err != nil {
+		t.Fatal(err)
+	}
+	if env["KAFKA_LISTENERS"] != "PLAINTEXT://0.0.0.0:9092,EXTERNAL://0.0.0.0:9094" || env["CLUSTER_ID"] == "" {
+		t.Fatalf("listeners derived from advertised ones, CLUSTER_ID defaulted: %v", env)
+	}
+	ctl := map[string]string{"KAFKA_PROCESS_ROLES": "controller", "KAFKA_ADVERTISED_LISTENERS": "CONTROLLER://x:9093"}
+	if err := dockerDefaults(ctl, none, read); err == nil || !strings.Contains(err.Error(), "not supported on a KRaft controller") {
+		t.Fatalf("a controller with advertised listeners exits 1 in the image: %v", err)
+	}
+	ssl := map[string]string{"KAFKA_ADVERTISED_LISTENERS": "SSL://x:9093"}
+	if err := dockerDefaults(ssl, none, read); err == nil || !strings.Contains(err.Error(), "KAFKA_SSL_KEYSTORE_FILENAME") {
+		t.Fatalf("SSL without a keystore exits 1 in the image: %v", err)
+	}
+}
+
+func TestBindToPod(t *testing.T) {
+	got := bindToPod("INTERNAL://:9092,CONTROLLER://0.0.0.0:9093,EXTERNAL://127.0.64.7:9094,V6://[::]:9095", "127.0.64.7")
+	want := "INTERNAL://127.0.64.7:9092,CONTROLLER://127.0.64.7:9093,EXTERNAL://127.0.64.7:9094,V6://127.0.64.7:9095"
+	if got != want {
+		t.Fatalf("bindToPod = %q, want %q", got, want)
+	}
+}
+
+func brokerPod(name, ip string, ready bool) corev1.Pod {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "kafka", "statefulset.kubernetes.io/pod-name": name}},
+		Spec: corev1.PodSpec{Hostname: name, Subdomain: "kafka-hs", Containers: []corev1.Container{{Name: "kafka",
+			Ports: []corev1.ContainerPort{{Name: "external", ContainerPort: 9094}}}}},
+		Status: corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}},
+	}
+}
+
+func TestServicesReachReadyLoopbackEndpoints(t *testing.T) {
+	pods := []corev1.Pod{brokerPod("kafka-0", "127.0.64.1", true), brokerPod("kafka-1", "127.0.64.2", false), brokerPod("kafka-2", "10.244.0.3", true)}
+	lb := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kafka-bootstrap", Namespace: "ns"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "kafka"},
+			Ports: []corev1.ServicePort{{Name: "external", Port: 19094, TargetPort: intstr.FromString("external")}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "127.0.2.10"}, {IP: "203.0.113.1"}}}}}
+	hs := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kafka-hs", Namespace: "ns"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, PublishNotReadyAddresses: true, Selector: map[string]string{"app": "kafka"}}}
+	got := routes([]corev1.Service{lb, hs}, pods)
+	// Only the loopback ingress; only the ready pod; kwok's fake pod IPs never.
+	want := map[string]route{"127.0.2.10:19094": {owner: "ns/kafka-bootstrap", backends: []string{"127.0.64.1:9094"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("routes = %v, want %v", got, want)
+	}
+	hosts := hostsLines([]corev1.Service{lb, hs}, pods)
+	if len(hosts) != 2 || !strings.HasPrefix(hosts[1], "127.0.64.2 kafka-1.kafka-hs.ns.svc.cluster.local ") {
+		t.Fatalf("a headless Service publishing not-ready addresses names both loopback pods: %v", hosts)
+	}
+}
