@@ -59,6 +59,7 @@ SVC_CIDR=10.96.0.0/16
 POD_CIDR=10.244.0.1/16 # kwok's fake pod IPs: written into pod status, never contacted
 # The pod runner's pod IPs (pods it runs are reached there, so they are loopback addresses).
 RUN_ANNOTATION=testenv.kafka-advertiser.io/run
+NODE_NET=${KAFKA_ADVERTISER_TESTENV_NODE_NET:-127.0.1} # node i's InternalIP is NODE_NET.(i+1)
 RUN_CIDR=${KAFKA_ADVERTISER_TESTENV_RUN_CIDR:-127.0.64.0/18}
 
 PKI=$RUN/pki
@@ -366,12 +367,16 @@ metadata:
     topology.kubernetes.io/zone: $zone
     topology.kubernetes.io/region: testenv
 status:
-  addresses: [{type: InternalIP, address: "10.250.0.$((i + 1))"}]
   allocatable: {cpu: "64", memory: 256Gi, pods: "4000"}
   capacity: {cpu: "64", memory: 256Gi, pods: "4000"}
 EOF
   done
   wait_for kwok 90 kc wait --for=condition=Ready node --all --timeout=5s
+  # Node addresses on loopback: node ports of Services with running endpoints answer there (the pod
+  # runner), and the pods it runs report their node's address as status.hostIP.
+  for i in $(seq 0 $((NODES - 1))); do
+    kc patch node "kwok-node-$i" --subresource=status --type=merge -p "{\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"${NODE_NET}.$((i + 1))\"},{\"type\":\"Hostname\",\"address\":\"kwok-node-$i\"}]}}" >/dev/null
+  done
   # MetalLB: its CRDs come from the pinned module's own source; the pool is on loopback.
   local dir
   dir=$(modsrc metallb go.universe.tf/metallb)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
-use kube::Client;
+use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
 use crate::*;
@@ -181,6 +181,10 @@ pub fn round_trip(
         cmd
     } else {
         let mut cmd = Command::new("python3");
+        if client == "librdkafka" && std::fs::metadata(hosts).map(|m| m.len() > 0).unwrap_or(false) {
+            // librdkafka resolves with the C library: Debian's nss_wrapper answers from the hosts file.
+            cmd.env("LD_PRELOAD", "libnss_wrapper.so").env("NSS_WRAPPER_HOSTS", hosts);
+        }
         cmd.arg(kafka_dir().join("client.py"))
             .args(["--client", client, "--bootstrap", bootstrap, "--topic", topic])
             .args(["--brokers", &brokers.to_string(), "--timeout", &timeout_s.to_string()])
@@ -224,6 +228,44 @@ pub fn hosts_file(dir: &Path, lines: &[String]) -> PathBuf {
     p
 }
 
+/// At most two real broker clusters at a time (CI has two cores).
+pub static KAFKA_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+pub const CLIENTS: [&str; 3] = ["java", "librdkafka", "kafka-python"];
+
+/// Every client bootstraps through `bootstrap` and reaches each broker at `want[N]` (sorted).
+pub fn clients_reach(work: &Path, bootstrap: &str, want: &[String], hosts: &[String], ca: Option<&Path>) {
+    let hosts = hosts_file(work, hosts);
+    for client in CLIENTS {
+        let topic = format!("orders-{client}");
+        let rt = round_trip(client, bootstrap, &topic, want.len(), 60, &hosts, ca);
+        assert_every_broker(&rt, client, want);
+        eprintln!(
+            "{client}: produced to and consumed from {} brokers through {bootstrap} in {:?}",
+            want.len(),
+            rt.took
+        );
+    }
+}
+
+/// A namespace, and a real cluster in it ready to serve; returns the namespace guard and its pods.
+pub async fn ready_cluster(
+    c: &Client,
+    prefix: &str,
+    kafka: &RealKafka,
+) -> (TempNamespace, Vec<k8s_openapi::api::core::v1::Pod>) {
+    let ns = TempNamespace(namespace(c, prefix).await);
+    kafka.create(c, &ns.0).await;
+    brokers_ready(c, &ns.0, &kafka.name, kafka.replicas).await;
+    let pods = pods_of(c, &ns.0, &kafka.name).await;
+    (ns, pods)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
 /// One loadbalancer round trip with every client (both install passes run it).
 mod smoke {
     use super::*;
@@ -231,6 +273,7 @@ mod smoke {
     #[tokio::test]
     async fn real_kafka_clients_reach_every_broker_through_its_load_balancer() {
         let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
         let env = testenv();
         let c = client().await;
         let ns = TempNamespace(namespace(&c, "e2e-kafka").await);
@@ -265,6 +308,7 @@ mod modes {
     #[tokio::test]
     async fn without_the_webhook_the_outside_client_gets_names_it_cannot_reach() {
         let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
         let env = testenv();
         let c = client().await;
         let ns = TempNamespace(namespace(&c, "e2e-kafka-control").await);
@@ -296,5 +340,99 @@ mod modes {
             assert!(rt.log.contains(&internal), "{client} names no in-cluster broker: {}\n{}", rt.out, rt.log);
             assert!(learned(&rt).iter().all(|b| b.ends_with(&format!("{internal}:9094"))), "{client}: {}", rt.out);
         }
+    }
+
+    fn work(ns: &TempNamespace) -> PathBuf {
+        testenv().dir.join("kafka").join(&ns.0)
+    }
+
+    #[tokio::test]
+    async fn pod_ip_mode_brokers_are_reached_at_their_pod_ips() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let (ns, pods) = ready_cluster(&c, "e2e-kafka-podip", &RealKafka::new("kafka", 3, "pod-ip")).await;
+        let want = sorted(
+            pods.iter().map(|p| format!("{}:9094", p.status.as_ref().unwrap().pod_ip.as_ref().unwrap())).collect(),
+        );
+        clients_reach(&work(&ns), &want[0], &want, &[], None);
+    }
+
+    #[tokio::test]
+    async fn shared_address_mode_brokers_share_one_load_balancer_ip() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let ip = free_pool_ip(&c).await;
+        let mut kafka = RealKafka::new("kafka", 3, "shared-address");
+        kafka.annotations.push(("kafka-advertiser.io/address".into(), ip.clone()));
+        kafka.annotations.push(("kafka-advertiser.io/port-base".into(), "19092".into()));
+        let (ns, _) = ready_cluster(&c, "e2e-kafka-shared", &kafka).await;
+        let want: Vec<String> = (0..3).map(|n| format!("{ip}:{}", 19092 + n)).collect();
+        wait_for("MetalLB gave every broker Service the shared IP", Duration::from_secs(60), || async {
+            let svcs = services_of(&c, &ns.0, "kafka").await;
+            (svcs.len() == 3 && svcs.values().all(|s| ingress_ip(s).as_deref() == Some(ip.as_str()))).then_some(())
+        })
+        .await;
+        clients_reach(&work(&ns), &want[2], &want, &[], None);
+    }
+
+    #[tokio::test]
+    async fn nodeport_mode_brokers_are_reached_on_their_nodes() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let base = free_node_ports(&c, 3).await;
+        let mut kafka = RealKafka::new("kafka", 3, "nodeport");
+        kafka.annotations.push(("kafka-advertiser.io/node-port-base".into(), base.to_string()));
+        let (ns, pods) = ready_cluster(&c, "e2e-kafka-nodeport", &kafka).await;
+        // Broker N on its node's address (status.hostIP, which the kubelet gives the pod) and nodePort base + N.
+        let want = sorted(
+            pods.iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}",
+                        p.status.as_ref().unwrap().host_ip.as_ref().unwrap(),
+                        base + ordinal_of(&p.name_any()) as i32
+                    )
+                })
+                .collect(),
+        );
+        wait_for("every broker's node port", Duration::from_secs(60), || async {
+            want.iter().all(|a| std::net::TcpStream::connect(a).is_ok()).then_some(())
+        })
+        .await;
+        clients_reach(&work(&ns), &want[0], &want, &[], None);
+    }
+
+    #[tokio::test]
+    async fn hostname_mode_brokers_are_reached_by_their_dns_names() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let mut kafka = RealKafka::new("kafka", 3, "hostname");
+        kafka
+            .annotations
+            .push(("kafka-advertiser.io/hostname-template".into(), "kafka-{ordinal}.{namespace}.example.test".into()));
+        let (ns, _) = ready_cluster(&c, "e2e-kafka-hostname", &kafka).await;
+        // What external-dns would publish: each broker's name to its own load balancer's address.
+        let svcs = wait_for("every broker Service's load-balancer address", Duration::from_secs(60), || async {
+            let svcs = services_of(&c, &ns.0, "kafka").await;
+            (svcs.len() == 3 && svcs.values().all(|s| ingress_ip(s).is_some())).then_some(svcs)
+        })
+        .await;
+        let hosts: Vec<String> = svcs
+            .values()
+            .map(|s| {
+                format!(
+                    "{} kafka-{}.{}.example.test",
+                    ingress_ip(s).unwrap(),
+                    s.labels()["kafka-advertiser.io/ordinal"],
+                    ns.0
+                )
+            })
+            .collect();
+        let want: Vec<String> = (0..3).map(|n| format!("kafka-{n}.{}.example.test:9094", ns.0)).collect();
+        clients_reach(&work(&ns), &want[1], &want, &hosts, None);
     }
 }

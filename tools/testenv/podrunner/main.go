@@ -14,12 +14,14 @@ import (
 	"context"
 	"flag"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -97,6 +99,13 @@ func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
 	if err := r.syncVolumes(ctx); err != nil {
 		log.Printf("volumes: %v", err)
 	}
+	nodes, err := nodeAddresses(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.nodes = nodes
+	r.mu.Unlock()
 	pods, err := r.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -109,6 +118,23 @@ func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
 	if err := syncHosts(hosts, svcs.Items, pods.Items); err != nil {
 		log.Printf("hosts: %v", err)
 	}
-	px.apply(routes(svcs.Items, pods.Items))
+	px.apply(routes(svcs.Items, pods.Items, nodes))
 	return nil
+}
+
+// nodeAddresses: each node's loopback InternalIP (nodes without one get no node ports).
+func nodeAddresses(ctx context.Context, cs kubernetes.Interface) (map[string]string, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range nodes.Items {
+		for _, a := range n.Status.Addresses {
+			if ip := net.ParseIP(a.Address); a.Type == corev1.NodeInternalIP && ip != nil && ip.IsLoopback() {
+				out[n.Name] = a.Address
+			}
+		}
+	}
+	return out, nil
 }

@@ -123,9 +123,18 @@ func TestServicesReachReadyLoopbackEndpoints(t *testing.T) {
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "127.0.2.10"}, {IP: "203.0.113.1"}}}}}
 	hs := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kafka-hs", Namespace: "ns"},
 		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, PublishNotReadyAddresses: true, Selector: map[string]string{"app": "kafka"}}}
-	got := routes([]corev1.Service{lb, hs}, pods)
-	// Only the loopback ingress; only the ready pod; kwok's fake pod IPs never.
-	want := map[string]route{"127.0.2.10:19094": {owner: "ns/kafka-bootstrap", backends: []string{"127.0.64.1:9094"}}}
+	lb.Spec.Ports[0].NodePort = 31094
+	lb.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	pods[0].Spec.NodeName = "node-a"
+	got := routes([]corev1.Service{lb, hs}, pods, map[string]string{"node-a": "127.0.1.1", "node-b": "127.0.1.2"})
+	// Only the loopback ingress; only the ready pod; kwok's fake pod IPs never; with
+	// externalTrafficPolicy Local, a node port reaches only that node's endpoints.
+	own := "ns/kafka-bootstrap"
+	want := map[string]route{
+		"127.0.2.10:19094": {owner: own, backends: []string{"127.0.64.1:9094"}},
+		"127.0.1.1:31094":  {owner: own, backends: []string{"127.0.64.1:9094"}},
+		"127.0.1.2:31094":  {owner: own},
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("routes = %v, want %v", got, want)
 	}

@@ -46,6 +46,18 @@ type runner struct {
 	ips   *allocator
 	mu    sync.Mutex
 	procs map[types.UID]*proc
+	nodes map[string]string // node name -> InternalIP, as of the last pass
+}
+
+// hostIP: the address of the pod's node (every kwok node is this machine).
+func (r *runner) hostIP(p *corev1.Pod) string {
+	r.mu.Lock()
+	ip := r.nodes[p.Spec.NodeName]
+	r.mu.Unlock()
+	if ip != "" {
+		return ip
+	}
+	return "127.0.0.1"
 }
 
 // wanted: a pod this runner runs (opted in by annotation, scheduled, with a Kafka image).
@@ -215,7 +227,7 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 		return launch{}, err
 	}
 	pod := p.DeepCopy()
-	pod.Status.PodIP, pod.Status.PodIPs, pod.Status.HostIP = pr.ip, []corev1.PodIP{{IP: pr.ip}}, hostIP
+	pod.Status.PodIP, pod.Status.PodIPs, pod.Status.HostIP = pr.ip, []corev1.PodIP{{IP: pr.ip}}, r.hostIP(p)
 	env, _, err := resolveEnv(pod, c, src)
 	if err != nil {
 		return launch{}, err

@@ -28,35 +28,57 @@ type listener struct {
 	next     atomic.Uint64
 }
 
-// routes: "ip:port" -> (owning Service, ready backends).
-func routes(svcs []corev1.Service, pods []corev1.Pod) map[string]route {
+// routes: "ip:port" -> (owning Service, ready backends). Load-balancer ingress addresses reach every
+// ready endpoint; a node port reaches them on every node address (externalTrafficPolicy Local: only the
+// endpoints on that node, as kube-proxy does). Only Services with endpoints here get node ports.
+func routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) map[string]route {
 	out := map[string]route{}
 	for i := range svcs {
 		svc := &svcs[i]
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeNodePort {
 			continue
 		}
 		eps := serviceEndpoints(svc, pods)
-		for _, ing := range svc.Status.LoadBalancer.Ingress {
-			ip := net.ParseIP(ing.IP)
-			if ip == nil || !ip.IsLoopback() {
+		owner := svc.Namespace + "/" + svc.Name
+		for _, sp := range svc.Spec.Ports {
+			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
 				continue
 			}
-			for _, sp := range svc.Spec.Ports {
-				if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
-					continue
-				}
-				var bs []string
-				for _, e := range eps {
-					if port, ok := targetPort(sp, e.pod); ok {
-						bs = append(bs, net.JoinHostPort(e.ip, fmt.Sprint(port)))
+			if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+				for _, ing := range svc.Status.LoadBalancer.Ingress {
+					if ip := net.ParseIP(ing.IP); ip != nil && ip.IsLoopback() {
+						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = route{owner: owner, backends: backendsOf(sp, eps, "")}
 					}
 				}
-				out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = route{owner: svc.Namespace + "/" + svc.Name, backends: bs}
+			}
+			if sp.NodePort == 0 || len(eps) == 0 {
+				continue
+			}
+			local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+			for node, ip := range nodes {
+				only := ""
+				if local {
+					only = node
+				}
+				out[net.JoinHostPort(ip, fmt.Sprint(sp.NodePort))] = route{owner: owner, backends: backendsOf(sp, eps, only)}
 			}
 		}
 	}
 	return out
+}
+
+// backendsOf: pod IP and target port of each endpoint (on node `only`, when set).
+func backendsOf(sp corev1.ServicePort, eps []endpoint, only string) []string {
+	var bs []string
+	for _, e := range eps {
+		if only != "" && e.pod.Spec.NodeName != only {
+			continue
+		}
+		if port, ok := targetPort(sp, e.pod); ok {
+			bs = append(bs, net.JoinHostPort(e.ip, fmt.Sprint(port)))
+		}
+	}
+	return bs
 }
 
 type route struct {

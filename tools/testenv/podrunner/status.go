@@ -10,11 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// hostIP: the node address pods report (every kwok node is this machine).
-const hostIP = "127.0.0.1"
-
 // podStatus: what the kubelet would report for the pod now.
-func podStatus(p *corev1.Pod, pr *proc) corev1.PodStatus {
+func podStatus(p *corev1.Pod, pr *proc, hostIP string) corev1.PodStatus {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
@@ -85,7 +82,7 @@ func ptr[T any](v T) *T { return &v }
 
 // writeStatus writes the pod's status when it changed (a merge patch of the status subresource).
 func (r *runner) writeStatus(ctx context.Context, p *corev1.Pod, pr *proc) {
-	st := podStatus(p, pr)
+	st := podStatus(p, pr, r.hostIP(p))
 	b, err := json.Marshal(map[string]any{"status": st})
 	if err != nil {
 		return
