@@ -12,6 +12,7 @@
 #                                kube-proxy stand-in that runs real Apache Kafka brokers for pods
 #                                annotated testenv.kafka-advertiser.io/run=broker, and relays each
 #                                loopback load-balancer address to its Service's ready endpoints);
+#                                cert-manager's own controllers with the CA issuer (tools/testenv/certmanager);
 #                                admin kubeconfig in target/testenv/kubeconfig
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
 #                                overlay of deploy/) and run, as its two Deployments would, two
@@ -99,6 +100,8 @@ HELM=$HELM_BIN/helm
 GATEWAYCTL=${KAFKA_ADVERTISER_TESTENV_GATEWAYCTL:-$CACHE/bin/gatewayctl-$(cat "$TOOLS"/gatewayctl/go.* "$TOOLS"/gatewayctl/*.go 2>/dev/null | sha256sum | cut -c1-12)/gatewayctl}
 # The pod runner, and the Apache Kafka jars it runs brokers from (and the e2e's Java client).
 PODRUNNER=${KAFKA_ADVERTISER_TESTENV_PODRUNNER:-$CACHE/bin/podrunner-$(cat "$TOOLS"/podrunner/go.* "$TOOLS"/podrunner/*.go 2>/dev/null | sha256sum | cut -c1-12)/podrunner}
+# cert-manager's own controllers (tools/testenv/certmanager, the CA issuer), cached apart too.
+CERTMANAGER=${KAFKA_ADVERTISER_TESTENV_CERTMANAGER:-$CACHE/bin/certmanager-$(cat "$TOOLS"/certmanager/go.* "$TOOLS"/certmanager/*.go 2>/dev/null | sha256sum | cut -c1-12)/certmanager}
 KAFKA_LIBS=${KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS:-$CACHE/kafka/$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml")-$(sha256sum <"$TOOLS/kafka/pom.xml" | cut -c1-12)/libs}
 KUBECTL=$BIN/kubectl
 PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
@@ -148,7 +151,8 @@ build() {
   step helm "$HELM" -- go_build helm "$HELM" helm.sh/helm/v4/cmd/helm
   mkdir -p "$(dirname "$GATEWAYCTL")"
   step gatewayctl "$GATEWAYCTL" -- go_build gatewayctl "$GATEWAYCTL" .
-  mkdir -p "$(dirname "$PODRUNNER")"
+  mkdir -p "$(dirname "$PODRUNNER")" "$(dirname "$CERTMANAGER")"
+  step certmanager "$CERTMANAGER" -- go_build certmanager "$CERTMANAGER" .
   step podrunner "$PODRUNNER" -- go_build podrunner "$PODRUNNER" .
   command -v mvn >/dev/null || die "mvn is not installed (Maven fetches Apache Kafka's jars)"
   step kafka "$KAFKA_LIBS" -- kafka_jars
@@ -174,6 +178,7 @@ need_bins() {
     [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
   done
   [ -x "$GATEWAYCTL" ] || die "gatewayctl is not built ($GATEWAYCTL missing): run scripts/testenv.sh build"
+  [ -x "$CERTMANAGER" ] || die "certmanager is not built ($CERTMANAGER missing): run scripts/testenv.sh build"
   [ -x "$PODRUNNER" ] || die "podrunner is not built ($PODRUNNER missing): run scripts/testenv.sh build"
   [ -d "$KAFKA_LIBS" ] || die "Apache Kafka's jars are missing ($KAFKA_LIBS): run scripts/testenv.sh build"
   command -v java >/dev/null || die "java is not installed (Java >= 17 runs the Kafka brokers)"
@@ -280,6 +285,7 @@ up() {
   if alive kube-apiserver && alive metallb && api_ready; then
     alive gatewayctl || start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"
     alive podrunner || start_podrunner
+    alive certmanager || start certmanager "$CERTMANAGER" --kubeconfig="$KC"
     say "already up; KUBECONFIG=$KC"
     return 0
   fi
@@ -404,6 +410,7 @@ EOF
   # A Gateway controller's ListenerSet status, for the Gateways `gateway` plays (GEP-1713).
   start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"
   start_podrunner
+  start certmanager "$CERTMANAGER" --kubeconfig="$KC"
   say "up in $((SECONDS - t0)) s: Kubernetes $("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1), $NODES kwok nodes, MetalLB pool $LB_POOL"
   print_env >"$RUN/env"
   say "export KUBECONFIG=$KC"
@@ -547,7 +554,7 @@ down() {
   # The product and the forwarders first, then the control plane from the top down.
   for n in webhook-forward kafka-advertiser-9 kafka-advertiser-8 kafka-advertiser-7 kafka-advertiser-6 \
     kafka-advertiser-5 kafka-advertiser-4 kafka-advertiser-3 kafka-advertiser-2 kafka-advertiser-1 \
-    kafka-advertiser-0 podrunner gatewayctl metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    kafka-advertiser-0 podrunner certmanager gatewayctl metallb kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop_one "$n"
   done
   for n in "${order[@]}"; do stop_one "$n"; done
@@ -579,7 +586,9 @@ export KAFKA_ADVERTISER_TESTENV_REPLICA_PORT=$REPLICA_PORT
 export KAFKA_ADVERTISER_TESTENV_ADMIN_PORT=$ADMIN_PORT
 export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
-export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
+export KAFKA_ADVERTISER_TESTENV_# cert-manager's own controllers (tools/testenv/certmanager, the CA issuer), cached apart too.
+CERTMANAGER=${KAFKA_ADVERTISER_TESTENV_CERTMANAGER:-$CACHE/bin/certmanager-$(cat "$TOOLS"/certmanager/go.* "$TOOLS"/certmanager/*.go 2>/dev/null | sha256sum | cut -c1-12)/certmanager}
+KAFKA_LIBS=$KAFKA_LIBS
 EOF
 }
 

@@ -55,6 +55,15 @@ fn stored(o: &DynamicObject) -> Value {
         "ownerReferences": m.owner_references, "spec": o.data.get("spec"), "data": o.data.get("data")})
 }
 
+/// Secrets cert-manager's controllers write for a Certificate (the next private key, owned by the
+/// Certificate; the issued Secret, annotated with its name): cert-manager's work, done for whichever
+/// Certificate exists, and any Certificate kafka-advertiser wrote shows in the diff itself.
+fn cert_managers_own(kind: &str, o: &DynamicObject) -> bool {
+    kind == "Secret"
+        && (o.owner_references().iter().any(|r| r.kind == "Certificate")
+            || o.annotations().contains_key("cert-manager.io/certificate-name"))
+}
+
 type Snapshot = BTreeMap<String, (Value, Vec<String>)>;
 
 /// `kind namespace/name` → (what is stored, its owners' UIDs), for `namespaces` and the classes.
@@ -64,6 +73,9 @@ async fn snapshot(c: &Client, namespaces: &[&str]) -> Snapshot {
         for ns in namespaces {
             let api: Api<DynamicObject> = Api::namespaced_with(c.clone(), ns, &kind);
             for o in api.list(&ListParams::default()).await.unwrap().items {
+                if cert_managers_own(&kind.kind, &o) {
+                    continue;
+                }
                 let owners = o.owner_references().iter().map(|r| r.uid.clone()).collect();
                 out.insert(format!("{} {ns}/{}", kind.kind, o.name_any()), (stored(&o), owners));
             }

@@ -1,0 +1,77 @@
+// Command certmanager runs cert-manager's own controllers (root module github.com/cert-manager/cert-manager,
+// pinned in go.mod; its cmd/controller module is not served here) for the test environment: the
+// Certificate controllers (trigger, key manager, request manager, issuing, readiness, revision manager),
+// the CertificateRequest approver and the CA issuer's CertificateRequest controller, and the Issuer and
+// ClusterIssuer readiness controllers. It is what cert-manager's controller binary starts, with only
+// the CA issuer; the ACME, Vault, Venafi and self-signed issuers are not compiled in. It serves no
+// webhook (the API server validates Certificates by the CRDs' schemas).
+//
+//	certmanager -kubeconfig KC [-cluster-resource-namespace cert-manager]
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/cert-manager/cert-manager/pkg/controller"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/issuing"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/keymanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/readiness"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/requestmanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/revisionmanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/trigger"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/clusterissuers"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/issuers"
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
+	crNamespace := flag.String("cluster-resource-namespace", "cert-manager", "where ClusterIssuers' Secrets live")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	opts := controller.ContextOptions{
+		Kubeconfig: *kubeconfig, KubernetesAPIQPS: 50, KubernetesAPIBurst: 100,
+		IssuerOptions: controller.IssuerOptions{ClusterResourceNamespace: *crNamespace},
+		CertificateOptions: controller.CertificateOptions{
+			CertificateRequestMinimumBackoffDuration: time.Second,
+			CertificateRequestMaximumBackoffDuration: 10 * time.Second,
+		},
+	}
+	factory, err := controller.NewContextFactory(ctx, opts)
+	if err != nil {
+		log.Fatalf("context: %v", err)
+	}
+	cctx, err := factory.Build()
+	if err != nil {
+		log.Fatalf("context: %v", err)
+	}
+	var names []string
+	for name, start := range controller.Known() {
+		iface, err := start(factory)
+		if err != nil {
+			log.Fatalf("controller %s: %v", name, err)
+		}
+		names = append(names, name)
+		go func() {
+			if err := iface.Run(2, ctx); err != nil && ctx.Err() == nil {
+				log.Fatalf("controller %s: %v", name, err)
+			}
+		}()
+	}
+	sort.Strings(names)
+	cctx.SharedInformerFactory.Start(ctx.Done())
+	cctx.KubeSharedInformerFactory.Start(ctx.Done())
+	cctx.HTTP01ResourceMetadataInformersFactory.Start(ctx.Done())
+	log.Printf("cert-manager controllers running: %v", names)
+	<-ctx.Done()
+}
