@@ -586,9 +586,7 @@ export KAFKA_ADVERTISER_TESTENV_REPLICA_PORT=$REPLICA_PORT
 export KAFKA_ADVERTISER_TESTENV_ADMIN_PORT=$ADMIN_PORT
 export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
-export KAFKA_ADVERTISER_TESTENV_# cert-manager's own controllers (tools/testenv/certmanager, the CA issuer), cached apart too.
-CERTMANAGER=${KAFKA_ADVERTISER_TESTENV_CERTMANAGER:-$CACHE/bin/certmanager-$(cat "$TOOLS"/certmanager/go.* "$TOOLS"/certmanager/*.go 2>/dev/null | sha256sum | cut -c1-12)/certmanager}
-KAFKA_LIBS=$KAFKA_LIBS
+export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
 EOF
 }
 

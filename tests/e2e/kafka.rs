@@ -40,6 +40,8 @@ pub struct RealKafka {
     pub replicas: usize,
     pub annotations: Vec<(String, String)>,
     pub opted_in: bool,
+    /// Env set on the broker container (replacing a default of the same name).
+    pub env: Vec<(String, String)>,
 }
 
 impl RealKafka {
@@ -49,6 +51,7 @@ impl RealKafka {
             replicas,
             annotations: vec![("kafka-advertiser.io/mode".into(), mode.into())],
             opted_in: true,
+            env: vec![],
         }
     }
 
@@ -73,7 +76,7 @@ impl RealKafka {
         annotations.insert("testenv.kafka-advertiser.io/run".into(), json!("broker"));
         let internal = format!("$(POD_NAME).{}.{ns}.svc.cluster.local", self.headless());
         let rf = self.replicas.min(3).to_string();
-        json!({
+        let mut sts = json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": {"name": self.name, "namespace": ns},
             "spec": {
@@ -107,7 +110,13 @@ impl RealKafka {
                 "volumeClaimTemplates": [{"metadata": {"name": "data"},
                     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
             }
-        })
+        });
+        let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap();
+        for (k, v) in &self.env {
+            env.retain(|e| e["name"] != k.as_str());
+            env.push(json!({"name": k, "value": v}));
+        }
+        sts
     }
 
     pub async fn create(&self, c: &Client, ns: &str) {
@@ -434,5 +443,126 @@ mod modes {
             .collect();
         let want: Vec<String> = (0..3).map(|n| format!("kafka-{n}.{}.example.test:9094", ns.0)).collect();
         clients_reach(&work(&ns), &want[1], &want, &hosts, None);
+    }
+
+    /// A CA for cert-manager's CA issuer: `Issuer/ca` in the namespace; returns the CA's PEM file.
+    async fn ca_issuer(c: &Client, ns: &str, dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let (key, crt) = (dir.join("ca.key"), dir.join("ca.crt"));
+        let ok = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-days",
+                "2",
+            ])
+            .args(["-subj", "/CN=e2e-kafka-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "openssl: {}", String::from_utf8_lossy(&ok.stderr));
+        let b64 = |p: &Path| base64_encode(&std::fs::read(p).unwrap());
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": "kafka-ca", "namespace": ns}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": b64(&crt), "tls.key": b64(&key)}
+        }))
+        .unwrap();
+        Api::namespaced(c.clone(), ns).create(&PostParams::default(), &secret).await.unwrap();
+        let issuer: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": ns}, "spec": {"ca": {"secretName": "kafka-ca"}}
+        }))
+        .unwrap();
+        let ar = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("cert-manager.io", "v1", "Issuer"),
+            "issuers",
+        );
+        Api::<kube::api::DynamicObject>::namespaced_with(c.clone(), ns, &ar)
+            .create(&PostParams::default(), &issuer)
+            .await
+            .unwrap();
+        crt
+    }
+
+    fn base64_encode(b: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    /// A TLS external listener from the Certificates `tls-issuer` keeps (issued by cert-manager's own
+    /// CA issuer), served by the brokers as the apache/kafka image reads PEM (the key and chain through
+    /// Kafka's DirectoryConfigProvider); clients verify the chain and the IP SAN.
+    #[tokio::test]
+    async fn tls_listener_serves_the_certificate_naming_the_learned_address() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-tls").await);
+        let ca = ca_issuer(&c, &ns.0, &work(&ns)).await;
+        let mut kafka = RealKafka::new("kafka", 3, "loadbalancer");
+        kafka.annotations.push(("kafka-advertiser.io/tls-issuer".into(), "Issuer/ca".into()));
+        let tls = "/etc/kafka/tls";
+        for (k, v) in [
+            ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:SSL".to_owned()),
+            ("KAFKA_CONFIG_PROVIDERS", "dir".to_owned()),
+            (
+                "KAFKA_CONFIG_PROVIDERS_DIR_CLASS",
+                "org.apache.kafka.common.config.provider.DirectoryConfigProvider".to_owned(),
+            ),
+            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_TYPE", "PEM".to_owned()),
+            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_KEY", format!("${{dir:{tls}:tls.key}}")),
+            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_CERTIFICATE_CHAIN", format!("${{dir:{tls}:tls.crt}}")),
+        ] {
+            kafka.env.push((k.into(), v));
+        }
+        kafka.create(&c, &ns.0).await;
+        let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
+        clients_reach(&work(&ns), &want[0], &want, &[], Some(&ca));
+        // The control: a client that trusts another CA refuses the brokers.
+        let other = ca_issuer_file(&work(&ns).join("other"));
+        let hosts = hosts_file(&work(&ns), &[]);
+        let rt = round_trip("kafka-python", &want[0], "refused", 3, 10, &hosts, Some(&other));
+        assert!(
+            !rt.ok && rt.out["brokers"].as_array().unwrap().is_empty(),
+            "an untrusted chain must be refused: {}",
+            rt.out
+        );
+    }
+
+    fn ca_issuer_file(dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let crt = dir.join("ca.crt");
+        let ok = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-days",
+                "2",
+            ])
+            .args(["-subj", "/CN=another-ca", "-keyout"])
+            .arg(dir.join("ca.key"))
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap();
+        assert!(ok.status.success());
+        crt
     }
 }

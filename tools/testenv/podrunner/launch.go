@@ -38,15 +38,49 @@ func (f fs) host(p string) string {
 	return filepath.Join(f.mounts[best], strings.TrimPrefix(p, best))
 }
 
-// hostPaths maps each comma-separated absolute path in v into the pod's file system.
+// hostPaths maps container paths in a config value into the pod's file system: every mounted path
+// wherever it appears (e.g. `${dir:/etc/kafka/tls:tls.key}`), and each other comma-separated absolute
+// path into the pod's own directory.
 func (f fs) hostPaths(v string) string {
+	mounts := make([]string, 0, len(f.mounts))
+	for m := range f.mounts {
+		mounts = append(mounts, m)
+	}
+	sort.Slice(mounts, func(a, b int) bool { return len(mounts[a]) > len(mounts[b]) })
 	items := strings.Split(v, ",")
 	for i, it := range items {
-		if t := strings.TrimSpace(it); strings.HasPrefix(t, "/") {
-			items[i] = f.host(t)
+		mapped := it
+		for _, m := range mounts {
+			mapped = replacePath(mapped, strings.TrimSuffix(m, "/"), f.mounts[m])
 		}
+		if t := strings.TrimSpace(it); mapped == it && strings.HasPrefix(t, "/") {
+			mapped = f.host(t)
+		}
+		items[i] = mapped
 	}
 	return strings.Join(items, ",")
+}
+
+// replacePath replaces path p in s where it stands as a whole path (or a path's leading directories).
+func replacePath(s, p, with string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, p)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(p)
+		before := i == 0 || strings.ContainsRune(" ,=:{\"'", rune(s[i-1]))
+		after := end == len(s) || strings.ContainsRune("/:,} \"'", rune(s[end]))
+		b.WriteString(s[:i])
+		if before && after {
+			b.WriteString(with)
+		} else {
+			b.WriteString(p)
+		}
+		s = s[end:]
+	}
 }
 
 // launch: the processes one container start runs, in order (set-up steps, then the broker).

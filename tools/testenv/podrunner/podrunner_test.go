@@ -143,3 +143,19 @@ func TestServicesReachReadyLoopbackEndpoints(t *testing.T) {
 		t.Fatalf("a headless Service publishing not-ready addresses names both loopback pods: %v", hosts)
 	}
 }
+
+func TestContainerPathsMapIntoThePod(t *testing.T) {
+	f := fs{root: "/r", mounts: map[string]string{"/etc/kafka/tls": "/v/tls", "/var/lib/kafka/data": "/v/pvc"}}
+	for in, want := range map[string]string{
+		"/var/lib/kafka/data":             "/v/pvc",
+		"/var/lib/kafka/data/a,/tmp/b":    "/v/pvc/a,/r/fs/tmp/b",
+		"${dir:/etc/kafka/tls:tls.key}":   "${dir:/v/tls:tls.key}",
+		"/etc/kafka/tls/ca.crt":           "/v/tls/ca.crt",
+		"/etc/kafka/tlsx/ca.crt":          "/r/fs/etc/kafka/tlsx/ca.crt",
+		"INTERNAL:PLAINTEXT,EXTERNAL:SSL": "INTERNAL:PLAINTEXT,EXTERNAL:SSL",
+	} {
+		if got := f.hostPaths(in); got != want {
+			t.Errorf("hostPaths(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
