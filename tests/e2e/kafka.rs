@@ -508,22 +508,7 @@ mod modes {
         let c = client().await;
         let ns = TempNamespace(namespace(&c, "e2e-kafka-tls").await);
         let ca = ca_issuer(&c, &ns.0, &work(&ns)).await;
-        let mut kafka = RealKafka::new("kafka", 3, "loadbalancer");
-        kafka.annotations.push(("kafka-advertiser.io/tls-issuer".into(), "Issuer/ca".into()));
-        let tls = "/etc/kafka/tls";
-        for (k, v) in [
-            ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:SSL".to_owned()),
-            ("KAFKA_CONFIG_PROVIDERS", "dir".to_owned()),
-            (
-                "KAFKA_CONFIG_PROVIDERS_DIR_CLASS",
-                "org.apache.kafka.common.config.provider.DirectoryConfigProvider".to_owned(),
-            ),
-            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_TYPE", "PEM".to_owned()),
-            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_KEY", format!("${{dir:{tls}:tls.key}}")),
-            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_CERTIFICATE_CHAIN", format!("${{dir:{tls}:tls.crt}}")),
-        ] {
-            kafka.env.push((k.into(), v));
-        }
+        let kafka = tls_kafka("loadbalancer");
         kafka.create(&c, &ns.0).await;
         let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
         brokers_ready(&c, &ns.0, "kafka", 3).await;
@@ -564,5 +549,114 @@ mod modes {
             .unwrap();
         assert!(ok.status.success());
         crt
+    }
+
+    fn gateway_api(c: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
+        let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
+        Api::namespaced_with(c.clone(), ns, &kube::api::ApiResource::from_gvk_with_plural(&gvk, "gateways"))
+    }
+
+    /// A loopback address no Gateway holds, outside MetalLB's pool (127.0.3.0/24), from an offset
+    /// picked by the process id.
+    async fn free_gateway_ip(c: &Client) -> String {
+        let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
+        let all: Api<kube::api::DynamicObject> =
+            Api::all_with(c.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, "gateways"));
+        let used: Vec<String> = all
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .flat_map(|g| g.data["status"]["addresses"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["value"].as_str().map(str::to_owned))
+            .collect();
+        // Tests of this process asking at once get different addresses (no Gateway has one yet).
+        static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let start = 10 + (std::process::id() + 7 * TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 200;
+        (start..250)
+            .chain(10..start)
+            .map(|n| format!("127.0.3.{n}"))
+            .find(|ip| !used.contains(ip))
+            .expect("a free address")
+    }
+
+    /// A Gateway with `listeners`, given `ip` by its (played) controller.
+    async fn real_gateway(c: &Client, ns: &str, listeners: Value, ip: &str) {
+        let gw: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "edge", "namespace": ns},
+            "spec": {"gatewayClassName": "e2e", "listeners": listeners, "allowedListeners": {"namespaces": {"from": "Same"}}},
+        }))
+        .unwrap();
+        gateway_api(c, ns).create(&PostParams::default(), &gw).await.unwrap();
+        testenv().script(&["gateway", &format!("{ns}/edge"), ip]);
+    }
+
+    #[tokio::test]
+    async fn gateway_tcp_brokers_are_reached_through_their_listener_set() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-gwtcp").await);
+        let ip = free_gateway_ip(&c).await;
+        real_gateway(&c, &ns.0, json!([{"name": "web", "port": 8443, "protocol": "TCP"}]), &ip).await;
+        let mut kafka = RealKafka::new("kafka", 3, "gateway-tcp");
+        kafka.annotations.push(("kafka-advertiser.io/gateway".into(), "edge".into()));
+        kafka.annotations.push(("kafka-advertiser.io/port-base".into(), "19092".into()));
+        kafka.create(&c, &ns.0).await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        let want: Vec<String> = (0..3).map(|n| format!("{ip}:{}", 19092 + n)).collect();
+        clients_reach(&work(&ns), &want[1], &want, &[], None);
+    }
+
+    #[tokio::test]
+    async fn gateway_tls_brokers_are_reached_by_sni_with_their_own_certificates() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-gwtls").await);
+        let ca = ca_issuer(&c, &ns.0, &work(&ns)).await;
+        let ip = free_gateway_ip(&c).await;
+        let sni = json!([{"name": "kafka-sni", "port": 9094, "protocol": "TLS", "tls": {"mode": "Passthrough"},
+                          "allowedRoutes": {"namespaces": {"from": "Same"}}}]);
+        real_gateway(&c, &ns.0, sni, &ip).await;
+        let mut kafka = tls_kafka("gateway-tls");
+        for (k, v) in [
+            ("gateway", "edge".to_owned()),
+            ("gateway-listener", "kafka-sni".to_owned()),
+            ("hostname-template", "kafka-{ordinal}.{namespace}.example.test".to_owned()),
+        ] {
+            kafka.annotations.push((format!("kafka-advertiser.io/{k}"), v));
+        }
+        kafka.create(&c, &ns.0).await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        // One address for every name (what the DNS zone publishes); the Gateway tells them apart by SNI.
+        let names: Vec<String> = (0..3).map(|n| format!("kafka-{n}.{}.example.test", ns.0)).collect();
+        let hosts: Vec<String> = names.iter().map(|n| format!("{ip} {n}")).collect();
+        let want: Vec<String> = names.iter().map(|n| format!("{n}:9094")).collect();
+        clients_reach(&work(&ns), &want[2], &want, &hosts, Some(&ca));
+    }
+
+    /// Brokers whose EXTERNAL listener is TLS from the Certificates of `Issuer/ca` (tls-issuer), read
+    /// as the README shows: PEM key store values through Kafka's DirectoryConfigProvider.
+    fn tls_kafka(mode: &str) -> RealKafka {
+        let mut kafka = RealKafka::new("kafka", 3, mode);
+        kafka.annotations.push(("kafka-advertiser.io/tls-issuer".into(), "Issuer/ca".into()));
+        let tls = "/etc/kafka/tls";
+        for (k, v) in [
+            ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:SSL".to_owned()),
+            ("KAFKA_CONFIG_PROVIDERS", "dir".to_owned()),
+            (
+                "KAFKA_CONFIG_PROVIDERS_DIR_CLASS",
+                "org.apache.kafka.common.config.provider.DirectoryConfigProvider".to_owned(),
+            ),
+            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_TYPE", "PEM".to_owned()),
+            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_KEY", format!("${{dir:{tls}:tls.key}}")),
+            ("KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_CERTIFICATE_CHAIN", format!("${{dir:{tls}:tls.crt}}")),
+        ] {
+            kafka.env.push((k.into(), v));
+        }
+        kafka
     }
 }

@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -63,7 +64,11 @@ func main() {
 	if err := os.MkdirAll(*state, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	r := &runner{cs: cs, state: *state, ips: ips, procs: map[types.UID]*proc{},
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		log.Fatalf("client: %v", err)
+	}
+	r := &runner{cs: cs, dyn: dyn, state: *state, ips: ips, procs: map[types.UID]*proc{},
 		jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
 	px := &proxy{listeners: map[string]*listener{}}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -118,7 +123,13 @@ func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
 	if err := syncHosts(hosts, svcs.Items, pods.Items); err != nil {
 		log.Printf("hosts: %v", err)
 	}
-	px.apply(routes(svcs.Items, pods.Items, nodes))
+	all := routes(svcs.Items, pods.Items, nodes)
+	for addr, rt := range r.gatewayPass(ctx, svcs.Items, pods.Items) {
+		if _, taken := all[addr]; !taken {
+			all[addr] = rt
+		}
+	}
+	px.apply(all)
 	return nil
 }
 

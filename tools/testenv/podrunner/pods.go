@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -41,6 +42,7 @@ type proc struct {
 
 type runner struct {
 	cs    kubernetes.Interface
+	dyn   dynamic.Interface
 	state string
 	jvm   jvm
 	ips   *allocator

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +28,7 @@ type listener struct {
 	ln       net.Listener
 	owner    string
 	backends atomic.Pointer[[]string]
+	sni      atomic.Pointer[map[string][]string]
 	next     atomic.Uint64
 }
 
@@ -84,6 +88,7 @@ func backendsOf(sp corev1.ServicePort, eps []endpoint, only string) []string {
 type route struct {
 	owner    string
 	backends []string
+	sni      map[string][]string // TLS passthrough: backends by the client's server name
 }
 
 func (px *proxy) apply(want map[string]route) {
@@ -109,8 +114,9 @@ func (px *proxy) apply(want map[string]route) {
 			log.Printf("proxy: %s (%s) open", addr, rt.owner)
 			go l.serve()
 		}
-		b := rt.backends
+		b, sni := rt.backends, rt.sni
 		l.backends.Store(&b)
+		l.sni.Store(&sni)
 	}
 }
 
@@ -132,6 +138,18 @@ func (l *listener) serve() {
 func (l *listener) relay(c net.Conn) {
 	defer c.Close()
 	bs := *l.backends.Load()
+	var hello []byte
+	if sni := *l.sni.Load(); sni != nil {
+		name, read, err := serverName(c)
+		if err != nil {
+			log.Printf("proxy: %s (%s): no TLS ClientHello from %s: %v", l.ln.Addr(), l.owner, c.RemoteAddr(), err)
+			return
+		}
+		bs, hello = matchSNI(sni, name), read
+		if len(bs) == 0 {
+			log.Printf("proxy: %s (%s): no route for server name %q", l.ln.Addr(), l.owner, name)
+		}
+	}
 	start := int(l.next.Add(1))
 	for i := range bs {
 		b, err := net.DialTimeout("tcp", bs[(start+i)%len(bs)], 3*time.Second)
@@ -139,6 +157,9 @@ func (l *listener) relay(c net.Conn) {
 			continue
 		}
 		defer b.Close()
+		if _, err := b.Write(hello); err != nil {
+			return
+		}
 		done := make(chan struct{}, 2)
 		pipe := func(dst, src net.Conn) {
 			_, _ = io.Copy(dst, src)
@@ -153,4 +174,57 @@ func (l *listener) relay(c net.Conn) {
 		<-done
 		return
 	}
+}
+
+// serverName reads the client's TLS ClientHello (without answering it) and returns its SNI and the
+// bytes read, which are then replayed to the backend: TLS passthrough.
+func serverName(c net.Conn) (string, []byte, error) {
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	rec := &recorder{r: c}
+	var name string
+	err := tls.Server(rec, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		name = h.ServerName
+		return nil, errHelloRead
+	}}).Handshake()
+	if name == "" && !errors.Is(err, errHelloRead) {
+		return "", nil, err
+	}
+	return name, rec.buf.Bytes(), nil
+}
+
+var errHelloRead = errors.New("client hello read")
+
+// recorder: a connection that only reads (and keeps what it read); writes go nowhere.
+type recorder struct {
+	r   io.Reader
+	buf bytes.Buffer
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.buf.Write(p[:n])
+	return n, err
+}
+func (r *recorder) Write(p []byte) (int, error)      { return len(p), nil }
+func (r *recorder) Close() error                     { return nil }
+func (r *recorder) LocalAddr() net.Addr              { return nil }
+func (r *recorder) RemoteAddr() net.Addr             { return nil }
+func (r *recorder) SetDeadline(time.Time) error      { return nil }
+func (r *recorder) SetReadDeadline(time.Time) error  { return nil }
+func (r *recorder) SetWriteDeadline(time.Time) error { return nil }
+
+// matchSNI: the backends of the route whose hostname matches (exact first, then a `*.` wildcard of one
+// or more leading labels, the longest first).
+func matchSNI(sni map[string][]string, name string) []string {
+	if bs, ok := sni[name]; ok {
+		return bs
+	}
+	best, out := 0, []string(nil)
+	for h, bs := range sni {
+		if suffix, ok := strings.CutPrefix(h, "*"); ok && strings.HasSuffix(name, suffix) && len(suffix) > best {
+			best, out = len(suffix), bs
+		}
+	}
+	return out
 }
