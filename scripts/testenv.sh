@@ -177,6 +177,11 @@ need_bins() {
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller forward; do
     [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
   done
+}
+
+# What `up` starts besides the control plane (deploy does not need them).
+need_up_bins() {
+  need_bins
   [ -x "$GATEWAYCTL" ] || die "gatewayctl is not built ($GATEWAYCTL missing): run scripts/testenv.sh build"
   [ -x "$CERTMANAGER" ] || die "certmanager is not built ($CERTMANAGER missing): run scripts/testenv.sh build"
   [ -x "$PODRUNNER" ] || die "podrunner is not built ($PODRUNNER missing): run scripts/testenv.sh build"
@@ -280,7 +285,7 @@ modsrc() {
 api_ready() { curl -sf --cacert "$PKI/ca.crt" "https://127.0.0.1:$API_PORT/readyz"; }
 
 up() {
-  need_bins
+  need_up_bins
   mkdir -p "$LOGS" "$PIDS"
   if alive kube-apiserver && alive metallb && api_ready; then
     alive gatewayctl || start gatewayctl "$GATEWAYCTL" --kubeconfig="$KC"

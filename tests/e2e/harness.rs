@@ -390,6 +390,11 @@ pub fn annotation<'a>(pod: &'a Pod, k: &str) -> Option<&'a str> {
 /// Wait until the StatefulSet has exactly `n` brokers and `n` broker Services, and every broker
 /// advertises its own Service's load-balancer address on `port`. Returns ordinal → address.
 pub async fn converged(c: &Client, ns: &str, sts: &str, n: usize, port: u16) -> BTreeMap<u32, String> {
+    converged_env(c, ns, sts, n, port, "KAFKA_ADVERTISED_LISTENERS").await
+}
+
+/// `converged`, for brokers whose listeners variable is `var` (e.g. Bitnami's `KAFKA_CFG_…`).
+pub async fn converged_env(c: &Client, ns: &str, sts: &str, n: usize, port: u16, var: &str) -> BTreeMap<u32, String> {
     wait_for(
         &format!("{ns}/{sts}: {n} brokers advertising their own Service's address"),
         Duration::from_secs(90),
@@ -409,7 +414,7 @@ pub async fn converged(c: &Client, ns: &str, sts: &str, n: usize, port: u16) -> 
                 let svc =
                     brokers.iter().find(|s| s.labels().get("kafka-advertiser.io/ordinal") == Some(&o.to_string()))?;
                 let ip = ingress_ip(svc)?;
-                let v = env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS")?;
+                let v = env_value(p, "kafka", var)?;
                 if !v.ends_with(&format!("EXTERNAL://{ip}:{port}")) {
                     return None;
                 }

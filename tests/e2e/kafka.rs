@@ -40,8 +40,13 @@ pub struct RealKafka {
     pub replicas: usize,
     pub annotations: Vec<(String, String)>,
     pub opted_in: bool,
-    /// Env set on the broker container (replacing a default of the same name).
+    /// Env set on the broker container (replacing a default of the same name), apache/kafka names.
     pub env: Vec<(String, String)>,
+    /// The Bitnami image (`KAFKA_CFG_*`, `KAFKA_KRAFT_CLUSTER_ID`) instead of apache/kafka.
+    pub bitnami: bool,
+    /// KRaft controllers of their own: a StatefulSet `<name>-controller` of this many (not opted in,
+    /// node ids 90, 91, …), and brokers with `process.roles=broker`.
+    pub controllers: Option<usize>,
 }
 
 impl RealKafka {
@@ -52,7 +57,13 @@ impl RealKafka {
             annotations: vec![("kafka-advertiser.io/mode".into(), mode.into())],
             opted_in: true,
             env: vec![],
+            bitnami: false,
+            controllers: None,
         }
+    }
+
+    fn controller_name(&self) -> String {
+        format!("{}-controller", self.name)
     }
 
     fn headless(&self) -> String {
@@ -60,10 +71,29 @@ impl RealKafka {
     }
 
     fn voters(&self, ns: &str) -> String {
-        (0..self.replicas)
-            .map(|i| format!("{i}@{}-{i}.{}.{ns}.svc.cluster.local:9093", self.name, self.headless()))
+        let (sts, n, id) = match self.controllers {
+            Some(n) => (self.controller_name(), n, 90),
+            None => (self.name.clone(), self.replicas, 0),
+        };
+        (0..n)
+            .map(|i| format!("{}@{sts}-{i}.{sts}-headless.{ns}.svc.cluster.local:9093", id + i))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The container env in the image's own naming (Bitnami: `KAFKA_CFG_*`).
+    fn image_env(&self, env: &mut [Value]) {
+        if !self.bitnami {
+            return;
+        }
+        for e in env.iter_mut() {
+            let name = e["name"].as_str().unwrap().to_owned();
+            if name == "CLUSTER_ID" {
+                e["name"] = json!("KAFKA_KRAFT_CLUSTER_ID");
+            } else if let Some(rest) = name.strip_prefix("KAFKA_") {
+                e["name"] = json!(format!("KAFKA_CFG_{rest}"));
+            }
+        }
     }
 
     pub fn statefulset(&self, ns: &str) -> Value {
@@ -85,7 +115,7 @@ impl RealKafka {
                 "template": {
                     "metadata": {"labels": labels, "annotations": annotations},
                     "spec": {"terminationGracePeriodSeconds": 10, "containers": [{
-                        "name": "kafka", "image": "apache/kafka:4.1.1",
+                        "name": "kafka", "image": if self.bitnami { "bitnami/kafka:4.0" } else { "apache/kafka:4.1.1" },
                         "ports": [{"name": "internal", "containerPort": 9092}, {"name": "controller", "containerPort": 9093},
                                   {"name": "external", "containerPort": 9094}],
                         "readinessProbe": {"tcpSocket": {"port": "internal"}, "periodSeconds": 2},
@@ -93,10 +123,10 @@ impl RealKafka {
                             {"name": "KAFKA_NODE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}},
                             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                             {"name": "CLUSTER_ID", "value": "5L6g3nShT-eMCtK--X86sw"},
-                            {"name": "KAFKA_PROCESS_ROLES", "value": "broker,controller"},
+                            {"name": "KAFKA_PROCESS_ROLES", "value": if self.controllers.is_some() { "broker" } else { "broker,controller" }},
                             {"name": "KAFKA_CONTROLLER_LISTENER_NAMES", "value": "CONTROLLER"},
                             {"name": "KAFKA_CONTROLLER_QUORUM_VOTERS", "value": self.voters(ns)},
-                            {"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,CONTROLLER://:9093,EXTERNAL://:9094"},
+                            {"name": "KAFKA_LISTENERS", "value": if self.controllers.is_some() { "INTERNAL://:9092,EXTERNAL://:9094" } else { "INTERNAL://:9092,CONTROLLER://:9093,EXTERNAL://:9094" }},
                             {"name": "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "value": "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT"},
                             {"name": "KAFKA_INTER_BROKER_LISTENER_NAME", "value": "INTERNAL"},
                             {"name": "KAFKA_ADVERTISED_LISTENERS", "value": format!("INTERNAL://{internal}:9092,EXTERNAL://{internal}:9094")},
@@ -116,20 +146,65 @@ impl RealKafka {
             env.retain(|e| e["name"] != k.as_str());
             env.push(json!({"name": k, "value": v}));
         }
+        self.image_env(env);
+        sts
+    }
+
+    /// The separate KRaft controllers: a plain StatefulSet, not opted in (kafka-advertiser leaves it
+    /// alone), node ids 90 + index (`9$(POD_INDEX)`: env cannot add, it can prefix).
+    pub fn controller_statefulset(&self, ns: &str, n: usize) -> Value {
+        let name = self.controller_name();
+        let mut sts = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "serviceName": format!("{name}-headless"), "replicas": n, "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/name": name}, "annotations": {"testenv.kafka-advertiser.io/run": "broker"}},
+                    "spec": {"terminationGracePeriodSeconds": 10, "containers": [{
+                        "name": "kafka", "image": if self.bitnami { "bitnami/kafka:4.0" } else { "apache/kafka:4.1.1" },
+                        "ports": [{"name": "controller", "containerPort": 9093}],
+                        "readinessProbe": {"tcpSocket": {"port": "controller"}, "periodSeconds": 2},
+                        "env": [
+                            {"name": "POD_INDEX", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}},
+                            {"name": "KAFKA_NODE_ID", "value": "9$(POD_INDEX)"},
+                            {"name": "CLUSTER_ID", "value": "5L6g3nShT-eMCtK--X86sw"},
+                            {"name": "KAFKA_PROCESS_ROLES", "value": "controller"},
+                            {"name": "KAFKA_CONTROLLER_LISTENER_NAMES", "value": "CONTROLLER"},
+                            {"name": "KAFKA_CONTROLLER_QUORUM_VOTERS", "value": self.voters(ns)},
+                            {"name": "KAFKA_LISTENERS", "value": "CONTROLLER://:9093"},
+                            {"name": "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "value": "CONTROLLER:PLAINTEXT"},
+                            {"name": "KAFKA_LOG_DIRS", "value": "/var/lib/kafka/data"},
+                        ],
+                        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/kafka/data"}],
+                    }]}
+                },
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+            }
+        });
+        self.image_env(sts["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap());
         sts
     }
 
     pub async fn create(&self, c: &Client, ns: &str) {
-        let svc: Service = serde_json::from_value(json!({
-            "metadata": {"name": self.headless(), "namespace": ns},
-            "spec": {"clusterIP": "None", "publishNotReadyAddresses": true,
-                     "selector": {"app.kubernetes.io/name": self.name},
-                     "ports": [{"name": "internal", "port": 9092}, {"name": "controller", "port": 9093}]}
-        }))
-        .unwrap();
-        Api::<Service>::namespaced(c.clone(), ns).create(&PostParams::default(), &svc).await.unwrap();
-        let sts: StatefulSet = serde_json::from_value(self.statefulset(ns)).unwrap();
-        Api::<StatefulSet>::namespaced(c.clone(), ns).create(&PostParams::default(), &sts).await.unwrap();
+        let mut sets = vec![(self.name.clone(), self.statefulset(ns))];
+        if let Some(n) = self.controllers {
+            sets.push((self.controller_name(), self.controller_statefulset(ns, n)));
+        }
+        for (name, sts) in sets {
+            let svc: Service = serde_json::from_value(json!({
+                "metadata": {"name": format!("{name}-headless"), "namespace": ns},
+                "spec": {"clusterIP": "None", "publishNotReadyAddresses": true,
+                         "selector": {"app.kubernetes.io/name": name},
+                         "ports": [{"name": "internal", "port": 9092}, {"name": "controller", "port": 9093}]}
+            }))
+            .unwrap();
+            Api::<Service>::namespaced(c.clone(), ns).create(&PostParams::default(), &svc).await.unwrap();
+            let sts: StatefulSet = serde_json::from_value(sts).unwrap();
+            Api::<StatefulSet>::namespaced(c.clone(), ns).create(&PostParams::default(), &sts).await.unwrap();
+        }
     }
 }
 
@@ -658,5 +733,42 @@ mod modes {
             kafka.env.push((k.into(), v));
         }
         kafka
+    }
+
+    #[tokio::test]
+    async fn bitnami_brokers_take_the_advertised_listeners_as_kafka_cfg() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let mut kafka = RealKafka::new("kafka", 3, "loadbalancer");
+        kafka.bitnami = true;
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-bitnami").await);
+        kafka.create(&c, &ns.0).await;
+        let addrs = converged_env(&c, &ns.0, "kafka", 3, 9094, "KAFKA_CFG_ADVERTISED_LISTENERS").await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
+        clients_reach(&work(&ns), &want[0], &want, &[], None);
+    }
+
+    #[tokio::test]
+    async fn brokers_with_separate_controllers_leave_the_controllers_alone() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let mut kafka = RealKafka::new("kafka", 3, "loadbalancer");
+        kafka.controllers = Some(3);
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-isolated").await);
+        kafka.create(&c, &ns.0).await;
+        let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        brokers_ready(&c, &ns.0, "kafka-controller", 3).await;
+        // The controllers are not opted in: no Service, no injected listener, no annotation.
+        assert!(services_of(&c, &ns.0, "kafka-controller").await.is_empty());
+        for p in pods_of(&c, &ns.0, "kafka-controller").await {
+            assert!(env_value(&p, "kafka", "KAFKA_ADVERTISED_LISTENERS").is_none(), "{:?}", p.metadata.name);
+            assert!(!p.annotations().contains_key("kafka-advertiser.io/advertised"));
+        }
+        let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
+        clients_reach(&work(&ns), &want[0], &want, &[], None);
     }
 }

@@ -296,3 +296,69 @@ func writeKeys(dir string, data map[string][]byte, items []corev1.KeyToPath) err
 	}
 	return nil
 }
+
+// bitnamiProperties: the Bitnami image's KAFKA_CFG_* rule (bitnami/containers, kafka's libkafka.sh,
+// kafka_configure_from_environment_variables): drop the prefix, `_` -> `.`, lower case, then
+// `sasl.ssl` -> `sasl_ssl` and `sasl.plaintext` -> `sasl_plaintext`; empty values are skipped. Each
+// property replaces the same key of the base file or is added.
+func bitnamiProperties(base string, env map[string]string) string {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	lines := strings.Split(strings.TrimSpace(base), "\n")
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, "KAFKA_CFG_")
+		if !ok || env[k] == "" {
+			continue
+		}
+		key := strings.ToLower(strings.ReplaceAll(rest, "_", "."))
+		key = strings.ReplaceAll(strings.ReplaceAll(key, "sasl.ssl", "sasl_ssl"), "sasl.plaintext", "sasl_plaintext")
+		set := false
+		for i, l := range lines {
+			if strings.HasPrefix(l, key+"=") {
+				lines[i], set = key+"="+env[k], true
+			}
+		}
+		if !set {
+			lines = append(lines, key+"="+env[k])
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// planBitnami: the Bitnami image's start-up: its defaults (data in /bitnami/kafka/data), KAFKA_CFG_*
+// over them, storage formatted with KAFKA_KRAFT_CLUSTER_ID (--ignore-formatted), then kafka.Kafka.
+func planBitnami(env map[string]string, f fs, ip string, j jvm) (launch, error) {
+	for k, v := range env {
+		if strings.HasPrefix(k, "KAFKA_CFG_") {
+			env[k] = f.hostPaths(v)
+		}
+	}
+	id := env["KAFKA_KRAFT_CLUSTER_ID"]
+	if id == "" {
+		return launch{}, fmt.Errorf("KAFKA_KRAFT_CLUSTER_ID is not set (every node of a KRaft cluster needs the same one)")
+	}
+	dir := filepath.Join(f.root, "config")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return launch{}, err
+	}
+	props := filepath.Join(dir, "server.properties")
+	text := bitnamiProperties(serverDefaults(f.host("/bitnami/kafka/data")), env)
+	if err := os.WriteFile(props, []byte(text), 0o644); err != nil {
+		return launch{}, err
+	}
+	log4j := filepath.Join(dir, "log4j2.yaml")
+	if err := os.WriteFile(log4j, []byte(log4j2Defaults), 0o644); err != nil {
+		return launch{}, err
+	}
+	format := j.cmd(log4j, nil, "kafka.tools.StorageTool", "format", "--config", props, "--cluster-id", id, "--ignore-formatted")
+	bind := []string{os.Args[0], "bind-listeners", props, ip}
+	return launch{
+		env:   envList(env),
+		steps: []step{{"kafka-storage format", format}, {"bind listeners to the pod IP", bind}},
+		main:  j.cmd(log4j, strings.Fields(env["KAFKA_OPTS"]), "kafka.Kafka", props),
+		dir:   f.root,
+	}, nil
+}

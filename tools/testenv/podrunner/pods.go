@@ -243,7 +243,7 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	case apacheKafka, confluent:
 		return planApache(env, f, pr.ip, r.jvm)
 	}
-	return launch{}, fmt.Errorf("the test runner does not start %s images yet", fl)
+	return planBitnami(env, f, pr.ip, r.jvm)
 }
 
 // sources: the ConfigMaps and Secrets of the pod's namespace the container refers to.
