@@ -771,4 +771,138 @@ mod modes {
         let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
         clients_reach(&work(&ns), &want[0], &want, &[], None);
     }
+
+    /// The Java producer and consumer of `Soak.java`, running until `stop()`.
+    struct Soak {
+        child: std::process::Child,
+        stop: PathBuf,
+    }
+
+    impl Soak {
+        fn start(work: &Path, bootstrap: &str, topic: &str) -> Soak {
+            let env = testenv();
+            let stop = work.join(format!("stop-{topic}"));
+            let _ = std::fs::remove_file(&stop);
+            let hosts = hosts_file(work, &[]);
+            let child = Command::new("java")
+                .args(["-Xmx192m", "-XX:TieredStopAtLevel=1"])
+                .arg(format!("-Dlog4j2.configurationFile={}", kafka_dir().join("client-log4j2.yaml").display()))
+                .arg(format!("-Djdk.net.hosts.file={}", hosts.display()))
+                .arg("-cp")
+                .arg(format!("{}/*", env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS")))
+                .arg(kafka_dir().join("Soak.java"))
+                .args([bootstrap, topic])
+                .arg(&stop)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::fs::File::create(work.join(format!("soak-{topic}.log"))).unwrap())
+                .spawn()
+                .unwrap();
+            Soak { child, stop }
+        }
+
+        fn finish(mut self) -> Value {
+            std::fs::write(&self.stop, "").unwrap();
+            let mut out = String::new();
+            use std::io::Read;
+            self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            let _ = self.child.wait();
+            serde_json::from_str(out.lines().last().unwrap_or(""))
+                .unwrap_or_else(|e| panic!("soak printed no result ({e}): {out}"))
+        }
+    }
+
+    impl Drop for Soak {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Every replica updated to the current template and ready (as `kubectl rollout status` waits).
+    async fn rolled_out(c: &Client, ns: &str, sts: &str, n: usize) {
+        let api = Api::<StatefulSet>::namespaced(c.clone(), ns);
+        wait_for(&format!("{ns}/{sts} rolled out with {n} ready replicas"), Duration::from_secs(300), || async {
+            let s = api.get(sts).await.ok()?;
+            let st = s.status?;
+            let done = st.observed_generation == s.metadata.generation
+                && st.replicas as usize == n
+                && st.ready_replicas? as usize == n
+                && st.updated_replicas? as usize == n
+                && st.current_revision.is_some()
+                && st.current_revision == st.update_revision;
+            done.then_some(())
+        })
+        .await;
+    }
+
+    /// With a producer (acks=all, replication factor 3) and a consumer running: scale the brokers
+    /// 3 → 5 → 3, roll them, and move one broker's load balancer to another address (the controller
+    /// rolls that broker: `roll-on-change`). No acknowledged message is lost, and a fresh client
+    /// reaches the moved broker at its new address.
+    #[tokio::test]
+    async fn a_cluster_scales_rolls_and_moves_while_clients_run() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let t0 = Instant::now();
+        let mut kafka = RealKafka::new("kafka", 3, "loadbalancer");
+        kafka.controllers = Some(3);
+        kafka.annotations.push(("kafka-advertiser.io/roll-on-change".into(), "true".into()));
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-life").await);
+        kafka.create(&c, &ns.0).await;
+        let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        let soak = Soak::start(&work(&ns), &format!("{}:9094", addrs[&0]), "ledger");
+        let mut phases = vec![];
+        let mut mark = |what: &str, since: Instant| phases.push(format!("{what} {:.1?}", since.elapsed()));
+
+        let t = Instant::now();
+        scale(&c, &ns.0, "kafka", 5).await;
+        converged(&c, &ns.0, "kafka", 5, 9094).await;
+        rolled_out(&c, &ns.0, "kafka", 5).await;
+        mark("scale 3→5", t);
+        let t = Instant::now();
+        scale(&c, &ns.0, "kafka", 3).await;
+        wait_pods(&c, &ns.0, "kafka", 3, Duration::from_secs(120)).await;
+        rolled_out(&c, &ns.0, "kafka", 3).await;
+        mark("scale 5→3", t);
+        let t = Instant::now();
+        let restarted = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": format!("{:?}", std::time::SystemTime::now())}}}}});
+        Api::<StatefulSet>::namespaced(c.clone(), &ns.0)
+            .patch("kafka", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(restarted))
+            .await
+            .unwrap();
+        rolled_out(&c, &ns.0, "kafka", 3).await;
+        mark("rolling restart", t);
+
+        // The load balancer of broker 1 moves (MetalLB honours a new requested address).
+        let t = Instant::now();
+        let new_ip = free_pool_ip(&c).await;
+        let svc = "kafka-1-external";
+        let moved = json!({"metadata": {"annotations": {"metallb.io/loadBalancerIPs": new_ip}}});
+        Api::<Service>::namespaced(c.clone(), &ns.0)
+            .patch(svc, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(moved))
+            .await
+            .unwrap();
+        wait_for("broker 1 re-admitted advertising its new address", Duration::from_secs(180), || async {
+            let pods = pods_of(&c, &ns.0, "kafka").await;
+            let p = pods.iter().find(|p| p.name_any() == "kafka-1")?;
+            env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS")?
+                .ends_with(&format!("EXTERNAL://{new_ip}:9094"))
+                .then_some(())
+        })
+        .await;
+        rolled_out(&c, &ns.0, "kafka", 3).await;
+        mark("address moved and broker 1 rolled", t);
+
+        let result = soak.finish();
+        eprintln!("life of a cluster: {result} — phases: {}; total {:.1?}", phases.join(", "), t0.elapsed());
+        assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");
+        assert!(result["acked"].as_u64().unwrap() > 1000, "the producer kept producing: {result}");
+        assert!(result["consumedLive"].as_u64().unwrap() > 0, "the consumer kept reading: {result}");
+        let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
+        assert_eq!(addrs[&1], new_ip);
+        let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
+        clients_reach(&work(&ns), &format!("{new_ip}:9094"), &want, &[], None);
+    }
 }

@@ -1,0 +1,98 @@
+// A producer and a consumer that keep running while the cluster changes under them (Apache Kafka's Java
+// client). The producer sends numbered messages with acks=all (idempotent) to a replication-factor-3
+// topic; a consumer reads them as they come. When the file STOP exists, both stop; then a fresh consumer
+// reads the topic from the beginning, and every message the producer saw acknowledged must be there.
+// Prints one JSON line: {"ok", "sent", "acked", "failed", "consumedLive", "consumedAfter", "lost",
+// "errors": {type: count}, "seconds"}; exit 0 only when no acknowledged message is lost.
+//
+// usage: java -cp 'LIBS/*' -Djdk.net.hosts.file=FILE Soak.java BOOTSTRAP TOPIC STOP_FILE
+import java.nio.file.*;
+import java.time.Duration;
+import java.util.*;
+import java.util.concurrent.*;
+import java.util.concurrent.atomic.*;
+import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.clients.consumer.*;
+import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.*;
+import org.apache.kafka.common.serialization.*;
+
+public class Soak {
+    public static void main(String[] args) throws Exception {
+        String bootstrap = args[0], topic = args[1];
+        Path stop = Path.of(args[2]);
+        Properties common = new Properties();
+        common.put("bootstrap.servers", bootstrap);
+        common.put("reconnect.backoff.max.ms", 1000);
+        common.put("metadata.max.age.ms", 5000);
+        try (Admin admin = Admin.create(common)) {
+            admin.createTopics(List.of(new NewTopic(topic, 6, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
+                    .all().get(60, TimeUnit.SECONDS);
+        }
+        long t0 = System.nanoTime();
+        Set<Long> acked = ConcurrentHashMap.newKeySet();
+        Map<String, Integer> errors = new ConcurrentSkipListMap<>();
+        AtomicLong sent = new AtomicLong(), failed = new AtomicLong(), live = new AtomicLong();
+        Thread consumer = new Thread(() -> {
+            try (Consumer<String, String> c = consumer(common)) {
+                assignAll(c, topic);
+                while (!Files.exists(stop)) live.addAndGet(c.poll(Duration.ofMillis(500)).count());
+            } catch (Exception e) {
+                errors.merge("consumer " + e.getClass().getSimpleName(), 1, Integer::sum);
+            }
+        });
+        consumer.start();
+        Properties pp = (Properties) common.clone();
+        pp.put("acks", "all");
+        pp.put("enable.idempotence", true);
+        pp.put("delivery.timeout.ms", 120000);
+        pp.put("linger.ms", 5);
+        try (Producer<String, String> p = new KafkaProducer<>(pp, new StringSerializer(), new StringSerializer())) {
+            for (long n = 0; !Files.exists(stop); n++) {
+                final long seq = n;
+                sent.incrementAndGet();
+                p.send(new ProducerRecord<>(topic, Long.toString(seq), Long.toString(seq)), (md, e) -> {
+                    if (e == null) acked.add(seq);
+                    else {
+                        failed.incrementAndGet();
+                        errors.merge(e.getClass().getSimpleName(), 1, Integer::sum);
+                    }
+                });
+                Thread.sleep(5);
+            }
+            p.flush();
+        }
+        consumer.join();
+        Set<Long> seen = new HashSet<>();
+        try (Consumer<String, String> c = consumer(common)) {
+            List<TopicPartition> tps = assignAll(c, topic);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            long deadline = System.currentTimeMillis() + 60000;
+            while (System.currentTimeMillis() < deadline && tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)))
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) seen.add(Long.parseLong(r.value()));
+        }
+        long lost = acked.stream().filter(s -> !seen.contains(s)).count();
+        StringBuilder e = new StringBuilder("{");
+        errors.forEach((k, v) -> e.append(e.length() > 1 ? ", " : "").append('"').append(k).append("\": ").append(v));
+        System.out.printf("{\"ok\": %s, \"sent\": %d, \"acked\": %d, \"failed\": %d, \"consumedLive\": %d, \"consumedAfter\": %d, "
+                        + "\"lost\": %d, \"errors\": %s}, \"seconds\": %.1f}%n",
+                lost == 0 && !acked.isEmpty(), sent.get(), acked.size(), failed.get(), live.get(), seen.size(), lost, e,
+                (System.nanoTime() - t0) / 1e9);
+        System.exit(lost == 0 && !acked.isEmpty() ? 0 : 1);
+    }
+
+    static Consumer<String, String> consumer(Properties common) {
+        Properties cp = (Properties) common.clone();
+        cp.put("enable.auto.commit", false);
+        cp.put("auto.offset.reset", "earliest");
+        return new KafkaConsumer<>(cp, new StringDeserializer(), new StringDeserializer());
+    }
+
+    static List<TopicPartition> assignAll(Consumer<String, String> c, String topic) {
+        List<TopicPartition> tps = new ArrayList<>();
+        for (PartitionInfo pi : c.partitionsFor(topic)) tps.add(new TopicPartition(topic, pi.partition()));
+        c.assign(tps);
+        return tps;
+    }
+}
