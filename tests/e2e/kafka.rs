@@ -848,6 +848,8 @@ mod modes {
         let mut kafka = RealKafka::new("kafka", 3, "loadbalancer");
         kafka.controllers = Some(3);
         kafka.annotations.push(("kafka-advertiser.io/roll-on-change".into(), "true".into()));
+        // Five brokers on the three test nodes: anti-affinity as a preference, not a requirement.
+        kafka.annotations.push(("kafka-advertiser.io/anti-affinity".into(), "preferred".into()));
         let ns = TempNamespace(namespace(&c, "e2e-kafka-life").await);
         kafka.create(&c, &ns.0).await;
         let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
