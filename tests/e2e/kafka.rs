@@ -907,4 +907,64 @@ mod modes {
         let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
         clients_reach(&work(&ns), &format!("{new_ip}:9094"), &want, &[], None);
     }
+
+    /// The shipped KRaft examples, as a user applies them into a namespace of their own (the namespace in
+    /// the voters' names replaced), run as real brokers: Kafka accepts every configuration kafka-advertiser
+    /// produced for them, and every broker turns ready.
+    #[tokio::test]
+    async fn the_shipped_examples_run_as_real_brokers() {
+        let _g = INSTALL.read().await;
+        let c = client().await;
+        for (file, example_ns, var) in [
+            ("kafka-apache.yaml", "kafka-apache", "KAFKA_ADVERTISED_LISTENERS"),
+            ("kafka-kraft.yaml", "streaming", "KAFKA_CFG_ADVERTISED_LISTENERS"),
+        ] {
+            let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+            let ns = TempNamespace(namespace(&c, "e2e-kafka-example").await);
+            let text = std::fs::read_to_string(examples_dir().join(file)).unwrap();
+            let mut docs = Vec::new();
+            for doc in serde_yaml::Deserializer::from_str(
+                &text.replace(&format!(".{example_ns}.svc"), &format!(".{}.svc", ns.0)),
+            ) {
+                let mut v: Value = serde::Deserialize::deserialize(doc).unwrap();
+                if v["kind"] == "StatefulSet" {
+                    v["spec"]["template"]["metadata"]["annotations"]["testenv.kafka-advertiser.io/run"] =
+                        json!("broker");
+                }
+                docs.push(serde_yaml::to_string(&v).unwrap());
+            }
+            let path = work(&ns).join(file);
+            std::fs::create_dir_all(work(&ns)).unwrap();
+            std::fs::write(&path, docs.join("---\n")).unwrap();
+            apply_file(&c, &path, &ns.0).await;
+            let took = brokers_ready(&c, &ns.0, "kafka", 3).await;
+            for p in pods_of(&c, &ns.0, "kafka").await {
+                let v = env_value(&p, "kafka", var).unwrap_or_default();
+                assert!(
+                    v.contains("EXTERNAL://") && !v.contains("$("),
+                    "{file}: {:?} advertises {v:?}",
+                    p.metadata.name
+                );
+                // Ready is not enough where the example has no readiness probe: the broker listens.
+                let ip = p.status.as_ref().unwrap().pod_ip.clone().unwrap();
+                wait_for(&format!("{file}: {ip}:9092 accepts"), Duration::from_secs(60), || async {
+                    std::net::TcpStream::connect((ip.as_str(), 9092)).ok().map(|_| ())
+                })
+                .await;
+            }
+            if var == "KAFKA_CFG_ADVERTISED_LISTENERS" {
+                // The loadbalancer example end to end.
+                let addrs = converged_env(&c, &ns.0, "kafka", 3, 9094, var).await;
+                let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
+                clients_reach(&work(&ns), &want[0], &want, &[], None);
+            }
+            let restarts: i32 = pods_of(&c, &ns.0, "kafka")
+                .await
+                .iter()
+                .flat_map(|p| p.status.as_ref().unwrap().container_statuses.iter().flatten().map(|s| s.restart_count))
+                .sum();
+            assert_eq!(restarts, 0, "{file}: no broker restarted");
+            eprintln!("{file}: 3 brokers ready after {took:?}");
+        }
+    }
 }

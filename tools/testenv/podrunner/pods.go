@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -266,11 +267,13 @@ func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error)
 	return src, nil
 }
 
-// probe: readiness as the kubelet's probe would see it: the readiness probe's TCP port (or, for
-// other probes and none, the container's first port) accepts a connection on the pod's IP.
+// probe: readiness as the kubelet's probe would see it. Without a readiness probe the container is
+// ready once it runs (the kubelet's rule); a TCP probe (and, approximated, an HTTP or exec probe, by
+// the probe's port or else the container's first port) is ready when that port accepts a connection on
+// the pod's IP.
 func (r *runner) probe(ctx context.Context, pr *proc) {
 	c, _, _ := wanted(pr.pod)
-	port := probePort(c)
+	port, probed := probePort(c)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -282,8 +285,8 @@ func (r *runner) probe(ctx context.Context, pr *proc) {
 		pr.mu.Lock()
 		running := pr.running
 		pr.mu.Unlock()
-		ok := false
-		if running && port != "" {
+		ok := running && !probed
+		if running && probed && port != "" {
 			conn, err := net.DialTimeout("tcp", net.JoinHostPort(pr.ip, port), time.Second)
 			if ok = err == nil; ok {
 				_ = conn.Close()
@@ -293,24 +296,32 @@ func (r *runner) probe(ctx context.Context, pr *proc) {
 	}
 }
 
-func probePort(c *corev1.Container) string {
-	if c == nil {
-		return ""
+// probePort: the port a readiness probe checks, and whether the container has a readiness probe.
+func probePort(c *corev1.Container) (string, bool) {
+	if c == nil || c.ReadinessProbe == nil {
+		return "", false
 	}
-	if p := c.ReadinessProbe; p != nil && p.TCPSocket != nil {
-		if p.TCPSocket.Port.IntValue() > 0 {
-			return p.TCPSocket.Port.String()
+	h := c.ReadinessProbe.ProbeHandler
+	var port intstr.IntOrString
+	switch {
+	case h.TCPSocket != nil:
+		port = h.TCPSocket.Port
+	case h.HTTPGet != nil:
+		port = h.HTTPGet.Port
+	case len(c.Ports) > 0:
+		return fmt.Sprint(c.Ports[0].ContainerPort), true
+	default:
+		return "", true
+	}
+	if port.IntValue() > 0 {
+		return port.String(), true
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == port.String() {
+			return fmt.Sprint(cp.ContainerPort), true
 		}
-		for _, cp := range c.Ports {
-			if cp.Name == p.TCPSocket.Port.String() {
-				return fmt.Sprint(cp.ContainerPort)
-			}
-		}
 	}
-	if len(c.Ports) > 0 {
-		return fmt.Sprint(c.Ports[0].ContainerPort)
-	}
-	return ""
+	return "", true
 }
 
 // terminate: a deleted pod's container gets SIGTERM (SIGINT for the JVM's shutdown hook), then

@@ -37,7 +37,7 @@ func podStatus(p *corev1.Pod, pr *proc, hostIP string) corev1.PodStatus {
 		PodIP:     pr.ip,
 		PodIPs:    []corev1.PodIP{{IP: pr.ip}},
 		StartTime: p.Status.StartTime,
-		QOSClass:  corev1.PodQOSBestEffort,
+		QOSClass:  p.Status.QOSClass, // set by the API server at creation, immutable
 		Conditions: []corev1.PodCondition{
 			cond(corev1.PodScheduled, true), cond(corev1.PodInitialized, true),
 			cond(corev1.ContainersReady, pr.ready), cond(corev1.PodReady, pr.ready),
