@@ -175,13 +175,32 @@ async fn example_kraft_loadbalancer() {
         Some(pods)
     })
     .await;
-    // Every broker has its own address.
-    let mut addrs: Vec<String> = pods.iter().map(|p| env_value(p, "kafka", env).unwrap()).collect();
-    addrs.dedup();
-    assert_eq!(addrs.len(), replicas);
-    // The bootstrap Service the example asks for.
+    // Every broker has its own external address (the EXTERNAL entries compared, not the whole strings,
+    // which already differ by their in-cluster names).
+    let external: std::collections::BTreeSet<String> = pods
+        .iter()
+        .map(|p| env_value(p, "kafka", env).unwrap().rsplit("EXTERNAL://").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(external.len(), replicas, "{external:?}");
+    // The bootstrap Service the example asks for: a load balancer selecting every broker, on the
+    // external port, with an address of its own.
     let svcs = services_of(&c, &ns, &name).await;
-    assert!(svcs.values().any(|s| s.labels().get("kafka-advertiser.io/role").map(String::as_str) == Some("bootstrap")));
+    let boot = svcs
+        .values()
+        .find(|s| s.labels().get("kafka-advertiser.io/role").map(String::as_str) == Some("bootstrap"))
+        .expect("a bootstrap Service");
+    let spec = boot.spec.as_ref().unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+    assert_eq!(
+        spec.selector.as_ref().unwrap(),
+        &sts.data["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
+    );
+    assert_eq!(spec.ports.as_ref().unwrap()[0].port, 9094);
 }
 
 #[tokio::test]

@@ -150,11 +150,35 @@ pub async fn tenant_client(admin: &Client, namespace: &str) -> Client {
     Client::try_from(cfg).expect("client")
 }
 
+/// The label on every test namespace: the test process that made it.
+const RUN_LABEL: &str = "e2e.kafka-advertiser.io/pid";
+
+/// Namespaces earlier test processes left (their process is gone) are deleted, once per process, so
+/// repeated runs on one control plane do not exhaust the load-balancer pool or the pod runner's brokers.
+async fn delete_leftovers(client: &Client) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        let api = Api::<Namespace>::all(client.clone());
+        let Ok(list) = api.list(&ListParams::default().labels(RUN_LABEL)).await else { return };
+        for ns in list.items {
+            let pid = ns.labels().get(RUN_LABEL).cloned().unwrap_or_default();
+            let alive = pid.parse::<u32>().is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive && ns.metadata.deletion_timestamp.is_none() {
+                let _ = api.delete(&ns.name_any(), &Default::default()).await;
+            }
+        }
+    })
+    .await;
+}
+
 /// A fresh namespace `<prefix>-<n>`, unique across runs.
 pub async fn namespace(client: &Client, prefix: &str) -> String {
+    delete_leftovers(client).await;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let name = format!("{prefix}-{:x}", nanos ^ std::process::id());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name,
+        "labels": {RUN_LABEL: std::process::id().to_string()}}}))
+    .unwrap();
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
     // The ServiceAccount admission plugin refuses pods until kube-controller-manager made `default`.
     let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &name);
