@@ -327,8 +327,10 @@ fn listener_checks(
             ours.iter().filter(|(n, _)| !listeners::declares(map, n)).map(|(n, a)| format!("{n} ({a})")).collect();
         if !missing.is_empty() {
             warnings.push(format!(
-                "kafka-advertiser: {map_var} of container {c:?} does not declare the listener {}",
-                missing.join(" nor ")
+                "kafka-advertiser: {map_var} of container {c:?} does not declare the listener {}; Kafka refuses a \
+                 listener without a security protocol: add it to the map (e.g. {}:PLAINTEXT, or SSL)",
+                missing.join(" nor "),
+                ours.iter().find(|(n, _)| !listeners::declares(map, n)).map_or("", |(n, _)| n)
             ));
         }
     }

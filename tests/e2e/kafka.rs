@@ -967,4 +967,58 @@ mod modes {
             eprintln!("{file}: 3 brokers ready after {took:?}");
         }
     }
+
+    /// StatefulSets as users get them wrong: a real broker refuses each configuration (its reason is in
+    /// the pod's last termination message), and kafka-advertiser already said so where users look: a
+    /// Warning Event on the StatefulSet, in plain words, with what to change.
+    #[tokio::test]
+    async fn what_a_broker_refuses_kafka_advertiser_reports_on_the_statefulset() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let ns = TempNamespace(namespace(&c, "e2e-kafka-refused").await);
+        let cases = [
+            // (name, env change, the Event's reason, what the broker says)
+            (
+                "nolistener",
+                ("KAFKA_LISTENERS", "INTERNAL://:9092,CONTROLLER://:9093"),
+                "ListenerNotDeclared",
+                "advertised.listeners",
+            ),
+            (
+                "noprotocol",
+                ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"),
+                "ListenerNotInProtocolMap",
+                "EXTERNAL",
+            ),
+            (
+                "noibl",
+                ("KAFKA_INTER_BROKER_LISTENER_NAME", "REPLICATION"),
+                "InterBrokerListenerNotAdvertised",
+                "inter.broker.listener.name",
+            ),
+        ];
+        for (name, (k, v), _, _) in &cases {
+            let mut kafka = RealKafka::new(name, 1, "pod-ip");
+            kafka.env.push((k.to_string(), v.to_string()));
+            kafka.create(&c, &ns.0).await;
+        }
+        for (name, _, reason, says) in &cases {
+            let ev = wait_event(&c, &ns.0, name, reason, "").await;
+            let note = ev.note.unwrap_or_default();
+            eprintln!("{name}: {reason}: {note}");
+            let refused = wait_for(
+                &format!("the broker of {name} refusing its configuration"),
+                Duration::from_secs(120),
+                || async {
+                    let pods = pods_of(&c, &ns.0, name).await;
+                    let st = pods.first()?.status.clone()?.container_statuses?.into_iter().next()?;
+                    let t = st.last_state?.terminated?;
+                    (t.exit_code != 0).then_some(t.message.unwrap_or_default())
+                },
+            )
+            .await;
+            assert!(refused.contains(says), "{name}: the broker's own reason names {says}: {refused}");
+        }
+    }
 }
