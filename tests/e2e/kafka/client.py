@@ -52,18 +52,35 @@ def values(n):
 def kafka_python(a, result):
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
+    from kafka.errors import KafkaConnectionError, NodeNotReadyError, TopicAlreadyExistsError
 
     common = dict(bootstrap_servers=[a.bootstrap], request_timeout_ms=int(a.timeout * 1000), reconnect_backoff_max_ms=500)
     if a.ca:
         common.update(security_protocol="SSL", ssl_cafile=a.ca, ssl_check_hostname=True)
-    admin = KafkaAdminClient(**common)
-    try:
-        meta = admin.describe_cluster()
-        result["brokers"] = sorted([b["node_id"], b["host"], b["port"]] for b in meta["brokers"])
-        admin.create_topics([NewTopic(a.topic, num_partitions=-1, replication_factor=-1,
-                                      replica_assignments={p: [p] for p in range(a.brokers)})])
-    finally:
-        admin.close()
+    # kafka-python's admin client gives up on the first failed connection to a broker (the Java client and
+    # librdkafka retry on their own): retry the admin step, as an application would.
+    for attempt in range(3):
+        try:
+            admin = KafkaAdminClient(**common)
+        except (KafkaConnectionError, NodeNotReadyError):
+            if attempt == 2:
+                raise
+            time.sleep(2)
+            continue
+        try:
+            meta = admin.describe_cluster()
+            result["brokers"] = sorted([b["node_id"], b["host"], b["port"]] for b in meta["brokers"])
+            admin.create_topics([NewTopic(a.topic, num_partitions=-1, replication_factor=-1,
+                                          replica_assignments={p: [p] for p in range(a.brokers)})])
+            break
+        except TopicAlreadyExistsError:
+            break
+        except (KafkaConnectionError, NodeNotReadyError):
+            if attempt == 2:
+                raise
+            time.sleep(2)
+        finally:
+            admin.close()
     producer = KafkaProducer(acks="all", linger_ms=0, max_block_ms=int(a.timeout * 1000), **common)
     try:
         futures = {p: producer.send(a.topic, value=v.encode(), partition=p) for p, v in values(a.brokers).items()}
