@@ -49,14 +49,9 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return Ok(vec![v]);
     }
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v = <Value as serde::Deserialize>::deserialize(doc)
-            .map_err(|e| OfflineError::Parse { path: path.into(), reason: e.to_string() })?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+        .map_err(|e| OfflineError::Parse { path: path.into(), reason: e.to_string() })?;
+    let out: Vec<Value> = docs.into_iter().filter(|v| !v.is_null()).collect();
     if out.is_empty() {
         return Err(OfflineError::Parse { path: path.into(), reason: "empty document".into() });
     }
@@ -144,7 +139,7 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
                 let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| input(&e.to_string()))?;
                 json_patch::patch(&mut pod, &patch).map_err(|e| input(&format!("patch does not apply: {e}")))?;
             }
-            Ok((serde_yaml::to_string(&pod).unwrap_or_default(), true))
+            Ok((serde_saphyr::to_string(&pod).unwrap_or_default(), true))
         }
     }
 }

@@ -103,15 +103,13 @@ fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<S
     match a.get(key) {
         None => Ok(BTreeMap::new()),
         // YAML is a superset of JSON: `{"k": "v"}` and `k: v` lines both parse.
-        Some(v) => {
-            serde_yaml::from_str::<Option<BTreeMap<String, String>>>(v).map(Option::unwrap_or_default).map_err(|e| {
-                DesiredError::Invalid {
-                    annotation: key,
-                    value: v.clone(),
-                    reason: format!("expected a YAML or JSON map of strings: {e}"),
-                }
-            })
-        }
+        Some(v) => serde_saphyr::from_str::<Option<BTreeMap<String, String>>>(v)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| DesiredError::Invalid {
+                annotation: key,
+                value: v.clone(),
+                reason: format!("expected a YAML or JSON map of strings: {e}"),
+            }),
     }
 }
 
