@@ -534,29 +534,7 @@ mod modes {
 
     /// A CA for cert-manager's CA issuer: `Issuer/ca` in the namespace; returns the CA's PEM file.
     async fn ca_issuer(c: &Client, ns: &str, dir: &Path) -> PathBuf {
-        std::fs::create_dir_all(dir).unwrap();
-        let (key, crt) = (dir.join("ca.key"), dir.join("ca.crt"));
-        let ok = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-days",
-                "2",
-            ])
-            .args(["-subj", "/CN=e2e-kafka-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&crt)
-            .output()
-            .unwrap();
-        assert!(ok.status.success(), "openssl: {}", String::from_utf8_lossy(&ok.stderr));
+        let (key, crt) = make_ca(dir, "e2e-kafka-ca");
         let b64 = |p: &Path| base64_encode(&std::fs::read(p).unwrap());
         let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
             "metadata": {"name": "kafka-ca", "namespace": ns}, "type": "kubernetes.io/tls",
@@ -613,8 +591,13 @@ mod modes {
     }
 
     fn ca_issuer_file(dir: &Path) -> PathBuf {
+        make_ca(dir, "another-ca").1
+    }
+
+    /// A self-signed CA (EC P-256, two days) in `dir`: (key file, certificate file).
+    fn make_ca(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
         std::fs::create_dir_all(dir).unwrap();
-        let crt = dir.join("ca.crt");
+        let (key, crt) = (dir.join("ca.key"), dir.join("ca.crt"));
         let ok = Command::new("openssl")
             .args([
                 "req",
@@ -628,14 +611,15 @@ mod modes {
                 "-days",
                 "2",
             ])
-            .args(["-subj", "/CN=another-ca", "-keyout"])
-            .arg(dir.join("ca.key"))
+            .args(["-subj", &format!("/CN={cn}"), "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"])
+            .arg("-keyout")
+            .arg(&key)
             .arg("-out")
             .arg(&crt)
             .output()
             .unwrap();
-        assert!(ok.status.success());
-        crt
+        assert!(ok.status.success(), "openssl: {}", String::from_utf8_lossy(&ok.stderr));
+        (key, crt)
     }
 
     fn gateway_api(c: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
