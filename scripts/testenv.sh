@@ -56,7 +56,9 @@ REPLICAS=${KAFKA_ADVERTISER_TESTENV_REPLICAS:-2}
 LB_POOL=${KAFKA_ADVERTISER_TESTENV_LB_POOL:-127.0.2.10-127.0.2.250}
 NODES=${KAFKA_ADVERTISER_TESTENV_NODES:-3}
 NAMESPACE=kafka-advertiser # the namespace deploy/ installs into
-SVC_CIDR=10.96.0.0/16
+# Services' ClusterIPs are loopback addresses too: the pod runner relays them (kube-proxy's part), and
+# the API server calls a webhook Service at its ClusterIP.
+SVC_CIDR=127.0.128.0/17
 POD_CIDR=10.244.0.1/16 # kwok's fake pod IPs: written into pod status, never contacted
 # The pod runner's pod IPs (pods it runs are reached there, so they are loopback addresses).
 RUN_ANNOTATION=testenv.kafka-advertiser.io/run
@@ -191,7 +193,7 @@ need_up_bins() {
 
 start_podrunner() {
   start podrunner "$PODRUNNER" --kubeconfig="$KC" --state="$RUN/pods" --kafka-libs="$KAFKA_LIBS" \
-    --pod-cidr="$RUN_CIDR" --heap="${KAFKA_ADVERTISER_TESTENV_BROKER_HEAP:-384m}"
+    --pod-cidr="$RUN_CIDR" --heap="${KAFKA_ADVERTISER_TESTENV_BROKER_HEAP:-384m}" --product-binary="$PRODUCT"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ gen_pki() {
     openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout ca.key -out ca.crt \
       -days 30 -subj /CN=kafka-advertiser-testenv-ca -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null
     leaf apiserver /CN=kube-apiserver serverAuth \
-      "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1"
+      "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.128.1"
     leaf admin "/O=system:masters/CN=kubernetes-admin" clientAuth
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
     openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
@@ -468,7 +470,13 @@ deploy() {
         --set "webhook.url=https://127.0.0.1:$WEBHOOK_PORT/mutate" --set-file "webhook.caBundle=$certs/ca.crt" \
         >"$LOGS/deploy-helm.log" 2>&1 || { cat "$LOGS/deploy-helm.log" >&2; die "helm install failed"; }
       ;;
-    *) die "KAFKA_ADVERTISER_TESTENV_INSTALL=$how: expected kustomize or helm" ;;
+    pods)
+      deploy_pods "$overlay" "$by"
+      print_env >"$RUN/env"
+      say "deployed in $((SECONDS - t0)) s: the packaged chart, its Deployments' pods run by the pod runner"
+      return 0
+      ;;
+    *) die "KAFKA_ADVERTISER_TESTENV_INSTALL=$how: expected kustomize, helm or pods" ;;
   esac
   # Each role runs with its own ServiceAccount's token, so deploy/rbac.yaml (or the chart's) is what
   # authorizes it: the webhook's read-only identity, the controller's writes.
@@ -503,6 +511,24 @@ deploy() {
   done
   print_env >"$RUN/env"
   say "deployed in $((SECONDS - t0)) s: $REPLICAS webhook and $REPLICAS controller replicas (webhook https://127.0.0.1:$WEBHOOK_PORT/mutate)"
+}
+
+# The chart as a user installs it, packaged (helm package), with its Deployments, Service and
+# cert-manager's serving certificate: the pod runner runs the pods (the chart's podAnnotations opt them
+# in), the API server calls the webhook through its Service's ClusterIP.
+deploy_pods() {
+  local overlay=$1 by=$2 pkg=$RUN/chart
+  [ -x "$HELM" ] || die "helm is not built ($HELM missing): run scripts/testenv.sh build"
+  undeploy
+  if [ "$by" = kustomize ]; then
+    kc delete -k "$overlay" --ignore-not-found --wait=true >/dev/null 2>&1 || true
+    kc wait --for=delete "namespace/$NAMESPACE" --timeout=120s >/dev/null 2>&1 || true
+  fi
+  rm -rf "$pkg"; mkdir -p "$pkg"
+  "$HELM" package "$ROOT/charts/kafka-advertiser" -d "$pkg" >/dev/null || die "helm package failed"
+  "$HELM" upgrade --install kafka-advertiser "$pkg"/kafka-advertiser-*.tgz --kubeconfig "$KC" \
+    -n "$NAMESPACE" --create-namespace --set-string "podAnnotations.testenv\.kafka-advertiser\.io/run=kafka-advertiser" \
+    --wait --timeout 5m >"$LOGS/deploy-helm.log" 2>&1 || { cat "$LOGS/deploy-helm.log" >&2; die "helm install failed"; }
 }
 
 # ---------------------------------------------------------------------------------------------

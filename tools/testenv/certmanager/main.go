@@ -22,6 +22,7 @@ import (
 	"github.com/cert-manager/cert-manager/pkg/controller"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/selfsigned"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/issuing"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/keymanager"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/readiness"
@@ -31,12 +32,15 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/controller/clusterissuers"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/issuers"
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
-	crNamespace := flag.String("cluster-resource-namespace", "cert-manager", "where ClusterIssuers' Secrets live")
-	flag.Parse()
+	// A flag set of its own: controller-runtime (cainjector's) registers -kubeconfig on the global one.
+	flags := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the test control plane")
+	crNamespace := flags.String("cluster-resource-namespace", "cert-manager", "where ClusterIssuers' Secrets live")
+	_ = flags.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	opts := controller.ContextOptions{
@@ -72,6 +76,9 @@ func main() {
 	cctx.SharedInformerFactory.Start(ctx.Done())
 	cctx.KubeSharedInformerFactory.Start(ctx.Done())
 	cctx.HTTP01ResourceMetadataInformersFactory.Start(ctx.Done())
-	log.Printf("cert-manager controllers running: %v", names)
+	if err := runCAInjector(ctx, *kubeconfig); err != nil {
+		log.Fatalf("cainjector: %v", err)
+	}
+	log.Printf("cert-manager controllers running: %v, and cainjector", names)
 	<-ctx.Done()
 }

@@ -13,6 +13,7 @@ const (
 	apacheKafka flavor = "apache/kafka"          // and apache/kafka-native
 	confluent   flavor = "confluentinc/cp-kafka" // the same KAFKA_* rules
 	bitnami     flavor = "bitnami/kafka"
+	product     flavor = "kafka-advertiser" // not a broker: product.go
 )
 
 // imageFlavor: the Kafka image a container runs, by repository (registry host, tag and digest ignored).

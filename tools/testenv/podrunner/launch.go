@@ -89,6 +89,8 @@ type launch struct {
 	steps []step
 	main  []string
 	dir   string
+	stop  os.Signal // what the container gets when it is stopped (default SIGINT: the JVM's shutdown hook)
+	ownNS bool      // the main process gets a mount namespace of its own (mountexec.go)
 }
 
 type step struct {
@@ -202,6 +204,9 @@ func (l launch) run(ctx context.Context, log *os.File, grace time.Duration, star
 		}
 	}
 	c := l.command(ctx, l.main, log, grace)
+	if l.ownNS {
+		c.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if err := c.Start(); err != nil {
 		return err
 	}
@@ -212,15 +217,25 @@ func (l launch) run(ctx context.Context, log *os.File, grace time.Duration, star
 func (l launch) command(ctx context.Context, argv []string, log *os.File, grace time.Duration) *exec.Cmd {
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Env, c.Dir, c.Stdout, c.Stderr = l.env, l.dir, log, log
-	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
+	stop := l.stop
+	if stop == nil {
+		stop = os.Interrupt
+	}
+	c.Cancel = func() error { return c.Process.Signal(stop) }
 	c.WaitDelay = max(grace, 10*time.Millisecond) // then SIGKILL
 	// The broker dies with the runner, as containers die with their node.
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return c
 }
 
+// volumeAPI: what a volume needs from the API server: a claim's volume directory, a ServiceAccount token.
+type volumeAPI struct {
+	claim func(claim string) (string, error)
+	token func(audience string, seconds *int64) (string, error)
+}
+
 // volumes: the container's mounts as directories of this machine.
-func volumeDirs(pod *corev1.Pod, c *corev1.Container, root string, src envSources, pvPath func(claim string) (string, error)) (map[string]string, error) {
+func volumeDirs(pod *corev1.Pod, c *corev1.Container, root string, src envSources, api volumeAPI) (map[string]string, error) {
 	byName := map[string]corev1.Volume{}
 	for _, v := range pod.Spec.Volumes {
 		byName[v.Name] = v
@@ -231,7 +246,7 @@ func volumeDirs(pod *corev1.Pod, c *corev1.Container, root string, src envSource
 		if !ok {
 			return nil, fmt.Errorf("volume %q not found", m.Name)
 		}
-		dir, err := volumeDir(v, root, src, pvPath)
+		dir, err := volumeDir(pod, v, root, src, api)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", m.Name, err)
 		}
@@ -243,32 +258,96 @@ func volumeDirs(pod *corev1.Pod, c *corev1.Container, root string, src envSource
 	return mounts, nil
 }
 
-func volumeDir(v corev1.Volume, root string, src envSources, pvPath func(string) (string, error)) (string, error) {
+func volumeDir(pod *corev1.Pod, v corev1.Volume, root string, src envSources, api volumeAPI) (string, error) {
 	dir := filepath.Join(root, "volumes", v.Name)
 	switch {
 	case v.PersistentVolumeClaim != nil:
-		return pvPath(v.PersistentVolumeClaim.ClaimName)
+		return api.claim(v.PersistentVolumeClaim.ClaimName)
 	case v.Secret != nil:
-		data, ok := src.secrets[v.Secret.SecretName]
-		if !ok && !optional(v.Secret.Optional) {
-			return "", fmt.Errorf("secret %q not found", v.Secret.SecretName)
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
 		}
-		return dir, writeKeys(dir, data, v.Secret.Items)
+		return dir, secretFiles(dir, v.Secret.SecretName, v.Secret.Optional, v.Secret.Items, mode(v.Secret.DefaultMode), src)
 	case v.ConfigMap != nil:
-		data := map[string][]byte{}
-		cm, ok := src.configMaps[v.ConfigMap.Name]
-		if !ok && !optional(v.ConfigMap.Optional) {
-			return "", fmt.Errorf("configmap %q not found", v.ConfigMap.Name)
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
 		}
-		for k, s := range cm {
-			data[k] = []byte(s)
+		return dir, configMapFiles(dir, v.ConfigMap.Name, v.ConfigMap.Optional, v.ConfigMap.Items, mode(v.ConfigMap.DefaultMode), src)
+	case v.Projected != nil:
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
 		}
-		return dir, writeKeys(dir, data, v.ConfigMap.Items)
+		return dir, projectedFiles(pod, dir, v.Projected, src, api)
 	}
 	return dir, os.MkdirAll(dir, 0o755) // emptyDir and anything else: a fresh directory
 }
 
-func writeKeys(dir string, data map[string][]byte, items []corev1.KeyToPath) error {
+// mode: a volume's defaultMode (the API server defaults it to 0644).
+func mode(m *int32) os.FileMode {
+	if m == nil {
+		return 0o644
+	}
+	return os.FileMode(*m)
+}
+
+func secretFiles(dir, name string, opt *bool, items []corev1.KeyToPath, m os.FileMode, src envSources) error {
+	data, ok := src.secrets[name]
+	if !ok && !optional(opt) {
+		return fmt.Errorf("secret %q not found", name)
+	}
+	return writeKeys(dir, data, items, m)
+}
+
+func configMapFiles(dir, name string, opt *bool, items []corev1.KeyToPath, m os.FileMode, src envSources) error {
+	cm, ok := src.configMaps[name]
+	if !ok && !optional(opt) {
+		return fmt.Errorf("configmap %q not found", name)
+	}
+	data := map[string][]byte{}
+	for k, s := range cm {
+		data[k] = []byte(s)
+	}
+	return writeKeys(dir, data, items, m)
+}
+
+// projectedFiles: a projected volume's sources in one directory (the kubelet's kube-api-access-*
+// volume: a bound ServiceAccount token, the kube-root-ca.crt ConfigMap, the namespace).
+func projectedFiles(pod *corev1.Pod, dir string, v *corev1.ProjectedVolumeSource, src envSources, api volumeAPI) error {
+	m := mode(v.DefaultMode)
+	for _, s := range v.Sources {
+		var err error
+		switch {
+		case s.ServiceAccountToken != nil:
+			var tok string
+			if tok, err = api.token(s.ServiceAccountToken.Audience, s.ServiceAccountToken.ExpirationSeconds); err == nil {
+				err = writeKeys(dir, map[string][]byte{"t": []byte(tok)}, []corev1.KeyToPath{{Key: "t", Path: s.ServiceAccountToken.Path}}, m)
+			}
+		case s.ConfigMap != nil:
+			err = configMapFiles(dir, s.ConfigMap.Name, s.ConfigMap.Optional, s.ConfigMap.Items, m, src)
+		case s.Secret != nil:
+			err = secretFiles(dir, s.Secret.Name, s.Secret.Optional, s.Secret.Items, m, src)
+		case s.DownwardAPI != nil:
+			data, items := map[string][]byte{}, []corev1.KeyToPath{}
+			for _, it := range s.DownwardAPI.Items {
+				if it.FieldRef == nil {
+					continue
+				}
+				val, ferr := fieldRef(pod, it.FieldRef.FieldPath)
+				if ferr != nil {
+					return ferr
+				}
+				data[it.Path], items = []byte(val), append(items, corev1.KeyToPath{Key: it.Path, Path: it.Path})
+			}
+			err = writeKeys(dir, data, items, m)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeKeys(dir string, data map[string][]byte, items []corev1.KeyToPath, m os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -290,7 +369,10 @@ func writeKeys(dir string, data map[string][]byte, items []corev1.KeyToPath) err
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(full, d, 0o600); err != nil {
+		if err := os.WriteFile(full, d, m); err != nil {
+			return err
+		}
+		if err := os.Chmod(full, m); err != nil { // past the umask, as the kubelet sets it
 			return err
 		}
 	}

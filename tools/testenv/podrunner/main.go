@@ -15,6 +15,7 @@ import (
 	"flag"
 	"log"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -30,6 +31,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "mount-exec" {
+		if err := mountExec(os.Args[2:]); err != nil {
+			log.Fatalf("mount-exec: %v", err)
+		}
+		return
+	}
 	if len(os.Args) == 4 && os.Args[1] == "bind-listeners" {
 		if err := bindListeners(os.Args[2], os.Args[3]); err != nil {
 			log.Fatalf("bind-listeners: %v", err)
@@ -43,6 +50,7 @@ func main() {
 	heap := flag.String("heap", "384m", "maximum heap of each broker JVM (the log cleaner alone takes 128 MiB)")
 	cidr := flag.String("pod-cidr", "127.0.64.0/18", "loopback range pod IPs are taken from")
 	interval := flag.Duration("interval", 500*time.Millisecond, "how often the API server is read")
+	productBin := flag.String("product-binary", "", "kafka-advertiser's binary, run for pods of its image")
 	flag.Parse()
 	if *state == "" || *libs == "" {
 		log.Fatal("usage: podrunner -kubeconfig KC -state DIR -kafka-libs DIR")
@@ -68,8 +76,12 @@ func main() {
 	if err != nil {
 		log.Fatalf("client: %v", err)
 	}
-	r := &runner{cs: cs, dyn: dyn, state: *state, ips: ips, procs: map[types.UID]*proc{},
-		jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
+	apiserver, err := url.Parse(cfg.Host)
+	if err != nil {
+		log.Fatalf("kubeconfig: server %q: %v", cfg.Host, err)
+	}
+	r := &runner{cs: cs, dyn: dyn, state: *state, ips: ips, procs: map[types.UID]*proc{}, product: *productBin,
+		apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
 	px := &proxy{listeners: map[string]*listener{}}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -123,7 +135,13 @@ func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
 	if err := syncHosts(hosts, svcs.Items, pods.Items); err != nil {
 		log.Printf("hosts: %v", err)
 	}
+	r.mu.Lock()
+	r.kubeService = kubeService(svcs.Items)
+	r.mu.Unlock()
 	all := routes(svcs.Items, pods.Items, nodes)
+	for addr, rt := range clusterIPRoutes(svcs.Items, pods.Items, r.apiserver) {
+		all[addr] = rt
+	}
 	for addr, rt := range r.gatewayPass(ctx, svcs.Items, pods.Items) {
 		if _, taken := all[addr]; !taken {
 			all[addr] = rt

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,17 +41,21 @@ type proc struct {
 	lastExit *corev1.ContainerStateTerminated
 	written  string // the status last written, to write only on change
 	ending   bool   // the pod is being deleted: the container is stopping
+	finished bool   // exited for good (restartPolicy Never, or OnFailure after exit 0): the pod's phase ends
 }
 
 type runner struct {
-	cs    kubernetes.Interface
-	dyn   dynamic.Interface
-	state string
-	jvm   jvm
-	ips   *allocator
-	mu    sync.Mutex
-	procs map[types.UID]*proc
-	nodes map[string]string // node name -> InternalIP, as of the last pass
+	product     string // kafka-advertiser's binary (the image's entrypoint)
+	kubeService string // the `kubernetes` Service's ClusterIP:port, as the kubelet's env gives it
+	apiserver   string // host:port of the API server (the `kubernetes` Service's endpoint)
+	cs          kubernetes.Interface
+	dyn         dynamic.Interface
+	state       string
+	jvm         jvm
+	ips         *allocator
+	mu          sync.Mutex
+	procs       map[types.UID]*proc
+	nodes       map[string]string // node name -> InternalIP, as of the last pass
 }
 
 // hostIP: the address of the pod's node (every kwok node is this machine).
@@ -63,14 +69,20 @@ func (r *runner) hostIP(p *corev1.Pod) string {
 	return "127.0.0.1"
 }
 
-// wanted: a pod this runner runs (opted in by annotation, scheduled, with a Kafka image).
+// wanted: a pod this runner runs (opted in by annotation, scheduled), and its container: a Kafka
+// image's (run: broker) or kafka-advertiser's image's (run: kafka-advertiser).
 func wanted(p *corev1.Pod) (*corev1.Container, flavor, bool) {
-	if p.Annotations[runAnnotation] != "broker" || p.Spec.NodeName == "" {
+	run := p.Annotations[runAnnotation]
+	if (run != "broker" && run != productRun) || p.Spec.NodeName == "" {
 		return nil, "", false
 	}
 	for i := range p.Spec.Containers {
-		if f, ok := imageFlavor(p.Spec.Containers[i].Image); ok {
-			return &p.Spec.Containers[i], f, true
+		c := &p.Spec.Containers[i]
+		if f, ok := imageFlavor(c.Image); ok && run == "broker" {
+			return c, f, true
+		}
+		if run == productRun && isProductImage(c.Image) {
+			return c, product, true
 		}
 	}
 	return nil, "", true
@@ -152,6 +164,10 @@ func (r *runner) loop(ctx context.Context, pr *proc) {
 			return
 		}
 		log.Printf("pod %s/%s: container exited: %v (log: %s)", pr.pod.Namespace, pr.pod.Name, err, filepath.Join(pr.root, "container.log"))
+		if policy := pr.pod.Spec.RestartPolicy; policy == corev1.RestartPolicyNever || (policy == corev1.RestartPolicyOnFailure && err == nil) {
+			pr.set(func() { pr.finished = true })
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -223,7 +239,7 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	p := pr.pod
 	c, fl, _ := wanted(p)
 	if c == nil {
-		return launch{}, fmt.Errorf("no container runs a Kafka image the test runner knows (apache/kafka, confluentinc/cp-kafka, bitnami*/kafka)")
+		return launch{}, fmt.Errorf("no container runs an image the test runner knows (run: broker: apache/kafka, confluentinc/cp-kafka, bitnami*/kafka; run: kafka-advertiser: .../kafka-advertiser)")
 	}
 	src, err := r.sources(ctx, p)
 	if err != nil {
@@ -235,12 +251,17 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	if err != nil {
 		return launch{}, err
 	}
-	mounts, err := volumeDirs(pod, c, pr.root, src, func(claim string) (string, error) { return r.claimPath(ctx, p.Namespace, claim) })
+	mounts, err := volumeDirs(pod, c, pr.root, src, volumeAPI{
+		claim: func(claim string) (string, error) { return r.claimPath(ctx, p.Namespace, claim) },
+		token: func(aud string, exp *int64) (string, error) { return r.token(ctx, p, aud, exp) },
+	})
 	if err != nil {
 		return launch{}, err
 	}
 	f := fs{root: pr.root, mounts: mounts}
 	switch fl {
+	case product:
+		return r.planProduct(pod, c, env, f, pr.ip)
 	case apacheKafka, confluent:
 		return planApache(env, f, pr.ip, r.jvm)
 	}
@@ -287,13 +308,36 @@ func (r *runner) probe(ctx context.Context, pr *proc) {
 		pr.mu.Unlock()
 		ok := running && !probed
 		if running && probed && port != "" {
-			conn, err := net.DialTimeout("tcp", net.JoinHostPort(pr.ip, port), time.Second)
-			if ok = err == nil; ok {
-				_ = conn.Close()
-			}
+			ok = probeOnce(c.ReadinessProbe, pr.ip, port)
 		}
 		pr.set(func() { pr.ready = ok && pr.running })
 	}
+}
+
+// probeOnce: an HTTP probe's GET (ready on a status from 200 to 399, as the kubelet's prober), any
+// other probe a TCP connection to its port.
+func probeOnce(p *corev1.Probe, ip, port string) bool {
+	addr := net.JoinHostPort(ip, port)
+	if h := p.HTTPGet; h != nil {
+		scheme := "http"
+		if h.Scheme == corev1.URISchemeHTTPS {
+			scheme = "https"
+		}
+		cl := http.Client{Timeout: time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the kubelet does not verify either
+		resp, err := cl.Get(scheme + "://" + addr + h.Path)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode >= 200 && resp.StatusCode < 400
+	}
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
 }
 
 // probePort: the port a readiness probe checks, and whether the container has a readiness probe.

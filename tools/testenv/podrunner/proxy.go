@@ -71,6 +71,49 @@ func routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) m
 	return out
 }
 
+// clusterIPRoutes: kube-proxy's ClusterIP rules, for Services whose ClusterIP is a loopback address
+// (the test control plane's service CIDR is on loopback): each TCP port relays to the ready endpoints.
+// The `kubernetes` Service relays to the API server (its endpoint, which the API server's endpoint
+// reconciler would publish if loopback addresses were allowed in Endpoints).
+func clusterIPRoutes(svcs []corev1.Service, pods []corev1.Pod, apiserver string) map[string]route {
+	out := map[string]route{}
+	for i := range svcs {
+		svc := &svcs[i]
+		ip := net.ParseIP(svc.Spec.ClusterIP)
+		if ip == nil || !ip.IsLoopback() {
+			continue
+		}
+		owner := svc.Namespace + "/" + svc.Name
+		eps := serviceEndpoints(svc, pods)
+		for _, sp := range svc.Spec.Ports {
+			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
+				continue
+			}
+			bs := backendsOf(sp, eps, "")
+			if owner == "default/kubernetes" && sp.Name == "https" {
+				bs = []string{apiserver}
+			}
+			out[net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(sp.Port))] = route{owner: owner + " (ClusterIP)", backends: bs}
+		}
+	}
+	return out
+}
+
+// kubeService: the `kubernetes` Service's ClusterIP and https port (KUBERNETES_SERVICE_HOST/PORT).
+func kubeService(svcs []corev1.Service) string {
+	for _, s := range svcs {
+		if s.Namespace != "default" || s.Name != "kubernetes" {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			if p.Name == "https" && s.Spec.ClusterIP != "" {
+				return net.JoinHostPort(s.Spec.ClusterIP, fmt.Sprint(p.Port))
+			}
+		}
+	}
+	return ""
+}
+
 // backendsOf: pod IP and target port of each endpoint (on node `only`, when set).
 func backendsOf(sp corev1.ServicePort, eps []endpoint, only string) []string {
 	var bs []string

@@ -47,6 +47,12 @@ func podStatus(p *corev1.Pod, pr *proc, hostIP string) corev1.PodStatus {
 		now := metav1.Now()
 		st.StartTime = &now
 	}
+	if pr.finished && pr.lastExit != nil {
+		st.Phase = corev1.PodSucceeded
+		if pr.lastExit.ExitCode != 0 {
+			st.Phase = corev1.PodFailed
+		}
+	}
 	broker, _, _ := wanted(p)
 	for _, c := range p.Spec.Containers {
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true, Started: ptr(true),
@@ -63,6 +69,8 @@ func brokerStatus(c corev1.Container, pr *proc) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: pr.ready,
 		RestartCount: pr.restarts, Started: ptr(pr.running)}
 	switch {
+	case pr.finished && pr.lastExit != nil:
+		cs.State.Terminated, cs.RestartCount = pr.lastExit, max(pr.restarts-1, 0)
 	case pr.running:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(pr.started)}
 	case pr.waiting != "":

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestProductImageAndCommandLine(t *testing.T) {
+	for image, want := range map[string]bool{
+		"ghcr.io/kafka-advertiser/kafka-advertiser:0.1.0": true,
+		"kafka-advertiser@sha256:0123":                    true,
+		"registry.local:5000/team/kafka-advertiser":       true,
+		"apache/kafka:4.1.1":                              false,
+		"example/kafka-advertiser-sidecar:1":              false,
+	} {
+		if got := isProductImage(image); got != want {
+			t.Errorf("isProductImage(%q) = %v", image, got)
+		}
+	}
+	c := &corev1.Container{Args: []string{"--listen=0.0.0.0:8443", "--role=controller", "--lease-namespace=$(POD_NAMESPACE)", "--admin-listen=[::]:8080", "--x=:9"}}
+	got, err := productArgv(c, map[string]string{"POD_NAMESPACE": "ops"}, "/bin/ka", "127.0.64.7")
+	want := []string{"/bin/ka", "serve", "--listen=127.0.64.7:8443", "--role=controller", "--lease-namespace=ops", "--admin-listen=127.0.64.7:8080", "--x=127.0.64.7:9"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("productArgv = %q, %v; want %q", got, err, want)
+	}
+	c.Command = []string{"/kafka-advertiser", "check"}
+	if got, err := productArgv(c, nil, "/bin/ka", "127.0.64.7"); err != nil || got[1] != "check" || got[0] != "/bin/ka" {
+		t.Errorf("with a command: %q, %v", got, err)
+	}
+	c.Command = []string{"/bin/sh", "-c", "true"}
+	if _, err := productArgv(c, nil, "/bin/ka", "127.0.64.7"); err == nil {
+		t.Error("a shell the image does not have was accepted")
+	}
+}
+
+func TestIdentityFollowsTheSecurityContexts(t *testing.T) {
+	p := &corev1.Pod{}
+	c := &corev1.Container{}
+	if u, g := identity(p, c); u != 65532 || g != 65532 {
+		t.Errorf("the image's user: %d:%d", u, g)
+	}
+	p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(2000))}
+	c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1001))}
+	if u, g := identity(p, c); u != 1001 || g != 2000 {
+		t.Errorf("container over pod: %d:%d", u, g)
+	}
+}
+
+func TestClusterIPsRelayToEndpointsAndTheAPIServer(t *testing.T) {
+	web := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "ka", Namespace: "ops"}, Spec: corev1.ServiceSpec{
+		ClusterIP: "127.0.128.20", Selector: map[string]string{"app": "ka"},
+		Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromString("webhook")}}}}
+	kube := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{
+		ClusterIP: "127.0.128.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(36443)}}}}
+	fake := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "ops"}, Spec: corev1.ServiceSpec{
+		ClusterIP: "10.96.0.5", Ports: []corev1.ServicePort{{Port: 80}}}}
+	pod := func(name, ip string, ready bool) corev1.Pod {
+		s := corev1.ConditionFalse
+		if ready {
+			s = corev1.ConditionTrue
+		}
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ops", Labels: map[string]string{"app": "ka"}},
+			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Ports: []corev1.ContainerPort{{Name: "webhook", ContainerPort: 8443}}}}},
+			Status: corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: s}}}}
+	}
+	svcs := []corev1.Service{web, kube, fake}
+	got := clusterIPRoutes(svcs, []corev1.Pod{pod("a", "127.0.64.1", true), pod("b", "127.0.64.2", false)}, "127.0.0.1:36443")
+	if len(got) != 2 {
+		t.Fatalf("routes: %v", got)
+	}
+	if b := got["127.0.128.20:443"].backends; !reflect.DeepEqual(b, []string{"127.0.64.1:8443"}) {
+		t.Errorf("webhook Service: %v (only the ready pod, on the named target port)", b)
+	}
+	if b := got["127.0.128.1:443"].backends; !reflect.DeepEqual(b, []string{"127.0.0.1:36443"}) {
+		t.Errorf("kubernetes Service: %v", b)
+	}
+	if k := kubeService(svcs); k != "127.0.128.1:443" {
+		t.Errorf("kubeService = %q", k)
+	}
+}
+
+func TestProjectedVolumeAsTheKubeletWritesIt(t *testing.T) {
+	dir := t.TempDir()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ka-1", Namespace: "ops"}}
+	src := envSources{configMaps: map[string]map[string]string{"kube-root-ca.crt": {"ca.crt": "CA"}}}
+	v := &corev1.ProjectedVolumeSource{DefaultMode: ptr(int32(0o644)), Sources: []corev1.VolumeProjection{
+		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr(int64(3607))}},
+		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+			Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace",
+			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+	}}
+	api := volumeAPI{token: func(aud string, exp *int64) (string, error) { return "tok-" + aud, nil }}
+	if err := projectedFiles(pod, dir, v, src, api); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"token": "tok-", "ca.crt": "CA", "namespace": "ops"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+		if st, _ := os.Stat(filepath.Join(dir, name)); st.Mode().Perm() != 0o644 {
+			t.Errorf("%s mode %v", name, st.Mode().Perm())
+		}
+	}
+	v.Sources[1].ConfigMap.Name = "missing"
+	if err := projectedFiles(pod, t.TempDir(), v, src, api); err == nil {
+		t.Error("a missing ConfigMap was not an error")
+	}
+}
