@@ -18,6 +18,7 @@ mod chart;
 mod check;
 mod discovery;
 mod gateway;
+mod incluster;
 mod kafka;
 mod leader;
 mod namespaced;

@@ -1,0 +1,242 @@
+//! kafka-advertiser's own pods: the packaged chart as a user installs it (`scripts/testenv.sh deploy`
+//! with KAFKA_ADVERTISER_TESTENV_INSTALL=pods), its Deployments' pods run by the pod runner (in-cluster
+//! config from the projected ServiceAccount token, the serving certificate cert-manager issued and
+//! cainjector put into the webhook configuration), the API server calling the webhook through its
+//! Service's ClusterIP. Run on their own: `cargo test --features e2e --test e2e incluster::`.
+//!
+//! What the install issue's "done when" asks: `check --wait` passes, one label gives brokers external
+//! addresses, `status` shows them; and roll-outs of the webhook (a restart, `helm upgrade` from the
+//! chart of an earlier commit) fail no admission while pods are being created.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use crate::*;
+
+const NS: &str = "kafka-advertiser";
+/// The chart as it was when `gateway-tcp` moved to ListenerSets: its Deployments differ from this
+/// commit's (security contexts, labels, env), so the upgrade rolls every pod.
+const EARLIER_CHART: &str = "15d0a3e";
+
+fn require_pods_install() {
+    let how = std::env::var("KAFKA_ADVERTISER_TESTENV_INSTALL").unwrap_or_default();
+    assert_eq!(
+        how, "pods",
+        "these tests need kafka-advertiser's own pods: KAFKA_ADVERTISER_TESTENV_INSTALL=pods scripts/testenv.sh deploy, \
+         then run them with KAFKA_ADVERTISER_TESTENV_INSTALL=pods"
+    );
+}
+
+fn run(cmd: &mut std::process::Command) -> (Option<i32>, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+fn product(args: &[&str]) -> (Option<i32>, String) {
+    let env = testenv();
+    run(std::process::Command::new(env.product()).args(args).env("KUBECONFIG", env.kubeconfig()))
+}
+
+fn helm(args: &[&str]) -> String {
+    let env = testenv();
+    let (code, out) = run(std::process::Command::new(env.var("KAFKA_ADVERTISER_TESTENV_HELM")).args(args).args([
+        "--kubeconfig",
+        env.kubeconfig().to_str().unwrap(),
+        "-n",
+        NS,
+    ]));
+    assert_eq!(code, Some(0), "helm {args:?}: {out}");
+    out
+}
+
+/// Every pod of the install Running and Ready on a runner (loopback) pod IP.
+async fn install_pods(c: &Client) -> Vec<Pod> {
+    let pods = Api::<Pod>::namespaced(c.clone(), NS).list(&ListParams::default()).await.unwrap().items;
+    pods.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()
+}
+
+fn ready_on_loopback(p: &Pod) -> bool {
+    let st = p.status.as_ref();
+    let ip = st.and_then(|s| s.pod_ip.as_deref()).unwrap_or("");
+    let ready = st
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    ready && ip.starts_with("127.")
+}
+
+#[tokio::test]
+async fn the_packaged_chart_runs_checks_and_gives_brokers_addresses() {
+    require_pods_install();
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let (code, out) = product(&["check", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("calls Service kafka-advertiser/kafka-advertiser"), "{out}");
+    assert!(out.contains("kafka-advertiser-controller-"), "the leader is a controller pod: {out}");
+    let pods = install_pods(&c).await;
+    assert_eq!(
+        pods.len(),
+        4,
+        "two webhook and two controller pods: {:?}",
+        pods.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
+    assert!(pods.iter().all(ready_on_loopback), "{pods:?}");
+
+    // One label: three brokers (kwok's pods) advertise their load balancers' addresses.
+    let ns = namespace(&c, "e2e-incluster").await;
+    Broker::new("kafka", 3).create(&c, &ns).await;
+    let addrs = converged(&c, &ns, "kafka", 3, 9094).await;
+    let (code, out) = product(&["status", "-n", &ns, "kafka"]);
+    assert_eq!(code, Some(0), "{out}");
+    for ip in addrs.values() {
+        assert!(out.contains(ip.as_str()), "status names {ip}: {out}");
+    }
+}
+
+/// Server-side dry-run creates of an opted-in pod, one after another, until `stop`: each must come
+/// back mutated. Returns (attempts, failures, first failure).
+async fn admit_continuously(c: Client, ns: String, stop: Arc<AtomicBool>) -> (usize, usize, Option<String>) {
+    let pods = Api::<Pod>::namespaced(c, &ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "probe-0", "labels": {"kafka-advertiser.io/enabled": "true"}, "annotations": {
+            "kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "{pod}.probe.invalid"}},
+        "spec": {"subdomain": "probe", "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
+            "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}
+    }))
+    .unwrap();
+    let pp = PostParams { dry_run: true, ..Default::default() };
+    let (attempts, failures) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let mut first = None;
+    while !stop.load(Ordering::Relaxed) {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        let verdict = match pods.create(&pp, &pod).await {
+            Ok(p) if annotation(&p, "kafka-advertiser.io/advertised").is_some() => None,
+            Ok(_) => Some("admitted without the webhook's mutation".to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(v) = verdict {
+            failures.fetch_add(1, Ordering::Relaxed);
+            first.get_or_insert(v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (attempts.into_inner(), failures.into_inner(), first)
+}
+
+/// Run `roll` while pods are admitted continuously; no admission may fail.
+async fn no_failed_admission_during(what: &str, roll: impl FnOnce() + Send + 'static) {
+    let c = client().await;
+    let ns = namespace(&c, "e2e-rollout").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(admit_continuously(c.clone(), ns, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t0 = Instant::now();
+    tokio::task::spawn_blocking(roll).await.unwrap();
+    // New pods all ready (helm --wait / rollout status already waited); a little more load after.
+    wait_for("the install's four pods ready", Duration::from_secs(120), || async {
+        let pods = install_pods(&c).await;
+        (pods.len() == 4 && pods.iter().all(ready_on_loopback)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (attempts, failures, first) = load.await.unwrap();
+    eprintln!("{what}: {attempts} admissions in {:.1} s, {failures} failed", t0.elapsed().as_secs_f64());
+    assert!(attempts > 50, "{what}: only {attempts} admissions were tried");
+    assert_eq!(failures, 0, "{what}: {failures} of {attempts} admissions failed, the first: {first:?}");
+}
+
+fn pod_uids(deployment: &str) -> Vec<String> {
+    let out = testenv().kubectl(&[
+        "-n",
+        NS,
+        "get",
+        "pods",
+        "-l",
+        &format!("app.kubernetes.io/component={deployment}"),
+        "-o",
+        "jsonpath={.items[*].metadata.uid}",
+    ]);
+    out.split_whitespace().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_webhook_rollout_fails_no_admission() {
+    require_pods_install();
+    let _g = INSTALL.write().await;
+    let before = pod_uids("webhook");
+    no_failed_admission_during("kubectl rollout restart of the webhook", || {
+        let env = testenv();
+        env.kubectl(&["-n", NS, "rollout", "restart", "deployment/kafka-advertiser-webhook"]);
+        env.kubectl(&["-n", NS, "rollout", "status", "deployment/kafka-advertiser-webhook", "--timeout=180s"]);
+    })
+    .await;
+    let after = pod_uids("webhook");
+    assert!(after.iter().all(|u| !before.contains(u)), "every webhook pod was replaced: {before:?} → {after:?}");
+}
+
+/// The chart of commit `rev`, packaged from git into `dir`.
+fn chart_at(rev: &str, dir: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tar = dir.join("chart.tar");
+    let (code, out) = run(std::process::Command::new("git").current_dir(root).args([
+        "archive",
+        "-o",
+        tar.to_str().unwrap(),
+        rev,
+        "charts/kafka-advertiser",
+    ]));
+    assert_eq!(code, Some(0), "git archive {rev} (the history of main is needed): {out}");
+    let (code, out) =
+        run(std::process::Command::new("tar").args(["-xf", tar.to_str().unwrap(), "-C", dir.to_str().unwrap()]));
+    assert_eq!(code, Some(0), "{out}");
+    dir.join("charts/kafka-advertiser").to_str().unwrap().to_owned()
+}
+
+/// The webhook container's env names KAFKA_ADVERTISER_LOG_LEVEL (this commit's chart does, 15d0a3e's not).
+async fn log_level_env() -> bool {
+    let web = Api::<Deployment>::namespaced(client().await, NS).get("kafka-advertiser-webhook").await.unwrap();
+    let pod = web.spec.unwrap().template.spec.unwrap();
+    pod.containers[0].env.iter().flatten().any(|e| e.name == "KAFKA_ADVERTISER_LOG_LEVEL")
+}
+
+#[tokio::test]
+async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
+    require_pods_install();
+    let _g = INSTALL.write().await;
+    let env = testenv();
+    let tmp = tempfile::tempdir().unwrap();
+    let earlier = chart_at(EARLIER_CHART, tmp.path());
+    let current = std::fs::read_dir(env.dir.join("chart"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .expect("the packaged chart (scripts/testenv.sh deploy with INSTALL=pods packages it)");
+    let opt_in = "podAnnotations.testenv\\.kafka-advertiser\\.io/run=kafka-advertiser";
+    helm(&["upgrade", "kafka-advertiser", &earlier, "--set-string", opt_in, "--wait", "--timeout", "5m"]);
+    let (code, out) = product(&["check", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "the earlier chart's install: {out}");
+    let before: Vec<String> = [pod_uids("webhook"), pod_uids("controller")].concat();
+    assert!(!log_level_env().await, "the earlier chart did not set the log level by env yet");
+
+    let current = current.to_str().unwrap().to_owned();
+    no_failed_admission_during("helm upgrade from the earlier chart", move || {
+        helm(&["upgrade", "kafka-advertiser", &current, "--set-string", opt_in, "--wait", "--timeout", "5m"]);
+    })
+    .await;
+    let after: Vec<String> = [pod_uids("webhook"), pod_uids("controller")].concat();
+    assert!(after.iter().all(|u| !before.contains(u)), "the upgrade rolled every pod: {before:?} → {after:?}");
+    assert!(log_level_env().await, "the webhook Deployment is this commit's chart's (KAFKA_ADVERTISER_LOG_LEVEL)");
+    let (code, out) = product(&["check", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "after the upgrade: {out}");
+}
