@@ -141,10 +141,11 @@ async fn no_failed_admission_during(what: &str, roll: impl FnOnce() + Send + 'st
     tokio::time::sleep(Duration::from_secs(1)).await;
     let t0 = Instant::now();
     tokio::task::spawn_blocking(roll).await.unwrap();
-    // New pods all ready (helm --wait / rollout status already waited); a little more load after.
-    wait_for("the install's four pods ready", Duration::from_secs(120), || async {
-        let pods = install_pods(&c).await;
-        (pods.len() == 4 && pods.iter().all(ready_on_loopback)).then_some(())
+    // The new pods ready and the old ones gone (through their shutdown delay and drain); then a
+    // little more load.
+    wait_for("the install's four pods ready, none terminating", Duration::from_secs(120), || async {
+        let all = Api::<Pod>::namespaced(c.clone(), NS).list(&ListParams::default()).await.ok()?.items;
+        (all.len() == 4 && all.iter().all(ready_on_loopback)).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -155,32 +156,25 @@ async fn no_failed_admission_during(what: &str, roll: impl FnOnce() + Send + 'st
     assert_eq!(failures, 0, "{what}: {failures} of {attempts} admissions failed, the first: {first:?}");
 }
 
-fn pod_uids(deployment: &str) -> Vec<String> {
-    let out = testenv().kubectl(&[
-        "-n",
-        NS,
-        "get",
-        "pods",
-        "-l",
-        &format!("app.kubernetes.io/component={deployment}"),
-        "-o",
-        "jsonpath={.items[*].metadata.uid}",
-    ]);
-    out.split_whitespace().map(str::to_owned).collect()
+/// The UIDs of a Deployment's live (not terminating) pods.
+async fn pod_uids(component: &str) -> Vec<String> {
+    let lp = ListParams::default().labels(&format!("app.kubernetes.io/component={component}"));
+    let pods = Api::<Pod>::namespaced(client().await, NS).list(&lp).await.unwrap().items;
+    pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(|p| p.uid().unwrap()).collect()
 }
 
 #[tokio::test]
 async fn a_webhook_rollout_fails_no_admission() {
     require_pods_install();
     let _g = INSTALL.write().await;
-    let before = pod_uids("webhook");
+    let before = pod_uids("webhook").await;
     no_failed_admission_during("kubectl rollout restart of the webhook", || {
         let env = testenv();
         env.kubectl(&["-n", NS, "rollout", "restart", "deployment/kafka-advertiser-webhook"]);
         env.kubectl(&["-n", NS, "rollout", "status", "deployment/kafka-advertiser-webhook", "--timeout=180s"]);
     })
     .await;
-    let after = pod_uids("webhook");
+    let after = pod_uids("webhook").await;
     assert!(after.iter().all(|u| !before.contains(u)), "every webhook pod was replaced: {before:?} → {after:?}");
 }
 
@@ -226,7 +220,7 @@ async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
     helm(&["upgrade", "kafka-advertiser", &earlier, "--set-string", opt_in, "--wait", "--timeout", "5m"]);
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "the earlier chart's install: {out}");
-    let before: Vec<String> = [pod_uids("webhook"), pod_uids("controller")].concat();
+    let before: Vec<String> = [pod_uids("webhook").await, pod_uids("controller").await].concat();
     assert!(!log_level_env().await, "the earlier chart did not set the log level by env yet");
 
     let current = current.to_str().unwrap().to_owned();
@@ -234,7 +228,7 @@ async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
         helm(&["upgrade", "kafka-advertiser", &current, "--set-string", opt_in, "--wait", "--timeout", "5m"]);
     })
     .await;
-    let after: Vec<String> = [pod_uids("webhook"), pod_uids("controller")].concat();
+    let after: Vec<String> = [pod_uids("webhook").await, pod_uids("controller").await].concat();
     assert!(after.iter().all(|u| !before.contains(u)), "the upgrade rolled every pod: {before:?} → {after:?}");
     assert!(log_level_env().await, "the webhook Deployment is this commit's chart's (KAFKA_ADVERTISER_LOG_LEVEL)");
     let (code, out) = product(&["check", "--wait", "120s"]);
