@@ -123,21 +123,22 @@ func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
 	r.mu.Lock()
 	r.nodes = nodes
 	r.mu.Unlock()
+	// Services first: a container's KUBERNETES_SERVICE_HOST comes from the `kubernetes` Service.
+	svcs, err := r.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.kubeService = kubeService(svcs.Items)
+	r.mu.Unlock()
 	pods, err := r.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	r.syncPods(ctx, pods)
-	svcs, err := r.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
 	if err := syncHosts(hosts, svcs.Items, pods.Items); err != nil {
 		log.Printf("hosts: %v", err)
 	}
-	r.mu.Lock()
-	r.kubeService = kubeService(svcs.Items)
-	r.mu.Unlock()
 	all := routes(svcs.Items, pods.Items, nodes)
 	for addr, rt := range clusterIPRoutes(svcs.Items, pods.Items, r.apiserver) {
 		all[addr] = rt

@@ -30,6 +30,7 @@ type listener struct {
 	backends atomic.Pointer[[]string]
 	sni      atomic.Pointer[map[string][]string]
 	next     atomic.Uint64
+	once     atomic.Bool
 }
 
 // routes: "ip:port" -> (owning Service, ready backends). Load-balancer ingress addresses reach every
@@ -93,7 +94,7 @@ func clusterIPRoutes(svcs []corev1.Service, pods []corev1.Pod, apiserver string)
 			if owner == "default/kubernetes" && sp.Name == "https" {
 				bs = []string{apiserver}
 			}
-			out[net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(sp.Port))] = route{owner: owner + " (ClusterIP)", backends: bs}
+			out[net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(sp.Port))] = route{owner: owner + " (ClusterIP)", backends: bs, once: true}
 		}
 	}
 	return out
@@ -132,6 +133,9 @@ type route struct {
 	owner    string
 	backends []string
 	sni      map[string][]string // TLS passthrough: backends by the client's server name
+	// once: one backend per connection, as kube-proxy's ClusterIP rules pick it: a backend that refuses
+	// fails the connection (no second try, unlike a load balancer's health-checked pool).
+	once bool
 }
 
 func (px *proxy) apply(want map[string]route) {
@@ -160,6 +164,7 @@ func (px *proxy) apply(want map[string]route) {
 		b, sni := rt.backends, rt.sni
 		l.backends.Store(&b)
 		l.sni.Store(&sni)
+		l.once.Store(rt.once)
 	}
 }
 
@@ -194,6 +199,9 @@ func (l *listener) relay(c net.Conn) {
 		}
 	}
 	start := int(l.next.Add(1))
+	if l.once.Load() && len(bs) > 1 {
+		bs = bs[start%len(bs) : start%len(bs)+1]
+	}
 	for i := range bs {
 		b, err := net.DialTimeout("tcp", bs[(start+i)%len(bs)], 3*time.Second)
 		if err != nil {
