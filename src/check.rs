@@ -200,7 +200,11 @@ async fn once(client: &Client, args: &CheckArgs) -> Vec<Outcome> {
     if let Some(cc) = cc.filter(|_| out[1].ok) {
         out.extend(serving(client, args, &cc).await);
     }
-    out.push(judge_dry_run(dry_run(client).await));
+    let admitted = match &args.dry_run_namespace {
+        Some(ns) => dry_run_in(client, ns).await,
+        None => dry_run(client).await,
+    };
+    out.push(judge_dry_run(admitted));
     let lease = Api::<Lease>::namespaced(client.clone(), &args.namespace).get_opt(&args.lease).await.ok().flatten();
     out.push(judge_lease(&args.lease, lease.as_ref(), k8s_openapi::jiff::Timestamp::now()));
     out

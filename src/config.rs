@@ -79,6 +79,10 @@ pub struct CheckArgs {
     /// The serving certificate's Secret (for a webhook reached through a Service).
     #[arg(long, env = "KAFKA_ADVERTISER_CHECK_TLS_SECRET", default_value = "kafka-advertiser-tls")]
     pub tls_secret: String,
+    /// Do the dry-run pod create in this existing namespace instead of a scratch namespace made and
+    /// deleted for it (then `create pods` there is all the check needs; the chart's `helm test` uses it).
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_DRY_RUN_NAMESPACE")]
+    pub dry_run_namespace: Option<String>,
     /// Retry until every check passes or this long has passed (e.g. 2m); 0: check once.
     #[arg(long, env = "KAFKA_ADVERTISER_CHECK_WAIT", value_parser = parse_duration, default_value = "0s")]
     pub wait: Duration,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::*;
 
@@ -67,9 +67,54 @@ fn helm_lint_passes() {
 /// The chart and deploy/ install the same thing: same objects (the Namespace is Helm's
 /// `--create-namespace`), the same Service ports, webhook rules and selectors, the same RBAC, and
 /// the same container ports, probes and flags.
+fn is_test_hook(v: &Value) -> bool {
+    v["metadata"]["annotations"]["helm.sh/hook"] == "test"
+}
+
+/// `helm test` runs `kafka-advertiser check` with rights to read what it checks, by name, and to
+/// create (dry-run) pods in the one namespace it is given; nothing else, and nothing kept after.
+#[test]
+fn helm_test_hook_reads_only_by_name() {
+    let objs: Vec<Value> =
+        template("ops", &["test.dryRunNamespace=kafka-probe"]).into_iter().filter(is_test_hook).collect();
+    let kinds: BTreeSet<(String, String)> = objs.iter().map(key).collect();
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
+    for v in &objs {
+        let policy = v["metadata"]["annotations"]["helm.sh/hook-delete-policy"].as_str().unwrap_or("");
+        assert!(policy.contains("hook-succeeded"), "{:?}", key(v));
+        for rule in v["rules"].as_array().into_iter().flatten() {
+            let create_pods = rule["resources"] == json!(["pods"]) && rule["verbs"] == json!(["create"]);
+            assert!(
+                rule["resourceNames"].is_array() || create_pods,
+                "{:?}: a rule without resourceNames: {rule}",
+                key(v)
+            );
+            assert!(!rule["verbs"].as_array().unwrap().iter().any(|x| x == "list" || x == "delete"), "{rule}");
+        }
+    }
+    let pod_roles: Vec<&Value> = objs
+        .iter()
+        .filter(|v| {
+            v["kind"] == "Role" && v["rules"].as_array().unwrap().iter().any(|r| r["resources"] == json!(["pods"]))
+        })
+        .collect();
+    assert_eq!(pod_roles.len(), 1);
+    assert_eq!(pod_roles[0]["metadata"]["namespace"], "kafka-probe");
+    let pod = objs.iter().find(|v| v["kind"] == "Pod").unwrap();
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    let cmd: Vec<&str> =
+        pod["spec"]["containers"][0]["command"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    assert_eq!(&cmd[..2], ["/usr/local/bin/kafka-advertiser", "check"]);
+    for want in ["--namespace=ops", "--dry-run-namespace=kafka-probe", "--webhook-configuration=kafka-advertiser"] {
+        assert!(cmd.contains(&want), "{cmd:?}");
+    }
+    assert!(template("ops", &["test.enabled=false"]).iter().all(|v| !is_test_hook(v)));
+}
+
 #[test]
 fn helm_template_matches_the_kustomize_render() {
-    let helm = template("kafka-advertiser", &[]);
+    // The `helm test` hook has no kustomize counterpart (helm_test_hook_reads_only_by_name).
+    let helm: Vec<Value> = template("kafka-advertiser", &[]).into_iter().filter(|v| !is_test_hook(v)).collect();
     let kust = kustomized();
     let names = |objs: &[Value]| -> BTreeSet<(String, String)> { objs.iter().map(key).collect() };
     let mut want = names(&kust);

@@ -82,6 +82,9 @@ async fn the_packaged_chart_runs_checks_and_gives_brokers_addresses() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("calls Service kafka-advertiser/kafka-advertiser"), "{out}");
     assert!(out.contains("kafka-advertiser-controller-"), "the leader is a controller pod: {out}");
+    // `helm test`: the chart's check pod, run by the pod runner as the chart's own identity.
+    let out = helm(&["test", "kafka-advertiser", "--timeout", "3m"]);
+    assert!(out.contains("kafka-advertiser-check") && out.contains("Succeeded"), "{out}");
     let pods = install_pods(&c).await;
     assert_eq!(
         pods.len(),
