@@ -10,9 +10,10 @@
 #                                loopback pool, the Gateway API (standard channel) and cert-manager
 #                                CRDs, and the pod runner (tools/testenv/podrunner: a kubelet and
 #                                kube-proxy stand-in that runs real Apache Kafka brokers for pods
-#                                annotated testenv.kafka-advertiser.io/run=broker, and relays each
-#                                loopback load-balancer address to its Service's ready endpoints);
-#                                cert-manager's own controllers with the CA issuer (tools/testenv/certmanager);
+#                                annotated testenv.kafka-advertiser.io/run=broker and kafka-advertiser's
+#                                own pods (run=kafka-advertiser), and relays each loopback
+#                                load-balancer address and ClusterIP to its Service's ready endpoints);
+#                                cert-manager's own controllers and cainjector (tools/testenv/certmanager);
 #                                admin kubeconfig in target/testenv/kubeconfig
 #   scripts/testenv.sh deploy    install kafka-advertiser as a user would (kubectl apply -k of a test
 #                                overlay of deploy/) and run, as its two Deployments would, two
@@ -20,6 +21,10 @@
 #                                token and two `serve --role controller` replicas with the controller's
 #                                With KAFKA_ADVERTISER_TESTENV_INSTALL=helm: `helm upgrade --install` of
 #                                charts/kafka-advertiser instead (the other install is removed first).
+#                                With KAFKA_ADVERTISER_TESTENV_INSTALL=pods: the chart packaged and
+#                                installed with its Deployments; the pod runner runs their pods
+#                                (podAnnotations run=kafka-advertiser) and the API server calls the
+#                                webhook through its Service's ClusterIP.
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
 #   scripts/testenv.sh lb NAMESPACE/SERVICE ADDRESS...  play the cloud: set a Service's
 #                                status.loadBalancer.ingress (each ADDRESS an IP or a hostname)
