@@ -161,18 +161,21 @@ pub fn render(outcomes: &[Outcome], output: CheckOutput) -> String {
 }
 
 async fn client(args: &CheckArgs) -> Result<Client, CheckError> {
-    let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
-    let config = match &args.kubeconfig {
+    user_client(args.kubeconfig.as_deref(), args.context.as_deref()).await.map_err(CheckError::Config)
+}
+
+/// A client as kubectl makes one: --kubeconfig, else KUBECONFIG, ~/.kube/config or in-cluster; --context.
+pub async fn user_client(kubeconfig: Option<&std::path::Path>, context: Option<&str>) -> Result<Client, String> {
+    let options = KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
+    let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| CheckError::Config(e.to_string()))?;
-            Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| CheckError::Config(e.to_string()))?
+            let kc = Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+            Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| e.to_string())?
         }
-        None if args.context.is_some() => {
-            Config::from_kubeconfig(&options).await.map_err(|e| CheckError::Config(e.to_string()))?
-        }
-        None => Config::infer().await.map_err(|e| CheckError::Config(e.to_string()))?,
+        None if context.is_some() => Config::from_kubeconfig(&options).await.map_err(|e| e.to_string())?,
+        None => Config::infer().await.map_err(|e| e.to_string())?,
     };
-    Client::try_from(config).map_err(|e| CheckError::Config(e.to_string()))
+    Client::try_from(config).map_err(|e| e.to_string())
 }
 
 /// Run every check; with `--wait`, again until all pass or the time is up.

@@ -280,13 +280,41 @@ pub struct MutateArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The StatefulSet.
-    pub statefulset: String,
-    /// Its namespace (default: the kubeconfig context's).
+    /// One StatefulSet, in detail (default: every opted-in StatefulSet of the namespace, as a table).
+    pub statefulset: Option<String>,
+    /// The namespace (default: the kubeconfig context's).
     #[arg(short = 'n', long, env = "KAFKA_ADVERTISER_STATUS_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long, env = "KAFKA_ADVERTISER_STATUS_ALL_NAMESPACES", conflicts_with_all = ["namespace", "statefulset"])]
+    pub all_namespaces: bool,
+    /// Output: wide (the table with each StatefulSet's latest warning), json or yaml.
+    #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_STATUS_OUTPUT", value_enum)]
+    pub output: Option<StatusOutput>,
+    /// Print again on every change, until interrupted.
+    #[arg(short = 'w', long, env = "KAFKA_ADVERTISER_STATUS_WATCH", conflicts_with = "wait")]
+    pub watch: bool,
+    /// Wait until every broker advertises its address (like `kubectl rollout status`), up to --timeout.
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_WAIT")]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_TIMEOUT", value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context (default: its current one).
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_CONTEXT")]
+    pub context: Option<String>,
     #[command(flatten)]
     pub mutation: MutationArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusOutput {
+    Wide,
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Args)]

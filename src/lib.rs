@@ -64,22 +64,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
         Command::Certs(args) => offline::certs_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
-        Command::Status(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| {
-                let defaults = args.mutation.defaults();
-                rt.block_on(status::status(args.namespace.as_deref(), &args.statefulset, &defaults)).map_err(Into::into)
-            })
-            .and_then(|r| {
-                print_out(&status::render(&r))?;
-                if r.healthy() {
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!("a broker of {}/{} waits, drifts or has no pod", r.namespace, r.name))
-                }
-            }),
+        Command::Status(args) => return status_cmd(&args),
         Command::Check(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -98,6 +83,31 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `status`'s exit code: 0 ready, 1 a broker waits or drifts, 2 an error (bad kubeconfig, not found).
+fn status_cmd(args: &config::StatusArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let print = |s: &str| {
+        let _ = print_out(s);
+    };
+    match rt.block_on(status::run(args, print)) {
+        Ok(status::Verdict::Ready) => ExitCode::SUCCESS,
+        Ok(status::Verdict::NotReady) => {
+            eprintln!("a broker waits, drifts or has no pod (see above)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -226,9 +226,10 @@ async fn status_command_as_a_kubectl_plugin() {
     let plugin = plugins.path().join("kubectl-kafka_advertiser");
     std::fs::copy(env.product(), &plugin).unwrap();
     let path = format!("{}:{}", plugins.path().display(), std::env::var("PATH").unwrap_or_default());
-    let status = |sts: &str| {
+    let status_args = |args: &[&str]| {
         let out = std::process::Command::new(env.tool("kubectl"))
-            .args(["kafka-advertiser", "status", "-n", &ns, sts])
+            .args(["kafka-advertiser", "status"])
+            .args(args)
             .env("PATH", &path)
             .env("KUBECONFIG", env.kubeconfig())
             .output()
@@ -239,6 +240,7 @@ async fn status_command_as_a_kubectl_plugin() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let status = |sts: &str| status_args(&["-n", &ns, sts]);
     let want: Vec<String> = addrs.values().map(|a| format!("{a}:9094")).collect();
     let (code, out, err) = wait_for("status reports both brokers ok", T, || async {
         let r = status("metrics");
@@ -266,8 +268,32 @@ async fn status_command_as_a_kubectl_plugin() {
     assert!(err.contains("waits, drifts or has no pod"), "{err}");
 
     let (code, _, err) = status("absent");
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "an error is exit 2: {err}");
     assert!(err.contains(&format!("StatefulSet {ns}/absent not found")), "{err}");
+
+    // The namespace as a table, kubectl-style: one line per opted-in StatefulSet, exit 1 (one waits).
+    let (code, out, _) = status_args(&["-n", &ns]);
+    assert_eq!(code, Some(1), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines.len() == 3, "{out}");
+    assert!(lines[1].starts_with("metrics") && lines[1].contains("2/2") && lines[1].ends_with("Ready"), "{out}");
+    assert!(lines[2].starts_with("stuck") && lines[2].ends_with("Waiting(1)"), "{out}");
+    // Every namespace, as data: both StatefulSets of this namespace, among others.
+    let (_, out, err) = status_args(&["-A", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let mine: Vec<&serde_json::Value> =
+        v["items"].as_array().unwrap().iter().filter(|i| i["namespace"] == ns).collect();
+    assert_eq!(mine.len(), 2, "{v:#}");
+    assert_eq!(mine[0]["name"], "metrics");
+    assert_eq!(mine[0]["ready"], true);
+    assert_eq!(mine[0]["brokers"][1]["address"], format!("{}:9094", addrs[&1]));
+    // --wait: ready at once for `metrics`; `stuck` gives up after the timeout with exit 1.
+    let (code, out, _) = status_args(&["-n", &ns, "metrics", "--wait", "--timeout", "30s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let t0 = std::time::Instant::now();
+    let (code, _, err) = status_args(&["-n", &ns, "stuck", "--wait", "--timeout", "3s"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(t0.elapsed() >= Duration::from_secs(3), "--wait waited");
 }
 
 /// A cloud load balancer that reports an IP and a hostname (played by `scripts/testenv.sh lb`):

@@ -98,11 +98,24 @@ async fn the_packaged_chart_runs_checks_and_gives_brokers_addresses() {
     let ns = namespace(&c, "e2e-incluster").await;
     Broker::new("kafka", 3).create(&c, &ns).await;
     let addrs = converged(&c, &ns, "kafka", 3, 9094).await;
-    let (code, out) = product(&["status", "-n", &ns, "kafka"]);
-    assert_eq!(code, Some(0), "{out}");
-    for ip in addrs.values() {
-        assert!(out.contains(ip.as_str()), "status names {ip}: {out}");
+    // `status -A`: the StatefulSet among every namespace's, ready, each broker at its address.
+    let env = testenv();
+    let json = std::process::Command::new(env.product())
+        .args(["status", "-A", "-o", "json"])
+        .env("KUBECONFIG", env.kubeconfig())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&json.stdout);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let item = v["items"].as_array().unwrap().iter().find(|i| i["namespace"] == ns.as_str()).cloned();
+    let item = item.unwrap_or_else(|| panic!("{ns} not listed: {v:#}"));
+    assert_eq!(item["ready"], true, "{item:#}");
+    for (o, ip) in &addrs {
+        assert_eq!(item["brokers"][*o as usize]["address"], format!("{ip}:9094"), "{item:#}");
     }
+    let (code, out) = product(&["status", "-n", &ns]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("kafka") && l.ends_with("Ready")), "{out}");
 }
 
 /// Server-side dry-run creates of an opted-in pod, one after another, until `stop`: each must come

@@ -1,6 +1,6 @@
-//! `kafka-advertiser status`: what each broker of one StatefulSet advertises, and why it waits or
-//! drifts, read from the cluster with the user's kubeconfig. The report is a pure function of the
-//! objects read ([`report`]); the command only fetches them.
+//! `kafka-advertiser status`: what each broker of the opted-in StatefulSets advertises, and why it
+//! waits or drifts, read from the cluster with the user's kubeconfig. The report is a pure function of
+//! the objects read ([`report`]), printed by [`view`]; the command only fetches them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -11,6 +11,9 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
+pub mod view;
+
+use crate::config::StatusArgs;
 use crate::controller::{addresses, desired};
 use crate::mutate::settings::Mode;
 use crate::mutate::{self, AddressBook, Defaults, RequestNames};
@@ -274,30 +277,128 @@ pub fn render(r: &Report) -> String {
     out
 }
 
-/// Read the StatefulSet, its Services, pods and Events with the user's kubeconfig; report.
-pub async fn status(namespace: Option<&str>, name: &str, defaults: &Defaults) -> Result<Report, StatusError> {
-    let client = Client::try_default().await.map_err(|e| StatusError::Config(e.to_string()))?;
-    let ns = namespace.map_or_else(|| client.default_namespace().to_owned(), str::to_owned);
-    let sts = Api::<StatefulSet>::namespaced(client.clone(), &ns)
-        .get_opt(name)
-        .await?
-        .ok_or_else(|| StatusError::NotFound { namespace: ns.clone(), name: name.to_owned() })?;
-    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{STATEFULSET_LABEL}={name},{ROLE_LABEL}=broker");
-    let services =
-        Api::<Service>::namespaced(client.clone(), &ns).list(&ListParams::default().labels(&selector)).await?;
-    let uid = sts.uid();
-    let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.owner_references().iter().any(|o| o.kind == "StatefulSet" && Some(&o.uid) == uid.as_ref()))
+/// Which StatefulSets a `status` run reports on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// One, by name (reported even when it is not opted in).
+    One { namespace: String, name: String },
+    /// Every opted-in StatefulSet of a namespace.
+    Namespace(String),
+    /// Every opted-in StatefulSet.
+    All,
+}
+
+impl Scope {
+    fn namespace(&self) -> Option<&str> {
+        match self {
+            Scope::One { namespace, .. } | Scope::Namespace(namespace) => Some(namespace),
+            Scope::All => None,
+        }
+    }
+
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        match self.namespace() {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+}
+
+/// Read the StatefulSets in scope, their Services, pods and Events with the user's kubeconfig; report.
+pub async fn reports(client: &Client, scope: &Scope, defaults: &Defaults) -> Result<Vec<Report>, StatusError> {
+    let statefulsets: Vec<StatefulSet> = match scope {
+        Scope::One { namespace, name } => vec![Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .ok_or_else(|| StatusError::NotFound { namespace: namespace.clone(), name: name.clone() })?],
+        _ => scope
+            .api::<StatefulSet>(client)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(desired::opted_in)
+            .collect(),
+    };
+    if statefulsets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{ROLE_LABEL}=broker");
+    let services = scope.api::<Service>(client).list(&ListParams::default().labels(&selector)).await?.items;
+    let pods = scope.api::<Pod>(client).list(&ListParams::default()).await?.items;
+    let events =
+        scope.api::<Event>(client).list(&ListParams::default().fields("regarding.kind=StatefulSet")).await?.items;
+    let mut out: Vec<Report> = statefulsets
+        .iter()
+        .map(|sts| {
+            let (ns, name, uid) = (sts.namespace(), sts.name_any(), sts.uid());
+            let mine = |o: &Option<String>| o == &ns;
+            let svcs: Vec<Service> = services
+                .iter()
+                .filter(|s| mine(&s.namespace()) && s.labels().get(STATEFULSET_LABEL) == Some(&name))
+                .cloned()
+                .collect();
+            let owned: Vec<Pod> = pods
+                .iter()
+                .filter(|p| {
+                    p.owner_references().iter().any(|o| o.kind == "StatefulSet" && Some(&o.uid) == uid.as_ref())
+                })
+                .cloned()
+                .collect();
+            let evs: Vec<Event> = events
+                .iter()
+                .filter(|e| mine(&e.namespace()) && e.regarding.as_ref().and_then(|r| r.name.as_ref()) == Some(&name))
+                .cloned()
+                .collect();
+            report(sts, &svcs, &owned, &evs, defaults)
+        })
         .collect();
-    let events: Vec<Event> = Api::<Event>::namespaced(client, &ns)
-        .list(&ListParams::default().fields(&format!("regarding.kind=StatefulSet,regarding.name={name}")))
-        .await?
-        .items;
-    Ok(report(&sts, &services.items, &pods, &events, defaults))
+    out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Ok(out)
+}
+
+/// How a `status` run ends: 0 every broker advertises its address, 1 some wait or drift, 2 an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ready,
+    NotReady,
+}
+
+/// `kafka-advertiser status`: print, once or (--watch) on every change, or (--wait) until ready.
+pub async fn run(args: &StatusArgs, print: impl Fn(&str)) -> Result<Verdict, StatusError> {
+    let client = crate::check::user_client(args.kubeconfig.as_deref(), args.context.as_deref())
+        .await
+        .map_err(StatusError::Config)?;
+    let ns = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_owned());
+    let scope = match (&args.statefulset, args.all_namespaces) {
+        (Some(name), _) => Scope::One { namespace: ns, name: name.clone() },
+        (None, true) => Scope::All,
+        (None, false) => Scope::Namespace(ns),
+    };
+    let defaults = args.mutation.defaults();
+    let deadline = std::time::Instant::now() + args.timeout;
+    let mut last = String::new();
+    loop {
+        let reports = reports(&client, &scope, &defaults).await?;
+        let ready = reports.iter().all(Report::healthy);
+        let text = view::output(&reports, matches!(scope, Scope::One { .. }), args.all_namespaces, args.output);
+        let done = !args.watch && (!args.wait || ready || std::time::Instant::now() >= deadline);
+        if (args.watch && text != last) || done {
+            print(&text);
+        }
+        if done {
+            return Ok(if ready { Verdict::Ready } else { Verdict::NotReady });
+        }
+        last = text;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 #[cfg(test)]
