@@ -191,6 +191,10 @@ pub struct ControllerArgs {
     /// (shorter than the lease duration, so it stops before another replica can take over).
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_RENEW_DEADLINE", value_parser = parse_duration, default_value = "10s")]
     pub lease_renew_deadline: Duration,
+    /// ConfigMap (in the Lease's namespace) where the controller publishes its effective settings for
+    /// `kafka-advertiser status`; empty: none.
+    #[arg(long, env = "KAFKA_ADVERTISER_SETTINGS_CONFIGMAP", default_value = "kafka-advertiser-settings")]
+    pub settings_configmap: String,
 }
 
 #[derive(Debug, Args)]
@@ -306,8 +310,18 @@ pub struct StatusArgs {
     /// Kubeconfig context (default: its current one).
     #[arg(long, env = "KAFKA_ADVERTISER_STATUS_CONTEXT")]
     pub context: Option<String>,
-    #[command(flatten)]
-    pub mutation: MutationArgs,
+    /// The install's namespace, where the controller publishes its settings.
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_INSTALL_NAMESPACE", default_value = "kafka-advertiser")]
+    pub install_namespace: String,
+    /// The published settings' ConfigMap (the chart's `<fullname>-settings`).
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_SETTINGS_CONFIGMAP", default_value = "kafka-advertiser-settings")]
+    pub settings_configmap: String,
+    /// The server's default mode, when its published settings cannot be read.
+    #[arg(long, env = "KAFKA_ADVERTISER_DEFAULT_MODE", value_enum)]
+    pub default_mode: Option<Mode>,
+    /// The server's cluster DNS domain, when its published settings cannot be read.
+    #[arg(long, env = "KAFKA_ADVERTISER_CLUSTER_DOMAIN")]
+    pub cluster_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

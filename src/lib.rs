@@ -87,6 +87,22 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Publish the controller's effective settings (for `status`); a failure is a warning, not fatal.
+fn publish_settings(client: kube::Client, args: &ServeArgs) -> impl std::future::Future<Output = ()> + use<> {
+    let tenancy =
+        clap::ValueEnum::to_possible_value(&args.tenancy).map(|v| v.get_name().to_owned()).unwrap_or_default();
+    let data = controller::published::data(&args.mutation.defaults(), &tenancy, &args.controller.namespaces);
+    let (ns, name) = (args.controller.lease_namespace.clone(), args.controller.settings_configmap.clone());
+    async move {
+        match controller::published::publish(client, &ns, &name, data).await {
+            Ok(written) => tracing::info!(namespace = %ns, name = %name, written, "settings published"),
+            Err(e) => {
+                tracing::warn!(namespace = %ns, name = %name, error = %e, "cannot publish the settings for `status`")
+            }
+        }
+    }
+}
+
 /// `status`'s exit code: 0 ready, 1 a broker waits or drifts, 2 an error (bad kubeconfig, not found).
 fn status_cmd(args: &config::StatusArgs) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -193,6 +209,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             readiness: readiness.clone(),
         };
         let settings = controller_settings(&args.controller);
+        if role != Role::Webhook && !args.controller.settings_configmap.is_empty() {
+            tokio::spawn(publish_settings(shared.client.clone(), &args));
+        }
         Some(match role {
             // The webhook's identity reads; it never leads nor writes.
             Role::Webhook => tokio::spawn(controller::view::run(shared, settings.namespaces, stop.clone())),

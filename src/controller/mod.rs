@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod leader;
 pub mod observe;
 pub mod plan;
+pub mod published;
 pub mod reconcile;
 pub mod report;
 pub mod view;
@@ -77,6 +78,9 @@ pub const WEBHOOK_CLUSTER_RBAC: &[Right] =
 
 /// Leader election: a Role in the install's namespace, for the controller only.
 pub const LEASE_RBAC: Right = ("coordination.k8s.io", "leases", &["get", "list", "watch", "create", "patch", "update"]);
+
+/// The published settings ConfigMap ([`published`]), in the install's namespace, same Role.
+pub const SETTINGS_RBAC: Right = ("", "configmaps", &["get", "create", "patch"]);
 
 #[cfg(test)]
 mod tests;

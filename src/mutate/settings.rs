@@ -211,7 +211,7 @@ pub enum AntiAffinity {
 }
 
 /// Global defaults that come from flags rather than annotations.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Defaults {
     pub mode: Mode,
     pub cluster_domain: String,

@@ -364,6 +364,22 @@ pub async fn reports(client: &Client, scope: &Scope, defaults: &Defaults) -> Res
     Ok(out)
 }
 
+/// The server's defaults: each flag given, else what the controller published, else the built-in one.
+async fn server_defaults(client: &Client, args: &StatusArgs) -> Defaults {
+    let published = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), &args.install_namespace)
+        .get_opt(&args.settings_configmap)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|cm| cm.data)
+        .and_then(|d| crate::controller::published::defaults_from(&d));
+    let base = published.unwrap_or_default();
+    Defaults {
+        mode: args.default_mode.unwrap_or(base.mode),
+        cluster_domain: args.cluster_domain.clone().unwrap_or(base.cluster_domain),
+    }
+}
+
 /// How a `status` run ends: 0 every broker advertises its address, 1 some wait or drift, 2 an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -382,7 +398,7 @@ pub async fn run(args: &StatusArgs, print: impl Fn(&str)) -> Result<Verdict, Sta
         (None, true) => Scope::All,
         (None, false) => Scope::Namespace(ns),
     };
-    let defaults = args.mutation.defaults();
+    let defaults = server_defaults(&client, args).await;
     let deadline = std::time::Instant::now() + args.timeout;
     let mut last = String::new();
     loop {

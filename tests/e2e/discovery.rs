@@ -382,3 +382,53 @@ async fn a_configmap_with_the_discovery_name_is_not_taken_over() {
     let still = cms.get("kafka-external-bootstrap").await.unwrap();
     assert_eq!(still.data, before.data);
 }
+
+/// `status` takes the server's defaults from the ConfigMap the controller publishes in its namespace
+/// (`kafka-advertiser-settings`), not from flags: a cluster domain published differently makes the
+/// same brokers drift in its eyes, until a flag says otherwise.
+#[tokio::test]
+async fn status_reads_the_servers_published_settings() {
+    let _g = INSTALL.write().await;
+    let env = testenv();
+    let c = client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "kafka-advertiser");
+    let published = wait_for("the controller's published settings", T, || async {
+        cms.get_opt("kafka-advertiser-settings").await.ok().flatten()
+    })
+    .await;
+    let data = published.data.clone().unwrap_or_default();
+    assert_eq!(data.get("defaultMode").map(String::as_str), Some("loadbalancer"), "{data:?}");
+    assert_eq!(data.get("clusterDomain").map(String::as_str), Some("cluster.local"), "{data:?}");
+    let ns = namespace(&c, "e2e-settings").await;
+    Broker::new("kafka", 1).create(&c, &ns).await;
+    converged(&c, &ns, "kafka", 1, 9094).await;
+    let status = |extra: &[&str]| {
+        let out = std::process::Command::new(env.product())
+            .args(["status", "-n", &ns, "kafka"])
+            .args(extra)
+            .env("KUBECONFIG", env.kubeconfig())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(status(&[]).0, Some(0));
+
+    // Published differently (as a server started with another --cluster-domain would): drift.
+    let restore = data.clone();
+    let patch = |d: &std::collections::BTreeMap<String, String>| {
+        let body = serde_json::json!({"data": d});
+        let cms = cms.clone();
+        async move { cms.patch("kafka-advertiser-settings", &PatchParams::default(), &Patch::Merge(&body)).await.unwrap() }
+    };
+    let mut other = data.clone();
+    other.insert("clusterDomain".into(), "corp.example".into());
+    patch(&other).await;
+    let (code, out) = status(&[]);
+    let (flagged, flagged_out) = status(&["--cluster-domain", "cluster.local"]);
+    patch(&restore).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("DRIFT") && out.contains("svc.corp.example"), "{out}");
+    assert_eq!(flagged, Some(0), "a flag overrides what is published: {flagged_out}");
+    let (code, out) = status(&[]);
+    assert_eq!(code, Some(0), "restored: {out}");
+}

@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use kafka_advertiser::controller::{
-    Right, CLASS_STATUS_RBAC, CLUSTER_RBAC, GATEWAY_LISTENER_RBAC, LEASE_RBAC, RBAC, WEBHOOK_CLUSTER_RBAC, WEBHOOK_RBAC,
+    Right, CLASS_STATUS_RBAC, CLUSTER_RBAC, GATEWAY_LISTENER_RBAC, LEASE_RBAC, RBAC, SETTINGS_RBAC,
+    WEBHOOK_CLUSTER_RBAC, WEBHOOK_RBAC,
 };
 use serde_json::Value;
 
@@ -126,7 +127,8 @@ fn assert_scoped(granted: &[Granted], want: &BTreeSet<(String, String, String)>,
 pub fn assert_controller(objs: &[Value], ns: &str, sa: &str, watched: &[&str], gateways: &[&str]) {
     let who = format!("controller {ns}/{sa}");
     let all = rights(objs, ns, sa);
-    let lease = expand(&[LEASE_RBAC]);
+    // The Lease and the published settings, in its own namespace.
+    let lease = expand(&[LEASE_RBAC, SETTINGS_RBAC]);
     let gateway_patch = expand(&[GATEWAY_LISTENER_RBAC]);
     let cluster_reads = expand(CLUSTER_RBAC);
     let namespaced = expand(RBAC);
