@@ -283,7 +283,7 @@ async fn serve_webhook(
     w: Webhook,
     state: admission::WebhookState,
     provider: Arc<rustls::crypto::CryptoProvider>,
-    readiness: &Readiness,
+    readiness: &Arc<Readiness>,
     stop: &CancellationToken,
 ) {
     tokio::spawn(tls::watch(
@@ -304,5 +304,9 @@ async fn serve_webhook(
         shutdown_grace: args.server.shutdown_grace,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(w.config));
-    admission::server::serve(w.listener, acceptor, admission::router(state), opts, stop.clone()).await;
+    let draining = readiness.clone();
+    let router = admission::server::close_connections_while(admission::router(state), move || {
+        draining.draining.load(Ordering::Acquire)
+    });
+    admission::server::serve(w.listener, acceptor, router, opts, stop.clone()).await;
 }

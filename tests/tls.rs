@@ -267,7 +267,8 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
 }
 
 /// During the shutdown delay the replica is not ready but still answers, new connections included,
-/// so a rolling update loses no request; then it drains and exits 0.
+/// and tells kept-alive HTTP/1.1 connections to close (they would otherwise stay on it), so a rolling
+/// update loses no request; then it drains and exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_serving_for_the_shutdown_delay_with_readyz_failing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -275,8 +276,15 @@ async fn sigterm_keeps_serving_for_the_shutdown_delay_with_readyz_failing() {
     make_certs(&certs, false);
     let mut server = Server::start(&certs, &["--shutdown-delay", "3s"]);
     server.wait_ready();
+    let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
+    let connection = |r: &reqwest::Response| r.headers().get("connection").map(|v| v.to_str().unwrap().to_string());
+    // Serving: HTTP/1.1 connections are kept alive.
+    let keep = client(&[&certs.join("ca.crt")], false);
+    let r = keep.post(server.url("/mutate")).header("content-type", "application/json").body(body.clone());
+    let r = r.send().await.unwrap();
+    assert_eq!((r.status().as_u16(), connection(&r)), (200, None));
     server.sigterm();
-    let (code, body) = loop {
+    let (code, readyz) = loop {
         let r = admin_get(server.admin, "/readyz").unwrap();
         if r.0 != 200 {
             break r;
@@ -284,10 +292,15 @@ async fn sigterm_keeps_serving_for_the_shutdown_delay_with_readyz_failing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(code, 503);
-    assert!(body.contains("shutting down"), "{body}");
+    assert!(readyz.contains("shutting down"), "{readyz}");
+    // The kept-alive connection is answered and told to close, so the client's next request dials the
+    // Service again instead of staying on this terminating replica.
+    let r = keep.post(server.url("/mutate")).header("content-type", "application/json").body(body.clone());
+    let r = r.send().await.unwrap();
+    let got = (r.status().as_u16(), connection(&r));
+    assert_eq!(got, (200, Some("close".to_string())), "{:?}", r.text().await);
     // Requests on fresh connections (a new client each, HTTP/1.1 and HTTP/2) throughout most of the
     // delay: none is refused.
-    let body = serde_json::to_vec(&fixture("kafka-1-seed-shared-address")).unwrap();
     let until = std::time::Instant::now() + Duration::from_millis(2000);
     let mut answered = 0;
     while std::time::Instant::now() < until {

@@ -1,9 +1,20 @@
 //! HTTPS accept loop: TCP_NODELAY, bounded TLS handshake, HTTP/2 + HTTP/1.1 by ALPN, a cap on
 //! concurrent connections, and graceful shutdown (stop accepting, finish in-flight requests).
+//!
+//! Draining starts before the listener closes: for the shutdown delay every HTTP/1.1 response says
+//! `Connection: close`. The API server calls webhooks over HTTP/1.1 keep-alive connections (its
+//! webhook client forces `http/1.1`), and kube-proxy's conntrack keeps an open connection on the
+//! replica it first picked, so without this the API server keeps sending to a terminating replica
+//! until the drain closes the idle connection under a request it has just written: `EOF`, a failed
+//! admission, not retried. Closed after one response, the next request dials the Service again and
+//! reaches a ready replica.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Version};
+use axum::middleware::Next;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -35,6 +46,25 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(25),
         }
     }
+}
+
+/// While `draining()` holds, HTTP/1.x responses carry `Connection: close` (see the module doc).
+/// HTTP/2 needs nothing: the drain's GOAWAY moves those clients without losing a stream.
+pub fn close_connections_while<F>(router: Router, draining: F) -> Router
+where
+    F: Fn() -> bool + Clone + Send + Sync + 'static,
+{
+    router.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+        let draining = draining.clone();
+        async move {
+            let http1 = req.version() <= Version::HTTP_11;
+            let mut res = next.run(req).await;
+            if http1 && draining() {
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            res
+        }
+    }))
 }
 
 /// Serve `router` over TLS on `listener` until `stop` fires, then drain.

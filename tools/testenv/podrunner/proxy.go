@@ -202,9 +202,13 @@ func (l *listener) relay(c net.Conn) {
 	if l.once.Load() && len(bs) > 1 {
 		bs = bs[start%len(bs) : start%len(bs)+1]
 	}
+	if len(bs) == 0 {
+		log.Printf("proxy: %s (%s): no ready endpoint for %s", l.ln.Addr(), l.owner, c.RemoteAddr())
+	}
 	for i := range bs {
 		b, err := net.DialTimeout("tcp", bs[(start+i)%len(bs)], 3*time.Second)
 		if err != nil {
+			log.Printf("proxy: %s (%s): backend %s: %v", l.ln.Addr(), l.owner, bs[(start+i)%len(bs)], err)
 			continue
 		}
 		defer b.Close()
