@@ -131,7 +131,7 @@ async fn admit_continuously(c: Client, ns: String, stop: Arc<AtomicBool>) -> (us
     .unwrap();
     let pp = PostParams { dry_run: true, ..Default::default() };
     let (attempts, failures) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let mut first = None;
+    let mut first: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         attempts.fetch_add(1, Ordering::Relaxed);
         let verdict = match pods.create(&pp, &pod).await {
@@ -141,6 +141,7 @@ async fn admit_continuously(c: Client, ns: String, stop: Arc<AtomicBool>) -> (us
         };
         if let Some(v) = verdict {
             failures.fetch_add(1, Ordering::Relaxed);
+            eprintln!("{} UTC admission failed: {v}", utc_now());
             first.get_or_insert(v);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -169,7 +170,27 @@ async fn no_failed_admission_during(what: &str, roll: impl FnOnce() + Send + 'st
     let (attempts, failures, first) = load.await.unwrap();
     eprintln!("{what}: {attempts} admissions in {:.1} s, {failures} failed", t0.elapsed().as_secs_f64());
     assert!(attempts > 50, "{what}: only {attempts} admissions were tried");
+    if failures > 0 {
+        eprintln!("the pod runner's log meanwhile (relay errors, pods started and stopped):\n{}", runner_log_since(t0));
+    }
     assert_eq!(failures, 0, "{what}: {failures} of {attempts} admissions failed, the first: {first:?}");
+}
+
+/// Wall-clock time of day, UTC, as the pod runner logs it (HH:MM:SS.micros).
+fn utc_now() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!("{:02}:{:02}:{:02}.{:06}", s / 3600, s / 60 % 60, s % 60, d.subsec_micros())
+}
+
+/// The pod runner's log lines about the install's pods and the relays, from `since` (minus a second).
+fn runner_log_since(since: Instant) -> String {
+    let file = testenv().dir.join("logs/podrunner.log");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| format!("{}: {e}", file.display()));
+    let secs = since.elapsed().as_secs() + 2;
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(NS) || l.contains("proxy:")).collect();
+    // A second's lines at most every 20 ms: the last 100 per second of the window is plenty.
+    lines[lines.len().saturating_sub(100 * secs as usize)..].join("\n")
 }
 
 /// The UIDs of a Deployment's live (not terminating) pods.

@@ -85,6 +85,7 @@ func main() {
 	px := &proxy{listeners: map[string]*listener{}}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
 	log.Printf("running pods annotated %s=broker; pod IPs from %s", runAnnotation, *cidr)
 	for ctx.Err() == nil {
 		if err := r.pass(ctx, px, hosts); err != nil && ctx.Err() == nil {
