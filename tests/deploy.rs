@@ -627,10 +627,11 @@ fn every_image_reference_is_from_a_known_repository() {
     }
 }
 
-/// README "Security": the RBAC table says what `deploy/` grants, row for row, both ways.
+/// docs/security.md: the RBAC table says what `deploy/` grants, row for row, both ways.
 #[test]
-fn the_readme_rbac_table_is_what_deploy_grants() {
-    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+fn the_security_docs_rbac_table_is_what_deploy_grants() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/security.md")).unwrap();
     let table = readme.split("<!-- rbac-table").nth(1).and_then(|t| t.split("<!-- /rbac-table -->").next()).unwrap();
     let split = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_owned()).collect() };
     let mut documented = BTreeSet::new();
@@ -662,7 +663,7 @@ fn the_readme_rbac_table_is_what_deploy_grants() {
             granted.insert((who.to_owned(), g.group, g.resource, g.verb, scope.to_owned()));
         }
     }
-    assert_eq!(documented, granted, "README's RBAC table and deploy/ differ");
+    assert_eq!(documented, granted, "docs/security.md's RBAC table and deploy/ differ");
 }
 
 /// The ExternalAccessClass CRD: its CEL list of setting keys is the code's vocabulary, it is

@@ -713,7 +713,7 @@ mod modes {
     }
 
     /// Brokers whose EXTERNAL listener is TLS from the Certificates of `Issuer/ca` (tls-issuer), read
-    /// as the README shows: PEM key store values through Kafka's DirectoryConfigProvider.
+    /// as docs/gateway-and-tls.md shows: PEM key store values through Kafka's DirectoryConfigProvider.
     fn tls_kafka(mode: &str) -> RealKafka {
         let mut kafka = RealKafka::new("kafka", 3, mode);
         kafka.annotations.push(("kafka-advertiser.io/tls-issuer".into(), "Issuer/ca".into()));

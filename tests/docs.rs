@@ -1,0 +1,161 @@
+//! The documentation holds together: the README stays a short front page (under 200 lines), and every
+//! relative link in it and in `docs/` reaches a file that exists and, with `#anchor`, one of its headings
+//! (GitHub's anchors: lower case, punctuation dropped, spaces to dashes).
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pages() -> Vec<PathBuf> {
+    let mut out = vec![root().join("README.md")];
+    for e in std::fs::read_dir(root().join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// GitHub's heading anchor.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings (outside code fences).
+fn anchors(text: &str) -> Vec<String> {
+    let mut fence = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fence = !fence;
+        } else if !fence && line.starts_with('#') {
+            out.push(anchor(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// `[text](target)` targets that are neither URLs nor mail addresses.
+fn relative_links(text: &str) -> Vec<String> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|t| !t.contains("://") && !t.starts_with("mailto:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readme_is_a_front_page() {
+    let lines = std::fs::read_to_string(root().join("README.md")).unwrap().lines().count();
+    assert!(lines < 200, "README.md has {lines} lines: move the detail into docs/ and link it");
+}
+
+#[test]
+fn every_relative_link_resolves() {
+    let mut broken = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for link in relative_links(&text) {
+            let (file, frag) = link.split_once('#').map_or((link.as_str(), None), |(f, a)| (f, Some(a)));
+            let target =
+                if file.is_empty() { page.clone() } else { page.parent().unwrap_or(Path::new(".")).join(file) };
+            let ok = match std::fs::read_to_string(&target) {
+                Ok(t) => frag.is_none_or(|a| anchors(&t).iter().any(|h| h == a)),
+                Err(_) => target.is_dir() && frag.is_none(),
+            };
+            if !ok {
+                broken.push(format!("{}: {link}", page.strip_prefix(root()).unwrap().display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links that lead nowhere: {broken:#?}");
+}
+
+#[test]
+fn anchors_follow_github() {
+    assert_eq!(anchor(" Quick start (no cluster needed)"), "quick-start-no-cluster-needed");
+    assert_eq!(
+        anchor(" Operate: check, status, metrics, events and alerts"),
+        "operate-check-status-metrics-events-and-alerts"
+    );
+    assert_eq!(anchor(" How `loadbalancer` mode behaves"), "how-loadbalancer-mode-behaves");
+}
+
+/// Strings that look like Event reasons in the controller's sources but name kinds, fields or the
+/// Gateway API's own condition reasons.
+const NOT_REASONS: [&str; 12] = [
+    "ConfigMap",
+    "DoesNotExist",
+    "ExternalAccessClass",
+    "ListenerSet",
+    "ListenersNotValid",
+    "LoadBalancer",
+    "NodePort",
+    "NotIn",
+    "PreferDualStack",
+    "StatefulSet",
+    "TCPRoute",
+    "TLSRoute",
+];
+
+/// CamelCase string literals of the non-test part of a source file.
+fn camel_literals(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    code.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            let caps = s.chars().filter(char::is_ascii_uppercase).count();
+            s.len() > 3
+                && caps >= 2
+                && s.chars().all(|c| c.is_ascii_alphabetic())
+                && s.starts_with(|c: char| c.is_ascii_uppercase())
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every Event reason the controller can record is in docs/troubleshooting.md's table, and the table
+/// names no reason the code does not have.
+#[test]
+fn every_event_reason_is_in_the_troubleshooting_table() {
+    let mut code = std::collections::BTreeSet::new();
+    let mut files = vec![root().join("src/tenancy.rs")];
+    for e in std::fs::read_dir(root().join("src/controller")).unwrap() {
+        let p = e.unwrap().path();
+        if !p.file_name().unwrap().to_string_lossy().ends_with("tests.rs") {
+            files.push(p);
+        }
+    }
+    for f in files {
+        code.extend(
+            camel_literals(&std::fs::read_to_string(f).unwrap())
+                .into_iter()
+                .filter(|s| !NOT_REASONS.contains(&s.as_str())),
+        );
+    }
+    assert!(code.len() > 40, "too few reasons found: {code:?}");
+    let doc = std::fs::read_to_string(root().join("docs/troubleshooting.md")).unwrap();
+    let table =
+        doc.split("## Every Event reason").nth(1).and_then(|t| t.split("\n## ").next()).expect("the reason table");
+    let documented: std::collections::BTreeSet<String> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split('|').next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let missing: Vec<_> = code.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&code).collect();
+    assert!(missing.is_empty(), "Event reasons docs/troubleshooting.md does not explain: {missing:?}");
+    assert!(unknown.is_empty(), "reasons docs/troubleshooting.md explains that the code does not record: {unknown:?}");
+}
