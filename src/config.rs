@@ -316,10 +316,10 @@ pub struct StatusArgs {
     /// The published settings' ConfigMap (the chart's `<fullname>-settings`).
     #[arg(long, env = "KAFKA_ADVERTISER_STATUS_SETTINGS_CONFIGMAP", default_value = "kafka-advertiser-settings")]
     pub settings_configmap: String,
-    /// The server's default mode, when its published settings cannot be read.
+    /// The server's default mode; overrides what its controller publishes (read when this is unset).
     #[arg(long, env = "KAFKA_ADVERTISER_DEFAULT_MODE", value_enum)]
     pub default_mode: Option<Mode>,
-    /// The server's cluster DNS domain, when its published settings cannot be read.
+    /// The server's cluster DNS domain; overrides what its controller publishes (read when this is unset).
     #[arg(long, env = "KAFKA_ADVERTISER_CLUSTER_DOMAIN")]
     pub cluster_domain: Option<String>,
 }
