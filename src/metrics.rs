@@ -68,6 +68,72 @@ pub struct ErrorLabels {
     pub kind: &'static str,
 }
 
+/// A per-StatefulSet series: one label set per opted-in StatefulSet the controller keeps, removed
+/// when it leaves (so the series are as many as the opted-in StatefulSets, not the pods).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatefulSetLabels {
+    pub namespace: String,
+    pub statefulset: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+/// What the controller knows of one StatefulSet, for its gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BrokerCounts {
+    /// Brokers whose external address is not known yet.
+    pub waiting: i64,
+    /// Running brokers that advertise an address other than the one they would be given now.
+    pub drifted: i64,
+    /// External Services kafka-advertiser keeps for it.
+    pub services: i64,
+}
+
+/// The per-StatefulSet gauges.
+#[derive(Clone, Default)]
+pub struct PerStatefulSet {
+    waiting: Family<StatefulSetLabels, Gauge>,
+    drifted: Family<StatefulSetLabels, Gauge>,
+    services: Family<StatefulSetLabels, Gauge>,
+}
+
+impl PerStatefulSet {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "statefulset_brokers_waiting_for_address",
+            "Brokers of the StatefulSet whose external address is not known yet",
+            self.waiting.clone(),
+        );
+        registry.register(
+            "statefulset_brokers_drifted",
+            "Running brokers of the StatefulSet that advertise an address other than the one they would get now",
+            self.drifted.clone(),
+        );
+        registry.register(
+            "statefulset_managed_services",
+            "External Services kafka-advertiser keeps for the StatefulSet",
+            self.services.clone(),
+        );
+    }
+
+    pub fn set(&self, namespace: &str, statefulset: &str, c: BrokerCounts) {
+        let l = StatefulSetLabels { namespace: namespace.to_owned(), statefulset: statefulset.to_owned() };
+        self.waiting.get_or_create(&l).set(c.waiting);
+        self.drifted.get_or_create(&l).set(c.drifted);
+        self.services.get_or_create(&l).set(c.services);
+    }
+
+    pub fn remove(&self, namespace: &str, statefulset: &str) {
+        let l = StatefulSetLabels { namespace: namespace.to_owned(), statefulset: statefulset.to_owned() };
+        self.waiting.remove(&l);
+        self.drifted.remove(&l);
+        self.services.remove(&l);
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     /// The five admission counters, resolved once (no family lookup per request).
@@ -81,6 +147,8 @@ pub struct Metrics {
     pub managed_services: Gauge,
     pub brokers_waiting: Gauge,
     pub leader: Gauge,
+    pub statefulsets: PerStatefulSet,
+    denials: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -124,6 +192,14 @@ impl Metrics {
         build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica holds the Lease and writes, else 0", leader.clone());
+        let statefulsets = PerStatefulSet::default();
+        statefulsets.register(&mut registry);
+        let denials = Family::<ReasonLabels, Counter>::default();
+        registry.register("admission_denials", "Admission requests denied, by reason", denials.clone());
+        // Every reason from the start, so a rate over a counter that just appeared is not lost.
+        for reason in crate::mutate::DENIAL_REASONS {
+            drop(denials.get_or_create(&ReasonLabels { reason }));
+        }
         let by_outcome = Outcome::ALL.map(|outcome| requests.get_or_create(&OutcomeLabels { outcome }).clone());
         Self {
             registry,
@@ -137,7 +213,14 @@ impl Metrics {
             managed_services,
             brokers_waiting,
             leader,
+            statefulsets,
+            denials,
         }
+    }
+
+    /// One denied admission, by its reason (one of `mutate::DENIAL_REASONS`).
+    pub fn denied(&self, reason: &'static str) {
+        self.denials.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     pub fn admission(&self, outcome: Outcome, seconds: f64) {
@@ -165,6 +248,37 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_statefulset_series_come_and_go_with_the_statefulset() {
+        let m = Metrics::new();
+        let c = BrokerCounts { waiting: 2, drifted: 1, services: 3 };
+        m.statefulsets.set("team-a", "kafka", c);
+        m.statefulsets.set("team-b", "kafka", BrokerCounts::default());
+        let text = m.encode();
+        let sts = r#"{namespace="team-a",statefulset="kafka"}"#;
+        for line in [
+            format!("kafka_advertiser_statefulset_brokers_waiting_for_address{sts} 2"),
+            format!("kafka_advertiser_statefulset_brokers_drifted{sts} 1"),
+            format!("kafka_advertiser_statefulset_managed_services{sts} 3"),
+        ] {
+            assert!(text.contains(&line), "{line} missing: {text}");
+        }
+        m.statefulsets.remove("team-a", "kafka");
+        let text = m.encode();
+        assert!(!text.contains("team-a") && text.contains("team-b"), "{text}");
+    }
+
+    #[test]
+    fn denials_are_counted_by_reason_from_a_fixed_set() {
+        let m = Metrics::new();
+        m.denied("address_pending");
+        let text = m.encode();
+        assert!(text.contains(r#"kafka_advertiser_admission_denials_total{reason="address_pending"} 1"#), "{text}");
+        for r in crate::mutate::DENIAL_REASONS {
+            assert!(text.contains(&format!(r#"{{reason="{r}"}}"#)), "{r} not pre-registered: {text}");
+        }
+    }
 
     #[test]
     fn every_outcome_is_counted_under_its_own_label() {

@@ -582,8 +582,12 @@ fn optional_components_render() {
             .unwrap()
             .to_ascii_lowercase();
     let rules = pr["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let exported = exported_series();
     for r in rules {
         let (alert, expr) = (r["alert"].as_str().unwrap(), r["expr"].as_str().unwrap());
+        for m in metric_names(expr) {
+            assert!(exported.contains(&m), "{alert}: {m} is not a series kafka-advertiser exports ({exported:?})");
+        }
         assert!(chart.contains(alert) && chart.contains(expr), "the chart's rules differ at {alert}");
         // Every alert links a runbook section that exists.
         let url = r["annotations"]["runbook_url"].as_str().unwrap_or_else(|| panic!("{alert}: no runbook_url"));
@@ -768,4 +772,88 @@ fn the_chart_readme_lists_every_value() {
     let unknown: Vec<&String> = documented.difference(&paths).collect();
     assert!(missing.is_empty(), "values.yaml values the chart README does not document: {missing:?}");
     assert!(unknown.is_empty(), "the chart README documents values that do not exist: {unknown:?}");
+}
+
+/// The series names `/metrics` can carry (counters as `_total`, histograms as `_bucket`, `_sum`, `_count`).
+fn exported_series() -> BTreeSet<String> {
+    use kafka_advertiser::metrics::{BrokerCounts, ErrorLabels, Metrics};
+    let m = Metrics::new();
+    // Families print only once they hold a series.
+    m.statefulsets.set("ns", "kafka", BrokerCounts::default());
+    m.cert_reloaded(true, None);
+    m.reconcile_errors.get_or_create(&ErrorLabels { kind: "api" }).inc();
+    let text = m.encode();
+    let mut out = BTreeSet::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let mut parts = line.split(' ');
+        let (name, kind) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            _ => &[""],
+        };
+        out.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+    }
+    out
+}
+
+/// The `kafka_advertiser_*` series a PromQL expression reads.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("kafka_advertiser_") {
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        out.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The chart's Grafana dashboard: valid JSON in Grafana's model, panels on the 24-column grid without
+/// overlap, every query reading only series kafka-advertiser exports, per-StatefulSet panels filtered by
+/// the namespace variable, and every panel described in docs/operate.md.
+#[test]
+fn the_grafana_dashboard_reads_only_exported_series_and_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("charts/kafka-advertiser/dashboards/kafka-advertiser.json")).unwrap();
+    let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    assert_eq!(dash["uid"], "kafka-advertiser");
+    assert!(dash["schemaVersion"].as_u64().unwrap() >= 36, "a current Grafana schema");
+    let vars: Vec<&str> =
+        dash["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(vars, ["datasource", "namespace"]);
+    let docs = std::fs::read_to_string(root.join("docs/operate.md")).unwrap();
+    let exported = exported_series();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8, "{} panels", panels.len());
+    let mut cells = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for p in panels {
+        let title = p["title"].as_str().unwrap();
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "{title}: duplicate id");
+        assert!(["timeseries", "stat", "table"].contains(&p["type"].as_str().unwrap()), "{title}: {}", p["type"]);
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}: not on the datasource variable");
+        assert!(docs.contains(&format!("**{title}**")), "docs/operate.md does not describe the panel {title:?}");
+        let g = &p["gridPos"];
+        let (x, y, w, h) =
+            (g["x"].as_u64().unwrap(), g["y"].as_u64().unwrap(), g["w"].as_u64().unwrap(), g["h"].as_u64().unwrap());
+        assert!(x + w <= 24 && w > 0 && h > 0, "{title}: off the grid {g}");
+        for cell in (x..x + w).flat_map(|c| (y..y + h).map(move |r| (c, r))) {
+            assert!(cells.insert(cell), "{title} overlaps another panel at {cell:?}");
+        }
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title}: no query");
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "{title}: {expr} reads no kafka-advertiser series");
+            for m in names {
+                assert!(exported.contains(&m), "{title}: {m} is not exported ({exported:?})");
+                if m.starts_with("kafka_advertiser_statefulset_") {
+                    assert!(expr.contains(r#"namespace=~"$namespace""#), "{title}: not filtered by $namespace");
+                }
+            }
+        }
+    }
 }

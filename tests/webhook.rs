@@ -153,6 +153,15 @@ async fn fixtures_over(http2: bool) {
     let m = s.server.metrics();
     assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"patched\"}"), "{m}");
     assert!(m.contains("kafka_advertiser_admission_requests_total{outcome=\"denied\"} 3"), "{m}");
+    // The same three denials by reason: the load balancer's address pending, a bad annotation, ...
+    let by_reason: u64 = m
+        .lines()
+        .filter(|l| l.starts_with("kafka_advertiser_admission_denials_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(by_reason, 3, "{m}");
+    assert!(m.contains("kafka_advertiser_admission_denials_total{reason=\"address_pending\"} 1"), "{m}");
+    assert!(m.contains("kafka_advertiser_admission_denials_total{reason=\"settings\"} "), "{m}");
 }
 
 #[tokio::test]

@@ -113,6 +113,9 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
     span.record("pod", decision.name.as_str());
     let elapsed = start.elapsed();
     s.metrics.admission(decision.outcome, elapsed.as_secs_f64());
+    if let Some(reason) = decision.deny_reason {
+        s.metrics.denied(reason);
+    }
     tracing::info!(
         uid = %decision.uid,
         namespace = %decision.namespace,

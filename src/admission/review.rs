@@ -187,6 +187,8 @@ pub struct Decision {
     pub name: String,
     /// Denial message, for logs.
     pub message: Option<String>,
+    /// Denial reason, a metric label (`mutate::DENIAL_REASONS`).
+    pub deny_reason: Option<&'static str>,
     pub dry_run: bool,
 }
 
@@ -207,6 +209,7 @@ pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
         namespace,
         name: req.name,
         message: None,
+        deny_reason: None,
         dry_run: req.dry_run,
     };
     let mut warnings: Vec<String> = Vec::new();
@@ -229,9 +232,10 @@ pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
                     patch = RawValue::from_string(quoted).ok();
                 }
             }
-            Err((message, code)) => {
+            Err((message, code, reason)) => {
                 decision.outcome = Outcome::Denied;
                 decision.message = Some(message);
+                decision.deny_reason = Some(reason);
                 decision.body = encode(api_version, &decision, None, &warnings, Some(code));
                 return Ok(decision);
             }
@@ -246,22 +250,21 @@ fn decide_pod(
     d: &Decision,
     defaults: &Defaults,
     addresses: &dyn AddressLookup,
-) -> Result<Option<Mutation>, (String, u16)> {
+) -> Result<Option<Mutation>, (String, u16, &'static str)> {
     let pod = match object {
         ObjectIn::Pod(p) => p,
-        ObjectIn::Raw(raw) => Box::new(
-            serde_json::from_str::<PodView>(raw.get())
-                .map_err(|e| (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400))?,
-        ),
+        ObjectIn::Raw(raw) => Box::new(serde_json::from_str::<PodView>(raw.get()).map_err(|e| {
+            (format!("kafka-advertiser: the request object is not a valid Pod: {e}"), 400, "bad_object")
+        })?),
         ObjectIn::Absent | ObjectIn::Skipped => {
-            return Err(("kafka-advertiser: the request carries no object".to_owned(), 400))
+            return Err(("kafka-advertiser: the request carries no object".to_owned(), 400, "bad_object"))
         }
     };
     let names = RequestNames { name: &d.name, namespace: &d.namespace };
     mutate::mutate_view(&pod, names, defaults, addresses).map_err(|e| {
         // 503 tells the caller it may retry; 403 that the pod must change.
         let code = if e.is_retryable() { 503 } else { 403 };
-        (format!("kafka-advertiser: {e}"), code)
+        (format!("kafka-advertiser: {e}"), code, e.reason())
     })
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::metrics::BrokerCounts;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::DynamicObject;
@@ -53,8 +54,8 @@ pub struct State {
     pub failures: HashMap<ObjectRef<StatefulSet>, u32>,
     /// Addresses seen at the last reconcile, per StatefulSet (for AddressAssigned events).
     pub seen: HashMap<ObjectRef<StatefulSet>, BTreeMap<u32, String>>,
-    pub waiting: HashMap<ObjectRef<StatefulSet>, i64>,
-    pub managed: HashMap<ObjectRef<StatefulSet>, i64>,
+    /// What each StatefulSet's gauges show (the process-wide gauges are their sums).
+    pub counts: HashMap<ObjectRef<StatefulSet>, BrokerCounts>,
     /// The problems last published per StatefulSet and set (Events only when they change).
     pub published: HashMap<(ObjectRef<StatefulSet>, &'static str), Vec<String>>,
     /// When we last evicted a pod of a StatefulSet (one at a time).
@@ -67,8 +68,7 @@ impl State {
     fn forget(&mut self, key: &ObjectRef<StatefulSet>) {
         self.failures.remove(key);
         self.seen.remove(key);
-        self.waiting.remove(key);
-        self.managed.remove(key);
+        self.counts.remove(key);
         self.evicted.remove(key);
         self.classes.remove(key);
         self.published.retain(|(k, _), _| k != key);
@@ -112,6 +112,7 @@ impl Context {
     pub fn forget(&self, key: &ObjectRef<StatefulSet>) {
         let mut st = self.state();
         st.forget(key);
+        self.shared.metrics.statefulsets.remove(key.namespace.as_deref().unwrap_or_default(), &key.name);
         self.publish_gauges(&st);
     }
 
@@ -124,8 +125,12 @@ impl Context {
     }
 
     pub fn publish_gauges(&self, st: &State) {
-        self.shared.metrics.brokers_waiting.set(st.waiting.values().sum());
-        self.shared.metrics.managed_services.set(st.managed.values().sum());
+        let m = &self.shared.metrics;
+        m.brokers_waiting.set(st.counts.values().map(|c| c.waiting).sum());
+        m.managed_services.set(st.counts.values().map(|c| c.services).sum());
+        for (key, c) in &st.counts {
+            m.statefulsets.set(key.namespace.as_deref().unwrap_or_default(), &key.name, *c);
+        }
     }
 
     /// Whether `namespace` is one this context's caches cover.

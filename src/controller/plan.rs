@@ -116,6 +116,8 @@ pub struct Status {
     pub addresses: BTreeMap<u32, String>,
     pub waiting: i64,
     pub managed: i64,
+    /// Running brokers that advertise an address other than the one they would be given now.
+    pub drifted: i64,
     /// The access class it uses, if any (the class's status counts its users).
     pub class: Option<String>,
 }
@@ -727,6 +729,7 @@ impl Planner<'_> {
         pods.sort_by_key(|p| p.name_any());
         let drifted: Vec<(&Pod, String)> =
             pods.iter().filter_map(|p| drifted(p, d, self.defaults, book).map(|now| (*p, now))).collect();
+        self.plan.status.drifted = drifted.len() as i64;
         for (pod, now) in &drifted {
             let was = pod.annotations().get(ANN_ADVERTISED).cloned().unwrap_or_default();
             let note = format!("pod {} advertises {was} but its address is now {now}", pod.name_any());

@@ -12,6 +12,7 @@ use kube::Resource;
 use super::apply::Outcome;
 use super::context::Context;
 use super::plan::{Note, Plan, OBJECTS};
+use crate::metrics::BrokerCounts;
 
 /// Publish one Event (on the StatefulSet unless the note names another object).
 async fn publish(ctx: &Context, sts: &StatefulSet, n: &Note) {
@@ -49,8 +50,8 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Out
             ctx.forget(&key);
         } else {
             st.seen.insert(key.clone(), plan.status.addresses.clone());
-            st.waiting.insert(key.clone(), plan.status.waiting);
-            st.managed.insert(key.clone(), plan.status.managed);
+            let s = &plan.status;
+            st.counts.insert(key.clone(), BrokerCounts { waiting: s.waiting, drifted: s.drifted, services: s.managed });
             match &plan.status.class {
                 Some(c) => st.classes.insert(key.clone(), c.clone()),
                 None => st.classes.remove(&key),

@@ -528,6 +528,9 @@ async fn drift_warns_and_with_roll_on_change_evicts_one_pod() {
     s.addresses.set("streaming", "kafka", 1, Some("203.0.113.11"));
     let sts = statefulset(2, json!({"kafka-advertiser.io/roll-on-change": "true"}));
     reconcile(Arc::new(sts), s.ctx.clone()).await.unwrap();
+    // One of the two brokers drifts: the StatefulSet's drift gauge says so.
+    let series = r#"kafka_advertiser_statefulset_brokers_drifted{namespace="streaming",statefulset="kafka"} 1"#;
+    assert!(s.metrics.encode().contains(series), "{}", s.metrics.encode());
     let calls = s.fake.finish(s.ctx).await;
     let w = writes(&calls);
     let drift: Vec<&Call> = calls.iter().filter(|c| c.body["reason"] == "AddressDrift").collect();
@@ -773,9 +776,13 @@ async fn forgetting_a_deleted_statefulset_clears_its_gauges() {
     let sts = Arc::new(statefulset(1, json!({})));
     reconcile(sts.clone(), s.ctx.clone()).await.unwrap();
     assert_eq!(s.metrics.brokers_waiting.get(), 1);
+    let series =
+        r#"kafka_advertiser_statefulset_brokers_waiting_for_address{namespace="streaming",statefulset="kafka"} 1"#;
+    assert!(s.metrics.encode().contains(series), "{}", s.metrics.encode());
     s.ctx.forget(&kube::runtime::reflector::ObjectRef::from_obj(&*sts));
     assert_eq!(s.metrics.brokers_waiting.get(), 0);
     assert_eq!(s.metrics.managed_services.get(), 0);
+    assert!(!s.metrics.encode().contains(r#"statefulset="kafka""#), "{}", s.metrics.encode());
     let _ = s.fake.finish(s.ctx).await;
 }
 

@@ -119,7 +119,39 @@ impl MutateError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, MutateError::AddressPending { .. })
     }
+
+    /// The denial's reason as a metric label: one of [`DENIAL_REASONS`], a fixed set.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            MutateError::Settings(_) => "settings",
+            MutateError::NoOrdinal { .. } | MutateError::BadPodIndex { .. } => "no_ordinal",
+            MutateError::NoStatefulSet { .. } => "no_statefulset",
+            MutateError::NoContainers | MutateError::ContainerNotFound { .. } => "container",
+            MutateError::ContainerNotInTemplate { .. } => "container",
+            MutateError::NoSubdomain { .. } => "no_subdomain",
+            MutateError::NodePortClash { .. } => "node_port_clash",
+            MutateError::InvalidAddress { .. } => "invalid_address",
+            MutateError::TlsMountPathTaken { .. } => "tls_mount_path",
+            MutateError::AddressPending { .. } => "address_pending",
+            MutateError::Class(_) => "class",
+        }
+    }
 }
+
+/// Every value [`MutateError::reason`] returns, and `bad_object` (a request whose object is no Pod).
+pub const DENIAL_REASONS: [&str; 11] = [
+    "settings",
+    "no_ordinal",
+    "no_statefulset",
+    "container",
+    "no_subdomain",
+    "node_port_clash",
+    "invalid_address",
+    "tls_mount_path",
+    "address_pending",
+    "class",
+    "bad_object",
+];
 
 /// The outcome for an opted-in pod.
 #[derive(Debug, Clone, PartialEq)]

@@ -336,3 +336,20 @@ fn overrides_reach_every_object_they_name() {
     let (ok, out) = helm(&["template", "x", c.to_str().unwrap(), "--set", "extraArgs[0]=max-connections"]);
     assert!(!ok && out.contains("extraArgs"), "{out}");
 }
+
+/// `metrics.dashboard.enabled`: the dashboard file, whole, in a ConfigMap Grafana's sidecar picks up
+/// (its label, in the namespace asked for); off by default.
+#[test]
+fn the_dashboard_configmap_carries_the_dashboard_for_grafanas_sidecar() {
+    let off = template("kafka-advertiser", &[]);
+    assert!(!off.iter().any(|v| v["metadata"]["name"] == "kafka-advertiser-dashboard"), "on by default");
+    let on =
+        template("kafka-advertiser", &["metrics.dashboard.enabled=true", "metrics.dashboard.namespace=monitoring"]);
+    let cm = find(&on, "ConfigMap", "kafka-advertiser-dashboard");
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser/dashboards/kafka-advertiser.json");
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let got: Value = serde_json::from_str(cm["data"]["kafka-advertiser.json"].as_str().unwrap()).unwrap();
+    assert_eq!(got, want);
+}
