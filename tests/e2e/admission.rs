@@ -289,3 +289,54 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
     let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
     assert!(v.contains("EXTERNAL://both-0.example.test:9094"), "{v}");
 }
+
+/// The process's /metrics, from every replica of one kind (webhook or controller), concatenated.
+async fn scrape(controllers: bool) -> String {
+    let env = testenv();
+    let mut out = String::new();
+    for i in 0..env.replicas() {
+        let base = if controllers { env.controller_admin_url(i) } else { env.admin_url(i) };
+        if let Ok(r) = reqwest::get(format!("{base}/metrics")).await {
+            out.push_str(&r.text().await.unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// The sum of one series over the scraped text (0 when absent).
+fn series_sum(text: &str, series: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// Per-StatefulSet series through the running install: brokers waiting for an address show under
+/// their StatefulSet's labels on the controller, the webhook counts the refusals by reason, and the
+/// StatefulSet's series go when it does.
+#[tokio::test]
+async fn metrics_are_labelled_per_statefulset_and_denials_by_reason() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-metrics").await;
+    let pending = r#"kafka_advertiser_admission_denials_total{reason="address_pending"}"#;
+    let before = series_sum(&scrape(false).await, pending);
+    let sts = Broker::new("waits", 2)
+        .annotate("kafka-advertiser.io/mode", "loadbalancer")
+        .annotate("kafka-advertiser.io/load-balancer-class", "example.com/no-such-load-balancer")
+        .create(&c, &ns)
+        .await;
+    let waiting = format!(
+        r#"kafka_advertiser_statefulset_brokers_waiting_for_address{{namespace="{ns}",statefulset="waits"}} 2"#
+    );
+    wait_for("the controller's gauge for the StatefulSet", T, || async {
+        scrape(true).await.lines().any(|l| l == waiting).then_some(())
+    })
+    .await;
+    wait_for("the webhook counting address_pending denials", T, || async {
+        (series_sum(&scrape(false).await, pending) > before).then_some(())
+    })
+    .await;
+    let api: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    api.delete(&sts.name_any(), &Default::default()).await.unwrap();
+    let label = format!(r#"namespace="{ns}",statefulset="waits""#);
+    wait_for("the StatefulSet's series removed", T, || async { (!scrape(true).await.contains(&label)).then_some(()) })
+        .await;
+}
