@@ -215,6 +215,61 @@ async fn a_webhook_rollout_fails_no_admission() {
     assert!(after.iter().all(|u| !before.contains(u)), "every webhook pod was replaced: {before:?} → {after:?}");
 }
 
+/// Uncordons a node when dropped, so a failed test leaves the cluster as it found it.
+struct Cordoned(String);
+
+impl Drop for Cordoned {
+    fn drop(&mut self) {
+        testenv().kubectl(&["uncordon", &self.0]);
+    }
+}
+
+/// The chart's spread cannot stall a roll-out on two schedulable workers: with a third node cordoned
+/// (tainted unschedulable, no webhook replica on it), the real scheduler still places each surge pod,
+/// because the cordoned node does not count as a domain (nodeTaintsPolicy: Honor). Without it, the
+/// empty node makes every placement a skew of 2 and the roll-out waits forever.
+#[tokio::test]
+async fn a_webhook_rollout_completes_with_only_two_schedulable_nodes() {
+    require_pods_install();
+    let _g = INSTALL.write().await;
+    let c = client().await;
+    let lp = ListParams::default().labels("app.kubernetes.io/component=webhook");
+    let pods = Api::<Pod>::namespaced(c.clone(), NS).list(&lp).await.unwrap().items;
+    let used: Vec<String> = pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+    let nodes = Api::<k8s_openapi::api::core::v1::Node>::all(c.clone()).list(&ListParams::default()).await.unwrap();
+    let free =
+        nodes.items.iter().map(|n| n.name_any()).find(|n| !used.contains(n)).expect("a node without a webhook replica");
+    let env = testenv();
+    env.kubectl(&["cordon", &free]);
+    let _uncordon = Cordoned(free.clone());
+    let before = pod_uids("webhook").await;
+    let (ok, out) = run(std::process::Command::new(env.tool("kubectl")).args([
+        "--kubeconfig",
+        env.kubeconfig().to_str().unwrap(),
+        "-n",
+        NS,
+        "rollout",
+        "restart",
+        "deployment/kafka-advertiser-webhook",
+    ]));
+    assert_eq!(ok, Some(0), "{out}");
+    let (code, out) = run(std::process::Command::new(env.tool("kubectl")).args([
+        "--kubeconfig",
+        env.kubeconfig().to_str().unwrap(),
+        "-n",
+        NS,
+        "rollout",
+        "status",
+        "deployment/kafka-advertiser-webhook",
+        "--timeout=90s",
+    ]));
+    assert_eq!(code, Some(0), "the roll-out stalled with {free} cordoned: {out}");
+    let after = pod_uids("webhook").await;
+    assert!(after.iter().all(|u| !before.contains(u)), "every webhook pod was replaced: {before:?} → {after:?}");
+    let placed = Api::<Pod>::namespaced(c, NS).list(&lp).await.unwrap().items;
+    assert!(placed.iter().all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(free.as_str())));
+}
+
 /// The chart of commit `rev`, packaged from git into `dir`.
 fn chart_at(rev: &str, dir: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
