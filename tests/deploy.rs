@@ -218,8 +218,9 @@ fn the_serving_certificate_is_signed_by_a_long_lived_ca() {
     assert!(hours(ca) >= 10 * hours(serving), "the CA lives much longer than the serving certificate");
 }
 
-/// overlays/namespace as a user copies it: only `namespace:` changes, and every namespaced string
-/// follows (DNS names, inject-ca-from, the namespaceSelector, the webhook Service, RBAC subjects).
+/// overlays/namespace as a user copies it: only `namespace:` changes, every namespaced string follows
+/// (DNS names, inject-ca-from, the namespaceSelector, the webhook Service, RBAC subjects), and the
+/// namespace itself is left to its owners.
 #[test]
 fn the_namespace_overlay_moves_everything() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -232,6 +233,8 @@ fn the_namespace_overlay_moves_everything() {
             .replace("../../deploy", relative(&dir, &root.join("deploy")).to_str().unwrap());
         std::fs::write(dir.join("kustomization.yaml"), text).unwrap();
         let r = Rendered(kustomize(dir.to_str().unwrap()));
+        // The namespace is the user's (maybe shared): no Namespace object to relabel or to delete with -k.
+        assert!(!r.0.iter().any(|v| v["kind"] == "Namespace"), "{ns}: the overlay renders a Namespace");
         install_agrees(&r);
         let cert = serving_certificate(&r);
         assert_eq!(cert["spec"]["dnsNames"][0], format!("kafka-advertiser.{ns}.svc"));
