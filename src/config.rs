@@ -195,6 +195,36 @@ pub struct ControllerArgs {
     /// `kafka-advertiser status`; empty: none.
     #[arg(long, env = "KAFKA_ADVERTISER_SETTINGS_CONFIGMAP", default_value = "kafka-advertiser-settings")]
     pub settings_configmap: String,
+    #[command(flatten)]
+    pub self_tls: SelfTlsArgs,
+}
+
+/// Self-managed webhook TLS (the chart's `tls.source: self`): the controller's leader keeps a CA, the
+/// serving certificate the webhook mounts, and the webhook configuration's caBundle.
+#[derive(Debug, Args, Clone)]
+pub struct SelfTlsArgs {
+    /// Secret (in the Lease's namespace) holding the webhook's serving certificate, which the
+    /// controller creates and renews; empty: TLS is someone else's (cert-manager, or given).
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_SECRET", default_value = "")]
+    pub self_tls_secret: String,
+    /// Secret (in the same namespace) holding the CA that signs it, read by the controller only.
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_CA_SECRET", default_value = "kafka-advertiser-ca")]
+    pub self_tls_ca_secret: String,
+    /// The webhook's Service, whose DNS names the certificate carries.
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_SERVICE", default_value = "kafka-advertiser")]
+    pub self_tls_service: String,
+    /// The MutatingWebhookConfiguration whose caBundle follows the CA.
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_WEBHOOK_CONFIGURATION", default_value = "kafka-advertiser")]
+    pub self_tls_webhook_configuration: String,
+    /// Life of a serving certificate (renewed with a third left).
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_VALIDITY", value_parser = parse_duration, default_value = "2160h")]
+    pub self_tls_validity: Duration,
+    /// Life of the CA (renewed with a third left; the old one stays trusted until it expires).
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_CA_VALIDITY", value_parser = parse_duration, default_value = "87600h")]
+    pub self_tls_ca_validity: Duration,
+    /// How often the leader checks them.
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_INTERVAL", value_parser = parse_duration, default_value = "1m")]
+    pub self_tls_interval: Duration,
 }
 
 #[derive(Debug, Args)]

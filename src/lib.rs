@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod mutate;
 pub mod names;
 pub mod offline;
+pub mod selftls;
 pub mod status;
 pub mod tenancy;
 pub mod tls;
@@ -156,9 +157,20 @@ async fn shutdown_signal(stop: CancellationToken, readiness: Arc<Readiness>, del
     stop.cancel();
 }
 
-/// `kafka-advertiser serve`.
 /// The controller's own settings, from its command line.
-fn controller_settings(args: &config::ControllerArgs) -> controller::Settings {
+fn controller_settings(serve: &ServeArgs) -> controller::Settings {
+    let args = &serve.controller;
+    let t = &args.self_tls;
+    let self_tls = (!t.self_tls_secret.is_empty()).then(|| selftls::SelfTls {
+        namespace: args.lease_namespace.clone(),
+        serving_secret: t.self_tls_secret.clone(),
+        ca_secret: t.self_tls_ca_secret.clone(),
+        service: t.self_tls_service.clone(),
+        cluster_domain: serve.mutation.cluster_domain.clone(),
+        webhook_configuration: t.self_tls_webhook_configuration.clone(),
+        lifetimes: selftls::Lifetimes { ca: t.self_tls_ca_validity, serving: t.self_tls_validity },
+        interval: t.self_tls_interval,
+    });
     controller::Settings {
         namespaces: args.namespaces.clone(),
         identity: args.identity.clone(),
@@ -168,9 +180,11 @@ fn controller_settings(args: &config::ControllerArgs) -> controller::Settings {
             duration: args.lease_duration,
             renew_deadline: args.lease_renew_deadline,
         },
+        self_tls,
     }
 }
 
+/// `kafka-advertiser serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
@@ -208,7 +222,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
         };
-        let settings = controller_settings(&args.controller);
+        let settings = controller_settings(&args);
         if role != Role::Webhook && !args.controller.settings_configmap.is_empty() {
             tokio::spawn(publish_settings(shared.client.clone(), &args));
         }

@@ -37,6 +37,8 @@ pub struct Settings {
     /// This replica's name in the Lease and in its Events.
     pub identity: String,
     pub lease: LeaseSettings,
+    /// Self-managed webhook TLS, when on.
+    pub self_tls: Option<crate::selftls::SelfTls>,
 }
 
 #[derive(Debug, Clone)]

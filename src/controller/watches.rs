@@ -81,6 +81,10 @@ pub async fn run(shared: Shared, settings: Settings, stop: CancellationToken) {
     }
     tokio::spawn(ready_when_synced(shared.clone(), synced));
     tasks.push(tokio::spawn(class_status(shared.clone(), state.clone(), leader_rx.clone(), stop.clone())));
+    if let Some(tls) = settings.self_tls.clone() {
+        let client = shared.client.clone();
+        tasks.push(tokio::spawn(crate::selftls::run(client, tls, leader_rx.clone(), stop.clone())));
+    }
     for t in tasks {
         let _ = t.await;
     }

@@ -1,0 +1,261 @@
+//! What the self-managed TLS should hold now, from what is stored: pure, given the time.
+//!
+//! A CA (10 years by default) signs the serving certificate (90 days by default). Each is renewed
+//! when a third of its life is left. A renewed CA keeps the old one in the bundle until it expires,
+//! so the API server trusts certificates of either while the webhook replicas reload.
+
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+
+use super::SelfTlsError;
+
+/// The CA's subject: the issuer name of every serving certificate it signs.
+const CA_NAME: &str = "kafka-advertiser webhook CA";
+
+/// A certificate and its key, as stored (PEM).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pair {
+    pub cert: String,
+    pub key: String,
+}
+
+/// What the two Secrets hold: the CA (and the CA before it), and the serving certificate with the CA
+/// that signed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub ca: Option<Pair>,
+    pub previous_ca: Option<String>,
+    pub serving: Option<Pair>,
+    pub serving_ca: Option<String>,
+}
+
+impl Stored {
+    /// The webhook configuration's `caBundle`: the current CA, then the previous one.
+    pub fn bundle(&self) -> String {
+        let mut out = self.ca.as_ref().map(|c| c.cert.clone()).unwrap_or_default();
+        if let Some(p) = &self.previous_ca {
+            out.push_str(p);
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Lifetimes {
+    pub ca: Duration,
+    pub serving: Duration,
+}
+
+/// What changed, for the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Renewed {
+    pub ca: Option<&'static str>,
+    pub serving: Option<&'static str>,
+}
+
+/// The material to hold at `now` (Unix seconds) for the DNS names `names`, and why it changed; `None`
+/// when what is stored stays.
+pub fn plan(
+    stored: &Stored,
+    names: &[String],
+    now: i64,
+    life: &Lifetimes,
+) -> Result<Option<(Stored, Renewed)>, SelfTlsError> {
+    let mut next = stored.clone();
+    let mut why = Renewed::default();
+    // Drop a previous CA that has expired.
+    if next.previous_ca.as_deref().is_some_and(|p| not_after(p).is_none_or(|t| t <= now)) {
+        next.previous_ca = None;
+    }
+    let ca_reason = match &stored.ca {
+        None => Some("no CA yet"),
+        Some(ca) => match not_after(&ca.cert) {
+            None => Some("the stored CA does not parse"),
+            Some(t) if t - now < third(life.ca) => Some("a third of the CA's life is left"),
+            Some(_) if KeyPair::from_pem(&ca.key).is_err() => Some("the stored CA key does not parse"),
+            Some(_) => None,
+        },
+    };
+    if let Some(r) = ca_reason {
+        let old = stored.ca.as_ref().filter(|c| not_after(&c.cert).is_some_and(|t| t > now));
+        next.previous_ca = old.map(|c| c.cert.clone());
+        next.ca = Some(new_ca(now, life.ca)?);
+        why.ca = Some(r);
+    }
+    let ca = next.ca.clone().unwrap_or_default();
+    why.serving = serving_reason(&next, &ca, names, now, life.serving);
+    if why.serving.is_some() {
+        next.serving = Some(new_serving(&ca, names, now, life.serving)?);
+        next.serving_ca = Some(ca.cert.clone());
+    }
+    Ok((next != *stored).then_some((next, why)))
+}
+
+fn serving_reason(next: &Stored, ca: &Pair, names: &[String], now: i64, life: Duration) -> Option<&'static str> {
+    let Some(s) = &next.serving else { return Some("no serving certificate yet") };
+    if next.serving_ca.as_deref() != Some(ca.cert.as_str()) {
+        return Some("signed by another CA");
+    }
+    match parse(&s.cert) {
+        None => Some("the stored serving certificate does not parse"),
+        Some((_, sans)) if sans != names => Some("its DNS names are not the Service's"),
+        Some((t, _)) if t - now < third(life) => Some("a third of its life is left"),
+        Some(_) => None,
+    }
+}
+
+fn third(d: Duration) -> i64 {
+    (d.as_secs() / 3) as i64
+}
+
+fn window(now: i64, life: Duration) -> Result<(time::OffsetDateTime, time::OffsetDateTime), SelfTlsError> {
+    // A minute back, for clocks a little behind this one.
+    let from = time::OffsetDateTime::from_unix_timestamp(now - 60).map_err(|e| SelfTlsError::Time(e.to_string()))?;
+    let to = time::OffsetDateTime::from_unix_timestamp(now + life.as_secs() as i64)
+        .map_err(|e| SelfTlsError::Time(e.to_string()))?;
+    Ok((from, to))
+}
+
+fn ca_params(now: i64, life: Duration) -> Result<CertificateParams, SelfTlsError> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, CA_NAME);
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    (p.not_before, p.not_after) = window(now, life)?;
+    Ok(p)
+}
+
+fn new_ca(now: i64, life: Duration) -> Result<Pair, SelfTlsError> {
+    let key = KeyPair::generate()?;
+    let cert = ca_params(now, life)?.self_signed(&key)?;
+    Ok(Pair { cert: cert.pem(), key: key.serialize_pem() })
+}
+
+fn new_serving(ca: &Pair, names: &[String], now: i64, life: Duration) -> Result<Pair, SelfTlsError> {
+    // The issuer is rebuilt from the stored key with the CA's fixed subject: the signature, the issuer
+    // name and the authority key identifier then match the stored CA certificate.
+    let issuer = rcgen::Issuer::new(ca_params(now, life)?, KeyPair::from_pem(&ca.key)?);
+    let key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(names.to_vec())?;
+    p.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    (p.not_before, p.not_after) = window(now, life)?;
+    let cert = p.signed_by(&key, &issuer)?;
+    Ok(Pair { cert: cert.pem(), key: key.serialize_pem() })
+}
+
+/// notAfter (Unix seconds) of the first certificate of a PEM text.
+pub fn not_after(pem: &str) -> Option<i64> {
+    parse(pem).map(|(t, _)| t)
+}
+
+/// notAfter and the DNS names of the first certificate of a PEM text.
+fn parse(pem: &str) -> Option<(i64, Vec<String>)> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = p.parse_x509().ok()?;
+    let sans = cert.subject_alternative_name().ok().flatten().map_or_else(Vec::new, |s| {
+        let names = s.value.general_names.iter();
+        names
+            .filter_map(|n| match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                _ => None,
+            })
+            .collect()
+    });
+    Some((cert.validity().not_after.timestamp(), sans))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn names() -> Vec<String> {
+        vec!["kafka-advertiser.ops.svc".into(), "kafka-advertiser.ops.svc.cluster.local".into()]
+    }
+
+    fn life() -> Lifetimes {
+        Lifetimes { ca: Duration::from_secs(3650 * DAY as u64), serving: Duration::from_secs(90 * DAY as u64) }
+    }
+
+    /// The serving certificate verifies against the bundle, for its DNS names, at `now`.
+    fn verifies(s: &Stored, name: &str, now: i64) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile_certs(&s.bundle()) {
+            roots.add(c).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider).build().unwrap();
+        let leaf: CertificateDer<'static> = rustls_pemfile_certs(&s.serving.as_ref().unwrap().cert).remove(0);
+        let at = UnixTime::since_unix_epoch(Duration::from_secs(now as u64));
+        v.verify_server_cert(&leaf, &[], &ServerName::try_from(name.to_owned()).unwrap(), &[], at).is_ok()
+    }
+
+    fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        crate::tls::parse_certs(std::path::Path::new("bundle"), pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn first_run_issues_a_ca_and_a_serving_certificate_that_verifies() {
+        let now = 1_800_000_000;
+        let (s, why) = plan(&Stored::default(), &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(why, Renewed { ca: Some("no CA yet"), serving: Some("no serving certificate yet") });
+        assert!(verifies(&s, "kafka-advertiser.ops.svc", now + 60));
+        assert!(!verifies(&s, "other.ops.svc", now + 60), "only its own names");
+        assert_eq!(not_after(&s.serving.as_ref().unwrap().cert), Some(now + 90 * DAY));
+        // Nothing to do the next minute.
+        assert!(plan(&s, &names(), now + 60, &life()).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_serving_certificate_is_renewed_with_a_third_of_its_life_left_under_the_same_ca() {
+        let now = 1_800_000_000;
+        let (s, _) = plan(&Stored::default(), &names(), now, &life()).unwrap().unwrap();
+        assert!(plan(&s, &names(), now + 59 * DAY, &life()).unwrap().is_none());
+        let later = now + 61 * DAY;
+        let (r, why) = plan(&s, &names(), later, &life()).unwrap().unwrap();
+        assert_eq!(why, Renewed { ca: None, serving: Some("a third of its life is left") });
+        assert_eq!(r.ca, s.ca, "the caBundle stays");
+        assert!(verifies(&r, "kafka-advertiser.ops.svc.cluster.local", later));
+    }
+
+    #[test]
+    fn a_renewed_ca_keeps_the_old_one_in_the_bundle_until_it_expires() {
+        let now = 1_800_000_000;
+        let (first, _) = plan(&Stored::default(), &names(), now, &life()).unwrap().unwrap();
+        // Day 2400: the serving certificate long renewed, the CA still has more than a third left.
+        let (s, why) = plan(&first, &names(), now + 2400 * DAY, &life()).unwrap().unwrap();
+        assert_eq!((why.ca, s.ca.clone()), (None, first.ca.clone()));
+        // Day 2440: less than a third of ten years left.
+        let later = now + 2440 * DAY;
+        let (r, why) = plan(&s, &names(), later, &life()).unwrap().unwrap();
+        assert_eq!(why.ca, Some("a third of the CA's life is left"));
+        assert_eq!(why.serving, Some("signed by another CA"));
+        assert_eq!(r.previous_ca.as_deref(), Some(s.ca.as_ref().unwrap().cert.as_str()));
+        // The old serving certificate still verifies against the new bundle (replicas reload in turn).
+        let old = Stored { serving: s.serving.clone(), ..r.clone() };
+        assert!(verifies(&old, "kafka-advertiser.ops.svc", later) && verifies(&r, "kafka-advertiser.ops.svc", later));
+        // Once the old CA has expired it leaves the bundle.
+        let (gone, _) = plan(&r, &names(), now + 3651 * DAY, &life()).unwrap().unwrap();
+        assert!(gone.previous_ca.is_none());
+    }
+
+    #[test]
+    fn other_dns_names_or_damaged_material_are_replaced() {
+        let now = 1_800_000_000;
+        let (s, _) = plan(&Stored::default(), &names(), now, &life()).unwrap().unwrap();
+        let moved = vec!["kafka-advertiser.platform.svc".to_owned()];
+        let (r, why) = plan(&s, &moved, now, &life()).unwrap().unwrap();
+        assert_eq!(why, Renewed { ca: None, serving: Some("its DNS names are not the Service's") });
+        assert!(verifies(&r, "kafka-advertiser.platform.svc", now));
+        let broken = Stored { ca: Some(Pair { cert: "junk".into(), key: "junk".into() }), ..s.clone() };
+        let (r, why) = plan(&broken, &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(why.ca, Some("the stored CA does not parse"));
+        assert!(r.previous_ca.is_none() && verifies(&r, "kafka-advertiser.ops.svc", now));
+    }
+}
