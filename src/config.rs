@@ -208,7 +208,7 @@ pub struct SelfTlsArgs {
     #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_SECRET", default_value = "")]
     pub self_tls_secret: String,
     /// Secret (in the same namespace) holding the CA that signs it, read by the controller only.
-    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_CA_SECRET", default_value = "kafka-advertiser-ca")]
+    #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_CA_SECRET", default_value = "kafka-advertiser-self-ca")]
     pub self_tls_ca_secret: String,
     /// The webhook's Service, whose DNS names the certificate carries.
     #[arg(long, env = "KAFKA_ADVERTISER_SELF_TLS_SERVICE", default_value = "kafka-advertiser")]

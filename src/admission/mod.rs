@@ -111,10 +111,15 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
     span.record("uid", decision.uid.as_str());
     span.record("namespace", decision.namespace.as_str());
     span.record("pod", decision.name.as_str());
-    let elapsed = start.elapsed();
-    s.metrics.admission(decision.outcome, elapsed.as_secs_f64());
+    record(&s.metrics, &decision, start.elapsed());
+    ([(header::CONTENT_TYPE, "application/json")], decision.body).into_response()
+}
+
+/// One decided admission: its metrics (the outcome, a denial's reason) and its log line.
+fn record(metrics: &Metrics, decision: &review::Decision, elapsed: Duration) {
+    metrics.admission(decision.outcome, elapsed.as_secs_f64());
     if let Some(reason) = decision.deny_reason {
-        s.metrics.denied(reason);
+        metrics.denied(reason);
     }
     tracing::info!(
         uid = %decision.uid,
@@ -126,7 +131,6 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
         message = decision.message.as_deref().unwrap_or(""),
         "admission"
     );
-    ([(header::CONTENT_TYPE, "application/json")], decision.body).into_response()
 }
 
 enum BodyError {

@@ -21,6 +21,14 @@ use tokio_util::sync::CancellationToken;
 use crate::names::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
 pub use plan::{Lifetimes, Pair, Stored};
 
+/// What self-managed TLS adds to the controller's rights, in its own namespace: the two Secrets by
+/// name, and creating Secrets (create cannot be narrowed by name).
+pub const SECRETS_RBAC: (&str, &str, &[&str]) = ("", "secrets", &["get", "patch"]);
+pub const SECRETS_CREATE_RBAC: (&str, &str, &[&str]) = ("", "secrets", &["create"]);
+/// ... and cluster-wide, its own webhook configuration by name.
+pub const WEBHOOK_CA_RBAC: (&str, &str, &[&str]) =
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", &["get", "patch"]);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SelfTlsError {
     #[error("cannot make a certificate: {0}")]

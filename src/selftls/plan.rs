@@ -78,8 +78,11 @@ pub fn plan(
         },
     };
     if let Some(r) = ca_reason {
-        let old = stored.ca.as_ref().filter(|c| not_after(&c.cert).is_some_and(|t| t > now));
-        next.previous_ca = old.map(|c| c.cert.clone());
+        // The CA trusted until now stays in the bundle while the replicas reload: ours, or, when taking
+        // over a Secret another issuer filled (cert-manager before `tls.source: self`), that issuer's.
+        let valid = |pem: &&String| not_after(pem).is_some_and(|t| t > now);
+        let old = stored.ca.as_ref().map(|c| &c.cert).filter(valid).or(stored.serving_ca.as_ref().filter(valid));
+        next.previous_ca = old.cloned();
         next.ca = Some(new_ca(now, life.ca)?);
         why.ca = Some(r);
     }
@@ -245,6 +248,21 @@ mod tests {
         assert!(gone.previous_ca.is_none());
     }
 
+    /// Taking over a serving Secret another issuer filled: its CA stays trusted beside the new one, so
+    /// the replicas still serving the old certificate are not refused meanwhile.
+    #[test]
+    fn taking_over_another_issuers_secret_keeps_its_ca_trusted() {
+        let now = 1_800_000_000;
+        let (theirs, _) = plan(&Stored::default(), &names(), now - DAY, &life()).unwrap().unwrap();
+        let found = Stored { ca: None, previous_ca: None, ..theirs.clone() };
+        let (ours, why) = plan(&found, &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(why, Renewed { ca: Some("no CA yet"), serving: Some("signed by another CA") });
+        assert_eq!(ours.previous_ca, theirs.serving_ca);
+        let still_serving_theirs = Stored { serving: theirs.serving.clone(), ..ours.clone() };
+        assert!(verifies(&still_serving_theirs, "kafka-advertiser.ops.svc", now));
+        assert!(verifies(&ours, "kafka-advertiser.ops.svc", now));
+    }
+
     #[test]
     fn other_dns_names_or_damaged_material_are_replaced() {
         let now = 1_800_000_000;
@@ -256,6 +274,8 @@ mod tests {
         let broken = Stored { ca: Some(Pair { cert: "junk".into(), key: "junk".into() }), ..s.clone() };
         let (r, why) = plan(&broken, &names(), now, &life()).unwrap().unwrap();
         assert_eq!(why.ca, Some("the stored CA does not parse"));
-        assert!(r.previous_ca.is_none() && verifies(&r, "kafka-advertiser.ops.svc", now));
+        // The CA that signed what the replicas serve stays trusted meanwhile.
+        assert_eq!(r.previous_ca.as_deref(), Some(s.ca.as_ref().unwrap().cert.as_str()));
+        assert!(verifies(&r, "kafka-advertiser.ops.svc", now));
     }
 }

@@ -353,3 +353,41 @@ fn the_dashboard_configmap_carries_the_dashboard_for_grafanas_sidecar() {
     let got: Value = serde_json::from_str(cm["data"]["kafka-advertiser.json"].as_str().unwrap()).unwrap();
     assert_eq!(got, want);
 }
+
+/// `tls.source`: `self` renders no cert-manager object and no caBundle (the controller keeps both), and
+/// grants the controller exactly the two Secrets and its own webhook configuration by name (the rights
+/// check reads the controller's `--self-tls-*` arguments); `external` sets the given caBundle; the
+/// older `tls.certManager.enabled=false` still means external.
+#[test]
+fn tls_source_self_and_external_render_their_own_objects_and_rights() {
+    let own = template("ops", &["tls.source=self", "tls.self.validity=720h"]);
+    assert!(!own.iter().any(|v| v["apiVersion"].as_str().unwrap_or("").starts_with("cert-manager.io")));
+    let mwc = find(&own, "MutatingWebhookConfiguration", "kafka-advertiser");
+    assert!(mwc["metadata"]["annotations"].get("cert-manager.io/inject-ca-from").is_none(), "{mwc}");
+    assert!(mwc["webhooks"][0]["clientConfig"].get("caBundle").is_none(), "the controller sets it: {mwc}");
+    let ctrl = find(&own, "Deployment", "kafka-advertiser-controller");
+    let args: Vec<&str> = ctrl["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    for want in [
+        "--self-tls-secret=kafka-advertiser-tls",
+        "--self-tls-ca-secret=kafka-advertiser-self-ca",
+        "--self-tls-validity=720h",
+    ] {
+        assert!(args.contains(&want), "{want} missing: {args:?}");
+    }
+    rbac::assert_controller(&own, "ops", "kafka-advertiser-controller", &[], &[]);
+    rbac::assert_webhook(&own, "ops", "kafka-advertiser-webhook", &[]);
+    for set in
+        [vec!["tls.source=external", "tls.caBundle=PEM"], vec!["tls.certManager.enabled=false", "webhook.caBundle=PEM"]]
+    {
+        let ext = template("ops", &set);
+        assert!(!ext.iter().any(|v| v["kind"] == "Certificate"), "{set:?}");
+        let cc = &find(&ext, "MutatingWebhookConfiguration", "kafka-advertiser")["webhooks"][0]["clientConfig"];
+        assert_eq!(cc["caBundle"], "UEVN", "{set:?}");
+        rbac::assert_controller(&ext, "ops", "kafka-advertiser-controller", &[], &[]);
+    }
+}

@@ -25,6 +25,19 @@ const NS: &str = "kafka-advertiser";
 /// The chart as it was when `gateway-tcp` moved to ListenerSets: its Deployments differ from this
 /// commit's (security contexts, labels, env), so the upgrade rolls every pod.
 const EARLIER_CHART: &str = "15d0a3e";
+/// `--set-string` that opts the install's pods into the pod runner.
+const OPT_IN: &str = "podAnnotations.testenv\\.kafka-advertiser\\.io/run=kafka-advertiser";
+
+/// This commit's chart as `scripts/testenv.sh deploy` packaged it.
+fn packaged_chart() -> String {
+    let found = std::fs::read_dir(testenv().dir.join("chart"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .expect("the packaged chart (scripts/testenv.sh deploy with INSTALL=pods packages it)");
+    found.to_str().unwrap().to_owned()
+}
 
 fn require_pods_install() {
     let how = std::env::var("KAFKA_ADVERTISER_TESTENV_INSTALL").unwrap_or_default();
@@ -234,7 +247,12 @@ async fn a_webhook_rollout_completes_with_only_two_schedulable_nodes() {
     let _g = INSTALL.write().await;
     let c = client().await;
     let lp = ListParams::default().labels("app.kubernetes.io/component=webhook");
-    let pods = Api::<Pod>::namespaced(c.clone(), NS).list(&lp).await.unwrap().items;
+    // After another test's roll-out: its old pods gone (through their shutdown delay) first.
+    let pods = wait_for("two webhook pods ready, none terminating", Duration::from_secs(120), || async {
+        let all = Api::<Pod>::namespaced(c.clone(), NS).list(&lp).await.ok()?.items;
+        (all.len() == 2 && all.iter().all(ready_on_loopback)).then_some(all)
+    })
+    .await;
     let used: Vec<String> = pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
     let nodes = Api::<k8s_openapi::api::core::v1::Node>::all(c.clone()).list(&ListParams::default()).await.unwrap();
     let free =
@@ -299,25 +317,17 @@ async fn log_level_env() -> bool {
 async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
     require_pods_install();
     let _g = INSTALL.write().await;
-    let env = testenv();
     let tmp = tempfile::tempdir().unwrap();
     let earlier = chart_at(EARLIER_CHART, tmp.path());
-    let current = std::fs::read_dir(env.dir.join("chart"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
-        .expect("the packaged chart (scripts/testenv.sh deploy with INSTALL=pods packages it)");
-    let opt_in = "podAnnotations.testenv\\.kafka-advertiser\\.io/run=kafka-advertiser";
-    helm(&["upgrade", "kafka-advertiser", &earlier, "--set-string", opt_in, "--wait", "--timeout", "5m"]);
+    let current = packaged_chart();
+    helm(&["upgrade", "kafka-advertiser", &earlier, "--set-string", OPT_IN, "--wait", "--timeout", "5m"]);
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "the earlier chart's install: {out}");
     let before: Vec<String> = [pod_uids("webhook").await, pod_uids("controller").await].concat();
     assert!(!log_level_env().await, "the earlier chart did not set the log level by env yet");
 
-    let current = current.to_str().unwrap().to_owned();
     no_failed_admission_during("helm upgrade from the earlier chart", move || {
-        helm(&["upgrade", "kafka-advertiser", &current, "--set-string", opt_in, "--wait", "--timeout", "5m"]);
+        helm(&["upgrade", "kafka-advertiser", &current, "--set-string", OPT_IN, "--wait", "--timeout", "5m"]);
     })
     .await;
     let after: Vec<String> = [pod_uids("webhook").await, pod_uids("controller").await].concat();
@@ -325,4 +335,76 @@ async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
     assert!(log_level_env().await, "the webhook Deployment is this commit's chart's (KAFKA_ADVERTISER_LOG_LEVEL)");
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "after the upgrade: {out}");
+}
+
+/// The caBundle of the install's webhook configuration, decoded.
+async fn ca_bundle(c: &Client) -> String {
+    let api: Api<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration> = Api::all(c.clone());
+    let mwc = api.get("kafka-advertiser").await.unwrap();
+    let b = mwc.webhooks.unwrap_or_default().into_iter().next().and_then(|w| w.client_config.ca_bundle);
+    String::from_utf8(b.map(|b| b.0).unwrap_or_default()).unwrap()
+}
+
+async fn secret_text(c: &Client, name: &str, key: &str) -> Option<String> {
+    let s = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(c.clone(), NS).get_opt(name).await.ok()??;
+    String::from_utf8(s.data?.get(key)?.0.clone()).ok()
+}
+
+/// `tls.source: self` without cert-manager's help: switched to from cert-manager's certificate while
+/// pods are admitted continuously, no admission fails (the CA that signed what the replicas still
+/// serve stays in the bundle); the controller made a CA in `<fullname>-self-ca`, re-issued the serving
+/// Secret under it and put both CAs in the webhook configuration; after the webhook pods restart on
+/// the new Secret, `check` passes on the controller's certificate alone. Then back to cert-manager,
+/// which adopts the Secret as it is: `check` passes again.
+/// (The pod runner does not refresh Secret volumes of running pods, as a kubelet would within a
+/// minute: the webhook pods are restarted instead; the server's reload on a changed Secret is
+/// tests/tls.rs's.)
+#[tokio::test]
+async fn self_managed_tls_takes_over_without_failed_admissions() {
+    require_pods_install();
+    let _g = INSTALL.write().await;
+    let c = client().await;
+    let chart = packaged_chart();
+    let was = ca_bundle(&c).await;
+    let to_self = chart.clone();
+    no_failed_admission_during("helm upgrade to tls.source=self", move || {
+        helm(&["upgrade", "kafka-advertiser", &to_self, "--set-string", OPT_IN, "--set", "tls.source=self", "--wait"]);
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ca = secret_text(&c, "kafka-advertiser-self-ca", "tls.crt").await.unwrap_or_default();
+        let bundle = ca_bundle(&c).await;
+        let (first, kept) = (!ca.is_empty() && bundle.starts_with(&ca), bundle.contains(was.trim()));
+        let signed = secret_text(&c, "kafka-advertiser-tls", "ca.crt").await.is_some_and(|s| s == ca);
+        if first && kept && signed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook configuration trusts the controller's CA first: {first}, and still the CA it trusted \
+             before: {kept}; the serving Secret is signed by the controller's CA: {signed}\nbefore:\n{was}\n\
+             now:\n{bundle}\nthe controller's CA:\n{ca}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let env = testenv();
+    env.kubectl(&["-n", NS, "rollout", "restart", "deployment/kafka-advertiser-webhook"]);
+    env.kubectl(&["-n", NS, "rollout", "status", "deployment/kafka-advertiser-webhook", "--timeout=180s"]);
+    let (code, out) = product(&["check", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "tls.source=self: {out}");
+
+    // Back to cert-manager: its Certificates return; it adopts the Secret as it finds it (and replaces
+    // it at its next renewal), so admissions keep working.
+    helm(&["upgrade", "kafka-advertiser", &chart, "--set-string", OPT_IN, "--wait"]);
+    let certs: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        c.clone(),
+        NS,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate")),
+    );
+    assert!(certs.get_opt("kafka-advertiser-serving").await.unwrap().is_some(), "cert-manager's Certificate is back");
+    env.kubectl(&["-n", NS, "rollout", "restart", "deployment/kafka-advertiser-webhook"]);
+    env.kubectl(&["-n", NS, "rollout", "status", "deployment/kafka-advertiser-webhook", "--timeout=180s"]);
+    let (code, out) = product(&["check", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "back on cert-manager: {out}");
 }

@@ -126,7 +126,10 @@ fn assert_scoped(granted: &[Granted], want: &BTreeSet<(String, String, String)>,
 /// only for the Gateways named in `gateways` (`ns/name`), by `resourceNames`; nothing else.
 pub fn assert_controller(objs: &[Value], ns: &str, sa: &str, watched: &[&str], gateways: &[&str]) {
     let who = format!("controller {ns}/{sa}");
-    let all = rights(objs, ns, sa);
+    let (tls, all): (Vec<Granted>, Vec<Granted>) = rights(objs, ns, sa)
+        .into_iter()
+        .partition(|g| g.resource == "secrets" || g.resource == "mutatingwebhookconfigurations");
+    assert_eq!(tls, self_tls_rights(objs, ns), "{who}: Secrets and the webhook configuration only for tls.source self");
     // The Lease and the published settings, in its own namespace.
     let lease = expand(&[LEASE_RBAC, SETTINGS_RBAC]);
     let gateway_patch = expand(&[GATEWAY_LISTENER_RBAC]);
@@ -210,4 +213,37 @@ pub fn assert_deployments(objs: &[Value], webhook_sa: &str, controller_sa: &str)
             s["metadata"]["name"]
         );
     }
+}
+
+/// The rights self-managed TLS needs, from the controller Deployment's `--self-tls-*` arguments (none
+/// without them): get and patch of the two Secrets by name and create of Secrets, in its namespace;
+/// get and patch of its webhook configuration by name.
+fn self_tls_rights(objs: &[Value], ns: &str) -> Vec<Granted> {
+    use kafka_advertiser::selftls::{SECRETS_CREATE_RBAC, SECRETS_RBAC, WEBHOOK_CA_RBAC};
+    let args: Vec<String> = objs
+        .iter()
+        .filter(|o| o["kind"] == "Deployment")
+        .flat_map(|d| strs(&d["spec"]["template"]["spec"]["containers"][0]["args"]))
+        .collect();
+    let arg = |flag: &str| args.iter().find_map(|a| a.strip_prefix(&format!("--{flag}=")).map(str::to_owned));
+    let Some(secret) = arg("self-tls-secret") else { return Vec::new() };
+    let ca = arg("self-tls-ca-secret").unwrap_or_else(|| "kafka-advertiser-self-ca".into());
+    let mwc = arg("self-tls-webhook-configuration").unwrap_or_else(|| "kafka-advertiser".into());
+    let grant = |scope: Option<&str>, (group, resource, verbs): Right, names: &[String]| -> Vec<Granted> {
+        verbs
+            .iter()
+            .map(|v| Granted {
+                scope: scope.map(str::to_owned),
+                group: group.to_owned(),
+                resource: resource.to_owned(),
+                verb: (*v).to_owned(),
+                names: names.to_vec(),
+            })
+            .collect()
+    };
+    let mut out: Vec<Granted> = grant(Some(ns), SECRETS_RBAC, &[secret, ca]);
+    out.extend(grant(Some(ns), SECRETS_CREATE_RBAC, &[]));
+    out.extend(grant(None, WEBHOOK_CA_RBAC, &[mwc]));
+    out.sort();
+    out
 }

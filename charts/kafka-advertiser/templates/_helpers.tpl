@@ -104,3 +104,16 @@ readinessProbe:
 {{- define "kafka-advertiser.tlsSecret" -}}
 {{- default (printf "%s-tls" (include "kafka-advertiser.fullname" .)) .Values.tls.secretName -}}
 {{- end -}}
+
+{{/* Where the serving certificate comes from: certManager, self or external (tls.source; empty: the older tls.certManager.enabled switch). */}}
+{{- define "kafka-advertiser.tlsSource" -}}
+{{- if .Values.tls.source -}}{{ .Values.tls.source }}
+{{- else if .Values.tls.certManager.enabled -}}certManager
+{{- else -}}external
+{{- end -}}
+{{- end -}}
+
+{{/* The CA of the serving certificate, for tls.source external. */}}
+{{- define "kafka-advertiser.caBundle" -}}
+{{- default .Values.webhook.caBundle .Values.tls.caBundle -}}
+{{- end -}}
