@@ -109,6 +109,18 @@ fn helm_test_hook_reads_only_by_name() {
         assert!(cmd.contains(&want), "{cmd:?}");
     }
     assert!(template("ops", &["test.enabled=false"]).iter().all(|v| !is_test_hook(v)));
+    // test.postInstall: the same objects also run after every install and upgrade.
+    let hooks = |set: &[&str]| -> Vec<(String, String)> {
+        let objs = template("ops", set);
+        let with_hook = objs.iter().filter(|v| v["metadata"]["annotations"]["helm.sh/hook"].is_string());
+        with_hook
+            .map(|v| (key(v).1, v["metadata"]["annotations"]["helm.sh/hook"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let (before, after) = (hooks(&[]), hooks(&["test.postInstall=true"]));
+    assert_eq!(after.len(), before.len(), "{after:?}");
+    assert!(before.iter().all(|(_, h)| h == "test"), "{before:?}");
+    assert!(after.iter().all(|(_, h)| h == "test,post-install,post-upgrade"), "{after:?}");
 }
 
 #[test]
