@@ -222,7 +222,10 @@ func (l launch) command(ctx context.Context, argv []string, log *os.File, grace 
 		stop = os.Interrupt
 	}
 	c.Cancel = func() error { return c.Process.Signal(stop) }
-	c.WaitDelay = max(grace, 10*time.Millisecond) // then SIGKILL
+	// After a cancel: the grace period, then SIGKILL. After an exit: how long the output may take to
+	// drain. A step's grace is 0, and 10 ms to drain its output failed a broker's start under load
+	// ("WaitDelay expired before I/O complete"); 5 s does not make a stop noticeably slower.
+	c.WaitDelay = max(grace, 5*time.Second)
 	// The broker dies with the runner, as containers die with their node.
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return c
