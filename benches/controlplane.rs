@@ -272,37 +272,16 @@ async fn bench_apiserver(c: &Client) {
     println!("  200 sequential creates: {}", describe(&delta));
 }
 
-/// kafka-advertiser's requests to the API server from a point on, read from the audit log that
-/// `scripts/testenv.sh up` writes (one JSON line per completed request of its ServiceAccounts).
-struct Audit {
-    path: std::path::PathBuf,
-    offset: u64,
-}
-
-impl Audit {
-    fn mark() -> Audit {
-        let path = testenv().dir.join("logs/audit.log");
-        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        Audit { path, offset }
+/// kafka-advertiser's requests since `audit`'s mark: `verb resource` → count.
+fn tally(audit: &Audit) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for e in audit.entries().iter().filter(|e| audit_is_ours(e)) {
+        let verb = e["verb"].as_str().unwrap_or("?");
+        let resource = e["objectRef"]["resource"].as_str().unwrap_or("?");
+        let sub = e["objectRef"]["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+        *out.entry(format!("{verb} {resource}{sub}")).or_insert(0) += 1;
     }
-
-    /// `verb resource` → count, Leases apart (leader election renews them by design).
-    fn tally(&self) -> BTreeMap<String, u64> {
-        use std::io::{Read, Seek};
-        let mut f = std::fs::File::open(&self.path).expect("the audit log (scripts/testenv.sh up writes it)");
-        f.seek(std::io::SeekFrom::Start(self.offset)).unwrap();
-        let mut text = String::new();
-        f.read_to_string(&mut text).unwrap();
-        let mut out = BTreeMap::new();
-        for line in text.lines() {
-            let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            let verb = e["verb"].as_str().unwrap_or("?");
-            let resource = e["objectRef"]["resource"].as_str().unwrap_or("?");
-            let sub = e["objectRef"]["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
-            *out.entry(format!("{verb} {resource}{sub}")).or_insert(0) += 1;
-        }
-        out
-    }
+    out
 }
 
 fn is_write(key: &str) -> bool {
@@ -355,7 +334,7 @@ async fn bench_quiet(c: &Client) {
     let audit = Audit::mark();
     let clock = reconcile_clock().await;
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let t = audit.tally();
+    let t = tally(&audit);
     let after = reconcile_clock().await;
     println!("quiet: {n} converged StatefulSets, {secs} s: {}", summary(&t));
     println!("  reconciles in the window: {}", after.0 - clock.0);
@@ -373,7 +352,7 @@ async fn bench_quiet(c: &Client) {
         "reconcile, nothing to change: {} reconcile(s), {:.2} ms each; {}",
         after.0 - clock.0,
         (after.1 - clock.1) * 1000.0 / (after.0 - clock.0).max(1.0),
-        summary(&audit.tally())
+        summary(&tally(&audit))
     );
 
     // Scale-up by one broker, until it advertises its own address.
@@ -390,7 +369,7 @@ async fn bench_quiet(c: &Client) {
         wall.as_secs_f64(),
         after.0 - clock.0,
         (after.1 - clock.1) * 1000.0,
-        summary(&audit.tally())
+        summary(&tally(&audit))
     );
     let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone()).delete(&ns, &DeleteParams::default()).await;
 }

@@ -309,8 +309,9 @@ up() {
     --initial-cluster="node0=http://127.0.0.1:$ETCD_PEER_PORT" \
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=8589934592 --log-level=warn
   wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-  # Audit log of kafka-advertiser's own requests (its ServiceAccounts' group), one line per
-  # completed request: what the benchmarks count (scripts/bench-quiet.sh).
+  # Audit log, one line per completed request: kafka-advertiser's own requests (its ServiceAccounts'
+  # group), what the quiet benchmark counts; and the StatefulSet controller's pod creates, admitted
+  # or refused, from which the nudge test reads when each retry came.
   cat >"$RUN/audit-policy.yaml" <<EOF
 apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -318,6 +319,10 @@ omitStages: [RequestReceived, ResponseStarted]
 rules:
 - level: Metadata
   userGroups: ["system:serviceaccounts:$NAMESPACE"]
+- level: Metadata
+  users: ["system:serviceaccount:kube-system:statefulset-controller"]
+  verbs: ["create"]
+  resources: [{group: "", resources: ["pods"]}]
 - level: None
 EOF
   start kube-apiserver "$BIN/kube-apiserver" \

@@ -671,3 +671,40 @@ impl Drop for ClusterObjects {
         .join();
     }
 }
+
+/// The API server's audit log from a point on (`scripts/testenv.sh up` writes one JSON line per
+/// completed request of kafka-advertiser's ServiceAccounts, and per pod create of the StatefulSet
+/// controller).
+pub struct Audit {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl Audit {
+    pub fn mark() -> Audit {
+        let path = testenv().dir.join("logs/audit.log");
+        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Audit { path, offset }
+    }
+
+    /// Every entry written since the mark, in order.
+    pub fn entries(&self) -> Vec<Value> {
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(&self.path).expect("the audit log (scripts/testenv.sh up writes it)");
+        f.seek(std::io::SeekFrom::Start(self.offset)).unwrap();
+        let mut text = String::new();
+        f.read_to_string(&mut text).unwrap();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+/// Whether an audit entry is a request of kafka-advertiser's own ServiceAccounts.
+pub fn audit_is_ours(e: &Value) -> bool {
+    // deploy/ and the testenv's installs use this namespace (NAMESPACE in scripts/testenv.sh).
+    e["user"]["groups"].as_array().is_some_and(|g| g.iter().any(|g| g == "system:serviceaccounts:kafka-advertiser"))
+}
+
+/// When the API server completed an audited request (`stageTimestamp`).
+pub fn audit_time(e: &Value) -> k8s_openapi::jiff::Timestamp {
+    e["stageTimestamp"].as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no stageTimestamp in {e}"))
+}

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::*;
 
@@ -44,8 +44,6 @@ async fn loadbalancer_mode_scale_and_garbage_collection() {
             Some(format!("kafka-{}", svc.labels()["kafka-advertiser.io/ordinal"]).as_str())
         );
     }
-    // The first pods were refused until their address existed; the nudge made the StatefulSet
-    // controller retry at once instead of after its back-off.
     // The StatefulSet shows every broker's external address, in ordinal order.
     let want: Vec<String> = addrs.values().map(|ip| format!("{ip}:9094")).collect();
     let sts = wait_for("the external-bootstrap annotation", T, || async {
@@ -194,6 +192,81 @@ async fn bad_source_range_is_a_warning_event() {
         assert_eq!(ev.reason.as_deref(), Some("ServiceApplyFailed"), "{ev:?}");
     }
     assert!(services_of(&c, &ns, "cidr").await.is_empty(), "no Service was stored");
+}
+
+/// The nudge, not the StatefulSet controller's back-off, is what retries a refused broker. The test
+/// plays the load balancer (a class nothing here serves), so it decides when the address exists.
+/// From the API server's audit log: the StatefulSet controller's refused creates come further and
+/// further apart (its queue's exponential back-off); after the address, kafka-advertiser writes the
+/// StatefulSet (the nudge) and the admitted create follows at once, before the back-off's next retry
+/// could have come (that one is due no earlier than the last gap after the last refusal).
+#[tokio::test]
+async fn the_nudge_retries_a_refused_broker_before_the_back_off_would() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-nudge").await;
+    let audit = Audit::mark();
+    Broker::new("kafka", 1)
+        .annotate("kafka-advertiser.io/mode", "loadbalancer")
+        .annotate("kafka-advertiser.io/load-balancer-class", "e2e.kafka-advertiser.io/played-by-the-test")
+        .create(&c, &ns)
+        .await;
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), &ns);
+    wait_for("kafka-0-external", T, || async { services.get_opt("kafka-0-external").await.ok().flatten() }).await;
+    // Refused creates at about 5 ms × 2ⁿ: after 25 s the gaps are seconds long.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    // A loopback address outside MetalLB's pool that nothing connects to: a distinct one per run.
+    let ip = format!("127.0.9.{}", std::process::id() % 250 + 1);
+    let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}});
+    let addressed = k8s_openapi::jiff::Timestamp::now();
+    services.patch_status("kafka-0-external", &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+    wait_pods(&c, &ns, "kafka", 1, T).await;
+
+    let entries: Vec<Value> =
+        audit.entries().into_iter().filter(|e| e["objectRef"]["namespace"] == ns.as_str()).collect();
+    let creates: Vec<(k8s_openapi::jiff::Timestamp, i64)> = entries
+        .iter()
+        .filter(|e| e["verb"] == "create" && e["objectRef"]["resource"] == "pods")
+        .map(|e| (audit_time(e), e["responseStatus"]["code"].as_i64().unwrap_or(0)))
+        .collect();
+    let (admitted, refused) = creates.split_last().expect("the StatefulSet controller's creates are audited");
+    assert_eq!(admitted.1, 201, "the last create is the admitted one: {creates:?}");
+    assert!(refused.iter().all(|(_, code)| *code != 201), "one admitted create: {creates:?}");
+    assert!(refused.len() >= 6, "the StatefulSet controller backed off a while: {creates:?}");
+    let at = |i: usize| refused[i].0;
+    let (last, gap) = (at(refused.len() - 1), at(refused.len() - 1).duration_since(at(refused.len() - 2)));
+    assert!(gap.as_secs_f64() >= 2.0, "the back-off had grown to seconds: {creates:?}");
+    let nudge = entries
+        .iter()
+        .filter(|e| {
+            audit_is_ours(e)
+                && (e["verb"] == "patch" || e["verb"] == "apply")
+                && e["objectRef"]["resource"] == "statefulsets"
+        })
+        .filter(|e| e["objectRef"]["subresource"].is_null())
+        .map(audit_time)
+        .rfind(|t| *t >= addressed && *t <= admitted.0)
+        .expect("kafka-advertiser wrote the StatefulSet between the address and the admitted create");
+    let after_nudge = admitted.0.duration_since(nudge).as_secs_f64();
+    let after_last = admitted.0.duration_since(last).as_secs_f64();
+    eprintln!(
+        "nudge: {} refused creates, last gap {:.2} s; admitted {:.3} s after the nudge, {:.2} s after the last refusal, \
+         {:.3} s after the address",
+        refused.len(),
+        gap.as_secs_f64(),
+        after_nudge,
+        after_last,
+        admitted.0.duration_since(addressed).as_secs_f64()
+    );
+    assert!(after_nudge < 2.0, "the admitted create followed the nudge: {after_nudge:.3} s after it");
+    assert!(
+        after_last < gap.as_secs_f64(),
+        "the admitted create came {after_last:.2} s after the last refusal, sooner than the back-off's next \
+         retry (no earlier than {:.2} s)",
+        gap.as_secs_f64()
+    );
+    let sts: StatefulSet = Api::namespaced(c.clone(), &ns).get("kafka").await.unwrap();
+    assert!(sts.annotations().contains_key("kafka-advertiser.io/addresses-ready"), "{:?}", sts.annotations());
 }
 
 /// An install scoped to two namespaces (`--namespace a,b`) keeps both namespaces' addresses: one
