@@ -450,28 +450,12 @@ pub async fn converged_env(c: &Client, ns: &str, sts: &str, n: usize, port: u16,
     .await
 }
 
-pub fn tls_config(ca_pem: &[u8]) -> rustls::ClientConfig {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
-}
-
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[allow(dead_code)]
-async fn list_all_pods(c: &Client) -> usize {
-    Api::<Pod>::all(c.clone()).list(&ListParams::default()).await.unwrap().items.len()
-}
-
-pub fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
-}
+/// The namespace label a [`Scoped`] replica's own webhook configuration selects.
+pub const SCOPED_LABEL: &str = "e2e.kafka-advertiser.io/scoped-install";
 
 /// A further `serve` process (optionally `--namespace`-scoped) beside the deployed ones, with the
 /// controller's ServiceAccount token (its role `all` reads what both roles read). It never leads (its
@@ -504,53 +488,32 @@ impl Scoped {
         Scoped { child, port, admin }
     }
 
-    /// POST an AdmissionReview for `pod` (as it would be at CREATE: the webhook's own changes
-    /// stripped) and return the response review.
-    pub async fn admit(&self, pod: &Pod) -> Value {
-        let mut obj = serde_json::to_value(pod).unwrap();
-        let m = obj["metadata"].as_object_mut().unwrap();
-        for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
-            m.remove(k);
-        }
-        if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
-            a.remove("kafka-advertiser.io/advertised");
-        }
-        for c in obj["spec"]["containers"].as_array_mut().unwrap() {
-            if let Some(env) = c["env"].as_array_mut() {
-                env.retain(|e| e["name"] != "KAFKA_ADVERTISED_LISTENERS");
-            }
-        }
-        obj["spec"].as_object_mut().unwrap().remove("affinity");
-        obj.as_object_mut().unwrap().remove("status");
-        let review = json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "e2e-scoped",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
-                "requestResource": {"group": "", "version": "v1", "resource": "pods"},
-                "name": pod.name_any(),
-                "namespace": pod.namespace().unwrap(),
-                "operation": "CREATE",
-                "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
-                "object": obj,
-                "oldObject": null,
-                "dryRun": false,
-                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
-            }
-        });
+    /// A webhook configuration that sends this replica the opted-in pods of namespaces labelled
+    /// [`SCOPED_LABEL`]`=tag`, trusting the test environment's webhook CA; deleted when dropped.
+    pub async fn register(&self, c: &Client, tag: &str) -> ClusterObjects {
+        use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
         let ca = std::fs::read(testenv().dir.join("webhook-certs/ca.crt")).unwrap();
-        let http = reqwest::Client::builder().use_preconfigured_tls(tls_config(&ca)).build().unwrap();
-        http.post(format!("https://127.0.0.1:{}/mutate", self.port))
-            .json(&review)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let name = format!("e2e-scoped-{tag}");
+        let hook: MutatingWebhookConfiguration = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "pods.e2e-scoped.kafka-advertiser.io",
+                "admissionReviewVersions": ["v1"],
+                "clientConfig": {
+                    "url": format!("https://127.0.0.1:{}/mutate", self.port),
+                    "caBundle": k8s_openapi::ByteString(ca),
+                },
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}],
+                "objectSelector": {"matchLabels": {"kafka-advertiser.io/enabled": "true"}},
+                "namespaceSelector": {"matchLabels": {SCOPED_LABEL: tag}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "timeoutSeconds": 5,
+            }]
+        }))
+        .unwrap();
+        Api::<MutatingWebhookConfiguration>::all(c.clone()).create(&PostParams::default(), &hook).await.unwrap();
+        ClusterObjects(vec![(ApiResource::erase::<MutatingWebhookConfiguration>(&()), name)])
     }
 }
 

@@ -269,41 +269,56 @@ async fn the_nudge_retries_a_refused_broker_before_the_back_off_would() {
     assert!(sts.annotations().contains_key("kafka-advertiser.io/addresses-ready"), "{:?}", sts.annotations());
 }
 
-/// An install scoped to two namespaces (`--namespace a,b`) keeps both namespaces' addresses: one
-/// namespace's re-list must not wipe the other's view. The scoped replica runs beside the deployed
-/// ones with the same ServiceAccount token; it never leads (its Lease namespace is not granted), so
-/// it only watches, and it is asked directly, as the API server would ask it.
+/// An install scoped to two namespaces (`--namespace a,b`), asked by the API server. The scoped
+/// replica runs beside the deployed ones with the same ServiceAccount token and never leads (its Lease
+/// namespace is not granted), so the shared controller keeps the Services; the shared webhook skips
+/// these namespaces (its off switch) and a webhook configuration of the replica's own sends it their
+/// pods, as a namespaced install's would. Both namespaces' brokers are created with their addresses
+/// (one namespace's re-list must not wipe the other's view); a third namespace the configuration
+/// sends but the install does not watch gets its pods refused, the refusal saying what to change.
 #[tokio::test]
 async fn namespace_scoped_install_keeps_every_namespace() {
     let _g = INSTALL.read().await;
     let c = client().await;
     let a = namespace(&c, "e2e-scope-a").await;
     let b = namespace(&c, "e2e-scope-b").await;
-    for ns in [&a, &b] {
-        Broker::new("kafka", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, ns).await;
-    }
-    let want_a = converged(&c, &a, "kafka", 2, 9094).await;
-    let want_b = converged(&c, &b, "kafka", 2, 9094).await;
-
-    let env = testenv();
-    let scoped = Scoped::start(env, &format!("{a},{b}"));
+    let out = namespace(&c, "e2e-scope-out").await;
+    let scoped = Scoped::start(testenv(), &format!("{a},{b}"));
     wait_for("the scoped replica's /readyz", Duration::from_secs(30), || async {
         let r = reqwest::get(format!("http://127.0.0.1:{}/readyz", scoped.admin)).await.ok()?;
         r.status().is_success().then_some(())
     })
     .await;
-    // Both namespaces' brokers are admitted by the scoped replica with their addresses.
-    for (ns, want) in [(&a, &want_a), (&b, &want_b)] {
-        for (o, ip) in want.iter() {
-            let pod: Pod = Api::namespaced(c.clone(), ns).get(&format!("kafka-{o}")).await.unwrap();
-            let resp = scoped.admit(&pod).await;
-            assert_eq!(resp["response"]["allowed"], true, "{ns}/kafka-{o}: {resp}");
-            let patch =
-                String::from_utf8(base64_decode(resp["response"]["patch"].as_str().expect("a patch for a fresh pod")))
-                    .unwrap();
-            assert!(patch.contains(&format!("EXTERNAL://{ip}:9094")), "{ns}/kafka-{o}: {patch}");
-        }
+    let _hook = scoped.register(&c, &a).await;
+    let label = json!({"metadata": {"labels": {"kafka-advertiser.io/webhook": "disabled", SCOPED_LABEL: a}}});
+    for ns in [&a, &b, &out] {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone())
+            .patch(ns, &PatchParams::default(), &Patch::Merge(&label))
+            .await
+            .unwrap();
+        Broker::new("kafka", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, ns).await;
     }
+    let want_a = converged(&c, &a, "kafka", 2, 9094).await;
+    let want_b = converged(&c, &b, "kafka", 2, 9094).await;
+    assert_eq!(want_a.len() + want_b.len(), 4);
+    let metrics =
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", scoped.admin)).await.unwrap().text().await.unwrap();
+    let patched = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kafka_advertiser_admission_requests_total{outcome=\"patched\"} "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(patched >= Some(4.0), "the scoped replica admitted the four brokers: {patched:?}");
+
+    let refusal = wait_for("the out-of-scope namespace's refusal", T, || async {
+        let events = events_about(&c, &out, "StatefulSet", "kafka").await;
+        events.into_iter().filter_map(|e| e.note).find(|n| n.contains("is not watched by this install"))
+    })
+    .await;
+    assert!(
+        refusal.contains(&format!("namespace {out} is not watched")) && refusal.contains("--namespace"),
+        "{refusal}"
+    );
+    assert!(pods_of(&c, &out, "kafka").await.is_empty(), "no broker of {out} was created");
 }
 
 /// Two nodeport StatefulSets on the same node-port range: the second one's brokers would advertise
