@@ -469,8 +469,11 @@ pub struct Scoped {
 
 impl Scoped {
     pub fn start(env: &TestEnv, namespaces: &str) -> Scoped {
-        let port = free_port();
-        let admin = free_port();
+        Scoped::start_on(env, namespaces, free_port(), free_port())
+    }
+
+    /// Started on the given webhook and admin ports (a restart keeps them).
+    pub fn start_on(env: &TestEnv, namespaces: &str, port: u16, admin: u16) -> Scoped {
         let mut cmd = std::process::Command::new(env.product());
         cmd.env("KUBECONFIG", env.dir.join("controller.kubeconfig")).arg("serve");
         if !namespaces.is_empty() {
