@@ -85,8 +85,11 @@ async fn pods_that_did_not_opt_in_are_untouched() {
     let s = stored.spec.unwrap();
     assert_eq!(s.containers[0].env, bare.spec.as_ref().unwrap().containers[0].env);
     assert!(s.affinity.is_none());
-    // No managed Service for a StatefulSet that never opted in.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // No managed Service for a StatefulSet that never opted in: checked once the controller has made
+    // the Services of an opted-in StatefulSet created after it in the same namespace (a live
+    // controller that has seen the namespace, not a fixed wait).
+    Broker::new("barrier", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    converged(&c, &ns, "barrier", 1, 9094).await;
     assert!(services_of(&c, &ns, "plain").await.is_empty());
 }
 
