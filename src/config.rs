@@ -374,8 +374,21 @@ pub struct PreviewArgs {
     /// namespaceSelector is not evaluated offline).
     #[arg(long = "class", env = "KAFKA_ADVERTISER_CLASS_FILE")]
     pub class: Option<String>,
+    /// Output: the per-broker report, or the broker pods as the webhook admits them.
+    #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_PREVIEW_OUTPUT", value_enum, default_value_t = PreviewOutput::Report)]
+    pub output: PreviewOutput,
     #[command(flatten)]
     pub mutation: MutationArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PreviewOutput {
+    /// Per broker: the env value, anti-affinity, Service, Gateway listener and Certificate (text).
+    Report,
+    /// The broker pods as the StatefulSet controller creates them and the webhook admits them (YAML
+    /// documents; the webhook's warnings as comments). A broker whose address is not known yet is an
+    /// error: pass --address.
+    Pods,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use crate::admission::review;
-use crate::config::{CertsArgs, MutateArgs, MutateOutput, PreviewArgs};
+use crate::config::{CertsArgs, MutateArgs, MutateOutput, PreviewArgs, PreviewOutput};
 use crate::controller::desired;
 use crate::mutate::{self, AddressLookup, Defaults, MutateError, RequestNames};
 
@@ -171,7 +171,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
             continue;
         }
         found += 1;
-        preview_one(&sts, &args.mutation.defaults(), &args.addresses, classes.clone(), &mut out)?;
+        preview_one(&sts, &args.mutation.defaults(), &args.addresses, classes.clone(), args.output, &mut out)?;
     }
     if found == 0 && out.is_empty() {
         return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() });
@@ -201,6 +201,7 @@ fn preview_one(
     defaults: &Defaults,
     addresses: &[(u32, String)],
     classes: Option<std::sync::Arc<crate::tenancy::Classes>>,
+    output: PreviewOutput,
     out: &mut String,
 ) -> Result<(), OfflineError> {
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
@@ -219,6 +220,9 @@ fn preview_one(
     if let Some(c) = &class {
         desired::class_bounds(&d, c).map_err(refused)?;
         let _ = writeln!(out, "StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
+    }
+    if output == PreviewOutput::Pods {
+        return preview_pods(sts, &d, defaults, &book, out);
     }
     let s = &d.settings;
     let _ = writeln!(
@@ -264,6 +268,37 @@ fn preview_one(
     Ok(())
 }
 
+/// A broker pod as the webhook answers it.
+enum Admitted {
+    /// Mutated: the pod as stored, and the mutation.
+    Pod(Value, mutate::Mutation),
+    /// Not ours to change (the template lacks the label, or nothing to do).
+    Untouched,
+    /// Refused until its address is known.
+    Pending(MutateError),
+}
+
+/// The pod the StatefulSet controller creates for `ordinal`, through the webhook's decision.
+fn admit(
+    sts: &StatefulSet,
+    ordinal: u32,
+    defaults: &Defaults,
+    book: &AnyStatefulSet,
+) -> Result<Admitted, OfflineError> {
+    let pod = pod_json(sts, ordinal);
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
+    let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(Admitted::Untouched),
+        Err(e @ MutateError::AddressPending { .. }) => return Ok(Admitted::Pending(e)),
+        Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
+    };
+    let mut patched = pod;
+    json_patch::patch(&mut patched, &m.patch)
+        .map_err(|e| OfflineError::Denied(format!("broker {ordinal}: the patch does not apply to the pod: {e}")))?;
+    Ok(Admitted::Pod(patched, m))
+}
+
 /// The broker pod as the webhook would admit it: its env, anti-affinity and warnings.
 fn preview_pod(
     sts: &StatefulSet,
@@ -273,22 +308,14 @@ fn preview_pod(
     book: &AnyStatefulSet,
     out: &mut String,
 ) -> Result<(), OfflineError> {
-    let pod = pod_json(sts, ordinal);
-    let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
-    let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
-        Ok(Some(m)) => m,
-        Ok(None) => return Ok(()),
-        Err(e @ MutateError::AddressPending { .. }) => {
+    let (patched, m) = match admit(sts, ordinal, defaults, book)? {
+        Admitted::Pod(p, m) => (p, m),
+        Admitted::Untouched => return Ok(()),
+        Admitted::Pending(e) => {
             let _ = writeln!(out, "  env       (pending) {e}");
             return Ok(());
         }
-        Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
     };
-    let mut patched = pod;
-    if let Err(e) = json_patch::patch(&mut patched, &m.patch) {
-        let _ = writeln!(out, "  error     the patch does not apply to the pod: {e}");
-        return Ok(());
-    }
     let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
     let spec = typed.spec.unwrap_or_default();
     if let Some(c) = spec.containers.iter().find(|c| c.name == m.container) {
@@ -297,6 +324,31 @@ fn preview_pod(
     preview_affinity(spec.affinity, out);
     for w in &m.warnings {
         let _ = writeln!(out, "  warning   {w}");
+    }
+    Ok(())
+}
+
+/// `--output pods`: each broker pod as a YAML document, the webhook's warnings as comments above it.
+fn preview_pods(
+    sts: &StatefulSet,
+    d: &desired::Desired,
+    defaults: &Defaults,
+    book: &AnyStatefulSet,
+    out: &mut String,
+) -> Result<(), OfflineError> {
+    for ordinal in d.ordinals() {
+        let (pod, m) = match admit(sts, ordinal, defaults, book)? {
+            Admitted::Pod(p, m) => (p, Some(m)),
+            Admitted::Untouched => (pod_json(sts, ordinal), None),
+            Admitted::Pending(e) => {
+                return Err(OfflineError::Denied(format!("broker {ordinal}: {e}; pass --address {ordinal}=HOST")));
+            }
+        };
+        let _ = writeln!(out, "---\n# StatefulSet {}/{}, broker {ordinal}", d.namespace, d.name);
+        for w in m.iter().flat_map(|m| &m.warnings) {
+            let _ = writeln!(out, "# warning: {}", w.replace('\n', " "));
+        }
+        out.push_str(&serde_saphyr::to_string(&pod).unwrap_or_default());
     }
     Ok(())
 }

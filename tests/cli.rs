@@ -334,3 +334,38 @@ fn a_bad_log_level_is_a_usage_error_and_io_errors_are_said_once() {
     assert!(err.contains("cannot read /nonexistent/sts.yaml"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// `preview -o pods`: each broker pod as it will be admitted (YAML documents, warnings as comments);
+/// a broker whose address is not known yet is an error naming the flag.
+#[test]
+fn preview_pods_prints_each_admitted_broker_pod() {
+    let args = ["preview", "-o", "pods", "--address", "0=198.51.100.1,1=198.51.100.2,2=198.51.100.3"];
+    let o = run(&args, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let docs: Vec<Value> =
+        text.split("\n---\n").map(|d| serde_yaml::from_str(d.trim_start_matches("---\n")).unwrap()).collect();
+    assert_eq!(docs.len(), 3, "{text}");
+    for (i, pod) in docs.iter().enumerate() {
+        assert_eq!(pod["metadata"]["name"], format!("kafka-{i}"));
+        assert_eq!(pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"], i.to_string());
+        let env = pod["spec"]["containers"][0]["env"].as_array().unwrap();
+        let adv = env.iter().find(|e| e["name"] == "KAFKA_CFG_ADVERTISED_LISTENERS").expect("the listeners var");
+        assert!(adv["value"].as_str().unwrap().contains(&format!("EXTERNAL://198.51.100.{}:9094", i + 1)), "{adv}");
+        assert!(pod["spec"]["affinity"]["podAntiAffinity"].is_object());
+    }
+    // A warning is a comment above its pod.
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: k, namespace: ns}\nspec:\n  serviceName: h\n  \
+               replicas: 1\n  selector: {matchLabels: {app: k}}\n  template:\n    metadata:\n      labels: {app: k, \
+               kafka-advertiser.io/enabled: \"true\"}\n      annotations: {kafka-advertiser.io/mode: pod-ip}\n    \
+               spec:\n      containers: [{name: kafka, image: apache/kafka:4.1.1}]\n";
+    let o = run(&["preview", "-o", "pods", "-"], Some(sts));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("# warning: kafka-advertiser: container \"kafka\" sets no KAFKA_* server setting"));
+    // Without the learned addresses: an error, no pods.
+    let o = run(&["preview", "-o", "pods", "--address", "0=198.51.100.1"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broker 1") && err.contains("pass --address 1=HOST"), "{err}");
+    assert!(stdout(&o).is_empty());
+}

@@ -651,7 +651,9 @@ pub fn pod_for(sts: &StatefulSet, ordinal: u32) -> Pod {
 
 /// One Event reason per kind of warning (an Event series is keyed by its reason, not its text).
 pub fn warning_reason(warning: &str) -> &'static str {
-    const REASONS: [(&str, &str); 11] = [
+    const REASONS: [(&str, &str); 13] = [
+        ("sets no KAFKA_* server setting", "NoServerSettings"),
+        ("twice; Kafka refuses", "DuplicateListenerName"),
         ("came from valueFrom", "ListenersFromValueFrom"),
         ("PROTOCOL_MAP of container", "ListenerNotInProtocolMap"),
         ("does not declare the listener", "ListenerNotDeclared"),

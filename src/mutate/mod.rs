@@ -379,6 +379,54 @@ fn listener_checks(
     }
 }
 
+/// `KAFKA_*` variables apache/kafka's Java wrapper does not turn into server properties
+/// (kafka.docker.KafkaDockerWrapper, as cp-kafka's `kafka.properties.template` excludes them).
+const NOT_SERVER_PROPERTIES: [&str; 11] = [
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+];
+
+/// What else of the broker's config Kafka refuses to start with, read from the env: a listener name
+/// declared twice; and, under the apache/kafka rules, a template whose only server property would be
+/// the advertised listeners we add. That image applies its default config only when no `KAFKA_*`
+/// variable sets a property (and cp-kafka has none), so the broker would start without
+/// `process.roles` and `node.id`.
+fn config_checks(container: &ContainerView, prefix: &str, var: &str, warnings: &mut Vec<String>) {
+    let c = &container.name;
+    if let Some(declared) = env_value_parts(container, prefix, "LISTENERS") {
+        let names: Vec<String> = declared.split(',').filter_map(listeners::entry_name).map(str::to_uppercase).collect();
+        if let Some(twice) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+            warnings.push(format!(
+                "kafka-advertiser: {prefix}LISTENERS of container {c:?} declares the listener {twice} twice; Kafka \
+                 refuses to start: each listener must have a different name"
+            ));
+        }
+    }
+    let bitnami = container.image.as_deref().is_some_and(|i| i.contains("bitnami"));
+    if prefix != "KAFKA_" || bitnami || container.env_from > 0 {
+        return;
+    }
+    let property = |n: &str| n.starts_with("KAFKA_") && n != var && !NOT_SERVER_PROPERTIES.contains(&n);
+    if !container.env.iter().flatten().any(|e| property(&e.name)) {
+        warnings.push(format!(
+            "kafka-advertiser: container {c:?} sets no KAFKA_* server setting besides the advertised listeners \
+             kafka-advertiser adds: the apache/kafka image then skips its default config (it applies it only when \
+             no KAFKA_* variable is set) and cp-kafka has none, so Kafka refuses to start without process.roles and \
+             node.id; set KAFKA_PROCESS_ROLES, KAFKA_NODE_ID, KAFKA_LISTENERS and the controller settings (see \
+             deploy/examples/kafka-apache.yaml)"
+        ));
+    }
+}
+
 /// `$(ADVERTISER_HOST_IP)`: the kubelet expands it (the var is defined before the listeners var).
 const HOST_IP_REF: &str = "$(ADVERTISER_HOST_IP)";
 const LEGACY_HOST_IP_REF: &str = "$(KAFKA_ADVERTISER_HOST_IP)";
@@ -637,6 +685,7 @@ pub fn mutate_view(
     let value = listeners::merge(existing, &ours);
     if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
         listener_checks(b.container, prefix, &b.settings, &value, &mut warnings);
+        config_checks(b.container, prefix, &var, &mut warnings);
     }
     let ops = encode(&b, &var, &value, &advertised, addresses, &mut warnings)?;
     Ok(Some(Mutation {

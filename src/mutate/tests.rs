@@ -925,3 +925,42 @@ fn env_must_be_a_listeners_variable_and_certificates_stay_out_of_system_paths() 
         assert_eq!(got.is_ok(), ok, "{path}: {got:?}");
     }
 }
+
+/// What Kafka refuses beyond the listener names: a name declared twice, and (apache/kafka rules) no
+/// server setting but the advertised listeners, which costs the image its default config. JVM
+/// settings are not server settings; envFrom may hold some, and Bitnami has its own defaults.
+#[test]
+fn duplicate_listener_names_and_no_server_settings_are_warned_about() {
+    let warnings = |image: &str, env: Value, env_from: bool| {
+        let mut pod =
+            bare_pod("kafka-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "k{ordinal}.example.com" }));
+        pod["spec"]["containers"][0]["image"] = json!(image);
+        pod["spec"]["containers"][0]["env"] = env;
+        if env_from {
+            pod["spec"]["containers"][0]["envFrom"] = json!([{"configMapRef": {"name": "kafka"}}]);
+        }
+        run(&pod, &NoAddresses).unwrap().0.unwrap().warnings
+    };
+    let bare = "sets no KAFKA_* server setting";
+    for env in
+        [json!([]), json!([{"name": "KAFKA_HEAP_OPTS", "value": "-Xmx1g"}, {"name": "CLUSTER_ID", "value": "x"}])]
+    {
+        let w = warnings("apache/kafka:4.1.1", env.clone(), false);
+        assert!(w.iter().any(|w| w.contains(bare) && w.contains("Kafka refuses to start")), "{env}: {w:?}");
+        assert!(!warnings("apache/kafka:4.1.1", env.clone(), true).iter().any(|w| w.contains(bare)), "envFrom");
+        assert!(!warnings("bitnamilegacy/kafka:3.9.0", env, false).iter().any(|w| w.contains(bare)), "Bitnami");
+    }
+    let w = warnings("apache/kafka:4.1.1", json!([{"name": "KAFKA_NODE_ID", "value": "0"}]), false);
+    assert!(!w.iter().any(|w| w.contains(bare)), "{w:?}");
+
+    let listeners = |v: &str| json!([{"name": "KAFKA_LISTENERS", "value": v}]);
+    let w = warnings("apache/kafka:4.1.1", listeners("INTERNAL://:9092,EXTERNAL://:9094,external://:9095"), false);
+    assert!(w.iter().any(|w| w.contains("declares the listener EXTERNAL twice; Kafka refuses to start")), "{w:?}");
+    let w = warnings("apache/kafka:4.1.1", listeners("INTERNAL://:9092,EXTERNAL://:9094"), false);
+    assert!(!w.iter().any(|w| w.contains("twice")), "{w:?}");
+    let reasons: Vec<&str> = warnings("apache/kafka:4.1.1", json!([]), false)
+        .iter()
+        .map(|w| crate::controller::desired::warning_reason(w))
+        .collect();
+    assert!(reasons.contains(&"NoServerSettings"), "{reasons:?}");
+}

@@ -43,6 +43,12 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 4 && os.Args[1] == "render-configs" {
+		if err := renderConfigs(os.Args[2], os.Args[3]); err != nil {
+			log.Fatalf("render-configs: %v", err)
+		}
+		return
+	}
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
 	state := flag.String("state", "", "directory for pods' files and volumes")
 	libs := flag.String("kafka-libs", "", "directory of the Apache Kafka jars")

@@ -230,3 +230,35 @@ func TestBitnamiPropertiesFollowTheImage(t *testing.T) {
 		t.Fatalf("bitnamiProperties =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestRenderConfig(t *testing.T) {
+	pod := func(image string, env ...corev1.EnvVar) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kafka-1", Labels: map[string]string{"apps.kubernetes.io/pod-index": "1"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "sidecar", Image: "busybox"}, {Name: "kafka", Image: image, Env: env}}}}
+	}
+	id := corev1.EnvVar{Name: "KAFKA_NODE_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['apps.kubernetes.io/pod-index']"}}}
+	// apache/kafka: the env the Java wrapper reads (the shell's defaults applied) and the image's defaults.
+	files, err := renderConfig(pod("apache/kafka:4.1.1", id, corev1.EnvVar{Name: "KAFKA_ADVERTISED_LISTENERS", Value: "EXTERNAL://203.0.113.1:9094"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(files["env.json"], `"KAFKA_NODE_ID":"1"`) || !strings.Contains(files["env.json"], `"KAFKA_LISTENERS":"EXTERNAL://0.0.0.0:9094"`) {
+		t.Errorf("env.json: %s", files["env.json"])
+	}
+	if !strings.Contains(files["defaults/server.properties"], "process.roles=broker,controller") {
+		t.Errorf("defaults: %s", files["defaults/server.properties"])
+	}
+	// Bitnami: the properties themselves.
+	files, err = renderConfig(pod("bitnamilegacy/kafka:3.9.0", corev1.EnvVar{Name: "KAFKA_CFG_NODE_ID", Value: "7"}))
+	if err != nil || !strings.Contains(files["server.properties"], "\nnode.id=7\n") {
+		t.Errorf("bitnami: %v %s", err, files["server.properties"])
+	}
+	// The image's own refusal, and no Kafka image at all.
+	if _, err := renderConfig(pod("apache/kafka:4.1.1", corev1.EnvVar{Name: "KAFKA_PROCESS_ROLES", Value: "controller"},
+		corev1.EnvVar{Name: "KAFKA_ADVERTISED_LISTENERS", Value: "X://h:1"})); err == nil || !strings.Contains(err.Error(), "KRaft controller") {
+		t.Errorf("controller with advertised listeners: %v", err)
+	}
+	if _, err := renderConfig(pod("redis:7")); err == nil {
+		t.Error("a pod without a Kafka image was rendered")
+	}
+}
