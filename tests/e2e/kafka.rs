@@ -1042,11 +1042,16 @@ mod configs {
     #[derive(Deserialize)]
     struct Case {
         name: String,
+        /// A manifest of this repository instead of the StatefulSet the fields below make.
+        #[serde(default)]
+        file: Option<String>,
+        #[serde(default)]
         image: String,
         #[serde(default = "two")]
         replicas: u32,
         #[serde(default)]
         annotations: BTreeMap<String, String>,
+        #[serde(default)]
         env: Vec<Value>,
         #[serde(default)]
         addresses: String,
@@ -1087,8 +1092,13 @@ mod configs {
     }
 
     fn webhook(c: &Case, dir: &Path, i: usize) -> Webhook {
-        let file = dir.join(format!("statefulset-{i}.json"));
-        std::fs::write(&file, statefulset(c).to_string()).unwrap();
+        let file = match &c.file {
+            Some(f) => Path::new(env!("CARGO_MANIFEST_DIR")).join(f),
+            None => dir.join(format!("statefulset-{i}.json")),
+        };
+        if c.file.is_none() {
+            std::fs::write(&file, statefulset(c).to_string()).unwrap();
+        }
         let mut cmd = Command::new(testenv().product());
         cmd.args(["preview", "-o", "pods"]).arg(&file);
         if !c.addresses.is_empty() {
