@@ -2,16 +2,59 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Objects the kubelet reads to build a container's environment.
 type envSources struct {
 	configMaps map[string]map[string]string // name -> data
 	secrets    map[string]map[string][]byte // name -> data
+	services   map[string]string            // the Services' link variables (serviceEnv)
+}
+
+// serviceEnv: the variables the kubelet makes of Services for a pod in namespace ns
+// (pkg/kubelet/kubelet_pods.go getServiceEnvVarMap, pkg/kubelet/envvars FromServices): the
+// `kubernetes` Service of `default` always, and, with enableServiceLinks (the default), every Service
+// of the pod's namespace that has a ClusterIP: NAME_SERVICE_HOST, NAME_SERVICE_PORT[_PORTNAME],
+// and Docker's link variables NAME_PORT, NAME_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR].
+func serviceEnv(services []corev1.Service, ns string, links bool) map[string]string {
+	m := map[string]string{}
+	for _, s := range services {
+		ip := s.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone || len(s.Spec.Ports) == 0 {
+			continue
+		}
+		master := s.Namespace == metav1.NamespaceDefault && s.Name == "kubernetes"
+		if !master && (s.Namespace != ns || !links) {
+			continue
+		}
+		name := strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+		m[name+"_SERVICE_HOST"] = ip
+		m[name+"_SERVICE_PORT"] = strconv.Itoa(int(s.Spec.Ports[0].Port))
+		for i, sp := range s.Spec.Ports {
+			port := strconv.Itoa(int(sp.Port))
+			if sp.Name != "" {
+				m[name+"_SERVICE_PORT_"+strings.ToUpper(strings.ReplaceAll(sp.Name, "-", "_"))] = port
+			}
+			proto := string(corev1.ProtocolTCP)
+			if sp.Protocol != "" {
+				proto = string(sp.Protocol)
+			}
+			url := strings.ToLower(proto) + "://" + net.JoinHostPort(ip, port)
+			if i == 0 {
+				m[name+"_PORT"] = url
+			}
+			prefix := name + "_PORT_" + port + "_" + strings.ToUpper(proto)
+			m[prefix], m[prefix+"_PROTO"], m[prefix+"_PORT"], m[prefix+"_ADDR"] = url, strings.ToLower(proto), port, ip
+		}
+	}
+	return m
 }
 
 // resolveEnv builds a container's environment as the kubelet does (pkg/kubelet/kubelet_pods.go,
@@ -42,12 +85,33 @@ func resolveEnv(pod *corev1.Pod, c *corev1.Container, src envSources) (map[strin
 			set(from.Prefix+k, data[k])
 		}
 	}
+	// $(VAR) sees the container's variables first, then the Services' (expansion.MappingFuncFor).
+	visible := func() map[string]string {
+		m := make(map[string]string, len(env)+len(src.services))
+		for k, v := range src.services {
+			m[k] = v
+		}
+		for k, v := range env {
+			m[k] = v
+		}
+		return m
+	}
 	for _, e := range c.Env {
-		v, err := envValue(pod, e, env, src)
+		v, err := envValue(pod, e, visible(), src)
 		if err != nil {
 			return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
 		set(e.Name, v)
+	}
+	keys := make([]string, 0, len(src.services))
+	for k := range src.services {
+		if _, ok := env[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		set(k, src.services[k])
 	}
 	return env, order, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -260,5 +262,94 @@ func TestRenderConfig(t *testing.T) {
 	}
 	if _, err := renderConfig(pod("redis:7")); err == nil {
 		t.Error("a pod without a Kafka image was rendered")
+	}
+}
+
+func TestServiceLinksAsTheKubelet(t *testing.T) {
+	svc := func(ns, name, ip string, ports ...corev1.ServicePort) corev1.Service {
+		return corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: ports}}
+	}
+	services := []corev1.Service{
+		svc("ns", "kafka-0-external", "127.0.128.9", corev1.ServicePort{Name: "external", Port: 9094}),
+		svc("ns", "kafka-headless", corev1.ClusterIPNone, corev1.ServicePort{Port: 9092}),
+		svc("other", "elsewhere", "127.0.128.10", corev1.ServicePort{Port: 80}),
+		svc("default", "kubernetes", "127.0.128.1", corev1.ServicePort{Name: "https", Port: 443}),
+	}
+	m := serviceEnv(services, "ns", true)
+	want := map[string]string{
+		"KAFKA_0_EXTERNAL_SERVICE_HOST":          "127.0.128.9",
+		"KAFKA_0_EXTERNAL_SERVICE_PORT":          "9094",
+		"KAFKA_0_EXTERNAL_SERVICE_PORT_EXTERNAL": "9094",
+		"KAFKA_0_EXTERNAL_PORT":                  "tcp://127.0.128.9:9094",
+		"KAFKA_0_EXTERNAL_PORT_9094_TCP":         "tcp://127.0.128.9:9094",
+		"KAFKA_0_EXTERNAL_PORT_9094_TCP_PROTO":   "tcp",
+		"KAFKA_0_EXTERNAL_PORT_9094_TCP_PORT":    "9094",
+		"KAFKA_0_EXTERNAL_PORT_9094_TCP_ADDR":    "127.0.128.9",
+		"KUBERNETES_SERVICE_HOST":                "127.0.128.1",
+		"KUBERNETES_SERVICE_PORT":                "443",
+		"KUBERNETES_SERVICE_PORT_HTTPS":          "443",
+		"KUBERNETES_PORT":                        "tcp://127.0.128.1:443",
+		"KUBERNETES_PORT_443_TCP":                "tcp://127.0.128.1:443",
+		"KUBERNETES_PORT_443_TCP_PROTO":          "tcp",
+		"KUBERNETES_PORT_443_TCP_PORT":           "443",
+		"KUBERNETES_PORT_443_TCP_ADDR":           "127.0.128.1",
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("serviceEnv = %v", m)
+	}
+	// enableServiceLinks: false keeps only the `kubernetes` Service's.
+	if off := serviceEnv(services, "ns", false); len(off) != 8 || off["KUBERNETES_SERVICE_HOST"] == "" {
+		t.Errorf("links off: %v", off)
+	}
+	// The container's own variables win, and $(VAR) may name a Service's.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kafka-0", Namespace: "ns"}}
+	c := &corev1.Container{Env: []corev1.EnvVar{
+		{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"},
+		{Name: "BOOT", Value: "$(KAFKA_0_EXTERNAL_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"},
+	}}
+	env, _, err := resolveEnv(pod, c, envSources{services: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env["BOOT"] != "127.0.128.9:6443" || env["KUBERNETES_SERVICE_PORT"] != "6443" || env["KAFKA_0_EXTERNAL_PORT"] != "tcp://127.0.128.9:9094" {
+		t.Errorf("env = %v", env)
+	}
+}
+
+// A Secret volume as the kubelet's atomic writer lays it out, refreshed in place: the directory stays
+// (a bind mount of it sees the change), names are symlinks into ..data, a key gone is gone.
+func TestSecretVolumeRefreshedAtomically(t *testing.T) {
+	root := t.TempDir()
+	v := corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}
+	src := func(data map[string][]byte) envSources {
+		return envSources{secrets: map[string]map[string][]byte{"s": data}}
+	}
+	dir, err := volumeDir(&corev1.Pod{}, v, root, src(map[string][]byte{"tls.crt": []byte("one"), "old.key": []byte("k")}), volumeAPI{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(dir)
+	if wrote, err := refreshVolume(&corev1.Pod{}, v, root, src(map[string][]byte{"tls.crt": []byte("one"), "old.key": []byte("k")})); err != nil || wrote {
+		t.Fatalf("unchanged content rewritten: %v %v", wrote, err)
+	}
+	if wrote, err := refreshVolume(&corev1.Pod{}, v, root, src(map[string][]byte{"tls.crt": []byte("two")})); err != nil || !wrote {
+		t.Fatalf("changed content not written: %v %v", wrote, err)
+	}
+	after, _ := os.Stat(dir)
+	if !os.SameFile(before, after) {
+		t.Error("the volume directory was replaced")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "tls.crt")); err != nil || string(b) != "two" {
+		t.Errorf("tls.crt = %q %v", b, err)
+	}
+	if l, err := os.Readlink(filepath.Join(dir, "tls.crt")); err != nil || l != "..data/tls.crt" {
+		t.Errorf("tls.crt is not a link into ..data: %q %v", l, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "old.key")); !os.IsNotExist(err) {
+		t.Errorf("old.key stayed: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 { // ..<time>, ..data, tls.crt
+		t.Errorf("entries: %v", entries)
 	}
 }

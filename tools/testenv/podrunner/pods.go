@@ -39,9 +39,10 @@ type proc struct {
 	waiting  string // reason the container is not running, e.g. CreateContainerConfigError
 	message  string
 	lastExit *corev1.ContainerStateTerminated
-	written  string // the status last written, to write only on change
-	ending   bool   // the pod is being deleted: the container is stopping
-	finished bool   // exited for good (restartPolicy Never, or OnFailure after exit 0): the pod's phase ends
+	written  string     // the status last written, to write only on change
+	ending   bool       // the pod is being deleted: the container is stopping
+	finished bool       // exited for good (restartPolicy Never, or OnFailure after exit 0): the pod's phase ends
+	volumes  sync.Mutex // held while the pod's volume directories are written
 }
 
 type runner struct {
@@ -150,7 +151,47 @@ func (r *runner) start(p *corev1.Pod) *proc {
 	log.Printf("pod %s/%s: ip %s, dir %s", p.Namespace, p.Name, ip, root)
 	go r.loop(ctx, pr)
 	go r.probe(ctx, pr)
+	go r.refresh(ctx, pr)
 	return pr
+}
+
+// refresh: a running pod's Secret and ConfigMap volumes follow their objects, as the kubelet's
+// periodic sync keeps them (every 2 s here), so a rotated certificate reaches the process.
+func (r *runner) refresh(ctx context.Context, pr *proc) {
+	c, _, _ := wanted(pr.pod)
+	var vols []corev1.Volume
+	for _, v := range pr.pod.Spec.Volumes {
+		for _, m := range c.VolumeMounts {
+			if m.Name == v.Name && (v.Secret != nil || v.ConfigMap != nil) {
+				vols = append(vols, v)
+			}
+		}
+	}
+	if len(vols) == 0 {
+		return
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		src, err := r.sources(ctx, pr.pod)
+		if err != nil {
+			continue
+		}
+		pr.volumes.Lock()
+		for _, v := range vols {
+			if wrote, err := refreshVolume(pr.pod, v, pr.root, src); err != nil {
+				log.Printf("pod %s/%s: volume %s: %v", pr.pod.Namespace, pr.pod.Name, v.Name, err)
+			} else if wrote {
+				log.Printf("pod %s/%s: volume %s updated", pr.pod.Namespace, pr.pod.Name, v.Name)
+			}
+		}
+		pr.volumes.Unlock()
+	}
 }
 
 // loop runs the container until the pod goes, restarting it with the kubelet's back-off
@@ -251,6 +292,8 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	if err != nil {
 		return launch{}, err
 	}
+	pr.volumes.Lock()
+	defer pr.volumes.Unlock()
 	mounts, err := volumeDirs(pod, c, pr.root, src, volumeAPI{
 		claim: func(claim string) (string, error) { return r.claimPath(ctx, p.Namespace, claim) },
 		token: func(aud string, exp *int64) (string, error) { return r.token(ctx, p, aud, exp) },
@@ -268,7 +311,8 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	return planBitnami(env, f, pr.ip, r.jvm)
 }
 
-// sources: the ConfigMaps and Secrets of the pod's namespace the container refers to.
+// sources: the ConfigMaps and Secrets of the pod's namespace the container refers to, and the
+// Services the kubelet makes variables of.
 func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error) {
 	src := envSources{configMaps: map[string]map[string]string{}, secrets: map[string]map[string][]byte{}}
 	cms, err := r.cs.CoreV1().ConfigMaps(p.Namespace).List(ctx, metav1.ListOptions{})
@@ -285,6 +329,15 @@ func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error)
 	for _, s := range ss.Items {
 		src.secrets[s.Name] = s.Data
 	}
+	svcs, err := r.cs.CoreV1().Services(p.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return src, err
+	}
+	if master, err := r.cs.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil {
+		svcs.Items = append(svcs.Items, *master)
+	}
+	links := p.Spec.EnableServiceLinks == nil || *p.Spec.EnableServiceLinks
+	src.services = serviceEnv(svcs.Items, p.Namespace, links)
 	return src, nil
 }
 
