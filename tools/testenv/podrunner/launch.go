@@ -263,26 +263,129 @@ func volumeDirs(pod *corev1.Pod, c *corev1.Container, root string, src envSource
 
 func volumeDir(pod *corev1.Pod, v corev1.Volume, root string, src envSources, api volumeAPI) (string, error) {
 	dir := filepath.Join(root, "volumes", v.Name)
-	switch {
-	case v.PersistentVolumeClaim != nil:
+	if v.PersistentVolumeClaim != nil {
 		return api.claim(v.PersistentVolumeClaim.ClaimName)
-	case v.Secret != nil:
-		if err := os.RemoveAll(dir); err != nil {
-			return "", err
-		}
-		return dir, secretFiles(dir, v.Secret.SecretName, v.Secret.Optional, v.Secret.Items, mode(v.Secret.DefaultMode), src)
-	case v.ConfigMap != nil:
-		if err := os.RemoveAll(dir); err != nil {
-			return "", err
-		}
-		return dir, configMapFiles(dir, v.ConfigMap.Name, v.ConfigMap.Optional, v.ConfigMap.Items, mode(v.ConfigMap.DefaultMode), src)
-	case v.Projected != nil:
-		if err := os.RemoveAll(dir); err != nil {
-			return "", err
-		}
-		return dir, projectedFiles(pod, dir, v.Projected, src, api)
 	}
-	return dir, os.MkdirAll(dir, 0o755) // emptyDir and anything else: a fresh directory
+	files, m, err := volumeFiles(pod, v, src, api)
+	if err != nil {
+		return "", err
+	}
+	if files == nil {
+		return dir, os.MkdirAll(dir, 0o755) // emptyDir and anything else: a directory
+	}
+	_, err = atomicWrite(dir, files, m)
+	return dir, err
+}
+
+// volumeFiles: the files of a Secret, ConfigMap or projected volume, path -> content (nil for other
+// kinds), and their mode.
+func volumeFiles(pod *corev1.Pod, v corev1.Volume, src envSources, api volumeAPI) (map[string][]byte, os.FileMode, error) {
+	files := map[string][]byte{}
+	switch {
+	case v.Secret != nil:
+		m := mode(v.Secret.DefaultMode)
+		return files, m, secretFiles(files, v.Secret.SecretName, v.Secret.Optional, v.Secret.Items, src)
+	case v.ConfigMap != nil:
+		m := mode(v.ConfigMap.DefaultMode)
+		return files, m, configMapFiles(files, v.ConfigMap.Name, v.ConfigMap.Optional, v.ConfigMap.Items, src)
+	case v.Projected != nil:
+		return files, mode(v.Projected.DefaultMode), projectedFiles(pod, files, v.Projected, src, api)
+	}
+	return nil, 0, nil
+}
+
+// atomicWrite lays files out as the kubelet's atomic writer does (pkg/volume/util/atomic_writer.go):
+// the content in a timestamped directory `..<time>`, the symlink `..data` to it (swapped by rename),
+// and each top-level name a symlink into `..data`. A reader sees the old set or the new one, never a
+// mix, and the directory itself stays (a bind mount of it sees the new content). Unchanged content is
+// not rewritten; reports whether it wrote.
+func atomicWrite(dir string, files map[string][]byte, m os.FileMode) (bool, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	if same(dir, files) {
+		return false, nil
+	}
+	ts, err := os.MkdirTemp(dir, ".."+time.Now().UTC().Format("2006_01_02_15_04_05."))
+	if err != nil {
+		return false, err
+	}
+	top := map[string]bool{}
+	for p, d := range files {
+		full := filepath.Join(ts, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return false, err
+		}
+		if err := os.WriteFile(full, d, m); err != nil {
+			return false, err
+		}
+		if err := os.Chmod(full, m); err != nil { // past the umask, as the kubelet sets it
+			return false, err
+		}
+		top[strings.SplitN(p, "/", 2)[0]] = true
+	}
+	if err := os.Chmod(ts, 0o755); err != nil {
+		return false, err
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	tmp := filepath.Join(dir, "..data_tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		return false, err
+	}
+	return true, links(dir, top, old)
+}
+
+// links: a top-level symlink into `..data` for each name, none for names gone; the old content goes.
+func links(dir string, top map[string]bool, old string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, "..") && !top[n] {
+			if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	for n := range top {
+		link := filepath.Join(dir, n)
+		if t, err := os.Readlink(link); err == nil && t == filepath.Join("..data", n) {
+			continue
+		}
+		_ = os.RemoveAll(link)
+		if err := os.Symlink(filepath.Join("..data", n), link); err != nil {
+			return err
+		}
+	}
+	if old != "" {
+		return os.RemoveAll(filepath.Join(dir, old))
+	}
+	return nil
+}
+
+// same: whether dir's `..data` holds exactly these files.
+func same(dir string, files map[string][]byte) bool {
+	data := filepath.Join(dir, "..data")
+	n := 0
+	err := filepath.WalkDir(data+"/", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(data, p)
+		b, rerr := os.ReadFile(p)
+		if want, ok := files[rel]; rerr != nil || !ok || !bytes.Equal(b, want) {
+			return fmt.Errorf("differs")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(files)
 }
 
 // mode: a volume's defaultMode (the API server defaults it to 0644).
@@ -293,15 +396,15 @@ func mode(m *int32) os.FileMode {
 	return os.FileMode(*m)
 }
 
-func secretFiles(dir, name string, opt *bool, items []corev1.KeyToPath, m os.FileMode, src envSources) error {
+func secretFiles(files map[string][]byte, name string, opt *bool, items []corev1.KeyToPath, src envSources) error {
 	data, ok := src.secrets[name]
 	if !ok && !optional(opt) {
 		return fmt.Errorf("secret %q not found", name)
 	}
-	return writeKeys(dir, data, items, m)
+	return keyFiles(files, data, items)
 }
 
-func configMapFiles(dir, name string, opt *bool, items []corev1.KeyToPath, m os.FileMode, src envSources) error {
+func configMapFiles(files map[string][]byte, name string, opt *bool, items []corev1.KeyToPath, src envSources) error {
 	cm, ok := src.configMaps[name]
 	if !ok && !optional(opt) {
 		return fmt.Errorf("configmap %q not found", name)
@@ -310,27 +413,25 @@ func configMapFiles(dir, name string, opt *bool, items []corev1.KeyToPath, m os.
 	for k, s := range cm {
 		data[k] = []byte(s)
 	}
-	return writeKeys(dir, data, items, m)
+	return keyFiles(files, data, items)
 }
 
 // projectedFiles: a projected volume's sources in one directory (the kubelet's kube-api-access-*
 // volume: a bound ServiceAccount token, the kube-root-ca.crt ConfigMap, the namespace).
-func projectedFiles(pod *corev1.Pod, dir string, v *corev1.ProjectedVolumeSource, src envSources, api volumeAPI) error {
-	m := mode(v.DefaultMode)
+func projectedFiles(pod *corev1.Pod, files map[string][]byte, v *corev1.ProjectedVolumeSource, src envSources, api volumeAPI) error {
 	for _, s := range v.Sources {
 		var err error
 		switch {
 		case s.ServiceAccountToken != nil:
 			var tok string
 			if tok, err = api.token(s.ServiceAccountToken.Audience, s.ServiceAccountToken.ExpirationSeconds); err == nil {
-				err = writeKeys(dir, map[string][]byte{"t": []byte(tok)}, []corev1.KeyToPath{{Key: "t", Path: s.ServiceAccountToken.Path}}, m)
+				files[s.ServiceAccountToken.Path] = []byte(tok)
 			}
 		case s.ConfigMap != nil:
-			err = configMapFiles(dir, s.ConfigMap.Name, s.ConfigMap.Optional, s.ConfigMap.Items, m, src)
+			err = configMapFiles(files, s.ConfigMap.Name, s.ConfigMap.Optional, s.ConfigMap.Items, src)
 		case s.Secret != nil:
-			err = secretFiles(dir, s.Secret.Name, s.Secret.Optional, s.Secret.Items, m, src)
+			err = secretFiles(files, s.Secret.Name, s.Secret.Optional, s.Secret.Items, src)
 		case s.DownwardAPI != nil:
-			data, items := map[string][]byte{}, []corev1.KeyToPath{}
 			for _, it := range s.DownwardAPI.Items {
 				if it.FieldRef == nil {
 					continue
@@ -339,9 +440,8 @@ func projectedFiles(pod *corev1.Pod, dir string, v *corev1.ProjectedVolumeSource
 				if ferr != nil {
 					return ferr
 				}
-				data[it.Path], items = []byte(val), append(items, corev1.KeyToPath{Key: it.Path, Path: it.Path})
+				files[it.Path] = []byte(val)
 			}
-			err = writeKeys(dir, data, items, m)
 		}
 		if err != nil {
 			return err
@@ -350,33 +450,17 @@ func projectedFiles(pod *corev1.Pod, dir string, v *corev1.ProjectedVolumeSource
 	return nil
 }
 
-func writeKeys(dir string, data map[string][]byte, items []corev1.KeyToPath, m os.FileMode) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	paths := map[string]string{}
+// keyFiles: the keys of data as files (all, or the items' keys at their paths).
+func keyFiles(files map[string][]byte, data map[string][]byte, items []corev1.KeyToPath) error {
 	if len(items) == 0 {
-		for k := range data {
-			paths[k] = k
+		for k, d := range data {
+			files[k] = d
 		}
+		return nil
 	}
 	for _, it := range items {
-		paths[it.Key] = it.Path
-	}
-	for k, p := range paths {
-		d, ok := data[k]
-		if !ok {
-			continue
-		}
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(full, d, m); err != nil {
-			return err
-		}
-		if err := os.Chmod(full, m); err != nil { // past the umask, as the kubelet sets it
-			return err
+		if d, ok := data[it.Key]; ok {
+			files[filepath.Clean(it.Path)] = d
 		}
 	}
 	return nil
@@ -446,4 +530,18 @@ func planBitnami(env map[string]string, f fs, ip string, j jvm) (launch, error) 
 		main:  j.cmd(log4j, strings.Fields(env["KAFKA_OPTS"]), "kafka.Kafka", props),
 		dir:   f.root,
 	}, nil
+}
+
+// refreshVolume: a running pod's Secret or ConfigMap volume rewritten when its object changed, as
+// the kubelet's periodic sync does (projected volumes keep what they got at start: their token
+// outlives the tests). Reports whether it wrote.
+func refreshVolume(pod *corev1.Pod, v corev1.Volume, root string, src envSources) (bool, error) {
+	if v.Secret == nil && v.ConfigMap == nil {
+		return false, nil
+	}
+	files, m, err := volumeFiles(pod, v, src, volumeAPI{})
+	if err != nil {
+		return false, err
+	}
+	return atomicWrite(filepath.Join(root, "volumes", v.Name), files, m)
 }

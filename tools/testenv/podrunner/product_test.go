@@ -97,9 +97,10 @@ func TestProjectedVolumeAsTheKubeletWritesIt(t *testing.T) {
 			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
 	}}
 	api := volumeAPI{token: func(aud string, exp *int64) (string, error) { return "tok-" + aud, nil }}
-	if err := projectedFiles(pod, dir, v, src, api); err != nil {
+	if _, err := volumeDir(pod, corev1.Volume{Name: "api", VolumeSource: corev1.VolumeSource{Projected: v}}, dir, src, api); err != nil {
 		t.Fatal(err)
 	}
+	dir = filepath.Join(dir, "volumes", "api")
 	for name, want := range map[string]string{"token": "tok-", "ca.crt": "CA", "namespace": "ops"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil || string(b) != want {
@@ -110,7 +111,7 @@ func TestProjectedVolumeAsTheKubeletWritesIt(t *testing.T) {
 		}
 	}
 	v.Sources[1].ConfigMap.Name = "missing"
-	if err := projectedFiles(pod, t.TempDir(), v, src, api); err == nil {
+	if err := projectedFiles(pod, map[string][]byte{}, v, src, api); err == nil {
 		t.Error("a missing ConfigMap was not an error")
 	}
 }
