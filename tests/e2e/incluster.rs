@@ -331,6 +331,24 @@ async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
 }
 
 /// The caBundle of the install's webhook configuration, decoded.
+/// Whether `n` TLS handshakes with the webhook Service (its ClusterIP: the pod runner's kube-proxy
+/// picks a ready replica per connection) all verify against `ca` alone.
+async fn served_under(c: &Client, ca: &str, n: usize) -> Option<()> {
+    let svc: k8s_openapi::api::core::v1::Service = Api::namespaced(c.clone(), NS).get("kafka-advertiser").await.ok()?;
+    let ip = svc.spec?.cluster_ip?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.ok()?).ok()?;
+    }
+    let config = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let name = rustls_pki_types::ServerName::try_from(format!("kafka-advertiser.{NS}.svc")).ok()?;
+    for _ in 0..n {
+        let tcp = tokio::net::TcpStream::connect((ip.as_str(), 443)).await.ok()?;
+        tokio_rustls::TlsConnector::from(config.clone()).connect(name.clone(), tcp).await.ok()?;
+    }
+    Some(())
+}
+
 async fn ca_bundle(c: &Client) -> String {
     let api: Api<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration> = Api::all(c.clone());
     let mwc = api.get("kafka-advertiser").await.unwrap();
@@ -346,12 +364,10 @@ async fn secret_text(c: &Client, name: &str, key: &str) -> Option<String> {
 /// `tls.source: self` without cert-manager's help: switched to from cert-manager's certificate while
 /// pods are admitted continuously (and `check` run by Helm after the upgrade), no admission fails (the CA that signed what the replicas still
 /// serve stays in the bundle); the controller made a CA in `<fullname>-self-ca`, re-issued the serving
-/// Secret under it and put both CAs in the webhook configuration; after the webhook pods restart on
-/// the new Secret, `check` passes on the controller's certificate alone. Then back to cert-manager,
-/// which adopts the Secret as it is: `check` passes again.
-/// (The pod runner does not refresh Secret volumes of running pods, as a kubelet would within a
-/// minute: the webhook pods are restarted instead; the server's reload on a changed Secret is
-/// tests/tls.rs's.)
+/// Secret under it and put both CAs in the webhook configuration; without a restart (the pod runner
+/// refreshes the running pods' Secret volume as a kubelet's sync does, and each replica reloads it),
+/// every connection to the webhook Service verifies against the controller's CA alone, and `check`
+/// passes. Then back to cert-manager, which adopts the Secret as it is: `check` passes again.
 #[tokio::test]
 async fn self_managed_tls_takes_over_without_failed_admissions() {
     require_pods_install();
@@ -366,14 +382,21 @@ async fn self_managed_tls_takes_over_without_failed_admissions() {
         helm(&[&["upgrade", "kafka-advertiser", &to_self, "--set-string", OPT_IN, "--wait"][..], &set[..]].concat());
     })
     .await;
+    let webhook_pods = || async {
+        let pods = Api::<Pod>::namespaced(c.clone(), NS)
+            .list(&ListParams::default().labels("app.kubernetes.io/component=webhook"))
+            .await
+            .unwrap();
+        pods.items.iter().map(|p| p.uid().unwrap()).collect::<std::collections::BTreeSet<_>>()
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let ca = loop {
         let ca = secret_text(&c, "kafka-advertiser-self-ca", "tls.crt").await.unwrap_or_default();
         let bundle = ca_bundle(&c).await;
         let (first, kept) = (!ca.is_empty() && bundle.starts_with(&ca), bundle.contains(was.trim()));
         let signed = secret_text(&c, "kafka-advertiser-tls", "ca.crt").await.is_some_and(|s| s == ca);
         if first && kept && signed {
-            break;
+            break ca;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -382,10 +405,18 @@ async fn self_managed_tls_takes_over_without_failed_admissions() {
              now:\n{bundle}\nthe controller's CA:\n{ca}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let env = testenv();
-    env.kubectl(&["-n", NS, "rollout", "restart", "deployment/kafka-advertiser-webhook"]);
-    env.kubectl(&["-n", NS, "rollout", "status", "deployment/kafka-advertiser-webhook", "--timeout=180s"]);
+    };
+    let before = webhook_pods().await;
+    let started = Instant::now();
+    wait_for("every webhook replica serving the controller's certificate", Duration::from_secs(90), || {
+        served_under(&c, &ca, 10)
+    })
+    .await;
+    eprintln!(
+        "the webhook replicas served the new certificate {:.1} s after the Secret changed",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(webhook_pods().await, before, "the webhook pods were not restarted");
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "tls.source=self: {out}");
 
@@ -398,8 +429,6 @@ async fn self_managed_tls_takes_over_without_failed_admissions() {
         &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate")),
     );
     assert!(certs.get_opt("kafka-advertiser-serving").await.unwrap().is_some(), "cert-manager's Certificate is back");
-    env.kubectl(&["-n", NS, "rollout", "restart", "deployment/kafka-advertiser-webhook"]);
-    env.kubectl(&["-n", NS, "rollout", "status", "deployment/kafka-advertiser-webhook", "--timeout=180s"]);
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "back on cert-manager: {out}");
 }
