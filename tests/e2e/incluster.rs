@@ -432,3 +432,61 @@ async fn self_managed_tls_takes_over_without_failed_admissions() {
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "back on cert-manager: {out}");
 }
+
+/// The pod runner plays the kubelet's liveness probe for the pods it runs (the chart probes `/livez`):
+/// a probe that fails `failureThreshold` times in a row restarts the container, which the pod's status
+/// shows; the same pod probing a path that answers is left running.
+#[tokio::test]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    require_pods_install();
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-liveness").await;
+    let certs = tempfile::tempdir().unwrap();
+    let (code, out) = product(&["certs", "--out", certs.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let data: std::collections::BTreeMap<String, k8s_openapi::ByteString> = ["ca.crt", "tls.crt", "tls.key"]
+        .iter()
+        .map(|k| (k.to_string(), k8s_openapi::ByteString(std::fs::read(certs.path().join(k)).unwrap())))
+        .collect();
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta { name: Some("certs".into()), ..Default::default() },
+        data: Some(data),
+        ..Default::default()
+    };
+    Api::namespaced(c.clone(), &ns).create(&PostParams::default(), &secret).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    for (name, path) in [("healthy", "/livez"), ("failing", "/no-such-path")] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": {"testenv.kafka-advertiser.io/run": "kafka-advertiser"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "webhook", "image": "ghcr.io/kafka-advertiser/kafka-advertiser:e2e",
+                    "args": ["--standalone", "--tls-cert-dir", "/etc/kafka-advertiser/tls", "--listen", "0.0.0.0:8443",
+                             "--admin-listen", "0.0.0.0:8080"],
+                    "ports": [{"name": "admin", "containerPort": 8080}],
+                    "volumeMounts": [{"name": "certs", "mountPath": "/etc/kafka-advertiser/tls"}],
+                    "livenessProbe": {"httpGet": {"path": path, "port": "admin"}, "periodSeconds": 1, "failureThreshold": 2}
+                }],
+                "volumes": [{"name": "certs", "secret": {"secretName": "certs"}}]
+            }
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    let restarts = |p: &Pod| {
+        let s = p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|s| s.first().cloned());
+        s.map(|s| (s.restart_count, s.last_state.and_then(|l| l.terminated).is_some(), s.ready))
+    };
+    let started = Instant::now();
+    wait_for("the failing pod's container restarted", Duration::from_secs(60), || async {
+        let (n, terminated, _) = restarts(&pods.get("failing").await.ok()?)?;
+        (n >= 1 && terminated).then_some(())
+    })
+    .await;
+    let waited = started.elapsed();
+    eprintln!("liveness: restarted {:.1} s after the pods were created", waited.as_secs_f64());
+    let healthy = restarts(&pods.get("healthy").await.unwrap());
+    assert_eq!(healthy, Some((0, false, true)), "the pod whose probe passes keeps running, ready");
+}

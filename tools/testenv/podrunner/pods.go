@@ -43,6 +43,7 @@ type proc struct {
 	ending   bool       // the pod is being deleted: the container is stopping
 	finished bool       // exited for good (restartPolicy Never, or OnFailure after exit 0): the pod's phase ends
 	volumes  sync.Mutex // held while the pod's volume directories are written
+	kill     func()     // stops the running container (the liveness probe's restart)
 }
 
 type runner struct {
@@ -152,6 +153,7 @@ func (r *runner) start(p *corev1.Pod) *proc {
 	go r.loop(ctx, pr)
 	go r.probe(ctx, pr)
 	go r.refresh(ctx, pr)
+	go r.live(ctx, pr)
 	return pr
 }
 
@@ -236,8 +238,10 @@ func (r *runner) once(ctx context.Context, pr *proc) error {
 	if g := pr.pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
-	err = l.run(ctx, logf, grace, func(*exec.Cmd) {
-		pr.set(func() { pr.running, pr.waiting, pr.message, pr.started = true, "", "", time.Now() })
+	run, kill := context.WithCancel(ctx)
+	defer kill()
+	err = l.run(run, logf, grace, func(*exec.Cmd) {
+		pr.set(func() { pr.running, pr.waiting, pr.message, pr.started, pr.kill = true, "", "", time.Now(), kill })
 	})
 	code := int32(0)
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -347,7 +351,7 @@ func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error)
 // the pod's IP.
 func (r *runner) probe(ctx context.Context, pr *proc) {
 	c, _, _ := wanted(pr.pod)
-	port, probed := probePort(c)
+	port, probed := probePort(c, c.ReadinessProbe)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -393,12 +397,12 @@ func probeOnce(p *corev1.Probe, ip, port string) bool {
 	return true
 }
 
-// probePort: the port a readiness probe checks, and whether the container has a readiness probe.
-func probePort(c *corev1.Container) (string, bool) {
-	if c == nil || c.ReadinessProbe == nil {
+// probePort: the port a probe checks, and whether the container has that probe.
+func probePort(c *corev1.Container, p *corev1.Probe) (string, bool) {
+	if c == nil || p == nil {
 		return "", false
 	}
-	h := c.ReadinessProbe.ProbeHandler
+	h := p.ProbeHandler
 	var port intstr.IntOrString
 	switch {
 	case h.TCPSocket != nil:
@@ -419,6 +423,50 @@ func probePort(c *corev1.Container) (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// live: the liveness probe as the kubelet runs it: from initialDelaySeconds after the start, every
+// periodSeconds (default 10), failureThreshold (default 3) failures in a row restart the container,
+// stopped as for a deletion (the stop signal, SIGKILL after the grace period); the restart shows in
+// the pod's status. An exec probe is approximated by its port, as readiness is.
+func (r *runner) live(ctx context.Context, pr *proc) {
+	c, _, _ := wanted(pr.pod)
+	port, probed := probePort(c, c.LivenessProbe)
+	if !probed || port == "" {
+		return
+	}
+	p := c.LivenessProbe
+	period, threshold := time.Duration(p.PeriodSeconds)*time.Second, int(p.FailureThreshold)
+	if period <= 0 {
+		period = 10 * time.Second
+	}
+	if threshold <= 0 {
+		threshold = 3
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	failures, killed := 0, time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pr.mu.Lock()
+		running, started, kill := pr.running, pr.started, pr.kill
+		pr.mu.Unlock()
+		// Not probed: a container not running, in its initial delay, or being stopped for a failure.
+		if !running || started.Equal(killed) || time.Since(started) < time.Duration(p.InitialDelaySeconds)*time.Second ||
+			probeOnce(p, pr.ip, port) {
+			failures = 0
+			continue
+		}
+		if failures++; failures >= threshold && kill != nil {
+			log.Printf("pod %s/%s: liveness probe failed %d times: restarting the container", pr.pod.Namespace, pr.pod.Name, failures)
+			failures, killed = 0, started
+			kill()
+		}
+	}
 }
 
 // terminate: a deleted pod's container gets SIGTERM (SIGINT for the JVM's shutdown hook), then
