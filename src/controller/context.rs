@@ -115,7 +115,7 @@ impl Context {
         let mut st = self.state();
         st.forget(key);
         self.shared.metrics.statefulsets.remove(key.namespace.as_deref().unwrap_or_default(), &key.name);
-        self.publish_gauges(&st);
+        self.publish_gauges(&st, None);
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -126,11 +126,14 @@ impl Context {
         *self.leader.borrow()
     }
 
-    pub fn publish_gauges(&self, st: &State) {
+    /// The totals over every StatefulSet, and the reconciled one's own series.
+    pub fn publish_gauges(&self, st: &State, reconciled: Option<&ObjectRef<StatefulSet>>) {
         let m = &self.shared.metrics;
         m.brokers_waiting.set(st.counts.values().map(|c| c.waiting).sum());
         m.managed_services.set(st.counts.values().map(|c| c.services).sum());
-        for (key, c) in &st.counts {
+        // Only the reconciled StatefulSet's series can have changed: one labelled write per reconcile,
+        // not one per StatefulSet (a reconcile holds the state's lock meanwhile).
+        if let Some((key, c)) = reconciled.and_then(|k| st.counts.get_key_value(k)) {
             m.statefulsets.set(key.namespace.as_deref().unwrap_or_default(), &key.name, *c);
         }
     }

@@ -59,7 +59,7 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Out
             if outcome.evicted {
                 st.evicted.insert(key.clone(), Instant::now());
             }
-            ctx.publish_gauges(&st);
+            ctx.publish_gauges(&st, Some(&key));
         }
     }
     for n in plan.events.iter().chain(&outcome.events).chain(&fresh) {
