@@ -164,7 +164,8 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
         if !desired::opted_in(&sts) {
             let _ = writeln!(
                 out,
-                "StatefulSet {}: pod template lacks label {}=\"true\"; kafka-advertiser leaves it alone\n",
+                "{}StatefulSet {}: pod template lacks label {}=\"true\"; kafka-advertiser leaves it alone\n",
+                if args.output == PreviewOutput::Pods { "# " } else { "" },
                 sts.metadata.name.as_deref().unwrap_or(""),
                 crate::names::ENABLED_LABEL
             );
@@ -219,7 +220,8 @@ fn preview_one(
     let d = desired::desired(sts, defaults)?;
     if let Some(c) = &class {
         desired::class_bounds(&d, c).map_err(refused)?;
-        let _ = writeln!(out, "StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
+        let comment = if output == PreviewOutput::Pods { "# " } else { "" };
+        let _ = writeln!(out, "{comment}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
     }
     if output == PreviewOutput::Pods {
         return preview_pods(sts, &d, defaults, &book, out);

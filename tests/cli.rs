@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-advertiser");
@@ -368,4 +369,38 @@ fn preview_pods_prints_each_admitted_broker_pod() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("broker 1") && err.contains("pass --address 1=HOST"), "{err}");
     assert!(stdout(&o).is_empty());
+}
+
+/// `preview -o pods` stays YAML whatever else it reports: a StatefulSet left alone and a class are
+/// comments, and a StatefulSet with `ordinals.start` gets its own pod names.
+#[test]
+fn preview_pods_output_is_yaml_with_classes_and_other_statefulsets() {
+    let manifest = format!(
+        "{}---\n{}",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: plain, namespace: ns}\nspec:\n  serviceName: h\n  \
+         replicas: 1\n  selector: {matchLabels: {app: p}}\n  template:\n    metadata: {labels: {app: p}}\n    spec:\n      \
+         containers: [{name: kafka, image: apache/kafka:4.1.1}]\n",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: events, namespace: ns}\nspec:\n  serviceName: h\n  \
+         replicas: 2\n  ordinals: {start: 3}\n  selector: {matchLabels: {app: e}}\n  template:\n    metadata:\n      \
+         labels: {app: e, kafka-advertiser.io/enabled: \"true\"}\n      annotations: {kafka-advertiser.io/class: \
+         pods}\n    spec:\n      containers: [{name: kafka, image: apache/kafka:4.1.1, env: [{name: KAFKA_NODE_ID, \
+         value: \"3\"}]}]\n"
+    );
+    let class =
+        "apiVersion: kafka-advertiser.io/v1alpha1\nkind: ExternalAccessClass\nmetadata: {name: pods}\nspec:\n  \
+                 settings: {mode: pod-ip}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let class_file = dir.path().join("class.yaml");
+    std::fs::write(&class_file, class).unwrap();
+    let o = run(&["preview", "-o", "pods", "--class", class_file.to_str().unwrap(), "-"], Some(&manifest));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let names: Vec<String> = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .filter(|v| !v.is_null())
+        .map(|v| v["metadata"]["name"].as_str().unwrap_or_else(|| panic!("not a pod: {v:?}\n{text}")).to_owned())
+        .collect();
+    assert_eq!(names, ["events-3", "events-4"], "{text}");
+    assert!(text.contains("# StatefulSet plain: pod template lacks label"), "{text}");
+    assert!(text.contains("# StatefulSet ns/events: ExternalAccessClass pods"), "{text}");
 }
