@@ -172,19 +172,13 @@ func (r *runner) refresh(ctx context.Context, pr *proc) {
 	if len(vols) == 0 {
 		return
 	}
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 2*time.Second, func() {
 		src, err := r.sources(ctx, pr.pod)
 		if err != nil {
-			continue
+			return
 		}
 		pr.volumes.Lock()
+		defer pr.volumes.Unlock()
 		for _, v := range vols {
 			if wrote, err := refreshVolume(pr.pod, v, pr.root, src); err != nil {
 				log.Printf("pod %s/%s: volume %s: %v", pr.pod.Namespace, pr.pod.Name, v.Name, err)
@@ -192,8 +186,7 @@ func (r *runner) refresh(ctx context.Context, pr *proc) {
 				log.Printf("pod %s/%s: volume %s updated", pr.pod.Namespace, pr.pod.Name, v.Name)
 			}
 		}
-		pr.volumes.Unlock()
-	}
+	})
 }
 
 // loop runs the container until the pod goes, restarting it with the kubelet's back-off
@@ -352,14 +345,7 @@ func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error)
 func (r *runner) probe(ctx context.Context, pr *proc) {
 	c, _, _ := wanted(pr.pod)
 	port, probed := probePort(c, c.ReadinessProbe)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, time.Second, func() {
 		pr.mu.Lock()
 		running := pr.running
 		pr.mu.Unlock()
@@ -368,6 +354,20 @@ func (r *runner) probe(ctx context.Context, pr *proc) {
 			ok = probeOnce(c.ReadinessProbe, pr.ip, port)
 		}
 		pr.set(func() { pr.ready = ok && pr.running })
+	})
+}
+
+// every runs f each period until ctx ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
 	}
 }
 
@@ -443,15 +443,8 @@ func (r *runner) live(ctx context.Context, pr *proc) {
 	if threshold <= 0 {
 		threshold = 3
 	}
-	t := time.NewTicker(period)
-	defer t.Stop()
 	failures, killed := 0, time.Time{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, period, func() {
 		pr.mu.Lock()
 		running, started, kill := pr.running, pr.started, pr.kill
 		pr.mu.Unlock()
@@ -459,14 +452,14 @@ func (r *runner) live(ctx context.Context, pr *proc) {
 		if !running || started.Equal(killed) || time.Since(started) < time.Duration(p.InitialDelaySeconds)*time.Second ||
 			probeOnce(p, pr.ip, port) {
 			failures = 0
-			continue
+			return
 		}
 		if failures++; failures >= threshold && kill != nil {
 			log.Printf("pod %s/%s: liveness probe failed %d times: restarting the container", pr.pod.Namespace, pr.pod.Name, failures)
 			failures, killed = 0, started
 			kill()
 		}
-	}
+	})
 }
 
 // terminate: a deleted pod's container gets SIGTERM (SIGINT for the JVM's shutdown hook), then
