@@ -403,8 +403,11 @@ const NOT_SERVER_PROPERTIES: [&str; 11] = [
 fn config_checks(container: &ContainerView, prefix: &str, var: &str, warnings: &mut Vec<String>) {
     let c = &container.name;
     if let Some(declared) = env_value_parts(container, prefix, "LISTENERS") {
-        let names: Vec<String> = declared.split(',').filter_map(listeners::entry_name).map(str::to_uppercase).collect();
-        if let Some(twice) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+        // No allocation: a handful of names, compared pairwise (Kafka upper-cases them).
+        let names = || declared.split(',').filter_map(listeners::entry_name);
+        let twice = names().enumerate().find(|(i, n)| names().take(*i).any(|m| m.eq_ignore_ascii_case(n)));
+        if let Some((_, twice)) = twice {
+            let twice = twice.to_uppercase();
             warnings.push(format!(
                 "kafka-advertiser: {prefix}LISTENERS of container {c:?} declares the listener {twice} twice; Kafka \
                  refuses to start: each listener must have a different name"
