@@ -1,6 +1,6 @@
 //! `/readyz` turns ready on every start (it once stayed 503 for good in one start out of two to five:
 //! two tasks awaited kube-runtime's one-waker store readiness, and one was never woken), and ready
-//! means ready: the first pod the API server sends a freshly restarted replica is admitted with its
+//! means ready: the pods the API server sends a freshly restarted replica are admitted with their
 //! address, never refused for caches it has not read yet.
 
 use std::time::{Duration, Instant};
@@ -64,7 +64,13 @@ async fn readyz_turns_ready_on_every_start() {
         assert!(advertised.as_deref().is_some_and(|v| v.contains(&want)), "start {i}: {advertised:?}");
         let patched = metric(admin, "kafka_advertiser_admission_requests_total{outcome=\"patched\"}").await;
         let denied = metric(admin, "kafka_advertiser_admission_requests_total{outcome=\"denied\"}").await;
-        assert_eq!((patched, denied), (1.0, 0.0), "start {i}: the first pod asked for was admitted, none refused");
+        // A create that reaches admission while the deleted pod is still stored is admitted and then
+        // refused by the API server's name check, so the StatefulSet controller may ask twice: what
+        // matters is that no request was refused (a replica not ready would deny: caches not synced).
+        assert!(
+            patched >= 1.0 && denied == 0.0,
+            "start {i}: admitted, none refused: {patched} patched, {denied} denied"
+        );
     }
     eprintln!("ready after: {took:?}");
 }
