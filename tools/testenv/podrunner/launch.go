@@ -310,21 +310,9 @@ func atomicWrite(dir string, files map[string][]byte, m os.FileMode) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	top := map[string]bool{}
-	for p, d := range files {
-		full := filepath.Join(ts, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return false, err
-		}
-		if err := os.WriteFile(full, d, m); err != nil {
-			return false, err
-		}
-		if err := os.Chmod(full, m); err != nil { // past the umask, as the kubelet sets it
-			return false, err
-		}
-		top[strings.SplitN(p, "/", 2)[0]] = true
-	}
-	if err := os.Chmod(ts, 0o755); err != nil {
+	top, err := writeTree(ts, files, m)
+	if err != nil {
+		_ = os.RemoveAll(ts) // a half-written version never becomes `..data`, nor stays behind
 		return false, err
 	}
 	old, _ := os.Readlink(filepath.Join(dir, "..data"))
@@ -337,6 +325,26 @@ func atomicWrite(dir string, files map[string][]byte, m os.FileMode) (bool, erro
 		return false, err
 	}
 	return true, links(dir, top, old)
+}
+
+// writeTree writes one version of the files under ts (mode m past the umask, as the kubelet sets
+// it) and returns their top-level names.
+func writeTree(ts string, files map[string][]byte, m os.FileMode) (map[string]bool, error) {
+	top := map[string]bool{}
+	for p, d := range files {
+		full := filepath.Join(ts, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(full, d, m); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(full, m); err != nil {
+			return nil, err
+		}
+		top[strings.SplitN(p, "/", 2)[0]] = true
+	}
+	return top, os.Chmod(ts, 0o755)
 }
 
 // links: a top-level symlink into `..data` for each name, none for names gone; the old content goes.

@@ -353,3 +353,23 @@ func TestSecretVolumeRefreshedAtomically(t *testing.T) {
 		t.Errorf("entries: %v", entries)
 	}
 }
+
+// A version that cannot be written (here a key that is both a file and a directory) leaves the
+// volume as it was: the old content served, no half-written `..<time>` directory behind.
+func TestAFailedVolumeWriteLeavesTheOldVersion(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "v")
+	if _, err := atomicWrite(dir, map[string][]byte{"ca.crt": []byte("one")}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{"ca.crt": []byte("two"), "a": []byte("x"), "a/b": []byte("y")}
+	if wrote, err := atomicWrite(dir, bad, 0o644); err == nil || wrote {
+		t.Fatalf("a conflicting version was written: %v %v", wrote, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "ca.crt")); err != nil || string(b) != "one" {
+		t.Errorf("ca.crt = %q %v", b, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 { // ..<time>, ..data, ca.crt
+		t.Errorf("entries: %v", entries)
+	}
+}
