@@ -290,11 +290,16 @@ pub fn env_name(container: &ContainerView, settings: &Settings) -> String {
     // copies it over KAFKA_CFG_ADVERTISED_LISTENERS when set (kafka_create_alias_environment_variables).
     if defined(APACHE_ENV) {
         APACHE_ENV.into()
-    } else if defined(BITNAMI_ENV) || container.image.as_deref().is_some_and(|i| i.contains("bitnami")) {
+    } else if defined(BITNAMI_ENV) || is_bitnami(container) {
         BITNAMI_ENV.into()
     } else {
         APACHE_ENV.into()
     }
+}
+
+/// A Bitnami image (`bitnami/kafka`, `bitnamilegacy/kafka`, a mirror of either): `KAFKA_CFG_*` rules.
+fn is_bitnami(container: &ContainerView) -> bool {
+    container.image.as_deref().is_some_and(|i| i.contains("bitnami"))
 }
 
 /// What Kafka refuses to start with (KafkaConfig, 3.x and 4.x): advertised names not in `listeners`, a
@@ -414,8 +419,7 @@ fn config_checks(container: &ContainerView, prefix: &str, var: &str, warnings: &
             ));
         }
     }
-    let bitnami = container.image.as_deref().is_some_and(|i| i.contains("bitnami"));
-    if prefix != "KAFKA_" || bitnami || container.env_from > 0 {
+    if prefix != "KAFKA_" || is_bitnami(container) || container.env_from > 0 {
         return;
     }
     let property = |n: &str| n.starts_with("KAFKA_") && n != var && !NOT_SERVER_PROPERTIES.contains(&n);
