@@ -274,8 +274,8 @@ fn preview_one(
 enum Admitted {
     /// Mutated: the pod as stored, and the mutation.
     Pod(Value, mutate::Mutation),
-    /// Not ours to change (the template lacks the label, or nothing to do).
-    Untouched,
+    /// Not ours to change (the template lacks the label, or nothing to do): the pod as created.
+    Untouched(Value),
     /// Refused until its address is known.
     Pending(MutateError),
 }
@@ -291,7 +291,7 @@ fn admit(
     let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
     let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
         Ok(Some(m)) => m,
-        Ok(None) => return Ok(Admitted::Untouched),
+        Ok(None) => return Ok(Admitted::Untouched(pod)),
         Err(e @ MutateError::AddressPending { .. }) => return Ok(Admitted::Pending(e)),
         Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
     };
@@ -312,7 +312,7 @@ fn preview_pod(
 ) -> Result<(), OfflineError> {
     let (patched, m) = match admit(sts, ordinal, defaults, book)? {
         Admitted::Pod(p, m) => (p, m),
-        Admitted::Untouched => return Ok(()),
+        Admitted::Untouched(_) => return Ok(()),
         Admitted::Pending(e) => {
             let _ = writeln!(out, "  env       (pending) {e}");
             return Ok(());
@@ -341,7 +341,7 @@ fn preview_pods(
     for ordinal in d.ordinals() {
         let (pod, m) = match admit(sts, ordinal, defaults, book)? {
             Admitted::Pod(p, m) => (p, Some(m)),
-            Admitted::Untouched => (pod_json(sts, ordinal), None),
+            Admitted::Untouched(p) => (p, None),
             Admitted::Pending(e) => {
                 return Err(OfflineError::Denied(format!("broker {ordinal}: {e}; pass --address {ordinal}=HOST")));
             }
