@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -372,4 +374,46 @@ func TestAFailedVolumeWriteLeavesTheOldVersion(t *testing.T) {
 	if len(entries) != 3 { // ..<time>, ..data, ca.crt
 		t.Errorf("entries: %v", entries)
 	}
+}
+
+// A pod opted in whose image the runner does not know (with probes and a Secret volume, which the
+// probe, liveness and refresh loops would read from its container) is reported as the kubelet reports
+// a container it cannot configure, and the runner keeps running.
+func TestAPodOfAnUnknownImageIsReportedNotRun(t *testing.T) {
+	ips, err := newAllocator("127.0.99.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{state: t.TempDir(), ips: ips, procs: map[types.UID]*proc{}}
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9092)}}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "kafka-0", Namespace: "ns", UID: "u1", Annotations: map[string]string{runAnnotation: "broker"}},
+		Spec: corev1.PodSpec{
+			NodeName: "n1",
+			Containers: []corev1.Container{{
+				Name: "kafka", Image: "example.com/not-kafka:1", ReadinessProbe: probe, LivenessProbe: probe,
+				VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/tls"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}},
+		},
+	}
+	pr := r.start(pod)
+	defer pr.cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pr.mu.Lock()
+		waiting, message, ready := pr.waiting, pr.message, pr.ready
+		pr.mu.Unlock()
+		if waiting == "CreateContainerConfigError" {
+			if !strings.Contains(message, "image the test runner knows") || ready {
+				t.Errorf("message %q, ready %v", message, ready)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reported: waiting %q", waiting)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // a probe period: a loop reading the container would have run
 }

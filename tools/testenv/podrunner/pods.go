@@ -151,16 +151,19 @@ func (r *runner) start(p *corev1.Pod) *proc {
 	r.mu.Unlock()
 	log.Printf("pod %s/%s: ip %s, dir %s", p.Namespace, p.Name, ip, root)
 	go r.loop(ctx, pr)
-	go r.probe(ctx, pr)
-	go r.refresh(ctx, pr)
-	go r.live(ctx, pr)
+	// Without a container of a known image the loop reports CreateContainerConfigError; there is
+	// nothing to probe or refresh.
+	if c, _, _ := wanted(pr.pod); c != nil {
+		go r.probe(ctx, pr, c)
+		go r.refresh(ctx, pr, c)
+		go r.live(ctx, pr, c)
+	}
 	return pr
 }
 
 // refresh: a running pod's Secret and ConfigMap volumes follow their objects, as the kubelet's
 // periodic sync keeps them (every 2 s here), so a rotated certificate reaches the process.
-func (r *runner) refresh(ctx context.Context, pr *proc) {
-	c, _, _ := wanted(pr.pod)
+func (r *runner) refresh(ctx context.Context, pr *proc, c *corev1.Container) {
 	var vols []corev1.Volume
 	for _, v := range pr.pod.Spec.Volumes {
 		for _, m := range c.VolumeMounts {
@@ -342,8 +345,7 @@ func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error)
 // ready once it runs (the kubelet's rule); a TCP probe (and, approximated, an HTTP or exec probe, by
 // the probe's port or else the container's first port) is ready when that port accepts a connection on
 // the pod's IP.
-func (r *runner) probe(ctx context.Context, pr *proc) {
-	c, _, _ := wanted(pr.pod)
+func (r *runner) probe(ctx context.Context, pr *proc, c *corev1.Container) {
 	port, probed := probePort(c, c.ReadinessProbe)
 	every(ctx, time.Second, func() {
 		pr.mu.Lock()
@@ -429,8 +431,7 @@ func probePort(c *corev1.Container, p *corev1.Probe) (string, bool) {
 // periodSeconds (default 10), failureThreshold (default 3) failures in a row restart the container,
 // stopped as for a deletion (the stop signal, SIGKILL after the grace period); the restart shows in
 // the pod's status. An exec probe is approximated by its port, as readiness is.
-func (r *runner) live(ctx context.Context, pr *proc) {
-	c, _, _ := wanted(pr.pod)
+func (r *runner) live(ctx context.Context, pr *proc, c *corev1.Container) {
 	port, probed := probePort(c, c.LivenessProbe)
 	if !probed || port == "" {
 		return
