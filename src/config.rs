@@ -391,6 +391,16 @@ pub enum PreviewOutput {
     Pods,
 }
 
+impl PreviewOutput {
+    /// What starts a line that is not part of the output's documents (a comment in YAML).
+    pub fn note_prefix(self) -> &'static str {
+        match self {
+            PreviewOutput::Report => "",
+            PreviewOutput::Pods => "# ",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CertsArgs {
     /// Output directory (gets ca.crt, tls.crt, tls.key).

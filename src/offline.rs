@@ -165,7 +165,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
             let _ = writeln!(
                 out,
                 "{}StatefulSet {}: pod template lacks label {}=\"true\"; kafka-advertiser leaves it alone\n",
-                if args.output == PreviewOutput::Pods { "# " } else { "" },
+                args.output.note_prefix(),
                 sts.metadata.name.as_deref().unwrap_or(""),
                 crate::names::ENABLED_LABEL
             );
@@ -220,8 +220,8 @@ fn preview_one(
     let d = desired::desired(sts, defaults)?;
     if let Some(c) = &class {
         desired::class_bounds(&d, c).map_err(refused)?;
-        let comment = if output == PreviewOutput::Pods { "# " } else { "" };
-        let _ = writeln!(out, "{comment}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
+        let note = output.note_prefix();
+        let _ = writeln!(out, "{note}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
     }
     if output == PreviewOutput::Pods {
         return preview_pods(sts, &d, defaults, &book, out);
