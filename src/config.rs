@@ -135,7 +135,8 @@ pub struct ServerArgs {
     /// Largest admission request body, bytes (larger: 413).
     #[arg(long, env = "KAFKA_ADVERTISER_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Time for a client to send request headers (and to finish the TLS handshake).
+    /// Time for a client to finish the TLS handshake, then to send its first byte, then each
+    /// request's headers.
     #[arg(long, env = "KAFKA_ADVERTISER_HEADER_READ_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub header_read_timeout: Duration,
     /// Time for a client to send a request body.
@@ -151,9 +152,21 @@ pub struct ServerArgs {
     /// How long a request waits for its share of those budgets before the 429.
     #[arg(long, env = "KAFKA_ADVERTISER_BUDGET_WAIT", value_parser = parse_duration, default_value = "1s")]
     pub budget_wait: Duration,
+    /// Most JSON values (objects, arrays, strings, numbers, booleans, nulls) one admission review
+    /// may hold; counted before anything is built. Over it: `allowed: false` naming the limit.
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_REVIEW_NODES", default_value_t = crate::admission::limits::DEFAULT_MAX_NODES)]
+    pub max_review_nodes: usize,
     /// Most concurrent TLS connections; more are closed on accept.
     #[arg(long, env = "KAFKA_ADVERTISER_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Most concurrent connections from one client address; more from it are closed on accept, so
+    /// one address cannot take the slots other clients (the API server) need.
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1024)]
+    pub max_connections_per_address: usize,
+    /// A connection with no request in progress for this long is closed (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike; pings do not count as use).
+    #[arg(long, env = "KAFKA_ADVERTISER_IDLE_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
+    pub idle_timeout: Duration,
     /// Longest wait for in-flight requests after SIGTERM.
     #[arg(long, env = "KAFKA_ADVERTISER_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "25s")]
     pub shutdown_grace: Duration,

@@ -250,6 +250,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     args.server.max_concurrent_reviews,
                     args.server.budget_wait,
                 )),
+                limits: admission::limits::Limits { max_nodes: args.server.max_review_nodes },
             };
             serve_webhook(&args, webhook, state, provider, &readiness, &stop).await;
         }
@@ -315,6 +316,8 @@ async fn serve_webhook(
         handshake_timeout: args.server.header_read_timeout,
         header_read_timeout: args.server.header_read_timeout,
         max_connections: args.server.max_connections,
+        max_connections_per_address: args.server.max_connections_per_address,
+        idle_timeout: args.server.idle_timeout,
         shutdown_grace: args.server.shutdown_grace,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(w.config));

@@ -1,6 +1,7 @@
 //! A global bound on what admission requests hold at once: bytes of large request bodies (over
 //! 64 KiB; reserved before a body is read: its declared length, or the body limit when none is
-//! declared) and the number of reviews in progress. Pod reviews are a few KiB: they need only a
+//! declared), bytes of what each body parses into beyond a review slot's free share (charged after
+//! the counting pass of `limits`, whatever the body's size) and the number of reviews in progress. Pod reviews are a few KiB: they need only a
 //! review slot, so a flood of large bodies waiting for bytes never stands in their way. A request that cannot get both within a short wait is answered 429, so a
 //! flood of large bodies costs refusals, never the memory limit (and with `failurePolicy: Fail`, an
 //! out-of-memory replica would refuse every tenant's brokers).
@@ -30,7 +31,7 @@ pub struct Budget {
 #[derive(Debug)]
 pub struct Held<'a> {
     _bytes: Option<OwnedSemaphorePermit>,
-    _review: OwnedSemaphorePermit,
+    _review: Option<OwnedSemaphorePermit>,
     reserved: usize,
     budget: &'a Budget,
 }
@@ -86,7 +87,24 @@ impl Budget {
             .and_then(Result::ok)
             .ok_or(Busy::Reviews { reviews: self.reviews_in_progress() })?;
         self.held.fetch_add(reserved, Ordering::Relaxed);
-        Ok(Held { _bytes: bytes, _review: review, reserved, budget: self })
+        Ok(Held { _bytes: bytes, _review: Some(review), reserved, budget: self })
+    }
+
+    /// Reserve `want` more bytes for a request that already holds its slot: what its body parses
+    /// into (`limits::parsed_bytes`), charged whatever the body's size. Waits at most the budget's wait.
+    pub async fn charge(&self, want: usize) -> Result<Held<'_>, Busy> {
+        let units = want.div_ceil(UNIT).clamp(1, self.max_bytes / UNIT) as u32;
+        let busy = || Busy::Bytes { held: self.held(), want, max: self.max_bytes };
+        let permit = tokio::time::timeout_at(
+            tokio::time::Instant::now() + self.wait,
+            self.bytes.clone().acquire_many_owned(units),
+        )
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+        let reserved = units as usize * UNIT;
+        self.held.fetch_add(reserved, Ordering::Relaxed);
+        Ok(Held { _bytes: Some(permit), _review: None, reserved, budget: self })
     }
 
     /// Bytes reserved by requests in progress.
@@ -145,6 +163,19 @@ mod tests {
         for w in waiting {
             let _ = w.await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn parsed_bytes_are_charged_beside_the_body_and_released() {
+        let b = Budget::new(4 * MIB, 10, Duration::from_millis(50));
+        let slot = b.admit(1024).await.unwrap();
+        assert_eq!(b.held(), 0, "a small body reserves no bytes");
+        let parsed = b.charge(3 * MIB).await.unwrap();
+        assert_eq!(b.held(), 3 * MIB);
+        assert!(matches!(b.charge(2 * MIB).await, Err(Busy::Bytes { .. })), "over the budget");
+        drop(parsed);
+        drop(slot);
+        assert_eq!(b.held(), 0);
     }
 
     #[tokio::test]

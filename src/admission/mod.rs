@@ -1,6 +1,8 @@
 //! The admission webhook: HTTP handler (AdmissionReview ↔ decision) and the HTTPS server.
 
 pub mod budget;
+pub mod conn;
+pub mod limits;
 pub mod review;
 pub mod server;
 
@@ -17,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tracing::field::Empty;
 
+use self::limits::Measure;
 use crate::metrics::{Metrics, Outcome};
 use crate::mutate::{AddressBook, Defaults};
 
@@ -32,6 +35,8 @@ pub struct WebhookState {
     pub body_timeout: Duration,
     /// Bytes of bodies and reviews in progress at once, across every connection (over it: 429).
     pub budget: Arc<budget::Budget>,
+    /// What one review may parse into (over it: `allowed: false` naming the limit).
+    pub limits: limits::Limits,
 }
 
 pub fn router(state: WebhookState) -> Router {
@@ -77,19 +82,12 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
     let _held = match s.budget.admit(want).await {
         Ok(h) => h,
         Err(e) => {
-            s.metrics.admission(Outcome::Busy, start.elapsed().as_secs_f64());
-            tracing::warn!(status = 429, error = %e, "admission request refused: busy");
             // Read and drop the body (holding none of it) so an HTTP/1.1 client sees the answer
             // instead of a reset; HTTP/2 streams are simply answered.
             if version == Version::HTTP_11 {
                 let _ = read_body(body, 0, Instant::now() + s.body_timeout).await;
             }
-            let mut r = plain(StatusCode::TOO_MANY_REQUESTS, e.to_string());
-            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            if version == Version::HTTP_11 {
-                r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
-            }
-            return r;
+            return busy(&s.metrics, start, version, &e);
         }
     };
     let bytes = match read_body(body, s.max_body, Instant::now() + s.body_timeout).await {
@@ -104,7 +102,19 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
     };
     let span = tracing::info_span!("admission", uid = Empty, namespace = Empty, pod = Empty);
     let _entered = span.enter();
-    let decision = match review::review(&bytes, &s.defaults, &s.addresses) {
+    // What the body parses into is counted before anything is built, and charged to the budget.
+    let decided = match limits::measure(&bytes, s.limits) {
+        Measure::Within(nodes) => match limits::parsed_bytes(nodes) {
+            0 => review::decide(&bytes, &s.defaults, &s.addresses),
+            charge => match s.budget.charge(charge).await {
+                Ok(_parsed) => review::decide(&bytes, &s.defaults, &s.addresses),
+                Err(e) => return busy(&s.metrics, start, version, &e),
+            },
+        },
+        Measure::Over(over) => review::refuse(&bytes, &over),
+        Measure::Malformed(e) => Err(review::ReviewError::Malformed(e)),
+    };
+    let decision = match decided {
         Ok(d) => d,
         Err(e) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -113,6 +123,18 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
     span.record("pod", decision.name.as_str());
     record(&s.metrics, &decision, start.elapsed());
     ([(header::CONTENT_TYPE, "application/json")], decision.body).into_response()
+}
+
+/// 429 with Retry-After: the budget is taken (`budget`); on HTTP/1.1 the connection closes.
+fn busy(metrics: &Metrics, start: Instant, version: Version, e: &budget::Busy) -> Response {
+    metrics.admission(Outcome::Busy, start.elapsed().as_secs_f64());
+    tracing::warn!(status = 429, error = %e, "admission request refused: busy");
+    let mut r = plain(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    if version == Version::HTTP_11 {
+        r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    r
 }
 
 /// One decided admission: its metrics (the outcome, a denial's reason) and its log line.

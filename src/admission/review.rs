@@ -5,6 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::limits::{self, Head, Limits, Measure, OverLimit};
 use crate::metrics::Outcome;
 use crate::mutate::{self, AddressLookup, Defaults, Mutation, PodView, RequestNames};
 
@@ -192,8 +193,50 @@ pub struct Decision {
     pub dry_run: bool,
 }
 
-/// Decide one AdmissionReview body.
+/// Decide one AdmissionReview body under the default [`Limits`].
 pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -> Result<Decision, ReviewError> {
+    review_limited(body, Limits::default(), defaults, addresses)
+}
+
+/// Decide one AdmissionReview body: the counting pass first, the typed decode only within `limits`.
+pub fn review_limited(
+    body: &[u8],
+    limits: Limits,
+    defaults: &Defaults,
+    addresses: &dyn AddressLookup,
+) -> Result<Decision, ReviewError> {
+    match limits::measure(body, limits) {
+        Measure::Within(_) => decide(body, defaults, addresses),
+        Measure::Over(over) => refuse(body, &over),
+        Measure::Malformed(e) => Err(ReviewError::Malformed(e)),
+    }
+}
+
+/// A review over a limit: `allowed: false` naming the limit (HTTP 200), nothing of the pod built.
+/// A body with no request uid to answer is no review: [`ReviewError`].
+pub fn refuse(body: &[u8], over: &OverLimit) -> Result<Decision, ReviewError> {
+    let head: Head = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    let api_version = head.api_version.as_deref().unwrap_or("admission.k8s.io/v1");
+    if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
+        return Err(ReviewError::ApiVersion(api_version.to_owned()));
+    }
+    let req = head.request.ok_or(ReviewError::NoRequest)?;
+    let mut decision = Decision {
+        outcome: Outcome::Denied,
+        body: Vec::new(),
+        uid: req.uid,
+        namespace: String::new(),
+        name: String::new(),
+        message: Some(format!("kafka-advertiser: {over}")),
+        deny_reason: Some("over_limit"),
+        dry_run: false,
+    };
+    decision.body = encode(api_version, &decision, None, &[], Some(413));
+    Ok(decision)
+}
+
+/// Decide one AdmissionReview body already measured within the limits.
+pub fn decide(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -> Result<Decision, ReviewError> {
     let review: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     let api_version = review.api_version.as_deref().unwrap_or("admission.k8s.io/v1");
     if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
@@ -280,6 +323,7 @@ fn encode(
         reason: match code {
             503 => "ServiceUnavailable",
             400 => "BadRequest",
+            413 => "RequestEntityTooLarge",
             _ => "Forbidden",
         },
         message: d.message.as_deref().unwrap_or_default(),

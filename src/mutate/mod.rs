@@ -138,8 +138,9 @@ impl MutateError {
     }
 }
 
-/// Every value [`MutateError::reason`] returns, and `bad_object` (a request whose object is no Pod).
-pub const DENIAL_REASONS: [&str; 11] = [
+/// Every value [`MutateError::reason`] returns, `bad_object` (a request whose object is no Pod) and
+/// `over_limit` (a review over an admission limit, `admission::limits`).
+pub const DENIAL_REASONS: [&str; 12] = [
     "settings",
     "no_ordinal",
     "no_statefulset",
@@ -151,6 +152,7 @@ pub const DENIAL_REASONS: [&str; 11] = [
     "address_pending",
     "class",
     "bad_object",
+    "over_limit",
 ];
 
 /// The outcome for an opted-in pod.

@@ -85,9 +85,14 @@ impl Server {
 
     /// Start `serve` with `cert_dir`, flags and env; wait only for /livez.
     pub fn spawn(cert_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::spawn_bin(Path::new(BIN), cert_dir, extra, envs)
+    }
+
+    /// [`Server::spawn`] with another build of the binary (the release one).
+    pub fn spawn_bin(bin: &Path, cert_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let (port, admin) = (free_port(), free_port());
         let stderr_path = cert_dir.parent().unwrap().join(format!("server-{port}.log"));
-        let child = Command::new(BIN)
+        let child = Command::new(bin)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .envs(envs.iter().copied())
             .args(["serve", "--tls-cert-dir"])
