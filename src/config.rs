@@ -106,11 +106,16 @@ pub struct MutationArgs {
     /// Cluster DNS domain used in internal listener names.
     #[arg(long, env = "KAFKA_ADVERTISER_CLUSTER_DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Most brokers per StatefulSet: ordinals at or beyond `ordinals.start` + this get no object and
+    /// their pods are denied (an access class's `maxBrokers` may lower it).
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_BROKERS", default_value_t = crate::mutate::settings::DEFAULT_MAX_BROKERS,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_brokers: u32,
 }
 
 impl MutationArgs {
     pub fn defaults(&self) -> Defaults {
-        Defaults { mode: self.default_mode, cluster_domain: self.cluster_domain.clone() }
+        Defaults { mode: self.default_mode, cluster_domain: self.cluster_domain.clone(), max_brokers: self.max_brokers }
     }
 }
 
@@ -204,6 +209,11 @@ pub struct ControllerArgs {
     /// (shorter than the lease duration, so it stops before another replica can take over).
     #[arg(long, env = "KAFKA_ADVERTISER_LEASE_RENEW_DEADLINE", value_parser = parse_duration, default_value = "10s")]
     pub lease_renew_deadline: Duration,
+    /// Reconciles in progress at once (per watched namespace): bounds the memory and API calls a
+    /// burst of changes can take.
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_CONCURRENT_RECONCILES", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
     /// ConfigMap (in the Lease's namespace) where the controller publishes its effective settings for
     /// `kafka-advertiser status`; empty: none.
     #[arg(long, env = "KAFKA_ADVERTISER_SETTINGS_CONFIGMAP", default_value = "kafka-advertiser-settings")]

@@ -181,6 +181,7 @@ fn controller_settings(serve: &ServeArgs) -> controller::Settings {
             renew_deadline: args.lease_renew_deadline,
         },
         self_tls,
+        concurrency: args.max_concurrent_reconciles,
     }
 }
 

@@ -217,7 +217,10 @@ fn preview_one(
     };
     let (classed, class) = desired::classed(&std::sync::Arc::new(sts.clone()), &book).map_err(refused)?;
     let sts = &*classed;
-    let d = desired::desired(sts, defaults)?;
+    let d = desired::desired_capped(sts, defaults, defaults.broker_cap(class.as_deref()))?;
+    if let Some(over) = d.over_cap() {
+        return Err(OfflineError::Denied(format!("StatefulSet {}: {over}", d.name)));
+    }
     if let Some(c) = &class {
         desired::class_bounds(&d, c).map_err(refused)?;
         let note = output.note_prefix();

@@ -98,6 +98,8 @@ pub struct ClassSpec {
     pub address_ranges: Option<Vec<String>>,
     pub port_range: Option<PortRange>,
     pub namespace_selector: Option<LabelSelector>,
+    /// Most brokers per StatefulSet of this class (lowers `--max-brokers`, never raises it).
+    pub max_brokers: Option<u32>,
 }
 
 /// One class, as the platform wrote it.

@@ -404,3 +404,29 @@ fn preview_pods_output_is_yaml_with_classes_and_other_statefulsets() {
     assert!(text.contains("# StatefulSet plain: pod template lacks label"), "{text}");
     assert!(text.contains("# StatefulSet ns/events: ExternalAccessClass pods"), "{text}");
 }
+
+/// A StatefulSet over the broker cap is refused at once (nothing built for it), naming the cap and
+/// the flag; `--max-brokers` raises it.
+#[test]
+fn preview_refuses_a_statefulset_over_the_broker_cap() {
+    let sts = |replicas: u32| {
+        format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: k, namespace: ns}}\nspec:\n  serviceName: h\n  \
+             replicas: {replicas}\n  selector: {{matchLabels: {{app: k}}}}\n  template:\n    metadata:\n      labels: \
+             {{app: k, kafka-advertiser.io/enabled: \"true\"}}\n      annotations: {{kafka-advertiser.io/mode: nodeport}}\n    \
+             spec:\n      containers: [{{name: kafka, image: apache/kafka:4.1.1}}]\n"
+        )
+    };
+    let start = std::time::Instant::now();
+    let o = run(&["preview", "-"], Some(&sts(300_000)));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("spec.replicas is 300000, over the cap of 256 brokers") && err.contains("--max-brokers"),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "refused at once");
+    let o = run(&["preview", "-", "--max-brokers", "300"], Some(&sts(300)));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("brokers 0..299 (300 replicas)"), "{}", stdout(&o));
+}

@@ -162,4 +162,7 @@ pub fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
         .and_then(|s| s.template.spec.as_ref())
         .map(|p| p.containers.iter().map(|c| c.name.clone()).collect());
     book.set_template_containers(ns, name, containers);
+    let start = (sts.spec.as_ref().filter(|_| !deleted))
+        .map(|s| s.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0).max(0) as u32);
+    book.set_ordinal_start(ns, name, start);
 }

@@ -39,6 +39,8 @@ pub struct Settings {
     pub lease: LeaseSettings,
     /// Self-managed webhook TLS, when on.
     pub self_tls: Option<crate::selftls::SelfTls>,
+    /// Reconciles in progress at once, per namespace scope (`--max-concurrent-reconciles`).
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Clone)]

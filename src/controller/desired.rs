@@ -73,9 +73,12 @@ pub struct Desired {
     pub name: String,
     pub settings: Settings,
     pub service_settings: ServiceSettings,
-    /// First ordinal and count.
+    /// First ordinal and count of the brokers served (at most the cap).
     pub start: u32,
     pub replicas: u32,
+    /// `spec.replicas` as written, and the cap it was held to (`Defaults::broker_cap`).
+    pub requested: u32,
+    pub cap: u32,
     /// One per ordinal, in ordinal order.
     pub services: Vec<(u32, Service)>,
     pub bootstrap: Option<Service>,
@@ -85,6 +88,21 @@ impl Desired {
     pub fn ordinals(&self) -> std::ops::Range<u32> {
         self.start..self.start.saturating_add(self.replicas)
     }
+
+    /// Brokers beyond the cap: no object is made for them and their pods are denied.
+    pub fn over_cap(&self) -> Option<TooManyBrokers> {
+        (self.requested > self.cap).then_some(TooManyBrokers { requested: self.requested, cap: self.cap })
+    }
+}
+
+/// More replicas than a StatefulSet may have brokers (the `TooManyBrokers` Warning; `preview` refuses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "spec.replicas is {requested}, over the cap of {cap} brokers per StatefulSet: brokers {cap} and up get no      Service and their pods are refused; lower spec.replicas, or have the platform raise --max-brokers (or the      access class's maxBrokers)"
+)]
+pub struct TooManyBrokers {
+    pub requested: u32,
+    pub cap: u32,
 }
 
 fn bool_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<bool, DesiredError> {
@@ -99,11 +117,31 @@ fn bool_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<bool, Des
     }
 }
 
+/// What parsing one `service-annotations`/`service-labels` value may cost: no anchors or aliases
+/// (an alias bomb would expand ~64 MiB per parse), one document, a flat map of at most 1,000 entries
+/// (as many as the API server's annotation limits allow in practice).
+fn map_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_aliases = 0;
+    budget.max_anchors = 0;
+    budget.max_recorded_anchor_events = 0;
+    budget.max_recorded_anchor_bytes = 0;
+    budget.max_documents = 1;
+    budget.max_depth = 4;
+    budget.max_nodes = 2_002;
+    budget.max_events = 8_192;
+    budget.max_merge_keys = 0;
+    budget.max_total_scalar_bytes = 256 * 1024;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<String, String>, DesiredError> {
     match a.get(key) {
         None => Ok(BTreeMap::new()),
         // YAML is a superset of JSON: `{"k": "v"}` and `k: v` lines both parse.
-        Some(v) => serde_saphyr::from_str::<Option<BTreeMap<String, String>>>(v)
+        Some(v) => serde_saphyr::from_str_with_options::<Option<BTreeMap<String, String>>>(v, map_options())
             .map(Option::unwrap_or_default)
             .map_err(|e| DesiredError::Invalid {
                 annotation: key,
@@ -368,14 +406,21 @@ pub fn discovery_configmap(sts: &StatefulSet, endpoints: &BTreeMap<u32, String>)
     }
 }
 
-/// The desired Services of one StatefulSet.
+/// The desired Services of one StatefulSet, under `--max-brokers` (no class).
 pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, DesiredError> {
+    desired_capped(sts, defaults, defaults.max_brokers)
+}
+
+/// The desired Services of one StatefulSet, for at most `cap` brokers (`Defaults::broker_cap`).
+pub fn desired_capped(sts: &StatefulSet, defaults: &Defaults, cap: u32) -> Result<Desired, DesiredError> {
     let name = sts.metadata.name.clone().filter(|n| !n.is_empty()).ok_or(DesiredError::NoName)?;
     let namespace = sts.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let (settings, svc) = settings_of(sts, defaults)?;
     let spec = sts.spec.as_ref();
     let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
-    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
+    let requested = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
+    // Nothing is built past the cap: a StatefulSet cannot make the controller allocate without bound.
+    let replicas = requested.min(cap);
     if svc.bootstrap && settings.service_type == ServiceType::None {
         return Err(invalid(
             ANN_BOOTSTRAP,
@@ -399,7 +444,18 @@ pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, Desire
     } else {
         None
     };
-    Ok(Desired { namespace, name, settings, service_settings: svc, start, replicas, services, bootstrap })
+    Ok(Desired {
+        namespace,
+        name,
+        settings,
+        service_settings: svc,
+        start,
+        replicas,
+        requested,
+        cap,
+        services,
+        bootstrap,
+    })
 }
 
 /// A bootstrap Service must select the brokers by labels and must not take a broker's port.

@@ -141,10 +141,11 @@ async fn foreign_services(
     sts: &Arc<StatefulSet>,
     ours: &[Arc<Service>],
 ) -> Result<BTreeMap<String, Service>, ReconcileError> {
-    let Ok((sts, _)) = desired::classed(sts, &ctx.shared.addresses) else {
+    let Ok((sts, class)) = desired::classed(sts, &ctx.shared.addresses) else {
         return Ok(BTreeMap::new());
     };
-    let Ok(d) = desired::desired(&sts, &ctx.shared.defaults) else {
+    let defaults = &ctx.shared.defaults;
+    let Ok(d) = desired::desired_capped(&sts, defaults, defaults.broker_cap(class.as_deref())) else {
         return Ok(BTreeMap::new());
     };
     let api: Api<Service> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
@@ -163,11 +164,13 @@ async fn foreign_services(
 
 /// `namespace/name` of the Gateway the settings name (gateway modes) and of the one recorded.
 fn gateways_named(ctx: &Context, sts: &Arc<StatefulSet>) -> Vec<String> {
-    // The Gateway an access class names counts too.
-    let sts = &desired::classed(sts, &ctx.shared.addresses).map(|(s, _)| s).unwrap_or_else(|_| sts.clone());
+    // The Gateway an access class names counts too; settings the class refuses are not even parsed
+    // (the plan refuses them; only the recorded Gateway is read then).
+    let classed = desired::classed(sts, &ctx.shared.addresses).ok().map(|(s, _)| s);
     let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
-    let named = desired::settings_of(sts, &ctx.shared.defaults)
-        .ok()
+    let named = (classed.as_ref())
+        .and_then(|sts| desired::settings_of(sts, &ctx.shared.defaults).ok().map(|s| (s, sts)))
+        .map(|(s, _)| s)
         .filter(|(s, _)| route_kind(s.mode).is_some() && desired::opted_in(sts))
         .and_then(|(s, _)| s.gateway)
         .map(|g| format!("{}/{}", g.namespace_or(ns), g.name));

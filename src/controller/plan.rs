@@ -163,7 +163,7 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
         .into_iter()
         .map(|(reason, m)| Note::warning(reason, m, None))
         .collect::<Vec<_>>();
-    let d = match desired::desired(&o.sts, defaults) {
+    let d = match desired::desired_capped(&o.sts, defaults, defaults.broker_cap(class.as_deref())) {
         Ok(d) => d,
         Err(e) => {
             if !template.iter().any(|n| n.note.contains(&e.to_string())) {
@@ -174,6 +174,9 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
     };
     if let Some(Err(e)) = class.as_ref().map(|c| desired::class_bounds(&d, c)) {
         return refused_by_class(o, &e);
+    }
+    if let Some(over) = d.over_cap() {
+        template.push(Note::warning("TooManyBrokers", over.to_string(), None));
     }
     let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
     p.plan.problems.push((TEMPLATE, template));

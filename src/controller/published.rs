@@ -10,7 +10,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use crate::mutate::settings::Mode;
+use crate::mutate::settings::{Mode, DEFAULT_MAX_BROKERS};
 use crate::mutate::Defaults;
 use crate::names::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
 
@@ -19,12 +19,14 @@ pub const KEY_CLUSTER_DOMAIN: &str = "clusterDomain";
 pub const KEY_TENANCY: &str = "tenancy";
 pub const KEY_NAMESPACES: &str = "namespaces";
 pub const KEY_VERSION: &str = "version";
+pub const KEY_MAX_BROKERS: &str = "maxBrokers";
 
 /// The ConfigMap's data for these settings (a pure function).
 pub fn data(defaults: &Defaults, tenancy: &str, namespaces: &[String]) -> BTreeMap<String, String> {
     BTreeMap::from([
         (KEY_DEFAULT_MODE.to_owned(), defaults.mode.as_str().to_owned()),
         (KEY_CLUSTER_DOMAIN.to_owned(), defaults.cluster_domain.clone()),
+        (KEY_MAX_BROKERS.to_owned(), defaults.max_brokers.to_string()),
         (KEY_TENANCY.to_owned(), tenancy.to_owned()),
         (KEY_NAMESPACES.to_owned(), namespaces.join(",")),
         (KEY_VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
@@ -35,7 +37,8 @@ pub fn data(defaults: &Defaults, tenancy: &str, namespaces: &[String]) -> BTreeM
 pub fn defaults_from(data: &BTreeMap<String, String>) -> Option<Defaults> {
     let mode = <Mode as clap::ValueEnum>::from_str(data.get(KEY_DEFAULT_MODE)?, false).ok()?;
     let cluster_domain = data.get(KEY_CLUSTER_DOMAIN).filter(|d| !d.is_empty())?.clone();
-    Some(Defaults { mode, cluster_domain })
+    let max_brokers = data.get(KEY_MAX_BROKERS).and_then(|m| m.parse().ok()).unwrap_or(DEFAULT_MAX_BROKERS);
+    Some(Defaults { mode, cluster_domain, max_brokers })
 }
 
 /// Write the ConfigMap when its data differs from `want` (server-side apply, our field manager).
@@ -62,7 +65,7 @@ mod tests {
 
     #[test]
     fn published_defaults_read_back() {
-        let d = Defaults { mode: Mode::Nodeport, cluster_domain: "corp.local".into() };
+        let d = Defaults { mode: Mode::Nodeport, cluster_domain: "corp.local".into(), max_brokers: 12 };
         let data = data(&d, "classes", &["a".into(), "b".into()]);
         assert_eq!(data[KEY_NAMESPACES], "a,b");
         assert_eq!(data[KEY_TENANCY], "classes");

@@ -882,6 +882,7 @@ async fn the_leader_steps_down_when_the_api_stops_confirming_the_lease() {
             renew_deadline: std::time::Duration::from_secs(2),
         },
         self_tls: None,
+        concurrency: 8,
     };
     let (tx, mut rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());

@@ -198,6 +198,7 @@ impl Scope<'_> {
         let ctx = Arc::new(Context::new(self.shared.clone(), recorder, leader.clone(), caches, state));
         let sts_stream = self.statefulsets(sts_writer, ctx.clone(), synced);
         let mut controller = Controller::for_stream(sts_stream, sts_store.clone())
+            .with_config(kube::runtime::controller::Config::default().concurrency(self.settings.concurrency))
             .owns_stream(svc_stream)
             .owns_stream(pod_stream)
             .owns_stream(cm_stream);

@@ -51,6 +51,11 @@ pub trait AddressLookup {
     fn template_containers(&self, _namespace: &str, _statefulset: &str) -> Option<Arc<[String]>> {
         None
     }
+    /// The first ordinal (`spec.ordinals.start`) of an opted-in StatefulSet, when known: with the
+    /// broker cap, which ordinals may have brokers.
+    fn ordinal_start(&self, _namespace: &str, _statefulset: &str) -> Option<u32> {
+        None
+    }
     /// The platform's access classes and tenancy switch (`None`: open, no classes).
     fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
         None
@@ -118,6 +123,8 @@ struct Inner {
     selectors: ArcSwap<Selectors>,
     /// (namespace, statefulset) → the container names of its pod template (opted-in only).
     containers: ArcSwap<TemplateContainers>,
+    /// (namespace, statefulset) → its `spec.ordinals.start`.
+    starts: ArcSwap<HashMap<String, HashMap<String, Arc<u32>>>>,
     /// nodePort → the managed broker Service holding it.
     node_ports: ArcSwap<HashMap<u16, (String, String, u32)>>,
     /// The access classes and the tenancy switch.
@@ -170,6 +177,11 @@ impl AddressBook {
     /// Record (or with `None`, forget) the container names of a StatefulSet's pod template.
     pub fn set_template_containers(&self, namespace: &str, statefulset: &str, names: Option<Vec<String>>) {
         set_nested(&self.inner.containers, namespace, statefulset, names.map(Arc::from));
+    }
+
+    /// Record (or with `None`, forget) a StatefulSet's first ordinal.
+    pub fn set_ordinal_start(&self, namespace: &str, statefulset: &str, start: Option<u32>) {
+        set_nested(&self.inner.starts, namespace, statefulset, start.map(Arc::new));
     }
 
     /// Record (or with `None`, forget) a StatefulSet's selector.
@@ -287,6 +299,10 @@ impl AddressLookup for AddressBook {
 
     fn template_containers(&self, namespace: &str, statefulset: &str) -> Option<Arc<[String]>> {
         self.inner.containers.load().get(namespace)?.get(statefulset).cloned()
+    }
+
+    fn ordinal_start(&self, namespace: &str, statefulset: &str) -> Option<u32> {
+        self.inner.starts.load().get(namespace)?.get(statefulset).map(|s| **s)
     }
 
     fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {

@@ -43,6 +43,12 @@ pub enum MutateError {
     BadPodIndex { value: String },
     #[error("pod {pod:?} is not owned by a StatefulSet and its name does not look like <statefulset>-<ordinal>")]
     NoStatefulSet { pod: String },
+    #[error(
+        "broker {ordinal} is past the cap of {cap} brokers per StatefulSet (ordinals {start} to {last}): lower \
+         spec.replicas, or have the platform raise --max-brokers (or the access class's maxBrokers)",
+        last = start.saturating_add(cap.saturating_sub(1))
+    )]
+    TooManyBrokers { ordinal: u32, start: u32, cap: u32 },
     #[error("pod has no containers")]
     NoContainers,
     #[error("annotation {ANN_CONTAINER}={name:?} names no container of the pod (containers: {available})")]
@@ -125,6 +131,7 @@ impl MutateError {
         match self {
             MutateError::Settings(_) => "settings",
             MutateError::NoOrdinal { .. } | MutateError::BadPodIndex { .. } => "no_ordinal",
+            MutateError::TooManyBrokers { .. } => "too_many_brokers",
             MutateError::NoStatefulSet { .. } => "no_statefulset",
             MutateError::NoContainers | MutateError::ContainerNotFound { .. } => "container",
             MutateError::ContainerNotInTemplate { .. } => "container",
@@ -140,7 +147,7 @@ impl MutateError {
 
 /// Every value [`MutateError::reason`] returns, `bad_object` (a request whose object is no Pod) and
 /// `over_limit` (a review over an admission limit, `admission::limits`).
-pub const DENIAL_REASONS: [&str; 12] = [
+pub const DENIAL_REASONS: [&str; 13] = [
     "settings",
     "no_ordinal",
     "no_statefulset",
@@ -153,6 +160,7 @@ pub const DENIAL_REASONS: [&str; 12] = [
     "class",
     "bad_object",
     "over_limit",
+    "too_many_brokers",
 ];
 
 /// The outcome for an opted-in pod.
@@ -729,6 +737,12 @@ fn read_broker<'a>(
     };
     let ordinal = ordinal(meta.labels.as_ref(), name)?.ok_or_else(|| MutateError::NoOrdinal { pod: shown() })?;
     let statefulset = statefulset_name(pod, name).ok_or_else(|| MutateError::NoStatefulSet { pod: shown() })?;
+    if let Some(start) = addresses.ordinal_start(namespace, &statefulset) {
+        let cap = defaults.broker_cap(class.as_deref());
+        if ordinal.saturating_sub(start) >= cap {
+            return Err(MutateError::TooManyBrokers { ordinal, start, cap });
+        }
+    }
     let spec = pod.spec.as_ref().ok_or(MutateError::NoContainers)?;
     let (ci, container, fell_back) = pick_container(&spec.containers, &settings)?;
     // Only a container of the StatefulSet's own template (when the view holds it), never a sidecar.

@@ -215,11 +215,24 @@ pub enum AntiAffinity {
 pub struct Defaults {
     pub mode: Mode,
     pub cluster_domain: String,
+    /// Most brokers per StatefulSet (`--max-brokers`; an access class's `maxBrokers` may lower it).
+    pub max_brokers: u32,
 }
+
+/// Default of `--max-brokers`.
+pub const DEFAULT_MAX_BROKERS: u32 = 256;
 
 impl Default for Defaults {
     fn default() -> Self {
-        Self { mode: Mode::Loadbalancer, cluster_domain: "cluster.local".into() }
+        Self { mode: Mode::Loadbalancer, cluster_domain: "cluster.local".into(), max_brokers: DEFAULT_MAX_BROKERS }
+    }
+}
+
+impl Defaults {
+    /// The brokers one StatefulSet may have under `class`: the lower of `--max-brokers` and the
+    /// class's `maxBrokers`.
+    pub fn broker_cap(&self, class: Option<&crate::tenancy::Class>) -> u32 {
+        class.and_then(|c| c.spec.max_brokers).map_or(self.max_brokers, |m| m.min(self.max_brokers))
     }
 }
 

@@ -110,7 +110,7 @@ pub fn report(sts: &StatefulSet, services: &[Service], pods: &[Pod], events: &[E
     let d = match desired::desired(sts, defaults) {
         Ok(d) => d,
         Err(e) => {
-            out.brokers = ordinals(sts)
+            out.brokers = ordinals(sts, defaults.max_brokers)
                 .map(|o| Broker {
                     ordinal: o,
                     pod: None,
@@ -204,10 +204,12 @@ fn broker(
     }
 }
 
-fn ordinals(sts: &StatefulSet) -> std::ops::Range<u32> {
+/// The broker ordinals, at most `cap` of them (a StatefulSet cannot make `status` list without bound).
+fn ordinals(sts: &StatefulSet, cap: u32) -> std::ops::Range<u32> {
     let spec = sts.spec.as_ref();
     let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
-    start..start + spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32
+    let replicas = (spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32).min(cap);
+    start..start.saturating_add(replicas)
 }
 
 /// A refused pod create (`FailedCreate … Create Pod NAME …`) that a later create of that pod resolved.
@@ -377,6 +379,7 @@ async fn server_defaults(client: &Client, args: &StatusArgs) -> Defaults {
     Defaults {
         mode: args.default_mode.unwrap_or(base.mode),
         cluster_domain: args.cluster_domain.clone().unwrap_or(base.cluster_domain),
+        max_brokers: base.max_brokers,
     }
 }
 

@@ -1,0 +1,123 @@
+//! What a StatefulSet can make the controller and the webhook allocate: the broker cap
+//! (`--max-brokers`, a class's `maxBrokers`) and the cost of parsing its Service-only maps.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+use super::desired::{self, TooManyBrokers};
+use super::observe::Observed;
+use super::plan::{plan, TEMPLATE};
+use crate::mutate::{mutate, AddressBook, Defaults, MutateError, RequestNames};
+use crate::tenancy::Class;
+
+fn sts(replicas: i32, annotations: Value) -> k8s_openapi::api::apps::v1::StatefulSet {
+    super::tests::statefulset(replicas, annotations)
+}
+
+fn warnings(p: &super::plan::Plan) -> Vec<(&'static str, String)> {
+    let template = p.problems.iter().find(|(set, _)| *set == TEMPLATE).map(|(_, n)| n.clone()).unwrap_or_default();
+    template.into_iter().map(|n| (n.reason, n.note)).collect()
+}
+
+#[test]
+fn a_huge_replica_count_builds_only_the_capped_brokers_and_says_so() {
+    let s = sts(100_000, json!({}));
+    let d = desired::desired(&s, &Defaults::default()).unwrap();
+    assert_eq!(d.services.len(), 256, "one Service per broker up to --max-brokers");
+    assert_eq!(d.ordinals(), 0..256);
+    assert_eq!(d.over_cap(), Some(TooManyBrokers { requested: 100_000, cap: 256 }));
+    let p = plan(&Observed { sts: Arc::new(s), ..Observed::default() }, &Defaults::default(), &AddressBook::new());
+    let services = p.apply.iter().filter(|a| a.kind == super::kinds::Kind::Service).count();
+    assert_eq!(services, 256);
+    let w = warnings(&p);
+    let (_, note) = w.iter().find(|(r, _)| *r == "TooManyBrokers").expect("a TooManyBrokers Warning");
+    assert!(note.contains("spec.replicas is 100000") && note.contains("--max-brokers"), "{note}");
+    // Within the cap: no Warning.
+    let p = plan(
+        &Observed { sts: Arc::new(sts(3, json!({}))), ..Observed::default() },
+        &Defaults::default(),
+        &AddressBook::new(),
+    );
+    assert!(warnings(&p).iter().all(|(r, _)| *r != "TooManyBrokers"));
+}
+
+#[test]
+fn a_class_lowers_the_cap_and_never_raises_it() {
+    let class = |max: u32| {
+        Arc::new(
+            Class::from_value(
+                &json!({"metadata": {"name": "small"}, "spec": {"maxBrokers": max, "tenantSettings": ["mode"]}}),
+            )
+            .unwrap(),
+        )
+    };
+    let d = Defaults { max_brokers: 10, ..Defaults::default() };
+    assert_eq!(d.broker_cap(Some(&class(3))), 3);
+    assert_eq!(d.broker_cap(Some(&class(50))), 10);
+    assert_eq!(d.broker_cap(None), 10);
+    let book = AddressBook::new();
+    book.set_classes(vec![class(3)]);
+    let s = sts(5, json!({"kafka-advertiser.io/class": "small"}));
+    let p = plan(&Observed { sts: Arc::new(s), ..Observed::default() }, &Defaults::default(), &book);
+    let services: Vec<&str> =
+        p.apply.iter().filter(|a| a.kind == super::kinds::Kind::Service).map(|a| a.name.as_str()).collect();
+    assert_eq!(services, ["kafka-0-external", "kafka-1-external", "kafka-2-external"]);
+    assert!(warnings(&p).iter().any(|(r, n)| *r == "TooManyBrokers" && n.contains("cap of 3")), "{:?}", warnings(&p));
+}
+
+fn pod(ordinal: u32) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("kafka-{ordinal}"), "namespace": "streaming",
+            "labels": {"kafka-advertiser.io/enabled": "true", "apps.kubernetes.io/pod-index": ordinal.to_string()},
+            "annotations": {"kafka-advertiser.io/mode": "hostname",
+                "kafka-advertiser.io/hostname-template": "{pod}.kafka.example.com"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka", "uid": "u", "controller": true}]},
+        "spec": {"hostname": format!("kafka-{ordinal}"), "subdomain": "kafka-headless",
+            "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1"}]}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_webhook_refuses_brokers_past_the_cap_and_keeps_the_ones_below() {
+    let book = AddressBook::new();
+    book.mark_synced();
+    book.set_ordinal_start("streaming", "kafka", Some(10));
+    let d = Defaults { max_brokers: 4, ..Defaults::default() };
+    let names = |n: &'static str| RequestNames { name: n, namespace: "streaming" };
+    for (ordinal, name) in [(10, "kafka-10"), (13, "kafka-13")] {
+        assert!(mutate(&pod(ordinal), names(name), &d, &book).unwrap().is_some(), "broker {ordinal}");
+    }
+    let err = mutate(&pod(14), names("kafka-14"), &d, &book).unwrap_err();
+    assert!(matches!(err, MutateError::TooManyBrokers { ordinal: 14, start: 10, cap: 4 }), "{err:?}");
+    assert_eq!(err.reason(), "too_many_brokers");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("past the cap of 4") && msg.contains("ordinals 10 to 13") && msg.contains("--max-brokers"),
+        "{msg}"
+    );
+    // A StatefulSet the view does not know yet is not guessed at.
+    let unknown = AddressBook::new();
+    unknown.mark_synced();
+    assert!(mutate(&pod(14), names("kafka-14"), &d, &unknown).unwrap().is_some());
+}
+
+#[test]
+fn service_maps_refuse_yaml_anchors_and_aliases() {
+    let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b]";
+    let alias = "a: &v value\nb: *v";
+    for v in [bomb, alias] {
+        let s = sts(1, json!({"kafka-advertiser.io/service-annotations": v}));
+        let e = desired::desired(&s, &Defaults::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("kafka-advertiser.io/service-annotations") && e.contains("expected a YAML or JSON map"),
+            "{e}"
+        );
+    }
+    let ok = sts(1, json!({"kafka-advertiser.io/service-annotations": "team: streaming\n\"x.io/y\": \"{ordinal}\""}));
+    let d = desired::desired(&ok, &Defaults::default()).unwrap();
+    assert_eq!(d.service_settings.annotations.len(), 2);
+}
