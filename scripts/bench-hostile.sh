@@ -11,7 +11,8 @@
 #   containers      ~3 MiB of "containers":[{},{},...]   env   ~3 MiB of one-key env entries
 #   initContainers  ~3 MiB of "initContainers":[{},...] (no list cap: the node limit)
 #   idle            FLOOD_CONNS TLS connections opened, silent, re-opened as they are closed
-# BIN=path measures another build (an earlier commit's release binary: before/after).
+# BIN=path measures another build (an earlier commit's release binary: before/after); SKIP_BUILD=1
+# uses the binaries already built.
 #   bash scripts/bench-hostile.sh                 # defaults: 64 senders, 200/s, 30 s
 #   ATTACK=containers FLOOD_CONNS=8 bash scripts/bench-hostile.sh
 #   ATTACK=idle FLOOD_CONNS=5000 bash scripts/bench-hostile.sh
@@ -24,7 +25,7 @@ FLOOD_CONNS=${FLOOD_CONNS:-64}
 LIMIT_MIB=${LIMIT_MIB:-128} # deploy/ and the chart: resources.limits.memory
 
 ATTACK=${ATTACK:-string}
-cargo build --release --locked --bin kafka-advertiser --example loadgen >&2
+[ "${SKIP_BUILD:-}" = 1 ] || cargo build --release --locked --bin kafka-advertiser --example loadgen >&2
 BIN=${BIN:-target/release/kafka-advertiser}
 LOAD=target/release/examples/loadgen
 work=$(mktemp -d)

@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mutate::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use crate::mutate::AddressBook;
-use crate::names::{ANN_GATEWAY_ADDRESS, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::names::{
+    ANN_GATEWAY_ADDRESS, ANN_INTENT, MANAGED_BY, MANAGED_BY_LABEL, METALLB_LEGACY_SHARED_ANN, METALLB_SHARED_ANN,
+    ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL,
+};
 
 /// (namespace, statefulset, ordinal) of a managed broker Service.
 pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
@@ -80,13 +83,37 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
     changed
 }
 
-/// The managed Services' watch (`managed-by` label, no managedFields), through `writer`'s store.
+/// The annotations of a managed Service anything reads from the cache: the intent hash (is it
+/// up to date), the address choice (the view), the Gateway's address, the MetalLB sharing key held.
+pub const SERVICE_ANNOTATIONS_READ: [&str; 6] =
+    [ANN_INTENT, ANN_ADDRESS_TYPE, ANN_IP_FAMILY, ANN_GATEWAY_ADDRESS, METALLB_SHARED_ANN, METALLB_LEGACY_SHARED_ANN];
+
+/// An annotation value larger than this is dropped from the cache (ours are host names and keys).
+pub const CACHED_ANNOTATION_MAX: usize = 4096;
+/// Past this many bytes of annotations in all, a cached Service keeps only the ones read.
+pub const CACHED_ANNOTATIONS_TOTAL: usize = 64 * 1024;
+
+/// What the controller's Service cache keeps: anyone may set the `managed-by` label, so a tenant's
+/// 250 KB annotations and the managedFields are dropped as each object arrives. The annotations an
+/// intent sets are small and stay (the plan compares them: see `intent::in_place`); at worst a
+/// Service whose own values were dropped is applied again, never kept whole.
+pub fn slim_service(s: &mut Service) {
+    s.metadata.managed_fields = None;
+    if let Some(a) = s.metadata.annotations.as_mut() {
+        a.retain(|k, v| v.len() <= CACHED_ANNOTATION_MAX || SERVICE_ANNOTATIONS_READ.contains(&k.as_str()));
+        if a.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > CACHED_ANNOTATIONS_TOTAL {
+            a.retain(|k, _| SERVICE_ANNOTATIONS_READ.contains(&k.as_str()));
+        }
+    }
+}
+
+/// The managed Services' watch (`managed-by` label, slim), through `writer`'s store.
 pub fn stream(
     api: Api<Service>,
     writer: reflector::store::Writer<Service>,
 ) -> impl futures::Stream<Item = Result<watcher::Event<Service>, watcher::Error>> + Send + 'static {
-    let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    reflector(writer, watcher(api, cfg).modify(|s: &mut Service| s.metadata.managed_fields = None)).default_backoff()
+    let cfg = super::watches::list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    reflector(writer, watcher(api, cfg).modify(slim_service)).default_backoff()
 }
 
 /// A watch-stream observer that keeps the book in step with the Services' events (after the store
@@ -132,16 +159,18 @@ pub fn feeder(
     }
 }
 
-/// Watch managed Services into the book until `stop` (the webhook role's view).
+/// Watch managed Services into the book until `stop` (the webhook role's view). No store: the
+/// book keeps the few fields it reads, and nothing else of a Service outlives its event.
 pub async fn run(
     api: Api<Service>,
     scope: Option<String>,
-    writer: reflector::store::Writer<Service>,
     book: AddressBook,
     synced: tokio::sync::oneshot::Sender<()>,
     stop: CancellationToken,
 ) {
-    let stream = stream(api, writer).inspect(feeder(book, scope, synced)).take_until(stop.cancelled_owned());
+    let cfg = super::watches::list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let stream =
+        watcher(api, cfg).default_backoff().inspect(feeder(book, scope, synced)).take_until(stop.cancelled_owned());
     stream.for_each(|_| async {}).await;
 }
 

@@ -121,3 +121,47 @@ fn service_maps_refuse_yaml_anchors_and_aliases() {
     let d = desired::desired(&ok, &Defaults::default()).unwrap();
     assert_eq!(d.service_settings.annotations.len(), 2);
 }
+
+#[test]
+fn the_service_cache_drops_large_foreign_annotations_and_keeps_what_is_read() {
+    use super::addresses::{slim_service, CACHED_ANNOTATION_MAX};
+    let mut svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "junk-1", "annotations": {
+            "junk": "x".repeat(250_000),
+            "kafka-advertiser.io/intent": "0123456789abcdef",
+            "external-dns.alpha.kubernetes.io/hostname": "kafka-0.example.com"},
+            "managedFields": [{"manager": "kubectl"}]}
+    }))
+    .unwrap();
+    slim_service(&mut svc);
+    let a = svc.metadata.annotations.as_ref().unwrap();
+    assert!(!a.contains_key("junk"));
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(svc.metadata.managed_fields.is_none());
+    // Many small ones past the total: only the ones read are kept.
+    let many: serde_json::Map<String, Value> =
+        (0..100).map(|i| (format!("k{i}"), json!("y".repeat(CACHED_ANNOTATION_MAX)))).collect();
+    let mut svc: k8s_openapi::api::core::v1::Service =
+        serde_json::from_value(json!({"metadata": {"name": "junk-2", "annotations": many}})).unwrap();
+    svc.metadata.annotations.as_mut().unwrap().insert("kafka-advertiser.io/address-type".into(), "ip".into());
+    slim_service(&mut svc);
+    assert_eq!(svc.metadata.annotations.unwrap().keys().collect::<Vec<_>>(), ["kafka-advertiser.io/address-type"]);
+}
+
+#[test]
+fn the_webhook_reads_a_statefulset_without_building_its_template() {
+    use super::view::SlimStatefulSet;
+    let mut v = serde_json::to_value(sts(3, json!({}))).unwrap();
+    v["spec"]["ordinals"] = json!({"start": 5});
+    v["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("x".repeat(1 << 20));
+    let slim: SlimStatefulSet = serde_json::from_value(v).unwrap();
+    let s = slim.into_statefulset();
+    let book = AddressBook::new();
+    super::addresses::publish_selector(&book, &s, false);
+    use crate::mutate::AddressLookup;
+    assert_eq!(book.ordinal_start("streaming", "kafka"), Some(5));
+    assert_eq!(book.template_containers("streaming", "kafka").unwrap().to_vec(), ["kafka"]);
+    assert_eq!(book.selector("streaming", "kafka").unwrap().get("app").map(String::as_str), Some("kafka"));
+    let c = &s.spec.unwrap().template.spec.unwrap().containers[0];
+    assert!(c.env.is_none(), "nothing of the template but container names");
+}

@@ -636,10 +636,8 @@ async fn address_view_survives_a_dropped_watch() {
     book.set("elsewhere", "kafka", 0, Some("198.51.100.1"));
     let (tx, rx) = tokio::sync::oneshot::channel();
     let stop = tokio_util::sync::CancellationToken::new();
-    let (_store, writer) = reflector::store::<k8s_openapi::api::core::v1::Service>();
     let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client, "streaming");
-    let task =
-        tokio::spawn(super::addresses::run(api, Some("streaming".into()), writer, book.clone(), tx, stop.clone()));
+    let task = tokio::spawn(super::addresses::run(api, Some("streaming".into()), book.clone(), tx, stop.clone()));
     tokio::time::timeout(std::time::Duration::from_secs(5), rx).await.expect("synced after the first list").unwrap();
     use crate::mutate::AddressLookup;
     assert_eq!(book.address("streaming", "kafka", 0).as_deref(), Some("203.0.113.10"));

@@ -8,15 +8,17 @@
 //! brokers whose Service does not exist yet wait, with the denial saying so.
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetOrdinals, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::runtime::{watcher, WatchStreamExt};
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::addresses::{self, publish_selector};
 use super::classes;
 use super::context::Shared;
-use super::watches::{api, on_first_list, ready_when_synced, Synced};
+use super::watches::{api, list_config, on_first_list, ready_when_synced, Synced};
 
 /// Fill the address view of `namespaces` (empty: all) until `stop` fires; ready once every watch
 /// has listed once.
@@ -26,13 +28,11 @@ pub async fn run(shared: Shared, namespaces: Vec<String>, stop: CancellationToke
     let mut synced = Synced::new();
     let mut tasks = Vec::new();
     for scope in scopes {
-        let (_, writer) = reflector::store::<Service>();
         let (tx, rx) = tokio::sync::oneshot::channel();
         synced.push(rx);
         tasks.push(tokio::spawn(addresses::run(
             api(&shared.client, scope.as_deref()),
             scope.clone(),
-            writer,
             shared.addresses.clone(),
             tx,
             stop.clone(),
@@ -52,7 +52,8 @@ pub async fn run(shared: Shared, namespaces: Vec<String>, stop: CancellationToke
     }
 }
 
-/// The StatefulSets' selectors (the webhook's anti-affinity term), without keeping the objects.
+/// The StatefulSets' selectors (the webhook's anti-affinity term), without keeping the objects, and
+/// decoded as [`SlimStatefulSet`]: a tenant's 1 MB pod template is scanned, never built.
 fn selectors(
     shared: Shared,
     scope: Option<String>,
@@ -60,7 +61,7 @@ fn selectors(
     stop: CancellationToken,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut first = on_first_list(synced);
-    let w = watcher(api::<StatefulSet>(&shared.client, scope.as_deref()), watcher::Config::default());
+    let w = watcher(api::<SlimStatefulSet>(&shared.client, scope.as_deref()), list_config());
     let book = shared.addresses.clone();
     async move {
         let stream = w.default_backoff().take_until(stop.cancelled_owned());
@@ -68,11 +69,101 @@ fn selectors(
         while let Some(ev) = stream.next().await {
             first(&ev);
             match ev {
-                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => publish_selector(&book, &s, false),
-                Ok(watcher::Event::Delete(s)) => publish_selector(&book, &s, true),
+                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
+                    publish_selector(&book, &s.into_statefulset(), false)
+                }
+                Ok(watcher::Event::Delete(s)) => publish_selector(&book, &s.into_statefulset(), true),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "statefulset watch error; keeping the last known selectors"),
             }
         }
+    }
+}
+
+/// A StatefulSet as far as the webhook reads it: its name, selector, first ordinal and template
+/// container names. Every other field (a tenant's env values, volumes, annotations of the
+/// template) is skipped by the decoder, never allocated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlimStatefulSet {
+    /// Bounded by the API server (annotations 256 KiB in all); kube's watcher reads it.
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<SlimSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlimSpec {
+    #[serde(default)]
+    pub selector: LabelSelector,
+    pub ordinals: Option<StatefulSetOrdinals>,
+    #[serde(default)]
+    pub template: SlimTemplate,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SlimTemplate {
+    pub spec: Option<SlimPodSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SlimPodSpec {
+    #[serde(default)]
+    pub containers: Vec<SlimContainer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SlimContainer {
+    #[serde(default)]
+    pub name: String,
+}
+
+impl SlimStatefulSet {
+    /// The typed StatefulSet holding just these fields (what [`publish_selector`] reads).
+    pub fn into_statefulset(self) -> StatefulSet {
+        let m = self.metadata;
+        StatefulSet {
+            metadata: ObjectMeta { name: m.name, namespace: m.namespace, uid: m.uid, ..ObjectMeta::default() },
+            spec: self.spec.map(|s| StatefulSetSpec {
+                selector: s.selector,
+                ordinals: s.ordinals,
+                template: PodTemplateSpec {
+                    metadata: None,
+                    spec: s.template.spec.map(|p| PodSpec {
+                        containers: p
+                            .containers
+                            .into_iter()
+                            .map(|c| Container { name: c.name, ..Container::default() })
+                            .collect(),
+                        ..PodSpec::default()
+                    }),
+                },
+                ..StatefulSetSpec::default()
+            }),
+            status: None,
+        }
+    }
+}
+
+impl kube::Resource for SlimStatefulSet {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "StatefulSet".into()
+    }
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        "apps".into()
+    }
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        "v1".into()
+    }
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "statefulsets".into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
     }
 }

@@ -40,7 +40,7 @@ where
 }
 
 fn managed() -> watcher::Config {
-    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))
+    list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))
 }
 
 /// Run the controller until `stop` fires.
@@ -136,6 +136,17 @@ async fn class_status(
     }
 }
 
+/// Objects per LIST page. kube-runtime's default (500, client-go's) lets a tenant's 1 MB
+/// StatefulSets or 250 KB Services make one page hundreds of MiB before anything is dropped; at 25
+/// a page (its body and what it decodes into) stays within tens of MiB whatever tenants create.
+pub const PAGE_SIZE: u32 = 25;
+
+/// The watch configuration of every cache and view: small LIST pages (no streaming lists: their
+/// support depends on the API server's version).
+pub fn list_config() -> watcher::Config {
+    watcher::Config::default().page_size(PAGE_SIZE)
+}
+
 /// Ready once every watch of every scope has listed once (reconciles wait for it).
 pub(super) async fn ready_when_synced(shared: Shared, synced: Synced) {
     for rx in synced {
@@ -210,7 +221,7 @@ impl Scope<'_> {
             controller = controller.watches_with(
                 dyn_api(client, self.ns(), Kind::Gateway),
                 Kind::Gateway.resource(),
-                watcher::Config::default(),
+                list_config(),
                 move |gw| statefulsets_routed_through(&sts_store, &gw),
             );
         }
@@ -235,7 +246,7 @@ impl Scope<'_> {
         synced: &mut Synced,
     ) -> (Store<Pod>, impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static) {
         let (store, writer) = reflector::store::<Pod>();
-        let cfg = watcher::Config::default().labels(&format!("{ENABLED_LABEL}=true"));
+        let cfg = list_config().labels(&format!("{ENABLED_LABEL}=true"));
         let stream = reflector(writer, watcher(api::<Pod>(&self.shared.client, self.ns()), cfg).modify(slim_pod))
             .default_backoff()
             .inspect(on_first_list(synced))
@@ -275,7 +286,7 @@ impl Scope<'_> {
         synced: &mut Synced,
     ) -> impl Stream<Item = Result<StatefulSet, watcher::Error>> + Send + 'static {
         let book = self.shared.addresses.clone();
-        let w = watcher(api::<StatefulSet>(&self.shared.client, self.ns()), watcher::Config::default());
+        let w = watcher(api::<StatefulSet>(&self.shared.client, self.ns()), list_config());
         let mut first = on_first_list(synced);
         reflector(writer, w.modify(slim))
             .default_backoff()
