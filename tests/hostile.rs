@@ -366,3 +366,143 @@ async fn idle_http2_connections_close_and_stream_floods_stay_bounded() {
     }
     assert_eq!(admin_get(server.admin, "/livez").unwrap().0, 200);
 }
+
+/// A stand-in API server (plain HTTP on loopback) serving what a tenant with `edit` can create: 300
+/// Services labelled `managed-by: kafka-advertiser` with a 200 KB annotation each, and 100
+/// StatefulSets (not opted in) with a 1 MB env value each. LISTs are paged as the client asks
+/// (`limit`, `continue`); watches hang.
+async fn hostile_api() -> (u16, tokio::task::JoinHandle<()>) {
+    use http_body_util::StreamBody;
+    use hyper::body::{Bytes, Frame};
+    let junk = "x".repeat(200_000);
+    let services: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({"metadata": {"name": format!("junk-{i}"), "namespace": "tenant", "resourceVersion": "1",
+                "uid": format!("svc-{i}"),
+                "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/role": "broker",
+                           "kafka-advertiser.io/statefulset": "kafka", "kafka-advertiser.io/ordinal": i.to_string()},
+                "annotations": {"junk": junk}},
+             "spec": {"type": "ClusterIP", "ports": [{"port": 80}]}})
+        })
+        .collect();
+    let env = "y".repeat(1 << 20);
+    let statefulsets: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({"metadata": {"name": format!("big-{i}"), "namespace": "tenant", "resourceVersion": "1", "uid": format!("sts-{i}")},
+             "spec": {"replicas": 0, "serviceName": "h", "selector": {"matchLabels": {"app": "big"}},
+                "template": {"metadata": {"labels": {"app": "big"}},
+                    "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "E", "value": env}]}]}}}})
+        })
+        .collect();
+    let lists = Arc::new((services, statefulsets));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let lists = lists.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let lists = lists.clone();
+                    async move {
+                        type Chunks =
+                            futures::stream::BoxStream<'static, Result<Frame<Bytes>, std::convert::Infallible>>;
+                        let q = req.uri().query().unwrap_or("").to_owned();
+                        let path = req.uri().path().to_owned();
+                        let ok = |v: Value| {
+                            let body: Chunks =
+                                Box::pin(futures::stream::iter([Ok(Frame::data(Bytes::from(v.to_string())))]));
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(StreamBody::new(body))
+                        };
+                        if q.contains("watch=") {
+                            let body: Chunks = Box::pin(futures::stream::pending());
+                            return hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(StreamBody::new(body));
+                        }
+                        let param = |k: &str| {
+                            q.split('&')
+                                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                                .and_then(|v| v.parse::<usize>().ok())
+                        };
+                        let (items, kind, api_version) = match path.as_str() {
+                            "/api/v1/services" | "/api/v1/namespaces/tenant/services" => {
+                                (&lists.0, "ServiceList", "v1")
+                            }
+                            p if p.ends_with("/statefulsets") => (&lists.1, "StatefulSetList", "apps/v1"),
+                            p if p.ends_with("/namespaces") => {
+                                return ok(json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                                    "metadata": {"resourceVersion": "1"}, "items": []}));
+                            }
+                            p if p.ends_with("/externalaccessclasses") => {
+                                return ok(
+                                    json!({"apiVersion": "kafka-advertiser.io/v1alpha1", "kind": "ExternalAccessClassList",
+                                    "metadata": {"resourceVersion": "1"}, "items": []}),
+                                );
+                            }
+                            _ => {
+                                return ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound"}))
+                                    .map(|mut r| {
+                                        *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+                                        r
+                                    });
+                            }
+                        };
+                        let from = param("continue").unwrap_or(0);
+                        let limit = param("limit").unwrap_or(usize::MAX);
+                        let to = from.saturating_add(limit).min(items.len());
+                        let next = if to < items.len() { to.to_string() } else { String::new() };
+                        ok(json!({"apiVersion": api_version, "kind": kind,
+                            "metadata": {"resourceVersion": "1", "continue": next}, "items": items[from..to]}))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(tcp);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// N2: what a tenant with `edit` can create does not push the webhook role past its limit, on its
+/// first list (peak) or after it (retained), and nothing of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_labelled_services_and_large_statefulsets_stay_out_of_the_webhooks_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    make_certs(&certs, false);
+    let (api, _task) = hostile_api().await;
+    let kubeconfig = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{api}\n\
+             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n\
+             current-context: c\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::spawn_bin(
+        &release_bin(),
+        &certs,
+        &["--role", "webhook", "--log-level", "error"],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    let pid = server.child.as_ref().unwrap().id();
+    // Ready: every watch has listed everything once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while admin_get(server.admin, "/readyz").map(|r| r.0).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "the view never synced; log:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (hwm, rss) = (status_kib(pid, "VmHWM:"), status_kib(pid, "VmRSS:"));
+    eprintln!("webhook role after listing 300 x 200 KB Services and 100 x 1 MB StatefulSets: VmHWM {hwm} KiB, VmRSS {rss} KiB");
+    assert!(hwm < LIMIT_KIB, "peak RSS {hwm} KiB");
+    assert!(rss < LIMIT_KIB * 3 / 4, "retained {rss} KiB: the tenant's objects are kept");
+    // The junk Services are no brokers' addresses: a review for one is still answered.
+    let cfg = tls_config(&certs.join("ca.crt"), b"http/1.1");
+    let (code, _) = post("127.0.0.1", server.port, &cfg, &valid_review()).await.unwrap();
+    assert_eq!(code, 200);
+}
