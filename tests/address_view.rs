@@ -13,7 +13,10 @@ fn service(ingress: Value) -> Service {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kafka-0-external", "namespace": "streaming", "labels": {
             "app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "kafka",
-            "kafka-advertiser.io/ordinal": "0", "kafka-advertiser.io/role": "broker"}},
+            "kafka-advertiser.io/ordinal": "0", "kafka-advertiser.io/role": "broker"},
+            // The fixture pod's StatefulSet: only its own Service gives the broker an address.
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka",
+                "uid": "227ac407-cba4-56cd-b567-4327bc8817cf", "controller": true}]},
         "spec": {"type": "LoadBalancer"},
         "status": {"loadBalancer": {"ingress": ingress}}
     }))
@@ -55,6 +58,13 @@ fn service_status_changes_reach_the_webhook() {
 
     // A hostname (cloud LBs that hand out names).
     assert!(apply(&book, &service(json!([{"hostname": "a1b2.elb.example.com"}])), false));
+    assert!(decide(&book).1.contains("EXTERNAL://a1b2.elb.example.com:9094"));
+
+    // Another Service with the broker's labels, a forged owner reference and another name: the
+    // broker keeps its own Service's address.
+    let mut forged = service(json!([{"ip": "192.0.2.66"}]));
+    forged.metadata.name = Some("kafka-0-external-forged".into());
+    apply(&book, &forged, false);
     assert!(decide(&book).1.contains("EXTERNAL://a1b2.elb.example.com:9094"));
 
     // Removed: denied again.

@@ -8,6 +8,9 @@ use kube::Api;
 use tokio_util::sync::CancellationToken;
 
 use crate::mutate::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
+use std::sync::Arc;
+
+use crate::mutate::addresses::Claim;
 use crate::mutate::AddressBook;
 use crate::names::{
     ANN_GATEWAY_ADDRESS, ANN_INTENT, MANAGED_BY, MANAGED_BY_LABEL, METALLB_LEGACY_SHARED_ANN, METALLB_SHARED_ANN,
@@ -29,6 +32,27 @@ pub fn broker_key(svc: &Service) -> Option<(String, String, u32)> {
     ))
 }
 
+/// The UID of the StatefulSet a Service's controller owner reference names, when that StatefulSet
+/// is the one its label names (anyone may set both: [`Claim`] says what makes it count).
+fn owner_uid<'a>(svc: &'a Service, statefulset: &str) -> Option<&'a str> {
+    let owners = svc.metadata.owner_references.as_deref()?;
+    owners
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet" && o.name == statefulset)
+        .map(|o| o.uid.as_str())
+}
+
+fn is_lb(svc: &Service) -> bool {
+    svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+}
+
+/// gateway-tcp: the Gateway's address the controller wrote on its (ClusterIP) Service. Never read
+/// from a load balancer's Service: the controller writes it in gateway-tcp only.
+pub fn gateway_address(svc: &Service) -> Option<&str> {
+    let a = svc.metadata.annotations.as_ref()?.get(ANN_GATEWAY_ADDRESS).filter(|_| !is_lb(svc))?;
+    Some(a.trim()).filter(|a| !a.is_empty())
+}
+
 fn ip(i: &LoadBalancerIngress) -> Option<&str> {
     i.ip.as_deref().filter(|s| !s.is_empty())
 }
@@ -42,13 +66,11 @@ fn hostname(i: &LoadBalancerIngress) -> Option<&str> {
 /// first hostname, `ip` the first IP, `ip-family: IPv4|IPv6` the first IP of that family; by default
 /// the first entry, its IP if it has one, else its hostname.
 pub fn ingress_address(svc: &Service) -> Option<&str> {
-    // gateway-tcp: the Gateway's address, which the controller wrote on the (ClusterIP) Service. On a
-    // load balancer's Service the annotation is not the controller's (it applies it in gateway-tcp
-    // only), so someone who may patch Services cannot redirect the brokers with it.
-    let lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
-    if let Some(a) = svc.metadata.annotations.as_ref().and_then(|a| a.get(ANN_GATEWAY_ADDRESS)).filter(|_| !lb) {
-        return Some(a.trim()).filter(|a| !a.is_empty());
-    }
+    gateway_address(svc).or_else(|| lb_address(svc))
+}
+
+/// The load balancer's address alone (see [`ingress_address`]).
+pub fn lb_address(svc: &Service) -> Option<&str> {
     let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;
     let ann = |k: &str| svc.metadata.annotations.as_ref().and_then(|a| a.get(k)).map(|v| v.trim());
     let v6 = |a: &str| a.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_ipv6());
@@ -66,7 +88,7 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
     let Some((ns, sts, ordinal)) = broker_key(svc) else {
         return false;
     };
-    let addr = if deleted { None } else { ingress_address(svc) };
+    let name = svc.metadata.name.as_deref();
     let node_port = svc
         .spec
         .as_ref()
@@ -76,9 +98,20 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
         .and_then(|p| u16::try_from(p).ok())
         .filter(|_| !deleted && svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("NodePort"));
     book.set_node_port(&ns, &sts, ordinal, node_port);
-    let changed = if deleted { book.remove(&ns, &sts, ordinal) } else { book.set(&ns, &sts, ordinal, addr) };
+    if deleted {
+        return book.remove(&ns, &sts, ordinal, Some(name.unwrap_or_default()));
+    }
+    let claim = Claim {
+        service: Some(Arc::from(name.unwrap_or_default())),
+        owner: owner_uid(svc, &sts).map(Arc::from),
+        address: lb_address(svc).map(Arc::from),
+        gateway: gateway_address(svc).map(Arc::from),
+    };
+    let address = claim.gateway.clone().or(claim.address.clone());
+    let changed = book.claim(&ns, &sts, ordinal, claim);
     if changed {
-        tracing::info!(namespace = %ns, statefulset = %sts, ordinal, address = addr.unwrap_or("<none>"), "broker address changed");
+        let address = address.as_deref().unwrap_or("<none>");
+        tracing::info!(namespace = %ns, statefulset = %sts, ordinal, service = name.unwrap_or_default(), address, "broker address changed");
     }
     changed
 }
@@ -112,9 +145,12 @@ pub fn stream(
     api: Api<Service>,
     writer: reflector::store::Writer<Service>,
 ) -> impl futures::Stream<Item = Result<watcher::Event<Service>, watcher::Error>> + Send + 'static {
-    let cfg = super::watches::list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let cfg = super::lists::list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     reflector(writer, watcher(api, cfg).modify(slim_service)).default_backoff()
 }
+
+/// A broker Service listed: (namespace, statefulset, ordinal, its name).
+type Seen = (String, String, u32, Option<String>);
 
 /// A watch-stream observer that keeps the book in step with the Services' events (after the store
 /// took them); `synced` fires after the first full list.
@@ -128,20 +164,23 @@ pub fn feeder(
 ) -> impl FnMut(&Result<watcher::Event<Service>, watcher::Error>) + Send + 'static {
     let mut synced = Some(synced);
     // On a re-list, brokers missing from the new list are dropped.
-    let mut relist: Option<Vec<(String, String, u32)>> = None;
+    let mut relist: Option<Vec<Seen>> = None;
     move |ev| match ev {
         Ok(watcher::Event::Init) => relist = Some(Vec::new()),
         Ok(watcher::Event::InitApply(svc)) => {
             apply(&book, svc, false);
-            if let (Some(seen), Some(k)) = (relist.as_mut(), broker_key(svc)) {
-                seen.push(k);
+            if let (Some(seen), Some((ns, sts, o))) = (relist.as_mut(), broker_key(svc)) {
+                seen.push((ns, sts, o, svc.metadata.name.clone()));
             }
         }
         Ok(watcher::Event::InitDone) => {
             if let Some(seen) = relist.take() {
-                book.retain(|ns, sts, o| {
+                book.retain(|ns, sts, o, service| {
                     let in_scope = scope.as_deref().is_none_or(|s| s == ns);
-                    !in_scope || seen.iter().any(|(a, b, c)| a == ns && b == sts && *c == o)
+                    let seen_it = |(a, b, c, d): &Seen| {
+                        a == ns && b == sts && *c == o && (service.is_none() || d.as_deref() == service)
+                    };
+                    !in_scope || seen.iter().any(seen_it)
                 });
             }
             if let Some(tx) = synced.take() {
@@ -168,7 +207,7 @@ pub async fn run(
     synced: tokio::sync::oneshot::Sender<()>,
     stop: CancellationToken,
 ) {
-    let cfg = super::watches::list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let cfg = super::lists::list_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     let stream =
         watcher(api, cfg).default_backoff().inspect(feeder(book, scope, synced)).take_until(stop.cancelled_owned());
     stream.for_each(|_| async {}).await;

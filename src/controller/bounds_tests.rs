@@ -165,3 +165,57 @@ fn the_webhook_reads_a_statefulset_without_building_its_template() {
     let c = &s.spec.unwrap().template.spec.unwrap().containers[0];
     assert!(c.env.is_none(), "nothing of the template but container names");
 }
+
+/// N6: a Service anyone labels as a broker's gives no address; only the one the controller names
+/// for that broker, owned by the pod's StatefulSet, does. An owner reference alone (anyone may set
+/// one) is not enough: the name is what makes it safe; and a right name without the owner neither.
+#[test]
+fn only_the_brokers_own_service_gives_it_an_address() {
+    use k8s_openapi::api::core::v1::Service;
+    let svc = |name: &str, owner_uid: Option<&str>, ip: &str, extra: Value| -> Service {
+        let mut v = json!({"metadata": {"name": name, "namespace": "streaming",
+            "labels": {"app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/role": "broker",
+                "kafka-advertiser.io/statefulset": "kafka", "kafka-advertiser.io/ordinal": "0"}},
+            "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}});
+        if let Some(uid) = owner_uid {
+            v["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka", "uid": uid, "controller": true}]);
+        }
+        json_patch::merge(&mut v, &extra);
+        serde_json::from_value(v).unwrap()
+    };
+    let pod = || -> Pod {
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "kafka-0", "namespace": "streaming",
+                "labels": {"kafka-advertiser.io/enabled": "true", "apps.kubernetes.io/pod-index": "0"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka", "uid": "sts-uid", "controller": true}]},
+            "spec": {"hostname": "kafka-0", "subdomain": "kafka-headless",
+                "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1"}]}}))
+        .unwrap()
+    };
+    let names = RequestNames { name: "kafka-0", namespace: "streaming" };
+    let advertised = |book: &AddressBook| -> Result<String, String> {
+        match mutate(&pod(), names, &Defaults::default(), book) {
+            Ok(Some(m)) => Ok(m.advertised),
+            Ok(None) => Err("untouched".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let book = AddressBook::new();
+    book.mark_synced();
+    // Forged: right labels, the StatefulSet's UID, a wrong name; and the right name, no owner.
+    super::addresses::apply(&book, &svc("evil", Some("sts-uid"), "192.0.2.66", json!({})), false);
+    super::addresses::apply(&book, &svc("kafka-0-external", None, "192.0.2.67", json!({})), false);
+    let e = advertised(&book).unwrap_err();
+    assert!(e.contains("kafka-0-external") && e.contains("does not exist yet"), "{e}");
+    // A gateway-address on a ClusterIP Service claiming the broker, in loadbalancer mode: not read either.
+    let gw = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "192.0.2.68"}}, "spec": {"type": "ClusterIP"}});
+    super::addresses::apply(&book, &svc("kafka-0-external-x", Some("sts-uid"), "192.0.2.69", gw), false);
+    assert!(advertised(&book).is_err());
+    // The broker's own Service: its address, whatever the others say.
+    super::addresses::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), false);
+    let a = advertised(&book).unwrap();
+    assert!(a.contains("203.0.113.10") && !a.contains("192.0.2."), "{a}");
+    // The forged one deleted or not, the real one deleted: waits again.
+    super::addresses::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), true);
+    assert!(advertised(&book).is_err());
+}

@@ -47,7 +47,7 @@ pub async fn run(
     let writer = kube::runtime::reflector::store::Writer::<DynamicObject>::new(resource());
     let reader = writer.as_reader();
     let mut synced = Some(synced);
-    let stream = kube::runtime::reflector(writer, watcher(api, super::watches::list_config()))
+    let stream = kube::runtime::reflector(writer, watcher(api, super::lists::list_config()))
         .default_backoff()
         .take_until(stop.cancelled_owned());
     let mut stream = std::pin::pin!(stream);
@@ -79,7 +79,7 @@ fn parse(o: &DynamicObject) -> Option<Class> {
 /// Keep the book's namespace labels in step until `stop` (metadata only); `synced` after the first list.
 pub async fn namespaces(client: Client, book: AddressBook, synced: oneshot::Sender<()>, stop: CancellationToken) {
     let mut synced = Some(synced);
-    let stream = watcher(Api::<PartialObjectMeta<Namespace>>::all(client), super::watches::list_config())
+    let stream = watcher(Api::<PartialObjectMeta<Namespace>>::all(client), super::lists::list_config())
         .default_backoff()
         .take_until(stop.cancelled_owned());
     let mut stream = std::pin::pin!(stream);

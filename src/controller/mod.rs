@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod intent;
 pub mod kinds;
 pub mod leader;
+pub mod lists;
 pub mod observe;
 pub mod plan;
 pub mod published;

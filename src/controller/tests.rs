@@ -639,8 +639,10 @@ async fn address_view_survives_a_dropped_watch() {
     let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client, "streaming");
     let task = tokio::spawn(super::addresses::run(api, Some("streaming".into()), book.clone(), tx, stop.clone()));
     tokio::time::timeout(std::time::Duration::from_secs(5), rx).await.expect("synced after the first list").unwrap();
-    use crate::mutate::AddressLookup;
-    assert_eq!(book.address("streaming", "kafka", 0).as_deref(), Some("203.0.113.10"));
+    use crate::mutate::{AddressLookup, Expect, Lookup};
+    let ours = Expect { service: "kafka-0-external", owner: Some("sts-uid"), gateway: false };
+    let held = || book.lookup_for("streaming", "kafka", 0, &ours);
+    assert_eq!(held(), Lookup::Address("203.0.113.10".into()));
     assert_eq!(
         book.address("elsewhere", "kafka", 0).as_deref(),
         Some("198.51.100.1"),
@@ -652,7 +654,7 @@ async fn address_view_survives_a_dropped_watch() {
         assert!(std::time::Instant::now() < deadline, "watcher did not retry: {:?}", served.lock().unwrap());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(book.address("streaming", "kafka", 0).as_deref(), Some("203.0.113.10"), "last known view kept");
+    assert_eq!(held(), Lookup::Address("203.0.113.10".into()), "last known view kept");
     stop.cancel();
     task.await.unwrap();
     api_task.abort();

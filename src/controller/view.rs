@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::addresses::{self, publish_selector};
 use super::classes;
 use super::context::Shared;
-use super::watches::{api, list_config, on_first_list, ready_when_synced, Synced};
+use super::lists::list_config;
+use super::watches::{api, on_first_list, ready_when_synced, Synced};
 
 /// Fill the address view of `namespaces` (empty: all) until `stop` fires; ready once every watch
 /// has listed once.

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::addresses::publish_selector;
 use super::context::{Caches, Context, Settings, Shared, State};
 use super::kinds::Kind;
+use super::lists::list_config;
 use super::{addresses, apply, classes, desired, leader, reconcile};
 use crate::mutate::AddressBook;
 use crate::names::{
@@ -134,17 +135,6 @@ async fn class_status(
         };
         classes::write_status(&shared.client, &shared.addresses, uses, &mut written).await;
     }
-}
-
-/// Objects per LIST page. kube-runtime's default (500, client-go's) lets a tenant's 1 MB
-/// StatefulSets or 250 KB Services make one page hundreds of MiB before anything is dropped; at 10
-/// a page (its body and what it decodes into) stays within tens of MiB whatever tenants create.
-pub const PAGE_SIZE: u32 = 10;
-
-/// The watch configuration of every cache and view: small LIST pages (no streaming lists: their
-/// support depends on the API server's version).
-pub fn list_config() -> watcher::Config {
-    watcher::Config::default().page_size(PAGE_SIZE)
 }
 
 /// Ready once every watch of every scope has listed once (reconciles wait for it).

@@ -7,8 +7,55 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-/// ordinal → address, per StatefulSet; `None`: the broker's Service exists but has no address yet.
-pub type Brokers = BTreeMap<u32, Option<Arc<str>>>;
+/// One Service that claims, by its labels, to be a broker's: its name, the StatefulSet UID of its
+/// controller owner reference, and its addresses (`None`: none yet). Anyone may label a Service, so
+/// a claim counts only for the broker whose StatefulSet's UID it names, under the name the
+/// controller gives that broker's Service ([`Expect`]). A claim with neither (`AddressBook::set`)
+/// stands for any: tests and offline maps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claim {
+    pub service: Option<Arc<str>>,
+    pub owner: Option<Arc<str>>,
+    /// From `status.loadBalancer.ingress`, as the Service's annotations choose.
+    pub address: Option<Arc<str>>,
+    /// `kafka-advertiser.io/gateway-address` on a Service that is no load balancer's (gateway-tcp).
+    pub gateway: Option<Arc<str>>,
+}
+
+impl Claim {
+    fn wildcard(&self) -> bool {
+        self.service.is_none() && self.owner.is_none()
+    }
+
+    fn matches(&self, e: &Expect<'_>) -> bool {
+        self.wildcard()
+            || (self.owner.as_deref().is_some_and(|o| Some(o) == e.owner) && self.service.as_deref() == Some(e.service))
+    }
+
+    fn address_for(&self, gateway: bool) -> Option<Arc<str>> {
+        if self.wildcard() {
+            return self.address.clone();
+        }
+        if gateway {
+            self.gateway.clone()
+        } else {
+            self.address.clone()
+        }
+    }
+}
+
+/// Which Service may give a broker its address: the name the controller derives for it, owned by
+/// the broker's StatefulSet (the pod's controller owner reference names its UID).
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    pub service: &'a str,
+    pub owner: Option<&'a str>,
+    /// gateway-tcp: the Gateway's address the controller wrote on the Service, not a load balancer's.
+    pub gateway: bool,
+}
+
+/// ordinal → the Services that claim it, per StatefulSet.
+pub type Brokers = BTreeMap<u32, Vec<Claim>>;
 type Snapshot = HashMap<String, HashMap<String, Brokers>>;
 /// namespace → statefulset → selector matchLabels (nested, so a lookup allocates nothing).
 type Selectors = HashMap<String, HashMap<String, Arc<BTreeMap<String, String>>>>;
@@ -71,6 +118,11 @@ pub trait AddressLookup {
             None if !self.synced() => Lookup::NotSynced,
             None => Lookup::NoService,
         }
+    }
+    /// The address from the Service `expect` names only (the webhook's lookup). Maps that hold no
+    /// claims (tests, offline) answer as [`AddressLookup::lookup`].
+    fn lookup_for(&self, namespace: &str, statefulset: &str, ordinal: u32, _expect: &Expect<'_>) -> Lookup {
+        self.lookup(namespace, statefulset, ordinal)
     }
 }
 
@@ -145,17 +197,29 @@ impl AddressBook {
 
     /// Record one broker's Service and its address (`None`: no address yet). Returns whether the
     /// broker's address changed.
+    /// (A claim that stands for any Service: tests and offline maps; the watch records [`Claim`]s.)
     pub fn set(&self, namespace: &str, statefulset: &str, ordinal: u32, address: Option<&str>) -> bool {
+        self.claim(namespace, statefulset, ordinal, Claim { address: address.map(Arc::from), ..Claim::default() })
+    }
+
+    /// Record one Service's claim on a broker (replacing that Service's earlier one). Returns
+    /// whether its addresses changed.
+    pub fn claim(&self, namespace: &str, statefulset: &str, ordinal: u32, claim: Claim) -> bool {
         let mut changed = false;
         self.inner.map.rcu(|old| {
-            let current = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
-            changed = current.and_then(|a| a.as_deref()) != address;
-            if current.is_some() && !changed {
+            let claims = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
+            let current = claims.and_then(|c| c.iter().find(|x| x.service == claim.service));
+            // A new claim without an address changes no broker's address.
+            let (address, gateway) = current.map_or((None, None), |c| (c.address.as_ref(), c.gateway.as_ref()));
+            changed = address != claim.address.as_ref() || gateway != claim.gateway.as_ref();
+            if current.is_some_and(|c| *c == claim) {
                 return Arc::clone(old);
             }
             let mut next: Snapshot = (**old).clone();
             let brokers = next.entry(namespace.to_owned()).or_default().entry(statefulset.to_owned()).or_default();
-            brokers.insert(ordinal, address.map(Arc::from));
+            let claims = brokers.entry(ordinal).or_default();
+            claims.retain(|x| x.service != claim.service);
+            claims.push(claim.clone());
             Arc::new(next)
         });
         changed
@@ -189,19 +253,23 @@ impl AddressBook {
         set_nested(&self.inner.selectors, namespace, statefulset, selector.map(Arc::new));
     }
 
-    /// Forget one broker (its Service is gone). Returns whether it had an address.
-    pub fn remove(&self, namespace: &str, statefulset: &str, ordinal: u32) -> bool {
+    /// Forget one Service's claim (`None`: every claim on the broker). Returns whether it had an address.
+    pub fn remove(&self, namespace: &str, statefulset: &str, ordinal: u32, service: Option<&str>) -> bool {
         let mut had_address = false;
+        let mine = |c: &Claim| service.is_none() || c.service.as_deref() == service;
         self.inner.map.rcu(|old| {
-            let current = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
-            had_address = current.is_some_and(Option::is_some);
-            if current.is_none() {
-                return Arc::clone(old);
-            }
+            let claims = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
+            let Some(claims) = claims.filter(|c| c.iter().any(mine)) else { return Arc::clone(old) };
+            had_address = claims.iter().any(|c| mine(c) && (c.address.is_some() || c.gateway.is_some()));
             let mut next: Snapshot = (**old).clone();
             if let Some(sets) = next.get_mut(namespace) {
                 if let Some(brokers) = sets.get_mut(statefulset) {
-                    brokers.remove(&ordinal);
+                    if let Some(claims) = brokers.get_mut(&ordinal) {
+                        claims.retain(|c| !mine(c));
+                        if claims.is_empty() {
+                            brokers.remove(&ordinal);
+                        }
+                    }
                     if brokers.is_empty() {
                         sets.remove(statefulset);
                     }
@@ -215,17 +283,29 @@ impl AddressBook {
         had_address
     }
 
-    /// Keep only the brokers for which `keep(namespace, statefulset, ordinal)` holds.
-    pub fn retain(&self, keep: impl Fn(&str, &str, u32) -> bool) {
+    /// Keep only the claims for which `keep(namespace, statefulset, ordinal, service)` holds (node
+    /// ports: asked with `None`, for any of the broker's Services).
+    pub fn retain(&self, keep: impl Fn(&str, &str, u32, Option<&str>) -> bool) {
         self.inner.node_ports.rcu(|old| {
-            Arc::new(old.iter().filter(|(_, (n, s, o))| keep(n, s, *o)).map(|(p, o)| (*p, o.clone())).collect())
+            Arc::new(old.iter().filter(|(_, (n, s, o))| keep(n, s, *o, None)).map(|(p, o)| (*p, o.clone())).collect())
         });
         self.inner.map.rcu(|old| {
             let mut next: Snapshot = HashMap::with_capacity(old.len());
             for (ns, sets) in old.iter() {
                 for (sts, brokers) in sets {
-                    let kept: Brokers =
-                        brokers.iter().filter(|(o, _)| keep(ns, sts, **o)).map(|(o, a)| (*o, a.clone())).collect();
+                    let kept: Brokers = brokers
+                        .iter()
+                        .map(|(o, c)| {
+                            (
+                                *o,
+                                c.iter()
+                                    .filter(|c| keep(ns, sts, *o, c.service.as_deref()))
+                                    .cloned()
+                                    .collect::<Vec<_>>(),
+                            )
+                        })
+                        .filter(|(_, c)| !c.is_empty())
+                        .collect();
                     if !kept.is_empty() {
                         next.entry(ns.clone()).or_default().insert(sts.clone(), kept);
                     }
@@ -271,7 +351,7 @@ impl AddressBook {
             .values()
             .flat_map(|m| m.values())
             .flat_map(BTreeMap::values)
-            .filter(|a| a.is_some())
+            .filter(|c| c.iter().any(|c| c.address.is_some() || c.gateway.is_some()))
             .count()
     }
 
@@ -281,8 +361,10 @@ impl AddressBook {
 }
 
 impl AddressLookup for AddressBook {
+    /// A claim that stands for any Service only ([`AddressBook::set`]); the webhook asks [`AddressLookup::lookup_for`].
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>> {
-        self.inner.map.load().get(namespace)?.get(statefulset)?.get(&ordinal)?.clone()
+        let claims = self.inner.map.load();
+        claims.get(namespace)?.get(statefulset)?.get(&ordinal)?.iter().find(|c| c.wildcard())?.address.clone()
     }
 
     fn synced(&self) -> bool {
@@ -314,13 +396,18 @@ impl AddressLookup for AddressBook {
     }
 
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
+        let any = Expect { service: "", owner: None, gateway: false };
+        self.lookup_for(namespace, statefulset, ordinal, &any)
+    }
+
+    fn lookup_for(&self, namespace: &str, statefulset: &str, ordinal: u32, expect: &Expect<'_>) -> Lookup {
         if !self.inner.scope.is_empty() && !self.inner.scope.iter().any(|n| n == namespace) {
             return Lookup::NotWatched { watched: self.inner.scope.join(",") };
         }
         let map = self.inner.map.load();
-        match map.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal)) {
-            Some(Some(a)) => Lookup::Address(a.clone()),
-            Some(None) => Lookup::NoAddress,
+        let claims = map.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
+        match claims.and_then(|c| c.iter().find(|c| c.matches(expect))) {
+            Some(c) => c.address_for(expect.gateway).map_or(Lookup::NoAddress, Lookup::Address),
             None if !self.synced() => Lookup::NotSynced,
             None => Lookup::NoService,
         }
@@ -365,7 +452,7 @@ mod tests {
         a.set("ns", "k", 3, Some("1.1.1.1"));
         assert_eq!(b.address("ns", "k", 3).as_deref(), Some("1.1.1.1"));
         assert_eq!(b.len(), 1);
-        a.retain(|_, _, o| o != 3);
+        a.retain(|_, _, o, _| o != 3);
         assert!(b.is_empty());
     }
 }

@@ -19,7 +19,7 @@ pub use crate::names::POD_INDEX_LABEL;
 use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
 use crate::tenancy::{self, Class, ClassError};
 
-pub use addresses::{AddressBook, AddressLookup, Lookup, NoAddresses};
+pub use addresses::{AddressBook, AddressLookup, Expect, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
@@ -809,6 +809,19 @@ fn broker_service(b: &Broker<'_>) -> String {
     service_name(template, &b.statefulset, b.ordinal, b.namespace)
 }
 
+/// The broker's address from its own Service only: the name the controller gives it, owned by the
+/// pod's StatefulSet (its controller owner reference's UID). A Service someone else labelled as
+/// this broker's is not read.
+fn own_lookup(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Lookup {
+    let service = broker_service(b);
+    let owner = (b.pod.metadata.owner_references.iter().flatten())
+        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet" && o.name == b.statefulset)
+        .map(|o| o.uid.as_str())
+        .filter(|u| !u.is_empty());
+    let expect = Expect { service: &service, owner, gateway: b.settings.mode == Mode::GatewayTcp };
+    addresses.lookup_for(b.namespace, &b.statefulset, b.ordinal, &expect)
+}
+
 /// The external host of the broker, by mode.
 fn external_host<'a>(
     b: &'a Broker<'_>,
@@ -821,9 +834,9 @@ fn external_host<'a>(
         Mode::SharedAddress => match s.address.as_deref() {
             Some(a) => Host::Borrowed(a),
             None => {
-                let a = addresses
-                    .address(b.namespace, &b.statefulset, b.ordinal)
-                    .ok_or(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress })?;
+                let Lookup::Address(a) = own_lookup(b, addresses) else {
+                    return Err(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into());
+                };
                 warnings.push(format!(
                     "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of \
                      Service {}",
@@ -893,7 +906,7 @@ fn node_port_checks(
 fn learned_address(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Result<Arc<str>, MutateError> {
     // Names are allocated only for a denial: the admitted path allocates nothing here.
     let namespace = || b.namespace.to_owned();
-    let reason = match addresses.lookup(b.namespace, &b.statefulset, b.ordinal) {
+    let reason = match own_lookup(b, addresses) {
         // Learned addresses come from objects others write (a load balancer's status, a Gateway's):
         // only an IP or a DNS name reaches the env, where the kubelet would expand `$(VAR)`.
         Lookup::Address(a) if settings::is_valid_host(&a) => return Ok(a),

@@ -34,6 +34,8 @@ pub struct OwnerRefView {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
     pub controller: Option<bool>,
 }
 
@@ -127,7 +129,12 @@ impl From<&Pod> for PodView {
                 annotations: m.annotations.clone(),
                 owner_references: m.owner_references.as_ref().map(|o| {
                     o.iter()
-                        .map(|o| OwnerRefView { kind: o.kind.clone(), name: o.name.clone(), controller: o.controller })
+                        .map(|o| OwnerRefView {
+                            kind: o.kind.clone(),
+                            name: o.name.clone(),
+                            uid: o.uid.clone(),
+                            controller: o.controller,
+                        })
                         .collect()
                 }),
             },

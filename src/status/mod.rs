@@ -440,7 +440,8 @@ mod tests {
     fn service(o: u32, ip: Option<&str>) -> Service {
         let mut v = json!({"metadata": {"name": format!("orders-{o}-external"), "namespace": "shop", "labels": {
             "app.kubernetes.io/managed-by": "kafka-advertiser", "kafka-advertiser.io/statefulset": "orders",
-            "kafka-advertiser.io/role": "broker", "kafka-advertiser.io/ordinal": o.to_string()}},
+            "kafka-advertiser.io/role": "broker", "kafka-advertiser.io/ordinal": o.to_string()},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "orders", "uid": "u1", "controller": true}]},
             "spec": {"type": "LoadBalancer"}});
         if let Some(ip) = ip {
             v["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
