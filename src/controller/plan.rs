@@ -11,7 +11,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 
-use super::addresses::ingress_address;
+use super::addresses::{ingress_address, lb_address};
 use super::desired::{self, Desired};
 use super::gateway::{self, GatewayPlan};
 use super::intent::{in_place, stamp};
@@ -632,7 +632,9 @@ impl Planner<'_> {
         let mut addrs = BTreeMap::new();
         for (ordinal, svc) in &d.services {
             let cached = self.o.services.iter().find(|s| s.metadata.name == svc.metadata.name);
-            match cached.and_then(|s| ingress_address(s)) {
+            // gateway-address is the controller's only in gateway-tcp; elsewhere only a load balancer's.
+            let gateway = d.settings.mode == crate::mutate::settings::Mode::GatewayTcp;
+            match cached.and_then(|s| if gateway { ingress_address(s) } else { lb_address(s) }) {
                 Some(a) if crate::mutate::settings::is_valid_host(a) => {
                     addrs.insert(*ordinal, a.to_owned());
                 }

@@ -14,6 +14,7 @@ mod harness;
 
 mod admission;
 mod attacks;
+mod bounds;
 mod chart;
 mod check;
 mod discovery;
