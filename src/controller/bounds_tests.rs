@@ -219,3 +219,42 @@ fn only_the_brokers_own_service_gives_it_an_address() {
     super::addresses::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), true);
     assert!(advertised(&book).is_err());
 }
+
+#[test]
+fn cached_pods_configmaps_and_routes_keep_what_is_read_and_no_tenants_large_strings() {
+    use super::watches::{slim_configmap, slim_dynamic, slim_pod};
+    // A broker pod with a 1 MB env value, a long command and a large foreign annotation.
+    let mut v = serde_json::to_value(pod(0)).unwrap();
+    v["metadata"]["annotations"]["junk"] = json!("z".repeat(200_000));
+    v["spec"]["containers"][0]["env"] = json!([{"name": "BIG", "value": "y".repeat(1 << 20)},
+        {"name": "KAFKA_ADVERTISED_LISTENERS", "value": "EXTERNAL://kafka-0.kafka.example.com:9094"}]);
+    v["spec"]["containers"][0]["command"] = json!(["sh", "-c", "x".repeat(100_000)]);
+    v["spec"]["initContainers"] = json!([{"name": "init", "image": "i", "args": ["a".repeat(100_000)]}]);
+    let full: Pod = serde_json::from_value(v).unwrap();
+    let mut slim = full.clone();
+    slim_pod(&mut slim);
+    let size = |p: &Pod| serde_json::to_vec(p).unwrap().len();
+    assert!(size(&slim) < 8 * 1024, "{} bytes kept", size(&slim));
+    // The drift check's mutation reads the same from both.
+    let names = RequestNames { name: "kafka-0", namespace: "streaming" };
+    let book = AddressBook::new();
+    let advertised = |p: &Pod| mutate(p, names, &Defaults::default(), &book).unwrap().unwrap().advertised;
+    assert_eq!(advertised(&slim), advertised(&full));
+    assert!(slim.metadata.annotations.as_ref().unwrap().keys().all(|k| k.starts_with("kafka-advertiser.io/")));
+
+    let mut cm: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "junk"}, "data": {"a": "b".repeat(1 << 20)}})).unwrap();
+    slim_configmap(&mut cm);
+    assert_eq!(cm.data.map(|d| d.len()), Some(0));
+    let mut small: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "kafka-external-bootstrap"}, "data": {"bootstrap": "h:1"}}))
+            .unwrap();
+    slim_configmap(&mut small);
+    assert_eq!(small.data.unwrap()["bootstrap"], "h:1", "ours stays whole");
+
+    let mut route: kube::api::DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "X",
+        "metadata": {"name": "r"}, "spec": {"hostnames": vec!["h".repeat(1000); 200]}}))
+    .unwrap();
+    slim_dynamic(&mut route);
+    assert_eq!(route.data, json!({}));
+}

@@ -254,7 +254,7 @@ impl Scope<'_> {
         synced: &mut Synced,
     ) -> (Store<ConfigMap>, impl Stream<Item = Result<ConfigMap, watcher::Error>> + Send + 'static) {
         let writer = reflector::store::Writer::<ConfigMap>::default();
-        cached(writer, api::<ConfigMap>(&self.shared.client, self.ns()), synced)
+        cached(writer, api::<ConfigMap>(&self.shared.client, self.ns()), slim_configmap, synced)
     }
 
     /// Routes and Certificates we made, likewise (their status, too: a route's acceptance).
@@ -264,7 +264,7 @@ impl Scope<'_> {
         synced: &mut Synced,
     ) -> (Store<DynamicObject>, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
         let writer = reflector::store::Writer::<DynamicObject>::new(kind.resource());
-        cached(writer, dyn_api(&self.shared.client, self.ns(), kind), synced)
+        cached(writer, dyn_api(&self.shared.client, self.ns(), kind), slim_dynamic, synced)
     }
 
     /// StatefulSets: our own reflector, so readiness follows a signal only we wait on (its first
@@ -314,6 +314,7 @@ fn deleted(book: &AddressBook, ctx: &Arc<Context>, s: &StatefulSet) {
 fn cached<K>(
     writer: reflector::store::Writer<K>,
     api: Api<K>,
+    slim: fn(&mut K),
     synced: &mut Synced,
 ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
 where
@@ -321,7 +322,7 @@ where
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let store = writer.as_reader();
-    let stream = reflector(writer, watcher(api, managed()).modify(|o: &mut K| o.meta_mut().managed_fields = None))
+    let stream = reflector(writer, watcher(api, managed()).modify(slim))
         .default_backoff()
         .inspect(on_first_list(synced))
         .touched_objects();
@@ -395,8 +396,27 @@ fn slim(sts: &mut StatefulSet) {
 
 /// What the broker-pod cache keeps: what drift detection reads (metadata, spec, the Ready condition)
 /// and the pod's addresses (its node's IP and its own, advertised in nodeport and pod-ip modes).
-fn slim_pod(pod: &mut Pod) {
+pub(super) fn slim_pod(pod: &mut Pod) {
     pod.metadata.managed_fields = None;
+    // The drift check re-runs the mutation: it reads the settings (our annotations), the
+    // containers' names, env names and the listener values, mounts and volumes. A tenant's large
+    // strings elsewhere (other annotations, commands, env values over 4 KiB) are not kept.
+    if let Some(a) = pod.metadata.annotations.as_mut() {
+        a.retain(|k, _| k.starts_with("kafka-advertiser.io/"));
+    }
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.init_containers = None;
+        spec.ephemeral_containers = None;
+        for c in &mut spec.containers {
+            (c.command, c.args, c.liveness_probe, c.readiness_probe, c.startup_probe, c.lifecycle) =
+                (None, None, None, None, None, None);
+            for e in c.env.iter_mut().flatten() {
+                if e.value.as_ref().is_some_and(|v| v.len() > SLIM_VALUE_MAX) {
+                    e.value = Some(String::new());
+                }
+            }
+        }
+    }
     if let Some(st) = pod.status.as_mut() {
         *st = k8s_openapi::api::core::v1::PodStatus {
             conditions: st.conditions.take(),
@@ -404,6 +424,43 @@ fn slim_pod(pod: &mut Pod) {
             pod_ip: st.pod_ip.take(),
             ..Default::default()
         };
+    }
+}
+
+/// A cached string longer than this (an env value, ConfigMap data in all) is dropped: ours are host
+/// names, listener lists and a discovery ConfigMap of a few KiB.
+const SLIM_VALUE_MAX: usize = 4096;
+
+/// What the ConfigMap cache keeps of one: ours hold a few KiB; a tenant's 1 MiB one labelled as
+/// ours keeps its metadata only (the plan reports it as someone else's, or applies ours again).
+pub(super) fn slim_configmap(cm: &mut ConfigMap) {
+    cm.metadata.managed_fields = None;
+    let size: usize = cm.data.iter().flatten().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        + cm.binary_data.iter().flatten().map(|(k, v)| k.len() + v.0.len()).sum::<usize>();
+    if size > 16 * SLIM_VALUE_MAX {
+        cm.data = Some(Default::default());
+        cm.binary_data = None;
+    }
+}
+
+/// What the route and Certificate caches keep of one: a tenant's large object labelled as ours
+/// keeps its metadata only (ours are a few KiB).
+pub(super) fn slim_dynamic(o: &mut DynamicObject) {
+    o.metadata.managed_fields = None;
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut size = Count(0);
+    let _ = serde_json::to_writer(&mut size, &o.data);
+    if size.0 > 16 * SLIM_VALUE_MAX {
+        o.data = serde_json::Value::Object(Default::default());
     }
 }
 
