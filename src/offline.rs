@@ -60,10 +60,13 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
 
 /// `--address` entries apply to whichever StatefulSet the pod belongs to; `preview` also knows that
 /// StatefulSet's selector, as the controller's watch tells the webhook.
+/// The fourth field is the StatefulSet's first ordinal (`mutate`, which sees no StatefulSet, counts
+/// from 0): with `--max-brokers`, which brokers may exist.
 struct AnyStatefulSet(
     Vec<(u32, String)>,
     Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
     Option<std::sync::Arc<crate::tenancy::Classes>>,
+    u32,
 );
 
 impl AddressLookup for AnyStatefulSet {
@@ -77,6 +80,10 @@ impl AddressLookup for AnyStatefulSet {
 
     fn selector(&self, _: &str, _: &str) -> Option<std::sync::Arc<std::collections::BTreeMap<String, String>>> {
         self.1.clone()
+    }
+
+    fn ordinal_start(&self, _: &str, _: &str) -> Option<u32> {
+        Some(self.3)
     }
 }
 
@@ -96,7 +103,7 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
         None => docs.into_iter().next().unwrap_or(Value::Null),
     };
     let defaults = args.mutation.defaults();
-    let lookup = AnyStatefulSet(args.addresses.clone(), None, None);
+    let lookup = AnyStatefulSet(args.addresses.clone(), None, None, 0);
     // A bare Pod becomes the AdmissionReview kube-apiserver would send for its CREATE.
     let (review_json, pod) = match doc.get("kind").and_then(Value::as_str) {
         Some("AdmissionReview") => {
@@ -206,7 +213,8 @@ fn preview_one(
     out: &mut String,
 ) -> Result<(), OfflineError> {
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
-    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new), classes);
+    let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
+    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new), classes, start);
     let refused = |e: crate::tenancy::ClassError| {
         OfflineError::Denied(format!(
             "StatefulSet {}: {} ({})",

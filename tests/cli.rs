@@ -430,3 +430,17 @@ fn preview_refuses_a_statefulset_over_the_broker_cap() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("brokers 0..299 (300 replicas)"), "{}", stdout(&o));
 }
+
+/// `mutate` refuses a broker past the cap as the webhook does (it sees no StatefulSet: ordinals
+/// count from 0), naming the cap and the flag; `--max-brokers` raises it.
+#[test]
+fn mutate_refuses_a_broker_past_the_cap() {
+    let f = format!("{FIX}/kafka-4-nodeport.json");
+    let o = run(&["mutate", &f, "--max-brokers", "4"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("broker 4 is past the cap of 4") && msg.contains("--max-brokers"), "{msg}");
+    let o = run(&["mutate", &f, "--max-brokers", "5"], None);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
