@@ -32,7 +32,7 @@ pub type Right = (&'static str, &'static str, &'static [&'static str]);
 
 /// What the controller uses in each namespace it watches: a ClusterRole (cluster-wide install) or a
 /// Role per watched namespace (`--namespace`). deploy/ and the chart must grant exactly these
-/// (tests/deploy.rs, tests/e2e/chart.rs).
+/// (tests/it/deploy.rs, tests/e2e/chart.rs).
 pub const RBAC: &[Right] = &[
     ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
     // Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement admission).

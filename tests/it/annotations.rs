@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 
 const SOURCES: [(&str, &str); 3] = [
-    ("src/mutate/settings.rs", include_str!("../src/mutate/settings.rs")),
-    ("src/names.rs", include_str!("../src/names.rs")),
-    ("src/tenancy.rs", include_str!("../src/tenancy.rs")),
+    ("src/mutate/settings.rs", include_str!("../../src/mutate/settings.rs")),
+    ("src/names.rs", include_str!("../../src/names.rs")),
+    ("src/tenancy.rs", include_str!("../../src/tenancy.rs")),
 ];
-const REFERENCE: &str = include_str!("../docs/annotations.md");
+const REFERENCE: &str = include_str!("../../docs/annotations.md");
 /// Where annotations that are not set on pod templates are documented.
-const ELSEWHERE: [&str; 2] = [include_str!("../docs/multi-tenant.md"), include_str!("../docs/gateway-and-tls.md")];
+const ELSEWHERE: [&str; 2] =
+    [include_str!("../../docs/multi-tenant.md"), include_str!("../../docs/gateway-and-tls.md")];
 
 /// `pub const ANN_…: &str = "kafka-advertiser.io/…";` in the code, and the opt-in label.
 fn in_code() -> BTreeSet<(&'static str, String)> {

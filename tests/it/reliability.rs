@@ -1,11 +1,9 @@
 //! Faults around the webhook: Kubernetes API unreachable, hostile clients, connection floods.
 
-mod common;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn post_fixture(c: &reqwest::Client, url: &str, name: &str) -> Value {

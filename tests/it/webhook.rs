@@ -1,10 +1,8 @@
 //! The real server on loopback: fixtures over HTTP/2 and HTTP/1.1, error statuses, admin port.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 

@@ -1,15 +1,13 @@
 //! TLS behaviour of the real server: rotation through the `..data` symlink, refused bad pairs,
 //! start-up errors, client authentication, and graceful shutdown with requests in flight.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 async fn admit_ok(c: &reqwest::Client, url: &str) -> Result<(), String> {

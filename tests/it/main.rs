@@ -1,0 +1,17 @@
+//! The always-on integration tests, one binary (each test binary links the whole crate: eleven
+//! cost CI minutes and disk). `cargo test --test it [module::]`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod address_view;
+mod annotations;
+mod cli;
+mod deploy;
+mod docs;
+mod fuzz_replay;
+mod module_graph;
+mod properties;
+mod reliability;
+mod tls;
+mod webhook;
