@@ -403,3 +403,22 @@ fn tls_source_self_and_external_render_their_own_objects_and_rights() {
         rbac::assert_controller(&ext, "ops", "kafka-advertiser-controller", &[], &[]);
     }
 }
+
+/// `webhook.clientCA`: the webhook (only) requires a client certificate signed by the CA in that
+/// Secret; without the value no client CA is mounted or named.
+#[test]
+fn client_ca_reaches_the_webhook_only() {
+    let objs = template("kafka-advertiser", &["webhook.clientCA.secretName=apiserver-ca"]);
+    let webhook = find(&objs, "Deployment", "kafka-advertiser-webhook");
+    let pod = &webhook["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    assert!(args.iter().any(|a| a == "--client-ca=/etc/kafka-advertiser/client-ca/ca.crt"), "{args:?}");
+    let vol = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "client-ca").expect("the CA volume");
+    assert_eq!(vol["secret"]["secretName"], "apiserver-ca");
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    assert!(mounts.iter().any(|m| m["mountPath"] == "/etc/kafka-advertiser/client-ca"), "{mounts:?}");
+    let controller = find(&objs, "Deployment", "kafka-advertiser-controller");
+    assert!(!controller.to_string().contains("client-ca"));
+    let plain = template("kafka-advertiser", &[]);
+    assert!(!plain.iter().any(|o| o.to_string().contains("client-ca")));
+}
