@@ -98,7 +98,9 @@ impl Desired {
 /// More replicas than a StatefulSet may have brokers (the `TooManyBrokers` Warning; `preview` refuses it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "spec.replicas is {requested}, over the cap of {cap} brokers per StatefulSet: brokers {cap} and up get no      Service and their pods are refused; lower spec.replicas, or have the platform raise --max-brokers (or the      access class's maxBrokers)"
+    "spec.replicas is {requested}, over the cap of {cap} brokers per StatefulSet: brokers {cap} and up get no \
+     Service and their pods are refused; lower spec.replicas, or have the platform raise --max-brokers (or the \
+     access class's maxBrokers)"
 )]
 pub struct TooManyBrokers {
     pub requested: u32,

@@ -425,6 +425,7 @@ fn preview_refuses_a_statefulset_over_the_broker_cap() {
         err.contains("spec.replicas is 300000, over the cap of 256 brokers") && err.contains("--max-brokers"),
         "{err}"
     );
+    assert!(!err.contains("  "), "one space between words: {err}");
     assert!(start.elapsed() < std::time::Duration::from_secs(5), "refused at once");
     let o = run(&["preview", "-", "--max-brokers", "300"], Some(&sts(300)));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
