@@ -99,7 +99,7 @@ pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
         .filter(|_| !deleted && svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("NodePort"));
     book.set_node_port(&ns, &sts, ordinal, node_port);
     if deleted {
-        return book.remove(&ns, &sts, ordinal, Some(name.unwrap_or_default()));
+        return book.remove(&ns, &sts, ordinal, name.unwrap_or_default());
     }
     let claim = Claim {
         service: Some(Arc::from(name.unwrap_or_default())),

@@ -32,12 +32,10 @@ impl Claim {
             || (self.owner.as_deref().is_some_and(|o| Some(o) == e.owner) && self.service.as_deref() == Some(e.service))
     }
 
+    /// gateway-tcp reads the Gateway's address first, as the plan does (`ingress_address`).
     fn address_for(&self, gateway: bool) -> Option<Arc<str>> {
-        if self.wildcard() {
-            return self.address.clone();
-        }
         if gateway {
-            self.gateway.clone()
+            self.gateway.clone().or_else(|| self.address.clone())
         } else {
             self.address.clone()
         }
@@ -253,10 +251,10 @@ impl AddressBook {
         set_nested(&self.inner.selectors, namespace, statefulset, selector.map(Arc::new));
     }
 
-    /// Forget one Service's claim (`None`: every claim on the broker). Returns whether it had an address.
-    pub fn remove(&self, namespace: &str, statefulset: &str, ordinal: u32, service: Option<&str>) -> bool {
+    /// Forget one Service's claim. Returns whether it had an address.
+    pub fn remove(&self, namespace: &str, statefulset: &str, ordinal: u32, service: &str) -> bool {
         let mut had_address = false;
-        let mine = |c: &Claim| service.is_none() || c.service.as_deref() == service;
+        let mine = |c: &Claim| c.service.as_deref() == Some(service);
         self.inner.map.rcu(|old| {
             let claims = old.get(namespace).and_then(|m| m.get(statefulset)).and_then(|b| b.get(&ordinal));
             let Some(claims) = claims.filter(|c| c.iter().any(mine)) else { return Arc::clone(old) };
