@@ -108,7 +108,7 @@ pub struct MutationArgs {
     pub cluster_domain: String,
     /// Most brokers per StatefulSet: ordinals at or beyond `ordinals.start` + this get no object and
     /// their pods are denied (an access class's `maxBrokers` may lower it).
-    #[arg(long, env = "KAFKA_ADVERTISER_MAX_BROKERS", default_value_t = crate::mutate::settings::DEFAULT_MAX_BROKERS,
+    #[arg(long, env = "KAFKA_ADVERTISER_MAX_BROKERS", default_value_t = crate::spec::settings::DEFAULT_MAX_BROKERS,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_brokers: u32,
 }
@@ -269,8 +269,8 @@ pub struct ServeArgs {
     pub role: Role,
     /// `open`: a StatefulSet that names no ExternalAccessClass (and no class is the default) may use
     /// every setting; `classes`: every opted-in StatefulSet needs a class.
-    #[arg(long, env = "KAFKA_ADVERTISER_TENANCY", value_enum, default_value_t = crate::tenancy::Tenancy::Open)]
-    pub tenancy: crate::tenancy::Tenancy,
+    #[arg(long, env = "KAFKA_ADVERTISER_TENANCY", value_enum, default_value_t = crate::spec::class::Tenancy::Open)]
+    pub tenancy: crate::spec::class::Tenancy,
     /// Serve the webhook only, with no Kubernetes API access (loadbalancer mode then denies).
     #[arg(long, env = "KAFKA_ADVERTISER_STANDALONE", conflicts_with = "controller_only")]
     pub standalone: bool,

@@ -13,8 +13,10 @@ pub mod mutate;
 pub mod names;
 pub mod offline;
 pub mod selftls;
+pub mod spec;
 pub mod status;
-pub mod tenancy;
+#[cfg(test)]
+pub mod testing;
 pub mod tls;
 
 use std::io::Write;

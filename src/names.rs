@@ -1,5 +1,5 @@
 //! Names both sides share: the labels and annotations kafka-advertiser reads or writes outside the
-//! settings vocabulary (that lives with its parser in [`crate::mutate::settings`]), the field
+//! settings vocabulary (that lives with its parser in [`crate::spec::settings`]), the field
 //! managers of its server-side applies, and the stable hash that names derive from. No logic but
 //! the hash; every module may import this one, and it imports none of them.
 

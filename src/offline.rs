@@ -26,7 +26,7 @@ pub enum OfflineError {
     #[error("{0}")]
     Denied(String),
     #[error(transparent)]
-    Desired(#[from] desired::DesiredError),
+    Settings(#[from] crate::spec::settings::SettingsError),
     #[error("cannot write {path}")]
     Write { path: String, source: std::io::Error },
     #[error("certificate generation failed: {0}")]
@@ -65,15 +65,17 @@ fn documents(path: &str, text: &str) -> Result<Vec<Value>, OfflineError> {
 struct AnyStatefulSet(
     Vec<(u32, String)>,
     Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
-    Option<std::sync::Arc<crate::tenancy::Classes>>,
+    Option<std::sync::Arc<crate::spec::class::Classes>>,
     u32,
 );
 
-impl AddressLookup for AnyStatefulSet {
-    fn classes(&self) -> Option<std::sync::Arc<crate::tenancy::Classes>> {
+impl crate::spec::class::ClassSource for AnyStatefulSet {
+    fn classes(&self) -> Option<std::sync::Arc<crate::spec::class::Classes>> {
         self.2.clone()
     }
+}
 
+impl AddressLookup for AnyStatefulSet {
     fn address(&self, _: &str, _: &str, ordinal: u32) -> Option<std::sync::Arc<str>> {
         self.0.iter().rev().find(|(o, _)| *o == ordinal).map(|(_, h)| std::sync::Arc::from(h.as_str()))
     }
@@ -168,7 +170,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
     for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
         let sts: StatefulSet = serde_json::from_value(doc)
             .map_err(|e| OfflineError::Input { path: path.clone(), reason: format!("not a valid StatefulSet: {e}") })?;
-        if !desired::opted_in(&sts) {
+        if !crate::spec::opted_in(&sts) {
             let _ = writeln!(
                 out,
                 "{}StatefulSet {}: pod template lacks label {}=\"true\"; kafka-advertiser leaves it alone\n",
@@ -189,11 +191,11 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<String, OfflineError> {
 
 /// The ExternalAccessClasses of a file, as the cluster would hold them (tenancy open; namespace
 /// selectors are not evaluated offline).
-fn classes_from(path: &str) -> Result<std::sync::Arc<crate::tenancy::Classes>, OfflineError> {
+fn classes_from(path: &str) -> Result<std::sync::Arc<crate::spec::class::Classes>, OfflineError> {
     let text = read_input(path)?;
     let mut classes = Vec::new();
-    for doc in documents(path, &text)?.into_iter().filter(|d| d["kind"] == crate::tenancy::KIND) {
-        let mut c = crate::tenancy::Class::from_value(&doc)
+    for doc in documents(path, &text)?.into_iter().filter(|d| d["kind"] == crate::spec::class::KIND) {
+        let mut c = crate::spec::class::Class::from_value(&doc)
             .map_err(|e| OfflineError::Input { path: path.to_owned(), reason: format!("not a valid class: {e}") })?;
         c.spec.namespace_selector = None;
         classes.push(std::sync::Arc::new(c));
@@ -201,21 +203,21 @@ fn classes_from(path: &str) -> Result<std::sync::Arc<crate::tenancy::Classes>, O
     if classes.is_empty() {
         return Err(OfflineError::Input { path: path.to_owned(), reason: "no ExternalAccessClass in the file".into() });
     }
-    Ok(std::sync::Arc::new(crate::tenancy::Classes { tenancy: crate::tenancy::Tenancy::Open, classes }))
+    Ok(std::sync::Arc::new(crate::spec::class::Classes { tenancy: crate::spec::class::Tenancy::Open, classes }))
 }
 
 fn preview_one(
     sts: &StatefulSet,
     defaults: &Defaults,
     addresses: &[(u32, String)],
-    classes: Option<std::sync::Arc<crate::tenancy::Classes>>,
+    classes: Option<std::sync::Arc<crate::spec::class::Classes>>,
     output: PreviewOutput,
     out: &mut String,
 ) -> Result<(), OfflineError> {
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
     let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
     let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new), classes, start);
-    let refused = |e: crate::tenancy::ClassError| {
+    let refused = |e: crate::spec::class::ClassError| {
         OfflineError::Denied(format!(
             "StatefulSet {}: {} ({})",
             sts.metadata.name.as_deref().unwrap_or(""),
@@ -223,14 +225,17 @@ fn preview_one(
             e.reason()
         ))
     };
-    let (classed, class) = desired::classed(&std::sync::Arc::new(sts.clone()), &book).map_err(refused)?;
-    let sts = &*classed;
-    let d = desired::desired_capped(sts, defaults, defaults.broker_cap(class.as_deref()))?;
+    let intent = match crate::spec::intent(&std::sync::Arc::new(sts.clone()), defaults, &book) {
+        Ok(Some(intent)) => intent,
+        Ok(None) => return Ok(()),
+        Err(crate::spec::IntentError::Class(e)) => return Err(refused(e)),
+        Err(crate::spec::IntentError::Settings(e) | crate::spec::IntentError::Service(e)) => return Err(e.into()),
+    };
+    let d = desired::desired(&intent)?;
     if let Some(over) = d.over_cap() {
         return Err(OfflineError::Denied(format!("StatefulSet {}: {over}", d.name)));
     }
-    if let Some(c) = &class {
-        desired::class_bounds(&d, c).map_err(refused)?;
+    if let Some(c) = &d.class {
         let note = output.note_prefix();
         let _ = writeln!(out, "{note}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
     }
@@ -369,7 +374,9 @@ fn preview_pods(
 /// The container and variable the mutation chose; the last entry of a name is the one the kubelet uses.
 fn preview_env(c: &k8s_openapi::api::core::v1::Container, m: &mutate::Mutation, rack: bool, out: &mut String) {
     let env = c.env.as_deref().unwrap_or_default();
-    let helper = env.iter().find(|e| e.name == mutate::settings::HOST_IP_ENV || e.name == mutate::settings::POD_IP_ENV);
+    let helper = env
+        .iter()
+        .find(|e| e.name == crate::spec::settings::HOST_IP_ENV || e.name == crate::spec::settings::POD_IP_ENV);
     let listeners = env.iter().rev().find(|e| !m.listeners_var.is_empty() && e.name == m.listeners_var);
     let rack = env.iter().rev().find(|e| rack && e.name.ends_with("_BROKER_RACK"));
     for e in helper.into_iter().chain(listeners).chain(rack) {
@@ -429,7 +436,7 @@ fn preview_service(svc: &k8s_openapi::api::core::v1::Service, out: &mut String) 
 /// nodeport and pod-ip modes the addresses come from the running pods).
 fn preview_discovery(d: &desired::Desired, hosts: &std::collections::BTreeMap<u32, String>, out: &mut String) {
     let endpoints = desired::external_endpoints(d, hosts);
-    let from_pods = matches!(d.settings.mode, mutate::settings::Mode::Nodeport | mutate::settings::Mode::PodIp);
+    let from_pods = !d.settings.mode.external_name();
     let _ = writeln!(
         out,
         "\nconfigmap {}: bootstrap.servers={}{}",

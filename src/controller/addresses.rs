@@ -7,7 +7,7 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
-use crate::mutate::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
+use crate::spec::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use std::sync::Arc;
 
 use crate::mutate::addresses::Claim;

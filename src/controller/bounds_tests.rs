@@ -6,11 +6,12 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
-use super::desired::{self, TooManyBrokers};
 use super::observe::Observed;
-use super::plan::{plan, TEMPLATE};
+use super::plan::tests::plan_in;
+use super::plan::TEMPLATE;
 use crate::mutate::{mutate, AddressBook, Defaults, MutateError, RequestNames};
-use crate::tenancy::Class;
+use crate::spec::class::Class;
+use crate::spec::TooManyBrokers;
 
 fn sts(replicas: i32, annotations: Value) -> k8s_openapi::api::apps::v1::StatefulSet {
     super::tests::statefulset(replicas, annotations)
@@ -24,19 +25,23 @@ fn warnings(p: &super::plan::Plan) -> Vec<(&'static str, String)> {
 #[test]
 fn a_huge_replica_count_builds_only_the_capped_brokers_and_says_so() {
     let s = sts(100_000, json!({}));
-    let d = desired::desired(&s, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&s, &Defaults::default()).unwrap();
     assert_eq!(d.services.len(), 256, "one Service per broker up to --max-brokers");
     assert_eq!(d.ordinals(), 0..256);
     assert_eq!(d.over_cap(), Some(TooManyBrokers { requested: 100_000, cap: 256 }));
-    let p = plan(&Observed { sts: Arc::new(s), ..Observed::default() }, &Defaults::default(), &AddressBook::new());
+    let p = plan_in(
+        &Observed::new(Arc::new(s), &Defaults::default(), &AddressBook::new()),
+        &Defaults::default(),
+        &AddressBook::new(),
+    );
     let services = p.apply.iter().filter(|a| a.kind == super::kinds::Kind::Service).count();
     assert_eq!(services, 256);
     let w = warnings(&p);
     let (_, note) = w.iter().find(|(r, _)| *r == "TooManyBrokers").expect("a TooManyBrokers Warning");
     assert!(note.contains("spec.replicas is 100000") && note.contains("--max-brokers"), "{note}");
     // Within the cap: no Warning.
-    let p = plan(
-        &Observed { sts: Arc::new(sts(3, json!({}))), ..Observed::default() },
+    let p = plan_in(
+        &Observed::new(Arc::new(sts(3, json!({}))), &Defaults::default(), &AddressBook::new()),
         &Defaults::default(),
         &AddressBook::new(),
     );
@@ -60,7 +65,7 @@ fn a_class_lowers_the_cap_and_never_raises_it() {
     let book = AddressBook::new();
     book.set_classes(vec![class(3)]);
     let s = sts(5, json!({"kafka-advertiser.io/class": "small"}));
-    let p = plan(&Observed { sts: Arc::new(s), ..Observed::default() }, &Defaults::default(), &book);
+    let p = plan_in(&Observed::new(Arc::new(s), &Defaults::default(), &book), &Defaults::default(), &book);
     let services: Vec<&str> =
         p.apply.iter().filter(|a| a.kind == super::kinds::Kind::Service).map(|a| a.name.as_str()).collect();
     assert_eq!(services, ["kafka-0-external", "kafka-1-external", "kafka-2-external"]);
@@ -111,15 +116,15 @@ fn service_maps_refuse_yaml_anchors_and_aliases() {
     let alias = "a: &v value\nb: *v";
     for v in [bomb, alias] {
         let s = sts(1, json!({"kafka-advertiser.io/service-annotations": v}));
-        let e = desired::desired(&s, &Defaults::default()).unwrap_err().to_string();
+        let e = crate::testing::desired(&s, &Defaults::default()).unwrap_err().to_string();
         assert!(
             e.contains("kafka-advertiser.io/service-annotations") && e.contains("expected a YAML or JSON map"),
             "{e}"
         );
     }
     let ok = sts(1, json!({"kafka-advertiser.io/service-annotations": "team: streaming\n\"x.io/y\": \"{ordinal}\""}));
-    let d = desired::desired(&ok, &Defaults::default()).unwrap();
-    assert_eq!(d.service_settings.annotations.len(), 2);
+    let d = crate::testing::desired(&ok, &Defaults::default()).unwrap();
+    assert_eq!(d.service.annotations.len(), 2);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The access classes (`ExternalAccessClass`, when its CRD is served) and the namespaces' labels,
-//! watched read-only into the [`AddressBook`] both roles decide from ([`crate::tenancy`]). Each
+//! watched read-only into the [`AddressBook`] both roles decide from ([`crate::spec::class`]). Each
 //! change of a class bumps a counter the controller re-plans every StatefulSet on.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::mutate::AddressBook;
-use crate::tenancy::{Class, GROUP, KIND, PLURAL, VERSION};
+use crate::spec::class::{Class, GROUP, KIND, PLURAL, VERSION};
 
 pub fn resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL)
@@ -115,8 +115,8 @@ pub async fn write_status(
     uses: Vec<(String, String)>,
     written: &mut std::collections::BTreeMap<String, (i64, i64, Option<i64>)>,
 ) {
-    let counts = crate::tenancy::usage(uses.iter().map(|(n, c)| (n.as_str(), c.as_str())));
-    let Some(classes) = crate::mutate::AddressLookup::classes(book) else { return };
+    let counts = crate::spec::class::usage(uses.iter().map(|(n, c)| (n.as_str(), c.as_str())));
+    let Some(classes) = crate::spec::class::ClassSource::classes(book) else { return };
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
     for class in &classes.classes {
         let (namespaces, statefulsets) = counts.get(&class.name).copied().unwrap_or_default();

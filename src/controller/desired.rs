@@ -1,20 +1,21 @@
-//! Desired state: a pure function from a StatefulSet (+ its pod-template settings) to the external
-//! Services the controller owns. Unit-tested on its own; `preview` prints it.
+//! Desired state: a pure function from a StatefulSet's [`Intent`] to the external Services the
+//! controller owns. Unit-tested on its own; `preview` prints it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::mutate::service_name;
-use crate::mutate::settings::{
-    AddressType, Defaults, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE, ANN_IP_FAMILY,
-};
 use crate::names::*;
-use crate::tenancy;
+use crate::spec::class::ClassSource;
+use crate::spec::service::ServiceSettings;
+use crate::spec::settings::{
+    invalid, AddressType, Defaults, HostSource, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE,
+    ANN_IP_FAMILY,
+};
+use crate::spec::Intent;
 
 /// MetalLB IP sharing under both annotation generations. A value the user set under either name wins.
 fn metallb_sharing(annotations: &mut BTreeMap<String, String>, default_key: String, ip: Option<&str>) {
@@ -39,117 +40,20 @@ pub fn sharing_key(namespace: &str, name: &str, uid: Option<&str>) -> String {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DesiredError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("annotation {annotation}={value:?} is invalid: {reason}")]
-    Invalid { annotation: &'static str, value: String, reason: String },
-    #[error("StatefulSet has no name")]
-    NoName,
-}
-
-/// Controller-only settings, from the same pod-template annotations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSettings {
-    pub target_port: IntOrString,
-    pub external_traffic_policy: String,
-    pub source_ranges: Vec<String>,
-    pub lb_class: Option<String>,
-    pub annotations: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    pub bootstrap: bool,
-    pub bootstrap_port: u16,
-    pub retain: bool,
-    pub roll_on_change: bool,
-    /// gateway-tls: the hostname of the bootstrap TLSRoute.
-    pub bootstrap_hostname: Option<String>,
-}
-
-/// Everything the controller wants for one StatefulSet.
+/// The Services one StatefulSet's intent asks for; reads as the intent it was built from.
 #[derive(Debug, Clone)]
-pub struct Desired {
-    pub namespace: String,
-    pub name: String,
-    pub settings: Settings,
-    pub service_settings: ServiceSettings,
-    /// First ordinal and count of the brokers served (at most the cap).
-    pub start: u32,
-    pub replicas: u32,
-    /// `spec.replicas` as written, and the cap it was held to (`Defaults::broker_cap`).
-    pub requested: u32,
-    pub cap: u32,
+pub struct Desired<'a> {
+    pub intent: &'a Intent,
     /// One per ordinal, in ordinal order.
     pub services: Vec<(u32, Service)>,
     pub bootstrap: Option<Service>,
 }
 
-impl Desired {
-    pub fn ordinals(&self) -> std::ops::Range<u32> {
-        self.start..self.start.saturating_add(self.replicas)
-    }
+impl std::ops::Deref for Desired<'_> {
+    type Target = Intent;
 
-    /// Brokers beyond the cap: no object is made for them and their pods are denied.
-    pub fn over_cap(&self) -> Option<TooManyBrokers> {
-        (self.requested > self.cap).then_some(TooManyBrokers { requested: self.requested, cap: self.cap })
-    }
-}
-
-/// More replicas than a StatefulSet may have brokers (the `TooManyBrokers` Warning; `preview` refuses it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "spec.replicas is {requested}, over the cap of {cap} brokers per StatefulSet: brokers {cap} and up get no \
-     Service and their pods are refused; lower spec.replicas, or have the platform raise --max-brokers (or the \
-     access class's maxBrokers)"
-)]
-pub struct TooManyBrokers {
-    pub requested: u32,
-    pub cap: u32,
-}
-
-fn bool_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<bool, DesiredError> {
-    match a.get(key).map(|s| s.trim()) {
-        None | Some("false") | Some("") => Ok(false),
-        Some("true") => Ok(true),
-        Some(v) => Err(DesiredError::Invalid {
-            annotation: key,
-            value: v.into(),
-            reason: "expected \"true\" or \"false\"".into(),
-        }),
-    }
-}
-
-/// What parsing one `service-annotations`/`service-labels` value may cost: no anchors or aliases
-/// (an alias bomb would expand ~64 MiB per parse), one document, a flat map of at most 1,000 entries
-/// (as many as the API server's annotation limits allow in practice).
-fn map_options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_aliases = 0;
-    budget.max_anchors = 0;
-    budget.max_recorded_anchor_events = 0;
-    budget.max_recorded_anchor_bytes = 0;
-    budget.max_documents = 1;
-    budget.max_depth = 4;
-    budget.max_nodes = 2_002;
-    budget.max_events = 8_192;
-    budget.max_merge_keys = 0;
-    budget.max_total_scalar_bytes = 256 * 1024;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    options
-}
-
-fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<String, String>, DesiredError> {
-    match a.get(key) {
-        None => Ok(BTreeMap::new()),
-        // YAML is a superset of JSON: `{"k": "v"}` and `k: v` lines both parse.
-        Some(v) => serde_saphyr::from_str_with_options::<Option<BTreeMap<String, String>>>(v, map_options())
-            .map(Option::unwrap_or_default)
-            .map_err(|e| DesiredError::Invalid {
-                annotation: key,
-                value: v.clone(),
-                reason: format!("expected a YAML or JSON map of strings: {e}"),
-            }),
+    fn deref(&self) -> &Intent {
+        self.intent
     }
 }
 
@@ -166,195 +70,6 @@ pub fn render_placeholders(value: &str, ordinal: u32, pod: &str, namespace: &str
         .replace("{statefulset}", statefulset)
 }
 
-/// Is this StatefulSet opted in (its pod template carries the label)?
-pub fn opted_in(sts: &StatefulSet) -> bool {
-    sts.spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.labels.as_ref())
-        .and_then(|l| l.get(ENABLED_LABEL))
-        .is_some_and(|v| v == "true")
-}
-
-fn template_annotations(sts: &StatefulSet) -> BTreeMap<String, String> {
-    sts.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.annotations.clone()).unwrap_or_default()
-}
-
-/// The StatefulSet as its access class makes it: the template's annotations are the effective ones,
-/// and a setting on its own metadata the class does not hand out is refused too. Unchanged (and
-/// no class) when none applies.
-pub fn classed(
-    sts: &Arc<StatefulSet>,
-    book: &dyn crate::mutate::AddressLookup,
-) -> Result<(Arc<StatefulSet>, Option<Arc<tenancy::Class>>), tenancy::ClassError> {
-    let template = template_annotations(sts);
-    // A class named that does not exist is refused in both modes (no fallback to open).
-    let classes = book.classes().filter(|c| c.in_play(&template));
-    let Some(classes) = classes else { return Ok((sts.clone(), None)) };
-    let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
-    let labels = book.namespace_labels(ns);
-    let Some(class) = tenancy::select(&template, ns, labels.as_deref(), &classes)?.cloned() else {
-        return Ok((sts.clone(), None));
-    };
-    let own: BTreeMap<String, String> = sts
-        .metadata
-        .annotations
-        .iter()
-        .flatten()
-        .filter(|(k, _)| SERVICE_ONLY.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tenancy::check(&own, &class)?;
-    let effective = tenancy::effective(&template, Some(&class))?;
-    let mut out = (**sts).clone();
-    if let Some(m) = out.spec.as_mut().map(|s| s.template.metadata.get_or_insert_with(Default::default)) {
-        m.annotations = Some(effective);
-    }
-    Ok((Arc::new(out), Some(class)))
-}
-
-/// Every port, host name and IP the StatefulSet's brokers and bootstrap produce, within the class.
-pub fn class_bounds(d: &Desired, class: &tenancy::Class) -> Result<(), tenancy::ClassError> {
-    for ordinal in d.start..d.start.saturating_add(d.replicas) {
-        let pod = format!("{}-{ordinal}", d.name);
-        let host = tenancy::rendered_host(&d.settings, ordinal, &pod, &d.namespace, &d.name);
-        class.bounds(&d.settings, ordinal, host.as_deref())?;
-    }
-    if d.bootstrap.is_some() {
-        class.port(u32::from(d.service_settings.bootstrap_port), "kafka-advertiser.io/bootstrap-port")?;
-    }
-    if let Some(h) = d.service_settings.bootstrap_hostname.as_deref() {
-        class.host_or_ip(h, "kafka-advertiser.io/bootstrap-hostname")?;
-    }
-    Ok(())
-}
-
-fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Option<&'a Container> {
-    let cs = &spec?.containers;
-    match &settings.container {
-        Some(n) => cs.iter().find(|c| &c.name == n),
-        None => cs.iter().find(|c| c.name == "kafka").or(cs.first()),
-    }
-}
-
-/// Settings of one StatefulSet (webhook + controller parts).
-/// Annotations read from the StatefulSet's own metadata too (taking precedence over the pod template's).
-pub const SERVICE_ONLY: [&str; 11] = [
-    ANN_BOOTSTRAP_HOSTNAME,
-    ANN_SERVICE_ANNOTATIONS,
-    ANN_SERVICE_LABELS,
-    ANN_LB_SOURCE_RANGES,
-    ANN_LB_CLASS,
-    ANN_EXTERNAL_TRAFFIC_POLICY,
-    ANN_BOOTSTRAP,
-    ANN_BOOTSTRAP_PORT,
-    ANN_RETAIN,
-    ANN_ROLL_ON_CHANGE,
-    ANN_TARGET_PORT,
-];
-
-pub fn settings_of(sts: &StatefulSet, defaults: &Defaults) -> Result<(Settings, ServiceSettings), DesiredError> {
-    let mut a = template_annotations(sts);
-    let settings = Settings::from_annotations(&a, defaults)?;
-    // Settings that only shape Services may also sit on the StatefulSet's own metadata, and win there:
-    // changing them does not change the pod template, so no broker is restarted.
-    if let Some(own) = sts.metadata.annotations.as_ref() {
-        for (k, v) in own {
-            if SERVICE_ONLY.contains(&k.as_str()) {
-                a.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let container = broker_container(sts.spec.as_ref().and_then(|s| s.template.spec.as_ref()), &settings);
-    let bootstrap_hostname = bootstrap_hostname(&a, settings.mode)?;
-    let service = ServiceSettings {
-        bootstrap: bool_ann(&a, ANN_BOOTSTRAP)? || bootstrap_hostname.is_some(),
-        bootstrap_hostname,
-        target_port: target_port(&a, container)?,
-        external_traffic_policy: external_traffic_policy(&a, settings.mode)?,
-        source_ranges: a
-            .get(ANN_LB_SOURCE_RANGES)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default(),
-        lb_class: a.get(ANN_LB_CLASS).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
-        annotations: map_ann(&a, ANN_SERVICE_ANNOTATIONS)?,
-        labels: map_ann(&a, ANN_SERVICE_LABELS)?,
-        bootstrap_port: bootstrap_port(&a, &settings)?,
-        retain: bool_ann(&a, ANN_RETAIN)?,
-        roll_on_change: bool_ann(&a, ANN_ROLL_ON_CHANGE)?,
-    };
-    Ok((settings, service))
-}
-
-fn invalid(annotation: &'static str, value: &str, reason: impl Into<String>) -> DesiredError {
-    DesiredError::Invalid { annotation, value: value.into(), reason: reason.into() }
-}
-
-/// The Services' target port: the annotation, else the broker container's port named `external`, else 9094.
-fn target_port(a: &BTreeMap<String, String>, container: Option<&Container>) -> Result<IntOrString, DesiredError> {
-    let Some(v) = a.get(ANN_TARGET_PORT).map(|s| s.trim()) else {
-        return Ok(container
-            .and_then(|c| c.ports.as_ref())
-            .and_then(|ps| ps.iter().find(|p| p.name.as_deref() == Some("external")))
-            .map_or(IntOrString::Int(9094), |p| IntOrString::Int(p.container_port)));
-    };
-    match v.parse::<i32>() {
-        Ok(p) if (1..=65535).contains(&p) => Ok(IntOrString::Int(p)),
-        Ok(_) => Err(invalid(ANN_TARGET_PORT, v, "port out of range")),
-        Err(_) if !v.is_empty() && v.len() <= 15 => Ok(IntOrString::String(v.to_owned())),
-        Err(_) => Err(invalid(ANN_TARGET_PORT, v, "expected a port number or name")),
-    }
-}
-
-fn external_traffic_policy(a: &BTreeMap<String, String>, mode: Mode) -> Result<String, DesiredError> {
-    match (mode, a.get(ANN_EXTERNAL_TRAFFIC_POLICY).map(|s| s.trim())) {
-        // Every broker Service shares the IP but selects another pod: MetalLB needs Cluster.
-        (Mode::SharedAddress, _) => Ok("Cluster".to_owned()),
-        (_, None) => Ok("Local".to_owned()),
-        (_, Some(v @ ("Local" | "Cluster"))) => Ok(v.to_owned()),
-        (_, Some(v)) => Err(invalid(ANN_EXTERNAL_TRAFFIC_POLICY, v, "expected Local or Cluster")),
-    }
-}
-
-fn bootstrap_port(a: &BTreeMap<String, String>, settings: &Settings) -> Result<u16, DesiredError> {
-    match a.get(ANN_BOOTSTRAP_PORT) {
-        // shared-address: the brokers hold port-base + N on the shared IP, so the bootstrap sits
-        // just below them.
-        None if matches!(settings.mode, Mode::SharedAddress | Mode::GatewayTcp) => {
-            settings.port_base.checked_sub(1).filter(|p| *p > 0).ok_or_else(|| {
-                invalid(
-                    ANN_BOOTSTRAP_PORT,
-                    "",
-                    "port-base is 1, so there is no port below the brokers' for the bootstrap: set it",
-                )
-            })
-        }
-        None => Ok(settings.port),
-        Some(v) => v
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| invalid(ANN_BOOTSTRAP_PORT, v, "must be a port number between 1 and 65535")),
-    }
-}
-
-fn bootstrap_hostname(a: &BTreeMap<String, String>, mode: Mode) -> Result<Option<String>, DesiredError> {
-    match a.get(ANN_BOOTSTRAP_HOSTNAME).map(|s| s.trim()) {
-        None | Some("") => Ok(None),
-        Some(h) if mode != Mode::GatewayTls => Err(invalid(
-            ANN_BOOTSTRAP_HOSTNAME,
-            h,
-            format!("is for gateway-tls mode only (this StatefulSet is in {mode} mode)"),
-        )),
-        Some(h) if crate::mutate::settings::is_valid_host(h) && h.parse::<std::net::IpAddr>().is_err() => {
-            Ok(Some(h.to_owned()))
-        }
-        Some(h) => {
-            Err(invalid(ANN_BOOTSTRAP_HOSTNAME, h, "expected a DNS name (a TLSRoute routes by SNI name, never by IP)"))
-        }
-    }
-}
 pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
     OwnerReference {
         api_version: "apps/v1".into(),
@@ -408,21 +123,9 @@ pub fn discovery_configmap(sts: &StatefulSet, endpoints: &BTreeMap<u32, String>)
     }
 }
 
-/// The desired Services of one StatefulSet, under `--max-brokers` (no class).
-pub fn desired(sts: &StatefulSet, defaults: &Defaults) -> Result<Desired, DesiredError> {
-    desired_capped(sts, defaults, defaults.max_brokers)
-}
-
-/// The desired Services of one StatefulSet, for at most `cap` brokers (`Defaults::broker_cap`).
-pub fn desired_capped(sts: &StatefulSet, defaults: &Defaults, cap: u32) -> Result<Desired, DesiredError> {
-    let name = sts.metadata.name.clone().filter(|n| !n.is_empty()).ok_or(DesiredError::NoName)?;
-    let namespace = sts.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-    let (settings, svc) = settings_of(sts, defaults)?;
-    let spec = sts.spec.as_ref();
-    let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
-    let requested = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
-    // Nothing is built past the cap: a StatefulSet cannot make the controller allocate without bound.
-    let replicas = requested.min(cap);
+/// The Services of one StatefulSet's intent.
+pub fn desired(intent: &Intent) -> Result<Desired<'_>, SettingsError> {
+    let (settings, svc, sts) = (&intent.settings, &intent.service, &*intent.sts);
     if svc.bootstrap && settings.service_type == ServiceType::None {
         return Err(invalid(
             ANN_BOOTSTRAP,
@@ -430,34 +133,29 @@ pub fn desired_capped(sts: &StatefulSet, defaults: &Defaults, cap: u32) -> Resul
             "service-type None makes no Services, so there is no bootstrap Service either",
         ));
     }
-    let b = ServiceBuilder {
-        namespace: &namespace,
-        name: &name,
-        owner: owner_reference(sts),
-        settings: &settings,
-        svc: &svc,
-    };
-    let ordinals =
-        if settings.service_type == ServiceType::None { 0..0 } else { start..start.saturating_add(replicas) };
-    let services = ordinals.map(|o| Ok((o, b.broker(o)?))).collect::<Result<Vec<_>, DesiredError>>()?;
+    let b =
+        ServiceBuilder { namespace: &intent.namespace, name: &intent.name, owner: owner_reference(sts), settings, svc };
+    let ordinals = if settings.service_type == ServiceType::None { 0..0 } else { intent.ordinals() };
+    let services = ordinals.map(|o| Ok((o, b.broker(o)?))).collect::<Result<Vec<_>, SettingsError>>()?;
     let bootstrap = if svc.bootstrap {
-        check_bootstrap(sts, &settings, &svc, start, replicas)?;
+        check_bootstrap(sts, settings, svc, intent.start, intent.replicas)?;
         Some(b.bootstrap(sts))
     } else {
         None
     };
-    Ok(Desired {
-        namespace,
-        name,
-        settings,
-        service_settings: svc,
-        start,
-        replicas,
-        requested,
-        cap,
-        services,
-        bootstrap,
-    })
+    Ok(Desired { intent, services, bootstrap })
+}
+
+/// The names of the Services the intent asks for (what [`desired`] builds, without building them).
+pub fn service_names(intent: &Intent) -> Vec<String> {
+    let template = intent.settings.service_name_template.as_ref().map(|t| t.as_str());
+    let brokers = if intent.settings.service_type == ServiceType::None { 0..0 } else { intent.ordinals() };
+    let brokers = brokers.map(|o| service_name(template, &intent.name, o, &intent.namespace));
+    brokers.chain(intent.service.bootstrap.then(|| bootstrap_name(&intent.name))).collect()
+}
+
+fn bootstrap_name(statefulset: &str) -> String {
+    format!("{statefulset}-bootstrap")
 }
 
 /// A bootstrap Service must select the brokers by labels and must not take a broker's port.
@@ -467,7 +165,7 @@ fn check_bootstrap(
     svc: &ServiceSettings,
     start: u32,
     replicas: u32,
-) -> Result<(), DesiredError> {
+) -> Result<(), SettingsError> {
     // A Service selects by labels only: a StatefulSet selector with expressions (or none) would
     // give a bootstrap wider than the brokers, or with no endpoints.
     let sel = sts.spec.as_ref().map(|s| &s.selector);
@@ -585,7 +283,7 @@ impl ServiceBuilder<'_> {
         metallb_sharing(annotations, sharing_key(self.namespace, self.name, Some(self.owner.uid.as_str())), ip);
     }
 
-    fn broker(&self, ordinal: u32) -> Result<Service, DesiredError> {
+    fn broker(&self, ordinal: u32) -> Result<Service, SettingsError> {
         let (settings, namespace, name) = (self.settings, self.namespace, self.name);
         let pod = format!("{name}-{ordinal}");
         let ext_port = settings.external_port(ordinal)?;
@@ -634,7 +332,7 @@ impl ServiceBuilder<'_> {
             ..Default::default()
         };
         let labels = self.labels("bootstrap", None, shared(&self.svc.labels));
-        let mut b = self.service(format!("{}-bootstrap", self.name), labels, annotations, selector, port);
+        let mut b = self.service(bootstrap_name(self.name), labels, annotations, selector, port);
         // Through a node port, any node answers the bootstrap, not only the nodes running a broker.
         if let (ServiceType::NodePort, Some(spec)) = (self.settings.service_type, b.spec.as_mut()) {
             spec.external_traffic_policy = Some("Cluster".into());
@@ -654,14 +352,14 @@ pub fn external_hosts(
     let mut out = BTreeMap::new();
     for ordinal in d.ordinals() {
         let pod = format!("{}-{ordinal}", d.name);
-        let host = match d.settings.mode {
-            Mode::Loadbalancer => lb.get(&ordinal).cloned(),
-            Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.clone().or_else(|| lb.get(&ordinal).cloned()),
-            Mode::Hostname | Mode::GatewayTls => {
+        let host = match d.settings.host_source() {
+            HostSource::Learned => lb.get(&ordinal).cloned(),
+            HostSource::Set(a) => Some(a.to_owned()),
+            HostSource::Rendered => {
                 d.settings.hostname_template.as_ref().map(|t| t.render(ordinal, &pod, &d.namespace, &d.name))
             }
-            Mode::Nodeport => pods.get(&ordinal).and_then(|(node, _)| node.clone()),
-            Mode::PodIp => pods.get(&ordinal).and_then(|(_, ip)| ip.clone()),
+            HostSource::NodeIp => pods.get(&ordinal).and_then(|(node, _)| node.clone()),
+            HostSource::PodIp => pods.get(&ordinal).and_then(|(_, ip)| ip.clone()),
         };
         if let Some(h) = host.filter(|h| !h.is_empty()) {
             out.insert(ordinal, h);
@@ -730,19 +428,19 @@ pub fn warning_reason(warning: &str) -> &'static str {
 /// Problems the webhook would report for this StatefulSet's brokers, found on its pod template (the
 /// StatefulSet controller creates the pods, so admission warnings reach nobody): `(reason, message)`.
 /// Addresses are taken as known, so only the configuration is judged.
-pub fn template_problems(sts: &StatefulSet, defaults: &Defaults) -> Vec<(&'static str, String)> {
+pub fn template_problems(intent: &Intent, defaults: &Defaults) -> Vec<(&'static str, String)> {
     struct Known;
+    impl ClassSource for Known {}
     impl crate::mutate::AddressLookup for Known {
         fn address(&self, _: &str, _: &str, _: u32) -> Option<std::sync::Arc<str>> {
             Some(std::sync::Arc::from("192.0.2.1"))
         }
     }
-    let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
-    let pod = pod_for(sts, start);
+    let pod = pod_for(&intent.sts, intent.start);
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let namespace = sts.metadata.namespace.clone().unwrap_or_default();
-    let names = crate::mutate::RequestNames { name: &name, namespace: &namespace };
-    match crate::mutate::mutate(&pod, names, defaults, &Known) {
+    let names = crate::mutate::RequestNames { name: &name, namespace: &intent.namespace };
+    // The intent's settings (its class applied once, in `intent`), judged on the template's pod.
+    match crate::mutate::mutate_with(&pod, names, defaults, intent.settings.clone(), &Known) {
         Ok(Some(m)) => m
             .warnings
             .into_iter()
@@ -756,6 +454,8 @@ pub fn template_problems(sts: &StatefulSet, defaults: &Defaults) -> Vec<(&'stati
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::desired;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     use serde_json::{json, Value};
 
     fn sts(replicas: i32, start: Option<i32>, annotations: Value) -> StatefulSet {

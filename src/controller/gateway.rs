@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use super::desired::{owner_reference, Desired};
 use super::kinds::{Kind, CERT_MANAGER_GROUP, GATEWAY_GROUP, GATEWAY_VERSION};
-use crate::mutate::settings::{Mode, ANN_GATEWAY_LISTENER, ANN_PORT};
 use crate::mutate::tls_secret_name;
 use crate::names::{ANN_MANAGE_LISTENERS, MANAGED_BY, MANAGED_BY_LABEL, ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL};
+use crate::spec::settings::{Mode, ANN_GATEWAY_LISTENER, ANN_PORT};
 
 /// The route kind of a gateway mode: `TCPRoute` (gateway-tcp) or `TLSRoute` (gateway-tls).
 pub fn route_kind(mode: Mode) -> Option<Kind> {
@@ -183,7 +183,7 @@ pub fn gateway_plan(d: &Desired, sts: &StatefulSet, at: &Attachment) -> Option<G
         let section = if tcp {
             let port = match ordinal {
                 Some(o) => i64::from(d.settings.external_port(o).ok()?),
-                None => i64::from(d.service_settings.bootstrap_port),
+                None => i64::from(d.service.bootstrap_port),
             };
             let name = listener_name(listener_ns, &d.namespace, &d.name, ordinal);
             if let Some(refusal) = refuse_listener(&plan, at, ordinal, port, in_set && ordinal.is_some(), broker_cap) {
@@ -220,7 +220,7 @@ fn refuse_listener(
             "{who} gets no listener: port {port} is already used by another listener of Gateway {}; its address \
              is withheld. Choose ports no other listener uses ({}, {})",
             plan.gateway(),
-            crate::mutate::settings::ANN_PORT_BASE,
+            crate::spec::settings::ANN_PORT_BASE,
             crate::names::ANN_BOOTSTRAP_PORT
         );
         return Some((ordinal, "GatewayPortInUse", note));
@@ -266,7 +266,7 @@ fn route_to(
                 .hostname_template
                 .as_ref()
                 .map(|t| t.render(o, &format!("{}-{o}", d.name), &d.namespace, &d.name)),
-            None => d.service_settings.bootstrap_hostname.clone(),
+            None => d.service.bootstrap_hostname.clone(),
         };
         spec["hostnames"] = json!([host?]);
     }
@@ -319,11 +319,11 @@ pub fn gateway_address(gw: &DynamicObject) -> Option<String> {
 }
 
 /// Does a label selector (`matchLabels`, `matchExpressions`) select these labels? The one
-/// evaluator access classes use too ([`crate::tenancy::selects`]); a selector that does not parse
+/// evaluator access classes use too ([`crate::spec::class::selects`]); a selector that does not parse
 /// selects nothing.
 fn selects(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
     serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(selector.clone())
-        .is_ok_and(|s| crate::tenancy::selects(&s, labels))
+        .is_ok_and(|s| crate::spec::class::selects(&s, labels))
 }
 
 /// Whether the Gateway's owner lets ListenerSets of `namespace` attach (`spec.allowedListeners`;
@@ -568,15 +568,7 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
     let Some(issuer) = d.settings.tls_issuer.as_ref() else {
         return Vec::new();
     };
-    let learns = match d.settings.mode {
-        Mode::Loadbalancer => true,
-        Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.is_none(),
-        _ => false,
-    };
-    let external = matches!(
-        d.settings.mode,
-        Mode::Loadbalancer | Mode::SharedAddress | Mode::Hostname | Mode::GatewayTcp | Mode::GatewayTls
-    );
+    let (learns, external) = (d.settings.learns_address(), d.settings.mode.external_name());
     let headless = sts.spec.as_ref().and_then(|s| s.service_name.clone()).filter(|s| !s.is_empty());
     let ar = Kind::Certificate.resource();
     let mut out = Vec::new();
@@ -629,9 +621,9 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::desired::desired;
-    use crate::mutate::settings::Defaults;
     use crate::names::ANN_BOOTSTRAP_HOSTNAME;
+    use crate::spec::settings::Defaults;
+    use crate::testing::desired;
     use kube::ResourceExt;
 
     fn sts(replicas: i32, start: Option<i32>, namespace: &str, annotations: Value) -> StatefulSet {

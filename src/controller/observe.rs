@@ -1,6 +1,7 @@
 //! Observe: read what one reconcile needs into a plain [`Observed`] value. Caches first; the API
 //! only for what no watch holds (the user's Gateway, a namespace's labels, a Service of a name we
-//! are about to take). No decisions here: [`super::plan`] makes them.
+//! are about to take). The StatefulSet's intent is worked out here, once ([`crate::spec::intent`]),
+//! because it says which names to read; every decision is [`super::plan`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,14 +16,19 @@ use kube::{Api, ResourceExt};
 use super::context::Context;
 use super::context::{refused, ReconcileError};
 use super::desired;
-use super::gateway::{self, route_kind};
+use super::gateway;
 use super::kinds::Kind;
 use crate::names::{listener_manager_owner, ANN_ROUTED_THROUGH, STATEFULSET_LABEL};
+use crate::spec::class::ClassSource;
+use crate::spec::settings::Defaults;
+use crate::spec::{self, Intent, IntentError};
 
 /// Everything one reconcile of one StatefulSet reads.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Observed {
     pub sts: Arc<StatefulSet>,
+    /// What it asks for (`Ok(None)`: not opted in), worked out once per reconcile.
+    pub intent: Result<Option<Intent>, IntentError>,
     /// The managed Services labelled as this StatefulSet's.
     pub services: Vec<Arc<Service>>,
     /// Services that hold a name this StatefulSet wants but are not labelled as its own.
@@ -51,6 +57,29 @@ pub struct GatewayView {
     pub others: BTreeMap<String, bool>,
     /// The ListenerSets of other StatefulSets attached to it (only those this replica caches).
     pub attached: Vec<Arc<DynamicObject>>,
+}
+
+impl Observed {
+    /// `sts` with its intent and nothing else observed yet.
+    pub fn new(sts: Arc<StatefulSet>, defaults: &Defaults, view: &(impl ClassSource + ?Sized)) -> Self {
+        Observed {
+            intent: spec::intent(&sts, defaults, view),
+            sts,
+            services: Vec::new(),
+            foreign: BTreeMap::new(),
+            configmap: None,
+            owned: BTreeMap::new(),
+            gateways: BTreeMap::new(),
+            pods: Vec::new(),
+            seen: BTreeMap::new(),
+            recently_evicted: false,
+        }
+    }
+
+    /// The intent, when there is one.
+    pub fn intent(&self) -> Option<&Intent> {
+        self.intent.as_ref().ok().and_then(Option::as_ref)
+    }
 }
 
 impl GatewayView {
@@ -111,47 +140,36 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
         let recently = st.evicted.get(&key).is_some_and(|t| t.elapsed() < Duration::from_secs(10));
         (st.seen.get(&key).cloned().unwrap_or_default(), recently)
     };
-    let services = labelled(&c.services, &sts);
-    let foreign = if desired::opted_in(&sts) { foreign_services(ctx, &sts, &services).await? } else { BTreeMap::new() };
-    let mut gateways = BTreeMap::new();
-    for gw in gateways_named(ctx, &sts) {
-        let view = gateway_view(ctx, &gw, &sts).await?;
-        gateways.insert(gw, view);
+    let mut o = Observed::new(sts, &ctx.shared.defaults, &ctx.shared.addresses);
+    o.services = labelled(&c.services, &o.sts);
+    if let Some(intent) = o.intent() {
+        o.foreign = foreign_services(ctx, intent, &o.services).await?;
     }
-    Ok(Observed {
-        configmap: c
-            .configmaps
-            .get(&ObjectRef::new(&desired::discovery_name(&name)).within(&ns))
-            .filter(|cm| desired::made_for(&cm.metadata, &sts)),
-        owned: c.owned.iter().map(|(k, s)| (*k, labelled(s, &sts))).collect(),
-        pods: c.pods.state().into_iter().filter(|p| pod_of(p, &ns, &name)).collect(),
-        services,
-        foreign,
-        gateways,
-        seen,
-        recently_evicted,
-        sts,
-    })
+    for gw in gateways_named(&o) {
+        let view = gateway_view(ctx, &gw, &o.sts).await?;
+        o.gateways.insert(gw, view);
+    }
+    o.configmap = c
+        .configmaps
+        .get(&ObjectRef::new(&desired::discovery_name(&name)).within(&ns))
+        .filter(|cm| desired::made_for(&cm.metadata, &o.sts));
+    o.owned = c.owned.iter().map(|(k, s)| (*k, labelled(s, &o.sts))).collect();
+    o.pods = c.pods.state().into_iter().filter(|p| pod_of(p, &ns, &name)).collect();
+    o.seen = seen;
+    o.recently_evicted = recently_evicted;
+    Ok(o)
 }
 
 /// Services of the names this StatefulSet wants that the cache does not hold as its own (someone
 /// else's, or another StatefulSet's): read by name, only while the name is missing from the cache.
 async fn foreign_services(
     ctx: &Context,
-    sts: &Arc<StatefulSet>,
+    intent: &Intent,
     ours: &[Arc<Service>],
 ) -> Result<BTreeMap<String, Service>, ReconcileError> {
-    let Ok((sts, class)) = desired::classed(sts, &ctx.shared.addresses) else {
-        return Ok(BTreeMap::new());
-    };
-    let defaults = &ctx.shared.defaults;
-    let Ok(d) = desired::desired_capped(&sts, defaults, defaults.broker_cap(class.as_deref())) else {
-        return Ok(BTreeMap::new());
-    };
-    let api: Api<Service> = Api::namespaced(ctx.shared.client.clone(), &d.namespace);
+    let api: Api<Service> = Api::namespaced(ctx.shared.client.clone(), &intent.namespace);
     let mut out = BTreeMap::new();
-    for svc in d.services.iter().map(|(_, s)| s).chain(d.bootstrap.as_ref()) {
-        let name = svc.name_any();
+    for name in desired::service_names(intent) {
         if ours.iter().any(|s| s.name_any() == name) {
             continue;
         }
@@ -162,19 +180,12 @@ async fn foreign_services(
     Ok(out)
 }
 
-/// `namespace/name` of the Gateway the settings name (gateway modes) and of the one recorded.
-fn gateways_named(ctx: &Context, sts: &Arc<StatefulSet>) -> Vec<String> {
-    // The Gateway an access class names counts too; settings the class refuses are not even parsed
-    // (the plan refuses them; only the recorded Gateway is read then).
-    let classed = desired::classed(sts, &ctx.shared.addresses).ok().map(|(s, _)| s);
-    let ns = sts.metadata.namespace.as_deref().unwrap_or_default();
-    let named = (classed.as_ref())
-        .and_then(|sts| desired::settings_of(sts, &ctx.shared.defaults).ok().map(|s| (s, sts)))
-        .map(|(s, _)| s)
-        .filter(|(s, _)| route_kind(s.mode).is_some() && desired::opted_in(sts))
-        .and_then(|(s, _)| s.gateway)
-        .map(|g| format!("{}/{}", g.namespace_or(ns), g.name));
-    let recorded = sts.annotations().get(ANN_ROUTED_THROUGH).cloned();
+/// `namespace/name` of the Gateway the intent names (gateway modes; an access class's counts too)
+/// and of the one recorded. Settings the class refuses name none (the plan refuses them; only the
+/// recorded Gateway is read then).
+fn gateways_named(o: &Observed) -> Vec<String> {
+    let named = o.intent().and_then(Intent::gateway);
+    let recorded = o.sts.annotations().get(ANN_ROUTED_THROUGH).cloned();
     let mut out: Vec<String> = named.into_iter().chain(recorded).filter(|g| g.contains('/')).collect();
     out.dedup();
     out

@@ -17,9 +17,10 @@ use super::gateway::{self, GatewayPlan};
 use super::intent::{in_place, stamp};
 use super::kinds::Kind;
 use super::observe::{GatewayState, GatewayView, Observed};
-use crate::mutate::settings::{Defaults, Mode};
 use crate::mutate::{self, AddressLookup, RequestNames};
 use crate::names::*;
+use crate::spec::settings::{Defaults, Mode};
+use crate::spec::IntentError;
 
 /// Requeue while something is still on its way (an address, a draining broker, a problem).
 pub const SOON: Duration = Duration::from_secs(30);
@@ -146,48 +147,45 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
         // Owner references let the garbage collector remove what it owned.
         return Plan::default();
     }
-    if !desired::opted_in(&o.sts) {
-        return opted_out(o);
-    }
     // Under an access class: its settings, and nothing it does not allow (existing objects stay).
-    let owned;
-    let (o, class) = match desired::classed(&o.sts, book) {
-        Ok((_, None)) => (o, None),
-        Ok((sts, Some(c))) => {
-            owned = Observed { sts, ..o.clone() };
-            (&owned, Some(c))
+    let intent = match &o.intent {
+        Ok(Some(intent)) => intent,
+        Ok(None) => return opted_out(o),
+        Err(IntentError::Class(e)) => return refused_by_class(o, e),
+        Err(IntentError::Settings(e)) => {
+            return invalid_settings(vec![], format!("broker pods will be refused: {e}"));
         }
-        Err(e) => return refused_by_class(o, &e),
+        Err(IntentError::Service(e)) => return invalid_settings(vec![], e.to_string()),
     };
-    let mut template = desired::template_problems(&o.sts, defaults)
+    let mut template = desired::template_problems(intent, defaults)
         .into_iter()
         .map(|(reason, m)| Note::warning(reason, m, None))
         .collect::<Vec<_>>();
-    let d = match desired::desired_capped(&o.sts, defaults, defaults.broker_cap(class.as_deref())) {
+    let d = match desired::desired(intent) {
         Ok(d) => d,
-        Err(e) => {
-            if !template.iter().any(|n| n.note.contains(&e.to_string())) {
-                template.push(Note::warning("InvalidSettings", e.to_string(), None));
-            }
-            return Plan { problems: vec![(TEMPLATE, template)], ..Plan::default() };
-        }
+        Err(e) => return invalid_settings(template, e.to_string()),
     };
-    if let Some(Err(e)) = class.as_ref().map(|c| desired::class_bounds(&d, c)) {
-        return refused_by_class(o, &e);
-    }
     if let Some(over) = d.over_cap() {
         template.push(Note::warning("TooManyBrokers", over.to_string(), None));
     }
     let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
     p.plan.problems.push((TEMPLATE, template));
-    p.plan.status.class = class.map(|c| c.name.clone());
+    p.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());
     p.decide(book)
+}
+
+/// Settings that cannot be worked out: the template's problems and this one, nothing written.
+fn invalid_settings(mut template: Vec<Note>, message: String) -> Plan {
+    if !template.iter().any(|n| n.note.contains(&message)) {
+        template.push(Note::warning("InvalidSettings", message, None));
+    }
+    Plan { problems: vec![(TEMPLATE, template)], ..Plan::default() }
 }
 
 /// Settings the access class does not allow: a Warning, and nothing written or deleted. When objects
 /// made earlier exist (the class was edited or deleted while in use), they stay, no outage, and the
 /// Warning says `ClassViolation`; new pods follow the class.
-fn refused_by_class(o: &Observed, e: &crate::tenancy::ClassError) -> Plan {
+fn refused_by_class(o: &Observed, e: &crate::spec::class::ClassError) -> Plan {
     let in_use = !o.services.is_empty() || o.configmap.is_some() || o.owned.values().any(|v| !v.is_empty());
     let note = if in_use {
         Note::warning("ClassViolation", format!("{e} ({}); what exists stays until this is fixed", e.reason()), None)
@@ -253,7 +251,7 @@ fn gateway_missing(view: Option<&GatewayView>, gp: &GatewayPlan) -> Note {
             format!(
                 "Gateway {} does not exist ({}): create it, or install the Gateway API CRDs if they are missing",
                 gp.gateway(),
-                crate::mutate::settings::ANN_GATEWAY
+                crate::spec::settings::ANN_GATEWAY
             ),
         ),
     };
@@ -281,7 +279,7 @@ fn intent<K: serde::Serialize>(obj: &K) -> Value {
 
 struct Planner<'a> {
     o: &'a Observed,
-    d: Desired,
+    d: Desired<'a>,
     defaults: &'a Defaults,
     plan: Plan,
     /// Problems with the objects (Gateway, routes, Services): one set, published on change.
@@ -424,7 +422,7 @@ impl Planner<'_> {
     /// gateway-tcp without a fixed address: the Gateway's, on the Services of brokers it carries.
     fn gateway_address(&mut self, gw: &DynamicObject, gp: &GatewayPlan, withheld: &std::collections::BTreeSet<u32>) {
         let Some(a) = gateway::gateway_address(gw).filter(|_| self.d.settings.address.is_none()) else { return };
-        if !crate::mutate::settings::is_valid_host(&a) {
+        if !crate::spec::settings::is_valid_host(&a) {
             let note = format!(
                 "Gateway {} publishes the address {a:?} (status.addresses[0].value), which is not an IP address \
                  or a DNS name; brokers are not given it",
@@ -561,7 +559,7 @@ impl Planner<'_> {
             // Out of range: a scale-down. In range: no longer wanted at all (service-type None).
             let parsed = ordinal.parse::<u32>().ok();
             let scaled_away = is_broker && !parsed.is_some_and(|o| self.d.ordinals().contains(&o));
-            if scaled_away && self.d.service_settings.retain {
+            if scaled_away && self.d.service.retain {
                 self.plan.status.managed += 1;
                 continue;
             }
@@ -628,14 +626,14 @@ impl Planner<'_> {
     /// The brokers' learned addresses (Events for new ones) and every known external host.
     fn addresses(&mut self) -> BTreeMap<u32, String> {
         let d = &self.d;
-        let needs_address = needs_address(d);
+        let needs_address = d.settings.learns_address();
         let mut addrs = BTreeMap::new();
         for (ordinal, svc) in &d.services {
             let cached = self.o.services.iter().find(|s| s.metadata.name == svc.metadata.name);
             // gateway-address is the controller's only in gateway-tcp; elsewhere only a load balancer's.
-            let gateway = d.settings.mode == crate::mutate::settings::Mode::GatewayTcp;
+            let gateway = d.settings.mode == crate::spec::settings::Mode::GatewayTcp;
             match cached.and_then(|s| if gateway { ingress_address(s) } else { lb_address(s) }) {
-                Some(a) if crate::mutate::settings::is_valid_host(a) => {
+                Some(a) if crate::spec::settings::is_valid_host(a) => {
                     addrs.insert(*ordinal, a.to_owned());
                 }
                 Some(a) => {
@@ -698,7 +696,7 @@ impl Planner<'_> {
         let addrs = &self.plan.status.addresses;
         // Every newly learned address changes the hash: brokers whose address is known are retried
         // at once, not after the StatefulSet controller's back-off while another load balancer is slow.
-        let ready_hash = (needs_address(&self.d) && !addrs.is_empty()).then(|| addresses_hash(addrs));
+        let ready_hash = (self.d.settings.learns_address() && !addrs.is_empty()).then(|| addresses_hash(addrs));
         let current = |k: &str| self.o.sts.annotations().get(k).cloned();
         let wanted: BTreeMap<&str, Option<String>> = BTreeMap::from([
             (ANN_ADDRESSES_READY, ready_hash.clone().or_else(|| current(ANN_ADDRESSES_READY))),
@@ -744,22 +742,13 @@ impl Planner<'_> {
         }
         let all_ready = pods.len() as u32 >= d.replicas && pods.iter().all(|p| pod_ready(p));
         if let (Some((pod, now)), true, true, false) =
-            (drifted.first(), d.service_settings.roll_on_change, all_ready, self.o.recently_evicted)
+            (drifted.first(), d.service.roll_on_change, all_ready, self.o.recently_evicted)
         {
             let note = format!("evicted {} so it restarts advertising {now}", pod.name_any());
             let done = Note::normal("EvictedForNewAddress", "Evict", note, Some(pod.object_ref(&())));
             self.plan.evict = Some(Evict { namespace: d.namespace.clone(), pod: pod.name_any(), done });
         }
         !drifted.is_empty()
-    }
-}
-
-/// Whether the mode learns its addresses from Services (a load balancer's or the Gateway's).
-fn needs_address(d: &Desired) -> bool {
-    match d.settings.mode {
-        Mode::Loadbalancer => true,
-        Mode::SharedAddress | Mode::GatewayTcp => d.settings.address.is_none(),
-        Mode::Hostname | Mode::Nodeport | Mode::PodIp | Mode::GatewayTls => false,
     }
 }
 
@@ -797,4 +786,4 @@ fn pod_addresses(pods: &[std::sync::Arc<Pod>], d: &Desired) -> BTreeMap<u32, (Op
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(super) mod tests;

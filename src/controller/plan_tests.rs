@@ -19,11 +19,18 @@ fn sts(replicas: i32, annotations: Value) -> StatefulSet {
 }
 
 fn observed(sts: StatefulSet) -> Observed {
-    Observed { sts: Arc::new(sts), ..Observed::default() }
+    Observed::new(Arc::new(sts), &Defaults::default(), &AddressBook::new())
 }
 
 fn run(o: &Observed) -> Plan {
-    plan(o, &Defaults::default(), &AddressBook::new())
+    plan_in(o, &Defaults::default(), &AddressBook::new())
+}
+
+/// A reconcile's plan: the intent worked out from the StatefulSet as observed (as `observe` does),
+/// then the plan.
+pub(in crate::controller) fn plan_in(o: &Observed, defaults: &Defaults, book: &AddressBook) -> Plan {
+    let o = Observed { intent: crate::spec::intent(&o.sts, defaults, book), ..o.clone() };
+    plan(&o, defaults, book)
 }
 
 fn kinds(p: &Plan) -> Vec<String> {
@@ -467,14 +474,14 @@ fn a_drifted_broker_is_evicted_only_with_roll_on_change_and_everyone_ready() {
     book.set("streaming", "kafka", 0, Some("203.0.113.99"));
     let mut o = observed(sts(1, json!({"kafka-advertiser.io/roll-on-change": "true"})));
     o.pods = vec![Arc::new(running_broker(false))];
-    let p = plan(&o, &Defaults::default(), &book);
+    let p = plan_in(&o, &Defaults::default(), &book);
     assert!(p.events.iter().any(|e| e.reason == "AddressDrift"), "{:?}", p.events);
     assert!(p.evict.is_none(), "not Ready: no eviction");
     o.pods = vec![Arc::new(running_broker(true))];
-    let p = plan(&o, &Defaults::default(), &book);
+    let p = plan_in(&o, &Defaults::default(), &book);
     assert_eq!(p.evict.as_ref().map(|e| e.pod.as_str()), Some("kafka-0"));
     o.recently_evicted = true;
-    assert!(plan(&o, &Defaults::default(), &book).evict.is_none(), "one at a time");
+    assert!(plan_in(&o, &Defaults::default(), &book).evict.is_none(), "one at a time");
 }
 
 /// An address that is not an IP or a DNS name (here what a load balancer reported, or whoever may
@@ -539,15 +546,15 @@ fn shared_address_keys_come_from_the_uid_and_held_keys_are_kept() {
 fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
     let class = |settings: Value, tenant: Value| {
         Arc::new(
-            crate::tenancy::Class::from_value(&json!({"metadata": {"name": "internet", "annotations": {
-                crate::tenancy::ANN_DEFAULT_CLASS: "true"}}, "spec": {"settings": settings, "tenantSettings": tenant}}))
+            crate::spec::class::Class::from_value(&json!({"metadata": {"name": "internet", "annotations": {
+                crate::spec::class::ANN_DEFAULT_CLASS: "true"}}, "spec": {"settings": settings, "tenantSettings": tenant}}))
             .unwrap(),
         )
     };
     let book = AddressBook::new();
     book.set_classes(vec![class(json!({"service-labels": "{\"zone\": \"public\"}"}), json!(["port"]))]);
     let o = observed(sts(2, json!({"kafka-advertiser.io/port": "9095"})));
-    let p = plan(&o, &Defaults::default(), &book);
+    let p = plan_in(&o, &Defaults::default(), &book);
     let svc = p.apply.iter().find(|a| a.kind == Kind::Service).unwrap();
     assert_eq!(svc.body["metadata"]["labels"]["zone"], "public", "the class's settings apply");
     assert_eq!(svc.body["spec"]["ports"][0]["port"], 9095, "the tenant's allowed one too");
@@ -556,13 +563,13 @@ fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
     // The platform takes `port` away: nothing is written or deleted, the objects stay.
     let o = converge(&o, &p);
     book.set_classes(vec![class(json!({}), json!([]))]);
-    let p = plan(&o, &Defaults::default(), &book);
+    let p = plan_in(&o, &Defaults::default(), &book);
     assert!(kinds(&p).is_empty(), "{:?}", kinds(&p));
     let template = &p.problems.iter().find(|(k, _)| *k == TEMPLATE).unwrap().1;
     assert_eq!(template[0].reason, "ClassViolation");
     assert!(template[0].note.contains("kafka-advertiser.io/port is fixed by ExternalAccessClass internet"));
     // A new StatefulSet asking the same: ClassSettingRefused, nothing made.
-    let p = plan(&observed(sts(1, json!({"kafka-advertiser.io/port": "9095"}))), &Defaults::default(), &book);
+    let p = plan_in(&observed(sts(1, json!({"kafka-advertiser.io/port": "9095"}))), &Defaults::default(), &book);
     assert!(kinds(&p).is_empty());
     assert_eq!(p.problems[0].1[0].reason, "ClassSettingRefused");
 }

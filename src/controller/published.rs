@@ -10,9 +10,9 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use crate::mutate::settings::{Mode, DEFAULT_MAX_BROKERS};
 use crate::mutate::Defaults;
 use crate::names::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::spec::settings::{Mode, DEFAULT_MAX_BROKERS};
 
 pub const KEY_DEFAULT_MODE: &str = "defaultMode";
 pub const KEY_CLUSTER_DOMAIN: &str = "clusterDomain";

@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::context::{Caches, Context, Shared};
-use super::desired;
 use super::reconcile::reconcile;
 use crate::admin::Readiness;
 use crate::metrics::Metrics;
@@ -133,7 +132,7 @@ pub(super) fn statefulset(replicas: i32, annotations: Value) -> StatefulSet {
 /// A managed broker Service as the API would return it, with an optional LB address.
 fn managed_service(ordinal: u32, address: Option<&str>) -> Value {
     let sts = statefulset(3, json!({}));
-    let d = desired::desired(&sts, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&sts, &Defaults::default()).unwrap();
     let mut v = serde_json::to_value(&d.services[0].1).unwrap();
     v["metadata"]["name"] = json!(format!("kafka-{ordinal}-external"));
     v["metadata"]["labels"]["kafka-advertiser.io/ordinal"] = json!(ordinal.to_string());
@@ -312,7 +311,7 @@ async fn nudge_is_not_repeated_for_the_same_addresses() {
     let s = setup(world, true, vec![]);
     let mut sts = statefulset(1, json!({}));
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
-    let d = desired::desired(&sts, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&sts, &Defaults::default()).unwrap();
     let endpoints = endpoints_of(&d, &addrs, &BTreeMap::new());
     let bootstrap = super::desired::external_bootstrap(&d, &endpoints).unwrap();
     assert_eq!(bootstrap, "203.0.113.10:9094");
@@ -666,7 +665,7 @@ fn external_bootstrap_lists_every_broker_once_known() {
     let none = BTreeMap::<u32, String>::new();
     let no_pods = BTreeMap::new();
     let lb = statefulset(3, json!({}));
-    let d = desired::desired(&lb, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&lb, &Defaults::default()).unwrap();
     let mut addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned()), (2, "2001:db8::7".to_owned())]);
     let partial = endpoints_of(&d, &addrs, &no_pods);
     assert_eq!(partial.values().collect::<Vec<_>>(), ["203.0.113.10:9094", "[2001:db8::7]:9094"]);
@@ -680,7 +679,7 @@ fn external_bootstrap_lists_every_broker_once_known() {
         2,
         json!({"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "b{ordinal}.example.com"}),
     );
-    let d = desired::desired(&host, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&host, &Defaults::default()).unwrap();
     assert_eq!(
         external_bootstrap(&d, &endpoints_of(&d, &none, &no_pods)).as_deref(),
         Some("b0.example.com:9094,b1.example.com:9094")
@@ -691,13 +690,13 @@ fn external_bootstrap_lists_every_broker_once_known() {
         (1, (Some("fd00::5".to_owned()), None)),
     ]);
     let np = statefulset(2, json!({"kafka-advertiser.io/mode": "nodeport"}));
-    let d = desired::desired(&np, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&np, &Defaults::default()).unwrap();
     assert_eq!(
         external_bootstrap(&d, &endpoints_of(&d, &none, &pods)).as_deref(),
         Some("10.0.0.5:31090,[fd00::5]:31091")
     );
     let pip = statefulset(2, json!({"kafka-advertiser.io/mode": "pod-ip"}));
-    let d = desired::desired(&pip, &Defaults::default()).unwrap();
+    let d = crate::testing::desired(&pip, &Defaults::default()).unwrap();
     let e = endpoints_of(&d, &none, &pods);
     assert_eq!(e.values().collect::<Vec<_>>(), ["10.244.1.7:9094"], "broker 1 has no pod IP yet");
     assert_eq!(external_bootstrap(&d, &e), None);
@@ -1002,4 +1001,23 @@ async fn confirming_leadership_again_does_not_wake_the_reconcilers() {
     assert!(super::leader::publish_leadership(&tx, false));
     assert!(super::leader::publish_leadership(&tx, true));
     assert_eq!(futures::StreamExt::next(&mut woken).await, Some(()));
+}
+
+/// A class-named StatefulSet's intent (class chosen, settings parsed, class bounds checked) is worked
+/// out once per reconcile: observe reads it, the plan, the template check and the Services follow it.
+#[tokio::test]
+async fn a_classed_statefulset_is_resolved_once_per_reconcile() {
+    let s = setup(World::default(), true, vec![]);
+    let class = crate::spec::class::Class::from_value(&json!({"metadata": {"name": "internet"},
+        "spec": {"settings": {"service-labels": "{\"zone\": \"public\"}"}, "tenantSettings": ["port"]}}))
+    .unwrap();
+    s.addresses.set_classes(vec![Arc::new(class)]);
+    let sts = Arc::new(statefulset(3, json!({"kafka-advertiser.io/class": "internet"})));
+    let (intents, parsed) = (crate::spec::WORKED_OUT.get(), crate::spec::settings::PARSED.get());
+    reconcile(sts, s.ctx.clone()).await.unwrap();
+    assert_eq!(crate::spec::WORKED_OUT.get() - intents, 1, "the intent is worked out once");
+    assert_eq!(crate::spec::settings::PARSED.get() - parsed, 1, "its settings are parsed once");
+    let calls = s.fake.finish(s.ctx).await;
+    let svc = calls.iter().find(|c| c.method == Method::PATCH && c.path.contains("/services/")).unwrap();
+    assert_eq!(svc.body["metadata"]["labels"]["zone"], "public", "the class applied");
 }

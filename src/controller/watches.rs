@@ -22,11 +22,14 @@ use super::addresses::publish_selector;
 use super::context::{Caches, Context, Settings, Shared, State};
 use super::kinds::Kind;
 use super::lists::list_config;
-use super::{addresses, apply, classes, desired, leader, reconcile};
+use super::{addresses, apply, classes, leader, reconcile};
 use crate::mutate::AddressBook;
 use crate::names::{
     ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS,
 };
+use crate::spec;
+use crate::spec::class::ClassSource;
+use crate::spec::settings::Defaults;
 
 pub(super) type Synced = Vec<oneshot::Receiver<()>>;
 
@@ -208,11 +211,12 @@ impl Scope<'_> {
         }
         if self.served.contains(&Kind::Gateway) {
             // A Gateway's address or listeners changed: reconcile the StatefulSets routed through it.
+            let shared = self.shared.clone();
             controller = controller.watches_with(
                 dyn_api(client, self.ns(), Kind::Gateway),
                 Kind::Gateway.resource(),
                 list_config(),
-                move |gw| statefulsets_routed_through(&sts_store, &gw),
+                move |gw| statefulsets_routed_through(&sts_store, &gw, &shared.defaults, &shared.addresses),
             );
         }
         // Becoming leader: reconcile everything (nothing was written while we followed).
@@ -337,28 +341,25 @@ fn dyn_api(client: &Client, namespace: Option<&str>, kind: Kind) -> Api<DynamicO
     }
 }
 
-/// The opted-in StatefulSets whose pod template names this Gateway.
-fn statefulsets_routed_through(
+/// The StatefulSets routed through this Gateway: those whose intent names it (in the template or
+/// through their access class) and those that recorded it (their listeners there may need release).
+pub(super) fn statefulsets_routed_through(
     store: &reflector::Store<StatefulSet>,
     gw: &DynamicObject,
+    defaults: &Defaults,
+    view: &(impl ClassSource + ?Sized),
 ) -> Vec<reflector::ObjectRef<StatefulSet>> {
     let (Some(gw_ns), Some(gw_name)) = (gw.metadata.namespace.as_deref(), gw.metadata.name.as_deref()) else {
         return Vec::new();
     };
+    let this = format!("{gw_ns}/{gw_name}");
     store
         .state()
         .iter()
-        .filter(|s| desired::opted_in(s))
+        .filter(|s| spec::opted_in(s) || s.annotations().contains_key(ANN_ROUTED_THROUGH))
         .filter(|s| {
-            let ns = s.metadata.namespace.as_deref().unwrap_or_default();
-            let named = s
-                .spec
-                .as_ref()
-                .and_then(|sp| sp.template.metadata.as_ref())
-                .and_then(|m| m.annotations.as_ref())
-                .and_then(|a| a.get(crate::mutate::settings::ANN_GATEWAY))
-                .and_then(|g| crate::mutate::settings::GatewayRef::parse(g));
-            named.is_some_and(|g| g.namespace_or(ns) == gw_ns && g.name == gw_name)
+            let recorded = s.annotations().get(ANN_ROUTED_THROUGH) == Some(&this);
+            recorded || spec::intent(s, defaults, view).ok().flatten().and_then(|i| i.gateway()) == Some(this.clone())
         })
         .map(|s| reflector::ObjectRef::from_obj(&**s))
         .collect()
@@ -384,7 +385,7 @@ pub(super) fn on_first_list<K>(synced: &mut Synced) -> impl FnMut(&Result<watche
 /// cluster are not Kafka brokers; this keeps the cache small.
 fn slim(sts: &mut StatefulSet) {
     sts.metadata.managed_fields = None;
-    if !desired::opted_in(sts) {
+    if !spec::opted_in(sts) {
         sts.spec = None;
         sts.status = None;
         // Only the annotations we write (removed when a StatefulSet opts out).
@@ -472,3 +473,7 @@ fn pod_addresses(pod: &Pod) -> Option<u64> {
     (st.and_then(|s| s.host_ip.as_deref()), st.and_then(|s| s.pod_ip.as_deref())).hash(&mut h);
     Some(h.finish())
 }
+
+#[cfg(test)]
+#[path = "watches_tests.rs"]
+mod tests;

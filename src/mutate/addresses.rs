@@ -1,6 +1,7 @@
 //! The in-memory view of broker addresses: written by the controller (rarely), read by the webhook
 //! on every admission (often). Reads are a lock-free `ArcSwap` load plus two hash lookups.
 
+use crate::spec::class::ClassSource;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -76,7 +77,7 @@ pub enum Lookup {
 
 /// Where the webhook looks up a broker's external address. The pure mutation takes this trait so
 /// tests and offline commands can pass a plain map.
-pub trait AddressLookup {
+pub trait AddressLookup: ClassSource {
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>>;
     /// Whether the view has ever been filled from the API (used in denial messages).
     fn synced(&self) -> bool {
@@ -99,14 +100,6 @@ pub trait AddressLookup {
     /// The first ordinal (`spec.ordinals.start`) of an opted-in StatefulSet, when known: with the
     /// broker cap, which ordinals may have brokers.
     fn ordinal_start(&self, _namespace: &str, _statefulset: &str) -> Option<u32> {
-        None
-    }
-    /// The platform's access classes and tenancy switch (`None`: open, no classes).
-    fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
-        None
-    }
-    /// A namespace's labels (access classes' namespaceSelector), when known.
-    fn namespace_labels(&self, _namespace: &str) -> Option<Arc<BTreeMap<String, String>>> {
         None
     }
     /// The address, or why there is none.
@@ -178,7 +171,7 @@ struct Inner {
     /// nodePort → the managed broker Service holding it.
     node_ports: ArcSwap<HashMap<u16, (String, String, u32)>>,
     /// The access classes and the tenancy switch.
-    classes: ArcSwap<crate::tenancy::Classes>,
+    classes: ArcSwap<crate::spec::class::Classes>,
     /// namespace → its labels.
     namespaces: ArcSwap<HashMap<String, Arc<BTreeMap<String, String>>>>,
 }
@@ -314,15 +307,15 @@ impl AddressBook {
     }
 
     /// Replace the access classes (the tenancy switch stays).
-    pub fn set_classes(&self, classes: Vec<Arc<crate::tenancy::Class>>) {
+    pub fn set_classes(&self, classes: Vec<Arc<crate::spec::class::Class>>) {
         self.inner
             .classes
-            .rcu(|old| Arc::new(crate::tenancy::Classes { tenancy: old.tenancy, classes: classes.clone() }));
+            .rcu(|old| Arc::new(crate::spec::class::Classes { tenancy: old.tenancy, classes: classes.clone() }));
     }
 
     /// Set the tenancy switch (`--tenancy`).
-    pub fn set_tenancy(&self, tenancy: crate::tenancy::Tenancy) {
-        self.inner.classes.rcu(|old| Arc::new(crate::tenancy::Classes { tenancy, classes: old.classes.clone() }));
+    pub fn set_tenancy(&self, tenancy: crate::spec::class::Tenancy) {
+        self.inner.classes.rcu(|old| Arc::new(crate::spec::class::Classes { tenancy, classes: old.classes.clone() }));
     }
 
     /// Record (or with `None`, forget) a namespace's labels.
@@ -358,6 +351,16 @@ impl AddressBook {
     }
 }
 
+impl ClassSource for AddressBook {
+    fn classes(&self) -> Option<Arc<crate::spec::class::Classes>> {
+        Some(self.inner.classes.load_full())
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        self.inner.namespaces.load().get(namespace).cloned()
+    }
+}
+
 impl AddressLookup for AddressBook {
     /// A claim that stands for any Service only ([`AddressBook::set`]); the webhook asks [`AddressLookup::lookup_for`].
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>> {
@@ -385,14 +388,6 @@ impl AddressLookup for AddressBook {
         self.inner.starts.load().get(namespace)?.get(statefulset).map(|s| **s)
     }
 
-    fn classes(&self) -> Option<Arc<crate::tenancy::Classes>> {
-        Some(self.inner.classes.load_full())
-    }
-
-    fn namespace_labels(&self, namespace: &str) -> Option<Arc<BTreeMap<String, String>>> {
-        self.inner.namespaces.load().get(namespace).cloned()
-    }
-
     fn lookup(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Lookup {
         let any = Expect { service: "", owner: None, gateway: false };
         self.lookup_for(namespace, statefulset, ordinal, &any)
@@ -414,6 +409,8 @@ impl AddressLookup for AddressBook {
 
 /// A lookup with no addresses at all (standalone mode).
 pub struct NoAddresses;
+
+impl ClassSource for NoAddresses {}
 
 impl AddressLookup for NoAddresses {
     fn address(&self, _: &str, _: &str, _: u32) -> Option<Arc<str>> {

@@ -5,7 +5,6 @@ pub mod addresses;
 pub mod affinity;
 pub mod listeners;
 pub mod pod;
-pub mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,13 +16,15 @@ use serde_json::{json, Value};
 
 pub use crate::names::POD_INDEX_LABEL;
 use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
-use crate::tenancy::{self, Class, ClassError};
+use crate::spec::class::{Class, ClassError};
+use crate::spec::settings;
+use crate::spec::IntentError;
 
 pub use addresses::{AddressBook, AddressLookup, Expect, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
-use settings::{ANN_ADDRESS, ANN_CONTAINER, ANN_RACK, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV};
+use settings::{HostSource, ANN_ADDRESS, ANN_CONTAINER, ANN_RACK, HOST_IP_ENV, LEGACY_HOST_IP_ENV, POD_IP_ENV};
 
 pub const BITNAMI_ENV: &str = "KAFKA_CFG_ADVERTISED_LISTENERS";
 pub const APACHE_ENV: &str = "KAFKA_ADVERTISED_LISTENERS";
@@ -118,6 +119,15 @@ pub enum Pending {
          retries this pod"
     )]
     NoGatewayAddress { namespace: String, name: String },
+}
+
+impl From<IntentError> for MutateError {
+    fn from(e: IntentError) -> Self {
+        match e {
+            IntentError::Class(e) => MutateError::Class(e),
+            IntentError::Settings(e) | IntentError::Service(e) => MutateError::Settings(e),
+        }
+    }
 }
 
 impl MutateError {
@@ -672,11 +682,33 @@ pub fn mutate_view(
     defaults: &Defaults,
     addresses: &dyn AddressLookup,
 ) -> Result<Option<Mutation>, MutateError> {
+    decide(pod, names, defaults, addresses, None)
+}
+
+/// The mutation of a pod whose settings are already worked out (a StatefulSet's intent, judging its
+/// template): no access class is applied again.
+pub fn mutate_with(
+    pod: &Pod,
+    names: RequestNames<'_>,
+    defaults: &Defaults,
+    settings: Settings,
+    addresses: &dyn AddressLookup,
+) -> Result<Option<Mutation>, MutateError> {
+    decide(&PodView::from(pod), names, defaults, addresses, Some(settings))
+}
+
+fn decide(
+    pod: &PodView,
+    names: RequestNames<'_>,
+    defaults: &Defaults,
+    addresses: &dyn AddressLookup,
+    given: Option<Settings>,
+) -> Result<Option<Mutation>, MutateError> {
     if !opted_in(pod) {
         return Ok(None);
     }
     let mut warnings = Vec::new();
-    let b = read_broker(pod, names, defaults, addresses, &mut warnings)?;
+    let b = read_broker(pod, names, defaults, addresses, given, &mut warnings)?;
     if let Some(m) = controller_only(&b, &mut warnings) {
         return Ok(Some(Mutation { warnings, ..m }));
     }
@@ -722,12 +754,16 @@ fn read_broker<'a>(
     names: RequestNames<'a>,
     defaults: &Defaults,
     addresses: &dyn AddressLookup,
+    given: Option<Settings>,
     warnings: &mut Vec<String>,
 ) -> Result<Broker<'a>, MutateError> {
     let meta = &pod.metadata;
     let name = meta.name.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.name);
     let namespace = meta.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(names.namespace);
-    let (settings, class) = class_settings(meta.annotations.as_ref(), namespace, defaults, addresses)?;
+    let (settings, class) = match given {
+        Some(settings) => (settings, None),
+        None => crate::spec::pod_settings(meta.annotations.as_ref(), namespace, defaults, addresses)?,
+    };
     let shown = || {
         if name.is_empty() {
             meta.generate_name.clone().map(|g| format!("{g}<generated>")).unwrap_or_default()
@@ -762,24 +798,6 @@ fn read_broker<'a>(
         ));
     }
     Ok(Broker { pod, name, namespace, settings, class, ordinal, statefulset, spec, ci, container })
-}
-
-/// The pod's settings under the access class that applies to it (none: its own annotations).
-fn class_settings(
-    annotations: Option<&BTreeMap<String, String>>,
-    namespace: &str,
-    defaults: &Defaults,
-    addresses: &dyn AddressLookup,
-) -> Result<(Settings, Option<Arc<Class>>), MutateError> {
-    let empty = BTreeMap::new();
-    let a = annotations.unwrap_or(&empty);
-    let classes = addresses.classes().filter(|c| c.in_play(a));
-    let Some(classes) = classes else { return Ok((Settings::from_annotations(a, defaults)?, None)) };
-    let labels = addresses.namespace_labels(namespace);
-    match tenancy::select(a, namespace, labels.as_deref(), &classes)? {
-        None => Ok((Settings::from_annotations(a, defaults)?, None)),
-        Some(c) => Ok((Settings::from_annotations(&tenancy::effective(a, Some(c))?, defaults)?, Some(c.clone()))),
-    }
 }
 
 /// A KRaft controller-only node has no advertised listeners for clients: left as it is.
@@ -830,31 +848,26 @@ fn external_host<'a>(
     warnings: &mut Vec<String>,
 ) -> Result<Host<'a>, MutateError> {
     let s = &b.settings;
-    Ok(match s.mode {
-        Mode::SharedAddress => match s.address.as_deref() {
-            Some(a) => Host::Borrowed(a),
-            None => {
-                let Lookup::Address(a) = own_lookup(b, addresses) else {
-                    return Err(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into());
-                };
-                warnings.push(format!(
-                    "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of \
-                     Service {}",
-                    broker_service(b)
-                ));
-                Host::Shared(a)
-            }
-        },
-        Mode::Hostname | Mode::GatewayTls => {
-            rendered_host(b)?.map_or(Host::Borrowed(""), |h| Host::Shared(Arc::from(h)))
+    Ok(match s.host_source() {
+        HostSource::Set(a) => Host::Borrowed(a),
+        HostSource::Learned if s.mode == Mode::SharedAddress => {
+            let Lookup::Address(a) = own_lookup(b, addresses) else {
+                return Err(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into());
+            };
+            warnings.push(format!(
+                "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of \
+                 Service {}",
+                broker_service(b)
+            ));
+            Host::Shared(a)
         }
-        Mode::Nodeport => {
+        HostSource::Learned => Host::Shared(learned_address(b, addresses)?),
+        HostSource::Rendered => rendered_host(b)?.map_or(Host::Borrowed(""), |h| Host::Shared(Arc::from(h))),
+        HostSource::NodeIp => {
             node_port_checks(b, port, addresses, warnings)?;
             Host::Borrowed(HOST_IP_REF)
         }
-        Mode::PodIp => Host::Borrowed(POD_IP_REF),
-        Mode::GatewayTcp if s.address.is_some() => Host::Borrowed(s.address.as_deref().unwrap_or_default()),
-        Mode::Loadbalancer | Mode::GatewayTcp => Host::Shared(learned_address(b, addresses)?),
+        HostSource::PodIp => Host::Borrowed(POD_IP_REF),
     })
 }
 

@@ -1,8 +1,8 @@
 //! Unit tests of the pure mutation, on the kube-apiserver fixtures and on hand-made pods.
 
 use super::*;
-use crate::mutate::settings::*;
 use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
+use crate::spec::settings::*;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -18,6 +18,8 @@ impl Map {
         m
     }
 }
+
+impl crate::spec::class::ClassSource for Map {}
 
 impl AddressLookup for Map {
     fn address(&self, ns: &str, sts: &str, ordinal: u32) -> Option<Arc<str>> {
@@ -153,6 +155,7 @@ fn learned_addresses_that_are_not_hosts_are_refused_naming_their_source() {
 #[test]
 fn node_port_clash_across_namespaces_names_no_foreign_statefulset() {
     struct Held(String);
+    impl crate::spec::class::ClassSource for Held {}
     impl AddressLookup for Held {
         fn address(&self, _: &str, _: &str, _: u32) -> Option<Arc<str>> {
             None
@@ -488,7 +491,7 @@ fn unknown_mode_is_denied_naming_the_annotation() {
 
 #[test]
 fn legacy_host_ip_var_is_replaced_by_one_not_starting_with_kafka() {
-    use crate::mutate::settings::LEGACY_HOST_IP_ENV;
+    use crate::spec::settings::LEGACY_HOST_IP_ENV;
     assert!(!HOST_IP_ENV.starts_with("KAFKA_"), "apache/kafka turns KAFKA_* env into broker properties");
     // A pod admitted by an earlier release (re-invoked, or re-created from its stored spec).
     let mut pod = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" }));

@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use super::{render, Broker, Report, State};
+use super::{Broker, Report, State};
 use crate::config::StatusOutput;
+use crate::spec::settings::Mode;
 
 /// What the STATE column says: Ready, or how many brokers wait, drift or have no pod.
 pub fn state(r: &Report) -> String {
@@ -99,10 +100,51 @@ pub fn output(reports: &[Report], one: bool, all_namespaces: bool, out: Option<S
     }
 }
 
+/// The report as the terminal shows it.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    if !r.opted_in {
+        let _ = writeln!(
+            out,
+            "StatefulSet {}/{}: not opted in (its pod template lacks the label {}=\"true\")",
+            r.namespace,
+            r.name,
+            crate::names::ENABLED_LABEL
+        );
+        return out;
+    }
+    let mode = r.mode.map_or("?", Mode::as_str);
+    let _ = writeln!(out, "StatefulSet {}/{}: mode {mode}, {} brokers", r.namespace, r.name, r.brokers.len());
+    for b in &r.brokers {
+        let state = match &b.state {
+            State::Ok => "ok".to_owned(),
+            State::Waiting(why) => format!("WAITING: {why}"),
+            State::Drift { now } => format!("DRIFT: would now advertise {now}"),
+            State::NoPod => "NO POD".to_owned(),
+        };
+        let _ = writeln!(out, "\nbroker {}  {state}", b.ordinal);
+        let _ = writeln!(out, "  pod         {}", b.pod.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  service     {}", b.service.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  address     {}", b.address.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  advertises  {}", b.advertised.as_deref().unwrap_or("-"));
+    }
+    let _ = writeln!(out, "\nbootstrap   {}", r.bootstrap.as_deref().unwrap_or("- (not every address is known)"));
+    if !r.warnings.is_empty() {
+        let _ = writeln!(out, "\nlatest warnings on the StatefulSet:");
+        for w in &r.warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
+    if r.resolved > 0 {
+        let _ = writeln!(out, "\n{} earlier warning(s) resolved: the pods they refused were created since", r.resolved);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mutate::settings::Mode;
+    use crate::spec::settings::Mode;
 
     fn rep(ns: &str, name: &str, states: Vec<State>) -> Report {
         Report {

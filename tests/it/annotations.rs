@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 const SOURCES: [(&str, &str); 3] = [
-    ("src/mutate/settings.rs", include_str!("../../src/mutate/settings.rs")),
+    ("src/spec/settings.rs", include_str!("../../src/spec/settings.rs")),
     ("src/names.rs", include_str!("../../src/names.rs")),
-    ("src/tenancy.rs", include_str!("../../src/tenancy.rs")),
+    ("src/spec/class.rs", include_str!("../../src/spec/class.rs")),
 ];
 const REFERENCE: &str = include_str!("../../docs/annotations.md");
 /// Where annotations that are not set on pod templates are documented.

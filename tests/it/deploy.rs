@@ -688,13 +688,13 @@ fn the_access_class_crd_and_the_tenancy_component() {
     assert_eq!(crd["spec"]["scope"], "Cluster");
     assert_eq!(crd["spec"]["names"]["shortNames"][0], "eac");
     let v = &crd["spec"]["versions"][0];
-    assert_eq!(v["name"], kafka_advertiser::tenancy::VERSION);
+    assert_eq!(v["name"], kafka_advertiser::spec::class::VERSION);
     let props = &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
     for field in ["settings", "tenantSettings"] {
         let rule = props[field]["x-kubernetes-validations"][0]["rule"].as_str().unwrap();
         let keys: BTreeSet<&str> = rule.split('\'').skip(1).step_by(2).collect();
-        let code: BTreeSet<&str> = kafka_advertiser::tenancy::SETTINGS.into_iter().collect();
-        assert_eq!(keys, code, "{field}: the CRD's vocabulary and src/tenancy.rs differ");
+        let code: BTreeSet<&str> = kafka_advertiser::spec::class::SETTINGS.into_iter().collect();
+        assert_eq!(keys, code, "{field}: the CRD's vocabulary and src/spec/class.rs differ");
     }
     for d in ["webhook", "controller"] {
         let env = |r: &Rendered| {
@@ -719,13 +719,13 @@ fn the_example_access_classes_parse() {
     for doc in serde_yaml::Deserializer::from_str(&text) {
         let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
         assert_eq!(v["kind"], "ExternalAccessClass");
-        let class = kafka_advertiser::tenancy::Class::from_value(&v).unwrap();
+        let class = kafka_advertiser::spec::class::Class::from_value(&v).unwrap();
         for k in class.spec.settings.keys().chain(&class.spec.tenant_settings) {
-            assert!(kafka_advertiser::tenancy::SETTINGS.contains(&k.as_str()), "{}: {k}", class.name);
+            assert!(kafka_advertiser::spec::class::SETTINGS.contains(&k.as_str()), "{}: {k}", class.name);
         }
         let ann: BTreeMap<String, String> =
             class.spec.settings.iter().map(|(k, v)| (format!("kafka-advertiser.io/{k}"), v.clone())).collect();
-        let s = kafka_advertiser::mutate::settings::Settings::from_annotations(&ann, &Default::default())
+        let s = kafka_advertiser::spec::settings::Settings::from_annotations(&ann, &Default::default())
             .unwrap_or_else(|e| panic!("{}: {e}", class.name));
         modes.insert(format!("{:?}", s.mode));
     }

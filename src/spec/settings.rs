@@ -44,7 +44,7 @@ pub const LEGACY_HOST_IP_ENV: &str = "KAFKA_ADVERTISER_HOST_IP";
 /// Env var injected in `pod-ip` mode from the downward API (`status.podIP`); not `KAFKA_*` either.
 pub const POD_IP_ENV: &str = "ADVERTISER_POD_IP";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
     #[error("annotation {annotation}={value:?} is invalid: {reason}")]
     Invalid { annotation: &'static str, value: String, reason: String },
@@ -52,7 +52,7 @@ pub enum SettingsError {
     Missing { annotation: &'static str, mode: Mode },
 }
 
-fn invalid(annotation: &'static str, value: &str, reason: impl Into<String>) -> SettingsError {
+pub(crate) fn invalid(annotation: &'static str, value: &str, reason: impl Into<String>) -> SettingsError {
     SettingsError::Invalid { annotation, value: value.to_owned(), reason: reason.into() }
 }
 
@@ -76,6 +76,17 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Whether brokers are reached through Gateway routes (gateway-tcp, gateway-tls).
+    pub fn routes(self) -> bool {
+        matches!(self, Mode::GatewayTcp | Mode::GatewayTls)
+    }
+
+    /// Whether a broker's external host is a name clients resolve or a load balancer's or shared
+    /// address (a certificate names it), not a node's or pod's own IP.
+    pub fn external_name(self) -> bool {
+        !matches!(self, Mode::Nodeport | Mode::PodIp)
+    }
+
     pub const ALL: [Mode; 7] = [
         Mode::Loadbalancer,
         Mode::SharedAddress,
@@ -231,7 +242,7 @@ impl Default for Defaults {
 impl Defaults {
     /// The brokers one StatefulSet may have under `class`: the lower of `--max-brokers` and the
     /// class's `maxBrokers`.
-    pub fn broker_cap(&self, class: Option<&crate::tenancy::Class>) -> u32 {
+    pub fn broker_cap(&self, class: Option<&crate::spec::class::Class>) -> u32 {
         class.and_then(|c| c.spec.max_brokers).map_or(self.max_brokers, |m| m.min(self.max_brokers))
     }
 }
@@ -624,10 +635,49 @@ fn parse_address_choice(a: &Annotations) -> Result<(Option<AddressType>, Option<
     Ok((address_type, ip_family))
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread parsed settings (a test counts them per reconcile).
+    pub static PARSED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Where a broker's external host comes from: the one rule every reader matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostSource<'a> {
+    /// A load balancer's or Gateway's address, learned by the controller.
+    Learned,
+    /// The address the settings give (shared-address, gateway-tcp).
+    Set(&'a str),
+    /// The hostname template, rendered per broker (hostname, gateway-tls).
+    Rendered,
+    /// The node's IP, from the pod (nodeport).
+    NodeIp,
+    /// The pod's own IP (pod-ip).
+    PodIp,
+}
+
 impl Settings {
+    /// Where the brokers' external host comes from.
+    pub fn host_source(&self) -> HostSource<'_> {
+        match (self.mode, self.address.as_deref()) {
+            (Mode::SharedAddress | Mode::GatewayTcp, Some(a)) => HostSource::Set(a),
+            (Mode::Loadbalancer | Mode::SharedAddress | Mode::GatewayTcp, _) => HostSource::Learned,
+            (Mode::Hostname | Mode::GatewayTls, _) => HostSource::Rendered,
+            (Mode::Nodeport, _) => HostSource::NodeIp,
+            (Mode::PodIp, _) => HostSource::PodIp,
+        }
+    }
+
+    /// Whether the controller learns the address (a broker waits for it).
+    pub fn learns_address(&self) -> bool {
+        self.host_source() == HostSource::Learned
+    }
+
     /// Parse settings from annotations. Unknown `kafka-advertiser.io/` keys are ignored here (the
     /// controller has its own); every value we read is validated and a bad one names its key.
     pub fn from_annotations(annotations: &Annotations, defaults: &Defaults) -> Result<Self, SettingsError> {
+        #[cfg(test)]
+        PARSED.with(|n| n.set(n.get() + 1));
         let a = annotations;
         let mode = parse_mode(a, defaults)?;
         let address = parse_address(a)?;

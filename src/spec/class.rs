@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Deserialize;
 
-use crate::mutate::settings::Settings;
+use crate::spec::settings::Settings;
 
 /// The pod-template annotation that names a class.
 pub const ANN_CLASS: &str = "kafka-advertiser.io/class";
@@ -118,6 +118,19 @@ impl Class {
         let default = v["metadata"]["annotations"][ANN_DEFAULT_CLASS].as_str().map(str::trim) == Some("true");
         let spec = ClassSpec::deserialize(v.get("spec").cloned().unwrap_or_default())?;
         Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64() })
+    }
+}
+
+/// What choosing a class needs from the cluster. Every address view is one (the webhook's and the
+/// controller's view, offline maps); the defaults mean no class and no labels.
+pub trait ClassSource {
+    /// The platform's access classes and tenancy switch (`None`: open, no classes).
+    fn classes(&self) -> Option<std::sync::Arc<Classes>> {
+        None
+    }
+    /// A namespace's labels (access classes' namespaceSelector), when known.
+    fn namespace_labels(&self, _namespace: &str) -> Option<std::sync::Arc<std::collections::BTreeMap<String, String>>> {
+        None
     }
 }
 
