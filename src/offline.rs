@@ -258,7 +258,7 @@ fn preview_one(
     let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
     let hosts = desired::external_hosts(&d, &lb, &Default::default());
     let plan = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
-    let certificates = crate::controller::gateway::certificates(&d, sts, &hosts);
+    let certificates = crate::controller::certificates::certificates(&d, sts, &hosts);
     for ordinal in d.ordinals() {
         let _ = writeln!(out, "\nbroker {ordinal} (pod {}-{ordinal})", d.name);
         preview_pod(sts, ordinal, &d, defaults, &book, out)?;

@@ -7,6 +7,7 @@
 
 pub mod addresses;
 pub mod apply;
+pub mod certificates;
 pub mod classes;
 pub mod context;
 pub mod desired;

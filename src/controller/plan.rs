@@ -662,7 +662,10 @@ impl Planner<'_> {
     /// Broker certificates name the external host, so they follow it.
     fn certificates(&mut self, hosts: &BTreeMap<u32, String>) {
         let certs: Vec<(Option<u32>, DynamicObject)> = if self.d.settings.tls_issuer.is_some() {
-            gateway::certificates(&self.d, &self.o.sts, hosts).into_iter().map(|(o, c)| (Some(o), c)).collect()
+            super::certificates::certificates(&self.d, &self.o.sts, hosts)
+                .into_iter()
+                .map(|(o, c)| (Some(o), c))
+                .collect()
         } else {
             Vec::new()
         };
