@@ -256,7 +256,7 @@ fn preview_one(
         s.topology_key
     );
     let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
-    let hosts = desired::external_hosts(&d, &lb, &Default::default());
+    let hosts = crate::controller::discovery::external_hosts(&d, &lb, &Default::default());
     let plan = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
     let certificates = crate::controller::certificates::certificates(&d, sts, &hosts);
     for ordinal in d.ordinals() {
@@ -435,12 +435,12 @@ fn preview_service(svc: &k8s_openapi::api::core::v1::Service, out: &mut String) 
 /// The client-discovery ConfigMap as the controller would write it with these addresses (in
 /// nodeport and pod-ip modes the addresses come from the running pods).
 fn preview_discovery(d: &desired::Desired, hosts: &std::collections::BTreeMap<u32, String>, out: &mut String) {
-    let endpoints = desired::external_endpoints(d, hosts);
+    let endpoints = crate::controller::discovery::external_endpoints(d, hosts);
     let from_pods = !d.settings.mode.external_name();
     let _ = writeln!(
         out,
         "\nconfigmap {}: bootstrap.servers={}{}",
-        desired::discovery_name(&d.name),
+        crate::controller::discovery::discovery_name(&d.name),
         endpoints.values().cloned().collect::<Vec<_>>().join(","),
         if from_pods { "(filled from the running pods' IPs)" } else { "" }
     );
@@ -519,7 +519,7 @@ fn preview_certificate(
 }
 
 fn pod_json(sts: &StatefulSet, ordinal: u32) -> Value {
-    let mut v = serde_json::to_value(desired::pod_for(sts, ordinal)).unwrap_or(Value::Null);
+    let mut v = serde_json::to_value(crate::controller::template_check::pod_for(sts, ordinal)).unwrap_or(Value::Null);
     v["apiVersion"] = json!("v1");
     v["kind"] = json!("Pod");
     v

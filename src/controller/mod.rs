@@ -11,6 +11,7 @@ pub mod certificates;
 pub mod classes;
 pub mod context;
 pub mod desired;
+pub mod discovery;
 pub mod gateway;
 pub mod intent;
 pub mod kinds;
@@ -21,6 +22,7 @@ pub mod plan;
 pub mod published;
 pub mod reconcile;
 pub mod report;
+pub mod template_check;
 pub mod view;
 pub mod watches;
 

@@ -16,6 +16,7 @@ use kube::{Api, ResourceExt};
 use super::context::Context;
 use super::context::{refused, ReconcileError};
 use super::desired;
+use super::discovery;
 use super::gateway;
 use super::kinds::Kind;
 use crate::names::{listener_manager_owner, ANN_ROUTED_THROUGH, STATEFULSET_LABEL};
@@ -151,7 +152,7 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
     }
     o.configmap = c
         .configmaps
-        .get(&ObjectRef::new(&desired::discovery_name(&name)).within(&ns))
+        .get(&ObjectRef::new(&discovery::discovery_name(&name)).within(&ns))
         .filter(|cm| desired::made_for(&cm.metadata, &o.sts));
     o.owned = c.owned.iter().map(|(k, s)| (*k, labelled(s, &o.sts))).collect();
     o.pods = c.pods.state().into_iter().filter(|p| pod_of(p, &ns, &name)).collect();

@@ -17,6 +17,7 @@ use super::gateway::{self, GatewayPlan};
 use super::intent::{in_place, stamp};
 use super::kinds::Kind;
 use super::observe::{GatewayState, GatewayView, Observed};
+use super::{discovery, template_check};
 use crate::mutate::{self, AddressLookup, RequestNames};
 use crate::names::*;
 use crate::spec::settings::{Defaults, Mode};
@@ -157,7 +158,7 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan
         }
         Err(IntentError::Service(e)) => return invalid_settings(vec![], e.to_string()),
     };
-    let mut template = desired::template_problems(intent, defaults)
+    let mut template = template_check::template_problems(intent, defaults)
         .into_iter()
         .map(|(reason, m)| Note::warning(reason, m, None))
         .collect::<Vec<_>>();
@@ -301,9 +302,9 @@ impl Planner<'_> {
         self.routes(gplan.as_ref());
         let hosts = self.addresses();
         self.certificates(&hosts);
-        let endpoints = desired::external_endpoints(&self.d, &hosts);
+        let endpoints = discovery::external_endpoints(&self.d, &hosts);
         self.discovery(&endpoints);
-        self.annotations(desired::external_bootstrap(&self.d, &endpoints), gplan.as_ref());
+        self.annotations(discovery::external_bootstrap(&self.d, &endpoints), gplan.as_ref());
         let drifting = self.drift(book);
         let objects = std::mem::take(&mut self.objects);
         let busy = self.plan.status.waiting > 0 || drifting || self.draining || !objects.is_empty();
@@ -654,7 +655,7 @@ impl Planner<'_> {
             self.plan.events.push(Note::normal("AddressAssigned", "Reconcile", note, related));
         }
         self.plan.status.waiting = if needs_address { d.services.len() as i64 - addrs.len() as i64 } else { 0 };
-        let hosts = desired::external_hosts(d, &addrs, &pod_addresses(&self.o.pods, d));
+        let hosts = discovery::external_hosts(d, &addrs, &pod_addresses(&self.o.pods, d));
         self.plan.status.addresses = addrs;
         hosts
     }
@@ -674,11 +675,11 @@ impl Planner<'_> {
 
     /// Client discovery: a ConfigMap clients mount or read.
     fn discovery(&mut self, endpoints: &BTreeMap<u32, String>) {
-        let cm = desired::discovery_configmap(&self.o.sts, endpoints);
+        let cm = discovery::discovery_configmap(&self.o.sts, endpoints);
         let body = intent(&cm);
         let cached = self.o.configmap.as_ref().map(|c| serde_json::to_value(&**c).unwrap_or_default());
         if !in_place(cached.as_ref(), &body) {
-            let (ns, name) = (self.d.namespace.clone(), desired::discovery_name(&self.d.name));
+            let (ns, name) = (self.d.namespace.clone(), discovery::discovery_name(&self.d.name));
             let fresh = self.o.configmap.is_none();
             self.plan.apply.push(Apply {
                 kind: Kind::ConfigMap,

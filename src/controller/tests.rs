@@ -313,7 +313,7 @@ async fn nudge_is_not_repeated_for_the_same_addresses() {
     let addrs = BTreeMap::from([(0u32, "203.0.113.10".to_owned())]);
     let d = crate::testing::desired(&sts, &Defaults::default()).unwrap();
     let endpoints = endpoints_of(&d, &addrs, &BTreeMap::new());
-    let bootstrap = super::desired::external_bootstrap(&d, &endpoints).unwrap();
+    let bootstrap = super::discovery::external_bootstrap(&d, &endpoints).unwrap();
     assert_eq!(bootstrap, "203.0.113.10:9094");
     sts.metadata.annotations = Some(BTreeMap::from([
         (ANN_ADDRESSES_READY.to_owned(), super::plan::addresses_hash(&addrs)),
@@ -661,7 +661,7 @@ async fn address_view_survives_a_dropped_watch() {
 
 #[test]
 fn external_bootstrap_lists_every_broker_once_known() {
-    use super::desired::external_bootstrap;
+    use super::discovery::external_bootstrap;
     let none = BTreeMap::<u32, String>::new();
     let no_pods = BTreeMap::new();
     let lb = statefulset(3, json!({}));
@@ -982,7 +982,7 @@ fn endpoints_of(
     lb: &BTreeMap<u32, String>,
     pods: &BTreeMap<u32, (Option<String>, Option<String>)>,
 ) -> BTreeMap<u32, String> {
-    super::desired::external_endpoints(d, &super::desired::external_hosts(d, lb, pods))
+    super::discovery::external_endpoints(d, &super::discovery::external_hosts(d, lb, pods))
 }
 
 #[tokio::test]

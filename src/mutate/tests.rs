@@ -963,7 +963,7 @@ fn duplicate_listener_names_and_no_server_settings_are_warned_about() {
     assert!(!w.iter().any(|w| w.contains("twice")), "{w:?}");
     let reasons: Vec<&str> = warnings("apache/kafka:4.1.1", json!([]), false)
         .iter()
-        .map(|w| crate::controller::desired::warning_reason(w))
+        .map(|w| crate::controller::template_check::warning_reason(w))
         .collect();
     assert!(reasons.contains(&"NoServerSettings"), "{reasons:?}");
 }

@@ -157,8 +157,11 @@ pub fn report(
             Some((o, (st.host_ip.clone(), st.pod_ip.clone())))
         })
         .collect();
-    let endpoints = desired::external_endpoints(&d, &desired::external_hosts(&d, &lb, &ips));
-    out.bootstrap = desired::external_bootstrap(&d, &endpoints);
+    let endpoints = crate::controller::discovery::external_endpoints(
+        &d,
+        &crate::controller::discovery::external_hosts(&d, &lb, &ips),
+    );
+    out.bootstrap = crate::controller::discovery::external_bootstrap(&d, &endpoints);
     for o in d.ordinals() {
         let svc = services.iter().find(|s| addresses::broker_key(s).is_some_and(|(_, _, so)| so == o));
         out.brokers.push(broker(sts, o, pod_of(o), svc, endpoints.get(&o).cloned(), defaults, &book));
@@ -177,7 +180,7 @@ fn broker(
     book: &AddressBook,
 ) -> Broker {
     let namespace = sts.namespace().unwrap_or_default();
-    let template_pod = desired::pod_for(sts, o);
+    let template_pod = crate::controller::template_check::pod_for(sts, o);
     let names = RequestNames { name: "", namespace: &namespace };
     let now = mutate::mutate(pod.unwrap_or(&template_pod), names, defaults, book);
     let advertised = pod.and_then(|p| p.annotations().get(ANN_ADVERTISED).cloned());

@@ -30,7 +30,7 @@ fn service(o: u32, ip: Option<&str>) -> Service {
 }
 
 fn pod(o: u32, advertised: Option<&str>) -> Pod {
-    let mut p: Value = serde_json::to_value(desired::pod_for(&sts(3), o)).unwrap();
+    let mut p: Value = serde_json::to_value(crate::controller::template_check::pod_for(&sts(3), o)).unwrap();
     p["metadata"]["ownerReferences"] =
         json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "orders", "uid": "u1", "controller": true}]);
     if let Some(a) = advertised {
