@@ -131,10 +131,15 @@ fn camel_literals(text: &str) -> Vec<String> {
 fn every_event_reason_is_in_the_troubleshooting_table() {
     let mut code = std::collections::BTreeSet::new();
     let mut files = vec![root().join("src/spec/class.rs")];
-    for e in std::fs::read_dir(root().join("src/controller")).unwrap() {
-        let p = e.unwrap().path();
-        if !p.file_name().unwrap().to_string_lossy().ends_with("tests.rs") {
-            files.push(p);
+    let mut dirs = vec![root().join("src/controller")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if !p.file_name().unwrap().to_string_lossy().ends_with("tests.rs") {
+                files.push(p);
+            }
         }
     }
     for f in files {
