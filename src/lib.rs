@@ -231,7 +231,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         Some(match role {
             // The webhook's identity reads; it never leads nor writes.
-            Role::Webhook => tokio::spawn(controller::view::run(shared, settings.namespaces, stop.clone())),
+            Role::Webhook => tokio::spawn(controller::webhook_watches::run(shared, settings.namespaces, stop.clone())),
             Role::Controller | Role::All => tokio::spawn(controller::run(shared, settings, stop.clone())),
         })
     };

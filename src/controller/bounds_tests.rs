@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::observe::Observed;
 use super::plan::tests::plan_in;
-use super::plan::TEMPLATE;
+use super::plan::ProblemSet;
 use crate::mutate::{mutate, AddressBook, Defaults, MutateError, RequestNames};
 use crate::spec::class::Class;
 use crate::spec::TooManyBrokers;
@@ -18,7 +18,8 @@ fn sts(replicas: i32, annotations: Value) -> k8s_openapi::api::apps::v1::Statefu
 }
 
 fn warnings(p: &super::plan::Plan) -> Vec<(&'static str, String)> {
-    let template = p.problems.iter().find(|(set, _)| *set == TEMPLATE).map(|(_, n)| n.clone()).unwrap_or_default();
+    let template =
+        p.problems.iter().find(|(set, _)| *set == ProblemSet::Template).map(|(_, n)| n.clone()).unwrap_or_default();
     template.into_iter().map(|n| (n.reason, n.note)).collect()
 }
 
@@ -129,7 +130,7 @@ fn service_maps_refuse_yaml_anchors_and_aliases() {
 
 #[test]
 fn the_service_cache_drops_large_foreign_annotations_and_keeps_what_is_read() {
-    use super::addresses::{slim_service, CACHED_ANNOTATION_MAX};
+    use super::address_feed::{slim_service, CACHED_ANNOTATION_MAX};
     let mut svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
         "metadata": {"name": "junk-1", "annotations": {
             "junk": "x".repeat(250_000),
@@ -155,14 +156,14 @@ fn the_service_cache_drops_large_foreign_annotations_and_keeps_what_is_read() {
 
 #[test]
 fn the_webhook_reads_a_statefulset_without_building_its_template() {
-    use super::view::SlimStatefulSet;
+    use super::webhook_watches::SlimStatefulSet;
     let mut v = serde_json::to_value(sts(3, json!({}))).unwrap();
     v["spec"]["ordinals"] = json!({"start": 5});
     v["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("x".repeat(1 << 20));
     let slim: SlimStatefulSet = serde_json::from_value(v).unwrap();
     let s = slim.into_statefulset();
     let book = AddressBook::new();
-    super::addresses::publish_selector(&book, &s, false);
+    super::address_feed::publish_selector(&book, &s, false);
     use crate::mutate::AddressLookup;
     assert_eq!(book.ordinal_start("streaming", "kafka"), Some(5));
     assert_eq!(book.template_containers("streaming", "kafka").unwrap().to_vec(), ["kafka"]);
@@ -208,20 +209,20 @@ fn only_the_brokers_own_service_gives_it_an_address() {
     let book = AddressBook::new();
     book.mark_synced();
     // Forged: right labels, the StatefulSet's UID, a wrong name; and the right name, no owner.
-    super::addresses::apply(&book, &svc("evil", Some("sts-uid"), "192.0.2.66", json!({})), false);
-    super::addresses::apply(&book, &svc("kafka-0-external", None, "192.0.2.67", json!({})), false);
+    super::address_feed::apply(&book, &svc("evil", Some("sts-uid"), "192.0.2.66", json!({})), false);
+    super::address_feed::apply(&book, &svc("kafka-0-external", None, "192.0.2.67", json!({})), false);
     let e = advertised(&book).unwrap_err();
     assert!(e.contains("kafka-0-external") && e.contains("does not exist yet"), "{e}");
     // A gateway-address on a ClusterIP Service claiming the broker, in loadbalancer mode: not read either.
     let gw = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "192.0.2.68"}}, "spec": {"type": "ClusterIP"}});
-    super::addresses::apply(&book, &svc("kafka-0-external-x", Some("sts-uid"), "192.0.2.69", gw), false);
+    super::address_feed::apply(&book, &svc("kafka-0-external-x", Some("sts-uid"), "192.0.2.69", gw), false);
     assert!(advertised(&book).is_err());
     // The broker's own Service: its address, whatever the others say.
-    super::addresses::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), false);
+    super::address_feed::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), false);
     let a = advertised(&book).unwrap();
     assert!(a.contains("203.0.113.10") && !a.contains("192.0.2."), "{a}");
     // The forged one deleted or not, the real one deleted: waits again.
-    super::addresses::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), true);
+    super::address_feed::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), true);
     assert!(advertised(&book).is_err());
 }
 

@@ -5,15 +5,15 @@
 //! A reconcile is observe → plan → apply → report ([`reconcile`]); the module graph runs one way:
 //! `names` ← `kinds` ← `desired` ← `gateway` ← `plan` ← `apply`/`report` ← `reconcile` ← `watches`.
 
-pub mod addresses;
+pub mod address_feed;
 pub mod apply;
 pub mod certificates;
 pub mod classes;
 pub mod context;
 pub mod desired;
 pub mod discovery;
+pub mod fingerprint;
 pub mod gateway;
-pub mod intent;
 pub mod kinds;
 pub mod leader;
 pub mod lists;
@@ -23,8 +23,8 @@ pub mod published;
 pub mod reconcile;
 pub mod report;
 pub mod template_check;
-pub mod view;
 pub mod watches;
+pub mod webhook_watches;
 
 pub use context::{Context, LeaseSettings, ReconcileError, Settings, Shared};
 pub use reconcile::reconcile;

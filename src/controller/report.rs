@@ -11,7 +11,7 @@ use kube::Resource;
 
 use super::apply::Outcome;
 use super::context::Context;
-use super::plan::{Note, Plan, OBJECTS};
+use super::plan::{Note, Plan, ProblemSet};
 use crate::metrics::BrokerCounts;
 
 /// Publish one Event (on the StatefulSet unless the note names another object).
@@ -37,11 +37,11 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Out
         let mut st = ctx.state();
         for (set, notes) in &plan.problems {
             let mut notes = notes.clone();
-            if *set == OBJECTS {
+            if *set == ProblemSet::Objects {
                 notes.extend(outcome.problems.iter().cloned());
             }
             let seen: Vec<String> = notes.iter().map(|n| format!("{}: {}", n.reason, n.note)).collect();
-            if st.published.insert((key.clone(), set), seen.clone()) != Some(seen) {
+            if st.published.insert((key.clone(), set.as_str()), seen.clone()) != Some(seen) {
                 fresh.extend(notes);
             }
         }

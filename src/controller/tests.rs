@@ -636,7 +636,7 @@ async fn address_view_survives_a_dropped_watch() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let stop = tokio_util::sync::CancellationToken::new();
     let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client, "streaming");
-    let task = tokio::spawn(super::addresses::run(api, Some("streaming".into()), book.clone(), tx, stop.clone()));
+    let task = tokio::spawn(super::address_feed::run(api, Some("streaming".into()), book.clone(), tx, stop.clone()));
     tokio::time::timeout(std::time::Duration::from_secs(5), rx).await.expect("synced after the first list").unwrap();
     use crate::mutate::{AddressLookup, Expect, Lookup};
     let ours = Expect { service: "kafka-0-external", owner: Some("sts-uid"), gateway: false };
@@ -935,7 +935,7 @@ fn a_lease_is_held_only_by_its_holder_and_until_it_expires() {
 /// address-type and ip-family onto it).
 #[test]
 fn the_ingress_entry_follows_the_services_address_choice() {
-    use super::addresses::ingress_address;
+    use super::address_feed::ingress_address;
     let svc = |ann: Value| -> k8s_openapi::api::core::v1::Service {
         serde_json::from_value(
             json!({"metadata": {"name": "s", "annotations": ann}, "status": {"loadBalancer": {"ingress": [
@@ -965,7 +965,7 @@ fn the_ingress_entry_follows_the_services_address_choice() {
 /// someone who may patch Services could otherwise send every client to a host of their choice.
 #[test]
 fn a_gateway_address_annotation_on_a_load_balancer_service_is_ignored() {
-    use super::addresses::ingress_address;
+    use super::address_feed::ingress_address;
     let svc = |type_: &str| -> k8s_openapi::api::core::v1::Service {
         serde_json::from_value(json!({
             "metadata": {"name": "s", "annotations": {"kafka-advertiser.io/gateway-address": "evil.example.com"}},

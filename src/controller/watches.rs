@@ -18,11 +18,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::addresses::publish_selector;
+use super::address_feed::publish_selector;
 use super::context::{Caches, Context, Settings, Shared, State};
 use super::kinds::Kind;
 use super::lists::list_config;
-use super::{addresses, apply, classes, leader, reconcile};
+use super::{address_feed, apply, classes, leader, reconcile};
 use crate::mutate::AddressBook;
 use crate::names::{
     ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS,
@@ -180,8 +180,8 @@ impl Scope<'_> {
         let (services, svc_writer) = reflector::store::<Service>();
         let (tx, rx) = oneshot::channel();
         synced.push(rx);
-        let svc_stream = addresses::stream(api(client, self.ns()), svc_writer)
-            .inspect(addresses::feeder(self.shared.addresses.clone(), self.scope.clone(), tx))
+        let svc_stream = address_feed::stream(api(client, self.ns()), svc_writer)
+            .inspect(address_feed::feeder(self.shared.addresses.clone(), self.scope.clone(), tx))
             .touched_objects();
         let (pods, pod_stream) = self.pods(synced);
         let (configmaps, cm_stream) = self.configmaps(synced);

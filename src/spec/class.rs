@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Deserialize;
 
-use crate::spec::settings::Settings;
+use crate::spec::settings::{Defaults, Settings};
 
 /// The pod-template annotation that names a class.
 pub const ANN_CLASS: &str = "kafka-advertiser.io/class";
@@ -118,6 +118,14 @@ impl Class {
         let default = v["metadata"]["annotations"][ANN_DEFAULT_CLASS].as_str().map(str::trim) == Some("true");
         let spec = ClassSpec::deserialize(v.get("spec").cloned().unwrap_or_default())?;
         Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64() })
+    }
+}
+
+impl Defaults {
+    /// The brokers one StatefulSet may have under `class`: the lower of `--max-brokers` and the
+    /// class's `maxBrokers`.
+    pub fn broker_cap(&self, class: Option<&Class>) -> u32 {
+        class.and_then(|c| c.spec.max_brokers).map_or(self.max_brokers, |m| m.min(self.max_brokers))
     }
 }
 

@@ -239,14 +239,6 @@ impl Default for Defaults {
     }
 }
 
-impl Defaults {
-    /// The brokers one StatefulSet may have under `class`: the lower of `--max-brokers` and the
-    /// class's `maxBrokers`.
-    pub fn broker_cap(&self, class: Option<&crate::spec::class::Class>) -> u32 {
-        class.and_then(|c| c.spec.max_brokers).map_or(self.max_brokers, |m| m.min(self.max_brokers))
-    }
-}
-
 /// A hostname template, validated at parse time so rendering cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template(String);

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 
-use crate::controller::{addresses, desired};
+use crate::controller::{address_feed, desired};
 use crate::mutate::{self, AddressBook, Defaults, RequestNames};
 use crate::names::ANN_ADVERTISED;
 use crate::spec;
@@ -136,7 +136,7 @@ pub fn report(
     }
     book.set_namespace_labels(&namespace, classes.namespace_labels(&namespace).map(|l| (*l).clone()));
     for svc in services {
-        addresses::apply(&book, svc, false);
+        address_feed::apply(&book, svc, false);
     }
     if let Some(sel) = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()) {
         book.set_selector(&namespace, &name, Some(sel));
@@ -145,8 +145,8 @@ pub fn report(
     let lb: BTreeMap<u32, String> = services
         .iter()
         .filter_map(|s| {
-            let (_, _, o) = addresses::broker_key(s)?;
-            Some((o, addresses::ingress_address(s)?.to_owned()))
+            let (_, _, o) = address_feed::broker_key(s)?;
+            Some((o, address_feed::ingress_address(s)?.to_owned()))
         })
         .collect();
     let pod_of = |o: u32| pods.iter().find(|p| p.name_any() == format!("{name}-{o}"));
@@ -163,7 +163,7 @@ pub fn report(
     );
     out.bootstrap = crate::controller::discovery::external_bootstrap(&d, &endpoints);
     for o in d.ordinals() {
-        let svc = services.iter().find(|s| addresses::broker_key(s).is_some_and(|(_, _, so)| so == o));
+        let svc = services.iter().find(|s| address_feed::broker_key(s).is_some_and(|(_, _, so)| so == o));
         out.brokers.push(broker(sts, o, pod_of(o), svc, endpoints.get(&o).cloned(), defaults, &book));
     }
     out

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Service;
 use kafka_advertiser::admission::review::review;
-use kafka_advertiser::controller::addresses::apply;
+use kafka_advertiser::controller::address_feed::apply;
 use kafka_advertiser::metrics::Outcome;
 use kafka_advertiser::mutate::{AddressBook, Defaults};
 use serde_json::{json, Value};

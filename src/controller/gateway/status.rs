@@ -34,7 +34,7 @@ pub fn listeners_in_place(gw: &DynamicObject, manager: &str, listeners: &[Value]
         && listeners.iter().all(|l| {
             let name = l["name"].as_str().unwrap_or_default();
             owned.contains(name)
-                && actual.iter().any(|a| a["name"] == l["name"] && crate::controller::intent::contains(a, l))
+                && actual.iter().any(|a| a["name"] == l["name"] && crate::controller::fingerprint::contains(a, l))
         })
 }
 

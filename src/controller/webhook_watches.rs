@@ -15,7 +15,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::addresses::{self, publish_selector};
+use super::address_feed::{self, publish_selector};
 use super::classes;
 use super::context::Shared;
 use super::lists::list_config;
@@ -31,7 +31,7 @@ pub async fn run(shared: Shared, namespaces: Vec<String>, stop: CancellationToke
     for scope in scopes {
         let (tx, rx) = tokio::sync::oneshot::channel();
         synced.push(rx);
-        tasks.push(tokio::spawn(addresses::run(
+        tasks.push(tokio::spawn(address_feed::run(
             api(&shared.client, scope.as_deref()),
             scope.clone(),
             shared.addresses.clone(),

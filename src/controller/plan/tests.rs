@@ -227,7 +227,7 @@ fn a_name_someone_else_holds_is_a_conflict_not_a_takeover() {
     o.foreign.insert("kafka-0-external".into(), foreign);
     let p = run(&o);
     assert_eq!(kinds(&p), ["apply ConfigMap kafka-external-bootstrap"]);
-    let objects = &p.problems.iter().find(|(s, _)| *s == OBJECTS).unwrap().1;
+    let objects = &p.problems.iter().find(|(s, _)| *s == ProblemSet::Objects).unwrap().1;
     assert_eq!(objects[0].reason, "ServiceConflict");
     assert_eq!(p.requeue, Some(SOON));
 }
@@ -267,7 +267,7 @@ fn tcp_on(gateway: &str) -> Value {
 }
 
 fn objects(p: &Plan) -> Vec<&'static str> {
-    p.problems.iter().filter(|(s, _)| *s == OBJECTS).flat_map(|(_, n)| n.iter().map(|n| n.reason)).collect()
+    p.problems.iter().filter(|(s, _)| *s == ProblemSet::Objects).flat_map(|(_, n)| n.iter().map(|n| n.reason)).collect()
 }
 
 fn gateway_address_of(p: &Plan, service: &str) -> Option<String> {
@@ -427,7 +427,7 @@ fn a_missing_gateway_is_a_problem_and_no_listener_write() {
     );
     let p = run(&o);
     assert!(!p.apply.iter().any(|a| a.kind == Kind::Gateway));
-    let objects = &p.problems.iter().find(|(s, _)| *s == OBJECTS).unwrap().1;
+    let objects = &p.problems.iter().find(|(s, _)| *s == ProblemSet::Objects).unwrap().1;
     assert_eq!(objects[0].reason, "GatewayNotFound");
 }
 
@@ -495,7 +495,7 @@ fn a_learned_address_that_is_not_a_host_is_reported_not_published() {
     with_ingress(&mut o, 1, "$(KAFKA_PASSWORD)");
     let p = run(&o);
     assert_eq!(p.status.addresses.keys().copied().collect::<Vec<_>>(), [0]);
-    let objects = &p.problems.iter().find(|(k, _)| *k == OBJECTS).unwrap().1;
+    let objects = &p.problems.iter().find(|(k, _)| *k == ProblemSet::Objects).unwrap().1;
     let bad = objects.iter().find(|n| n.reason == "InvalidAddress").expect("an InvalidAddress Warning");
     assert!(bad.note.contains("kafka-1-external") && bad.note.contains("$(KAFKA_PASSWORD)"), "{}", bad.note);
     let cm = p.apply.iter().find(|a| a.kind == Kind::ConfigMap).map(|a| a.body.to_string()).unwrap_or_default();
@@ -565,7 +565,7 @@ fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
     book.set_classes(vec![class(json!({}), json!([]))]);
     let p = plan_in(&o, &Defaults::default(), &book);
     assert!(kinds(&p).is_empty(), "{:?}", kinds(&p));
-    let template = &p.problems.iter().find(|(k, _)| *k == TEMPLATE).unwrap().1;
+    let template = &p.problems.iter().find(|(k, _)| *k == ProblemSet::Template).unwrap().1;
     assert_eq!(template[0].reason, "ClassViolation");
     assert!(template[0].note.contains("kafka-advertiser.io/port is fixed by ExternalAccessClass internet"));
     // A new StatefulSet asking the same: ClassSettingRefused, nothing made.

@@ -1,0 +1,64 @@
+//! The plan's drift step: what each running broker advertises against what it would be given now
+//! (the webhook's answer for that pod), and with roll-on-change one eviction at a time.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Resource, ResourceExt};
+
+use super::{Evict, Note, Planner};
+use crate::controller::desired::Desired;
+use crate::mutate::{self, AddressLookup, RequestNames};
+use crate::names::ANN_ADVERTISED;
+use crate::spec::settings::Defaults;
+
+impl Planner<'_> {
+    /// Compare what each running broker advertised with what it would be given now; with
+    /// roll-on-change, evict one drifted broker at a time, only while every broker is Ready.
+    pub(super) fn drift(&mut self, book: &dyn AddressLookup) -> bool {
+        let d = &self.d;
+        let uid = self.o.sts.metadata.uid.as_deref();
+        let mut pods: Vec<&Pod> = (self.o.pods.iter().map(|p| &**p))
+            .filter(|p| {
+                p.owner_references().iter().any(|o| {
+                    o.kind == "StatefulSet" && o.name == d.name && (uid.is_none() || Some(o.uid.as_str()) == uid)
+                })
+            })
+            .collect();
+        pods.sort_by_key(|p| p.name_any());
+        let drifted: Vec<(&Pod, String)> =
+            pods.iter().filter_map(|p| drifted(p, d, self.defaults, book).map(|now| (*p, now))).collect();
+        self.plan.status.drifted = drifted.len() as i64;
+        for (pod, now) in &drifted {
+            let was = pod.annotations().get(ANN_ADVERTISED).cloned().unwrap_or_default();
+            let note = format!("pod {} advertises {was} but its address is now {now}", pod.name_any());
+            let pod_ref = pod.object_ref(&());
+            let on_pod = Note { regarding: Some(pod_ref.clone()), ..Note::warning("AddressDrift", note.clone(), None) };
+            self.plan.events.extend([on_pod, Note::warning("AddressDrift", note, Some(pod_ref))]);
+        }
+        let all_ready = pods.len() as u32 >= d.replicas && pods.iter().all(|p| pod_ready(p));
+        if let (Some((pod, now)), true, true, false) =
+            (drifted.first(), d.service.roll_on_change, all_ready, self.o.recently_evicted)
+        {
+            let note = format!("evicted {} so it restarts advertising {now}", pod.name_any());
+            let done = Note::normal("EvictedForNewAddress", "Evict", note, Some(pod.object_ref(&())));
+            self.plan.evict = Some(Evict { namespace: d.namespace.clone(), pod: pod.name_any(), done });
+        }
+        !drifted.is_empty()
+    }
+}
+
+/// What a running broker would advertise now, when it differs from what it advertises. Pending or
+/// invalid is not drift (the address is gone or settings are broken; other paths report those).
+fn drifted(pod: &Pod, d: &Desired, defaults: &Defaults, book: &dyn AddressLookup) -> Option<String> {
+    let advertised = pod.annotations().get(ANN_ADVERTISED)?;
+    let names = RequestNames { name: pod.metadata.name.as_deref().unwrap_or(""), namespace: &d.namespace };
+    let now = mutate::mutate(pod, names, defaults, book).ok()??;
+    (!mutate::same_advertised(&now.advertised, advertised)).then_some(now.advertised)
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}

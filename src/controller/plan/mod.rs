@@ -1,0 +1,305 @@
+//! Plan: the one place that decides every object kafka-advertiser owns for a StatefulSet. Pure:
+//! [`Observed`] (its intent included) + the settings + the address view → [`Plan`] (objects to apply
+//! and to delete, Events, the problems to report, an eviction, what to remember). No `Context`, no
+//! API. The steps: the Gateway's ([`gateway`]), the Services' and addresses' ([`services`]), the
+//! running brokers' drift ([`drift`]); each hands the next what it needs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::api::DynamicObject;
+use kube::ResourceExt;
+use serde_json::{json, Value};
+
+use super::desired::{self, Desired};
+use super::discovery;
+use super::fingerprint::{in_place, stamp};
+use super::gateway::{self, GatewayPlan};
+use super::kinds::Kind;
+use super::observe::{GatewayState, GatewayView, Observed};
+use super::template_check;
+use crate::mutate::AddressLookup;
+use crate::names::*;
+use crate::spec::settings::Defaults;
+use crate::spec::IntentError;
+
+mod drift;
+mod gateway_step;
+pub mod model;
+mod services;
+
+pub use model::*;
+
+/// Requeue while something is still on its way (an address, a draining broker, a problem).
+pub const SOON: Duration = Duration::from_secs(30);
+/// Requeue when converged: a safety net; every change arrives through a watch.
+pub const LATER: Duration = Duration::from_secs(300);
+
+/// Decide everything for one StatefulSet.
+pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan {
+    if o.sts.metadata.deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove what it owned.
+        return Plan::default();
+    }
+    // Under an access class: its settings, and nothing it does not allow (existing objects stay).
+    let intent = match &o.intent {
+        Ok(Some(intent)) => intent,
+        Ok(None) => return opted_out(o),
+        Err(IntentError::Class(e)) => return refused_by_class(o, e),
+        Err(IntentError::Settings(e)) => {
+            return invalid_settings(vec![], format!("broker pods will be refused: {e}"));
+        }
+        Err(IntentError::Service(e)) => return invalid_settings(vec![], e.to_string()),
+    };
+    let mut template = template_check::template_problems(intent, defaults)
+        .into_iter()
+        .map(|(reason, m)| Note::warning(reason, m, None))
+        .collect::<Vec<_>>();
+    let d = match desired::desired(intent) {
+        Ok(d) => d,
+        Err(e) => return invalid_settings(template, e.to_string()),
+    };
+    if let Some(over) = d.over_cap() {
+        template.push(Note::warning("TooManyBrokers", over.to_string(), None));
+    }
+    let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
+    p.plan.problems.push((ProblemSet::Template, template));
+    p.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());
+    p.decide(book)
+}
+
+/// Settings that cannot be worked out: the template's problems and this one, nothing written.
+fn invalid_settings(mut template: Vec<Note>, message: String) -> Plan {
+    if !template.iter().any(|n| n.note.contains(&message)) {
+        template.push(Note::warning("InvalidSettings", message, None));
+    }
+    Plan { problems: vec![(ProblemSet::Template, template)], ..Plan::default() }
+}
+
+/// Settings the access class does not allow: a Warning, and nothing written or deleted. When objects
+/// made earlier exist (the class was edited or deleted while in use), they stay, no outage, and the
+/// Warning says `ClassViolation`; new pods follow the class.
+fn refused_by_class(o: &Observed, e: &crate::spec::class::ClassError) -> Plan {
+    let in_use = !o.services.is_empty() || o.configmap.is_some() || o.owned.values().any(|v| !v.is_empty());
+    let note = if in_use {
+        Note::warning("ClassViolation", format!("{e} ({}); what exists stays until this is fixed", e.reason()), None)
+    } else {
+        Note::warning(e.reason(), e.to_string(), None)
+    };
+    Plan { problems: vec![(ProblemSet::Template, vec![note])], ..Plan::default() }
+}
+
+/// Opted out (or never in): remove what we made for it, if anything; drop our annotations.
+fn opted_out(o: &Observed) -> Plan {
+    let (ns, name) = (o.sts.namespace().unwrap_or_default(), o.sts.name_any());
+    let mut plan = Plan { forget: true, ..Plan::default() };
+    if let Some(cm) = &o.configmap {
+        plan.delete.push(delete(Kind::ConfigMap, &ns, &cm.name_any(), None));
+    }
+    for (kind, objects) in &o.owned {
+        plan.delete.extend(objects.iter().map(|obj| delete(*kind, &ns, &obj.name_any(), None)));
+    }
+    for svc in &o.services {
+        let svc_name = svc.name_any();
+        let note = format!("deleted {svc_name}: StatefulSet no longer opted in");
+        let done = Note::normal("ServiceDeleted", "Delete", note, Some(service_ref(&ns, &svc_name)));
+        plan.delete.push(delete(Kind::Service, &ns, &svc_name, Some(done)));
+    }
+    release_recorded(o, None, &mut plan);
+    if o.sts.annotations().keys().any(|k| STATEFULSET_ANNOTATIONS.contains(&k.as_str())) {
+        // Server-side apply of nothing: drops the annotations this field manager owns.
+        let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns}});
+        plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
+    }
+    plan
+}
+
+fn delete(kind: Kind, namespace: &str, name: &str, done: Option<Note>) -> Delete {
+    Delete { kind, namespace: namespace.to_owned(), name: name.to_owned(), done }
+}
+
+/// Release this StatefulSet's listeners on the Gateway it recorded, unless `keep` (the Gateway it
+/// still uses with listeners) is that one.
+fn release_recorded(o: &Observed, keep: Option<&GatewayPlan>, plan: &mut Plan) {
+    let Some(old) = o.sts.annotations().get(ANN_ROUTED_THROUGH) else { return };
+    // Still on that Gateway: [`Planner::gateway`] keeps or releases the listeners there.
+    if keep.is_some_and(|p| &p.gateway() == old) {
+        return;
+    }
+    let manager = listener_manager(&o.sts.namespace().unwrap_or_default(), &o.sts.name_any());
+    if let Some(gw) = found(o.gateways.get(old)) {
+        if !gateway::owned_listeners(gw, &manager).is_empty() {
+            plan.apply.push(release(gw, manager));
+        }
+    }
+}
+
+/// The Warning about a Gateway that could not be read.
+fn gateway_missing(view: Option<&GatewayView>, gp: &GatewayPlan) -> Note {
+    let (reason, note) = match view.map(|v| &v.state) {
+        Some(GatewayState::Unreadable(m)) => {
+            ("GatewayUnreadable", format!("cannot read Gateway {}: {m}", gp.gateway()))
+        }
+        _ => (
+            "GatewayNotFound",
+            format!(
+                "Gateway {} does not exist ({}): create it, or install the Gateway API CRDs if they are missing",
+                gp.gateway(),
+                crate::spec::settings::ANN_GATEWAY
+            ),
+        ),
+    };
+    Note::warning(reason, note, None)
+}
+
+fn found(view: Option<&GatewayView>) -> Option<&DynamicObject> {
+    match view.map(|v| &v.state) {
+        Some(GatewayState::Found(gw)) => Some(gw),
+        _ => None,
+    }
+}
+
+/// Applying no listeners under a StatefulSet's manager drops the ones it held.
+fn release(gw: &DynamicObject, manager: String) -> Apply {
+    let (ns, name) = (gw.namespace().unwrap_or_default(), gw.name_any());
+    let body = gateway::listeners_patch(&ns, &name, &[]);
+    Apply { kind: Kind::Gateway, namespace: ns, name, body, manager: Some(manager), done: None, fresh: false }
+}
+
+/// A typed object as the body of an apply, stamped with its intent.
+/// An object's apply body, fingerprinted (what [`in_place`] compares).
+fn stamped<K: serde::Serialize>(obj: &K) -> Value {
+    stamp(serde_json::to_value(obj).unwrap_or(Value::Null))
+}
+
+struct Planner<'a> {
+    o: &'a Observed,
+    d: Desired<'a>,
+    defaults: &'a Defaults,
+    plan: Plan,
+    /// Problems with the objects (Gateway, routes, Services): one set, published on change.
+    objects: Vec<Note>,
+    /// A broker scaled away still shuts down: its objects stay until its pod is gone.
+    draining: bool,
+}
+impl Planner<'_> {
+    fn decide(mut self, book: &dyn AddressLookup) -> Plan {
+        let gplan = gateway::gateway_plan(&self.d, &self.o.sts, &self.attachment());
+        // The ListenerSet first: listeners move into it before any are released from the Gateway.
+        self.listener_set(gplan.as_ref());
+        // The Gateway's address and the brokers it carries (gateway-tcp without a fixed address).
+        let carried = gplan.as_ref().and_then(|gp| self.gateway(gp));
+        release_recorded(self.o, gplan.as_ref(), &mut self.plan);
+        self.services(carried.as_ref());
+        self.routes(gplan.as_ref());
+        let (addrs, hosts) = self.addresses();
+        self.certificates(&hosts);
+        let endpoints = discovery::external_endpoints(&self.d, &hosts);
+        self.discovery(&endpoints);
+        self.annotations(&addrs, discovery::external_bootstrap(&self.d, &endpoints), gplan.as_ref());
+        self.plan.status.addresses = addrs;
+        let drifting = self.drift(book);
+        let objects = std::mem::take(&mut self.objects);
+        let busy = self.plan.status.waiting > 0 || drifting || self.draining || !objects.is_empty();
+        self.plan.problems.push((ProblemSet::Objects, objects));
+        self.plan.requeue = Some(if busy { SOON } else { LATER });
+        self.plan
+    }
+
+    fn ns(&self) -> &str {
+        &self.d.namespace
+    }
+
+    /// Keep exactly `wanted` of one kind: apply what is not in place, delete the others — a
+    /// scaled-away broker's only once its pod is gone. `keep_in_range`: an unwanted object of a
+    /// broker in range is kept (a Certificate whose address is briefly unknown).
+    fn sync(&mut self, kind: Kind, wanted: &[(Option<u32>, DynamicObject)], keep_in_range: bool) {
+        let current = self.o.owned.get(&kind).cloned().unwrap_or_default();
+        for (_, obj) in wanted {
+            let body = stamped(obj);
+            let cached = current.iter().find(|c| c.metadata.name == obj.metadata.name);
+            if in_place(cached.map(|c| serde_json::to_value(&**c).unwrap_or_default()).as_ref(), &body) {
+                continue;
+            }
+            let (ns, name) = (self.d.namespace.clone(), obj.name_any());
+            let fresh = cached.is_none();
+            self.plan.apply.push(Apply { kind, namespace: ns, name, body, manager: None, done: None, fresh });
+        }
+        for obj in current.iter().filter(|c| !wanted.iter().any(|(_, w)| w.metadata.name == c.metadata.name)) {
+            if let Some(o) = obj.labels().get(ORDINAL_LABEL).and_then(|o| o.parse::<u32>().ok()) {
+                let in_range = self.d.ordinals().contains(&o);
+                if in_range && keep_in_range {
+                    continue;
+                }
+                if !in_range && self.pod_exists(o) {
+                    self.draining = true;
+                    continue;
+                }
+            }
+            self.plan.delete.push(delete(kind, &self.d.namespace, &obj.name_any(), None));
+        }
+    }
+
+    /// Broker certificates name the external host, so they follow it.
+    fn certificates(&mut self, hosts: &BTreeMap<u32, String>) {
+        let certs: Vec<(Option<u32>, DynamicObject)> = if self.d.settings.tls_issuer.is_some() {
+            super::certificates::certificates(&self.d, &self.o.sts, hosts)
+                .into_iter()
+                .map(|(o, c)| (Some(o), c))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.sync(Kind::Certificate, &certs, self.d.settings.tls_issuer.is_some());
+    }
+
+    /// Client discovery: a ConfigMap clients mount or read.
+    fn discovery(&mut self, endpoints: &BTreeMap<u32, String>) {
+        let cm = discovery::discovery_configmap(&self.o.sts, endpoints);
+        let body = stamped(&cm);
+        let cached = self.o.configmap.as_ref().map(|c| serde_json::to_value(&**c).unwrap_or_default());
+        if !in_place(cached.as_ref(), &body) {
+            let (ns, name) = (self.d.namespace.clone(), discovery::discovery_name(&self.d.name));
+            let fresh = self.o.configmap.is_none();
+            self.plan.apply.push(Apply {
+                kind: Kind::ConfigMap,
+                namespace: ns,
+                name,
+                body,
+                manager: None,
+                done: None,
+                fresh,
+            });
+        }
+    }
+
+    /// The StatefulSet shows the result: every broker's external host:port once all are known; and
+    /// when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
+    /// Only its own metadata: the pod template is not changed, so no rollout.
+    fn annotations(&mut self, addrs: &BTreeMap<u32, String>, bootstrap: Option<String>, gp: Option<&GatewayPlan>) {
+        // Every newly learned address changes the hash: brokers whose address is known are retried
+        // at once, not after the StatefulSet controller's back-off while another load balancer is slow.
+        let ready_hash = (self.d.settings.learns_address() && !addrs.is_empty()).then(|| addresses_hash(addrs));
+        let current = |k: &str| self.o.sts.annotations().get(k).cloned();
+        let wanted: BTreeMap<&str, Option<String>> = BTreeMap::from([
+            (ANN_ADDRESSES_READY, ready_hash.clone().or_else(|| current(ANN_ADDRESSES_READY))),
+            (ANN_EXTERNAL_BOOTSTRAP, bootstrap),
+            (ANN_ROUTED_THROUGH, gp.map(GatewayPlan::gateway)),
+            (ANN_CERTIFICATES, self.d.settings.tls_issuer.as_ref().map(|_| "true".to_owned())),
+        ]);
+        if wanted.iter().all(|(k, v)| current(k) == *v) {
+            return;
+        }
+        let annotations: serde_json::Map<String, Value> =
+            wanted.into_iter().filter_map(|(k, v)| Some((k.to_owned(), Value::String(v?)))).collect();
+        let (ns, name) = (self.d.namespace.clone(), self.d.name.clone());
+        let body = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": { "name": name, "namespace": ns, "annotations": annotations }
+        });
+        self.plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
+    }
+}
+
+#[cfg(test)]
+pub(in crate::controller) mod tests;
