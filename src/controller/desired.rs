@@ -13,6 +13,7 @@ use crate::spec::service::ServiceSettings;
 use crate::spec::settings::{
     invalid, AddressType, Mode, ServiceType, Settings, SettingsError, ANN_ADDRESS_TYPE, ANN_IP_FAMILY,
 };
+use crate::spec::template::render;
 use crate::spec::Intent;
 
 /// MetalLB IP sharing under both annotation generations. A value the user set under either name wins.
@@ -53,19 +54,6 @@ impl std::ops::Deref for Desired<'_> {
     fn deref(&self) -> &Intent {
         self.intent
     }
-}
-
-/// Replace `{ordinal}`, `{pod}`, `{namespace}` and `{statefulset}` in a Service annotation or label
-/// value; every other `{`, as in a JSON value, is kept as written.
-pub fn render_placeholders(value: &str, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
-    if !value.contains('{') {
-        return value.to_owned();
-    }
-    value
-        .replace("{ordinal}", &ordinal.to_string())
-        .replace("{pod}", pod)
-        .replace("{namespace}", namespace)
-        .replace("{statefulset}", statefulset)
 }
 
 pub fn owner_reference(sts: &StatefulSet) -> OwnerReference {
@@ -223,9 +211,8 @@ impl ServiceBuilder<'_> {
     /// (so the Service watch picks the right ingress), and the mode's own.
     fn broker_annotations(&self, ordinal: u32, pod: &str) -> BTreeMap<String, String> {
         let (settings, namespace, name) = (self.settings, self.namespace, self.name);
-        let mut annotations: BTreeMap<String, String> = (self.svc.annotations.iter())
-            .map(|(k, v)| (k.clone(), render_placeholders(v, ordinal, pod, namespace, name)))
-            .collect();
+        let mut annotations: BTreeMap<String, String> =
+            (self.svc.annotations.iter()).map(|(k, v)| (k.clone(), render(v, ordinal, pod, namespace, name))).collect();
         match settings.address_type {
             Some(AddressType::Ip) => drop(annotations.insert(ANN_ADDRESS_TYPE.into(), "ip".into())),
             Some(AddressType::Hostname) => drop(annotations.insert(ANN_ADDRESS_TYPE.into(), "hostname".into())),
@@ -267,9 +254,8 @@ impl ServiceBuilder<'_> {
         let selector = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod.clone())]);
         let svc_name =
             service_name(settings.service_name_template.as_ref().map(|t| t.as_str()), name, ordinal, namespace);
-        let user_labels = (self.svc.labels.iter())
-            .map(|(k, v)| (k.clone(), render_placeholders(v, ordinal, &pod, namespace, name)))
-            .collect();
+        let user_labels =
+            (self.svc.labels.iter()).map(|(k, v)| (k.clone(), render(v, ordinal, &pod, namespace, name))).collect();
         let labels = self.labels("broker", Some(ordinal), user_labels);
         Ok(self.service(svc_name, labels, self.broker_annotations(ordinal, &pod), selector, port))
     }
@@ -283,7 +269,7 @@ impl ServiceBuilder<'_> {
         let shared = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
             m.iter()
                 .filter(|(_, v)| !v.contains("{ordinal}") && !v.contains("{pod}"))
-                .map(|(k, v)| (k.clone(), render_placeholders(v, 0, "", self.namespace, self.name)))
+                .map(|(k, v)| (k.clone(), render(v, 0, "", self.namespace, self.name)))
                 .collect()
         };
         let mut annotations = shared(&self.svc.annotations);

@@ -42,7 +42,7 @@ pub(super) fn statefulset_name(pod: &PodView, name: &str) -> Option<String> {
 /// Service name of one broker (shared with the controller).
 pub fn service_name(template: Option<&str>, statefulset: &str, ordinal: u32, namespace: &str) -> String {
     let t = template.unwrap_or(DEFAULT_SERVICE_NAME_TEMPLATE);
-    settings::render_unchecked(t, ordinal, &format!("{statefulset}-{ordinal}"), namespace, statefulset)
+    crate::spec::template::render(t, ordinal, &format!("{statefulset}-{ordinal}"), namespace, statefulset)
 }
 
 pub(super) fn pick_container<'p>(

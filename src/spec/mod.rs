@@ -5,7 +5,9 @@
 
 pub mod class;
 mod intent;
+pub mod mode;
 pub mod service;
 pub mod settings;
+pub mod template;
 
 pub use intent::*;

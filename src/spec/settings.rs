@@ -3,8 +3,10 @@
 //! The webhook reads them from the pod, the controller from the StatefulSet's pod template: one parser.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
+
+pub use super::mode::{AddressType, AntiAffinity, GatewayRef, IpFamily, IssuerRef, Mode, ServiceType};
+pub(crate) use super::template::{is_dns_label, is_dns_subdomain, is_label_key, is_valid_host};
+pub use super::template::{Template, PLACEHOLDERS};
 
 pub const ANN_MODE: &str = "kafka-advertiser.io/mode";
 pub const ANN_ADDRESS: &str = "kafka-advertiser.io/address";
@@ -56,171 +58,6 @@ pub(crate) fn invalid(annotation: &'static str, value: &str, reason: impl Into<S
     SettingsError::Invalid { annotation, value: value.to_owned(), reason: reason.into() }
 }
 
-/// How the external address of a broker is found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Mode {
-    /// One LoadBalancer Service per broker; its ingress address (learned by the controller).
-    Loadbalancer,
-    /// One address for all brokers; port = port-base + ordinal.
-    SharedAddress,
-    /// A DNS name per broker from a template.
-    Hostname,
-    /// The node's IP (downward API); port = node-port-base + ordinal.
-    Nodeport,
-    /// The pod's own IP (downward API), on flat or VPC-native networks; port = `port`.
-    PodIp,
-    /// One TCP listener per broker on a shared Gateway; its address, port = port-base + ordinal.
-    GatewayTcp,
-    /// One TLS-passthrough listener on a Gateway, a TLSRoute per broker by SNI hostname; port = `port`.
-    GatewayTls,
-}
-
-impl Mode {
-    /// Whether brokers are reached through Gateway routes (gateway-tcp, gateway-tls).
-    pub fn routes(self) -> bool {
-        matches!(self, Mode::GatewayTcp | Mode::GatewayTls)
-    }
-
-    /// Whether a broker's external host is a name clients resolve or a load balancer's or shared
-    /// address (a certificate names it), not a node's or pod's own IP.
-    pub fn external_name(self) -> bool {
-        !matches!(self, Mode::Nodeport | Mode::PodIp)
-    }
-
-    pub const ALL: [Mode; 7] = [
-        Mode::Loadbalancer,
-        Mode::SharedAddress,
-        Mode::Hostname,
-        Mode::Nodeport,
-        Mode::PodIp,
-        Mode::GatewayTcp,
-        Mode::GatewayTls,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Loadbalancer => "loadbalancer",
-            Mode::SharedAddress => "shared-address",
-            Mode::Hostname => "hostname",
-            Mode::Nodeport => "nodeport",
-            Mode::PodIp => "pod-ip",
-            Mode::GatewayTcp => "gateway-tcp",
-            Mode::GatewayTls => "gateway-tls",
-        }
-    }
-
-    /// Modes that route through a Gateway API Gateway.
-    pub fn is_gateway(self) -> bool {
-        matches!(self, Mode::GatewayTcp | Mode::GatewayTls)
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Mode::ALL.into_iter().find(|m| m.as_str() == s).ok_or(())
-    }
-}
-
-/// The type of the per-broker Services (`None`: no Service; the user brings the NAT, proxy or route).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceType {
-    LoadBalancer,
-    NodePort,
-    ClusterIp,
-    None,
-}
-
-impl ServiceType {
-    /// The Service's `spec.type` (`None` has none: no Service is made).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceType::LoadBalancer => "LoadBalancer",
-            ServiceType::NodePort => "NodePort",
-            ServiceType::ClusterIp => "ClusterIP",
-            ServiceType::None => "None",
-        }
-    }
-}
-
-/// Which ingress entry of a load balancer is advertised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressType {
-    Ip,
-    Hostname,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpFamily {
-    V4,
-    V6,
-}
-
-impl IpFamily {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IpFamily::V4 => "IPv4",
-            IpFamily::V6 => "IPv6",
-        }
-    }
-}
-
-/// A Gateway named by `kafka-advertiser.io/gateway: [namespace/]name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayRef {
-    /// `None`: the StatefulSet's namespace.
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl GatewayRef {
-    /// `[namespace/]name`, or `None` when that is not what `s` is.
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let (ns, name) = s.split_once('/').map_or((None, s), |(n, g)| (Some(n), g));
-        (ns.is_none_or(is_dns_label) && !name.is_empty() && is_dns_subdomain(name))
-            .then(|| GatewayRef { namespace: ns.map(str::to_owned), name: name.to_owned() })
-    }
-
-    pub fn namespace_or<'a>(&'a self, own: &'a str) -> &'a str {
-        self.namespace.as_deref().unwrap_or(own)
-    }
-}
-
-/// The cert-manager issuer named by `kafka-advertiser.io/tls-issuer: Issuer/NAME | ClusterIssuer/NAME`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuerRef {
-    pub kind: String,
-    pub name: String,
-}
-
-/// A DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63): namespace and section names.
-pub(crate) fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// A DNS-1123 subdomain (object names such as a Gateway's or an issuer's).
-pub(crate) fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AntiAffinity {
-    Required,
-    Preferred,
-    None,
-}
-
 /// Global defaults that come from flags rather than annotations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Defaults {
@@ -237,71 +74,6 @@ impl Default for Defaults {
     fn default() -> Self {
         Self { mode: Mode::Loadbalancer, cluster_domain: "cluster.local".into(), max_brokers: DEFAULT_MAX_BROKERS }
     }
-}
-
-/// A hostname template, validated at parse time so rendering cannot fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template(String);
-
-pub const PLACEHOLDERS: [&str; 4] = ["ordinal", "pod", "namespace", "statefulset"];
-
-impl Template {
-    fn parse(annotation: &'static str, s: &str) -> Result<Self, SettingsError> {
-        let mut rest = s;
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
-            let close = after.find('}').ok_or_else(|| invalid(annotation, s, "unclosed '{'"))?;
-            let name = &after[..close];
-            if !PLACEHOLDERS.contains(&name) {
-                return Err(invalid(
-                    annotation,
-                    s,
-                    format!(
-                        "unknown placeholder {{{name}}}; known: {{ordinal}}, {{pod}}, {{namespace}}, {{statefulset}}"
-                    ),
-                ));
-            }
-            rest = &after[close + 1..];
-        }
-        if rest.contains('}') {
-            return Err(invalid(annotation, s, "unmatched '}'"));
-        }
-        if s.is_empty() {
-            return Err(invalid(annotation, s, "must not be empty"));
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    pub fn render(&self, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
-        render_unchecked(&self.0, ordinal, pod, namespace, statefulset)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Render a template; unknown placeholders render as the StatefulSet name (validated templates have none).
-pub fn render_unchecked(template: &str, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> String {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').unwrap_or(after.len());
-        match &after[..close] {
-            "ordinal" => {
-                use fmt::Write;
-                let _ = write!(out, "{ordinal}");
-            }
-            "pod" => out.push_str(pod),
-            "namespace" => out.push_str(namespace),
-            _ => out.push_str(statefulset),
-        }
-        rest = after.get(close + 1..).unwrap_or("");
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Settings of one StatefulSet's brokers.
@@ -361,30 +133,9 @@ fn listener_name(
     Ok(v.to_owned())
 }
 
-pub(crate) fn is_valid_host(s: &str) -> bool {
-    if s.parse::<std::net::IpAddr>().is_ok() {
-        return true;
-    }
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
-
-/// A Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain, name ≤ 63 alphanumerics, `-`, `_`, `.`.
-fn is_label_key(s: &str) -> bool {
-    let (prefix, name) = s.rsplit_once('/').map_or((None, s), |(p, n)| (Some(p), n));
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
-    name_ok && prefix.is_none_or(|p| p.parse::<std::net::IpAddr>().is_err() && is_valid_host(p))
+/// A template annotation's value, or why it is not one.
+fn template(annotation: &'static str, value: &str) -> Result<Template, SettingsError> {
+    Template::parse(value).map_err(|reason| invalid(annotation, value, reason))
 }
 
 type Annotations = BTreeMap<String, String>;
@@ -424,8 +175,7 @@ fn parse_address(a: &Annotations) -> Result<Option<String>, SettingsError> {
 }
 
 fn parse_templates(a: &Annotations, mode: Mode) -> Result<(Option<Template>, Option<Template>), SettingsError> {
-    let hostname =
-        a.get(ANN_HOSTNAME_TEMPLATE).map(|t| Template::parse(ANN_HOSTNAME_TEMPLATE, t.trim())).transpose()?;
+    let hostname = a.get(ANN_HOSTNAME_TEMPLATE).map(|t| template(ANN_HOSTNAME_TEMPLATE, t.trim())).transpose()?;
     if let Some(t) = &hostname {
         // Every broker needs its own name, or clients are sent to the wrong broker.
         if !t.as_str().contains("{ordinal}") && !t.as_str().contains("{pod}") {
@@ -437,7 +187,7 @@ fn parse_templates(a: &Annotations, mode: Mode) -> Result<(Option<Template>, Opt
         }
     }
     let service =
-        a.get(ANN_SERVICE_NAME_TEMPLATE).map(|t| Template::parse(ANN_SERVICE_NAME_TEMPLATE, t.trim())).transpose()?;
+        a.get(ANN_SERVICE_NAME_TEMPLATE).map(|t| template(ANN_SERVICE_NAME_TEMPLATE, t.trim())).transpose()?;
     if matches!(mode, Mode::Hostname | Mode::GatewayTls) && hostname.is_none() {
         return Err(SettingsError::Missing { annotation: ANN_HOSTNAME_TEMPLATE, mode });
     }
@@ -722,103 +472,4 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn hostname_template_must_distinguish_brokers() {
-        let d = Defaults::default();
-        for t in ["kafka.example.com", "{statefulset}.{namespace}.example.com"] {
-            let e = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname"), (ANN_HOSTNAME_TEMPLATE, t)]), &d)
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(ANN_HOSTNAME_TEMPLATE) && e.contains("{ordinal} or {pod}"), "{e}");
-        }
-        for t in ["b-{ordinal}.example.com", "{pod}.kafka.example.com"] {
-            assert!(Settings::from_annotations(&ann(&[(ANN_MODE, "hostname"), (ANN_HOSTNAME_TEMPLATE, t)]), &d).is_ok());
-        }
-    }
-
-    #[test]
-    fn unspecified_address_is_refused() {
-        for a in ["0.0.0.0", "::", "[::]"] {
-            let e = Settings::from_annotations(
-                &ann(&[(ANN_MODE, "shared-address"), (ANN_ADDRESS, a)]),
-                &Defaults::default(),
-            )
-            .unwrap_err()
-            .to_string();
-            assert!(e.contains(ANN_ADDRESS) && e.contains("unspecified"), "{e}");
-        }
-    }
-
-    #[test]
-    fn port_base_plus_a_huge_ordinal_is_an_error_naming_both() {
-        let s = Settings::from_annotations(
-            &ann(&[(ANN_MODE, "shared-address"), (ANN_ADDRESS, "192.0.2.1"), (ANN_PORT_BASE, "65000")]),
-            &Defaults::default(),
-        )
-        .unwrap();
-        assert_eq!(s.external_port(535), Ok(65535));
-        for ordinal in [536, u32::MAX - 1, u32::MAX] {
-            let e = s.external_port(ordinal).unwrap_err().to_string();
-            assert!(e.contains(ANN_PORT_BASE) && e.contains(&format!("ordinal {ordinal}")), "{e}");
-        }
-    }
-
-    #[test]
-    fn defaults_apply_without_annotations() {
-        let s = Settings::from_annotations(&BTreeMap::new(), &Defaults::default()).unwrap();
-        assert_eq!(s.mode, Mode::Loadbalancer);
-        assert_eq!((s.port_base, s.port, s.node_port_base, s.internal_port), (9092, 9094, 31090, 9092));
-        assert_eq!(s.listener, "EXTERNAL");
-        assert_eq!(s.internal_listener.as_deref(), Some("INTERNAL"));
-        assert_eq!(s.anti_affinity, AntiAffinity::Required);
-        assert_eq!(s.topology_key, "kubernetes.io/hostname");
-    }
-
-    #[test]
-    fn bad_values_name_the_annotation() {
-        for (k, v) in [
-            (ANN_PORT_BASE, "nine"),
-            (ANN_PORT, "70000"),
-            (ANN_NODE_PORT_BASE, "0"),
-            (ANN_MODE, "ingress"),
-            (ANN_ANTI_AFFINITY, "sometimes"),
-            (ANN_LISTENER, "EXT://"),
-            (ANN_HOSTNAME_TEMPLATE, "b-{idx}.example.com"),
-            (ANN_ADDRESS, "not a host"),
-        ] {
-            let err = Settings::from_annotations(&ann(&[(k, v)]), &Defaults::default()).unwrap_err();
-            let msg = err.to_string();
-            assert!(msg.contains(k) && msg.contains(v), "{msg}");
-        }
-    }
-
-    #[test]
-    fn hostname_mode_requires_template() {
-        let err = Settings::from_annotations(&ann(&[(ANN_MODE, "hostname")]), &Defaults::default()).unwrap_err();
-        assert!(err.to_string().contains(ANN_HOSTNAME_TEMPLATE));
-    }
-
-    #[test]
-    fn template_renders_every_placeholder() {
-        let t = Template::parse(ANN_HOSTNAME_TEMPLATE, "{statefulset}-{ordinal}.{namespace}.x/{pod}").unwrap();
-        assert_eq!(t.render(12, "k-12", "ns", "k"), "k-12.ns.x/k-12");
-    }
-
-    #[test]
-    fn external_port_overflow_is_an_error() {
-        let s = Settings::from_annotations(
-            &ann(&[(ANN_MODE, "shared-address"), (ANN_PORT_BASE, "65530")]),
-            &Defaults::default(),
-        )
-        .unwrap();
-        assert_eq!(s.external_port(5).unwrap(), 65535);
-        assert!(s.external_port(6).unwrap_err().to_string().contains(ANN_PORT_BASE));
-    }
-}
+mod tests;
