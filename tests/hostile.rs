@@ -5,7 +5,7 @@
 //! under the Deployment's memory limit, the process alive, and valid reviews answered.
 //! `cargo test --features release --test hostile` (CI runs it after the release build).
 
-mod common;
+mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::{json, Value};
+use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// deploy/ and the chart: the webhook's `resources.limits.memory`.

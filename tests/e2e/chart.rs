@@ -5,24 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
 
 use crate::*;
 
-#[path = "../install/rbac.rs"]
-mod rbac;
+use crate::support::rbac;
 
 fn chart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser")
-}
-
-fn helm(args: &[&str]) -> (bool, String) {
-    let helm = testenv().var("KAFKA_ADVERTISER_TESTENV_HELM").to_owned();
-    let out = Command::new(&helm).args(args).output().unwrap_or_else(|e| panic!("{helm}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
 }
 
 fn docs(yaml: &str) -> Vec<Value> {

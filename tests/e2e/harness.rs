@@ -16,6 +16,10 @@ use kube::core::GroupVersionKind;
 use kube::{Api, Client, Config, ResourceExt};
 use serde_json::{json, Value};
 
+/// What the integration tests and this suite share (free ports, fixtures, the RBAC checks).
+#[path = "../support/mod.rs"]
+pub mod support;
+
 /// Where `scripts/testenv.sh` keeps its state, and what `deploy` wrote there.
 #[derive(Debug, Clone)]
 pub struct TestEnv {
@@ -450,8 +454,23 @@ pub async fn converged_env(c: &Client, ns: &str, sts: &str, n: usize, port: u16,
     .await
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+pub use support::free_port;
+
+/// Helm with `args`: whether it succeeded, and what it printed (stdout, then stderr).
+pub fn helm(args: &[&str]) -> (bool, String) {
+    let helm = testenv().var("KAFKA_ADVERTISER_TESTENV_HELM").to_owned();
+    let out = std::process::Command::new(&helm).args(args).output().unwrap_or_else(|e| panic!("{helm}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Helm against the test control plane (its kubeconfig); the test fails when helm does.
+pub fn helm_on_cluster(args: &[&str]) -> String {
+    let kubeconfig = format!("--kubeconfig={}", testenv().kubeconfig().display());
+    let all: Vec<&str> = args.iter().copied().chain([kubeconfig.as_str()]).collect();
+    let (ok, out) = helm(&all);
+    assert!(ok, "helm {args:?}: {out}");
+    out
 }
 
 /// The namespace label a [`Scoped`] replica's own webhook configuration selects.

@@ -60,15 +60,8 @@ fn product(args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn helm(args: &[&str]) -> String {
-    let env = testenv();
-    let (code, out) = run(std::process::Command::new(env.var("KAFKA_ADVERTISER_TESTENV_HELM")).args(args).args([
-        "--kubeconfig",
-        env.kubeconfig().to_str().unwrap(),
-        "-n",
-        NS,
-    ]));
-    assert_eq!(code, Some(0), "helm {args:?}: {out}");
-    out
+    let all: Vec<&str> = args.iter().copied().chain(["-n", NS]).collect();
+    helm_on_cluster(&all)
 }
 
 /// Every pod of the install Running and Ready on a runner (loopback) pod IP.

@@ -32,13 +32,7 @@ fn can_i(subject: &str, verb: &str, resource: &str, ns: &str) -> bool {
 }
 
 fn helm(args: &[&str]) {
-    let env = testenv();
-    let out = Command::new(env.var("KAFKA_ADVERTISER_TESTENV_HELM"))
-        .args(args)
-        .arg(format!("--kubeconfig={}", env.kubeconfig().display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    helm_on_cluster(args);
 }
 
 /// A kubeconfig for the test control plane that authenticates with `token` only.

@@ -12,8 +12,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::Value;
 
-#[path = "../install/rbac.rs"]
-mod rbac;
+use crate::support::rbac;
 
 fn kustomize(dir: &str) -> Vec<Value> {
     let out = Command::new("kubectl")

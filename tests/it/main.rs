@@ -1,8 +1,8 @@
 //! The always-on integration tests, one binary (each test binary links the whole crate: eleven
 //! cost CI minutes and disk). `cargo test --test it [module::]`.
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod address_view;
 mod annotations;

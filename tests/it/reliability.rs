@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 async fn post_fixture(c: &reqwest::Client, url: &str, name: &str) -> Value {

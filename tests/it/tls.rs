@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::support::*;
 use serde_json::Value;
 
 async fn admit_ok(c: &reqwest::Client, url: &str) -> Result<(), String> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::*;
+use crate::support::*;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 

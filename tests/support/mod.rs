@@ -1,5 +1,8 @@
-//! Test harness: runs the real binary on loopback with generated certificates.
+//! What the integration tests (`it`, `hostile`) and the e2e suite share: the real binary on
+//! loopback with generated certificates, free ports, fixtures, and the RBAC checks of an install.
 #![allow(dead_code)]
+
+pub mod rbac;
 
 use std::io::Read;
 use std::net::TcpListener;
