@@ -34,3 +34,74 @@ pub fn desired_in(
 ) -> Result<Desired<'static>, IntentError> {
     Ok(desired::desired(intent_in(sts, defaults, view)?)?)
 }
+
+/// A StatefulSet fixture, opted in: `app: <name>` selects its pods, one container `kafka`.
+/// `StatefulSetFixture::new("events", "prod").replicas(3).annotations(json!({..})).build()`.
+pub struct StatefulSetFixture(serde_json::Value);
+
+impl StatefulSetFixture {
+    pub fn new(name: &str, namespace: &str) -> Self {
+        StatefulSetFixture(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("{name}-uid")},
+            "spec": {
+                "replicas": 1, "serviceName": format!("{name}-hs"),
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name, crate::names::ENABLED_LABEL: "true"}},
+                    "spec": {"containers": [{"name": "kafka", "image": "apache/kafka"}]}
+                }
+            }
+        }))
+    }
+
+    pub fn uid(mut self, uid: &str) -> Self {
+        self.0["metadata"]["uid"] = uid.into();
+        self
+    }
+
+    pub fn replicas(mut self, replicas: i32) -> Self {
+        self.0["spec"]["replicas"] = replicas.into();
+        self
+    }
+
+    /// `spec.ordinals.start`, when given.
+    pub fn start(mut self, start: Option<i32>) -> Self {
+        if let Some(s) = start {
+            self.0["spec"]["ordinals"] = serde_json::json!({"start": s});
+        }
+        self
+    }
+
+    pub fn service_name(mut self, headless: &str) -> Self {
+        self.0["spec"]["serviceName"] = headless.into();
+        self
+    }
+
+    /// The pod template's annotations.
+    pub fn annotations(mut self, annotations: serde_json::Value) -> Self {
+        self.0["spec"]["template"]["metadata"]["annotations"] = annotations;
+        self
+    }
+
+    /// The broker container (replacing the default one).
+    pub fn container(mut self, container: serde_json::Value) -> Self {
+        self.0["spec"]["template"]["spec"]["containers"] = serde_json::json!([container]);
+        self
+    }
+
+    pub fn build(self) -> StatefulSet {
+        serde_json::from_value(self.0).expect("a valid StatefulSet")
+    }
+}
+
+/// The bytes of a review in `tests/fixtures/` (shared with the integration tests' `fixture`).
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A review in `tests/fixtures/`, parsed.
+pub fn fixture(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&fixture_bytes(name)).expect("a JSON fixture")
+}

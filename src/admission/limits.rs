@@ -257,5 +257,4 @@ pub(crate) struct HeadRequest {
 }
 
 #[cfg(test)]
-#[path = "limits_tests.rs"]
 mod tests;

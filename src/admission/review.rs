@@ -348,9 +348,7 @@ mod tests {
     use super::*;
     use crate::mutate::NoAddresses;
 
-    fn fixture_bytes(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    }
+    use crate::testing::fixture_bytes;
 
     /// kube-apiserver's field order (object last) and any other order decide the same.
     #[test]

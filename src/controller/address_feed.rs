@@ -234,3 +234,6 @@ pub fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
         .map(|s| s.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0).max(0) as u32);
     book.set_ordinal_start(ns, name, start);
 }
+
+#[cfg(test)]
+mod tests;

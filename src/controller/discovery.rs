@@ -88,3 +88,6 @@ pub fn external_bootstrap(d: &Desired, endpoints: &BTreeMap<u32, String>) -> Opt
     let all = d.replicas > 0 && d.ordinals().all(|o| endpoints.contains_key(&o));
     all.then(|| endpoints.values().cloned().collect::<Vec<_>>().join(","))
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

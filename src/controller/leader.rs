@@ -187,3 +187,6 @@ pub(super) fn became_leader(rx: watch::Receiver<bool>) -> impl futures::Stream<I
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

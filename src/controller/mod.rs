@@ -88,6 +88,3 @@ pub const SETTINGS_RBAC: Right = ("", "configmaps", &["get", "create", "patch"])
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod bounds_tests;

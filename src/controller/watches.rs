@@ -475,5 +475,4 @@ fn pod_addresses(pod: &Pod) -> Option<u64> {
 }
 
 #[cfg(test)]
-#[path = "watches_tests.rs"]
 mod tests;

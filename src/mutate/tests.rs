@@ -27,10 +27,7 @@ impl AddressLookup for Map {
     }
 }
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::testing::fixture;
 
 fn fixture_pod(name: &str) -> Value {
     fixture(name)["request"]["object"].clone()

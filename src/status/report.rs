@@ -251,5 +251,4 @@ fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
 }
 
 #[cfg(test)]
-#[path = "report_tests.rs"]
 mod tests;

@@ -3,26 +3,20 @@
 use super::*;
 use crate::spec::settings::Defaults;
 use crate::testing::desired;
+use crate::testing::StatefulSetFixture;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 
 fn sts(replicas: i32, start: Option<i32>, annotations: Value) -> StatefulSet {
-    let mut v = json!({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "events", "namespace": "prod", "uid": "uid-1"},
-        "spec": {
-            "replicas": replicas, "serviceName": "events-hs",
-            "selector": {"matchLabels": {"app": "events"}},
-            "template": {
-                "metadata": {"labels": {"app": "events", ENABLED_LABEL: "true"}, "annotations": annotations},
-                "spec": {"containers": [{"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}]}
-            }
-        }
-    });
-    if let Some(s) = start {
-        v["spec"]["ordinals"] = json!({"start": s});
-    }
-    serde_json::from_value(v).unwrap()
+    StatefulSetFixture::new("events", "prod")
+        .uid("uid-1")
+        .replicas(replicas)
+        .start(start)
+        .annotations(annotations)
+        .container(
+            json!({"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}),
+        )
+        .build()
 }
 
 fn spec(s: &Service) -> &ServiceSpec {

@@ -6,6 +6,7 @@ use crate::controller::kinds::GATEWAY_GROUP;
 use crate::names::{ANN_BOOTSTRAP_HOSTNAME, ANN_MANAGE_LISTENERS, ORDINAL_LABEL, ROLE_LABEL};
 use crate::spec::settings::Defaults;
 use crate::testing::desired;
+use crate::testing::StatefulSetFixture;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::DynamicObject;
 use kube::ResourceExt;
@@ -13,22 +14,15 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn sts(replicas: i32, start: Option<i32>, namespace: &str, annotations: Value) -> StatefulSet {
-    let mut v = json!({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "events", "namespace": namespace, "uid": "uid-1"},
-        "spec": {
-            "replicas": replicas, "serviceName": "events-hs",
-            "selector": {"matchLabels": {"app": "events"}},
-            "template": {
-                "metadata": {"labels": {"app": "events", "kafka-advertiser.io/enabled": "true"}, "annotations": annotations},
-                "spec": {"containers": [{"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}]}
-            }
-        }
-    });
-    if let Some(s) = start {
-        v["spec"]["ordinals"] = json!({"start": s});
-    }
-    serde_json::from_value(v).unwrap()
+    StatefulSetFixture::new("events", namespace)
+        .uid("uid-1")
+        .replicas(replicas)
+        .start(start)
+        .annotations(annotations)
+        .container(
+            json!({"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}),
+        )
+        .build()
 }
 
 /// The default: listeners in a ListenerSet.

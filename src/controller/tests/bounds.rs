@@ -6,18 +6,18 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
-use super::observe::Observed;
-use super::plan::tests::plan_in;
-use super::plan::ProblemSet;
+use crate::controller::observe::Observed;
+use crate::controller::plan::tests::plan_in;
+use crate::controller::plan::ProblemSet;
 use crate::mutate::{mutate, AddressBook, Defaults, MutateError, RequestNames};
 use crate::spec::class::Class;
 use crate::spec::TooManyBrokers;
 
 fn sts(replicas: i32, annotations: Value) -> k8s_openapi::api::apps::v1::StatefulSet {
-    super::tests::statefulset(replicas, annotations)
+    crate::controller::tests::statefulset(replicas, annotations)
 }
 
-fn warnings(p: &super::plan::Plan) -> Vec<(&'static str, String)> {
+fn warnings(p: &crate::controller::plan::Plan) -> Vec<(&'static str, String)> {
     let template =
         p.problems.iter().find(|(set, _)| *set == ProblemSet::Template).map(|(_, n)| n.clone()).unwrap_or_default();
     template.into_iter().map(|n| (n.reason, n.note)).collect()
@@ -35,7 +35,7 @@ fn a_huge_replica_count_builds_only_the_capped_brokers_and_says_so() {
         &Defaults::default(),
         &AddressBook::new(),
     );
-    let services = p.apply.iter().filter(|a| a.kind == super::kinds::Kind::Service).count();
+    let services = p.apply.iter().filter(|a| a.kind == crate::controller::kinds::Kind::Service).count();
     assert_eq!(services, 256);
     let w = warnings(&p);
     let (_, note) = w.iter().find(|(r, _)| *r == "TooManyBrokers").expect("a TooManyBrokers Warning");
@@ -68,7 +68,7 @@ fn a_class_lowers_the_cap_and_never_raises_it() {
     let s = sts(5, json!({"kafka-advertiser.io/class": "small"}));
     let p = plan_in(&Observed::new(Arc::new(s), &Defaults::default(), &book), &Defaults::default(), &book);
     let services: Vec<&str> =
-        p.apply.iter().filter(|a| a.kind == super::kinds::Kind::Service).map(|a| a.name.as_str()).collect();
+        p.apply.iter().filter(|a| a.kind == crate::controller::kinds::Kind::Service).map(|a| a.name.as_str()).collect();
     assert_eq!(services, ["kafka-0-external", "kafka-1-external", "kafka-2-external"]);
     assert!(warnings(&p).iter().any(|(r, n)| *r == "TooManyBrokers" && n.contains("cap of 3")), "{:?}", warnings(&p));
 }
@@ -130,7 +130,7 @@ fn service_maps_refuse_yaml_anchors_and_aliases() {
 
 #[test]
 fn the_service_cache_drops_large_foreign_annotations_and_keeps_what_is_read() {
-    use super::address_feed::{slim_service, CACHED_ANNOTATION_MAX};
+    use crate::controller::address_feed::{slim_service, CACHED_ANNOTATION_MAX};
     let mut svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
         "metadata": {"name": "junk-1", "annotations": {
             "junk": "x".repeat(250_000),
@@ -156,14 +156,14 @@ fn the_service_cache_drops_large_foreign_annotations_and_keeps_what_is_read() {
 
 #[test]
 fn the_webhook_reads_a_statefulset_without_building_its_template() {
-    use super::webhook_watches::SlimStatefulSet;
+    use crate::controller::webhook_watches::SlimStatefulSet;
     let mut v = serde_json::to_value(sts(3, json!({}))).unwrap();
     v["spec"]["ordinals"] = json!({"start": 5});
     v["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("x".repeat(1 << 20));
     let slim: SlimStatefulSet = serde_json::from_value(v).unwrap();
     let s = slim.into_statefulset();
     let book = AddressBook::new();
-    super::address_feed::publish_selector(&book, &s, false);
+    crate::controller::address_feed::publish_selector(&book, &s, false);
     use crate::mutate::AddressLookup;
     assert_eq!(book.ordinal_start("streaming", "kafka"), Some(5));
     assert_eq!(book.template_containers("streaming", "kafka").unwrap().to_vec(), ["kafka"]);
@@ -209,26 +209,34 @@ fn only_the_brokers_own_service_gives_it_an_address() {
     let book = AddressBook::new();
     book.mark_synced();
     // Forged: right labels, the StatefulSet's UID, a wrong name; and the right name, no owner.
-    super::address_feed::apply(&book, &svc("evil", Some("sts-uid"), "192.0.2.66", json!({})), false);
-    super::address_feed::apply(&book, &svc("kafka-0-external", None, "192.0.2.67", json!({})), false);
+    crate::controller::address_feed::apply(&book, &svc("evil", Some("sts-uid"), "192.0.2.66", json!({})), false);
+    crate::controller::address_feed::apply(&book, &svc("kafka-0-external", None, "192.0.2.67", json!({})), false);
     let e = advertised(&book).unwrap_err();
     assert!(e.contains("kafka-0-external") && e.contains("does not exist yet"), "{e}");
     // A gateway-address on a ClusterIP Service claiming the broker, in loadbalancer mode: not read either.
     let gw = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "192.0.2.68"}}, "spec": {"type": "ClusterIP"}});
-    super::address_feed::apply(&book, &svc("kafka-0-external-x", Some("sts-uid"), "192.0.2.69", gw), false);
+    crate::controller::address_feed::apply(&book, &svc("kafka-0-external-x", Some("sts-uid"), "192.0.2.69", gw), false);
     assert!(advertised(&book).is_err());
     // The broker's own Service: its address, whatever the others say.
-    super::address_feed::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), false);
+    crate::controller::address_feed::apply(
+        &book,
+        &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})),
+        false,
+    );
     let a = advertised(&book).unwrap();
     assert!(a.contains("203.0.113.10") && !a.contains("192.0.2."), "{a}");
     // The forged one deleted or not, the real one deleted: waits again.
-    super::address_feed::apply(&book, &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})), true);
+    crate::controller::address_feed::apply(
+        &book,
+        &svc("kafka-0-external", Some("sts-uid"), "203.0.113.10", json!({})),
+        true,
+    );
     assert!(advertised(&book).is_err());
 }
 
 #[test]
 fn cached_pods_configmaps_and_routes_keep_what_is_read_and_no_tenants_large_strings() {
-    use super::watches::{slim_configmap, slim_dynamic, slim_pod};
+    use crate::controller::watches::{slim_configmap, slim_dynamic, slim_pod};
     // A broker pod with a 1 MB env value, a long command and a large foreign annotation.
     let mut v = serde_json::to_value(pod(0)).unwrap();
     v["metadata"]["annotations"]["junk"] = json!("z".repeat(200_000));

@@ -3,18 +3,16 @@
 use super::*;
 use crate::mutate::NoAddresses;
 use crate::status::view::render;
+use crate::testing::StatefulSetFixture;
 use serde_json::{json, Value};
 
 fn sts(replicas: i32) -> StatefulSet {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "orders", "namespace": "shop", "uid": "u1"},
-        "spec": {"replicas": replicas, "serviceName": "orders-hs", "selector": {"matchLabels": {"app": "orders"}},
-            "template": {"metadata": {"labels": {"app": "orders", "kafka-advertiser.io/enabled": "true"}},
-                "spec": {"containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
-                    "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}}}
-    }))
-    .unwrap()
+    StatefulSetFixture::new("orders", "shop")
+        .uid("u1")
+        .replicas(replicas)
+        .container(json!({"name": "kafka", "image": "apache/kafka:4.1.1",
+            "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}))
+        .build()
 }
 
 fn service(o: u32, ip: Option<&str>) -> Service {
