@@ -135,9 +135,10 @@ fn every_event_reason_is_in_the_troubleshooting_table() {
     while let Some(dir) = dirs.pop() {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() {
+            // Test code (`tests.rs`, a `tests/` folder) names reasons it expects, not ones it records.
+            if p.is_dir() && !p.ends_with("tests") {
                 dirs.push(p);
-            } else if !p.file_name().unwrap().to_string_lossy().ends_with("tests.rs") {
+            } else if p.is_file() && !p.file_name().unwrap().to_string_lossy().ends_with("tests.rs") {
                 files.push(p);
             }
         }
