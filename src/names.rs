@@ -20,7 +20,7 @@ pub const ROLE_LABEL: &str = "kafka-advertiser.io/role";
 /// Written by the webhook on a pod: the listener entries it advertised.
 pub const ANN_ADVERTISED: &str = "kafka-advertiser.io/advertised";
 /// On the objects the controller owns: a hash of the intent it last applied (see
-/// `controller::plan::unchanged`: an object whose cache holds the same intent is not sent again).
+/// `controller::fingerprint::in_place`: an object whose cache holds the same intent is not sent again).
 pub const ANN_INTENT: &str = "kafka-advertiser.io/intent";
 
 // Settings only the controller reads (Services, routes, certificates): pod template, or the

@@ -2,8 +2,8 @@
 //! step with each opted-in StatefulSet, and the address view the webhook reads. Every replica
 //! keeps the caches; only the leader writes.
 //!
-//! A reconcile is observe → plan → apply → report ([`reconcile`]); the module graph runs one way:
-//! `names` ← `kinds` ← `desired` ← `gateway` ← `plan` ← `apply`/`report` ← `reconcile` ← `watches`.
+//! A reconcile is observe → plan → apply → report ([`reconcile`]). The imports run one way (the
+//! layers and the order are in docs/ARCHITECTURE.md; `tests/it/module_graph.rs` checks them).
 
 pub mod address_feed;
 pub mod apply;

@@ -165,3 +165,39 @@ fn every_event_reason_is_in_the_troubleshooting_table() {
     assert!(missing.is_empty(), "Event reasons docs/troubleshooting.md does not explain: {missing:?}");
     assert!(unknown.is_empty(), "reasons docs/troubleshooting.md explains that the code does not record: {unknown:?}");
 }
+
+/// docs/ARCHITECTURE.md's module map names every source file under `src/` (itself or its folder),
+/// and every file or folder it names exists.
+#[test]
+fn the_module_map_matches_src() {
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).unwrap();
+    let table = doc.split("## Module map").nth(1).and_then(|t| t.split("\n## ").next()).expect("the module map");
+    let entries: Vec<String> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    assert!(entries.len() > 30, "{entries:?}");
+    let in_src = |e: &str| root().join("src").join(e);
+    for e in &entries {
+        assert!(in_src(e).exists() || root().join(e).exists(), "the module map names {e}, which does not exist");
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for f in std::fs::read_dir(dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.is_dir() && !p.ends_with("tests") {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.to_string_lossy().ends_with("tests.rs") {
+                files.push(p.strip_prefix(root().join("src")).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let missing: Vec<&String> = files
+        .iter()
+        .filter(|f| !entries.iter().any(|e| e == *f || (e.ends_with('/') && f.starts_with(e.as_str()))))
+        .collect();
+    assert!(missing.is_empty(), "source files docs/ARCHITECTURE.md's module map does not name: {missing:?}");
+}
