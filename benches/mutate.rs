@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kafka_advertiser::admission::review::review;
-use kafka_advertiser::mutate::{mutate_view, AddressBook, Defaults, PodView, RequestNames};
+use kafka_advertiser::mutate::{mutate_view, ClusterView, Defaults, PodView, RequestNames};
 use serde_json::{json, Value};
 
 #[global_allocator]
@@ -63,8 +63,8 @@ fn fixture_input() -> Input {
     input(fixture("kafka-1-seed-shared-address"))
 }
 
-fn book() -> AddressBook {
-    let b = AddressBook::new();
+fn book() -> ClusterView {
+    let b = ClusterView::new();
     b.set("streaming", "kafka", 0, Some("203.0.113.10"));
     b
 }

@@ -30,7 +30,7 @@ pub enum CheckError {
 
 /// One check's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
+pub struct CheckResult {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
@@ -39,16 +39,16 @@ pub struct Outcome {
     pub fix: Option<String>,
 }
 
-fn pass(name: &'static str, detail: String) -> Outcome {
-    Outcome { name, ok: true, detail, fix: None }
+fn pass(name: &'static str, detail: String) -> CheckResult {
+    CheckResult { name, ok: true, detail, fix: None }
 }
 
-fn fail(name: &'static str, detail: String, fix: String) -> Outcome {
-    Outcome { name, ok: false, detail, fix: Some(fix) }
+fn fail(name: &'static str, detail: String, fix: String) -> CheckResult {
+    CheckResult { name, ok: false, detail, fix: Some(fix) }
 }
 
 /// The ExternalAccessClass CRD is installed and Established.
-pub fn judge_crd(crd: Option<&CustomResourceDefinition>) -> Outcome {
+pub fn judge_crd(crd: Option<&CustomResourceDefinition>) -> CheckResult {
     let established = crd
         .and_then(|c| c.status.as_ref())
         .and_then(|s| s.conditions.as_ref())
@@ -67,7 +67,10 @@ pub fn judge_crd(crd: Option<&CustomResourceDefinition>) -> Outcome {
 }
 
 /// The webhook configuration exists and carries a CA bundle; returns its first webhook's client config.
-pub fn judge_webhook(name: &str, mwc: Option<&MutatingWebhookConfiguration>) -> (Outcome, Option<WebhookClientConfig>) {
+pub fn judge_webhook(
+    name: &str,
+    mwc: Option<&MutatingWebhookConfiguration>,
+) -> (CheckResult, Option<WebhookClientConfig>) {
     let Some(w) = mwc.and_then(|m| m.webhooks.as_ref()).and_then(|w| w.first()) else {
         let fix =
             "install kafka-advertiser (helm install, or kubectl apply -k deploy), or pass --webhook-configuration";
@@ -94,7 +97,7 @@ pub fn judge_webhook(name: &str, mwc: Option<&MutatingWebhookConfiguration>) -> 
 }
 
 /// A controller replica holds the Lease and renewed it within its duration.
-pub fn judge_lease(name: &str, lease: Option<&Lease>, now: k8s_openapi::jiff::Timestamp) -> Outcome {
+pub fn judge_lease(name: &str, lease: Option<&Lease>, now: k8s_openapi::jiff::Timestamp) -> CheckResult {
     let fix = "check the controller's pods and logs (kubectl -n NAMESPACE get pods -l app.kubernetes.io/component=controller)";
     let Some(spec) = lease.and_then(|l| l.spec.as_ref()) else {
         return fail("leader", format!("Lease {name} does not exist: no controller has run"), fix.into());
@@ -112,7 +115,7 @@ pub fn judge_lease(name: &str, lease: Option<&Lease>, now: k8s_openapi::jiff::Ti
 }
 
 /// The serving certificate is valid for more than [`EXPIRY_MARGIN`].
-pub fn judge_expiry(not_after: i64, now: i64) -> Outcome {
+pub fn judge_expiry(not_after: i64, now: i64) -> CheckResult {
     let days = (not_after - now) / 86_400;
     if not_after - now > EXPIRY_MARGIN {
         pass("certificate", format!("the serving certificate expires in {days} days"))
@@ -124,7 +127,7 @@ pub fn judge_expiry(not_after: i64, now: i64) -> Outcome {
 }
 
 /// The dry-run pod came back with the listeners the webhook injects.
-pub fn judge_dry_run(result: Result<Pod, String>) -> Outcome {
+pub fn judge_dry_run(result: Result<Pod, String>) -> CheckResult {
     match result {
         Ok(pod) => match pod.metadata.annotations.as_ref().and_then(|a| a.get(ANN_ADVERTISED)) {
             Some(a) => pass("admission", format!("a dry-run broker pod came back mutated, advertising {a}")),
@@ -143,7 +146,7 @@ pub fn judge_dry_run(result: Result<Pod, String>) -> Outcome {
 }
 
 /// The verdicts as text (one line each, the fix below a failure) or JSON.
-pub fn render(outcomes: &[Outcome], output: CheckOutput) -> String {
+pub fn render(outcomes: &[CheckResult], output: CheckOutput) -> String {
     let ok = outcomes.iter().all(|o| o.ok);
     if output == CheckOutput::Json {
         let v = serde_json::json!({"ok": ok, "checks": outcomes});
@@ -179,7 +182,7 @@ pub async fn user_client(kubeconfig: Option<&std::path::Path>, context: Option<&
 }
 
 /// Run every check; with `--wait`, again until all pass or the time is up.
-pub async fn check(args: &CheckArgs) -> Result<Vec<Outcome>, CheckError> {
+pub async fn check(args: &CheckArgs) -> Result<Vec<CheckResult>, CheckError> {
     let client = client(args).await?;
     let deadline = Instant::now() + args.wait;
     loop {
@@ -191,7 +194,7 @@ pub async fn check(args: &CheckArgs) -> Result<Vec<Outcome>, CheckError> {
     }
 }
 
-async fn once(client: &Client, args: &CheckArgs) -> Vec<Outcome> {
+async fn once(client: &Client, args: &CheckArgs) -> Vec<CheckResult> {
     let crd = Api::<CustomResourceDefinition>::all(client.clone()).get_opt(CRD).await.ok().flatten();
     let mwc = Api::<MutatingWebhookConfiguration>::all(client.clone())
         .get_opt(&args.webhook_configuration)
@@ -215,7 +218,7 @@ async fn once(client: &Client, args: &CheckArgs) -> Vec<Outcome> {
 
 /// The CA bundle verifies the serving certificate (fetched from the URL, or read from the Secret
 /// behind the Service), and how long it has left.
-async fn serving(client: &Client, args: &CheckArgs, cc: &WebhookClientConfig) -> Vec<Outcome> {
+async fn serving(client: &Client, args: &CheckArgs, cc: &WebhookClientConfig) -> Vec<CheckResult> {
     let ca = cc.ca_bundle.as_ref().map(|b| b.0.clone()).unwrap_or_default();
     let chain = match (&cc.url, &cc.service) {
         (Some(url), _) => fetch_chain(url, &ca).await,

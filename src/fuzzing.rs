@@ -3,12 +3,12 @@
 
 use crate::admission::review::{review, ReviewError};
 use crate::mutate::listeners::{entry_name, merge, Listener};
-use crate::mutate::{AddressBook, Defaults};
+use crate::mutate::{ClusterView, Defaults};
 
 /// bytes → decode → mutate → encode response. The response must be a JSON AdmissionReview whose
 /// patch (if any) applies to the request's object.
 pub fn admission(data: &[u8]) {
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.set("streaming", "kafka", 0, Some("203.0.113.10"));
     book.mark_synced();
     let decision = match review(data, &Defaults::default(), &book) {

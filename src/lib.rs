@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod admission;
 pub mod check;
+pub mod cluster_view;
 pub mod config;
 pub mod controller;
 pub mod fuzzing;
@@ -32,7 +33,7 @@ use crate::admin::Readiness;
 use crate::admission::server::ServerOptions;
 use crate::config::{Cli, Command, LogFormat, Role, ServeArgs};
 use crate::metrics::Metrics;
-use crate::mutate::AddressBook;
+use crate::mutate::ClusterView;
 
 fn init_logging(format: LogFormat, level: &str) {
     let filter =
@@ -160,7 +161,7 @@ async fn shutdown_signal(stop: CancellationToken, readiness: Arc<Readiness>, del
 }
 
 /// The controller's own settings, from its command line.
-fn controller_settings(serve: &ServeArgs) -> controller::Settings {
+fn controller_settings(serve: &ServeArgs) -> controller::ControllerConfig {
     let args = &serve.controller;
     let t = &args.self_tls;
     let self_tls = (!t.self_tls_secret.is_empty()).then(|| selftls::SelfTls {
@@ -173,7 +174,7 @@ fn controller_settings(serve: &ServeArgs) -> controller::Settings {
         lifetimes: selftls::Lifetimes { ca: t.self_tls_ca_validity, serving: t.self_tls_validity },
         interval: t.self_tls_interval,
     });
-    controller::Settings {
+    controller::ControllerConfig {
         namespaces: args.namespaces.clone(),
         identity: args.identity.clone(),
         lease: controller::LeaseSettings {
@@ -191,7 +192,7 @@ fn controller_settings(serve: &ServeArgs) -> controller::Settings {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
-    let addresses = AddressBook::scoped(args.controller.namespaces.clone());
+    let addresses = ClusterView::scoped(args.controller.namespaces.clone());
     addresses.set_tenancy(args.tenancy);
     let stop = CancellationToken::new();
     tokio::spawn(shutdown_signal(stop.clone(), readiness.clone(), args.server.shutdown_delay));

@@ -10,7 +10,7 @@ use prometheus_client::registry::Registry;
 /// What the webhook did with one admission request.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 #[repr(usize)]
-pub enum Outcome {
+pub enum AdmissionResult {
     /// Opted-in pod, patch returned.
     Patched,
     /// Opted-in pod that already had everything (re-invocation).
@@ -25,32 +25,38 @@ pub enum Outcome {
     Busy,
 }
 
-impl Outcome {
+impl AdmissionResult {
     /// Every outcome, in declaration order (`as usize` indexes it).
-    pub const ALL: [Outcome; 6] =
-        [Outcome::Patched, Outcome::Unchanged, Outcome::Skipped, Outcome::Denied, Outcome::Error, Outcome::Busy];
+    pub const ALL: [AdmissionResult; 6] = [
+        AdmissionResult::Patched,
+        AdmissionResult::Unchanged,
+        AdmissionResult::Skipped,
+        AdmissionResult::Denied,
+        AdmissionResult::Error,
+        AdmissionResult::Busy,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Patched => "patched",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Skipped => "skipped",
-            Outcome::Denied => "denied",
-            Outcome::Error => "error",
-            Outcome::Busy => "busy",
+            AdmissionResult::Patched => "patched",
+            AdmissionResult::Unchanged => "unchanged",
+            AdmissionResult::Skipped => "skipped",
+            AdmissionResult::Denied => "denied",
+            AdmissionResult::Error => "error",
+            AdmissionResult::Busy => "busy",
         }
     }
 }
 
-impl EncodeLabelValue for Outcome {
+impl EncodeLabelValue for AdmissionResult {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
         EncodeLabelValue::encode(&self.as_str(), encoder)
     }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: Outcome,
+pub struct AdmissionResultLabels {
+    pub outcome: AdmissionResult,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -137,7 +143,7 @@ impl PerStatefulSet {
 pub struct Metrics {
     registry: Registry,
     /// The five admission counters, resolved once (no family lookup per request).
-    by_outcome: [Counter; Outcome::ALL.len()],
+    by_outcome: [Counter; AdmissionResult::ALL.len()],
     pub latency: Histogram,
     pub cert_not_after: Gauge,
     pub cert_reloads: Family<ResultLabels, Counter>,
@@ -160,7 +166,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("kafka_advertiser");
-        let requests = Family::<OutcomeLabels, Counter>::default();
+        let requests = Family::<AdmissionResultLabels, Counter>::default();
         registry.register("admission_requests", "Admission requests by outcome", requests.clone());
         // 50 µs .. ~1.6 s
         let latency = Histogram::new((0..16).map(|i| 0.00005 * 2f64.powi(i)));
@@ -200,7 +206,8 @@ impl Metrics {
         for reason in crate::mutate::DENIAL_REASONS {
             drop(denials.get_or_create(&ReasonLabels { reason }));
         }
-        let by_outcome = Outcome::ALL.map(|outcome| requests.get_or_create(&OutcomeLabels { outcome }).clone());
+        let by_outcome =
+            AdmissionResult::ALL.map(|outcome| requests.get_or_create(&AdmissionResultLabels { outcome }).clone());
         Self {
             registry,
             by_outcome,
@@ -223,8 +230,8 @@ impl Metrics {
         self.denials.get_or_create(&ReasonLabels { reason }).inc();
     }
 
-    pub fn admission(&self, outcome: Outcome, seconds: f64) {
-        debug_assert_eq!(Outcome::ALL[outcome as usize], outcome);
+    pub fn admission(&self, outcome: AdmissionResult, seconds: f64) {
+        debug_assert_eq!(AdmissionResult::ALL[outcome as usize], outcome);
         self.by_outcome[outcome as usize].inc();
         self.latency.observe(seconds);
     }
@@ -283,11 +290,11 @@ mod tests {
     #[test]
     fn every_outcome_is_counted_under_its_own_label() {
         let m = Metrics::new();
-        for o in Outcome::ALL {
+        for o in AdmissionResult::ALL {
             m.admission(o, 0.001);
         }
         let text = m.encode();
-        for o in Outcome::ALL {
+        for o in AdmissionResult::ALL {
             assert!(text.contains(&format!("outcome=\"{}\"}} 1", o.as_str())), "{o:?}: {text}");
         }
     }

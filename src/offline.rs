@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::admission::review;
 use crate::config::{CertsArgs, MutateArgs, MutateOutput, PreviewArgs, PreviewOutput};
 use crate::controller::desired;
-use crate::mutate::{self, AddressLookup, Defaults, MutateError, RequestNames};
+use crate::mutate::{self, ClusterLookup, Defaults, MutateError, RequestNames};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
@@ -75,7 +75,7 @@ impl crate::spec::class::ClassSource for AnyStatefulSet {
     }
 }
 
-impl AddressLookup for AnyStatefulSet {
+impl ClusterLookup for AnyStatefulSet {
     fn address(&self, _: &str, _: &str, ordinal: u32) -> Option<std::sync::Arc<str>> {
         self.0.iter().rev().find(|(o, _)| *o == ordinal).map(|(_, h)| std::sync::Arc::from(h.as_str()))
     }

@@ -20,14 +20,14 @@ use http_body_util::BodyExt;
 use tracing::field::Empty;
 
 use self::limits::Measure;
-use crate::metrics::{Metrics, Outcome};
-use crate::mutate::{AddressBook, Defaults};
+use crate::metrics::{AdmissionResult, Metrics};
+use crate::mutate::{ClusterView, Defaults};
 
 /// Shared state of the admission handler.
 #[derive(Clone)]
 pub struct WebhookState {
     pub defaults: Arc<Defaults>,
-    pub addresses: AddressBook,
+    pub addresses: ClusterView,
     pub metrics: Arc<Metrics>,
     /// Largest accepted body, bytes (larger: 413, without buffering it).
     pub max_body: usize,
@@ -56,7 +56,7 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
     let (parts, body) = req.into_parts();
     let (version, headers) = (parts.version, &parts.headers);
     let fail = |code: StatusCode, msg: String| {
-        s.metrics.admission(Outcome::Error, start.elapsed().as_secs_f64());
+        s.metrics.admission(AdmissionResult::Error, start.elapsed().as_secs_f64());
         tracing::warn!(status = code.as_u16(), error = %msg, "admission request rejected");
         let mut r = plain(code, msg);
         // A body we did not read to the end leaves an HTTP/1.1 connection unusable: say so.
@@ -127,7 +127,7 @@ async fn mutate(State(s): State<WebhookState>, req: axum::extract::Request) -> R
 
 /// 429 with Retry-After: the budget is taken (`budget`); on HTTP/1.1 the connection closes.
 fn busy(metrics: &Metrics, start: Instant, version: Version, e: &budget::Busy) -> Response {
-    metrics.admission(Outcome::Busy, start.elapsed().as_secs_f64());
+    metrics.admission(AdmissionResult::Busy, start.elapsed().as_secs_f64());
     tracing::warn!(status = 429, error = %e, "admission request refused: busy");
     let mut r = plain(StatusCode::TOO_MANY_REQUESTS, e.to_string());
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

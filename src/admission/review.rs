@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::limits::{self, Head, Limits, Measure, OverLimit};
-use crate::metrics::Outcome;
-use crate::mutate::{self, AddressLookup, Defaults, Mutation, PodView, RequestNames};
+use crate::metrics::AdmissionResult;
+use crate::mutate::{self, ClusterLookup, Defaults, Mutation, PodView, RequestNames};
 
 /// The request as far as we need it, read in one pass. kube-apiserver writes `kind` and
 /// `operation` before `object`, so by the time the object arrives we know whether it is a Pod
@@ -181,7 +181,7 @@ pub enum ReviewError {
 /// The decision on one review, encoded and ready to send.
 #[derive(Debug)]
 pub struct Decision {
-    pub outcome: Outcome,
+    pub outcome: AdmissionResult,
     pub body: Vec<u8>,
     pub uid: String,
     pub namespace: String,
@@ -194,7 +194,7 @@ pub struct Decision {
 }
 
 /// Decide one AdmissionReview body under the default [`Limits`].
-pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -> Result<Decision, ReviewError> {
+pub fn review(body: &[u8], defaults: &Defaults, addresses: &dyn ClusterLookup) -> Result<Decision, ReviewError> {
     review_limited(body, Limits::default(), defaults, addresses)
 }
 
@@ -203,7 +203,7 @@ pub fn review_limited(
     body: &[u8],
     limits: Limits,
     defaults: &Defaults,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
 ) -> Result<Decision, ReviewError> {
     match limits::measure(body, limits) {
         Measure::Within(_) => decide(body, defaults, addresses),
@@ -222,7 +222,7 @@ pub fn refuse(body: &[u8], over: &OverLimit) -> Result<Decision, ReviewError> {
     }
     let req = head.request.ok_or(ReviewError::NoRequest)?;
     let mut decision = Decision {
-        outcome: Outcome::Denied,
+        outcome: AdmissionResult::Denied,
         body: Vec::new(),
         uid: req.uid,
         namespace: String::new(),
@@ -236,7 +236,7 @@ pub fn refuse(body: &[u8], over: &OverLimit) -> Result<Decision, ReviewError> {
 }
 
 /// Decide one AdmissionReview body already measured within the limits.
-pub fn decide(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -> Result<Decision, ReviewError> {
+pub fn decide(body: &[u8], defaults: &Defaults, addresses: &dyn ClusterLookup) -> Result<Decision, ReviewError> {
     let review: ReviewIn<'_> = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     let api_version = review.api_version.as_deref().unwrap_or("admission.k8s.io/v1");
     if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
@@ -246,7 +246,7 @@ pub fn decide(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
     let namespace = req.namespace.unwrap_or_default();
     let is_pod_create = RequestIn::wants_pod(&req.kind, &req.operation, req.sub_resource.as_deref());
     let mut decision = Decision {
-        outcome: Outcome::Skipped,
+        outcome: AdmissionResult::Skipped,
         body: Vec::new(),
         uid: req.uid,
         namespace,
@@ -263,9 +263,9 @@ pub fn decide(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
             Ok(Some(m)) => {
                 warnings = m.warnings;
                 if m.patch.0.is_empty() {
-                    decision.outcome = Outcome::Unchanged;
+                    decision.outcome = AdmissionResult::Unchanged;
                 } else {
-                    decision.outcome = Outcome::Patched;
+                    decision.outcome = AdmissionResult::Patched;
                     // Serialising a Patch into JSON cannot fail.
                     let bytes = serde_json::to_vec(&m.patch).unwrap_or_default();
                     let mut quoted = String::with_capacity(bytes.len() * 4 / 3 + 8);
@@ -276,7 +276,7 @@ pub fn decide(body: &[u8], defaults: &Defaults, addresses: &dyn AddressLookup) -
                 }
             }
             Err((message, code, reason)) => {
-                decision.outcome = Outcome::Denied;
+                decision.outcome = AdmissionResult::Denied;
                 decision.message = Some(message);
                 decision.deny_reason = Some(reason);
                 decision.body = encode(api_version, &decision, None, &warnings, Some(code));
@@ -292,7 +292,7 @@ fn decide_pod(
     object: ObjectIn<'_>,
     d: &Decision,
     defaults: &Defaults,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
 ) -> Result<Option<Mutation>, (String, u16, &'static str)> {
     let pod = match object {
         ObjectIn::Pod(p) => p,
@@ -372,20 +372,20 @@ mod tests {
     fn escaped_api_version_and_empty_sub_resource_decide_like_the_plain_request() {
         let raw = String::from_utf8(fixture_bytes("kafka-4-nodeport")).unwrap();
         let plain = review(raw.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
-        assert_eq!(plain.outcome, Outcome::Patched);
+        assert_eq!(plain.outcome, AdmissionResult::Patched);
         let mut v: serde_json::Value = serde_json::from_str(&raw).unwrap();
         v["request"]["subResource"] = serde_json::json!("");
         let text = serde_json::to_string(&v).unwrap().replace("admission.k8s.io/v1", "admission.k8s.io\\/v1");
         assert!(text.contains(r#""apiVersion":"admission.k8s.io\/v1""#), "{text}");
         let escaped = review(text.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
-        assert_eq!(escaped.outcome, Outcome::Patched);
+        assert_eq!(escaped.outcome, AdmissionResult::Patched);
         let body =
             |d: &Decision| serde_json::from_slice::<serde_json::Value>(&d.body).unwrap()["response"]["patch"].clone();
         assert_eq!(body(&plain), body(&escaped));
         // A real subresource is not a pod CREATE.
         v["request"]["subResource"] = serde_json::json!("status");
         let sub = review(serde_json::to_string(&v).unwrap().as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
-        assert_eq!(sub.outcome, Outcome::Skipped);
+        assert_eq!(sub.outcome, AdmissionResult::Skipped);
     }
 
     #[test]
@@ -404,7 +404,7 @@ mod tests {
         let no_object =
             r#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE"}}"#;
         let d = review(no_object.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
-        assert_eq!(d.outcome, Outcome::Denied);
+        assert_eq!(d.outcome, AdmissionResult::Denied);
         assert_eq!(
             review(br#"{"apiVersion":"admission.k8s.io/v2"}"#, &Defaults::default(), &NoAddresses).unwrap_err(),
             ReviewError::ApiVersion("admission.k8s.io/v2".into())

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::spec::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use std::sync::Arc;
 
-use crate::mutate::addresses::Claim;
-use crate::mutate::AddressBook;
+use crate::cluster_view::Claim;
+use crate::mutate::ClusterView;
 use crate::names::{
     ANN_GATEWAY_ADDRESS, ANN_INTENT, MANAGED_BY, MANAGED_BY_LABEL, METALLB_LEGACY_SHARED_ANN, METALLB_SHARED_ANN,
     ORDINAL_LABEL, ROLE_LABEL, STATEFULSET_LABEL,
@@ -84,7 +84,7 @@ pub fn lb_address(svc: &Service) -> Option<&str> {
 }
 
 /// Apply one watch event to the book. Returns whether the book changed.
-pub fn apply(book: &AddressBook, svc: &Service, deleted: bool) -> bool {
+pub fn apply(book: &ClusterView, svc: &Service, deleted: bool) -> bool {
     let Some((ns, sts, ordinal)) = broker_key(svc) else {
         return false;
     };
@@ -158,7 +158,7 @@ type Seen = (String, String, u32, Option<String>);
 /// `scope` is the namespace this watch covers (`None`: all). A re-list replaces only that scope's
 /// part of the book: with `--namespace a,b` each namespace has its own watch over one shared book.
 pub fn feeder(
-    book: AddressBook,
+    book: ClusterView,
     scope: Option<String>,
     synced: tokio::sync::oneshot::Sender<()>,
 ) -> impl FnMut(&Result<watcher::Event<Service>, watcher::Error>) + Send + 'static {
@@ -203,7 +203,7 @@ pub fn feeder(
 pub async fn run(
     api: Api<Service>,
     scope: Option<String>,
-    book: AddressBook,
+    book: ClusterView,
     synced: tokio::sync::oneshot::Sender<()>,
     stop: CancellationToken,
 ) {
@@ -214,7 +214,7 @@ pub async fn run(
 }
 
 /// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.
-pub fn publish_selector(book: &AddressBook, sts: &StatefulSet, deleted: bool) {
+pub fn publish_selector(book: &ClusterView, sts: &StatefulSet, deleted: bool) {
     let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
         return;
     };

@@ -14,7 +14,7 @@ use crate::names::{listener_manager, FIELD_MANAGER};
 
 /// What carrying out a plan gave.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct Applied {
     /// Events of what was done (a Service created, deleted, a pod evicted) and of refusals that
     /// are reported every time (Services, ConfigMaps).
     pub events: Vec<Note>,
@@ -84,8 +84,8 @@ async fn taken(ctx: &Context, a: &Apply) -> Result<Option<Note>, ReconcileError>
 }
 
 /// Every write of the plan, in order: applies, deletes, then the eviction.
-pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Outcome, ReconcileError> {
-    let mut out = Outcome::default();
+pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Applied, ReconcileError> {
+    let mut out = Applied::default();
     for a in &plan.apply {
         apply_one(ctx, a, &mut out).await?;
     }
@@ -100,7 +100,7 @@ pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Outcome, ReconcileError
 
 /// One server-side apply: forced under [`FIELD_MANAGER`] for objects we own; never forced under a
 /// StatefulSet's listener manager on a user's Gateway (a listener someone else holds is reported).
-async fn apply_one(ctx: &Context, a: &Apply, out: &mut Outcome) -> Result<(), ReconcileError> {
+async fn apply_one(ctx: &Context, a: &Apply, out: &mut Applied) -> Result<(), ReconcileError> {
     let pp = match &a.manager {
         None => PatchParams::apply(FIELD_MANAGER).force(),
         Some(m) => PatchParams::apply(m),
@@ -169,7 +169,7 @@ async fn apply_one(ctx: &Context, a: &Apply, out: &mut Outcome) -> Result<(), Re
 }
 
 /// Delete an object; one already gone (the garbage collector, another replica) is not an error.
-async fn delete_one(ctx: &Context, d: &Delete, out: &mut Outcome) -> Result<(), ReconcileError> {
+async fn delete_one(ctx: &Context, d: &Delete, out: &mut Applied) -> Result<(), ReconcileError> {
     still_leader(ctx)?;
     match api(ctx, d.kind, &d.namespace).delete(&d.name, &DeleteParams::default()).await {
         Ok(_) => out.events.extend(d.done.clone()),
@@ -179,7 +179,7 @@ async fn delete_one(ctx: &Context, d: &Delete, out: &mut Outcome) -> Result<(), 
     Ok(())
 }
 
-async fn evict(ctx: &Context, e: &Evict, out: &mut Outcome) -> Result<(), ReconcileError> {
+async fn evict(ctx: &Context, e: &Evict, out: &mut Applied) -> Result<(), ReconcileError> {
     still_leader(ctx)?;
     let (pod, pods) = (e.pod.as_str(), Api::<Pod>::namespaced(ctx.shared.client.clone(), &e.namespace));
     match pods.evict(pod, &EvictParams::default()).await {

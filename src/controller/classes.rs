@@ -1,5 +1,5 @@
 //! The access classes (`ExternalAccessClass`, when its CRD is served) and the namespaces' labels,
-//! watched read-only into the [`AddressBook`] both roles decide from ([`crate::spec::class`]). Each
+//! watched read-only into the [`ClusterView`] both roles decide from ([`crate::spec::class`]). Each
 //! change of a class bumps a counter the controller re-plans every StatefulSet on.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use kube::{Api, Client};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::mutate::AddressBook;
+use crate::mutate::ClusterView;
 use crate::spec::class::{Class, GROUP, KIND, PLURAL, VERSION};
 
 pub fn resource() -> ApiResource {
@@ -32,7 +32,7 @@ pub async fn served(client: &Client) -> bool {
 /// the CRD is not served: no classes). `changed` counts every change.
 pub async fn run(
     client: Client,
-    book: AddressBook,
+    book: ClusterView,
     synced: oneshot::Sender<()>,
     changed: watch::Sender<u64>,
     stop: CancellationToken,
@@ -77,7 +77,7 @@ fn parse(o: &DynamicObject) -> Option<Class> {
 }
 
 /// Keep the book's namespace labels in step until `stop` (metadata only); `synced` after the first list.
-pub async fn namespaces(client: Client, book: AddressBook, synced: oneshot::Sender<()>, stop: CancellationToken) {
+pub async fn namespaces(client: Client, book: ClusterView, synced: oneshot::Sender<()>, stop: CancellationToken) {
     let mut synced = Some(synced);
     let stream = watcher(Api::<PartialObjectMeta<Namespace>>::all(client), super::lists::list_config())
         .default_backoff()
@@ -111,7 +111,7 @@ pub fn changes(rx: watch::Receiver<u64>) -> impl Stream<Item = ()> + Send + 'sta
 /// StatefulSet that uses one). Returns what it wrote, to be remembered.
 pub async fn write_status(
     client: &Client,
-    book: &AddressBook,
+    book: &ClusterView,
     uses: Vec<(String, String)>,
     written: &mut std::collections::BTreeMap<String, (i64, i64, Option<i64>)>,
 ) {

@@ -17,21 +17,21 @@ use tokio::sync::watch;
 use super::kinds::Kind;
 use crate::admin::Readiness;
 use crate::metrics::Metrics;
-use crate::mutate::{AddressBook, Defaults};
+use crate::mutate::{ClusterView, Defaults};
 
 /// What the controller shares with the rest of the process.
 #[derive(Clone)]
 pub struct Shared {
     pub client: Client,
     pub defaults: Arc<Defaults>,
-    pub addresses: AddressBook,
+    pub addresses: ClusterView,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
 }
 
 /// The controller's own settings (the entry point builds them from its command line).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct ControllerConfig {
     /// The namespaces watched (empty: all).
     pub namespaces: Vec<String>,
     /// This replica's name in the Lease and in its Events.

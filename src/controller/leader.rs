@@ -8,7 +8,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::Settings;
+use super::context::ControllerConfig;
 use crate::metrics::Metrics;
 use crate::names::FIELD_MANAGER;
 
@@ -21,7 +21,7 @@ use crate::names::FIELD_MANAGER;
 /// down (stops writing, drops the manager) before another replica can take the expired Lease.
 pub async fn lead(
     client: Client,
-    settings: Settings,
+    settings: ControllerConfig,
     leader: watch::Sender<bool>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -58,7 +58,7 @@ pub async fn lead(
 
 /// The Lease duration in whole seconds, and the renew deadline: renewals happen every
 /// `duration - grace`, so the deadline leaves room for at least one.
-fn timing(settings: &Settings) -> (u64, Duration) {
+fn timing(settings: &ControllerConfig) -> (u64, Duration) {
     let duration = settings.lease.duration.as_secs().max(2);
     let deadline = settings.lease.renew_deadline.min(Duration::from_secs(duration) * 2 / 3).max(Duration::from_secs(1));
     (duration, deadline)
@@ -66,7 +66,7 @@ fn timing(settings: &Settings) -> (u64, Duration) {
 
 async fn manager(
     client: &Client,
-    settings: &Settings,
+    settings: &ControllerConfig,
 ) -> Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError> {
     let (duration, _) = timing(settings);
     kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &settings.lease.name)
@@ -85,7 +85,7 @@ async fn manager(
 /// whether we stepped down (then the caller backs off before trying again).
 async fn hold(
     client: &Client,
-    settings: &Settings,
+    settings: &ControllerConfig,
     manager: kube_lease_manager::LeaseManager,
     leader: &watch::Sender<bool>,
     publish: &impl Fn(bool),

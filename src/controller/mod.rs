@@ -26,7 +26,7 @@ pub mod template_check;
 pub mod watches;
 pub mod webhook_watches;
 
-pub use context::{Context, LeaseSettings, ReconcileError, Settings, Shared};
+pub use context::{Context, ControllerConfig, LeaseSettings, ReconcileError, Shared};
 pub use reconcile::reconcile;
 pub use watches::run;
 

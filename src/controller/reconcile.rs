@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
-use super::apply::{apply, Outcome};
+use super::apply::{apply, Applied};
 use super::context::{Context, ReconcileError};
 use super::observe::observe;
 use super::plan::{plan, Plan, SOON};
@@ -50,7 +50,7 @@ async fn reconcile_once(sts: Arc<StatefulSet>, ctx: &Context) -> Result<Action, 
 }
 
 /// When to look again: the plan's answer, sooner when the API refused something.
-fn next(plan: &Plan, outcome: &Outcome) -> Action {
+fn next(plan: &Plan, outcome: &Applied) -> Action {
     match plan.requeue {
         Some(d) if outcome.refused > 0 => Action::requeue(d.min(SOON)),
         Some(d) => Action::requeue(d),

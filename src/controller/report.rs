@@ -9,7 +9,7 @@ use kube::runtime::events::Event;
 use kube::runtime::reflector::ObjectRef;
 use kube::Resource;
 
-use super::apply::Outcome;
+use super::apply::Applied;
 use super::context::Context;
 use super::plan::{Note, Plan, ProblemSet};
 use crate::metrics::BrokerCounts;
@@ -30,7 +30,7 @@ async fn publish(ctx: &Context, sts: &StatefulSet, n: &Note) {
 }
 
 /// Remember what this reconcile learned, then publish its Events.
-pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Outcome) {
+pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Applied) {
     let key = ObjectRef::from_obj(sts);
     let mut fresh = Vec::new();
     {

@@ -57,7 +57,7 @@ pub fn warning_reason(warning: &str) -> &'static str {
 pub fn template_problems(intent: &Intent, defaults: &Defaults) -> Vec<(&'static str, String)> {
     struct Known;
     impl ClassSource for Known {}
-    impl crate::mutate::AddressLookup for Known {
+    impl crate::mutate::ClusterLookup for Known {
         fn address(&self, _: &str, _: &str, _: u32) -> Option<std::sync::Arc<str>> {
             Some(std::sync::Arc::from("192.0.2.1"))
         }

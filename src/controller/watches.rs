@@ -19,11 +19,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::address_feed::publish_selector;
-use super::context::{Caches, Context, Settings, Shared, State};
+use super::context::{Caches, Context, ControllerConfig, Shared, State};
 use super::kinds::Kind;
 use super::lists::list_config;
 use super::{address_feed, apply, classes, leader, reconcile};
-use crate::mutate::AddressBook;
+use crate::mutate::ClusterView;
 use crate::names::{
     ANN_ROUTED_THROUGH, ENABLED_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_ANNOTATIONS,
 };
@@ -48,7 +48,7 @@ fn managed() -> watcher::Config {
 }
 
 /// Run the controller until `stop` fires.
-pub async fn run(shared: Shared, settings: Settings, stop: CancellationToken) {
+pub async fn run(shared: Shared, settings: ControllerConfig, stop: CancellationToken) {
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
     } else {
@@ -155,7 +155,7 @@ pub(super) async fn ready_when_synced(shared: Shared, synced: Synced) {
 /// One namespace scope's watches and controller (`scope` `None`: all namespaces).
 struct Scope<'a> {
     shared: &'a Shared,
-    settings: &'a Settings,
+    settings: &'a ControllerConfig,
     scope: Option<String>,
     served: &'a [Kind],
     stop: &'a CancellationToken,
@@ -298,7 +298,7 @@ impl Scope<'_> {
 
 /// A StatefulSet is gone: its routes and Certificates go with it (owner references); its listeners
 /// are fields of the user's Gateway, which only their field manager can remove.
-fn deleted(book: &AddressBook, ctx: &Arc<Context>, s: &StatefulSet) {
+fn deleted(book: &ClusterView, ctx: &Arc<Context>, s: &StatefulSet) {
     publish_selector(book, s, true);
     ctx.forget(&ObjectRef::from_obj(s));
     let Some(gw) = s.annotations().get(ANN_ROUTED_THROUGH).cloned().filter(|_| ctx.is_leader()) else {

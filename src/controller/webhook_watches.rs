@@ -1,5 +1,5 @@
 //! The webhook role's address view (`serve --role webhook`): the managed broker Services and the
-//! StatefulSets' selectors, watched read-only into the [`crate::mutate::AddressBook`] the webhook
+//! StatefulSets' selectors, watched read-only into the [`crate::mutate::ClusterView`] the webhook
 //! answers from. No Lease, no writes, no pods: what the webhook's identity needs is get/list/watch on
 //! Services and StatefulSets (in the watched namespaces).
 //!

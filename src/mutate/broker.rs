@@ -143,7 +143,7 @@ pub(super) fn read_broker<'a>(
     pod: &'a PodView,
     names: RequestNames<'a>,
     defaults: &Defaults,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
     given: Option<Settings>,
     warnings: &mut Vec<String>,
 ) -> Result<Broker<'a>, MutateError> {

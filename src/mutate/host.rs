@@ -23,7 +23,7 @@ impl std::ops::Deref for Host<'_> {
 /// The broker's address from its own Service only: the name the controller gives it, owned by the
 /// pod's StatefulSet (its controller owner reference's UID). A Service someone else labelled as
 /// this broker's is not read.
-pub(super) fn own_lookup(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Lookup {
+pub(super) fn own_lookup(b: &Broker<'_>, addresses: &dyn ClusterLookup) -> Lookup {
     let service = broker_service(b);
     let owner = (b.pod.metadata.owner_references.iter().flatten())
         .find(|o| o.controller == Some(true) && o.kind == "StatefulSet" && o.name == b.statefulset)
@@ -37,7 +37,7 @@ pub(super) fn own_lookup(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Looku
 pub(super) fn external_host<'a>(
     b: &'a Broker<'_>,
     port: u16,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
     warnings: &mut Vec<String>,
 ) -> Result<Host<'a>, MutateError> {
     let s = &b.settings;
@@ -85,7 +85,7 @@ pub(super) fn rendered_host(b: &Broker<'_>) -> Result<Option<String>, MutateErro
 pub(super) fn node_port_checks(
     b: &Broker<'_>,
     port: u16,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
     warnings: &mut Vec<String>,
 ) -> Result<(), MutateError> {
     if let Some((ons, osts, oo)) = addresses.node_port_owner(port) {
@@ -109,7 +109,7 @@ pub(super) fn node_port_checks(
 }
 
 /// The address the controller learned (a load balancer's or the Gateway's), or why there is none yet.
-pub(super) fn learned_address(b: &Broker<'_>, addresses: &dyn AddressLookup) -> Result<Arc<str>, MutateError> {
+pub(super) fn learned_address(b: &Broker<'_>, addresses: &dyn ClusterLookup) -> Result<Arc<str>, MutateError> {
     // Names are allocated only for a denial: the admitted path allocates nothing here.
     let namespace = || b.namespace.to_owned();
     let reason = match own_lookup(b, addresses) {

@@ -1,7 +1,6 @@
 //! The mutation: a pure function of (pod, settings, known addresses) → JSON patch or typed error.
 //! No I/O here; the admission handler and the offline commands both call [`mutate`].
 
-pub mod addresses;
 pub mod affinity;
 mod broker;
 mod checks;
@@ -33,7 +32,7 @@ use crate::spec::class::{Class, ClassError};
 use crate::spec::settings;
 use crate::spec::IntentError;
 
-pub use addresses::{AddressBook, AddressLookup, Expect, Lookup, NoAddresses};
+pub use crate::cluster_view::{ClusterLookup, ClusterView, Expect, Lookup, NoAddresses};
 use listeners::Listener;
 pub use pod::{ContainerView, PodView};
 pub use settings::{Defaults, Mode, Settings, SettingsError};
@@ -83,7 +82,7 @@ pub fn mutate(
     pod: &Pod,
     names: RequestNames<'_>,
     defaults: &Defaults,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
 ) -> Result<Option<Mutation>, MutateError> {
     mutate_view(&PodView::from(pod), names, defaults, addresses)
 }
@@ -93,7 +92,7 @@ pub fn mutate_view(
     pod: &PodView,
     names: RequestNames<'_>,
     defaults: &Defaults,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
 ) -> Result<Option<Mutation>, MutateError> {
     decide(pod, names, defaults, addresses, None)
 }
@@ -105,7 +104,7 @@ pub fn mutate_with(
     names: RequestNames<'_>,
     defaults: &Defaults,
     settings: Settings,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
 ) -> Result<Option<Mutation>, MutateError> {
     decide(&PodView::from(pod), names, defaults, addresses, Some(settings))
 }
@@ -114,7 +113,7 @@ fn decide(
     pod: &PodView,
     names: RequestNames<'_>,
     defaults: &Defaults,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
     given: Option<Settings>,
 ) -> Result<Option<Mutation>, MutateError> {
     if !opted_in(pod) {

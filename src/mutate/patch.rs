@@ -183,7 +183,7 @@ pub(super) fn encode(
     var: &str,
     value: &str,
     advertised: &str,
-    addresses: &dyn AddressLookup,
+    addresses: &dyn ClusterLookup,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<PatchOperation>, MutateError> {
     let (settings, meta) = (&b.settings, &b.pod.metadata);

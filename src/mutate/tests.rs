@@ -21,7 +21,7 @@ impl Map {
 
 impl crate::spec::class::ClassSource for Map {}
 
-impl AddressLookup for Map {
+impl ClusterLookup for Map {
     fn address(&self, ns: &str, sts: &str, ordinal: u32) -> Option<Arc<str>> {
         self.0.get(&(ns.into(), sts.into(), ordinal)).map(|s| Arc::from(s.as_str()))
     }
@@ -41,7 +41,7 @@ fn names(v: &Value) -> (String, String) {
 }
 
 /// Run the mutation, apply its patch, check the result is a Pod and that a second run is a no-op.
-fn run(pod: &Value, addrs: &dyn AddressLookup) -> Result<(Option<Mutation>, Pod), MutateError> {
+fn run(pod: &Value, addrs: &dyn ClusterLookup) -> Result<(Option<Mutation>, Pod), MutateError> {
     let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
     let (name, namespace) = names(pod);
     let rn = RequestNames { name: &name, namespace: &namespace };
@@ -153,7 +153,7 @@ fn learned_addresses_that_are_not_hosts_are_refused_naming_their_source() {
 fn node_port_clash_across_namespaces_names_no_foreign_statefulset() {
     struct Held(String);
     impl crate::spec::class::ClassSource for Held {}
-    impl AddressLookup for Held {
+    impl ClusterLookup for Held {
         fn address(&self, _: &str, _: &str, _: u32) -> Option<Arc<str>> {
             None
         }
@@ -511,7 +511,7 @@ fn legacy_host_ip_var_is_replaced_by_one_not_starting_with_kafka() {
 #[test]
 fn address_pending_denials_say_which_case_and_what_to_look_at() {
     let pod = bare_pod("brokers-1", json!({ ANN_MODE: "loadbalancer" }));
-    let deny = |book: &AddressBook| match run(&pod, book) {
+    let deny = |book: &ClusterView| match run(&pod, book) {
         Err(e @ MutateError::AddressPending { .. }) => {
             assert!(e.is_retryable());
             e.to_string()
@@ -519,7 +519,7 @@ fn address_pending_denials_say_which_case_and_what_to_look_at() {
         other => panic!("expected a pending denial, got {other:?}"),
     };
     // Caches not filled yet (starting, or --standalone).
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     let m = deny(&book);
     assert!(m.contains("has not read the cluster's Services yet"), "{m}");
     // Synced, and no Service for the broker: the controller makes it, or says why on the StatefulSet.
@@ -536,7 +536,7 @@ fn address_pending_denials_say_which_case_and_what_to_look_at() {
     book.set("ns", "brokers", 1, Some("203.0.113.7"));
     assert!(run(&pod, &book).is_ok());
     // An install scoped to other namespaces.
-    let scoped = AddressBook::scoped(vec!["a".into(), "b".into()]);
+    let scoped = ClusterView::scoped(vec!["a".into(), "b".into()]);
     scoped.mark_synced();
     let m = deny(&scoped);
     assert!(m.contains("namespace ns is not watched by this install (--namespace a,b)"), "{m}");
@@ -597,14 +597,14 @@ fn anti_affinity_selects_the_statefulsets_brokers_by_its_selector() {
         bare_pod("brokers-0", json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "b{ordinal}.example.com" }));
     pod["metadata"]["labels"]["sidecar.example.com/injected"] = json!("true"); // added by a later webhook
     pod["metadata"]["labels"]["controller-revision-hash"] = json!("brokers-5d8c7");
-    let term = |book: &AddressBook| {
+    let term = |book: &ClusterView| {
         let (_, patched) = run(&pod, book).unwrap();
         let aa = patched.spec.unwrap().affinity.unwrap().pod_anti_affinity.unwrap();
         let t = &aa.required_during_scheduling_ignored_during_execution.unwrap()[0];
         t.label_selector.clone().unwrap().match_labels.unwrap()
     };
     // Known StatefulSet selector: exactly it.
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.set_selector("ns", "brokers", Some([("app".to_owned(), "broker".to_owned())].into()));
     assert_eq!(term(&book), [("app".to_owned(), "broker".to_owned())].into());
     // A selector the pod does not match is not trusted.
@@ -639,7 +639,7 @@ fn controller_only_kraft_pods_are_left_unchanged_with_a_warning() {
 #[test]
 fn a_node_port_held_by_another_statefulset_is_a_denial_naming_the_clash() {
     let pod = bare_pod("brokers-1", json!({ ANN_MODE: "nodeport" }));
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
     // Our own broker's Service holding the port is no clash.
     book.set_node_port("ns", "brokers", 1, Some(31091));
@@ -764,7 +764,7 @@ fn rack_awareness_from_the_pods_zone_label() {
 #[test]
 fn gateway_tcp_waits_for_the_gateway_address_then_advertises_it_on_port_base_plus_ordinal() {
     let pod = bare_pod("brokers-2", json!({ ANN_MODE: "gateway-tcp", ANN_GATEWAY: "infra/shared" }));
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
     book.set("ns", "brokers", 2, None);
     match run(&pod, &book) {
@@ -862,7 +862,7 @@ fn a_named_class_that_does_not_exist_is_a_denial_even_when_no_class_exists() {
         json!({ANN_MODE: "hostname", "kafka-advertiser.io/class": "internet",
         "kafka-advertiser.io/hostname-template": "{pod}.kafka.example.com"}),
     );
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
     let err = run(&pod, &book).unwrap_err().to_string();
     assert!(err.contains("ExternalAccessClass \"internet\"") && err.contains("does not exist"), "{err}");
@@ -881,7 +881,7 @@ fn only_the_statefulsets_own_containers_are_edited_never_an_injected_sidecar() {
     pod["spec"]["containers"].as_array_mut().unwrap().push(
         json!({"name": "agent", "image": "example.com/agent", "env": [{"name": "AGENT_LISTENERS", "value": "x"}]}),
     );
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
     book.set_template_containers("ns", "brokers", Some(vec!["kafka".into()]));
     // The tenant points the webhook at the injected agent: refused, naming the template's containers.

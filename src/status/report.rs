@@ -10,7 +10,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 
 use crate::controller::{address_feed, desired};
-use crate::mutate::{self, AddressBook, Defaults, RequestNames};
+use crate::mutate::{self, ClusterView, Defaults, RequestNames};
 use crate::names::ANN_ADVERTISED;
 use crate::spec;
 use crate::spec::class::ClassSource;
@@ -129,7 +129,7 @@ pub fn report(
     };
     out.mode = Some(d.settings.mode);
     // The webhook's view, as the controller would build it from these Services and the classes.
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     if let Some(c) = classes.classes() {
         book.set_classes(c.classes.clone());
         book.set_tenancy(c.tenancy);
@@ -177,7 +177,7 @@ fn broker(
     svc: Option<&Service>,
     address: Option<String>,
     defaults: &Defaults,
-    book: &AddressBook,
+    book: &ClusterView,
 ) -> Broker {
     let namespace = sts.namespace().unwrap_or_default();
     let template_pod = crate::controller::template_check::pod_for(sts, o);

@@ -4,8 +4,8 @@
 use k8s_openapi::api::core::v1::Service;
 use kafka_advertiser::admission::review::review;
 use kafka_advertiser::controller::address_feed::apply;
-use kafka_advertiser::metrics::Outcome;
-use kafka_advertiser::mutate::{AddressBook, Defaults};
+use kafka_advertiser::metrics::AdmissionResult;
+use kafka_advertiser::mutate::{ClusterView, Defaults};
 use serde_json::{json, Value};
 
 fn service(ingress: Value) -> Service {
@@ -23,7 +23,7 @@ fn service(ingress: Value) -> Service {
     .unwrap()
 }
 
-fn decide(book: &AddressBook) -> (Outcome, String) {
+fn decide(book: &ClusterView) -> (AdmissionResult, String) {
     let body =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kafka-0-kraft-bitnami-loadbalancer.json"))
             .unwrap();
@@ -41,19 +41,19 @@ fn decide(book: &AddressBook) -> (Outcome, String) {
 
 #[test]
 fn service_status_changes_reach_the_webhook() {
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
 
     // No ingress yet: denied, naming the Service.
     assert!(!apply(&book, &service(json!([])), false));
     let (o, msg) = decide(&book);
-    assert_eq!(o, Outcome::Denied);
+    assert_eq!(o, AdmissionResult::Denied);
     assert!(msg.contains("streaming/kafka-0-external") && !msg.contains("standalone"), "{msg}");
 
     // An IP.
     assert!(apply(&book, &service(json!([{"ip": "203.0.113.10"}])), false));
     let (o, patch) = decide(&book);
-    assert_eq!(o, Outcome::Patched);
+    assert_eq!(o, AdmissionResult::Patched);
     assert!(patch.contains("EXTERNAL://203.0.113.10:9094"), "{patch}");
 
     // A hostname (cloud LBs that hand out names).
@@ -69,12 +69,12 @@ fn service_status_changes_reach_the_webhook() {
 
     // Removed: denied again.
     assert!(apply(&book, &service(json!([{"hostname": "a1b2.elb.example.com"}])), true));
-    assert_eq!(decide(&book).0, Outcome::Denied);
+    assert_eq!(decide(&book).0, AdmissionResult::Denied);
 }
 
 #[test]
 fn services_we_do_not_manage_are_ignored() {
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     let mut svc = service(json!([{"ip": "203.0.113.10"}]));
     svc.metadata.labels.as_mut().unwrap().remove("app.kubernetes.io/managed-by");
     assert!(!apply(&book, &svc, false));

@@ -1,7 +1,7 @@
 //! Property tests of the pure mutation over generated pods.
 
 use k8s_openapi::api::core::v1::Pod;
-use kafka_advertiser::mutate::{mutate, AddressBook, Defaults, RequestNames};
+use kafka_advertiser::mutate::{mutate, ClusterView, Defaults, RequestNames};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -245,7 +245,7 @@ proptest! {
 
     #[test]
     fn mutation_properties(c in case()) {
-        let book = AddressBook::new();
+        let book = ClusterView::new();
         book.set("ns", "brokers", c.ordinal, Some("203.0.113.10"));
         let typed: Pod = serde_json::from_value(c.pod.clone()).unwrap();
         let names = RequestNames { name: "", namespace: "ns" };

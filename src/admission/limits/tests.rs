@@ -101,7 +101,7 @@ fn a_refusal_names_the_limit_and_answers_the_review() {
     use crate::mutate::{Defaults, NoAddresses};
     let body = review_of(&format!(r#"{{"spec":{{"containers":[{}]}}}}"#, repeat("{}", 100)));
     let d = review(body.as_bytes(), &Defaults::default(), &NoAddresses).unwrap();
-    assert_eq!(d.outcome, crate::metrics::Outcome::Denied);
+    assert_eq!(d.outcome, crate::metrics::AdmissionResult::Denied);
     assert_eq!(d.deny_reason, Some("over_limit"));
     let v: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
     assert_eq!(v["response"]["uid"], "u-1");

@@ -8,7 +8,7 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use crate::controller::tests::*;
-use crate::mutate::AddressBook;
+use crate::mutate::ClusterView;
 
 /// The API answers one list, then fails every request (watch dropped, API gone): the webhook's view
 /// keeps the last known addresses.
@@ -45,7 +45,7 @@ async fn address_view_survives_a_dropped_watch() {
             );
         }
     });
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     // Another namespace scope's entry (`--namespace streaming,elsewhere` shares one book).
     book.set("elsewhere", "kafka", 0, Some("198.51.100.1"));
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -53,7 +53,7 @@ async fn address_view_survives_a_dropped_watch() {
     let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client, "streaming");
     let task = tokio::spawn(super::run(api, Some("streaming".into()), book.clone(), tx, stop.clone()));
     tokio::time::timeout(std::time::Duration::from_secs(5), rx).await.expect("synced after the first list").unwrap();
-    use crate::mutate::{AddressLookup, Expect, Lookup};
+    use crate::mutate::{ClusterLookup, Expect, Lookup};
     let ours = Expect { service: "kafka-0-external", owner: Some("sts-uid"), gateway: false };
     let held = || book.lookup_for("streaming", "kafka", 0, &ours);
     assert_eq!(held(), Lookup::Address("203.0.113.10".into()));

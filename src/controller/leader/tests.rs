@@ -79,7 +79,7 @@ async fn wait_leader(rx: &mut watch::Receiver<bool>, want: bool) {
 async fn the_leader_steps_down_when_the_api_stops_confirming_the_lease() {
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = lease_api(down.clone());
-    let args = super::Settings {
+    let args = super::ControllerConfig {
         namespaces: vec![],
         identity: "replica-a".into(),
         lease: crate::controller::LeaseSettings {

@@ -6,14 +6,14 @@ use kube::{Resource, ResourceExt};
 
 use super::{Evict, Note, Planner};
 use crate::controller::desired::Desired;
-use crate::mutate::{self, AddressLookup, RequestNames};
+use crate::mutate::{self, ClusterLookup, RequestNames};
 use crate::names::ANN_ADVERTISED;
 use crate::spec::settings::Defaults;
 
 impl Planner<'_> {
     /// Compare what each running broker advertised with what it would be given now; with
     /// roll-on-change, evict one drifted broker at a time, only while every broker is Ready.
-    pub(super) fn drift(&mut self, book: &dyn AddressLookup) -> bool {
+    pub(super) fn drift(&mut self, book: &dyn ClusterLookup) -> bool {
         let d = &self.d;
         let uid = self.o.sts.metadata.uid.as_deref();
         let mut pods: Vec<&Pod> = (self.o.pods.iter().map(|p| &**p))
@@ -48,7 +48,7 @@ impl Planner<'_> {
 
 /// What a running broker would advertise now, when it differs from what it advertises. Pending or
 /// invalid is not drift (the address is gone or settings are broken; other paths report those).
-fn drifted(pod: &Pod, d: &Desired, defaults: &Defaults, book: &dyn AddressLookup) -> Option<String> {
+fn drifted(pod: &Pod, d: &Desired, defaults: &Defaults, book: &dyn ClusterLookup) -> Option<String> {
     let advertised = pod.annotations().get(ANN_ADVERTISED)?;
     let names = RequestNames { name: pod.metadata.name.as_deref().unwrap_or(""), namespace: &d.namespace };
     let now = mutate::mutate(pod, names, defaults, book).ok()??;

@@ -18,7 +18,7 @@ use super::gateway::{self, GatewayPlan};
 use super::kinds::Kind;
 use super::observe::{GatewayState, GatewayView, Observed};
 use super::template_check;
-use crate::mutate::AddressLookup;
+use crate::mutate::ClusterLookup;
 use crate::names::*;
 use crate::spec::settings::Defaults;
 use crate::spec::IntentError;
@@ -36,7 +36,7 @@ pub const SOON: Duration = Duration::from_secs(30);
 pub const LATER: Duration = Duration::from_secs(300);
 
 /// Decide everything for one StatefulSet.
-pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn AddressLookup) -> Plan {
+pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan {
     if o.sts.metadata.deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove what it owned.
         return Plan::default();
@@ -183,7 +183,7 @@ struct Planner<'a> {
     draining: bool,
 }
 impl Planner<'_> {
-    fn decide(mut self, book: &dyn AddressLookup) -> Plan {
+    fn decide(mut self, book: &dyn ClusterLookup) -> Plan {
         let gplan = gateway::gateway_plan(&self.d, &self.o.sts, &self.attachment());
         // The ListenerSet first: listeners move into it before any are released from the Gateway.
         self.listener_set(gplan.as_ref());

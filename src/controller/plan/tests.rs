@@ -12,23 +12,23 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::controller::observe::{GatewayState, GatewayView, Observed};
-use crate::mutate::AddressBook;
+use crate::mutate::ClusterView;
 
 fn sts(replicas: i32, annotations: Value) -> StatefulSet {
     crate::controller::tests::statefulset(replicas, annotations)
 }
 
 fn observed(sts: StatefulSet) -> Observed {
-    Observed::new(Arc::new(sts), &Defaults::default(), &AddressBook::new())
+    Observed::new(Arc::new(sts), &Defaults::default(), &ClusterView::new())
 }
 
 fn run(o: &Observed) -> Plan {
-    plan_in(o, &Defaults::default(), &AddressBook::new())
+    plan_in(o, &Defaults::default(), &ClusterView::new())
 }
 
 /// A reconcile's plan: the intent worked out from the StatefulSet as observed (as `observe` does),
 /// then the plan.
-pub(in crate::controller) fn plan_in(o: &Observed, defaults: &Defaults, book: &AddressBook) -> Plan {
+pub(in crate::controller) fn plan_in(o: &Observed, defaults: &Defaults, book: &ClusterView) -> Plan {
     let o = Observed { intent: crate::spec::intent(&o.sts, defaults, book), ..o.clone() };
     plan(&o, defaults, book)
 }
@@ -470,7 +470,7 @@ fn running_broker(ready: bool) -> Pod {
 
 #[test]
 fn a_drifted_broker_is_evicted_only_with_roll_on_change_and_everyone_ready() {
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.set("streaming", "kafka", 0, Some("203.0.113.99"));
     let mut o = observed(sts(1, json!({"kafka-advertiser.io/roll-on-change": "true"})));
     o.pods = vec![Arc::new(running_broker(false))];
@@ -551,7 +551,7 @@ fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
             .unwrap(),
         )
     };
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.set_classes(vec![class(json!({"service-labels": "{\"zone\": \"public\"}"}), json!(["port"]))]);
     let o = observed(sts(2, json!({"kafka-advertiser.io/port": "9095"})));
     let p = plan_in(&o, &Defaults::default(), &book);

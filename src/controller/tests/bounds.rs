@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::controller::observe::Observed;
 use crate::controller::plan::tests::plan_in;
 use crate::controller::plan::ProblemSet;
-use crate::mutate::{mutate, AddressBook, Defaults, MutateError, RequestNames};
+use crate::mutate::{mutate, ClusterView, Defaults, MutateError, RequestNames};
 use crate::spec::class::Class;
 use crate::spec::TooManyBrokers;
 
@@ -31,9 +31,9 @@ fn a_huge_replica_count_builds_only_the_capped_brokers_and_says_so() {
     assert_eq!(d.ordinals(), 0..256);
     assert_eq!(d.over_cap(), Some(TooManyBrokers { requested: 100_000, cap: 256 }));
     let p = plan_in(
-        &Observed::new(Arc::new(s), &Defaults::default(), &AddressBook::new()),
+        &Observed::new(Arc::new(s), &Defaults::default(), &ClusterView::new()),
         &Defaults::default(),
-        &AddressBook::new(),
+        &ClusterView::new(),
     );
     let services = p.apply.iter().filter(|a| a.kind == crate::controller::kinds::Kind::Service).count();
     assert_eq!(services, 256);
@@ -42,9 +42,9 @@ fn a_huge_replica_count_builds_only_the_capped_brokers_and_says_so() {
     assert!(note.contains("spec.replicas is 100000") && note.contains("--max-brokers"), "{note}");
     // Within the cap: no Warning.
     let p = plan_in(
-        &Observed::new(Arc::new(sts(3, json!({}))), &Defaults::default(), &AddressBook::new()),
+        &Observed::new(Arc::new(sts(3, json!({}))), &Defaults::default(), &ClusterView::new()),
         &Defaults::default(),
-        &AddressBook::new(),
+        &ClusterView::new(),
     );
     assert!(warnings(&p).iter().all(|(r, _)| *r != "TooManyBrokers"));
 }
@@ -63,7 +63,7 @@ fn a_class_lowers_the_cap_and_never_raises_it() {
     assert_eq!(d.broker_cap(Some(&class(3))), 3);
     assert_eq!(d.broker_cap(Some(&class(50))), 10);
     assert_eq!(d.broker_cap(None), 10);
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.set_classes(vec![class(3)]);
     let s = sts(5, json!({"kafka-advertiser.io/class": "small"}));
     let p = plan_in(&Observed::new(Arc::new(s), &Defaults::default(), &book), &Defaults::default(), &book);
@@ -89,7 +89,7 @@ fn pod(ordinal: u32) -> Pod {
 
 #[test]
 fn the_webhook_refuses_brokers_past_the_cap_and_keeps_the_ones_below() {
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
     book.set_ordinal_start("streaming", "kafka", Some(10));
     let d = Defaults { max_brokers: 4, ..Defaults::default() };
@@ -106,7 +106,7 @@ fn the_webhook_refuses_brokers_past_the_cap_and_keeps_the_ones_below() {
         "{msg}"
     );
     // A StatefulSet the view does not know yet is not guessed at.
-    let unknown = AddressBook::new();
+    let unknown = ClusterView::new();
     unknown.mark_synced();
     assert!(mutate(&pod(14), names("kafka-14"), &d, &unknown).unwrap().is_some());
 }
@@ -162,9 +162,9 @@ fn the_webhook_reads_a_statefulset_without_building_its_template() {
     v["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("x".repeat(1 << 20));
     let slim: SlimStatefulSet = serde_json::from_value(v).unwrap();
     let s = slim.into_statefulset();
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     crate::controller::address_feed::publish_selector(&book, &s, false);
-    use crate::mutate::AddressLookup;
+    use crate::mutate::ClusterLookup;
     assert_eq!(book.ordinal_start("streaming", "kafka"), Some(5));
     assert_eq!(book.template_containers("streaming", "kafka").unwrap().to_vec(), ["kafka"]);
     assert_eq!(book.selector("streaming", "kafka").unwrap().get("app").map(String::as_str), Some("kafka"));
@@ -199,14 +199,14 @@ fn only_the_brokers_own_service_gives_it_an_address() {
         .unwrap()
     };
     let names = RequestNames { name: "kafka-0", namespace: "streaming" };
-    let advertised = |book: &AddressBook| -> Result<String, String> {
+    let advertised = |book: &ClusterView| -> Result<String, String> {
         match mutate(&pod(), names, &Defaults::default(), book) {
             Ok(Some(m)) => Ok(m.advertised),
             Ok(None) => Err("untouched".into()),
             Err(e) => Err(e.to_string()),
         }
     };
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     book.mark_synced();
     // Forged: right labels, the StatefulSet's UID, a wrong name; and the right name, no owner.
     crate::controller::address_feed::apply(&book, &svc("evil", Some("sts-uid"), "192.0.2.66", json!({})), false);
@@ -251,7 +251,7 @@ fn cached_pods_configmaps_and_routes_keep_what_is_read_and_no_tenants_large_stri
     assert!(size(&slim) < 8 * 1024, "{} bytes kept", size(&slim));
     // The drift check's mutation reads the same from both.
     let names = RequestNames { name: "kafka-0", namespace: "streaming" };
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     let advertised = |p: &Pod| mutate(p, names, &Defaults::default(), &book).unwrap().unwrap().advertised;
     assert_eq!(advertised(&slim), advertised(&full));
     assert!(slim.metadata.annotations.as_ref().unwrap().keys().all(|k| k.starts_with("kafka-advertiser.io/")));

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::admin::Readiness;
 use crate::controller::context::{Caches, Context, Shared};
 use crate::metrics::Metrics;
-use crate::mutate::{AddressBook, Defaults};
+use crate::mutate::{ClusterView, Defaults};
 use crate::testing::StatefulSetFixture;
 
 #[derive(Debug, Clone)]
@@ -138,7 +138,7 @@ pub(crate) fn managed_service(ordinal: u32, address: Option<&str>) -> Value {
 pub(crate) struct Setup {
     pub(crate) ctx: Arc<Context>,
     pub(crate) fake: Fake,
-    pub(crate) addresses: AddressBook,
+    pub(crate) addresses: ClusterView,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) _leader: Arc<watch::Sender<bool>>,
 }
@@ -150,7 +150,7 @@ pub(crate) fn setup(world: World, leader: bool, pods: Vec<Pod>) -> Setup {
     let tx = Arc::new(tx);
     let (client, fake) = fake(world, tx.clone());
     let metrics = Arc::new(Metrics::new());
-    let addresses = AddressBook::new();
+    let addresses = ClusterView::new();
     let shared = Shared {
         client: client.clone(),
         defaults: Arc::new(Defaults::default()),

@@ -15,7 +15,7 @@ fn gateway(namespace: &str, name: &str) -> DynamicObject {
 /// one named in the template does; another Gateway does not.
 #[test]
 fn a_gateway_named_by_the_class_reconciles_its_statefulsets() {
-    let book = AddressBook::new();
+    let book = ClusterView::new();
     let class = crate::spec::class::Class::from_value(&json!({"metadata": {"name": "edge"},
         "spec": {"settings": {"mode": "gateway-tcp", "gateway": "infra/edge", "address": "192.0.2.7"}}}))
     .unwrap();

@@ -1,17 +1,20 @@
-//! The in-memory view of broker addresses: written by the controller (rarely), read by the webhook
-//! on every admission (often). Reads are a lock-free `ArcSwap` load plus two hash lookups.
+//! The cluster view both roles decide from: broker addresses (the claims of the Services that say
+//! they are a broker's), node-port owners, StatefulSets' selectors, template containers and first
+//! ordinals, the access classes and namespaces' labels. Written by the watches (rarely), read by the
+//! webhook on every admission (often): a lock-free `ArcSwap` load plus two hash lookups.
 
-use crate::spec::class::ClassSource;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::spec::class::ClassSource;
+
 /// One Service that claims, by its labels, to be a broker's: its name, the StatefulSet UID of its
 /// controller owner reference, and its addresses (`None`: none yet). Anyone may label a Service, so
 /// a claim counts only for the broker whose StatefulSet's UID it names, under the name the
-/// controller gives that broker's Service ([`Expect`]). A claim with neither (`AddressBook::set`)
+/// controller gives that broker's Service ([`Expect`]). A claim with neither (`ClusterView::set`)
 /// stands for any: tests and offline maps.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Claim {
@@ -77,7 +80,7 @@ pub enum Lookup {
 
 /// Where the webhook looks up a broker's external address. The pure mutation takes this trait so
 /// tests and offline commands can pass a plain map.
-pub trait AddressLookup: ClassSource {
+pub trait ClusterLookup: ClassSource {
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>>;
     /// Whether the view has ever been filled from the API (used in denial messages).
     fn synced(&self) -> bool {
@@ -111,7 +114,7 @@ pub trait AddressLookup: ClassSource {
         }
     }
     /// The address from the Service `expect` names only (the webhook's lookup). Maps that hold no
-    /// claims (tests, offline) answer as [`AddressLookup::lookup`].
+    /// claims (tests, offline) answer as [`ClusterLookup::lookup`].
     fn lookup_for(&self, namespace: &str, statefulset: &str, ordinal: u32, _expect: &Expect<'_>) -> Lookup {
         self.lookup(namespace, statefulset, ordinal)
     }
@@ -119,7 +122,7 @@ pub trait AddressLookup: ClassSource {
 
 /// Shared, cheaply cloneable address view.
 #[derive(Clone, Default)]
-pub struct AddressBook {
+pub struct ClusterView {
     inner: Arc<Inner>,
 }
 
@@ -176,7 +179,7 @@ struct Inner {
     namespaces: ArcSwap<HashMap<String, Arc<BTreeMap<String, String>>>>,
 }
 
-impl AddressBook {
+impl ClusterView {
     pub fn new() -> Self {
         Self::default()
     }
@@ -351,7 +354,7 @@ impl AddressBook {
     }
 }
 
-impl ClassSource for AddressBook {
+impl ClassSource for ClusterView {
     fn classes(&self) -> Option<Arc<crate::spec::class::Classes>> {
         Some(self.inner.classes.load_full())
     }
@@ -361,8 +364,8 @@ impl ClassSource for AddressBook {
     }
 }
 
-impl AddressLookup for AddressBook {
-    /// A claim that stands for any Service only ([`AddressBook::set`]); the webhook asks [`AddressLookup::lookup_for`].
+impl ClusterLookup for ClusterView {
+    /// A claim that stands for any Service only ([`ClusterView::set`]); the webhook asks [`ClusterLookup::lookup_for`].
     fn address(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Arc<str>> {
         let claims = self.inner.map.load();
         claims.get(namespace)?.get(statefulset)?.get(&ordinal)?.iter().find(|c| c.wildcard())?.address.clone()
@@ -412,7 +415,7 @@ pub struct NoAddresses;
 
 impl ClassSource for NoAddresses {}
 
-impl AddressLookup for NoAddresses {
+impl ClusterLookup for NoAddresses {
     fn address(&self, _: &str, _: &str, _: u32) -> Option<Arc<str>> {
         None
     }
@@ -424,7 +427,7 @@ mod tests {
 
     #[test]
     fn set_lookup_remove() {
-        let book = AddressBook::new();
+        let book = ClusterView::new();
         assert!(!book.synced());
         assert!(book.set("ns", "kafka", 0, Some("203.0.113.10")));
         assert!(!book.set("ns", "kafka", 0, Some("203.0.113.10")), "same value is no change");
@@ -442,7 +445,7 @@ mod tests {
 
     #[test]
     fn clones_share_state() {
-        let a = AddressBook::new();
+        let a = ClusterView::new();
         let b = a.clone();
         a.set("ns", "k", 3, Some("1.1.1.1"));
         assert_eq!(b.address("ns", "k", 3).as_deref(), Some("1.1.1.1"));
