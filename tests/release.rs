@@ -103,10 +103,8 @@ fn the_chart_as_an_oci_artifact() {
 #[test]
 fn install_yaml_is_deploy_with_this_version() {
     let text = String::from_utf8(read(&out().join("install.yaml"))).unwrap();
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect();
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple::<Value>(&text).unwrap().into_iter().filter(|v: &Value| !v.is_null()).collect();
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     for k in ["Namespace", "CustomResourceDefinition", "MutatingWebhookConfiguration", "Deployment", "Service"] {
         assert!(kinds.contains(&k), "{k} missing: {kinds:?}");
@@ -122,7 +120,7 @@ fn install_yaml_is_deploy_with_this_version() {
 #[test]
 fn krew_manifest_names_each_archive() {
     let text = String::from_utf8(read(&out().join("krew/kafka-advertiser.yaml"))).unwrap();
-    let m: Value = serde_yaml::from_str(&text).unwrap();
+    let m: Value = serde_saphyr::from_str(&text).unwrap();
     assert_eq!(m["kind"], "Plugin");
     assert_eq!(m["metadata"]["name"], "kafka-advertiser");
     assert_eq!(m["spec"]["version"], format!("v{VERSION}"));

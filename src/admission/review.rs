@@ -410,4 +410,52 @@ mod tests {
             ReviewError::ApiVersion("admission.k8s.io/v2".into())
         );
     }
+
+    /// The hand-written decoding reads every fixture as kube's admission types do: the same uid,
+    /// kind, operation and subresource decide whether the pod is ours to mutate, and the response is
+    /// one kube's `AdmissionResponse` reads (the patch, base64 on the wire, checked as a JSON patch).
+    #[test]
+    fn the_decoding_agrees_with_kubes_admission_types() {
+        use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+        use kube::core::DynamicObject;
+        let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let raw = std::fs::read(&path).unwrap();
+            let theirs: AdmissionReview<DynamicObject> = serde_json::from_slice(&raw).unwrap();
+            let req: AdmissionRequest<DynamicObject> = theirs.try_into().unwrap();
+            let ours = review(&raw, &Defaults::default(), &NoAddresses).unwrap();
+            let pod_create = req.kind.group.is_empty()
+                && req.kind.kind == "Pod"
+                && req.operation == Operation::Create
+                && req.sub_resource.as_deref().unwrap_or_default().is_empty();
+            let opted_in = (req.object.as_ref())
+                .and_then(|o| o.metadata.labels.as_ref())
+                .is_some_and(|l| l.get(crate::names::ENABLED_LABEL).is_some_and(|v| v == "true"));
+            let ours_to_decide = ours.outcome != AdmissionResult::Skipped;
+            assert_eq!(ours_to_decide, pod_create && opted_in, "{path:?}: {:?}", ours.outcome);
+            let mut body: serde_json::Value = serde_json::from_slice(&ours.body).unwrap();
+            assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+            assert_eq!(body["kind"], "AdmissionReview");
+            let response = body["response"].as_object_mut().unwrap();
+            let patch = response.remove("patch");
+            // The API server reads an allowed response without `status`; kube's type requires one.
+            response.entry("status").or_insert_with(|| serde_json::json!({}));
+            let resp: AdmissionResponse = serde_json::from_value(serde_json::Value::Object(response.clone())).unwrap();
+            assert_eq!(resp.uid, req.uid, "{path:?}");
+            assert_eq!(resp.allowed, ours.outcome != AdmissionResult::Denied, "{path:?}");
+            if let Some(p) = patch {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(p.as_str().unwrap()).unwrap();
+                let _: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(response["patchType"], "JSONPatch");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 10, "{seen} fixtures");
+    }
 }

@@ -17,10 +17,7 @@ fn chart() -> PathBuf {
 }
 
 fn docs(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    serde_saphyr::from_multiple::<Value>(yaml).unwrap().into_iter().filter(|v: &Value| !v.is_null()).collect()
 }
 
 fn template(namespace: &str, set: &[&str]) -> Vec<Value> {

@@ -377,8 +377,7 @@ pub async fn events_about(client: &Client, namespace: &str, kind: &str, name: &s
 pub async fn apply_file(client: &Client, path: &Path, namespace: &str) -> Vec<DynamicObject> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+    for v in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
         if v.is_null() || v["kind"] == "Namespace" {
             continue;
         }

@@ -922,15 +922,13 @@ mod modes {
             let ns = TempNamespace(namespace(&c, "e2e-kafka-example").await);
             let text = std::fs::read_to_string(examples_dir().join(file)).unwrap();
             let mut docs = Vec::new();
-            for doc in serde_yaml::Deserializer::from_str(
-                &text.replace(&format!(".{example_ns}.svc"), &format!(".{}.svc", ns.0)),
-            ) {
-                let mut v: Value = serde::Deserialize::deserialize(doc).unwrap();
+            let text = text.replace(&format!(".{example_ns}.svc"), &format!(".{}.svc", ns.0));
+            for mut v in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
                 if v["kind"] == "StatefulSet" {
                     v["spec"]["template"]["metadata"]["annotations"]["testenv.kafka-advertiser.io/run"] =
                         json!("broker");
                 }
-                docs.push(serde_yaml::to_string(&v).unwrap());
+                docs.push(serde_saphyr::to_string(&v).unwrap());
             }
             let path = work(&ns).join(file);
             std::fs::create_dir_all(work(&ns)).unwrap();
@@ -1116,7 +1114,7 @@ mod configs {
                 None => docs.last_mut().unwrap().0.push_str(&format!("{line}\n")),
             }
         }
-        Webhook::Admitted(docs.into_iter().map(|(y, w)| (serde_yaml::from_str(&y).unwrap(), w)).collect())
+        Webhook::Admitted(docs.into_iter().map(|(y, w)| (serde_saphyr::from_str(&y).unwrap(), w)).collect())
     }
 
     /// The broker's verdict on each pod, in order: `None` when it starts, else its error.
@@ -1159,7 +1157,7 @@ mod configs {
     #[test]
     fn every_configuration_the_webhook_admits_kafka_accepts() {
         let table: Table =
-            serde_yaml::from_str(&std::fs::read_to_string(kafka_dir().join("configs.yaml")).unwrap()).unwrap();
+            serde_saphyr::from_str(&std::fs::read_to_string(kafka_dir().join("configs.yaml")).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let answers: Vec<Webhook> = table.cases.iter().enumerate().map(|(i, c)| webhook(c, dir.path(), i)).collect();
         let mut pods = Vec::new();

@@ -37,9 +37,9 @@ fn helm(args: &[&str]) {
 
 /// A kubeconfig for the test control plane that authenticates with `token` only.
 fn token_kubeconfig(token: &str, path: &Path) {
-    let mut kc: Value = serde_yaml::from_str(&std::fs::read_to_string(testenv().kubeconfig()).unwrap()).unwrap();
+    let mut kc: Value = serde_saphyr::from_str(&std::fs::read_to_string(testenv().kubeconfig()).unwrap()).unwrap();
     kc["users"][0]["user"] = serde_json::json!({ "token": token });
-    std::fs::write(path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    std::fs::write(path, serde_saphyr::to_string(&kc).unwrap()).unwrap();
 }
 
 /// Uninstalls the release when dropped (also when an assertion fails).

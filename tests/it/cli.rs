@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-advertiser");
@@ -68,7 +67,7 @@ spec:
 "#;
     let o = run(&["mutate", "-", "--output", "pod", "--cluster-domain", "k8s.local"], Some(pod));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let v: Value = serde_saphyr::from_str(&stdout(&o)).unwrap();
     let env = &v["spec"]["containers"][0]["env"][0];
     assert_eq!(env["name"], "KAFKA_ADVERTISED_LISTENERS");
     assert_eq!(
@@ -188,7 +187,7 @@ spec:
 "#;
     let o = run(&["mutate", "-", "--output", "pod"], Some(manifest));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let v: Value = serde_saphyr::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["metadata"]["name"], "ledger-2");
     assert!(v["spec"]["containers"][0]["env"][0]["value"].as_str().unwrap().ends_with("EXTERNAL://198.51.100.9:9094"));
 
@@ -349,7 +348,7 @@ fn preview_pods_prints_each_admitted_broker_pod() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
     let docs: Vec<Value> =
-        text.split("\n---\n").map(|d| serde_yaml::from_str(d.trim_start_matches("---\n")).unwrap()).collect();
+        text.split("\n---\n").map(|d| serde_saphyr::from_str(d.trim_start_matches("---\n")).unwrap()).collect();
     assert_eq!(docs.len(), 3, "{text}");
     for (i, pod) in docs.iter().enumerate() {
         assert_eq!(pod["metadata"]["name"], format!("kafka-{i}"));
@@ -399,8 +398,9 @@ fn preview_pods_output_is_yaml_with_classes_and_other_statefulsets() {
     let o = run(&["preview", "-o", "pods", "--class", class_file.to_str().unwrap(), "-"], Some(&manifest));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
-    let names: Vec<String> = serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+    let names: Vec<String> = serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .unwrap()
+        .into_iter()
         .filter(|v| !v.is_null())
         .map(|v| v["metadata"]["name"].as_str().unwrap_or_else(|| panic!("not a pod: {v:?}\n{text}")).to_owned())
         .collect();

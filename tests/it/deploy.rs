@@ -23,10 +23,7 @@ fn kustomize(dir: &str) -> Vec<Value> {
             panic!("kubectl is required for the deploy tests (`kubectl kustomize`), and could not be run: {e}")
         });
     assert!(out.status.success(), "kubectl kustomize {dir} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_yaml::Deserializer::from_slice(&out.stdout)
-        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
+    serde_saphyr::from_slice_multiple::<Value>(&out.stdout).unwrap().into_iter().filter(|v| !v.is_null()).collect()
 }
 
 struct Rendered(Vec<Value>);
@@ -413,8 +410,7 @@ fn examples_parse_and_preview() {
     for file in ["kafka-kraft.yaml", "kafka-zookeeper.yaml", "kafka-apache.yaml"] {
         let path = format!("{}/deploy/examples/{file}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+        for v in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
             if v["kind"] == "StatefulSet" {
                 let _: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(v).unwrap();
             }
@@ -623,7 +619,7 @@ fn every_image_reference_is_from_a_known_repository() {
         refs.push(dep.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap());
     }
     let values: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root.join("charts/kafka-advertiser/values.yaml")).unwrap())
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("charts/kafka-advertiser/values.yaml")).unwrap())
             .unwrap();
     refs.push(format!("{}:x", values["image"]["repository"].as_str().unwrap()));
     assert!(refs.len() >= 5, "{refs:?}");
@@ -715,8 +711,7 @@ fn the_example_access_classes_parse() {
     let path = format!("{}/deploy/examples/access-classes.yaml", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
     let mut modes = BTreeSet::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+    for v in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
         assert_eq!(v["kind"], "ExternalAccessClass");
         let class = kafka_advertiser::spec::class::Class::from_value(&v).unwrap();
         for k in class.spec.settings.keys().chain(&class.spec.tenant_settings) {
@@ -760,7 +755,7 @@ fn the_chart_readme_lists_every_value() {
         }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kafka-advertiser");
-    let values: Value = serde_yaml::from_str(&std::fs::read_to_string(root.join("values.yaml")).unwrap()).unwrap();
+    let values: Value = serde_saphyr::from_str(&std::fs::read_to_string(root.join("values.yaml")).unwrap()).unwrap();
     let mut paths = BTreeSet::new();
     walk(&values, "", &mut paths);
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
