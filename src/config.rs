@@ -449,22 +449,17 @@ fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// `10s`, `500ms`, `2m`, or plain seconds.
+/// A duration as kubectl, client-go and Helm spell one (`10s`, `500ms`, `2m`, `1h30m`, `1.5h`), or plain
+/// seconds. Parsed by jiff (already in the tree through k8s-openapi): a value too large for a
+/// `Duration` or a negative one is a usage error, never a panic.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
+    let invalid = || format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m, 1h30m");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
     }
-    Ok(Duration::from_secs_f64(secs))
+    let d: k8s_openapi::jiff::SignedDuration = s.parse().map_err(|_| invalid())?;
+    Duration::try_from(d).map_err(|_| format!("invalid duration {s:?}: must not be negative"))
 }
 
 /// `3=203.0.113.10`
@@ -490,6 +485,12 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("1d").is_err());
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2160h").unwrap(), Duration::from_secs(2160 * 3600));
+        // Too large for a Duration, or negative: an error, never a panic.
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("-5s").is_err());
     }
 
     #[test]

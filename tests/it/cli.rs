@@ -100,6 +100,10 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(2));
     let o = run(&["serve", "--standalone", "--listen", "not-an-address"], None);
     assert_eq!(o.status.code(), Some(2));
+    // A duration too large for the machine is a usage error naming the value, not a panic.
+    let o = run(&["serve", "--standalone", "--lease-duration", "99999999999999999999h"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid duration"));
 }
 
 #[test]
