@@ -117,6 +117,11 @@ impl Class {
         let name = v["metadata"]["name"].as_str().unwrap_or_default().to_owned();
         let default = v["metadata"]["annotations"][ANN_DEFAULT_CLASS].as_str().map(str::trim) == Some("true");
         let spec = ClassSpec::deserialize(v.get("spec").cloned().unwrap_or_default())?;
+        if let Some(bad) = spec.address_ranges.iter().flatten().find(|r| parse_range(r).is_none()) {
+            return Err(serde::de::Error::custom(format!(
+                "addressRanges entry {bad:?} is not a CIDR (203.0.113.0/24) or an IP address"
+            )));
+        }
         Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64() })
     }
 }
@@ -365,39 +370,21 @@ pub fn under(name: &str, suffix: &str) -> bool {
 
 /// Whether `ip` is inside `cidr` (`a.b.c.d/n` or `x::/n`; a bare address is a /32 or /128).
 pub fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
-    let (net, bits) = match cidr.trim().split_once('/') {
-        Some((n, b)) => (n, b.parse::<u32>().ok()),
-        None => (cidr.trim(), None),
-    };
-    match (ip, net.parse::<IpAddr>()) {
-        (IpAddr::V4(a), Ok(IpAddr::V4(n))) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), Ok(IpAddr::V6(n))) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
+    parse_range(cidr).is_some_and(|net| net.contains(&ip))
 }
 
-/// Does a label selector select these labels? (`In`, `NotIn`, `Exists`, `DoesNotExist`.)
+/// An `addressRanges` entry: a CIDR (`203.0.113.0/24`, `2001:db8::/32`) or one address.
+fn parse_range(range: &str) -> Option<ipnet::IpNet> {
+    let range = range.trim();
+    range.parse::<ipnet::IpNet>().ok().or_else(|| range.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// Does a label selector select these labels? kube's evaluator (`In`, `NotIn`, `Exists`,
+/// `DoesNotExist`, `matchLabels`); a selector it cannot read (an unknown operator, `In` without
+/// values) selects nothing.
 pub fn selects(sel: &LabelSelector, labels: &Annotations) -> bool {
-    let by_label = sel.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
-    let by_expr = sel.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
-            "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
-            "Exists" => labels.contains_key(&e.key),
-            "DoesNotExist" => !labels.contains_key(&e.key),
-            _ => false,
-        }
-    });
-    by_label && by_expr
+    use kube::core::{Selector, SelectorExt};
+    Selector::try_from(sel.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 /// A class's reach: (namespaces, StatefulSets) using it, per class name, from (namespace, class)

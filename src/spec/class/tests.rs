@@ -138,6 +138,17 @@ fn suffixes_match_on_label_boundaries_and_cidrs_by_prefix() {
     assert!(!in_cidr(ip("2001:db9::5"), "2001:db8::/32"));
     assert!(!in_cidr(ip("203.0.113.7"), "2001:db8::/32"), "families never match");
     assert!(in_cidr(ip("203.0.113.7"), "203.0.113.7"), "a bare address is itself");
+    // A range that does not parse contains nothing (before: `/abc` became a bare /32, `/33` a /32).
+    for bad in ["203.0.113.7/abc", "203.0.113.0/33", "203.0.113.0/ 24", "example.com"] {
+        assert!(!in_cidr(ip("203.0.113.7"), bad), "{bad}");
+    }
+    // And a class holding one is refused with the entry named (preview reads classes from files).
+    let e = Class::from_value(
+        &json!({"metadata": {"name": "c"}, "spec": {"addressRanges": ["10.0.0.0/8", "10.0.0.0/abc"]}}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("10.0.0.0/abc"), "{e}");
 }
 
 #[test]
@@ -152,6 +163,14 @@ fn selectors() {
     assert!(!selects(&sel, &l(&[("tier", "tenant"), ("team", "c")])));
     assert!(!selects(&sel, &l(&[("tier", "tenant"), ("team", "a"), ("frozen", "")])));
     assert!(selects(&LabelSelector::default(), &l(&[])), "an empty selector selects everything");
+    // One it cannot read selects nothing (fail closed).
+    for bad in [
+        json!({"matchExpressions": [{"key": "team", "operator": "Like", "values": ["a"]}]}),
+        json!({"matchExpressions": [{"key": "team", "operator": "In"}]}),
+    ] {
+        let sel: LabelSelector = serde_json::from_value(bad).unwrap();
+        assert!(!selects(&sel, &l(&[("team", "a")])));
+    }
 }
 
 #[test]
