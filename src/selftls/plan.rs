@@ -74,6 +74,7 @@ pub fn plan(
             None => Some("the stored CA does not parse"),
             Some(t) if t - now < third(life.ca) => Some("a third of the CA's life is left"),
             Some(_) if KeyPair::from_pem(&ca.key).is_err() => Some("the stored CA key does not parse"),
+            Some(_) if !key_matches(&ca.cert, &ca.key) => Some("the stored CA key does not belong to its certificate"),
             Some(_) => None,
         },
     };
@@ -136,9 +137,10 @@ fn new_ca(now: i64, life: Duration) -> Result<Pair, SelfTlsError> {
 }
 
 fn new_serving(ca: &Pair, names: &[String], now: i64, life: Duration) -> Result<Pair, SelfTlsError> {
-    // The issuer is rebuilt from the stored key with the CA's fixed subject: the signature, the issuer
-    // name and the authority key identifier then match the stored CA certificate.
-    let issuer = rcgen::Issuer::new(ca_params(now, life)?, KeyPair::from_pem(&ca.key)?);
+    // The issuer is read from the stored CA certificate (its subject and key identifier, whoever made
+    // it) with its key: the serving certificate's issuer name and authority key identifier are that
+    // CA's, and its signature verifies against it.
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca.cert, KeyPair::from_pem(&ca.key)?)?;
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::new(names.to_vec())?;
     p.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
@@ -147,6 +149,14 @@ fn new_serving(ca: &Pair, names: &[String], now: i64, life: Duration) -> Result<
     (p.not_before, p.not_after) = window(now, life)?;
     let cert = p.signed_by(&key, &issuer)?;
     Ok(Pair { cert: cert.pem(), key: key.serialize_pem() })
+}
+
+/// Whether `key` is the private key of the certificate `cert` (their public keys are the same).
+fn key_matches(cert: &str, key: &str) -> bool {
+    use rcgen::PublicKeyData;
+    let Ok(key) = KeyPair::from_pem(key) else { return false };
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert.as_bytes()) else { return false };
+    pem.parse_x509().is_ok_and(|c| c.tbs_certificate.subject_pki.raw == key.subject_public_key_info().as_slice())
 }
 
 /// notAfter (Unix seconds) of the first certificate of a PEM text.
@@ -276,6 +286,36 @@ mod tests {
         assert_eq!(why.ca, Some("the stored CA does not parse"));
         // The CA that signed what the replicas serve stays trusted meanwhile.
         assert_eq!(r.previous_ca.as_deref(), Some(s.ca.as_ref().unwrap().cert.as_str()));
+        assert!(verifies(&r, "kafka-advertiser.ops.svc", now));
+    }
+
+    /// A CA the platform seeded (another subject, another key identifier method): the serving
+    /// certificate names that CA as its issuer and verifies against it; a CA whose key is not its
+    /// certificate's is renewed, not used to sign certificates nobody can verify.
+    #[test]
+    fn a_seeded_ca_signs_as_itself_and_a_mismatched_ca_key_is_renewed() {
+        let now = 1_800_000_000;
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "Platform Team Root");
+        p.distinguished_name.push(DnType::OrganizationName, "Example Corp");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(vec![7; 20]);
+        (p.not_before, p.not_after) = window(now, life().ca).unwrap();
+        let seeded = Pair { cert: p.self_signed(&key).unwrap().pem(), key: key.serialize_pem() };
+        let stored = Stored { ca: Some(seeded.clone()), ..Stored::default() };
+        let (s, why) = plan(&stored, &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(why, Renewed { ca: None, serving: Some("no serving certificate yet") });
+        assert_eq!(s.ca.as_ref(), Some(&seeded), "the seeded CA is kept");
+        assert!(verifies(&s, "kafka-advertiser.ops.svc", now + 60));
+        let (_, leaf) = x509_parser::pem::parse_x509_pem(s.serving.as_ref().unwrap().cert.as_bytes()).unwrap();
+        let leaf = leaf.parse_x509().unwrap();
+        assert!(leaf.issuer().to_string().contains("Platform Team Root"), "{}", leaf.issuer());
+        // The key of another CA beside this certificate: renewed, with the reason.
+        let other = KeyPair::generate().unwrap().serialize_pem();
+        let mismatched = Stored { ca: Some(Pair { cert: seeded.cert.clone(), key: other }), ..s.clone() };
+        let (r, why) = plan(&mismatched, &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(why.ca, Some("the stored CA key does not belong to its certificate"));
         assert!(verifies(&r, "kafka-advertiser.ops.svc", now));
     }
 }
