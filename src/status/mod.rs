@@ -75,6 +75,8 @@ impl Scope {
 pub struct Platform {
     pub classes: Option<Arc<Classes>>,
     pub namespace_labels: BTreeMap<String, Arc<BTreeMap<String, String>>>,
+    /// Why the classes could not be read (the report says so: classes are then not applied).
+    pub unreadable: Option<String>,
 }
 
 impl ClassSource for Platform {
@@ -89,7 +91,14 @@ impl ClassSource for Platform {
 
 async fn platform(client: &Client, tenancy: Tenancy, namespaces: &[String]) -> Platform {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &crate::controller::classes::resource());
-    let listed = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+    let (listed, unreadable) = match api.list(&ListParams::default()).await {
+        Ok(l) => (l.items, None),
+        // The CRD is not installed: no classes.
+        Err(kube::Error::Api(s)) if s.code == 404 => (Vec::new(), None),
+        Err(e) => {
+            (Vec::new(), Some(format!("cannot list ExternalAccessClasses ({e}); access classes are not applied")))
+        }
+    };
     let classes: Vec<Arc<Class>> =
         (listed.iter()).filter_map(|o| Class::from_value(&serde_json::to_value(o).ok()?).ok()).map(Arc::new).collect();
     let mut namespace_labels = BTreeMap::new();
@@ -101,7 +110,8 @@ async fn platform(client: &Client, tenancy: Tenancy, namespaces: &[String]) -> P
             }
         }
     }
-    Platform { classes: Some(Arc::new(Classes { tenancy, classes })), namespace_labels }
+    let classes = unreadable.is_none().then(|| Arc::new(Classes { tenancy, classes }));
+    Platform { classes, namespace_labels, unreadable }
 }
 
 /// Read the StatefulSets in scope, their Services, pods and Events and the access classes with the
@@ -159,7 +169,9 @@ pub async fn reports(
                 .filter(|e| mine(&e.namespace()) && e.regarding.as_ref().and_then(|r| r.name.as_ref()) == Some(&name))
                 .cloned()
                 .collect();
-            report(sts, &svcs, &owned, &evs, defaults, &platform)
+            let mut r = report(sts, &svcs, &owned, &evs, defaults, &platform);
+            r.warnings.extend(platform.unreadable.iter().map(|u| format!("status: {u}")));
+            r
         })
         .collect();
     out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
