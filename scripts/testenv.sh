@@ -8,7 +8,7 @@
 #                                tools/testenv/kafka/pom.xml) and the release binary of kafka-advertiser
 #   scripts/testenv.sh up        start the control plane, 3 kwok nodes in 2 zones, MetalLB with a
 #                                loopback pool, the Gateway API (standard channel) and cert-manager
-#                                CRDs, and the pod runner (tools/testenv/podrunner: a kubelet and
+#                                CRDs, and the pod runner (tools/testenv/harness/cmd/podrunner: a kubelet and
 #                                kube-proxy stand-in that runs real Apache Kafka brokers for pods
 #                                annotated testenv.kafka-advertiser.io/run=broker and kafka-advertiser's
 #                                own pods (run=kafka-advertiser), and relays each loopback
@@ -93,8 +93,8 @@ modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require
 bin_key() {
   local sum
   # The control plane's modules only (helm has a cache entry of its own).
-  sum=$(cat "$TOOLS"/{etcd,forward,k8s,kwok,metallb}/go.mod "$TOOLS"/{etcd,forward,k8s,kwok,metallb}/go.sum \
-    "$TOOLS"/forward/*.go 2>/dev/null | sha256sum | cut -c1-12)
+  sum=$(cat "$TOOLS"/{etcd,k8s,kwok,metallb}/go.mod "$TOOLS"/{etcd,k8s,kwok,metallb}/go.sum 2>/dev/null \
+    | sha256sum | cut -c1-12)
   printf 'k8s-%s_etcd-%s_kwok-%s_metallb-%s_%s' "$(modver k8s k8s.io/kubernetes)" \
     "$(modver etcd go.etcd.io/etcd/server/v3)" "$(modver kwok sigs.k8s.io/kwok)" \
     "$(modver metallb go.universe.tf/metallb)" "$sum"
@@ -103,10 +103,14 @@ BIN=${KAFKA_ADVERTISER_TESTENV_BIN:-$CACHE/bin/$(bin_key)}
 # helm, for the chart tests and `deploy` with KAFKA_ADVERTISER_TESTENV_INSTALL=helm.
 HELM_BIN=${KAFKA_ADVERTISER_TESTENV_HELM_BIN:-$CACHE/bin/helm-$(modver helm helm.sh/helm/v4)_$(cat "$TOOLS"/helm/go.mod "$TOOLS"/helm/go.sum 2>/dev/null | sha256sum | cut -c1-12)}
 HELM=$HELM_BIN/helm
-# The ListenerSet part of a Gateway controller (tools/testenv/gatewayctl): cached apart too.
-GATEWAYCTL=${KAFKA_ADVERTISER_TESTENV_GATEWAYCTL:-$CACHE/bin/gatewayctl-$(cat "$TOOLS"/gatewayctl/go.* "$TOOLS"/gatewayctl/*.go 2>/dev/null | sha256sum | cut -c1-12)/gatewayctl}
+# The harness's own binaries (tools/testenv/harness, one module): the loopback forwarder, the
+# ListenerSet part of a Gateway controller and the pod runner, cached apart, by their sources.
+HARNESS_BIN=${KAFKA_ADVERTISER_TESTENV_HARNESS_BIN:-$CACHE/bin/harness-$(cd "$TOOLS/harness" 2>/dev/null \
+  && find . -name '*.go' -o -name 'go.mod' -o -name 'go.sum' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)}
+FORWARD=$HARNESS_BIN/forward
+GATEWAYCTL=${KAFKA_ADVERTISER_TESTENV_GATEWAYCTL:-$HARNESS_BIN/gatewayctl}
 # The pod runner, and the Apache Kafka jars it runs brokers from (and the e2e's Java client).
-PODRUNNER=${KAFKA_ADVERTISER_TESTENV_PODRUNNER:-$CACHE/bin/podrunner-$(cat "$TOOLS"/podrunner/go.* "$TOOLS"/podrunner/*.go 2>/dev/null | sha256sum | cut -c1-12)/podrunner}
+PODRUNNER=${KAFKA_ADVERTISER_TESTENV_PODRUNNER:-$HARNESS_BIN/podrunner}
 # cert-manager's own controllers (tools/testenv/certmanager, the CA issuer), cached apart too.
 CERTMANAGER=${KAFKA_ADVERTISER_TESTENV_CERTMANAGER:-$CACHE/bin/certmanager-$(cat "$TOOLS"/certmanager/go.* "$TOOLS"/certmanager/*.go 2>/dev/null | sha256sum | cut -c1-12)/certmanager}
 KAFKA_LIBS=${KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS:-$CACHE/kafka/$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml")-$(sha256sum <"$TOOLS/kafka/pom.xml" | cut -c1-12)/libs}
@@ -153,14 +157,12 @@ build() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   step kwok "$BIN/kwok" -- go_build kwok "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
   step metallb "$BIN/metallb-controller" -- go_build metallb "$BIN/metallb-controller" go.universe.tf/metallb/controller
-  step forward "$BIN/forward" -- go_build forward "$BIN/forward" .
   mkdir -p "$HELM_BIN"
   step helm "$HELM" -- go_build helm "$HELM" helm.sh/helm/v4/cmd/helm
-  mkdir -p "$(dirname "$GATEWAYCTL")"
-  step gatewayctl "$GATEWAYCTL" -- go_build gatewayctl "$GATEWAYCTL" .
-  mkdir -p "$(dirname "$PODRUNNER")" "$(dirname "$CERTMANAGER")"
+  mkdir -p "$HARNESS_BIN" "$(dirname "$CERTMANAGER")"
+  step harness "$FORWARD" "$GATEWAYCTL" "$PODRUNNER" -- \
+    go_build harness "$HARNESS_BIN/" ./cmd/forward ./cmd/gatewayctl ./cmd/podrunner
   step certmanager "$CERTMANAGER" -- go_build certmanager "$CERTMANAGER" .
-  step podrunner "$PODRUNNER" -- go_build podrunner "$PODRUNNER" .
   command -v mvn >/dev/null || die "mvn is not installed (Maven fetches Apache Kafka's jars)"
   step kafka "$KAFKA_LIBS" -- kafka_jars
   if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
@@ -181,9 +183,10 @@ kafka_jars() {
 
 need_bins() {
   local b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller forward; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller; do
     [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
   done
+  [ -x "$FORWARD" ] || die "forward is not built ($FORWARD missing): run scripts/testenv.sh build"
 }
 
 # What `up` starts besides the control plane (deploy does not need them).
@@ -514,7 +517,7 @@ deploy() {
   done
   local backends
   backends=$(for i in $(seq 0 $((REPLICAS - 1))); do printf '127.0.0.1:%s,' $((REPLICA_PORT + i)); done)
-  start webhook-forward "$BIN/forward" -listen "127.0.0.1:$WEBHOOK_PORT" -to "${backends%,}"
+  start webhook-forward "$FORWARD" -listen "127.0.0.1:$WEBHOOK_PORT" -to "${backends%,}"
   for i in $(seq 0 $((REPLICAS - 1))); do
     wait_for "kafka-advertiser-webhook-$i" 60 curl -sf "http://127.0.0.1:$((ADMIN_PORT + i))/readyz"
     wait_for "kafka-advertiser-controller-$i" 60 curl -sf "http://127.0.0.1:$((ADMIN_PORT + REPLICAS + i))/readyz"

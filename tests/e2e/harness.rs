@@ -60,7 +60,7 @@ impl TestEnv {
         PathBuf::from(self.var("KUBECONFIG"))
     }
 
-    /// A Go binary of the test environment (kubectl, forward, ...).
+    /// A Go binary of the test control plane (kubectl, kwok, ...).
     pub fn tool(&self, name: &str) -> PathBuf {
         PathBuf::from(self.var("KAFKA_ADVERTISER_TESTENV_BIN")).join(name)
     }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"kafka-advertiser/testenv/harness/internal/gatewayapi"
 	"net"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,55 +56,27 @@ func gatewayListeners(gws, sets []unstructured.Unstructured) []gwListener {
 				addrs[gw.GetNamespace()+"/"+gw.GetName()] = append(addrs[gw.GetNamespace()+"/"+gw.GetName()], v)
 			}
 		}
-		ls, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
-		out = append(out, listenersOf(ls, parent{"Gateway", gw.GetNamespace(), gw.GetName(), ""}, addrs[gw.GetNamespace()+"/"+gw.GetName()], nil)...)
+		out = append(out, listenersOf(gw.Object, parent{"Gateway", gw.GetNamespace(), gw.GetName(), ""}, addrs[gw.GetNamespace()+"/"+gw.GetName()], nil)...)
 	}
 	for _, s := range sets {
-		ref, _, _ := unstructured.NestedMap(s.Object, "spec", "parentRef")
-		ns, _ := ref["namespace"].(string)
-		if ns == "" {
-			ns = s.GetNamespace()
-		}
-		name, _ := ref["name"].(string)
-		ls, _, _ := unstructured.NestedSlice(s.Object, "spec", "listeners")
-		out = append(out, listenersOf(ls, parent{"ListenerSet", s.GetNamespace(), s.GetName(), ""}, addrs[ns+"/"+name], accepted(s))...)
+		out = append(out, listenersOf(s.Object, parent{"ListenerSet", s.GetNamespace(), s.GetName(), ""}, addrs[gatewayapi.Parent(&s)], gatewayapi.Accepted(s.Object))...)
 	}
 	return out
 }
 
-// accepted: the listeners of a ListenerSet its Gateway's controller accepted (status.listeners).
-func accepted(s unstructured.Unstructured) map[string]bool {
-	out := map[string]bool{}
-	st, _, _ := unstructured.NestedSlice(s.Object, "status", "listeners")
-	for _, l := range st {
-		m, _ := l.(map[string]any)
-		conds, _ := m["conditions"].([]any)
-		for _, c := range conds {
-			cm, _ := c.(map[string]any)
-			if cm["type"] == "Accepted" && cm["status"] == "True" {
-				out[fmt.Sprint(m["name"])] = true
-			}
-		}
-	}
-	return out
-}
-
-func listenersOf(ls []any, p parent, addrs []string, only map[string]bool) []gwListener {
+// listenersOf: the TCP and TLS listeners of a Gateway or ListenerSet (`only`: those accepted) on `addrs`.
+func listenersOf(obj map[string]any, p parent, addrs []string, only map[string]bool) []gwListener {
 	if len(addrs) == 0 {
 		return nil
 	}
 	var out []gwListener
-	for _, l := range ls {
-		m, _ := l.(map[string]any)
-		name, _ := m["name"].(string)
-		port, _ := m["port"].(int64)
-		proto, _ := m["protocol"].(string)
-		if only != nil && !only[name] || (proto != "TCP" && proto != "TLS") {
+	for _, l := range gatewayapi.Listeners(obj) {
+		if only != nil && !only[l.Name] || (l.Protocol != "TCP" && l.Protocol != "TLS") {
 			continue
 		}
 		lp := p
-		lp.section = name
-		out = append(out, gwListener{parent: lp, addrs: addrs, port: port, protocol: proto})
+		lp.section = l.Name
+		out = append(out, gwListener{parent: lp, addrs: addrs, port: l.Port, protocol: l.Protocol})
 	}
 	return out
 }

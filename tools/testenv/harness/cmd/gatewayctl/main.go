@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"k8s.io/apimachinery/pkg/runtime"
+	"kafka-advertiser/testenv/harness/internal/gatewayapi"
 	"log"
 	"os"
 	"os/signal"
@@ -87,7 +89,7 @@ func once(ctx context.Context, client dynamic.Interface) error {
 		}
 		var mine []*unstructured.Unstructured
 		for j := range sets.Items {
-			if parentOf(&sets.Items[j]) == gw.GetNamespace()+"/"+gw.GetName() {
+			if gatewayapi.Parent(&sets.Items[j]) == gw.GetNamespace()+"/"+gw.GetName() {
 				mine = append(mine, &sets.Items[j])
 			}
 		}
@@ -100,44 +102,15 @@ func once(ctx context.Context, client dynamic.Interface) error {
 	return nil
 }
 
-func parentOf(ls *unstructured.Unstructured) string {
-	p, _, _ := unstructured.NestedMap(ls.Object, "spec", "parentRef")
-	if kind, ok := p["kind"].(string); ok && kind != "Gateway" {
-		return ""
-	}
-	ns, _ := p["namespace"].(string)
-	if ns == "" {
-		ns = ls.GetNamespace()
-	}
-	name, _ := p["name"].(string)
-	return ns + "/" + name
-}
-
-func listenersOf(obj *unstructured.Unstructured) []Listener {
-	raw, _, _ := unstructured.NestedSlice(obj.Object, "spec", "listeners")
-	var out []Listener
-	for _, r := range raw {
-		m, _ := r.(map[string]any)
-		port, _ := m["port"].(int64)
-		name, _ := m["name"].(string)
-		proto, _ := m["protocol"].(string)
-		host, _ := m["hostname"].(string)
-		out = append(out, Listener{Name: name, Port: port, Protocol: proto, Hostname: host})
-	}
-	return out
-}
-
 func gatewayOf(gw *unstructured.Unstructured) Gateway {
-	g := Gateway{Namespace: gw.GetNamespace(), Name: gw.GetName(), Listeners: listenersOf(gw)}
+	g := Gateway{Namespace: gw.GetNamespace(), Name: gw.GetName(), Listeners: gatewayapi.Listeners(gw.Object)}
 	g.From, _, _ = unstructured.NestedString(gw.Object, "spec", "allowedListeners", "namespaces", "from")
 	if sel, ok, _ := unstructured.NestedMap(gw.Object, "spec", "allowedListeners", "namespaces", "selector"); ok {
-		raw, _ := json.Marshal(sel)
-		var s struct {
-			MatchLabels      map[string]string `json:"matchLabels"`
-			MatchExpressions []Requirement     `json:"matchExpressions"`
+		var s metav1.LabelSelector
+		// A selector that does not read as one selects nothing (Selector stays nil).
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(sel, &s) == nil {
+			g.Selector = &s
 		}
-		_ = json.Unmarshal(raw, &s)
-		g.Selector = &Selector{MatchLabels: s.MatchLabels, MatchExpressions: s.MatchExpressions}
 	}
 	return g
 }
@@ -146,7 +119,7 @@ func listenerSetsOf(items []*unstructured.Unstructured) []ListenerSet {
 	var out []ListenerSet
 	for _, ls := range items {
 		out = append(out, ListenerSet{Namespace: ls.GetNamespace(), Name: ls.GetName(),
-			Created: ls.GetCreationTimestamp().Time, Listeners: listenersOf(ls)})
+			Created: ls.GetCreationTimestamp().Time, Listeners: gatewayapi.Listeners(ls.Object)})
 	}
 	return out
 }

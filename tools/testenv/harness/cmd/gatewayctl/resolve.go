@@ -10,28 +10,15 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"kafka-advertiser/testenv/harness/internal/gatewayapi"
 )
 
 // Listener is the part of a Gateway or ListenerSet listener that conflicts are judged on.
-type Listener struct {
-	Name     string
-	Port     int64
-	Protocol string
-	Hostname string
-}
-
-// Selector is a namespace label selector (matchLabels and matchExpressions).
-type Selector struct {
-	MatchLabels      map[string]string
-	MatchExpressions []Requirement
-}
-
-// Requirement is one matchExpressions entry.
-type Requirement struct {
-	Key      string
-	Operator string
-	Values   []string
-}
+type Listener = gatewayapi.Listener
 
 // Gateway is a parent Gateway: its own listeners and whom it lets attach ListenerSets.
 type Gateway struct {
@@ -39,7 +26,7 @@ type Gateway struct {
 	Listeners       []Listener
 	// From is spec.allowedListeners.namespaces.from ("" means the default, None).
 	From     string
-	Selector *Selector
+	Selector *metav1.LabelSelector
 }
 
 // ListenerSet is a ListenerSet naming a Gateway as its parent.
@@ -72,43 +59,14 @@ type Result struct {
 	Attached int
 }
 
-func matches(s *Selector, labels map[string]string) bool {
+// matches: apimachinery's evaluator (the one the API server and every controller use); no selector,
+// or one that does not parse, selects nothing.
+func matches(s *metav1.LabelSelector, l map[string]string) bool {
 	if s == nil {
 		return false
 	}
-	for k, v := range s.MatchLabels {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	for _, r := range s.MatchExpressions {
-		got, has := labels[r.Key]
-		in := false
-		for _, v := range r.Values {
-			in = in || (has && got == v)
-		}
-		switch r.Operator {
-		case "In":
-			if !in {
-				return false
-			}
-		case "NotIn":
-			if in {
-				return false
-			}
-		case "Exists":
-			if !has {
-				return false
-			}
-		case "DoesNotExist":
-			if has {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	return err == nil && sel.Matches(labels.Set(l))
 }
 
 // Allowed reports whether the Gateway lets ListenerSets of namespace ns attach.

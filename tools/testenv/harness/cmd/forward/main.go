@@ -12,13 +12,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"kafka-advertiser/testenv/harness/internal/relay"
 	"log"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -58,7 +57,7 @@ func main() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		go relay(c, backends, int(next.Add(1)))
+		go forward(c, backends, int(next.Add(1)))
 	}
 }
 
@@ -84,7 +83,7 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-func relay(c net.Conn, backends []string, start int) {
+func forward(c net.Conn, backends []string, start int) {
 	defer c.Close()
 	var b net.Conn
 	for i := range backends {
@@ -103,16 +102,5 @@ func relay(c net.Conn, backends []string, start int) {
 	if tc, ok := b.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-	}
-	go pipe(b, c)
-	go pipe(c, b)
-	wg.Wait()
+	relay.Pipe(c, b)
 }

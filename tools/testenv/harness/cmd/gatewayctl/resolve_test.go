@@ -1,6 +1,7 @@
 package main
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"reflect"
 	"testing"
 	"time"
@@ -57,10 +58,10 @@ func TestGEP1713Scenarios(t *testing.T) {
 		{name: "from Same", gw: Gateway{Namespace: "infra", Name: "gw", From: "Same"},
 			sets: []ListenerSet{set("infra", "ls-allowed", t0, tcp("a", 9092)), set("other", "ls-not-allowed", t0, tcp("b", 9093))},
 			want: map[string]string{"infra/ls-allowed": "True/Accepted", "other/ls-not-allowed": "False/NotAllowed"}, attached: 1},
-		{name: "from Selector", gw: Gateway{Namespace: "infra", Name: "gw", From: "Selector", Selector: &Selector{MatchLabels: map[string]string{"team": "kafka"}}},
+		{name: "from Selector", gw: Gateway{Namespace: "infra", Name: "gw", From: "Selector", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "kafka"}}},
 			sets: []ListenerSet{set("allowed", "ls-allowed", t0, tcp("a", 9092)), set("other", "ls-not-allowed", t0, tcp("b", 9093))},
 			want: map[string]string{"allowed/ls-allowed": "True/Accepted", "other/ls-not-allowed": "False/NotAllowed"}, attached: 1},
-		{name: "selector expressions", gw: Gateway{Namespace: "infra", Name: "gw", From: "Selector", Selector: &Selector{MatchExpressions: []Requirement{{"team", "NotIn", []string{"web"}}, {"team", "Exists", nil}}}},
+		{name: "selector expressions", gw: Gateway{Namespace: "infra", Name: "gw", From: "Selector", Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "NotIn", Values: []string{"web"}}, {Key: "team", Operator: "Exists"}}}},
 			sets: []ListenerSet{set("allowed", "a", t0, tcp("a", 9092)), set("other", "b", t0, tcp("b", 9093)), set("unlabelled", "c", t0, tcp("c", 9094))},
 			want: map[string]string{"allowed/a": "True/Accepted", "other/b": "False/NotAllowed", "unlabelled/c": "False/NotAllowed"}, attached: 1},
 		{name: "only listener conflicts with the Gateway's protocol", gw: Gateway{Namespace: "infra", Name: "gw", From: "All", Listeners: []Listener{{Name: "gw-8080", Port: 8080, Protocol: "HTTP"}}},

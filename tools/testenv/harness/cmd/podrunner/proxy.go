@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"kafka-advertiser/testenv/harness/internal/relay"
 	"log"
 	"net"
 	"strings"
@@ -215,18 +216,7 @@ func (l *listener) relay(c net.Conn) {
 		if _, err := b.Write(hello); err != nil {
 			return
 		}
-		done := make(chan struct{}, 2)
-		pipe := func(dst, src net.Conn) {
-			_, _ = io.Copy(dst, src)
-			if tc, ok := dst.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
-			done <- struct{}{}
-		}
-		go pipe(b, c)
-		go pipe(c, b)
-		<-done
-		<-done
+		relay.Pipe(c, b)
 		return
 	}
 }

@@ -1,6 +1,8 @@
-// The harness's kubelet and kube-proxy for pods that run a real Kafka broker. Built by
-// scripts/testenv.sh build; started by `up`.
-module kafka-advertiser/testenv/podrunner
+// The test harness's own Go code, one module: cmd/podrunner (the kubelet, kube-proxy, volume
+// provisioner and DNS for pods that run a real Kafka broker), cmd/gatewayctl (a Gateway controller's
+// ListenerSet handling, GEP-1713), cmd/forward (a loopback TCP forwarder), and the internal/ packages
+// they share. Built by scripts/testenv.sh build; started by `up`.
+module kafka-advertiser/testenv/harness
 
 go 1.26
 

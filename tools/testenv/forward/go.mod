@@ -1,3 +1,0 @@
-module kafka-advertiser/testenv/forward
-
-go 1.26
