@@ -28,6 +28,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"kafka-advertiser/testenv/harness/internal/dns"
+	"kafka-advertiser/testenv/harness/internal/proxy"
 )
 
 func main() {
@@ -88,7 +91,7 @@ func main() {
 	}
 	r := &runner{cs: cs, dyn: dyn, state: *state, ips: ips, procs: map[types.UID]*proc{}, product: *productBin,
 		apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
-	px := &proxy{listeners: map[string]*listener{}}
+	px := proxy.New()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
@@ -119,7 +122,7 @@ func (r *runner) shutdown() {
 }
 
 // pass: one look at the cluster; each part acts on what it saw.
-func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
+func (r *runner) pass(ctx context.Context, px *proxy.Proxy, hosts string) error {
 	if err := r.syncVolumes(ctx); err != nil {
 		log.Printf("volumes: %v", err)
 	}
@@ -136,26 +139,26 @@ func (r *runner) pass(ctx context.Context, px *proxy, hosts string) error {
 		return err
 	}
 	r.mu.Lock()
-	r.kubeService = kubeService(svcs.Items)
+	r.kubeService = proxy.KubeService(svcs.Items)
 	r.mu.Unlock()
 	pods, err := r.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	r.syncPods(ctx, pods)
-	if err := syncHosts(hosts, svcs.Items, pods.Items); err != nil {
+	if err := dns.Sync(hosts, svcs.Items, pods.Items); err != nil {
 		log.Printf("hosts: %v", err)
 	}
-	all := routes(svcs.Items, pods.Items, nodes)
-	for addr, rt := range clusterIPRoutes(svcs.Items, pods.Items, r.apiserver) {
+	all := proxy.Routes(svcs.Items, pods.Items, nodes)
+	for addr, rt := range proxy.ClusterIPRoutes(svcs.Items, pods.Items, r.apiserver) {
 		all[addr] = rt
 	}
-	for addr, rt := range r.gatewayPass(ctx, svcs.Items, pods.Items) {
+	for addr, rt := range proxy.GatewayRoutes(ctx, r.dyn, svcs.Items, pods.Items) {
 		if _, taken := all[addr]; !taken {
 			all[addr] = rt
 		}
 	}
-	px.apply(all)
+	px.Apply(all)
 	return nil
 }
 

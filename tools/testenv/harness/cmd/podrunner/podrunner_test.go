@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -107,48 +106,6 @@ func TestBindToPod(t *testing.T) {
 	}
 }
 
-func brokerPod(name, ip string, ready bool) corev1.Pod {
-	st := corev1.ConditionFalse
-	if ready {
-		st = corev1.ConditionTrue
-	}
-	return corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "kafka", "statefulset.kubernetes.io/pod-name": name}},
-		Spec: corev1.PodSpec{Hostname: name, Subdomain: "kafka-hs", Containers: []corev1.Container{{Name: "kafka",
-			Ports: []corev1.ContainerPort{{Name: "external", ContainerPort: 9094}}}}},
-		Status: corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}},
-	}
-}
-
-func TestServicesReachReadyLoopbackEndpoints(t *testing.T) {
-	pods := []corev1.Pod{brokerPod("kafka-0", "127.0.64.1", true), brokerPod("kafka-1", "127.0.64.2", false), brokerPod("kafka-2", "10.244.0.3", true)}
-	lb := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kafka-bootstrap", Namespace: "ns"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "kafka"},
-			Ports: []corev1.ServicePort{{Name: "external", Port: 19094, TargetPort: intstr.FromString("external")}}},
-		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "127.0.2.10"}, {IP: "203.0.113.1"}}}}}
-	hs := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kafka-hs", Namespace: "ns"},
-		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, PublishNotReadyAddresses: true, Selector: map[string]string{"app": "kafka"}}}
-	lb.Spec.Ports[0].NodePort = 31094
-	lb.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-	pods[0].Spec.NodeName = "node-a"
-	got := routes([]corev1.Service{lb, hs}, pods, map[string]string{"node-a": "127.0.1.1", "node-b": "127.0.1.2"})
-	// Only the loopback ingress; only the ready pod; kwok's fake pod IPs never; with
-	// externalTrafficPolicy Local, a node port reaches only that node's endpoints.
-	own := "ns/kafka-bootstrap"
-	want := map[string]route{
-		"127.0.2.10:19094": {owner: own, backends: []string{"127.0.64.1:9094"}},
-		"127.0.1.1:31094":  {owner: own, backends: []string{"127.0.64.1:9094"}},
-		"127.0.1.2:31094":  {owner: own},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("routes = %v, want %v", got, want)
-	}
-	hosts := hostsLines([]corev1.Service{lb, hs}, pods)
-	if len(hosts) != 2 || !strings.HasPrefix(hosts[1], "127.0.64.2 kafka-1.kafka-hs.ns.svc.cluster.local ") {
-		t.Fatalf("a headless Service publishing not-ready addresses names both loopback pods: %v", hosts)
-	}
-}
-
 func TestContainerPathsMapIntoThePod(t *testing.T) {
 	f := fs{root: "/r", mounts: map[string]string{"/etc/kafka/tls": "/v/tls", "/var/lib/kafka/data": "/v/pvc"}}
 	for in, want := range map[string]string{
@@ -162,64 +119,6 @@ func TestContainerPathsMapIntoThePod(t *testing.T) {
 		if got := f.hostPaths(in); got != want {
 			t.Errorf("hostPaths(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func obj(kind, ns, name string, fields map[string]any) unstructured.Unstructured {
-	o := map[string]any{"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
-		"metadata": map[string]any{"name": name, "namespace": ns}}
-	for k, v := range fields {
-		o[k] = v
-	}
-	return unstructured.Unstructured{Object: o}
-}
-
-func TestGatewayDataPlaneFollowsListenersAndRoutes(t *testing.T) {
-	gw := obj("Gateway", "infra", "edge", map[string]any{
-		"spec": map[string]any{"listeners": []any{
-			map[string]any{"name": "sni", "port": int64(9443), "protocol": "TLS"},
-			map[string]any{"name": "web", "port": int64(443), "protocol": "HTTPS"},
-		}},
-		"status": map[string]any{"addresses": []any{map[string]any{"type": "IPAddress", "value": "127.0.2.99"}, map[string]any{"value": "203.0.113.5"}}},
-	})
-	ls := obj("ListenerSet", "ns", "kafka-external", map[string]any{
-		"spec": map[string]any{"parentRef": map[string]any{"name": "edge", "namespace": "infra"}, "listeners": []any{
-			map[string]any{"name": "kafka-0", "port": int64(19092), "protocol": "TCP"},
-			map[string]any{"name": "kafka-1", "port": int64(443), "protocol": "TCP"},
-		}},
-		"status": map[string]any{"listeners": []any{
-			map[string]any{"name": "kafka-0", "conditions": []any{map[string]any{"type": "Accepted", "status": "True"}}},
-			map[string]any{"name": "kafka-1", "conditions": []any{map[string]any{"type": "Accepted", "status": "False"}}},
-		}},
-	})
-	tcp := obj("TCPRoute", "ns", "kafka-0-external", map[string]any{"spec": map[string]any{
-		"parentRefs": []any{map[string]any{"kind": "ListenerSet", "name": "kafka-external", "sectionName": "kafka-0"}},
-		"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "kafka-0-external", "port": int64(19092)}}}},
-	}})
-	tlsr := obj("TLSRoute", "ns", "kafka-1-external", map[string]any{"spec": map[string]any{
-		"parentRefs": []any{map[string]any{"name": "edge", "namespace": "infra", "sectionName": "sni"}},
-		"hostnames":  []any{"b1.example.test"},
-		"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "kafka-1-external", "port": int64(9094)}}}},
-	}})
-	svc := func(name, pod string, port int32) corev1.Service {
-		return corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"statefulset.kubernetes.io/pod-name": pod},
-			Ports:    []corev1.ServicePort{{Port: port, TargetPort: intstr.FromString("external")}}}}
-	}
-	pods := []corev1.Pod{brokerPod("kafka-0", "127.0.64.1", true), brokerPod("kafka-1", "127.0.64.2", true)}
-	svcs := []corev1.Service{svc("kafka-0-external", "kafka-0", 19092), svc("kafka-1-external", "kafka-1", 9094)}
-	got := gatewayRoutes(gatewayListeners([]unstructured.Unstructured{gw}, []unstructured.Unstructured{ls}),
-		[]unstructured.Unstructured{tcp}, []unstructured.Unstructured{tlsr}, svcs, pods)
-	want := map[string]route{
-		// The Gateway's own TLS listener, by SNI; its HTTPS listener and the refused listener are not served.
-		"127.0.2.99:9443":  {owner: "Gateway infra/edge sni", sni: map[string][]string{"b1.example.test": {"127.0.64.2:9094"}}},
-		"127.0.2.99:19092": {owner: "ListenerSet ns/kafka-external kafka-0", backends: []string{"127.0.64.1:9094"}},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("gateway routes = %#v\nwant %#v", got, want)
-	}
-	if bs := matchSNI(map[string][]string{"*.example.test": {"a"}, "b1.example.test": {"b"}}, "b2.example.test"); !reflect.DeepEqual(bs, []string{"a"}) {
-		t.Fatalf("wildcard hostname: %v", bs)
 	}
 }
 

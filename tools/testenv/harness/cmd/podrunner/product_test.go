@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func TestProductImageAndCommandLine(t *testing.T) {
@@ -49,39 +48,6 @@ func TestIdentityFollowsTheSecurityContexts(t *testing.T) {
 	c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1001))}
 	if u, g := identity(p, c); u != 1001 || g != 2000 {
 		t.Errorf("container over pod: %d:%d", u, g)
-	}
-}
-
-func TestClusterIPsRelayToEndpointsAndTheAPIServer(t *testing.T) {
-	web := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "ka", Namespace: "ops"}, Spec: corev1.ServiceSpec{
-		ClusterIP: "127.0.128.20", Selector: map[string]string{"app": "ka"},
-		Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromString("webhook")}}}}
-	kube := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{
-		ClusterIP: "127.0.128.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(36443)}}}}
-	fake := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "ops"}, Spec: corev1.ServiceSpec{
-		ClusterIP: "10.96.0.5", Ports: []corev1.ServicePort{{Port: 80}}}}
-	pod := func(name, ip string, ready bool) corev1.Pod {
-		s := corev1.ConditionFalse
-		if ready {
-			s = corev1.ConditionTrue
-		}
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ops", Labels: map[string]string{"app": "ka"}},
-			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Ports: []corev1.ContainerPort{{Name: "webhook", ContainerPort: 8443}}}}},
-			Status: corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: s}}}}
-	}
-	svcs := []corev1.Service{web, kube, fake}
-	got := clusterIPRoutes(svcs, []corev1.Pod{pod("a", "127.0.64.1", true), pod("b", "127.0.64.2", false)}, "127.0.0.1:36443")
-	if len(got) != 2 {
-		t.Fatalf("routes: %v", got)
-	}
-	if b := got["127.0.128.20:443"].backends; !reflect.DeepEqual(b, []string{"127.0.64.1:8443"}) {
-		t.Errorf("webhook Service: %v (only the ready pod, on the named target port)", b)
-	}
-	if b := got["127.0.128.1:443"].backends; !reflect.DeepEqual(b, []string{"127.0.0.1:36443"}) {
-		t.Errorf("kubernetes Service: %v", b)
-	}
-	if k := kubeService(svcs); k != "127.0.128.1:443" {
-		t.Errorf("kubeService = %q", k)
 	}
 }
 

@@ -1,4 +1,7 @@
-package main
+// Package proxy plays kube-proxy and a cloud load balancer for the pods the pod runner starts (each
+// loopback ingress address and node port relays to a Service's ready endpoints; ClusterIPs on
+// loopback too), and a Gateway's data plane (gateway.go).
+package proxy
 
 import (
 	"bytes"
@@ -6,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"kafka-advertiser/testenv/harness/internal/endpoints"
 	"kafka-advertiser/testenv/harness/internal/relay"
 	"log"
 	"net"
@@ -20,7 +24,8 @@ import (
 // The Service data path (what kube-proxy and a cloud load balancer do together): each loopback
 // address in a LoadBalancer Service's status.loadBalancer.ingress accepts on each TCP port of the
 // Service and relays to one of its ready endpoints (endpoints.go) on the port's targetPort.
-type proxy struct {
+// Proxy holds one listener per routed "ip:port".
+type Proxy struct {
 	mu        sync.Mutex
 	listeners map[string]*listener // "ip:port" -> listener
 }
@@ -34,17 +39,17 @@ type listener struct {
 	once     atomic.Bool
 }
 
-// routes: "ip:port" -> (owning Service, ready backends). Load-balancer ingress addresses reach every
+// Routes: "ip:port" -> (owning Service, ready backends). Load-balancer ingress addresses reach every
 // ready endpoint; a node port reaches them on every node address (externalTrafficPolicy Local: only the
 // endpoints on that node, as kube-proxy does). Only Services with endpoints here get node ports.
-func routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) map[string]route {
-	out := map[string]route{}
+func Routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) map[string]Route {
+	out := map[string]Route{}
 	for i := range svcs {
 		svc := &svcs[i]
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeNodePort {
 			continue
 		}
-		eps := serviceEndpoints(svc, pods)
+		eps := endpoints.Of(svc, pods)
 		owner := svc.Namespace + "/" + svc.Name
 		for _, sp := range svc.Spec.Ports {
 			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
@@ -53,7 +58,7 @@ func routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) m
 			if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 				for _, ing := range svc.Status.LoadBalancer.Ingress {
 					if ip := net.ParseIP(ing.IP); ip != nil && ip.IsLoopback() {
-						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = route{owner: owner, backends: backendsOf(sp, eps, "")}
+						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = Route{owner: owner, backends: backendsOf(sp, eps, "")}
 					}
 				}
 			}
@@ -66,7 +71,7 @@ func routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) m
 				if local {
 					only = node
 				}
-				out[net.JoinHostPort(ip, fmt.Sprint(sp.NodePort))] = route{owner: owner, backends: backendsOf(sp, eps, only)}
+				out[net.JoinHostPort(ip, fmt.Sprint(sp.NodePort))] = Route{owner: owner, backends: backendsOf(sp, eps, only)}
 			}
 		}
 	}
@@ -77,8 +82,8 @@ func routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) m
 // (the test control plane's service CIDR is on loopback): each TCP port relays to the ready endpoints.
 // The `kubernetes` Service relays to the API server (its endpoint, which the API server's endpoint
 // reconciler would publish if loopback addresses were allowed in Endpoints).
-func clusterIPRoutes(svcs []corev1.Service, pods []corev1.Pod, apiserver string) map[string]route {
-	out := map[string]route{}
+func ClusterIPRoutes(svcs []corev1.Service, pods []corev1.Pod, apiserver string) map[string]Route {
+	out := map[string]Route{}
 	for i := range svcs {
 		svc := &svcs[i]
 		ip := net.ParseIP(svc.Spec.ClusterIP)
@@ -86,7 +91,7 @@ func clusterIPRoutes(svcs []corev1.Service, pods []corev1.Pod, apiserver string)
 			continue
 		}
 		owner := svc.Namespace + "/" + svc.Name
-		eps := serviceEndpoints(svc, pods)
+		eps := endpoints.Of(svc, pods)
 		for _, sp := range svc.Spec.Ports {
 			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
 				continue
@@ -95,14 +100,14 @@ func clusterIPRoutes(svcs []corev1.Service, pods []corev1.Pod, apiserver string)
 			if owner == "default/kubernetes" && sp.Name == "https" {
 				bs = []string{apiserver}
 			}
-			out[net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(sp.Port))] = route{owner: owner + " (ClusterIP)", backends: bs, once: true}
+			out[net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(sp.Port))] = Route{owner: owner + " (ClusterIP)", backends: bs, once: true}
 		}
 	}
 	return out
 }
 
 // kubeService: the `kubernetes` Service's ClusterIP and https port (KUBERNETES_SERVICE_HOST/PORT).
-func kubeService(svcs []corev1.Service) string {
+func KubeService(svcs []corev1.Service) string {
 	for _, s := range svcs {
 		if s.Namespace != "default" || s.Name != "kubernetes" {
 			continue
@@ -117,20 +122,21 @@ func kubeService(svcs []corev1.Service) string {
 }
 
 // backendsOf: pod IP and target port of each endpoint (on node `only`, when set).
-func backendsOf(sp corev1.ServicePort, eps []endpoint, only string) []string {
+func backendsOf(sp corev1.ServicePort, eps []endpoints.Endpoint, only string) []string {
 	var bs []string
 	for _, e := range eps {
-		if only != "" && e.pod.Spec.NodeName != only {
+		if only != "" && e.Pod.Spec.NodeName != only {
 			continue
 		}
-		if port, ok := targetPort(sp, e.pod); ok {
-			bs = append(bs, net.JoinHostPort(e.ip, fmt.Sprint(port)))
+		if port, ok := endpoints.TargetPort(sp, e.Pod); ok {
+			bs = append(bs, net.JoinHostPort(e.IP, fmt.Sprint(port)))
 		}
 	}
 	return bs
 }
 
-type route struct {
+// Route is what one "ip:port" relays to.
+type Route struct {
 	owner    string
 	backends []string
 	sni      map[string][]string // TLS passthrough: backends by the client's server name
@@ -139,7 +145,8 @@ type route struct {
 	once bool
 }
 
-func (px *proxy) apply(want map[string]route) {
+// Apply listens on every address of want (and stops the others), relaying as each Route says.
+func (px *Proxy) Apply(want map[string]Route) {
 	px.mu.Lock()
 	defer px.mu.Unlock()
 	for addr, l := range px.listeners {
@@ -272,4 +279,9 @@ func matchSNI(sni map[string][]string, name string) []string {
 		}
 	}
 	return out
+}
+
+// New returns a proxy that listens nowhere yet.
+func New() *Proxy {
+	return &Proxy{listeners: map[string]*listener{}}
 }

@@ -1,8 +1,9 @@
-package main
+package proxy
 
 import (
 	"context"
 	"fmt"
+	"kafka-advertiser/testenv/harness/internal/endpoints"
 	"kafka-advertiser/testenv/harness/internal/gatewayapi"
 	"net"
 
@@ -82,14 +83,14 @@ func listenersOf(obj map[string]any, p parent, addrs []string, only map[string]b
 }
 
 // gatewayRoutes: "ip:port" -> route, for TCP and TLS-passthrough listeners with attached routes.
-func gatewayRoutes(listeners []gwListener, tcp, tls []unstructured.Unstructured, svcs []corev1.Service, pods []corev1.Pod) map[string]route {
-	out := map[string]route{}
+func gatewayRoutes(listeners []gwListener, tcp, tls []unstructured.Unstructured, svcs []corev1.Service, pods []corev1.Pod) map[string]Route {
+	out := map[string]Route{}
 	for _, l := range listeners {
 		rs := tcp
 		if l.protocol == "TLS" {
 			rs = tls
 		}
-		rt := route{owner: fmt.Sprintf("%s %s/%s %s", l.parent.kind, l.parent.ns, l.parent.name, l.parent.section)}
+		rt := Route{owner: fmt.Sprintf("%s %s/%s %s", l.parent.kind, l.parent.ns, l.parent.name, l.parent.section)}
 		if l.protocol == "TLS" {
 			rt.sni = map[string][]string{}
 		}
@@ -156,7 +157,7 @@ func routeBackends(r unstructured.Unstructured, svcs []corev1.Service, pods []co
 			}
 			for _, sp := range svc.Spec.Ports {
 				if int64(sp.Port) == port {
-					out = append(out, backendsOf(sp, serviceEndpoints(svc, pods), "")...)
+					out = append(out, backendsOf(sp, endpoints.Of(svc, pods), "")...)
 				}
 			}
 		}
@@ -164,10 +165,12 @@ func routeBackends(r unstructured.Unstructured, svcs []corev1.Service, pods []co
 	return out
 }
 
-func (r *runner) gatewayPass(ctx context.Context, svcs []corev1.Service, pods []corev1.Pod) map[string]route {
-	ls := gatewayListeners(list(ctx, r.dyn, gatewaysGVR), list(ctx, r.dyn, listenerSets))
+// GatewayRoutes: every listener of a Gateway with a loopback address (and of the ListenerSets
+// attached to it) and the backends of the routes attached to it, by "ip:port".
+func GatewayRoutes(ctx context.Context, dyn dynamic.Interface, svcs []corev1.Service, pods []corev1.Pod) map[string]Route {
+	ls := gatewayListeners(list(ctx, dyn, gatewaysGVR), list(ctx, dyn, listenerSets))
 	if len(ls) == 0 {
 		return nil
 	}
-	return gatewayRoutes(ls, list(ctx, r.dyn, tcpRoutes), list(ctx, r.dyn, tlsRoutes), svcs, pods)
+	return gatewayRoutes(ls, list(ctx, dyn, tcpRoutes), list(ctx, dyn, tlsRoutes), svcs, pods)
 }

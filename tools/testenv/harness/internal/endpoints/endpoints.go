@@ -1,7 +1,8 @@
-package main
+// Package endpoints computes a Service's endpoints as the EndpointSlice controller does, for the
+// pod runner's kube-proxy and DNS.
+package endpoints
 
 import (
-	"fmt"
 	"net"
 	"sort"
 
@@ -15,17 +16,19 @@ import (
 // itself because the API server refuses loopback addresses in EndpointSlices ("may not be in the
 // loopback range"), and only pods the runner runs (loopback pod IPs) are ever endpoints here:
 // nothing connects to kwok's fake pod IPs.
-type endpoint struct {
-	pod *corev1.Pod
-	ip  string
+// Endpoint is one ready (or published) pod of a Service, by its pod IP.
+type Endpoint struct {
+	Pod *corev1.Pod
+	IP  string
 }
 
-func serviceEndpoints(svc *corev1.Service, pods []corev1.Pod) []endpoint {
+// Of returns a Service's endpoints, in IP order.
+func Of(svc *corev1.Service, pods []corev1.Pod) []Endpoint {
 	if len(svc.Spec.Selector) == 0 {
 		return nil
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	var out []endpoint
+	var out []Endpoint
 	for i := range pods {
 		p := &pods[i]
 		ip := net.ParseIP(p.Status.PodIP)
@@ -33,16 +36,17 @@ func serviceEndpoints(svc *corev1.Service, pods []corev1.Pod) []endpoint {
 			!sel.Matches(labels.Set(p.Labels)) {
 			continue
 		}
-		if !svc.Spec.PublishNotReadyAddresses && !podReady(p) {
+		if !svc.Spec.PublishNotReadyAddresses && !PodReady(p) {
 			continue
 		}
-		out = append(out, endpoint{pod: p, ip: p.Status.PodIP})
+		out = append(out, Endpoint{Pod: p, IP: p.Status.PodIP})
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].ip < out[b].ip })
+	sort.Slice(out, func(a, b int) bool { return out[a].IP < out[b].IP })
 	return out
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady reports the pod's Ready condition.
+func PodReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue
@@ -51,8 +55,8 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// targetPort: the pod port a Service port reaches (a number, or a container port's name).
-func targetPort(sp corev1.ServicePort, p *corev1.Pod) (int32, bool) {
+// TargetPort: the pod port a Service port reaches (a number, or a container port's name).
+func TargetPort(sp corev1.ServicePort, p *corev1.Pod) (int32, bool) {
 	tp := sp.TargetPort
 	if tp.IntValue() > 0 {
 		return int32(tp.IntValue()), true
@@ -68,25 +72,4 @@ func targetPort(sp corev1.ServicePort, p *corev1.Pod) (int32, bool) {
 		}
 	}
 	return 0, false
-}
-
-// hostsLines: cluster DNS for pods behind a headless Service, as CoreDNS answers it:
-// <hostname>.<subdomain>.<namespace>.svc[.cluster.local] when the pod's subdomain names the Service.
-func hostsLines(svcs []corev1.Service, pods []corev1.Pod) []string {
-	var out []string
-	for i := range svcs {
-		svc := &svcs[i]
-		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
-			continue
-		}
-		for _, e := range serviceEndpoints(svc, pods) {
-			if e.pod.Spec.Hostname == "" || e.pod.Spec.Subdomain != svc.Name {
-				continue
-			}
-			base := fmt.Sprintf("%s.%s.%s", e.pod.Spec.Hostname, svc.Name, svc.Namespace)
-			out = append(out, fmt.Sprintf("%s %s.svc.cluster.local %s.svc %s", e.ip, base, base, base))
-		}
-	}
-	sort.Strings(out)
-	return out
 }
