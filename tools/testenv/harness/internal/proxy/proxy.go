@@ -23,7 +23,7 @@ import (
 
 // The Service data path (what kube-proxy and a cloud load balancer do together): each loopback
 // address in a LoadBalancer Service's status.loadBalancer.ingress accepts on each TCP port of the
-// Service and relays to one of its ready endpoints (endpoints.go) on the port's targetPort.
+// Service and relays to one of its ready endpoints (internal/endpoints) on the port's targetPort.
 // Proxy holds one listener per routed "ip:port".
 type Proxy struct {
 	mu        sync.Mutex
