@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kafka-advertiser/testenv/harness/internal/dns"
+	"kafka-advertiser/testenv/harness/internal/provisioner"
 	"kafka-advertiser/testenv/harness/internal/proxy"
 )
 
@@ -123,7 +124,7 @@ func (r *runner) shutdown() {
 
 // pass: one look at the cluster; each part acts on what it saw.
 func (r *runner) pass(ctx context.Context, px *proxy.Proxy, hosts string) error {
-	if err := r.syncVolumes(ctx); err != nil {
+	if err := r.volumes().Sync(ctx); err != nil {
 		log.Printf("volumes: %v", err)
 	}
 	nodes, err := nodeAddresses(ctx, r.cs)
@@ -177,4 +178,9 @@ func nodeAddresses(ctx context.Context, cs kubernetes.Interface) (map[string]str
 		}
 	}
 	return out, nil
+}
+
+// volumes: the volume provisioner, for the StatefulSets whose pods this runner runs.
+func (r *runner) volumes() *provisioner.Provisioner {
+	return &provisioner.Provisioner{Client: r.cs, Root: r.state, Run: runAnnotation}
 }

@@ -295,7 +295,7 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	pr.volumes.Lock()
 	defer pr.volumes.Unlock()
 	mounts, err := volumeDirs(pod, c, pr.root, src, volumeAPI{
-		claim: func(claim string) (string, error) { return r.claimPath(ctx, p.Namespace, claim) },
+		claim: func(claim string) (string, error) { return r.volumes().ClaimPath(ctx, p.Namespace, claim) },
 		token: func(aud string, exp *int64) (string, error) { return r.token(ctx, p, aud, exp) },
 	})
 	if err != nil {

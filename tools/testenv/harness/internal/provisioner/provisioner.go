@@ -1,4 +1,6 @@
-package main
+// Package provisioner plays a volume provisioner for the pod runner: a directory of this machine per
+// claim of the volumeClaimTemplates of the StatefulSets whose pods it runs.
+package provisioner
 
 import (
 	"context"
@@ -12,26 +14,36 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 const provisionedBy = "testenv.kafka-advertiser.io/provisioned"
 
-// syncVolumes plays a volume provisioner for the claims of volumeClaimTemplates of StatefulSets whose
+// Provisioner provisions under Root for the StatefulSets whose pod template carries Run: "broker".
+type Provisioner struct {
+	Client kubernetes.Interface
+	// Root holds the volumes' directories (`<Root>/volumes/pvc-<claim uid>`).
+	Root string
+	// Run is the pod-template annotation that marks the StatefulSets whose pods the runner runs.
+	Run string
+}
+
+// Sync plays a volume provisioner for the claims of volumeClaimTemplates of StatefulSets whose
 // pods the runner runs: each pending claim gets a PersistentVolume (a directory of this machine,
 // pre-bound to the claim; kube-controller-manager's binder completes the binding). A volume whose
 // claim is gone is deleted with its directory.
-func (r *runner) syncVolumes(ctx context.Context) error {
-	stss, err := r.cs.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{})
+func (r *Provisioner) Sync(ctx context.Context) error {
+	stss, err := r.Client.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
-	claims, err := r.cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	claims, err := r.Client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	prefixes := map[string][]string{} // namespace -> "<template>-<sts>-"
 	for _, s := range stss.Items {
-		if s.Spec.Template.Annotations[runAnnotation] != "broker" {
+		if s.Spec.Template.Annotations[r.Run] != "broker" {
 			continue
 		}
 		for _, t := range s.Spec.VolumeClaimTemplates {
@@ -61,8 +73,8 @@ func hasPrefix(s string, prefixes []string) bool {
 	return false
 }
 
-func (r *runner) provision(ctx context.Context, c *corev1.PersistentVolumeClaim) error {
-	dir := filepath.Join(r.state, "volumes", "pvc-"+string(c.UID))
+func (r *Provisioner) provision(ctx context.Context, c *corev1.PersistentVolumeClaim) error {
+	dir := filepath.Join(r.Root, "volumes", "pvc-"+string(c.UID))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -90,15 +102,15 @@ func (r *runner) provision(ctx context.Context, c *corev1.PersistentVolumeClaim)
 			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}},
 		},
 	}
-	_, err := r.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	_, err := r.Client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 	if err == nil {
 		log.Printf("claim %s/%s: volume %s at %s", c.Namespace, c.Name, pv.Name, dir)
 	}
 	return err
 }
 
-func (r *runner) reclaim(ctx context.Context, live map[string]bool) error {
-	pvs, err := r.cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: provisionedBy + "=true"})
+func (r *Provisioner) reclaim(ctx context.Context, live map[string]bool) error {
+	pvs, err := r.Client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: provisionedBy + "=true"})
 	if err != nil {
 		return err
 	}
@@ -106,7 +118,7 @@ func (r *runner) reclaim(ctx context.Context, live map[string]bool) error {
 		if pv.Spec.ClaimRef == nil || live[string(pv.Spec.ClaimRef.UID)] {
 			continue
 		}
-		if err := r.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err == nil {
+		if err := r.Client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err == nil {
 			_ = os.RemoveAll(pv.Spec.HostPath.Path)
 			log.Printf("volume %s: its claim is gone; deleted", pv.Name)
 		}
@@ -114,16 +126,16 @@ func (r *runner) reclaim(ctx context.Context, live map[string]bool) error {
 	return nil
 }
 
-// claimPath: the directory of the volume bound to a claim.
-func (r *runner) claimPath(ctx context.Context, ns, claim string) (string, error) {
-	c, err := r.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+// ClaimPath: the directory of the volume bound to a claim.
+func (r *Provisioner) ClaimPath(ctx context.Context, ns, claim string) (string, error) {
+	c, err := r.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
 	if err != nil {
 		return "", err
 	}
 	if c.Spec.VolumeName == "" {
 		return "", fmt.Errorf("claim %q is not bound yet", claim)
 	}
-	pv, err := r.cs.CoreV1().PersistentVolumes().Get(ctx, c.Spec.VolumeName, metav1.GetOptions{})
+	pv, err := r.Client.CoreV1().PersistentVolumes().Get(ctx, c.Spec.VolumeName, metav1.GetOptions{})
 	if err != nil {
 		return "", err
 	}
