@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Resource, ResourceExt};
 
-use super::{Evict, Note, Planner};
+use super::{Evict, Note, Piece, Planner};
 use crate::controller::desired::Desired;
 use crate::mutate::{self, ClusterLookup, RequestNames};
 use crate::names::ANN_ADVERTISED;
@@ -13,10 +13,11 @@ use crate::spec::settings::Defaults;
 impl Planner<'_> {
     /// Compare what each running broker advertised with what it would be given now; with
     /// roll-on-change, evict one drifted broker at a time, only while every broker is Ready.
-    pub(super) fn drift(&mut self, book: &dyn ClusterLookup) -> bool {
+    pub(super) fn drift(&self, book: &dyn ClusterLookup) -> (Piece, bool) {
+        let mut p = Piece::default();
         let d = &self.d;
         let uid = self.o.sts.metadata.uid.as_deref();
-        let mut pods: Vec<&Pod> = (self.o.pods.iter().map(|p| &**p))
+        let mut pods: Vec<&Pod> = (self.o.pods.iter().map(|pod| &**pod))
             .filter(|p| {
                 p.owner_references().iter().any(|o| {
                     o.kind == "StatefulSet" && o.name == d.name && (uid.is_none() || Some(o.uid.as_str()) == uid)
@@ -26,13 +27,13 @@ impl Planner<'_> {
         pods.sort_by_key(|p| p.name_any());
         let drifted: Vec<(&Pod, String)> =
             pods.iter().filter_map(|p| drifted(p, d, self.defaults, book).map(|now| (*p, now))).collect();
-        self.plan.status.drifted = drifted.len() as i64;
+        p.plan.status.drifted = drifted.len() as i64;
         for (pod, now) in &drifted {
             let was = pod.annotations().get(ANN_ADVERTISED).cloned().unwrap_or_default();
             let note = format!("pod {} advertises {was} but its address is now {now}", pod.name_any());
             let pod_ref = pod.object_ref(&());
             let on_pod = Note { regarding: Some(pod_ref.clone()), ..Note::warning("AddressDrift", note.clone(), None) };
-            self.plan.events.extend([on_pod, Note::warning("AddressDrift", note, Some(pod_ref))]);
+            p.plan.events.extend([on_pod, Note::warning("AddressDrift", note, Some(pod_ref))]);
         }
         let all_ready = pods.len() as u32 >= d.replicas && pods.iter().all(|p| pod_ready(p));
         if let (Some((pod, now)), true, true, false) =
@@ -40,9 +41,10 @@ impl Planner<'_> {
         {
             let note = format!("evicted {} so it restarts advertising {now}", pod.name_any());
             let done = Note::normal("EvictedForNewAddress", "Evict", note, Some(pod.object_ref(&())));
-            self.plan.evict = Some(Evict { namespace: d.namespace.clone(), pod: pod.name_any(), done });
+            p.plan.evict = Some(Evict { namespace: d.namespace.clone(), pod: pod.name_any(), done });
         }
-        !drifted.is_empty()
+        let drifting = !drifted.is_empty();
+        (p, drifting)
     }
 }
 

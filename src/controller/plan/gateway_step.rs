@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use kube::api::DynamicObject;
 use kube::ResourceExt;
 
-use super::{found, gateway_missing, release, Apply, Note, Planner};
+use super::{found, gateway_missing, release, Apply, Note, Piece, Planner};
 use crate::controller::gateway::{self, GatewayPlan};
 use crate::controller::kinds::Kind;
 use crate::controller::observe::GatewayView;
@@ -41,30 +41,31 @@ impl Planner<'_> {
     /// The user's Gateway: its problems, the owner's consent, its address on the Services of the
     /// brokers it will carry, this StatefulSet's listeners on it (only where its owner asked for
     /// that), and the release of listeners whose StatefulSet is gone.
-    pub(super) fn gateway(&mut self, gp: &GatewayPlan) -> Option<Carried> {
+    pub(super) fn gateway(&self, gp: &GatewayPlan) -> (Piece, Option<Carried>) {
+        let mut p = Piece::default();
         let view = self.o.gateways.get(&gp.gateway());
         let Some(gw) = found(view) else {
-            self.objects.push(gateway_missing(view, gp));
-            return None;
+            p.objects.push(gateway_missing(view, gp));
+            return (p, None);
         };
         let labels = view.and_then(|v| v.namespace_labels.as_ref());
         let problems = gateway::gateway_problems(gw, &self.d, labels);
-        self.objects.extend(problems.into_iter().map(|(r, m)| Note::warning(r, m, None)));
+        p.objects.extend(problems.into_iter().map(|(r, m)| Note::warning(r, m, None)));
         for (manager, _) in view.into_iter().flat_map(|v| &v.others).filter(|(_, exists)| !**exists) {
-            self.plan.apply.push(release(gw, manager.clone()));
+            p.plan.apply.push(release(gw, manager.clone()));
         }
         let tcp = self.d.settings.mode == Mode::GatewayTcp;
         for (_, reason, note) in &gp.refused {
-            self.objects.push(Note::warning(reason, note.clone(), None));
+            p.objects.push(Note::warning(reason, note.clone(), None));
         }
         let consent = if tcp { gateway::listeners_consent(gw, &self.d.namespace, labels) } else { Ok(()) };
         if let Err(m) = &consent {
-            self.objects.push(Note::warning("ListenersNotAllowed", m.clone(), None));
+            p.objects.push(Note::warning("ListenersNotAllowed", m.clone(), None));
         }
         let mut carried = None;
         if tcp && consent.is_ok() {
-            let withheld = self.withheld(gp, gateway::handles_listener_sets(gw));
-            carried = self.gateway_address(gw, gp).map(|address| Carried { address, withheld });
+            let withheld = self.withheld(&mut p, gp, gateway::handles_listener_sets(gw));
+            carried = self.gateway_address(&mut p, gw, gp).map(|address| Carried { address, withheld });
         }
         let manager = listener_manager(&self.d.namespace, &self.d.name);
         let on_gateway = tcp && consent.is_ok() && gp.attach == gateway::Attach::Gateway;
@@ -73,23 +74,15 @@ impl Planner<'_> {
             let (namespace, name) = (gp.namespace.clone(), gp.name.clone());
             let body = gateway::listeners_patch(&namespace, &name, listeners);
             let manager = Some(manager);
-            self.plan.apply.push(Apply {
-                kind: Kind::Gateway,
-                namespace,
-                name,
-                body,
-                manager,
-                done: None,
-                fresh: false,
-            });
+            p.plan.apply.push(Apply { kind: Kind::Gateway, namespace, name, body, manager, done: None, fresh: false });
         }
-        carried
+        (p, carried)
     }
 
     /// The brokers that get no listener, or whose listener the Gateway's controller does not
     /// program (a Warning), or has not judged yet (`aware`: it handles ListenerSets): none of
     /// them is given the Gateway's address.
-    pub(super) fn withheld(&mut self, gp: &GatewayPlan, aware: bool) -> BTreeSet<u32> {
+    pub(super) fn withheld(&self, p: &mut Piece, gp: &GatewayPlan, aware: bool) -> BTreeSet<u32> {
         let mut out: BTreeSet<u32> = gp.refused.iter().filter_map(|(o, _, _)| *o).collect();
         if gp.listener_set.is_none() {
             return out;
@@ -111,7 +104,7 @@ impl Planner<'_> {
                 gp.gateway(),
                 ls.name_any()
             );
-            self.objects.push(Note::warning("ListenersNotAllowed", note, None));
+            p.objects.push(Note::warning("ListenersNotAllowed", note, None));
             out.extend(self.d.ordinals());
         }
         for (name, why) in &verdict.listeners {
@@ -121,7 +114,7 @@ impl Planner<'_> {
                 ls.name_any(),
                 gp.gateway()
             );
-            self.objects.push(Note::warning("ListenerConflict", note, None));
+            p.objects.push(Note::warning("ListenerConflict", note, None));
             out.extend(ordinal_of(name));
         }
         out.extend(verdict.pending.iter().filter_map(|n| ordinal_of(n)));
@@ -129,7 +122,7 @@ impl Planner<'_> {
     }
 
     /// gateway-tcp without a fixed address: the Gateway's, when it is one a broker may advertise.
-    pub(super) fn gateway_address(&mut self, gw: &DynamicObject, gp: &GatewayPlan) -> Option<String> {
+    pub(super) fn gateway_address(&self, p: &mut Piece, gw: &DynamicObject, gp: &GatewayPlan) -> Option<String> {
         let a = gateway::gateway_address(gw).filter(|_| self.d.settings.address.is_none())?;
         if !crate::spec::settings::is_valid_host(&a) {
             let note = format!(
@@ -137,7 +130,7 @@ impl Planner<'_> {
                  or a DNS name; brokers are not given it",
                 gp.gateway()
             );
-            self.objects.push(Note::warning("InvalidAddress", note, None));
+            p.objects.push(Note::warning("InvalidAddress", note, None));
             return None;
         }
         Some(a)
@@ -145,31 +138,35 @@ impl Planner<'_> {
 
     /// gateway-tcp's ListenerSet, when it has listeners; otherwise (another mode, every listener
     /// refused) none.
-    pub(super) fn listener_set(&mut self, gp: Option<&GatewayPlan>) {
+    pub(super) fn listener_set(&self, gp: Option<&GatewayPlan>) -> Piece {
+        let mut p = Piece::default();
         let wanted: Vec<(Option<u32>, DynamicObject)> = gp
             .and_then(|p| p.listener_set.clone().filter(|_| !p.listeners.is_empty()))
             .map(|ls| (None, ls))
             .into_iter()
             .collect();
         if self.o.owned.contains_key(&Kind::ListenerSet) || !wanted.is_empty() {
-            self.sync(Kind::ListenerSet, &wanted, false);
+            self.sync(&mut p, Kind::ListenerSet, &wanted, false);
         }
+        p
     }
 
     /// Routes to the brokers' Services; routes of a kind the mode no longer uses go.
-    pub(super) fn routes(&mut self, gp: Option<&GatewayPlan>) {
+    pub(super) fn routes(&self, gp: Option<&GatewayPlan>) -> Piece {
+        let mut p = Piece::default();
         let kind = gp.and_then(|_| gateway::route_kind(self.d.settings.mode));
         if let (Some(gp), Some(kind)) = (gp, kind) {
-            self.sync(kind, &gp.routes, false);
+            self.sync(&mut p, kind, &gp.routes, false);
             let routes = self.o.owned.get(&kind).into_iter().flatten();
             let problems: Vec<String> = routes
                 .filter(|r| gp.routes.iter().any(|(_, w)| w.metadata.name == r.metadata.name))
                 .flat_map(|r| gateway::route_problems(r))
                 .collect();
-            self.objects.extend(problems.into_iter().map(|m| Note::warning("RouteNotAccepted", m, None)));
+            p.objects.extend(problems.into_iter().map(|m| Note::warning("RouteNotAccepted", m, None)));
         }
         for other in Kind::ROUTES.into_iter().filter(|k| Some(*k) != kind) {
-            self.sync(other, &[], false);
+            self.sync(&mut p, other, &[], false);
         }
+        p
     }
 }

@@ -62,10 +62,10 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
     if let Some(over) = d.over_cap() {
         template.push(Note::warning("TooManyBrokers", over.to_string(), None));
     }
-    let mut p = Planner { o, d, defaults, plan: Plan::default(), objects: Vec::new(), draining: false };
-    p.plan.problems.push((ProblemSet::Template, template));
-    p.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());
-    p.decide(book)
+    let mut first = Piece::default();
+    first.plan.problems.push((ProblemSet::Template, template));
+    first.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());
+    Planner { o, d, defaults }.decide(first, book)
 }
 
 /// Settings that cannot be worked out: the template's problems and this one, nothing written.
@@ -172,38 +172,67 @@ fn stamped<K: serde::Serialize>(obj: &K) -> Value {
     stamp(serde_json::to_value(obj).unwrap_or(Value::Null))
 }
 
+/// What the steps read: the observed objects, the desired ones, the defaults. Read-only: each step
+/// returns its [`Piece`] and `decide` adds them up.
 struct Planner<'a> {
     o: &'a Observed,
     d: Desired<'a>,
     defaults: &'a Defaults,
+}
+
+/// What one step decides: its writes and Events (a partial [`Plan`]), the problems it found with the
+/// objects, whether a broker scaled away still drains.
+#[derive(Debug, Default)]
+struct Piece {
     plan: Plan,
     /// Problems with the objects (Gateway, routes, Services): one set, published on change.
     objects: Vec<Note>,
     /// A broker scaled away still shuts down: its objects stay until its pod is gone.
     draining: bool,
 }
+
+impl Piece {
+    /// Add another step's piece to this one.
+    fn add(&mut self, other: Piece) {
+        let (p, o) = (&mut self.plan, other.plan);
+        p.apply.extend(o.apply);
+        p.delete.extend(o.delete);
+        p.events.extend(o.events);
+        p.problems.extend(o.problems);
+        p.evict = p.evict.take().or(o.evict);
+        p.status.managed += o.status.managed;
+        p.status.waiting += o.status.waiting;
+        p.status.drifted += o.status.drifted;
+        self.objects.extend(other.objects);
+        self.draining |= other.draining;
+    }
+}
 impl Planner<'_> {
-    fn decide(mut self, book: &dyn ClusterLookup) -> Plan {
+    /// The steps in their order; each hands the next what it needs and returns its piece.
+    fn decide(self, mut all: Piece, book: &dyn ClusterLookup) -> Plan {
         let gplan = gateway::gateway_plan(&self.d, &self.o.sts, &self.attachment());
         // The ListenerSet first: listeners move into it before any are released from the Gateway.
-        self.listener_set(gplan.as_ref());
+        all.add(self.listener_set(gplan.as_ref()));
         // The Gateway's address and the brokers it carries (gateway-tcp without a fixed address).
-        let carried = gplan.as_ref().and_then(|gp| self.gateway(gp));
-        release_recorded(self.o, gplan.as_ref(), &mut self.plan);
-        self.services(carried.as_ref());
-        self.routes(gplan.as_ref());
-        let (addrs, hosts) = self.addresses();
-        self.certificates(&hosts);
+        let (gateway, carried) = gplan.as_ref().map(|gp| self.gateway(gp)).unwrap_or_default();
+        all.add(gateway);
+        release_recorded(self.o, gplan.as_ref(), &mut all.plan);
+        all.add(self.services(carried.as_ref()));
+        all.add(self.routes(gplan.as_ref()));
+        let (learned, addrs, hosts) = self.addresses();
+        all.add(learned);
+        all.add(self.certificates(&hosts));
         let endpoints = discovery::external_endpoints(&self.d, &hosts);
-        self.discovery(&endpoints);
-        self.annotations(&addrs, discovery::external_bootstrap(&self.d, &endpoints), gplan.as_ref());
-        self.plan.status.addresses = addrs;
-        let drifting = self.drift(book);
-        let objects = std::mem::take(&mut self.objects);
-        let busy = self.plan.status.waiting > 0 || drifting || self.draining || !objects.is_empty();
-        self.plan.problems.push((ProblemSet::Objects, objects));
-        self.plan.requeue = Some(if busy { SOON } else { LATER });
-        self.plan
+        all.add(self.discovery(&endpoints));
+        all.add(self.annotations(&addrs, discovery::external_bootstrap(&self.d, &endpoints), gplan.as_ref()));
+        let (drift, drifting) = self.drift(book);
+        all.add(drift);
+        let Piece { mut plan, objects, draining } = all;
+        plan.status.addresses = addrs;
+        let busy = plan.status.waiting > 0 || drifting || draining || !objects.is_empty();
+        plan.problems.push((ProblemSet::Objects, objects));
+        plan.requeue = Some(if busy { SOON } else { LATER });
+        plan
     }
 
     fn ns(&self) -> &str {
@@ -213,7 +242,7 @@ impl Planner<'_> {
     /// Keep exactly `wanted` of one kind: apply what is not in place, delete the others — a
     /// scaled-away broker's only once its pod is gone. `keep_in_range`: an unwanted object of a
     /// broker in range is kept (a Certificate whose address is briefly unknown).
-    fn sync(&mut self, kind: Kind, wanted: &[(Option<u32>, DynamicObject)], keep_in_range: bool) {
+    fn sync(&self, p: &mut Piece, kind: Kind, wanted: &[(Option<u32>, DynamicObject)], keep_in_range: bool) {
         let current = self.o.owned.get(&kind).cloned().unwrap_or_default();
         for (_, obj) in wanted {
             let body = stamped(obj);
@@ -223,7 +252,7 @@ impl Planner<'_> {
             }
             let (ns, name) = (self.d.namespace.clone(), obj.name_any());
             let fresh = cached.is_none();
-            self.plan.apply.push(Apply { kind, namespace: ns, name, body, manager: None, done: None, fresh });
+            p.plan.apply.push(Apply { kind, namespace: ns, name, body, manager: None, done: None, fresh });
         }
         for obj in current.iter().filter(|c| !wanted.iter().any(|(_, w)| w.metadata.name == c.metadata.name)) {
             if let Some(o) = obj.labels().get(ORDINAL_LABEL).and_then(|o| o.parse::<u32>().ok()) {
@@ -232,16 +261,16 @@ impl Planner<'_> {
                     continue;
                 }
                 if !in_range && self.pod_exists(o) {
-                    self.draining = true;
+                    p.draining = true;
                     continue;
                 }
             }
-            self.plan.delete.push(delete(kind, &self.d.namespace, &obj.name_any(), None));
+            p.plan.delete.push(delete(kind, &self.d.namespace, &obj.name_any(), None));
         }
     }
 
     /// Broker certificates name the external host, so they follow it.
-    fn certificates(&mut self, hosts: &BTreeMap<u32, String>) {
+    fn certificates(&self, hosts: &BTreeMap<u32, String>) -> Piece {
         let certs: Vec<(Option<u32>, DynamicObject)> = if self.d.settings.tls_issuer.is_some() {
             super::certificates::certificates(&self.d, &self.o.sts, hosts)
                 .into_iter()
@@ -250,18 +279,21 @@ impl Planner<'_> {
         } else {
             Vec::new()
         };
-        self.sync(Kind::Certificate, &certs, self.d.settings.tls_issuer.is_some());
+        let mut p = Piece::default();
+        self.sync(&mut p, Kind::Certificate, &certs, self.d.settings.tls_issuer.is_some());
+        p
     }
 
     /// Client discovery: a ConfigMap clients mount or read.
-    fn discovery(&mut self, endpoints: &BTreeMap<u32, String>) {
+    fn discovery(&self, endpoints: &BTreeMap<u32, String>) -> Piece {
+        let mut p = Piece::default();
         let cm = discovery::discovery_configmap(&self.o.sts, endpoints);
         let body = stamped(&cm);
         let cached = self.o.configmap.as_ref().map(|c| serde_json::to_value(&**c).unwrap_or_default());
         if !in_place(cached.as_ref(), &body) {
             let (ns, name) = (self.d.namespace.clone(), discovery::discovery_name(&self.d.name));
             let fresh = self.o.configmap.is_none();
-            self.plan.apply.push(Apply {
+            p.plan.apply.push(Apply {
                 kind: Kind::ConfigMap,
                 namespace: ns,
                 name,
@@ -271,12 +303,14 @@ impl Planner<'_> {
                 fresh,
             });
         }
+        p
     }
 
     /// The StatefulSet shows the result: every broker's external host:port once all are known; and
     /// when they became known, a hash that nudges the StatefulSet controller to retry denied pods.
     /// Only its own metadata: the pod template is not changed, so no rollout.
-    fn annotations(&mut self, addrs: &BTreeMap<u32, String>, bootstrap: Option<String>, gp: Option<&GatewayPlan>) {
+    fn annotations(&self, addrs: &BTreeMap<u32, String>, bootstrap: Option<String>, gp: Option<&GatewayPlan>) -> Piece {
+        let mut p = Piece::default();
         // Every newly learned address changes the hash: brokers whose address is known are retried
         // at once, not after the StatefulSet controller's back-off while another load balancer is slow.
         let ready_hash = (self.d.settings.learns_address() && !addrs.is_empty()).then(|| addresses_hash(addrs));
@@ -288,7 +322,7 @@ impl Planner<'_> {
             (ANN_CERTIFICATES, self.d.settings.tls_issuer.as_ref().map(|_| "true".to_owned())),
         ]);
         if wanted.iter().all(|(k, v)| current(k) == *v) {
-            return;
+            return p;
         }
         let annotations: serde_json::Map<String, Value> =
             wanted.into_iter().filter_map(|(k, v)| Some((k.to_owned(), Value::String(v?)))).collect();
@@ -297,7 +331,8 @@ impl Planner<'_> {
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": { "name": name, "namespace": ns, "annotations": annotations }
         });
-        self.plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
+        p.plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
+        p
     }
 }
 

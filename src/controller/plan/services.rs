@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
 
 use super::gateway_step::Carried;
-use super::{delete, service_ref, stamped, Apply, Note, Planner};
+use super::{delete, service_ref, stamped, Apply, Note, Piece, Planner};
 use crate::controller::address_feed::{ingress_address, lb_address};
 use crate::controller::desired::{self, Desired};
 use crate::controller::discovery;
@@ -27,7 +27,8 @@ fn carry(svc: &Service, ordinal: u32, carried: Option<&Carried>) -> Service {
 
 impl Planner<'_> {
     /// Every wanted Service not already in place; a name held by someone else is a conflict.
-    pub(super) fn services(&mut self, carried: Option<&Carried>) {
+    pub(super) fn services(&self, carried: Option<&Carried>) -> Piece {
+        let mut p = Piece::default();
         let mut wanted: Vec<Service> = (self.d.services.iter())
             .map(|(ordinal, svc)| carry(svc, *ordinal, carried))
             .chain(self.d.bootstrap.clone())
@@ -38,11 +39,11 @@ impl Planner<'_> {
             let current = self.o.services.iter().find(|s| s.name_any() == name);
             if current.is_none() {
                 if let Some(note) = self.o.foreign.get(&name).and_then(|other| self.conflict(other)) {
-                    self.objects.push(note);
+                    p.objects.push(note);
                     continue;
                 }
             }
-            self.plan.status.managed += 1;
+            p.plan.status.managed += 1;
             let body = stamped(svc);
             if in_place(current.map(|c| serde_json::to_value(&**c).unwrap_or_default()).as_ref(), &body) {
                 continue;
@@ -53,7 +54,7 @@ impl Planner<'_> {
                 .then(|| Note::normal("ServiceCreated", "Create", format!("created Service {name}"), related));
             let ns = self.ns().to_owned();
             // A name someone else holds was read in observe (`foreign`) and is a conflict above.
-            self.plan.apply.push(Apply {
+            p.plan.apply.push(Apply {
                 kind: Kind::Service,
                 namespace: ns,
                 name,
@@ -63,7 +64,8 @@ impl Planner<'_> {
                 fresh: false,
             });
         }
-        self.scale_down(&wanted);
+        self.scale_down(&mut p, &wanted);
+        p
     }
 
     /// Services that already share an IP under a MetalLB key (one of an earlier release) keep it: a
@@ -127,7 +129,7 @@ impl Planner<'_> {
     }
 
     /// Scale down: remove Services outside the range (unless retained) and a bootstrap no longer wanted.
-    pub(super) fn scale_down(&mut self, wanted: &[Service]) {
+    pub(super) fn scale_down(&self, p: &mut Piece, wanted: &[Service]) {
         for svc in &self.o.services {
             let name = svc.name_any();
             if wanted.iter().any(|w| w.metadata.name.as_deref() == Some(name.as_str())) {
@@ -139,24 +141,25 @@ impl Planner<'_> {
             let parsed = ordinal.parse::<u32>().ok();
             let scaled_away = is_broker && !parsed.is_some_and(|o| self.d.ordinals().contains(&o));
             if scaled_away && self.d.service.retain {
-                self.plan.status.managed += 1;
+                p.plan.status.managed += 1;
                 continue;
             }
             // The StatefulSet controller removes brokers one at a time, each with its grace period
             // (Kafka's controlled shutdown): keep the broker's address until its pod is gone.
             if scaled_away && parsed.is_some_and(|o| self.pod_exists(o)) {
-                self.plan.status.managed += 1;
-                self.draining = true;
+                p.plan.status.managed += 1;
+                p.draining = true;
                 continue;
             }
             let note = format!("deleted Service {name} (ordinal {ordinal} is outside the StatefulSet's range)");
             let done = Note::normal("ServiceDeleted", "Delete", note, Some(service_ref(self.ns(), &name)));
-            self.plan.delete.push(delete(Kind::Service, &self.d.namespace, &name, Some(done)));
+            p.plan.delete.push(delete(Kind::Service, &self.d.namespace, &name, Some(done)));
         }
     }
 
     /// The brokers' learned addresses (Events for new ones), and every known external host.
-    pub(super) fn addresses(&mut self) -> (BTreeMap<u32, String>, BTreeMap<u32, String>) {
+    pub(super) fn addresses(&self) -> (Piece, BTreeMap<u32, String>, BTreeMap<u32, String>) {
+        let mut p = Piece::default();
         let d = &self.d;
         let needs_address = d.settings.learns_address();
         let mut addrs = BTreeMap::new();
@@ -174,7 +177,7 @@ impl Planner<'_> {
                          is not given it",
                         svc.name_any()
                     );
-                    self.objects.push(Note::warning("InvalidAddress", note, None));
+                    p.objects.push(Note::warning("InvalidAddress", note, None));
                 }
                 None => {}
             }
@@ -183,11 +186,11 @@ impl Planner<'_> {
             let svc = d.services.iter().find(|(x, _)| x == o).map(|(_, s)| s.name_any()).unwrap_or_default();
             let note = format!("broker {o} is reachable at {a} (Service {svc})");
             let related = Some(service_ref(&d.namespace, &svc));
-            self.plan.events.push(Note::normal("AddressAssigned", "Reconcile", note, related));
+            p.plan.events.push(Note::normal("AddressAssigned", "Reconcile", note, related));
         }
-        self.plan.status.waiting = if needs_address { d.services.len() as i64 - addrs.len() as i64 } else { 0 };
+        p.plan.status.waiting = if needs_address { d.services.len() as i64 - addrs.len() as i64 } else { 0 };
         let hosts = discovery::external_hosts(d, &addrs, &pod_addresses(&self.o.pods, d));
-        (addrs, hosts)
+        (p, addrs, hosts)
     }
 }
 
