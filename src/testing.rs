@@ -105,3 +105,21 @@ pub fn fixture_bytes(name: &str) -> Vec<u8> {
 pub fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture_bytes(name)).expect("a JSON fixture")
 }
+
+/// `events` in `namespace` (uid `uid-1`, the broker's port named `external` on 19094): the fixture the
+/// desired-Services and Gateway tests share.
+pub fn events_statefulset(
+    replicas: i32,
+    start: Option<i32>,
+    namespace: &str,
+    annotations: serde_json::Value,
+) -> StatefulSet {
+    StatefulSetFixture::new("events", namespace)
+        .uid("uid-1")
+        .replicas(replicas)
+        .start(start)
+        .annotations(annotations)
+        .container(serde_json::json!({"name": "kafka", "image": "apache/kafka",
+            "ports": [{"name": "external", "containerPort": 19094}]}))
+        .build()
+}

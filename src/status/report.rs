@@ -78,18 +78,9 @@ pub fn report(
 ) -> Report {
     let namespace = sts.namespace().unwrap_or_default();
     let name = sts.name_any();
-    let (mut warnings, resolved): (Vec<&Event>, Vec<&Event>) = events
-        .iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .partition(|e| !resolved_by_a_later_pod(e, pods));
-    warnings.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
-    let warnings = warnings
-        .into_iter()
-        .take(5)
-        .map(|e| format!("{}: {}", e.reason.as_deref().unwrap_or(""), e.note.as_deref().unwrap_or("")))
-        .collect();
+    let (warnings, resolved) = standing_warnings(events, pods);
     let mut out = Report {
-        resolved: resolved.len(),
+        resolved,
         namespace: namespace.clone(),
         name: name.clone(),
         opted_in: spec::opted_in(sts),
@@ -101,17 +92,6 @@ pub fn report(
     if !out.opted_in {
         return out;
     }
-    let waiting = |ordinals: std::ops::Range<u32>, why: String| -> Vec<Broker> {
-        (ordinals.map(|o| Broker {
-            ordinal: o,
-            pod: None,
-            service: None,
-            address: None,
-            advertised: None,
-            state: State::Waiting(why.clone()),
-        }))
-        .collect()
-    };
     let intent = match spec::intent(&Arc::new(sts.clone()), defaults, classes) {
         Ok(Some(intent)) => intent,
         Ok(None) => return out,
@@ -128,20 +108,7 @@ pub fn report(
         }
     };
     out.mode = Some(d.settings.mode);
-    // The webhook's view, as the controller would build it from these Services and the classes.
-    let book = ClusterView::new();
-    if let Some(c) = classes.classes() {
-        book.set_classes(c.classes.clone());
-        book.set_tenancy(c.tenancy);
-    }
-    book.set_namespace_labels(&namespace, classes.namespace_labels(&namespace).map(|l| (*l).clone()));
-    for svc in services {
-        address_feed::apply(&book, svc, false);
-    }
-    if let Some(sel) = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()) {
-        book.set_selector(&namespace, &name, Some(sel));
-    }
-    book.mark_synced();
+    let book = webhook_view(sts, services, classes);
     let lb: BTreeMap<u32, String> = services
         .iter()
         .filter_map(|s| {
@@ -167,6 +134,54 @@ pub fn report(
         out.brokers.push(broker(sts, o, pod_of(o), svc, endpoints.get(&o).cloned(), defaults, &book));
     }
     out
+}
+
+/// The latest Warning Events that still stand (`reason: note`, newest first, at most 5), and how many
+/// a later pod create resolved.
+fn standing_warnings(events: &[Event], pods: &[Pod]) -> (Vec<String>, usize) {
+    let (mut warnings, resolved): (Vec<&Event>, Vec<&Event>) = events
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .partition(|e| !resolved_by_a_later_pod(e, pods));
+    warnings.sort_by_key(|e| std::cmp::Reverse(event_time(e)));
+    let warnings = warnings
+        .into_iter()
+        .take(5)
+        .map(|e| format!("{}: {}", e.reason.as_deref().unwrap_or(""), e.note.as_deref().unwrap_or("")))
+        .collect();
+    (warnings, resolved.len())
+}
+
+/// Every broker of `ordinals` waiting, for `why`.
+fn waiting(ordinals: std::ops::Range<u32>, why: String) -> Vec<Broker> {
+    (ordinals.map(|o| Broker {
+        ordinal: o,
+        pod: None,
+        service: None,
+        address: None,
+        advertised: None,
+        state: State::Waiting(why.clone()),
+    }))
+    .collect()
+}
+
+/// The webhook's view, as the controller would build it from these Services and the classes.
+fn webhook_view(sts: &StatefulSet, services: &[Service], classes: &dyn ClassSource) -> ClusterView {
+    let (namespace, name) = (sts.namespace().unwrap_or_default(), sts.name_any());
+    let book = ClusterView::new();
+    if let Some(c) = classes.classes() {
+        book.set_classes(c.classes.clone());
+        book.set_tenancy(c.tenancy);
+    }
+    book.set_namespace_labels(&namespace, classes.namespace_labels(&namespace).map(|l| (*l).clone()));
+    for svc in services {
+        address_feed::apply(&book, svc, false);
+    }
+    if let Some(sel) = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()) {
+        book.set_selector(&namespace, &name, Some(sel));
+    }
+    book.mark_synced();
+    book
 }
 
 /// One broker's line: its pod, Service, address, what it advertises and how that compares.

@@ -3,20 +3,11 @@
 use super::*;
 use crate::spec::settings::Defaults;
 use crate::testing::desired;
-use crate::testing::StatefulSetFixture;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 
 fn sts(replicas: i32, start: Option<i32>, annotations: Value) -> StatefulSet {
-    StatefulSetFixture::new("events", "prod")
-        .uid("uid-1")
-        .replicas(replicas)
-        .start(start)
-        .annotations(annotations)
-        .container(
-            json!({"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}),
-        )
-        .build()
+    crate::testing::events_statefulset(replicas, start, "prod", annotations)
 }
 
 fn spec(s: &Service) -> &ServiceSpec {

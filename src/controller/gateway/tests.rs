@@ -6,7 +6,6 @@ use crate::controller::kinds::GATEWAY_GROUP;
 use crate::names::{ANN_BOOTSTRAP_HOSTNAME, ANN_MANAGE_LISTENERS, ORDINAL_LABEL, ROLE_LABEL};
 use crate::spec::settings::Defaults;
 use crate::testing::desired;
-use crate::testing::StatefulSetFixture;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::DynamicObject;
 use kube::ResourceExt;
@@ -14,15 +13,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn sts(replicas: i32, start: Option<i32>, namespace: &str, annotations: Value) -> StatefulSet {
-    StatefulSetFixture::new("events", namespace)
-        .uid("uid-1")
-        .replicas(replicas)
-        .start(start)
-        .annotations(annotations)
-        .container(
-            json!({"name": "kafka", "image": "apache/kafka", "ports": [{"name": "external", "containerPort": 19094}]}),
-        )
-        .build()
+    crate::testing::events_statefulset(replicas, start, namespace, annotations)
 }
 
 /// The default: listeners in a ListenerSet.
