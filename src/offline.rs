@@ -73,6 +73,12 @@ impl crate::spec::class::ClassSource for AnyStatefulSet {
     fn classes(&self) -> Option<std::sync::Arc<crate::spec::class::Classes>> {
         self.2.clone()
     }
+
+    /// Offline, a namespace has the one label the API server gives every namespace.
+    fn namespace_labels(&self, namespace: &str) -> Option<std::sync::Arc<std::collections::BTreeMap<String, String>>> {
+        let label = ("kubernetes.io/metadata.name".to_owned(), namespace.to_owned());
+        Some(std::sync::Arc::new(std::collections::BTreeMap::from([label])))
+    }
 }
 
 impl ClusterLookup for AnyStatefulSet {

@@ -11,6 +11,8 @@ use super::gateway::{labels, object};
 use super::kinds::{Kind, CERT_MANAGER_GROUP};
 use crate::mutate::tls_secret_name;
 use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, STATEFULSET_LABEL};
+use crate::spec::class::Tenancy;
+use crate::spec::settings::is_dns_label;
 
 /// One cert-manager Certificate per broker (`<pod>-tls`), when `tls-issuer` is set: SANs are the
 /// broker's internal names and its external host (`hosts`: a name or an IP). In the modes that learn
@@ -20,7 +22,8 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
         return Vec::new();
     };
     let (learns, external) = (d.settings.learns_address(), d.settings.mode.external_name());
-    let headless = sts.spec.as_ref().and_then(|s| s.service_name.clone()).filter(|s| !s.is_empty());
+    // A serviceName that is not a DNS label (stored before the API server checked it) names nothing.
+    let headless = sts.spec.as_ref().and_then(|s| s.service_name.clone()).filter(|s| is_dns_label(s));
     let ar = Kind::Certificate.resource();
     let mut out = Vec::new();
     for ordinal in d.ordinals() {
@@ -29,17 +32,7 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
             continue;
         }
         let pod = format!("{}-{ordinal}", d.name);
-        let mut dns = Vec::new();
-        if let Some(h) = &headless {
-            let fqdn = format!("{pod}.{h}.{}.svc.{}", d.namespace, d.settings.cluster_domain);
-            dns.extend([
-                fqdn,
-                format!("{pod}.{h}.{}.svc", d.namespace),
-                format!("{pod}.{h}.{}", d.namespace),
-                format!("{pod}.{h}"),
-            ]);
-        }
-        dns.push(pod.clone());
+        let mut dns = internal_names(d, &pod, headless.as_deref());
         let mut ips = Vec::new();
         if let Some(h) = host {
             let bare = h.trim_start_matches('[').trim_end_matches(']');
@@ -67,4 +60,23 @@ pub fn certificates(d: &Desired, sts: &StatefulSet, hosts: &BTreeMap<u32, String
         out.push((ordinal, cert));
     }
     out
+}
+
+/// A broker's internal names, namespace-qualified (`<pod>.<service>.<namespace>.svc[.<domain>]`):
+/// a short form names a broker only relative to the client's namespace, so `kafka-0.team-b` is
+/// another namespace's Service `kafka-0`. The short forms `<pod>.<service>` and `<pod>` are kept
+/// only under `--tenancy open`, where a tenant may ask for any name anyway.
+fn internal_names(d: &Desired, pod: &str, headless: Option<&str>) -> Vec<String> {
+    let (ns, domain) = (&d.namespace, &d.settings.cluster_domain);
+    let mut dns = Vec::new();
+    if let Some(h) = headless {
+        dns.extend([format!("{pod}.{h}.{ns}.svc.{domain}"), format!("{pod}.{h}.{ns}.svc"), format!("{pod}.{h}.{ns}")]);
+        if d.tenancy == Tenancy::Open {
+            dns.push(format!("{pod}.{h}"));
+        }
+    }
+    if d.tenancy == Tenancy::Open {
+        dns.push(pod.to_owned());
+    }
+    dns
 }

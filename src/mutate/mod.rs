@@ -130,7 +130,8 @@ fn decide(
         // The template is judged in every mode (the controller does the same, `desired::class_bounds`).
         let hostname_mode = matches!(b.settings.mode, Mode::Hostname | Mode::GatewayTls);
         let template = if hostname_mode { None } else { rendered_host(&b)? };
-        class.bounds(&b.settings, b.ordinal, if hostname_mode { Some(&*host) } else { template.as_deref() })?;
+        let owner = crate::spec::class::Owner { namespace: b.namespace, statefulset: &b.statefulset };
+        class.bounds(&b.settings, b.ordinal, if hostname_mode { Some(&*host) } else { template.as_deref() }, owner)?;
     }
     let internal_host = internal_host(&b)?;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);

@@ -916,6 +916,13 @@ fn env_must_be_a_listeners_variable_and_certificates_stay_out_of_system_paths() 
         ("/var/run/secrets/kubernetes.io", false),
         ("/etc/sslx", true),
         ("/proc", false),
+        // Cleaned as the runtime cleans a mount path before the deny-list is read (N7).
+        ("//etc/ssl/certs", false),
+        ("/etc/./ssl/certs", false),
+        ("/var/run/./secrets/kubernetes.io/serviceaccount", false),
+        ("/etc//kafka/./tls/", true),
+        ("/./", false),
+        ("/opt/../etc/ssl", false),
     ] {
         let a = BTreeMap::from([
             ("kafka-advertiser.io/tls-issuer".to_owned(), "Issuer/ca".to_owned()),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Deserialize;
 
-use crate::spec::settings::{Defaults, Settings};
+use crate::spec::settings::{host_hint, is_valid_host, Defaults, Settings};
 
 /// The pod-template annotation that names a class.
 pub const ANN_CLASS: &str = "kafka-advertiser.io/class";
@@ -122,6 +122,11 @@ impl Class {
                 "addressRanges entry {bad:?} is not a CIDR (203.0.113.0/24) or an IP address"
             )));
         }
+        if let Some(bad) = spec.hostname_suffixes.iter().flatten().find(|x| !valid_suffix(x)) {
+            return Err(serde::de::Error::custom(format!(
+                "hostnameSuffixes entry {bad:?} is not a DNS name (it may hold {{namespace}} and {{statefulset}})"
+            )));
+        }
         Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64() })
     }
 }
@@ -196,6 +201,23 @@ pub enum ClassError {
     HostNotAllowed { host: String, class: String, suffixes: String, source_of: String },
     #[error("{address} is outside the addresses ExternalAccessClass {class} allows ({ranges}): {source_of}")]
     AddressNotAllowed { address: String, class: String, ranges: String, source_of: String },
+    #[error(
+        "{host} is a DNS name and ExternalAccessClass {class} allows addresses only ({ranges}; it names no \
+         hostnameSuffixes): {source_of}"
+    )]
+    NamesNotAllowed { host: String, class: String, ranges: String, source_of: String },
+    #[error("{value:?} is not an address ExternalAccessClass {class} can bound: {hint}: {source_of}")]
+    NotAnAddress { value: String, class: String, hint: String, source_of: String },
+    #[error(
+        "{key} in kafka-advertiser.io/service-annotations is refused by ExternalAccessClass {class}: {why}; \
+         remove it, or have the platform set it in the class"
+    )]
+    ServiceAnnotationRefused { key: String, class: String, why: String },
+    #[error(
+        "the labels of namespace {namespace} are not known yet and ExternalAccessClass {class} selects namespaces \
+         by label: retried when they are"
+    )]
+    NamespaceUnknown { class: String, namespace: String },
 }
 
 impl ClassError {
@@ -204,11 +226,14 @@ impl ClassError {
         match self {
             ClassError::NotFound { .. } | ClassError::Required => "ClassNotFound",
             ClassError::DefaultAmbiguous { .. } => "DefaultClassAmbiguous",
-            ClassError::NotPermitted { .. } => "ClassNotPermitted",
+            ClassError::NotPermitted { .. } | ClassError::NamespaceUnknown { .. } => "ClassNotPermitted",
             ClassError::SettingRefused { .. } => "ClassSettingRefused",
             ClassError::PortOutOfRange { .. } => "PortOutOfRange",
-            ClassError::HostNotAllowed { .. } => "AddressNotAllowed",
-            ClassError::AddressNotAllowed { .. } => "AddressNotAllowed",
+            ClassError::HostNotAllowed { .. }
+            | ClassError::AddressNotAllowed { .. }
+            | ClassError::NamesNotAllowed { .. }
+            | ClassError::NotAnAddress { .. } => "AddressNotAllowed",
+            ClassError::ServiceAnnotationRefused { .. } => "ClassSettingRefused",
         }
     }
 }
@@ -240,10 +265,11 @@ pub fn select<'c>(
             }
         }
     };
-    if let Some(c) = class {
-        let empty = Annotations::new();
-        let labels = namespace_labels.unwrap_or(&empty);
-        if !c.spec.namespace_selector.as_ref().is_none_or(|s| selects(s, labels)) {
+    if let (Some(c), Some(selector)) = (class, class.and_then(|c| c.spec.namespace_selector.as_ref())) {
+        // Unknown labels (a cache not filled yet) admit nothing: `NotIn` and `DoesNotExist` would pass.
+        let labels = namespace_labels
+            .ok_or_else(|| ClassError::NamespaceUnknown { class: c.name.clone(), namespace: namespace.to_owned() })?;
+        if !selects(selector, labels) {
             return Err(ClassError::NotPermitted { class: c.name.clone(), namespace: namespace.to_owned() });
         }
     }
@@ -302,18 +328,32 @@ fn allowed(class: &Class) -> String {
     keys.join(", ")
 }
 
+/// Whose names a bound is judged for: `{namespace}` and `{statefulset}` in `hostnameSuffixes` are
+/// theirs.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub namespace: &'a str,
+    pub statefulset: &'a str,
+}
+
 impl Class {
     /// Every port, host name and IP that broker `ordinal`'s settings produce, within the class's
     /// bounds. Learned addresses (a load balancer's, a Gateway's) are the platform's and not checked.
-    pub fn bounds(&self, s: &Settings, ordinal: u32, rendered_host: Option<&str>) -> Result<(), ClassError> {
+    pub fn bounds(
+        &self,
+        s: &Settings,
+        ordinal: u32,
+        rendered_host: Option<&str>,
+        owner: Owner<'_>,
+    ) -> Result<(), ClassError> {
         if let Ok(port) = s.external_port(ordinal) {
             self.port(u32::from(port), &format!("the external port of broker {ordinal}"))?;
         }
         if let Some(a) = s.address.as_deref() {
-            self.host_or_ip(a, &format!("{PREFIX}address"))?;
+            self.host_or_ip(a, &format!("{PREFIX}address"), owner)?;
         }
         if let Some(h) = rendered_host {
-            self.host_or_ip(h, &format!("{PREFIX}hostname-template for broker {ordinal}"))?;
+            self.host_or_ip(h, &format!("{PREFIX}hostname-template for broker {ordinal}"), owner)?;
         }
         Ok(())
     }
@@ -332,9 +372,19 @@ impl Class {
         }
     }
 
-    /// An IP within `addressRanges`, a DNS name under `hostnameSuffixes` (each unset: unbounded).
-    pub fn host_or_ip(&self, host: &str, source_of: &str) -> Result<(), ClassError> {
+    /// An IP (its canonical spelling) within `addressRanges`, a DNS name (no wildcard, no name a
+    /// resolver reads as a number) under `hostnameSuffixes` as they read for `owner`. Unset bounds
+    /// nothing, except that a class with `addressRanges` and no `hostnameSuffixes` allows no name.
+    pub fn host_or_ip(&self, host: &str, source_of: &str, owner: Owner<'_>) -> Result<(), ClassError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if !is_valid_host(bare) {
+            return Err(ClassError::NotAnAddress {
+                value: bare.to_owned(),
+                class: self.name.clone(),
+                hint: host_hint(bare),
+                source_of: source_of.to_owned(),
+            });
+        }
         if let Ok(ip) = bare.parse::<IpAddr>() {
             let Some(ranges) = &self.spec.address_ranges else { return Ok(()) };
             if ranges.iter().any(|r| in_cidr(ip, r)) {
@@ -347,7 +397,18 @@ impl Class {
                 source_of: source_of.to_owned(),
             });
         }
-        let Some(suffixes) = &self.spec.hostname_suffixes else { return Ok(()) };
+        let suffixes = match (&self.spec.hostname_suffixes, &self.spec.address_ranges) {
+            (Some(s), _) => self.suffixes(s, owner),
+            (None, Some(ranges)) => {
+                return Err(ClassError::NamesNotAllowed {
+                    host: bare.to_owned(),
+                    class: self.name.clone(),
+                    ranges: ranges.join(", "),
+                    source_of: source_of.to_owned(),
+                })
+            }
+            (None, None) => return Ok(()),
+        };
         if suffixes.iter().any(|s| under(bare, s)) {
             return Ok(());
         }
@@ -358,6 +419,20 @@ impl Class {
             source_of: source_of.to_owned(),
         })
     }
+
+    /// `hostnameSuffixes` as they read for `owner`.
+    fn suffixes(&self, suffixes: &[String], owner: Owner<'_>) -> Vec<String> {
+        suffixes
+            .iter()
+            .map(|s| s.replace("{namespace}", owner.namespace).replace("{statefulset}", owner.statefulset))
+            .collect()
+    }
+}
+
+/// A `hostnameSuffixes` entry: a DNS name, where `{namespace}` and `{statefulset}` may stand for labels.
+fn valid_suffix(s: &str) -> bool {
+    let probe = s.trim().trim_matches('.').replace("{namespace}", "n").replace("{statefulset}", "s");
+    !probe.is_empty() && is_valid_host(&probe) && probe.parse::<IpAddr>().is_err()
 }
 
 /// `name` is `suffix` or ends in `.suffix`, case-insensitively (label boundaries: `badexample.com`
@@ -410,5 +485,6 @@ pub fn rendered_host(s: &Settings, ordinal: u32, pod: &str, namespace: &str, sta
     s.hostname_template.as_ref().map(|t| t.render(ordinal, pod, namespace, statefulset))
 }
 
+mod annotations;
 #[cfg(test)]
 mod tests;

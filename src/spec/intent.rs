@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 
-use super::class::{self, Class, ClassError, ClassSource};
+use super::class::{self, Class, ClassError, ClassSource, Owner, Tenancy};
 use super::service::{service_settings, ServiceSettings, SERVICE_ONLY};
 use super::settings::{Defaults, GatewayRef, Settings, SettingsError};
+use super::template::render;
 use crate::names::ENABLED_LABEL;
 
 /// What one opted-in StatefulSet asks for, under its access class.
@@ -27,6 +28,8 @@ pub struct Intent {
     pub service: ServiceSettings,
     /// The access class that applies, if any.
     pub class: Option<Arc<Class>>,
+    /// The install's tenancy switch (`open` keeps the short internal certificate names).
+    pub tenancy: Tenancy,
     /// First ordinal and count of the brokers served (at most the cap).
     pub start: u32,
     pub replicas: u32,
@@ -118,7 +121,9 @@ pub fn intent(
     }
     let template = template_annotations(sts);
     let namespace = sts.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-    let class = match view.classes().filter(|c| c.in_play(&template)) {
+    let classes = view.classes();
+    let tenancy = classes.as_ref().map_or(Tenancy::Open, |c| c.tenancy);
+    let class = match classes.filter(|c| c.in_play(&template)) {
         None => None,
         Some(classes) => {
             let labels = view.namespace_labels(&namespace);
@@ -149,6 +154,7 @@ pub fn intent(
         settings,
         service,
         class,
+        tenancy,
         start,
         // Nothing is built past the cap: a StatefulSet cannot make the controller allocate without bound.
         replicas: requested.min(cap),
@@ -161,18 +167,27 @@ pub fn intent(
     Ok(Some(intent))
 }
 
-/// Every port, host name and IP the StatefulSet's brokers and bootstrap produce, within the class.
+/// Every port, host name and IP the StatefulSet's brokers and bootstrap produce, within the class;
+/// a tenant's `service-annotations` too, for every key kafka-advertiser understands.
 fn class_bounds(i: &Intent, class: &Class) -> Result<(), ClassError> {
+    let owner = Owner { namespace: &i.namespace, statefulset: &i.name };
+    let tenant_annotations = class.spec.tenant_settings.iter().any(|t| t == "service-annotations");
     for ordinal in i.ordinals() {
         let pod = format!("{}-{ordinal}", i.name);
         let host = class::rendered_host(&i.settings, ordinal, &pod, &i.namespace, &i.name);
-        class.bounds(&i.settings, ordinal, host.as_deref())?;
+        class.bounds(&i.settings, ordinal, host.as_deref(), owner)?;
+        if tenant_annotations {
+            let rendered: BTreeMap<String, String> = (i.service.annotations.iter())
+                .map(|(k, v)| (k.clone(), render(v, ordinal, &pod, &i.namespace, &i.name)))
+                .collect();
+            class.service_annotations(&rendered, owner)?;
+        }
     }
     if i.service.bootstrap {
         class.port(u32::from(i.service.bootstrap_port), "kafka-advertiser.io/bootstrap-port")?;
     }
     if let Some(h) = i.service.bootstrap_hostname.as_deref() {
-        class.host_or_ip(h, "kafka-advertiser.io/bootstrap-hostname")?;
+        class.host_or_ip(h, "kafka-advertiser.io/bootstrap-hostname", owner)?;
     }
     Ok(())
 }

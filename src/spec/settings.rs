@@ -162,7 +162,7 @@ fn parse_address(a: &Annotations) -> Result<Option<String>, SettingsError> {
     let Some(v) = get(a, ANN_ADDRESS).filter(|v| !v.is_empty()) else { return Ok(None) };
     let bare = v.trim_start_matches('[').trim_end_matches(']');
     if !is_valid_host(bare) {
-        return Err(invalid(ANN_ADDRESS, v, "expected an IP address or a DNS name"));
+        return Err(invalid(ANN_ADDRESS, v, host_hint(bare)));
     }
     if bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
         return Err(invalid(
@@ -172,6 +172,16 @@ fn parse_address(a: &Annotations) -> Result<Option<String>, SettingsError> {
         ));
     }
     Ok(Some(bare.to_owned()))
+}
+
+/// Why `host` is neither an IP address in its canonical spelling nor a DNS name.
+pub(crate) fn host_hint(host: &str) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => format!("write the address as {ip}: only the canonical spelling of an IP address is read"),
+        Err(_) => "expected an IP address (as 198.51.100.7 or 2001:db8::1) or a DNS name whose last label is not a \
+                   number (a resolver reads 3325256711 or 0xc6.0x33.0x64.7 as an IPv4 address)"
+            .to_owned(),
+    }
 }
 
 fn parse_templates(a: &Annotations, mode: Mode) -> Result<(Option<Template>, Option<Template>), SettingsError> {
@@ -225,19 +235,27 @@ fn parse_tls(a: &Annotations) -> Result<(Option<IssuerRef>, String), SettingsErr
     };
     let mount_path = match get(a, ANN_TLS_MOUNT_PATH) {
         None => DEFAULT_TLS_MOUNT_PATH.to_owned(),
-        Some(v) if v.starts_with('/') && v.len() > 1 && !v.contains(':') && !v.split('/').any(|p| p == "..") => {
-            let path = v.trim_end_matches('/').to_owned();
-            if let Some(system) = SYSTEM_PATHS.iter().find(|p| path == **p || path.starts_with(&format!("{p}/"))) {
-                let why = format!("{system} holds the system's trust store or credentials: mount the certificates elsewhere, such as {DEFAULT_TLS_MOUNT_PATH}");
-                return Err(invalid(ANN_TLS_MOUNT_PATH, v, why));
-            }
-            path
-        }
-        Some(v) => {
-            return Err(invalid(ANN_TLS_MOUNT_PATH, v, "expected an absolute directory path such as /etc/kafka/tls"))
-        }
+        Some(v) => mount_path(v)?,
     };
     Ok((issuer, mount_path))
+}
+
+/// `tls-mount-path`, cleaned as the container runtime cleans a mount path (empty and `.` segments
+/// dropped: `//etc/./ssl/certs` lands on `/etc/ssl/certs`), then checked against the system paths.
+fn mount_path(v: &str) -> Result<String, SettingsError> {
+    let segments: Vec<&str> = v.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if !v.starts_with('/') || v.contains(':') || segments.is_empty() || segments.contains(&"..") {
+        return Err(invalid(ANN_TLS_MOUNT_PATH, v, "expected an absolute directory path such as /etc/kafka/tls"));
+    }
+    let path = format!("/{}", segments.join("/"));
+    if let Some(system) = SYSTEM_PATHS.iter().find(|p| path == **p || path.starts_with(&format!("{p}/"))) {
+        let why = format!(
+            "{path} is under {system}, which holds the system's trust store or credentials: mount the certificates \
+             elsewhere, such as {DEFAULT_TLS_MOUNT_PATH}"
+        );
+        return Err(invalid(ANN_TLS_MOUNT_PATH, v, why));
+    }
+    Ok(path)
 }
 
 /// Directories a broker certificate is never mounted over (trust stores, credentials, kernel files).

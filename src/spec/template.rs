@@ -93,10 +93,13 @@ pub(crate) fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-/// A host name a client resolves or an IP address (letters in any case: DNS ignores it).
+/// A host name a client resolves or an IP address (letters in any case: DNS ignores it). An IP is
+/// accepted only in its canonical spelling, and a name whose last label is a number is no name: a
+/// resolver reads `3325256711` or `0xc6.0x33.0x64.7` as the IPv4 address 198.51.100.7 (glibc's
+/// `inet_aton`; the WHATWG URL standard's "ends in a number"), which no address bound would see.
 pub(crate) fn is_valid_host(s: &str) -> bool {
-    if s.parse::<std::net::IpAddr>().is_ok() {
-        return true;
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return is_canonical_ip(s, ip);
     }
     !s.is_empty()
         && s.len() <= 253
@@ -107,6 +110,22 @@ pub(crate) fn is_valid_host(s: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
+        && !ends_in_number(s)
+}
+
+/// `s` is how `ip` is written canonically (RFC 5952 for IPv6, letters in any case).
+pub(crate) fn is_canonical_ip(s: &str, ip: std::net::IpAddr) -> bool {
+    ip.to_string().eq_ignore_ascii_case(s)
+}
+
+/// The last label reads as a number: decimal, or `0x` and hex digits (octal is decimal digits).
+fn ends_in_number(s: &str) -> bool {
+    let last = s.trim_end_matches('.').rsplit('.').next().unwrap_or_default();
+    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+    match hex {
+        Some(h) => h.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
+    }
 }
 
 /// A Kubernetes label key, as the API server checks it (apimachinery's `IsQualifiedName`):
@@ -168,6 +187,27 @@ mod tests {
         ];
         for k in &bad {
             assert!(!is_label_key(k), "{k:?} is not a label key");
+        }
+    }
+
+    /// Names a resolver reads as IPv4 addresses, and IPs not in their canonical spelling, are refused.
+    #[test]
+    fn only_canonical_addresses_and_names_that_are_names() {
+        for good in ["198.51.100.7", "2001:db8::1", "2001:DB8::1", "kafka-0.example.com", "b0.0x.example.com", "x.0a"] {
+            assert!(is_valid_host(good), "{good:?} is a host");
+        }
+        for bad in [
+            "3325256711",
+            "0xc6.0x33.0x64.7",
+            "198.051.100.7",
+            "198.51.100",
+            "kafka.example.7",
+            "kafka.0x1f",
+            "2001:db8:0:0::1",
+            "*.example.com",
+            "a..b",
+        ] {
+            assert!(!is_valid_host(bad), "{bad:?} is not a host");
         }
     }
 

@@ -714,6 +714,11 @@ fn the_example_access_classes_parse() {
     for v in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
         assert_eq!(v["kind"], "ExternalAccessClass");
         let class = kafka_advertiser::spec::class::Class::from_value(&v).unwrap();
+        // Examples lean closed (N3, N11): a namespace selector, and each namespace's own subtree.
+        assert!(class.spec.namespace_selector.is_some(), "{}: no namespaceSelector", class.name);
+        for suffix in class.spec.hostname_suffixes.iter().flatten() {
+            assert!(suffix.contains("{namespace}"), "{}: {suffix} is shared by every tenant", class.name);
+        }
         for k in class.spec.settings.keys().chain(&class.spec.tenant_settings) {
             assert!(kafka_advertiser::spec::class::SETTINGS.contains(&k.as_str()), "{}: {k}", class.name);
         }

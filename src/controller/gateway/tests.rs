@@ -464,6 +464,48 @@ fn certs(s: &StatefulSet, hosts: &[(u32, &str)]) -> Vec<(u32, DynamicObject)> {
     certificates(&d, s, &hosts.iter().map(|(o, h)| (*o, h.to_string())).collect())
 }
 
+/// Under `--tenancy classes` a broker's certificate names it only namespace-qualified (N5c): the
+/// short `<pod>.<service>` is another namespace's Service; a serviceName that is no DNS label names
+/// nothing.
+#[test]
+fn certificates_under_classes_name_brokers_namespace_qualified() {
+    use crate::spec::class::{Class, ClassSource, Classes, Tenancy};
+    use std::sync::Arc;
+    struct Closed(Arc<Classes>);
+    impl ClassSource for Closed {
+        fn classes(&self) -> Option<Arc<Classes>> {
+            Some(self.0.clone())
+        }
+        fn namespace_labels(&self, _: &str) -> Option<Arc<std::collections::BTreeMap<String, String>>> {
+            Some(Default::default())
+        }
+    }
+    let class = Class::from_value(
+        &json!({"metadata": {"name": "tls", "annotations": {"kafka-advertiser.io/is-default-class": "true"}},
+        "spec": {"tenantSettings": ["tls-issuer", "mode"]}}),
+    )
+    .unwrap();
+    let view = Closed(Arc::new(Classes { tenancy: Tenancy::Classes, classes: vec![Arc::new(class)] }));
+    let annotations =
+        json!({"kafka-advertiser.io/tls-issuer": "ClusterIssuer/ca", "kafka-advertiser.io/mode": "loadbalancer"});
+    let s = sts(1, None, "team-a", annotations.clone());
+    let d = crate::testing::desired_in(&s, &Defaults::default(), &view).unwrap();
+    let c = certificates(&d, &s, &[(0, "203.0.113.4".to_owned())].into());
+    assert_eq!(
+        c[0].1.data["spec"]["dnsNames"],
+        json!([
+            "events-0.events-hs.team-a.svc.cluster.local",
+            "events-0.events-hs.team-a.svc",
+            "events-0.events-hs.team-a"
+        ])
+    );
+    let mut dotted = sts(1, None, "team-a", annotations);
+    dotted.spec.as_mut().unwrap().service_name = Some("corp.example.com".into());
+    let d = crate::testing::desired_in(&dotted, &Defaults::default(), &view).unwrap();
+    let c = certificates(&d, &dotted, &[(0, "203.0.113.4".to_owned())].into());
+    assert_eq!(c[0].1.data["spec"]["dnsNames"], json!([]), "no name from a serviceName that is no DNS label");
+}
+
 #[test]
 fn certificates_name_internal_and_external_addresses_per_ordinal() {
     let s = sts(

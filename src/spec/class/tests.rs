@@ -16,6 +16,8 @@ fn default_class(name: &str, spec: serde_json::Value) -> Arc<Class> {
     )
 }
 
+const OWNER: Owner<'static> = Owner { namespace: "team-a", statefulset: "kafka" };
+
 fn ann(pairs: &[(&str, &str)]) -> Annotations {
     pairs.iter().map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string())).collect()
 }
@@ -90,6 +92,9 @@ fn which_class_applies() {
     for c in [&open, &closed] {
         let err = select(&named, "infra", Some(&other), c).unwrap_err();
         assert_eq!(err.reason(), "ClassNotPermitted");
+        // Labels not known yet admit nothing (N11): a `NotIn` selector would pass an empty map.
+        let unknown = select(&named, "infra", None, c).unwrap_err();
+        assert_eq!(unknown, ClassError::NamespaceUnknown { class: "internet".into(), namespace: "infra".into() });
         assert!(err.to_string().contains("namespace infra"));
     }
     // One default applies when none is named; two are an error, never a guess.
@@ -105,20 +110,20 @@ fn which_class_applies() {
 fn bounds_on_ports_hosts_and_addresses() {
     let c = internet();
     let s = |pairs: &[(&str, &str)]| Settings::from_annotations(&ann(pairs), &Defaults::default()).unwrap();
-    assert!(c.bounds(&s(&[("port", "9094")]), 0, None).is_ok());
-    let err = c.bounds(&s(&[("port", "443")]), 0, None).unwrap_err();
+    assert!(c.bounds(&s(&[("port", "9094")]), 0, None, OWNER).is_ok());
+    let err = c.bounds(&s(&[("port", "443")]), 0, None, OWNER).unwrap_err();
     assert_eq!(err.reason(), "PortOutOfRange");
     assert!(err.to_string().contains("port 443") && err.to_string().contains("9000-9999"), "{err}");
     // port-base + N: the last broker's port counts.
     let tcp = s(&[("mode", "shared-address"), ("address", "203.0.113.7"), ("port-base", "9998")]);
-    assert!(c.bounds(&tcp, 1, None).is_ok());
-    assert_eq!(c.bounds(&tcp, 2, None).unwrap_err().reason(), "PortOutOfRange");
+    assert!(c.bounds(&tcp, 1, None, OWNER).is_ok());
+    assert_eq!(c.bounds(&tcp, 2, None, OWNER).unwrap_err().reason(), "PortOutOfRange");
     // An IP outside addressRanges (another tenant's MetalLB IP), a name outside the suffixes.
     let foreign = s(&[("mode", "shared-address"), ("address", "198.51.100.7"), ("port-base", "9092")]);
-    assert_eq!(c.bounds(&foreign, 0, None).unwrap_err().reason(), "AddressNotAllowed");
+    assert_eq!(c.bounds(&foreign, 0, None, OWNER).unwrap_err().reason(), "AddressNotAllowed");
     let host = s(&[("mode", "hostname"), ("hostname-template", "{pod}.kafka.example.com")]);
-    assert!(c.bounds(&host, 0, Some("kafka-0.kafka.example.com")).is_ok());
-    let err = c.bounds(&host, 0, Some("www.corp.example.org")).unwrap_err();
+    assert!(c.bounds(&host, 0, Some("kafka-0.kafka.example.com"), OWNER).is_ok());
+    let err = c.bounds(&host, 0, Some("www.corp.example.org"), OWNER).unwrap_err();
     assert!(err.to_string().contains("www.corp.example.org") && err.to_string().contains("kafka.example.com"));
 }
 
@@ -179,4 +184,80 @@ fn usage_counts_namespaces_and_statefulsets_per_class() {
     assert_eq!(u["internet"], (2, 3));
     assert_eq!(u["intranet"], (1, 1));
     assert!(usage([]).is_empty());
+}
+
+/// `{namespace}` and `{statefulset}` in `hostnameSuffixes` are the owner's (N3): team-a's
+/// StatefulSet gets nothing under team-b's subtree.
+#[test]
+fn per_tenant_suffixes_read_for_the_owner() {
+    let c = class(
+        "shared-gateway",
+        json!({"hostnameSuffixes": ["{namespace}.kafka.example.com", "{statefulset}-{namespace}.apps.example.com"]}),
+    );
+    assert!(c.host_or_ip("kafka-0.team-a.kafka.example.com", "t", OWNER).is_ok());
+    assert!(c.host_or_ip("kafka-team-a.apps.example.com", "t", OWNER).is_ok());
+    let err = c.host_or_ip("kafka-0.team-b.kafka.example.com", "t", OWNER).unwrap_err();
+    assert_eq!(err.reason(), "AddressNotAllowed");
+    assert!(err.to_string().contains("team-a.kafka.example.com"), "the suffix as it reads for the owner: {err}");
+    for bad in ["{tenant}.example.com", "*.example.com", "{namespace}.{x}", "10.0.0.1"] {
+        let v = json!({"metadata": {"name": "x"}, "spec": {"hostnameSuffixes": [bad]}});
+        assert!(Class::from_value(&v).is_err(), "{bad:?} is refused as a suffix");
+    }
+    assert!(
+        Class::from_value(&json!({"metadata": {"name": "x"}, "spec": {"hostnameSuffixes": ["{namespace}.x"]}})).is_ok()
+    );
+}
+
+/// A class with `addressRanges` and no `hostnameSuffixes` allows no DNS name, and no address but in
+/// its canonical spelling (N5a): a resolver reads `3325256711` as 198.51.100.7.
+#[test]
+fn an_address_only_class_refuses_names_and_odd_spellings() {
+    let lan = class("lan", json!({"addressRanges": ["203.0.113.0/24"], "tenantSettings": ["address"]}));
+    assert!(lan.host_or_ip("203.0.113.9", "t", OWNER).is_ok());
+    for (value, reason) in [
+        ("198.51.100.7", "AddressNotAllowed"),
+        ("0xc6.0x33.0x64.7", "AddressNotAllowed"),
+        ("3325256711", "AddressNotAllowed"),
+        ("login.corp.example.com", "AddressNotAllowed"),
+        ("*.kafka.example.com", "AddressNotAllowed"),
+    ] {
+        let err = lan.host_or_ip(value, "kafka-advertiser.io/address", OWNER).unwrap_err();
+        assert_eq!(err.reason(), reason, "{value}");
+        assert!(err.to_string().contains(value), "{err}");
+    }
+    let names = lan.host_or_ip("login.corp.example.com", "t", OWNER).unwrap_err();
+    assert!(matches!(names, ClassError::NamesNotAllowed { .. }), "{names}");
+    // A class that bounds nothing still reads only addresses and names.
+    let free = class("free", json!({}));
+    assert!(free.host_or_ip("login.corp.example.com", "t", OWNER).is_ok());
+    assert!(free.host_or_ip("3325256711", "t", OWNER).is_err());
+}
+
+/// Granting `service-annotations` is not a way around the bounds (N5b): the keys that place an
+/// address or a name are judged like the settings are.
+#[test]
+fn service_annotations_that_place_addresses_are_bounded() {
+    let c = class(
+        "lb",
+        json!({"addressRanges": ["203.0.113.0/24"], "hostnameSuffixes": ["{namespace}.kafka.example.com"], "tenantSettings": ["service-annotations"]}),
+    );
+    let check = |pairs: &[(&str, &str)]| {
+        let m: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        c.service_annotations(&m, OWNER)
+    };
+    assert!(check(&[("metallb.io/loadBalancerIPs", "203.0.113.4"), ("prometheus.io/scrape", "true")]).is_ok());
+    assert!(check(&[("external-dns.alpha.kubernetes.io/hostname", "b0.team-a.kafka.example.com")]).is_ok());
+    for (k, v) in [
+        ("metallb.io/loadBalancerIPs", "198.51.100.7"),
+        ("metallb.universe.tf/loadBalancerIPs", "203.0.113.4,198.51.100.7"),
+        ("metallb.io/allow-shared-ip", "kafka-advertiser-0123456789abcdef"),
+        ("external-dns.alpha.kubernetes.io/hostname", "www.bank.example"),
+        ("external-dns.alpha.kubernetes.io/hostname", "b0.team-b.kafka.example.com"),
+        ("external-dns.alpha.kubernetes.io/target", "198.51.100.7"),
+        ("service.beta.kubernetes.io/aws-load-balancer-eip-allocations", "eipalloc-0123"),
+        ("service.beta.kubernetes.io/azure-load-balancer-ipv4", "198.51.100.7"),
+    ] {
+        let err = check(&[(k, v)]).unwrap_err();
+        assert!(err.to_string().contains(k) || err.to_string().contains(v), "{k}={v}: {err}");
+    }
 }
