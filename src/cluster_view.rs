@@ -1,15 +1,21 @@
 //! The cluster view both roles decide from: broker addresses (the claims of the Services that say
 //! they are a broker's), node-port owners, StatefulSets' selectors, template containers and first
-//! ordinals, the access classes and namespaces' labels. Written by the watches (rarely), read by the
-//! webhook on every admission (often): a lock-free `ArcSwap` load plus two hash lookups.
+//! ordinals, the access classes and namespaces' labels, and who holds which host name ([`claims`]).
+//! Written by the watches (rarely), read by the webhook on every admission (often): a lock-free
+//! `ArcSwap` load plus two hash lookups (and a read lock on the host names, for brokers that
+//! advertise one).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use k8s_openapi::api::apps::v1::StatefulSet;
 
 use crate::spec::class::ClassSource;
+use crate::spec::settings::Defaults;
+
+pub mod claims;
 
 /// One Service that claims, by its labels, to be a broker's: its name, the StatefulSet UID of its
 /// controller owner reference, and its addresses (`None`: none yet). Anyone may label a Service, so
@@ -102,6 +108,11 @@ pub trait ClusterLookup: ClassSource {
     }
     /// The first ordinal (`spec.ordinals.start`) of an opted-in StatefulSet, when known: with the
     /// broker cap, which ordinals may have brokers.
+    /// Does another StatefulSet, older, hold this host name (`HostnameConflict`)?
+    fn hostname_taken(&self, _namespace: &str, _statefulset: &str, _host: &str) -> bool {
+        false
+    }
+
     fn ordinal_start(&self, _namespace: &str, _statefulset: &str) -> Option<u32> {
         None
     }
@@ -175,6 +186,8 @@ struct Inner {
     node_ports: ArcSwap<HashMap<u16, (String, String, u32)>>,
     /// The access classes and the tenancy switch.
     classes: ArcSwap<crate::spec::class::Classes>,
+    /// Who holds which host name (opted-in StatefulSets, cluster-wide).
+    claims: std::sync::RwLock<claims::HostClaims>,
     /// namespace → its labels.
     namespaces: ArcSwap<HashMap<String, Arc<BTreeMap<String, String>>>>,
 }
@@ -311,26 +324,53 @@ impl ClusterView {
 
     /// Replace the access classes (the tenancy switch stays).
     pub fn set_classes(&self, classes: Vec<Arc<crate::spec::class::Class>>) {
+        let old = self.inner.classes.load_full();
+        if old.classes == classes {
+            return;
+        }
         self.inner
             .classes
             .rcu(|old| Arc::new(crate::spec::class::Classes { tenancy: old.tenancy, classes: classes.clone() }));
+        self.claims_write().recompute(None, self);
     }
 
     /// Set the tenancy switch (`--tenancy`).
     pub fn set_tenancy(&self, tenancy: crate::spec::class::Tenancy) {
         self.inner.classes.rcu(|old| Arc::new(crate::spec::class::Classes { tenancy, classes: old.classes.clone() }));
+        self.claims_write().recompute(None, self);
     }
 
     /// Record (or with `None`, forget) a namespace's labels.
     pub fn set_namespace_labels(&self, namespace: &str, labels: Option<BTreeMap<String, String>>) {
+        let labels = labels.map(Arc::new);
+        if self.inner.namespaces.load().get(namespace) == labels.as_ref() {
+            return;
+        }
         self.inner.namespaces.rcu(|old| {
             let mut next = (**old).clone();
             match &labels {
-                Some(l) => next.insert(namespace.to_owned(), Arc::new(l.clone())),
+                Some(l) => next.insert(namespace.to_owned(), l.clone()),
                 None => next.remove(namespace),
             };
             Arc::new(next)
         });
+        self.claims_write().recompute(Some(namespace), self);
+    }
+
+    /// Record (or with `None`, forget) the host names one StatefulSet claims.
+    pub fn set_claims(&self, namespace: &str, name: &str, sts: Option<&StatefulSet>, defaults: &Defaults) {
+        let input = sts.filter(|s| crate::spec::opted_in(s)).map(claims::claim_input);
+        self.claims_write().set(namespace, name, input, defaults, self);
+    }
+
+    fn claims_write(&self) -> std::sync::RwLockWriteGuard<'_, claims::HostClaims> {
+        // A panic while holding the lock leaves the index as consistent as any state: keep using it.
+        self.inner.claims.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// StatefulSets whose claims are known.
+    pub fn claimants(&self) -> usize {
+        self.inner.claims.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
     pub fn mark_synced(&self) {
@@ -385,6 +425,10 @@ impl ClusterLookup for ClusterView {
 
     fn template_containers(&self, namespace: &str, statefulset: &str) -> Option<Arc<[String]>> {
         self.inner.containers.load().get(namespace)?.get(statefulset).cloned()
+    }
+
+    fn hostname_taken(&self, namespace: &str, statefulset: &str, host: &str) -> bool {
+        self.inner.claims.read().unwrap_or_else(std::sync::PoisonError::into_inner).taken(namespace, statefulset, host)
     }
 
     fn ordinal_start(&self, namespace: &str, statefulset: &str) -> Option<u32> {

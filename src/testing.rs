@@ -60,6 +60,12 @@ impl StatefulSetFixture {
         self
     }
 
+    /// `metadata.creationTimestamp` (RFC 3339).
+    pub fn created(mut self, at: &str) -> Self {
+        self.0["metadata"]["creationTimestamp"] = at.into();
+        self
+    }
+
     pub fn replicas(mut self, replicas: i32) -> Self {
         self.0["spec"]["replicas"] = replicas.into();
         self

@@ -7,7 +7,7 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::settings::{ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
+use crate::spec::settings::{Defaults, ANN_ADDRESS_TYPE, ANN_IP_FAMILY};
 use std::sync::Arc;
 
 use crate::cluster_view::Claim;
@@ -214,7 +214,7 @@ pub async fn run(
 }
 
 /// The webhook's anti-affinity selects "this StatefulSet's brokers" by the StatefulSet's own selector.
-pub fn publish_selector(book: &ClusterView, sts: &StatefulSet, deleted: bool) {
+pub fn publish_selector(book: &ClusterView, sts: &StatefulSet, deleted: bool, defaults: &Defaults) {
     let (Some(ns), Some(name)) = (sts.metadata.namespace.as_deref(), sts.metadata.name.as_deref()) else {
         return;
     };
@@ -233,6 +233,7 @@ pub fn publish_selector(book: &ClusterView, sts: &StatefulSet, deleted: bool) {
     let start = (sts.spec.as_ref().filter(|_| !deleted))
         .map(|s| s.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0).max(0) as u32);
     book.set_ordinal_start(ns, name, start);
+    book.set_claims(ns, name, Some(sts).filter(|_| !deleted), defaults);
 }
 
 #[cfg(test)]

@@ -287,7 +287,9 @@ impl Scope<'_> {
             .inspect(move |ev| {
                 first(ev);
                 match ev {
-                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => publish_selector(&book, s, false),
+                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
+                        publish_selector(&book, s, false, &ctx.shared.defaults)
+                    }
                     Ok(watcher::Event::Delete(s)) => deleted(&book, &ctx, s),
                     _ => {}
                 }
@@ -299,7 +301,7 @@ impl Scope<'_> {
 /// A StatefulSet is gone: its routes and Certificates go with it (owner references); its listeners
 /// are fields of the user's Gateway, which only their field manager can remove.
 fn deleted(book: &ClusterView, ctx: &Arc<Context>, s: &StatefulSet) {
-    publish_selector(book, s, true);
+    publish_selector(book, s, true, &ctx.shared.defaults);
     ctx.forget(&ObjectRef::from_obj(s));
     let Some(gw) = s.annotations().get(ANN_ROUTED_THROUGH).cloned().filter(|_| ctx.is_leader()) else {
         return;

@@ -7,6 +7,8 @@
 //! the webhook keeps admitting brokers whose addresses are known while the controller is down;
 //! brokers whose Service does not exist yet wait, with the denial saying so.
 
+use std::collections::BTreeMap;
+
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetOrdinals, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
@@ -64,6 +66,7 @@ fn selectors(
     let mut first = on_first_list(synced);
     let w = watcher(api::<SlimStatefulSet>(&shared.client, scope.as_deref()), list_config());
     let book = shared.addresses.clone();
+    let defaults = shared.defaults.clone();
     async move {
         let stream = w.default_backoff().take_until(stop.cancelled_owned());
         let mut stream = std::pin::pin!(stream);
@@ -71,9 +74,9 @@ fn selectors(
             first(&ev);
             match ev {
                 Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
-                    publish_selector(&book, &s.into_statefulset(), false)
+                    publish_selector(&book, &s.into_statefulset(), false, &defaults)
                 }
-                Ok(watcher::Event::Delete(s)) => publish_selector(&book, &s.into_statefulset(), true),
+                Ok(watcher::Event::Delete(s)) => publish_selector(&book, &s.into_statefulset(), true, &defaults),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "statefulset watch error; keeping the last known selectors"),
             }
@@ -97,13 +100,55 @@ pub struct SlimSpec {
     #[serde(default)]
     pub selector: LabelSelector,
     pub ordinals: Option<StatefulSetOrdinals>,
+    pub replicas: Option<i32>,
     #[serde(default)]
     pub template: SlimTemplate,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SlimTemplate {
+    #[serde(default)]
+    pub metadata: SlimTemplateMeta,
     pub spec: Option<SlimPodSpec>,
+}
+
+/// The pod template's `kafka-advertiser.io/*` labels and annotations (the host names a StatefulSet
+/// claims come from them); every other key is skipped by the decoder.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SlimTemplateMeta {
+    #[serde(default, deserialize_with = "ours_only")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "ours_only")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A string map, keeping only `kafka-advertiser.io/*` keys with values of at most 1 KiB.
+fn ours_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Ours;
+    impl<'de> serde::de::Visitor<'de> for Ours {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of strings")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if k.starts_with("kafka-advertiser.io/") {
+                    let v: String = map.next_value()?;
+                    if v.len() <= 1024 {
+                        out.insert(k.into_owned(), v);
+                    }
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Ours)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,13 +167,27 @@ impl SlimStatefulSet {
     /// The typed StatefulSet holding just these fields (what [`publish_selector`] reads).
     pub fn into_statefulset(self) -> StatefulSet {
         let m = self.metadata;
+        let ours =
+            m.annotations.map(|a| a.into_iter().filter(|(k, _)| k.starts_with("kafka-advertiser.io/")).collect());
         StatefulSet {
-            metadata: ObjectMeta { name: m.name, namespace: m.namespace, uid: m.uid, ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                name: m.name,
+                namespace: m.namespace,
+                uid: m.uid,
+                creation_timestamp: m.creation_timestamp,
+                annotations: ours,
+                ..ObjectMeta::default()
+            },
             spec: self.spec.map(|s| StatefulSetSpec {
                 selector: s.selector,
                 ordinals: s.ordinals,
+                replicas: s.replicas,
                 template: PodTemplateSpec {
-                    metadata: None,
+                    metadata: Some(ObjectMeta {
+                        labels: Some(s.template.metadata.labels),
+                        annotations: Some(s.template.metadata.annotations),
+                        ..ObjectMeta::default()
+                    }),
                     spec: s.template.spec.map(|p| PodSpec {
                         containers: p
                             .containers

@@ -55,6 +55,9 @@ pub enum MutateError {
          mounts the broker certificate: set kafka-advertiser.io/tls-mount-path to another directory"
     )]
     TlsMountPathTaken { container: String, volume: String, path: String },
+    /// The same message as the controller's `HostnameConflict` Event: the host name, never the holder.
+    #[error(transparent)]
+    HostnameConflict(#[from] crate::spec::claims::HostnameConflict),
     #[error("waiting for the external address of broker {ordinal} of StatefulSet {namespace}/{statefulset}: {reason}")]
     AddressPending { namespace: String, statefulset: String, ordinal: u32, reason: Pending },
     #[error(transparent)]
@@ -105,7 +108,11 @@ impl From<IntentError> for MutateError {
 impl MutateError {
     /// Errors that go away by themselves (the StatefulSet controller retries).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, MutateError::AddressPending { .. })
+        matches!(
+            self,
+            MutateError::AddressPending { .. }
+                | MutateError::Class(crate::spec::class::ClassError::NamespaceUnknown { .. })
+        )
     }
 
     /// The denial's reason as a metric label: one of [`DENIAL_REASONS`], a fixed set.
@@ -123,13 +130,14 @@ impl MutateError {
             MutateError::TlsMountPathTaken { .. } => "tls_mount_path",
             MutateError::AddressPending { .. } => "address_pending",
             MutateError::Class(_) => "class",
+            MutateError::HostnameConflict(_) => "hostname_conflict",
         }
     }
 }
 
 /// Every value [`MutateError::reason`] returns, `bad_object` (a request whose object is no Pod) and
 /// `over_limit` (a review over an admission limit, `admission::limits`).
-pub const DENIAL_REASONS: [&str; 13] = [
+pub const DENIAL_REASONS: [&str; 14] = [
     "settings",
     "no_ordinal",
     "no_statefulset",
@@ -143,4 +151,5 @@ pub const DENIAL_REASONS: [&str; 13] = [
     "bad_object",
     "over_limit",
     "too_many_brokers",
+    "hostname_conflict",
 ];

@@ -133,6 +133,13 @@ fn decide(
         let owner = crate::spec::class::Owner { namespace: b.namespace, statefulset: &b.statefulset };
         class.bounds(&b.settings, b.ordinal, if hostname_mode { Some(&*host) } else { template.as_deref() }, owner)?;
     }
+    // First come, first served: a name another StatefulSet holds is not this broker's to advertise.
+    let ns = b.namespace;
+    for name in crate::spec::claims::broker_names(&b.settings, b.ordinal, b.name, ns, &b.statefulset) {
+        if addresses.hostname_taken(ns, &b.statefulset, &name) {
+            return Err(crate::spec::claims::HostnameConflict { host: name }.into());
+        }
+    }
     let internal_host = internal_host(&b)?;
     let mut ours: Vec<Listener<'_>> = Vec::with_capacity(2);
     if let (Some(internal), Some(h)) = (b.settings.internal_listener.as_deref(), internal_host.as_deref()) {

@@ -3,6 +3,7 @@
 //! Both roles read it: the webhook per pod ([`pod_settings`]), the controller, `status` and
 //! `preview` per StatefulSet ([`intent`]). Imports nothing above it.
 
+pub mod claims;
 pub mod class;
 mod intent;
 pub mod mode;

@@ -20,8 +20,9 @@ use super::observe::{GatewayState, GatewayView, Observed};
 use super::template_check;
 use crate::mutate::ClusterLookup;
 use crate::names::*;
+use crate::spec::class::ClassError;
 use crate::spec::settings::Defaults;
-use crate::spec::IntentError;
+use crate::spec::{claims, IntentError};
 
 mod drift;
 mod gateway_step;
@@ -51,6 +52,11 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
         }
         Err(IntentError::Service(e)) => return invalid_settings(vec![], e.to_string()),
     };
+    let (ns, name) = (&intent.namespace, &intent.name);
+    if let Some(host) = claims::names(intent).into_iter().find(|h| book.hostname_taken(ns, name, h)) {
+        let conflict = claims::HostnameConflict { host };
+        return revoke(o, claims::HostnameConflict::REASON, conflict.to_string());
+    }
     let mut template = template_check::template_problems(intent, defaults)
         .into_iter()
         .map(|(reason, m)| Note::warning(reason, m, None))
@@ -76,17 +82,47 @@ fn invalid_settings(mut template: Vec<Note>, message: String) -> Plan {
     Plan { problems: vec![(ProblemSet::Template, template)], ..Plan::default() }
 }
 
-/// Settings the access class does not allow: a Warning, and nothing written or deleted. When objects
-/// made earlier exist (the class was edited or deleted while in use), they stay, no outage, and the
-/// Warning says `ClassViolation`; new pods follow the class.
-fn refused_by_class(o: &Observed, e: &crate::spec::class::ClassError) -> Plan {
-    let in_use = !o.services.is_empty() || o.configmap.is_some() || o.owned.values().any(|v| !v.is_empty());
-    let note = if in_use {
+/// Settings the access class does not allow. When the class bounds them (a host name, an address,
+/// a port, a setting it does not hand out, a namespace it does not serve), what was made earlier is
+/// taken back: tightening a class revokes what it no longer allows, each deletion a `ClassViolation`
+/// Event. When the class cannot be told (named but missing, two defaults, labels not known yet),
+/// what exists stays until it can.
+fn refused_by_class(o: &Observed, e: &ClassError) -> Plan {
+    let bounds = !matches!(
+        e,
+        ClassError::NotFound { .. }
+            | ClassError::Required
+            | ClassError::DefaultAmbiguous { .. }
+            | ClassError::NamespaceUnknown { .. }
+    );
+    if bounds && in_use(o) {
+        return revoke(o, "ClassViolation", format!("{e} ({})", e.reason()));
+    }
+    let note = if in_use(o) {
         Note::warning("ClassViolation", format!("{e} ({}); what exists stays until this is fixed", e.reason()), None)
     } else {
         Note::warning(e.reason(), e.to_string(), None)
     };
     Plan { problems: vec![(ProblemSet::Template, vec![note])], ..Plan::default() }
+}
+
+fn in_use(o: &Observed) -> bool {
+    !o.services.is_empty() || o.configmap.is_some() || o.owned.values().any(|v| !v.is_empty())
+}
+
+/// What the StatefulSet may no longer have: every object made for it deleted (Services, routes,
+/// listeners, Certificates), each with a `reason` Event, and the Warning on the StatefulSet. Its pods
+/// are refused by the webhook for the same reason.
+fn revoke(o: &Observed, reason: &'static str, why: String) -> Plan {
+    let mut plan = opted_out(o);
+    plan.forget = false;
+    for d in &mut plan.delete {
+        let related = (d.kind == Kind::Service).then(|| service_ref(&d.namespace, &d.name));
+        let note = format!("deleted {} {}: {why}", d.kind.name(), d.name);
+        d.done = Some(Note::warning(reason, note, related));
+    }
+    plan.problems.push((ProblemSet::Template, vec![Note::warning(reason, why, None)]));
+    plan
 }
 
 /// Opted out (or never in): remove what we made for it, if anything; drop our annotations.

@@ -540,40 +540,6 @@ fn shared_address_keys_come_from_the_uid_and_held_keys_are_kept() {
     assert!(run(&o).apply.iter().all(|a| a.kind != Kind::Service), "converged on the held key");
 }
 
-/// Under an access class: its settings decide the objects; a setting it does not hand out writes
-/// nothing; a class edited while in use leaves what exists (ClassViolation), no outage.
-#[test]
-fn an_access_class_decides_and_a_class_edited_in_use_leaves_what_exists() {
-    let class = |settings: Value, tenant: Value| {
-        Arc::new(
-            crate::spec::class::Class::from_value(&json!({"metadata": {"name": "internet", "annotations": {
-                crate::spec::class::ANN_DEFAULT_CLASS: "true"}}, "spec": {"settings": settings, "tenantSettings": tenant}}))
-            .unwrap(),
-        )
-    };
-    let book = ClusterView::new();
-    book.set_classes(vec![class(json!({"service-labels": "{\"zone\": \"public\"}"}), json!(["port"]))]);
-    let o = observed(sts(2, json!({"kafka-advertiser.io/port": "9095"})));
-    let p = plan_in(&o, &Defaults::default(), &book);
-    let svc = p.apply.iter().find(|a| a.kind == Kind::Service).unwrap();
-    assert_eq!(svc.body["metadata"]["labels"]["zone"], "public", "the class's settings apply");
-    assert_eq!(svc.body["spec"]["ports"][0]["port"], 9095, "the tenant's allowed one too");
-    assert_eq!(p.status.class.as_deref(), Some("internet"));
-
-    // The platform takes `port` away: nothing is written or deleted, the objects stay.
-    let o = converge(&o, &p);
-    book.set_classes(vec![class(json!({}), json!([]))]);
-    let p = plan_in(&o, &Defaults::default(), &book);
-    assert!(kinds(&p).is_empty(), "{:?}", kinds(&p));
-    let template = &p.problems.iter().find(|(k, _)| *k == ProblemSet::Template).unwrap().1;
-    assert_eq!(template[0].reason, "ClassViolation");
-    assert!(template[0].note.contains("kafka-advertiser.io/port is fixed by ExternalAccessClass internet"));
-    // A new StatefulSet asking the same: ClassSettingRefused, nothing made.
-    let p = plan_in(&observed(sts(1, json!({"kafka-advertiser.io/port": "9095"}))), &Defaults::default(), &book);
-    assert!(kinds(&p).is_empty());
-    assert_eq!(p.problems[0].1[0].reason, "ClassSettingRefused");
-}
-
 #[test]
 fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classes() {
     // Open mode, no class anywhere: a template naming one is refused, not given the open vocabulary.
@@ -585,3 +551,5 @@ fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classe
     let p = run(&observed(sts(1, json!({}))));
     assert!(p.apply.iter().any(|a| a.kind == Kind::Service));
 }
+
+mod revoke;

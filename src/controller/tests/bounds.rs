@@ -163,7 +163,7 @@ fn the_webhook_reads_a_statefulset_without_building_its_template() {
     let slim: SlimStatefulSet = serde_json::from_value(v).unwrap();
     let s = slim.into_statefulset();
     let book = ClusterView::new();
-    crate::controller::address_feed::publish_selector(&book, &s, false);
+    crate::controller::address_feed::publish_selector(&book, &s, false, &Defaults::default());
     use crate::mutate::ClusterLookup;
     assert_eq!(book.ordinal_start("streaming", "kafka"), Some(5));
     assert_eq!(book.template_containers("streaming", "kafka").unwrap().to_vec(), ["kafka"]);
