@@ -96,6 +96,8 @@ pub struct BrokerCounts {
     pub drifted: i64,
     /// External Services kafka-advertiser keeps for it.
     pub services: i64,
+    /// 1 when it names no access class although classes exist (`--tenancy open`, no default).
+    pub unclassed: i64,
 }
 
 /// The per-StatefulSet gauges.
@@ -152,6 +154,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub managed_services: Gauge,
     pub brokers_waiting: Gauge,
+    pub unclassed: Gauge,
     pub leader: Gauge,
     pub statefulsets: PerStatefulSet,
     denials: Family<ReasonLabels, Counter>,
@@ -193,6 +196,13 @@ impl Metrics {
             "Brokers whose external Service has no address yet",
             brokers_waiting.clone(),
         );
+        let unclassed = Gauge::default();
+        registry.register(
+            "statefulsets_without_class",
+            "Opted-in StatefulSets that name no access class although classes exist (--tenancy open, no default): \
+             their settings are unbounded",
+            unclassed.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         registry.register("build_info", "The running release: 1, labelled with its version", build_info.clone());
         build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
@@ -219,6 +229,7 @@ impl Metrics {
             reconcile_duration,
             managed_services,
             brokers_waiting,
+            unclassed,
             leader,
             statefulsets,
             denials,
@@ -259,7 +270,7 @@ mod tests {
     #[test]
     fn per_statefulset_series_come_and_go_with_the_statefulset() {
         let m = Metrics::new();
-        let c = BrokerCounts { waiting: 2, drifted: 1, services: 3 };
+        let c = BrokerCounts { waiting: 2, drifted: 1, services: 3, unclassed: 0 };
         m.statefulsets.set("team-a", "kafka", c);
         m.statefulsets.set("team-b", "kafka", BrokerCounts::default());
         let text = m.encode();

@@ -133,6 +133,7 @@ impl Context {
         let m = &self.shared.metrics;
         m.brokers_waiting.set(st.counts.values().map(|c| c.waiting).sum());
         m.managed_services.set(st.counts.values().map(|c| c.services).sum());
+        m.unclassed.set(st.counts.values().map(|c| c.unclassed).sum());
         // Only the reconciled StatefulSet's series can have changed: one labelled write per reconcile,
         // not one per StatefulSet (a reconcile holds the state's lock meanwhile).
         if let Some((key, c)) = reconciled.and_then(|k| st.counts.get_key_value(k)) {

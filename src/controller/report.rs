@@ -51,7 +51,15 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &App
         } else {
             st.seen.insert(key.clone(), plan.status.addresses.clone());
             let s = &plan.status;
-            st.counts.insert(key.clone(), BrokerCounts { waiting: s.waiting, drifted: s.drifted, services: s.managed });
+            st.counts.insert(
+                key.clone(),
+                BrokerCounts {
+                    waiting: s.waiting,
+                    drifted: s.drifted,
+                    services: s.managed,
+                    unclassed: i64::from(s.unclassed),
+                },
+            );
             match &plan.status.class {
                 Some(c) => st.classes.insert(key.clone(), c.clone()),
                 None => st.classes.remove(&key),

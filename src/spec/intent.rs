@@ -161,10 +161,28 @@ pub fn intent(
         requested,
         cap,
     };
+    rendered_names(&intent)?;
     if let Some(class) = &intent.class {
         class_bounds(&intent, class)?;
     }
     Ok(Some(intent))
+}
+
+/// Every name the hostname template renders is a host name (no wildcard, no number), before a
+/// route, a DNS annotation or a Certificate carries it: the webhook refuses such a broker too.
+fn rendered_names(i: &Intent) -> Result<(), SettingsError> {
+    let Some(t) = &i.settings.hostname_template else { return Ok(()) };
+    for ordinal in i.ordinals() {
+        let host = t.render(ordinal, &format!("{}-{ordinal}", i.name), &i.namespace, &i.name);
+        if !super::settings::is_valid_host(&host) {
+            return Err(SettingsError::Invalid {
+                annotation: super::settings::ANN_HOSTNAME_TEMPLATE,
+                value: t.as_str().to_owned(),
+                reason: format!("renders to {host:?} for broker {ordinal}, which is not a valid DNS name"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every port, host name and IP the StatefulSet's brokers and bootstrap produce, within the class;

@@ -68,11 +68,21 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
     if let Some(over) = d.over_cap() {
         template.push(Note::warning("TooManyBrokers", over.to_string(), None));
     }
+    let unclassed = intent.class.is_none() && book.classes().is_some_and(|c| !c.classes.is_empty());
+    if unclassed {
+        template.push(Note::warning("NoAccessClass", NO_ACCESS_CLASS.to_owned(), None));
+    }
     let mut first = Piece::default();
     first.plan.problems.push((ProblemSet::Template, template));
     first.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());
+    first.plan.status.unclassed = unclassed;
     Planner { o, d, defaults }.decide(first, book)
 }
+
+/// Open tenancy, classes written, none named and no default: nothing bounds this StatefulSet.
+const NO_ACCESS_CLASS: &str = "ExternalAccessClasses exist but this StatefulSet names none and none is the default: \
+     under --tenancy open its settings are not bounded by any class; name one (kafka-advertiser.io/class on the pod \
+     template, kubectl get eac), or have the platform mark a default class or run with --tenancy classes";
 
 /// Settings that cannot be worked out: the template's problems and this one, nothing written.
 fn invalid_settings(mut template: Vec<Note>, message: String) -> Plan {

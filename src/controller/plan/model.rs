@@ -112,6 +112,8 @@ pub struct Plan {
 /// What the controller remembers and counts from this reconcile.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Status {
+    /// It names no access class although classes exist (`--tenancy open`, no default class).
+    pub unclassed: bool,
     pub addresses: BTreeMap<u32, String>,
     pub waiting: i64,
     pub managed: i64,

@@ -261,3 +261,15 @@ fn service_annotations_that_place_addresses_are_bounded() {
         assert!(err.to_string().contains(k) || err.to_string().contains(v), "{k}={v}: {err}");
     }
 }
+
+/// The controller judges every rendered name as the webhook does (N5d): a wildcard template writes
+/// no route and no Certificate, with or without a class.
+#[test]
+fn a_template_rendering_a_wildcard_is_refused_by_the_intent() {
+    let sts = crate::testing::StatefulSetFixture::new("kafka", "team-a")
+        .annotations(serde_json::json!({"kafka-advertiser.io/mode": "gateway-tls", "kafka-advertiser.io/gateway": "edge",
+            "kafka-advertiser.io/gateway-listener": "tls", "kafka-advertiser.io/hostname-template": "*.{ordinal}.kafka.example.com"}))
+        .build();
+    let err = crate::spec::intent(&Arc::new(sts), &Defaults::default(), &crate::mutate::NoAddresses).unwrap_err();
+    assert!(err.to_string().contains("*.0.kafka.example.com"), "{err}");
+}

@@ -98,3 +98,23 @@ fn a_host_name_another_statefulset_holds_gets_nothing() {
     );
     assert!(p.delete.iter().all(|d| d.done.as_ref().unwrap().reason == "HostnameConflict"));
 }
+
+/// Open tenancy with classes written but no default: a StatefulSet naming none is told that nothing
+/// bounds it, and counted (N11); naming one, it is not.
+#[test]
+fn a_statefulset_naming_no_class_where_classes_exist_is_warned() {
+    let book = ClusterView::new();
+    let class = crate::spec::class::Class::from_value(&json!({"metadata": {"name": "internet"}, "spec": {}})).unwrap();
+    book.set_classes(vec![Arc::new(class)]);
+    let p = plan_in(&observed(sts(1, json!({}))), &Defaults::default(), &book);
+    let template = &p.problems.iter().find(|(k, _)| *k == ProblemSet::Template).unwrap().1;
+    assert!(
+        template.iter().any(|n| n.reason == "NoAccessClass" && n.note.contains("--tenancy classes")),
+        "{template:?}"
+    );
+    assert!(p.status.unclassed);
+    let p = plan_in(&observed(sts(1, json!({"kafka-advertiser.io/class": "internet"}))), &Defaults::default(), &book);
+    assert!(!p.status.unclassed && p.problems.iter().all(|(_, n)| n.iter().all(|n| n.reason != "NoAccessClass")));
+    // No class anywhere: a single-tenant cluster hears nothing.
+    assert!(!run(&observed(sts(1, json!({})))).status.unclassed);
+}
