@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CidrSubnet, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyPair,
+    KeyUsagePurpose, NameConstraints,
+};
 
 use super::SelfTlsError;
 
@@ -75,6 +78,11 @@ pub fn plan(
             Some(t) if t - now < third(life.ca) => Some("a third of the CA's life is left"),
             Some(_) if KeyPair::from_pem(&ca.key).is_err() => Some("the stored CA key does not parse"),
             Some(_) if !key_matches(&ca.cert, &ca.key) => Some("the stored CA key does not belong to its certificate"),
+            // Ours (a seeded CA is the platform's to constrain): one an earlier release made, or one
+            // made for other names.
+            Some(_) if ours(&ca.cert) && permitted(&ca.cert) != Some(sorted(names)) => {
+                Some("the CA is not constrained to the webhook Service's names")
+            }
             Some(_) => None,
         },
     };
@@ -84,7 +92,7 @@ pub fn plan(
         let valid = |pem: &&String| not_after(pem).is_some_and(|t| t > now);
         let old = stored.ca.as_ref().map(|c| &c.cert).filter(valid).or(stored.serving_ca.as_ref().filter(valid));
         next.previous_ca = old.cloned();
-        next.ca = Some(new_ca(now, life.ca)?);
+        next.ca = Some(new_ca(names, now, life.ca)?);
         why.ca = Some(r);
     }
     let ca = next.ca.clone().unwrap_or_default();
@@ -121,18 +129,27 @@ fn window(now: i64, life: Duration) -> Result<(time::OffsetDateTime, time::Offse
     Ok((from, to))
 }
 
-fn ca_params(now: i64, life: Duration) -> Result<CertificateParams, SelfTlsError> {
+/// A CA that may sign for the webhook Service's names only (RFC 5280 name constraints: a DNS
+/// subtree is the name and the names under it): were its key taken, it could not impersonate any
+/// other server to the API server.
+fn ca_params(names: &[String], now: i64, life: Duration) -> Result<CertificateParams, SelfTlsError> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     p.distinguished_name.push(DnType::CommonName, CA_NAME);
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let subtree = |n: &String| match n.parse::<std::net::IpAddr>() {
+        Ok(ip) => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(ip, if ip.is_ipv4() { 32 } else { 128 })),
+        Err(_) => GeneralSubtree::DnsName(n.clone()),
+    };
+    p.name_constraints =
+        Some(NameConstraints { permitted_subtrees: names.iter().map(subtree).collect(), excluded_subtrees: vec![] });
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     (p.not_before, p.not_after) = window(now, life)?;
     Ok(p)
 }
 
-fn new_ca(now: i64, life: Duration) -> Result<Pair, SelfTlsError> {
+fn new_ca(names: &[String], now: i64, life: Duration) -> Result<Pair, SelfTlsError> {
     let key = KeyPair::generate()?;
-    let cert = ca_params(now, life)?.self_signed(&key)?;
+    let cert = ca_params(names, now, life)?.self_signed(&key)?;
     Ok(Pair { cert: cert.pem(), key: key.serialize_pem() })
 }
 
@@ -157,6 +174,45 @@ fn key_matches(cert: &str, key: &str) -> bool {
     let Ok(key) = KeyPair::from_pem(key) else { return false };
     let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert.as_bytes()) else { return false };
     pem.parse_x509().is_ok_and(|c| c.tbs_certificate.subject_pki.raw == key.subject_public_key_info().as_slice())
+}
+
+/// Whether a CA is one this code made (its subject is [`CA_NAME`]).
+fn ours(pem: &str) -> bool {
+    let Ok((_, p)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else { return false };
+    p.parse_x509().is_ok_and(|c| c.subject().iter_common_name().any(|cn| cn.as_str() == Ok(CA_NAME)))
+}
+
+fn sorted(names: &[String]) -> Vec<String> {
+    let mut v = names.to_vec();
+    v.sort();
+    v
+}
+
+/// The DNS names and IPs a CA's name constraints permit, sorted (`None`: it has none, or excludes
+/// some).
+fn permitted(pem: &str) -> Option<Vec<String>> {
+    use x509_parser::extensions::GeneralName;
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = p.parse_x509().ok()?;
+    let nc = cert.name_constraints().ok().flatten()?.value;
+    if nc.excluded_subtrees.as_ref().is_some_and(|e| !e.is_empty()) {
+        return None;
+    }
+    let mut out: Vec<String> = (nc.permitted_subtrees.as_ref()?.iter())
+        .map(|s| match &s.base {
+            GeneralName::DNSName(d) => Some((*d).to_owned()),
+            GeneralName::IPAddress(b) if b.len() == 8 => {
+                Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string())
+            }
+            GeneralName::IPAddress(b) if b.len() == 32 => {
+                let a: [u8; 16] = b[..16].try_into().ok()?;
+                Some(std::net::Ipv6Addr::from(a).to_string())
+            }
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    out.sort();
+    Some(out)
 }
 
 /// notAfter (Unix seconds) of the first certificate of a PEM text.
@@ -273,14 +329,50 @@ mod tests {
         assert!(verifies(&ours, "kafka-advertiser.ops.svc", now));
     }
 
+    /// The CA may sign for the webhook Service's names only (N9): a certificate it signs for any other
+    /// name does not verify, and a CA an earlier release made without that bound is replaced.
+    #[test]
+    fn the_ca_is_constrained_to_the_service_names() {
+        let now = 1_800_000_000;
+        let (s, _) = plan(&Stored::default(), &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(permitted(&s.ca.as_ref().unwrap().cert), Some(sorted(&names())));
+        // Its key, taken, signs for another server: that certificate does not verify.
+        let ca = s.ca.clone().unwrap();
+        let forged = new_serving(&ca, &["kube-apiserver.default.svc".to_owned()], now, life().serving).unwrap();
+        let stolen = Stored { serving: Some(forged), ..s.clone() };
+        assert!(!verifies(&stolen, "kube-apiserver.default.svc", now + 60));
+        // An unconstrained CA of ours (an earlier release): replaced, the old one trusted meanwhile.
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, CA_NAME);
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        (p.not_before, p.not_after) = window(now, life().ca).unwrap();
+        let old = Stored {
+            ca: Some(Pair { cert: p.self_signed(&key).unwrap().pem(), key: key.serialize_pem() }),
+            ..Stored::default()
+        };
+        let (r, why) = plan(&old, &names(), now, &life()).unwrap().unwrap();
+        assert_eq!(why.ca, Some("the CA is not constrained to the webhook Service's names"));
+        assert_eq!(r.previous_ca, old.ca.map(|c| c.cert));
+        assert!(verifies(&r, "kafka-advertiser.ops.svc", now));
+    }
+
     #[test]
     fn other_dns_names_or_damaged_material_are_replaced() {
         let now = 1_800_000_000;
         let (s, _) = plan(&Stored::default(), &names(), now, &life()).unwrap().unwrap();
         let moved = vec!["kafka-advertiser.platform.svc".to_owned()];
         let (r, why) = plan(&s, &moved, now, &life()).unwrap().unwrap();
-        assert_eq!(why, Renewed { ca: None, serving: Some("its DNS names are not the Service's") });
+        // The CA may sign for the old names only: a new one, the old one trusted meanwhile.
+        assert_eq!(
+            why,
+            Renewed {
+                ca: Some("the CA is not constrained to the webhook Service's names"),
+                serving: Some("signed by another CA")
+            }
+        );
         assert!(verifies(&r, "kafka-advertiser.platform.svc", now));
+        assert_eq!(r.previous_ca.as_deref(), Some(s.ca.as_ref().unwrap().cert.as_str()));
         let broken = Stored { ca: Some(Pair { cert: "junk".into(), key: "junk".into() }), ..s.clone() };
         let (r, why) = plan(&broken, &names(), now, &life()).unwrap().unwrap();
         assert_eq!(why.ca, Some("the stored CA does not parse"));

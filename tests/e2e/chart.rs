@@ -392,6 +392,31 @@ fn tls_source_self_and_external_render_their_own_objects_and_rights() {
     }
 }
 
+/// N9: with `tls.source: self`, where the cluster serves ValidatingAdmissionPolicy, the chart fences
+/// the controller's identity with the policy `deploy/components/admission-policy` ships (the same
+/// spec); where it is not served, or the controller writes no webhook configuration, none.
+#[test]
+fn the_controller_identity_is_fenced_by_the_same_policy_in_chart_and_kustomize() {
+    let c = chart();
+    let render = |extra: &[&str]| {
+        let base = ["template", "kafka-advertiser", c.to_str().unwrap(), "-n", "kafka-advertiser"];
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let (ok, out) = helm(&args);
+        assert!(ok, "helm {args:?}: {out}");
+        docs(&out)
+    };
+    let served = ["--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"];
+    let objs = render(&[&["--set", "tls.source=self"][..], &served[..]].concat());
+    let policy = find(&objs, "ValidatingAdmissionPolicy", "kafka-advertiser-controller-writes");
+    let binding = find(&objs, "ValidatingAdmissionPolicyBinding", "kafka-advertiser-controller-writes");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/components/admission-policy/policy.yaml");
+    let shipped: Vec<Value> = serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(policy["spec"], shipped[0]["spec"], "the chart's policy and the kustomize component's differ");
+    assert_eq!(binding["spec"], shipped[1]["spec"]);
+    assert!(!render(&["--set", "tls.source=self"]).iter().any(|v| v["kind"] == "ValidatingAdmissionPolicy"));
+    assert!(!render(&served).iter().any(|v| v["kind"] == "ValidatingAdmissionPolicy"), "cert-manager: no rights");
+}
+
 /// `webhook.clientCA`: the webhook (only) requires a client certificate signed by the CA in that
 /// Secret; without the value no client CA is mounted or named.
 #[test]

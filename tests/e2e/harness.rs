@@ -154,6 +154,15 @@ pub async fn tenant_client(admin: &Client, namespace: &str) -> Client {
     Client::try_from(cfg).expect("client")
 }
 
+/// A client acting as `user` (the admin impersonating it): what that identity may do, as the API
+/// server's RBAC and admission judge it.
+pub async fn client_as(user: &str) -> Client {
+    let kc = Kubeconfig::read_from(testenv().kubeconfig()).expect("read the test environment's kubeconfig");
+    let mut cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig");
+    cfg.auth_info.impersonate = Some(user.to_owned());
+    Client::try_from(cfg).expect("client")
+}
+
 /// The label on every test namespace: the test process that made it.
 const RUN_LABEL: &str = "e2e.kafka-advertiser.io/pid";
 

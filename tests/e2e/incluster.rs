@@ -412,6 +412,7 @@ async fn self_managed_tls_takes_over_without_failed_admissions() {
     assert_eq!(webhook_pods().await, before, "the webhook pods were not restarted");
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "tls.source=self: {out}");
+    controller_identity_is_fenced(&c).await;
 
     // Back to cert-manager: its Certificates return; it adopts the Secret as it finds it (and replaces
     // it at its next renewal), so admissions keep working.
@@ -424,6 +425,47 @@ async fn self_managed_tls_takes_over_without_failed_admissions() {
     assert!(certs.get_opt("kafka-advertiser-serving").await.unwrap().is_some(), "cert-manager's Certificate is back");
     let (code, out) = product(&["check", "--wait", "120s"]);
     assert_eq!(code, Some(0), "back on cert-manager: {out}");
+}
+
+/// N9: as the controller's own identity (RBAC lets it patch its webhook configuration and create
+/// Secrets), the chart's ValidatingAdmissionPolicy refuses everything but the caBundle: another Secret,
+/// a failurePolicy flipped to Ignore. The stored webhook configuration is diffed afterwards.
+async fn controller_identity_is_fenced(admin: &Client) {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    let ctrl = client_as(&format!("system:serviceaccount:{NS}:kafka-advertiser-controller")).await;
+    let probe: Secret = serde_json::from_value(json!({"metadata": {"name": "e2e-not-the-controllers"}})).unwrap();
+    // The policy takes effect once the API server has loaded it: until a Secret of another name is
+    // refused, what got through is removed and tried again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        match Api::<Secret>::namespaced(ctrl.clone(), NS).create(&PostParams::default(), &probe).await {
+            Err(e) => break e.to_string(),
+            Ok(_) => {
+                let _ = Api::<Secret>::namespaced(admin.clone(), NS)
+                    .delete("e2e-not-the-controllers", &DeleteParams::default())
+                    .await;
+                assert!(Instant::now() < deadline, "the policy never refused the controller another Secret");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    assert!(refused.contains("may write only the Secrets"), "{refused}");
+    let mwcs = Api::<MutatingWebhookConfiguration>::all(admin.clone());
+    let before = mwcs.get("kafka-advertiser").await.unwrap();
+    let hook = before.webhooks.as_ref().unwrap()[0].clone();
+    let as_ctrl = Api::<MutatingWebhookConfiguration>::all(ctrl);
+    let flip = json!({"webhooks": [{"name": hook.name, "failurePolicy": "Ignore"}]});
+    let err = as_ctrl.patch("kafka-advertiser", &PatchParams::default(), &Patch::Strategic(&flip)).await.unwrap_err();
+    assert!(err.to_string().contains("may change only webhooks[*].clientConfig.caBundle"), "{err}");
+    let widen = json!({"webhooks": [{"name": hook.name, "objectSelector": {"matchLabels": {"e2e": "wider"}}}]});
+    assert!(as_ctrl.patch("kafka-advertiser", &PatchParams::default(), &Patch::Strategic(&widen)).await.is_err());
+    // The caBundle it keeps: allowed.
+    let bundle = json!({"webhooks": [{"name": hook.name, "clientConfig": {"caBundle": hook.client_config.ca_bundle}}]});
+    as_ctrl.patch("kafka-advertiser", &PatchParams::default(), &Patch::Strategic(&bundle)).await.unwrap();
+    let after = mwcs.get("kafka-advertiser").await.unwrap();
+    assert_eq!(after.webhooks, before.webhooks, "the stored webhooks are as they were");
 }
 
 /// The pod runner plays the kubelet's liveness probe for the pods it runs (the chart probes `/livez`):

@@ -524,6 +524,27 @@ fn optional_components_render() {
     let mwc: MutatingWebhookConfiguration = with_component("fail-open").one("MutatingWebhookConfiguration");
     assert_eq!(mwc.webhooks.unwrap()[0].failure_policy.as_deref(), Some("Ignore"));
 
+    // The controller's identity fenced: the policy names the controller's own ServiceAccount, its
+    // webhook configuration and the two Secrets, and a binding denies what it refuses.
+    let r = with_component("admission-policy");
+    let policy: Value = r.one("ValidatingAdmissionPolicy");
+    let binding: Value = r.one("ValidatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(binding["spec"]["validationActions"], serde_json::json!(["Deny"]));
+    let sa: k8s_openapi::api::core::v1::ServiceAccount = r
+        .all::<k8s_openapi::api::core::v1::ServiceAccount>("ServiceAccount")
+        .into_iter()
+        .find(|s| s.metadata.name.as_deref() == Some("kafka-advertiser-controller"))
+        .unwrap();
+    let who = format!("system:serviceaccount:{}:kafka-advertiser-controller", sa.metadata.namespace.unwrap());
+    let rules: Vec<&str> =
+        policy["spec"]["validations"].as_array().unwrap().iter().map(|v| v["expression"].as_str().unwrap()).collect();
+    let rules = rules.join("\n");
+    for name in [r#"request.name == "kafka-advertiser""#, r#""kafka-advertiser-tls""#, r#""kafka-advertiser-self-ca""#]
+    {
+        assert!(rules.contains(name), "{name}: {rules}");
+    }
+
     let r = with_component("gke-private");
     install_agrees(&r);
     let dep = r.deployment("webhook");
