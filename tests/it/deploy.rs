@@ -537,6 +537,7 @@ fn optional_components_render() {
         .find(|s| s.metadata.name.as_deref() == Some("kafka-advertiser-controller"))
         .unwrap();
     let who = format!("system:serviceaccount:{}:kafka-advertiser-controller", sa.metadata.namespace.unwrap());
+    assert!(policy["spec"]["matchConditions"][0]["expression"].as_str().unwrap().contains(&who), "{policy}");
     let rules: Vec<&str> =
         policy["spec"]["validations"].as_array().unwrap().iter().map(|v| v["expression"].as_str().unwrap()).collect();
     let rules = rules.join("\n");
