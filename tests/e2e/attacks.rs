@@ -413,3 +413,5 @@ async fn attacks_as_a_tenant_in_open_mode() {
         .to_string();
     assert!(err.contains("\"agent\" is not in StatefulSet side's pod template"), "{err}");
 }
+
+mod names;

@@ -92,11 +92,11 @@ fn invalid_settings(mut template: Vec<Note>, message: String) -> Plan {
     Plan { problems: vec![(ProblemSet::Template, template)], ..Plan::default() }
 }
 
-/// Settings the access class does not allow. When the class bounds them (a host name, an address,
-/// a port, a setting it does not hand out, a namespace it does not serve), what was made earlier is
-/// taken back: tightening a class revokes what it no longer allows, each deletion a `ClassViolation`
-/// Event. When the class cannot be told (named but missing, two defaults, labels not known yet),
-/// what exists stays until it can.
+/// Settings the access class does not allow. When the class that applies bounds them (a host name,
+/// an address, a port, a setting it does not hand out), what was made earlier is taken back:
+/// tightening a class revokes what it no longer allows, each deletion a `ClassViolation` Event. When
+/// no class can be told (named but missing, two defaults, labels not known yet, or one that does not
+/// serve the namespace), what exists stays until one can.
 fn refused_by_class(o: &Observed, e: &ClassError) -> Plan {
     let bounds = !matches!(
         e,
@@ -104,6 +104,7 @@ fn refused_by_class(o: &Observed, e: &ClassError) -> Plan {
             | ClassError::Required
             | ClassError::DefaultAmbiguous { .. }
             | ClassError::NamespaceUnknown { .. }
+            | ClassError::NotPermitted { .. }
     );
     if bounds && in_use(o) {
         return revoke(o, "ClassViolation", format!("{e} ({})", e.reason()));
