@@ -971,3 +971,30 @@ fn duplicate_listener_names_and_no_server_settings_are_warned_about() {
         .collect();
     assert!(reasons.contains(&"NoServerSettings"), "{reasons:?}");
 }
+
+/// A bare pod (no StatefulSet the view knows) is not refused for being bare (N7): the container
+/// the webhook edits must be one of the pod's own, and only that container is edited.
+#[test]
+fn a_bare_pod_edits_only_a_container_it_has() {
+    let mut pod = bare_pod(
+        "x-0",
+        json!({ ANN_MODE: "hostname", ANN_HOSTNAME_TEMPLATE: "{pod}.example.com",
+        ANN_CONTAINER: "agent" }),
+    );
+    pod["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+    pod["spec"]["containers"] =
+        json!([{"name": "kafka", "image": "apache/kafka"}, {"name": "agent", "image": "example.com/agent"}]);
+    let (m, patched) = run(&pod, &NoAddresses).unwrap();
+    assert_eq!(m.unwrap().container, "agent");
+    let containers = patched.spec.unwrap().containers;
+    assert!(containers[0].env.is_none(), "the other container is left as it was");
+    assert!(containers[1]
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|e| e.value.as_deref().is_some_and(|v| v.contains("x-0.example.com"))));
+    pod["spec"]["containers"] = json!([{"name": "kafka", "image": "apache/kafka"}]);
+    let err = run(&pod, &NoAddresses).unwrap_err();
+    assert!(matches!(err, MutateError::ContainerNotFound { .. }), "{err}");
+}
