@@ -113,16 +113,7 @@ async fn a_tenant_cannot_grow_the_processes_or_redirect_a_broker() {
     Api::<StatefulSet>::namespaced(tenant.clone(), &ns).create(&PostParams::default(), &huge).await.unwrap();
     wait_event(&c, &ns, "huge", "TooManyBrokers", "spec.replicas is 100000, over the cap of 256").await;
     assert!(services_of(&c, &ns, "huge").await.len() <= 256);
-    // The host names a StatefulSet claims (both roles index them): at most the cap, whatever replicas says.
-    let mut named = Broker::new("named", 100_000)
-        .annotate("kafka-advertiser.io/mode", "hostname")
-        .annotate("kafka-advertiser.io/hostname-template", "{pod}.claims.example.com")
-        .ordered()
-        .build(&ns);
-    named.spec.as_mut().unwrap().template.spec.as_mut().unwrap().node_selector =
-        Some([("e2e.kafka-advertiser.io/nowhere".to_owned(), "true".to_owned())].into());
-    Api::<StatefulSet>::namespaced(tenant.clone(), &ns).create(&PostParams::default(), &named).await.unwrap();
-    wait_event(&c, &ns, "named", "TooManyBrokers", "spec.replicas is 100000").await;
+    claim_many_names(&c, &tenant, &ns).await;
 
     // The victim's broker, created again, advertises its own Service's address.
     let pods = Api::<Pod>::namespaced(c.clone(), &ns);
@@ -154,4 +145,18 @@ async fn a_tenant_cannot_grow_the_processes_or_redirect_a_broker() {
         eprintln!("{name}: VmHWM {} MiB (limit {} MiB)", hwm / 1024, limit / 1024);
         assert!(hwm < limit, "{name}: peak RSS {hwm} KiB over {limit} KiB");
     }
+}
+
+/// The host names a StatefulSet claims (both roles index them): at most the cap, whatever
+/// `spec.replicas` says.
+async fn claim_many_names(c: &Client, tenant: &Client, ns: &str) {
+    let mut named = Broker::new("named", 100_000)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.claims.example.com")
+        .ordered()
+        .build(ns);
+    named.spec.as_mut().unwrap().template.spec.as_mut().unwrap().node_selector =
+        Some([("e2e.kafka-advertiser.io/nowhere".to_owned(), "true".to_owned())].into());
+    Api::<StatefulSet>::namespaced(tenant.clone(), ns).create(&PostParams::default(), &named).await.unwrap();
+    wait_event(c, ns, "named", "TooManyBrokers", "spec.replicas is 100000").await;
 }

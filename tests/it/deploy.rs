@@ -517,13 +517,9 @@ fn with_component(name: &str) -> Rendered {
     Rendered(kustomize(overlay.to_str().unwrap()))
 }
 
-/// The optional components change what they say and nothing else breaks: fail-open, GKE's port 10250,
-/// EKS's host network, a NetworkPolicy for the named ports, and the alerts (the chart's rules).
+/// N9: the admission-policy component fences the controller's identity.
 #[test]
-fn optional_components_render() {
-    let mwc: MutatingWebhookConfiguration = with_component("fail-open").one("MutatingWebhookConfiguration");
-    assert_eq!(mwc.webhooks.unwrap()[0].failure_policy.as_deref(), Some("Ignore"));
-
+fn the_admission_policy_component_names_the_controller_and_its_objects() {
     // The controller's identity fenced: the policy names the controller's own ServiceAccount, its
     // webhook configuration and the two Secrets, and a binding denies what it refuses.
     let r = with_component("admission-policy");
@@ -545,6 +541,14 @@ fn optional_components_render() {
     {
         assert!(rules.contains(name), "{name}: {rules}");
     }
+}
+
+/// The optional components change what they say and nothing else breaks: fail-open, GKE's port 10250,
+/// EKS's host network, a NetworkPolicy for the named ports, and the alerts (the chart's rules).
+#[test]
+fn optional_components_render() {
+    let mwc: MutatingWebhookConfiguration = with_component("fail-open").one("MutatingWebhookConfiguration");
+    assert_eq!(mwc.webhooks.unwrap()[0].failure_policy.as_deref(), Some("Ignore"));
 
     let r = with_component("gke-private");
     install_agrees(&r);
