@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Deserialize;
 
 use crate::spec::settings::{host_hint, is_valid_host, Defaults, Settings};
+use crate::spec::template::is_canonical_ip;
 
 /// The pod-template annotation that names a class.
 pub const ANN_CLASS: &str = "kafka-advertiser.io/class";
@@ -448,10 +449,14 @@ pub fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
     parse_range(cidr).is_some_and(|net| net.contains(&ip))
 }
 
-/// An `addressRanges` entry: a CIDR (`203.0.113.0/24`, `2001:db8::/32`) or one address.
+/// An `addressRanges` entry: a CIDR (`203.0.113.0/24`, `2001:db8::/32`) or one address, each in its
+/// canonical spelling (as everywhere an address is read).
 fn parse_range(range: &str) -> Option<ipnet::IpNet> {
     let range = range.trim();
-    range.parse::<ipnet::IpNet>().ok().or_else(|| range.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+    match range.parse::<ipnet::IpNet>() {
+        Ok(net) => net.to_string().eq_ignore_ascii_case(range).then_some(net),
+        Err(_) => range.parse::<IpAddr>().ok().filter(|ip| is_canonical_ip(range, *ip)).map(ipnet::IpNet::from),
+    }
 }
 
 /// Does a label selector select these labels? kube's evaluator (`In`, `NotIn`, `Exists`,

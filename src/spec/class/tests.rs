@@ -225,6 +225,10 @@ fn an_address_only_class_refuses_names_and_odd_spellings() {
         assert_eq!(err.reason(), reason, "{value}");
         assert!(err.to_string().contains(value), "{err}");
     }
+    for bad in ["2001:db8:0::/32", "203.0.113.0/024"] {
+        let v = json!({"metadata": {"name": "x"}, "spec": {"addressRanges": [bad]}});
+        assert!(Class::from_value(&v).is_err(), "{bad:?}: only canonical spellings");
+    }
     let names = lan.host_or_ip("login.corp.example.com", "t", OWNER).unwrap_err();
     assert!(matches!(names, ClassError::NamesNotAllowed { .. }), "{names}");
     // A class that bounds nothing still reads only addresses and names.
