@@ -1,10 +1,11 @@
-//! The host names a StatefulSet claims: every DNS name it advertises or holds (a rendered hostname
-//! template, a DNS name in `address`, the bootstrap's host name). Claims are first come, first
+//! The host names a StatefulSet claims: every DNS name that tells its brokers apart (each broker's
+//! rendered hostname template in hostname and gateway-tls modes, routed by name and named in its
+//! Certificate) and its bootstrap's host name. Claims are first come, first
 //! served across the whole cluster: the oldest StatefulSet (by creationTimestamp, then
 //! namespace/name) holds a name, and a newcomer asking for it is refused with
 //! `HostnameConflict` (the controller's Event and the webhook's denial say the same).
 
-use super::settings::Settings;
+use super::settings::{HostSource, Settings};
 use super::Intent;
 
 /// Who claims: ordered oldest first.
@@ -33,15 +34,16 @@ pub fn key(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// The DNS names broker `ordinal` advertises (its rendered template, a DNS name in `address`).
+/// The name broker `ordinal` is told apart by: its rendered hostname template, where the mode
+/// advertises it (hostname, gateway-tls: a DNS record and an SNI route per broker). An `address`
+/// shared by brokers told apart by port (shared-address, gateway-tcp) is a shared entry point, not
+/// claimed: the ports are, and the class's bounds judge the name.
 pub fn broker_names(s: &Settings, ordinal: u32, pod: &str, namespace: &str, statefulset: &str) -> Vec<String> {
+    if !matches!(s.host_source(), HostSource::Rendered) {
+        return Vec::new();
+    }
     let template = s.hostname_template.as_ref().map(|t| t.render(ordinal, pod, namespace, statefulset));
-    template
-        .into_iter()
-        .chain(s.address.clone())
-        .filter(|h| h.parse::<std::net::IpAddr>().is_err())
-        .map(|h| key(&h))
-        .collect()
+    template.into_iter().filter(|h| h.parse::<std::net::IpAddr>().is_err()).map(|h| key(&h)).collect()
 }
 
 /// Every DNS name the StatefulSet claims: each broker's and the bootstrap's (at most the broker cap
@@ -63,8 +65,7 @@ pub fn names(i: &Intent) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "host name {host} is already advertised or held by another StatefulSet (the oldest claim keeps it): choose \
-     another (kafka-advertiser.io/hostname-template, kafka-advertiser.io/address or \
-     kafka-advertiser.io/bootstrap-hostname)"
+     another (kafka-advertiser.io/hostname-template or kafka-advertiser.io/bootstrap-hostname)"
 )]
 pub struct HostnameConflict {
     pub host: String,

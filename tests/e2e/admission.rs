@@ -23,7 +23,7 @@ async fn statefulset_pods_get_listeners_affinity_and_annotation() {
     // its first pod is admitted, as it has for any StatefulSet that existed when it started.
     Broker::new("brokers", 0)
         .annotate("kafka-advertiser.io/mode", "hostname")
-        .annotate("kafka-advertiser.io/hostname-template", "{pod}.kafka.example.test")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.kafka.example.test")
         .create(&c, &ns)
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -31,7 +31,7 @@ async fn statefulset_pods_get_listeners_affinity_and_annotation() {
     let pods = wait_pods(&c, &ns, "brokers", 3, T).await;
     for (i, pod) in pods.iter().enumerate() {
         let want = format!(
-            "INTERNAL://brokers-{i}.brokers-headless.{ns}.svc.cluster.local:9092,EXTERNAL://brokers-{i}.kafka.example.test:9094"
+            "INTERNAL://brokers-{i}.brokers-headless.{ns}.svc.cluster.local:9092,EXTERNAL://brokers-{i}.{ns}.kafka.example.test:9094"
         );
         assert_eq!(env_value(pod, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_deref(), Some(want.as_str()));
         assert_eq!(annotation(pod, "kafka-advertiser.io/advertised"), Some(want.as_str()), "advertised annotation");
@@ -239,7 +239,7 @@ async fn example_apache_hostname() {
     let pods = wait_pods(&c, &ns, "kafka", 3, T).await;
     for (i, p) in pods.iter().enumerate() {
         let v = env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
-        assert!(v.contains(&format!("EXTERNAL://kafka-{i}.kafka.example.com:9094")), "{v}");
+        assert!(v.contains(&format!("EXTERNAL://kafka-{i}.{ns}.kafka.example.com:9094")), "{v}");
         assert!(annotation(p, "kafka-advertiser.io/advertised").is_some());
         assert!(anti_affinity(p)["preferredDuringSchedulingIgnoredDuringExecution"].is_array(), "{}", anti_affinity(p));
     }
@@ -283,14 +283,14 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
 
     let mut both = Broker::new("both", 1)
         .annotate("kafka-advertiser.io/mode", "hostname")
-        .annotate("kafka-advertiser.io/hostname-template", "{pod}.example.test");
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.example.test");
     both.env.push(("KAFKA_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
     both.env.push(("KAFKA_CFG_ADVERTISED_LISTENERS".into(), "PLAINTEXT://localhost:9092".into()));
     both.create(&c, &ns).await;
     wait_event(&c, &ns, "both", "BothListenerVariablesSet", "sets both").await;
     let pods = wait_pods(&c, &ns, "both", 1, T).await;
     let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
-    assert!(v.contains("EXTERNAL://both-0.example.test:9094"), "{v}");
+    assert!(v.contains(&format!("EXTERNAL://both-0.{ns}.example.test:9094")), "{v}");
 }
 
 /// The process's /metrics, from every replica of one kind (webhook or controller), concatenated.

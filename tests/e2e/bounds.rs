@@ -152,7 +152,7 @@ async fn a_tenant_cannot_grow_the_processes_or_redirect_a_broker() {
 async fn claim_many_names(c: &Client, tenant: &Client, ns: &str) {
     let mut named = Broker::new("named", 100_000)
         .annotate("kafka-advertiser.io/mode", "hostname")
-        .annotate("kafka-advertiser.io/hostname-template", "{pod}.claims.example.com")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.claims.example.com")
         .ordered()
         .build(ns);
     named.spec.as_mut().unwrap().template.spec.as_mut().unwrap().node_selector =

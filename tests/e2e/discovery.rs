@@ -190,7 +190,7 @@ async fn service_type_and_per_broker_service_templates() {
 
     Broker::new("audit", 2)
         .annotate("kafka-advertiser.io/mode", "hostname")
-        .annotate("kafka-advertiser.io/hostname-template", "audit-{ordinal}.example.com")
+        .annotate("kafka-advertiser.io/hostname-template", "audit-{ordinal}.{namespace}.example.com")
         .annotate("kafka-advertiser.io/service-type", "None")
         .annotate("kafka-advertiser.io/anti-affinity", "none")
         .create(&c, &ns)
@@ -198,8 +198,9 @@ async fn service_type_and_per_broker_service_templates() {
     wait_pods(&c, &ns, "audit", 2, T).await;
     wait_for("the ConfigMap of a Service-less StatefulSet", T, || async {
         let data = discovery(&c, &ns, "audit").await?;
-        (data.get("bootstrap.servers").map(String::as_str) == Some("audit-0.example.com:9094,audit-1.example.com:9094"))
-            .then_some(())
+        (data.get("bootstrap.servers").map(String::as_str)
+            == Some(format!("audit-0.{ns}.example.com:9094,audit-1.{ns}.example.com:9094").as_str()))
+        .then_some(())
     })
     .await;
     assert!(services_of(&c, &ns, "audit").await.is_empty(), "service-type None makes no Service");

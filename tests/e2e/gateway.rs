@@ -257,7 +257,7 @@ async fn gateway_tcp_one_address_a_port_per_broker() {
     let sts: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {
         "kafka-advertiser.io/mode": "gateway-tls", "kafka-advertiser.io/gateway-listener": "web",
-        "kafka-advertiser.io/hostname-template": "{pod}.kafka.example.com",
+        "kafka-advertiser.io/hostname-template": "{pod}.{namespace}.kafka.example.com",
     }}}}});
     sts.patch("kafka", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     let tls = routes(&c, &ns, "TLSRoute");
@@ -406,7 +406,7 @@ async fn gateway_tls_routes_each_broker_by_name() {
         .annotate("kafka-advertiser.io/gateway", &format!("{gw_ns}/edge"))
         .annotate("kafka-advertiser.io/gateway-listener", "kafka-sni")
         .annotate("kafka-advertiser.io/hostname-template", "b{ordinal}.{namespace}.kafka.example.com")
-        .annotate("kafka-advertiser.io/bootstrap-hostname", "bootstrap.kafka.example.com")
+        .annotate("kafka-advertiser.io/bootstrap-hostname", &format!("bootstrap.{ns}.kafka.example.com"))
         .create(&c, &ns)
         .await;
     // Names need no learned address: the brokers are admitted at once.
@@ -430,7 +430,7 @@ async fn gateway_tls_routes_each_broker_by_name() {
         (Some(gw_ns.as_str()), Some("edge"), Some("kafka-sni"))
     );
     let b = tls.get("events-bootstrap").await.unwrap();
-    assert_eq!(b.data["spec"]["hostnames"], json!(["bootstrap.kafka.example.com"]));
+    assert_eq!(b.data["spec"]["hostnames"], json!([format!("bootstrap.{ns}.kafka.example.com")]));
     assert_eq!(b.data["spec"]["rules"][0]["backendRefs"][0]["name"], "events-bootstrap");
     // The Gateway is the user's: gateway-tls adds no listener to it.
     assert_eq!(listeners(&c, &gw_ns, "edge").await, vec![("kafka-sni".to_owned(), 9094)]);
@@ -466,7 +466,7 @@ async fn gateway_problems_are_warning_events() {
             .annotate("kafka-advertiser.io/mode", "gateway-tls")
             .annotate("kafka-advertiser.io/gateway", gateway)
             .annotate("kafka-advertiser.io/gateway-listener", "tls")
-            .annotate("kafka-advertiser.io/hostname-template", "{pod}.kafka.example.com")
+            .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.kafka.example.com")
     };
     tls_broker("missing", "no-such-gateway").create(&c, &ns).await;
     tls_broker("kafka", &format!("{gw_ns}/edge")).create(&c, &ns).await;

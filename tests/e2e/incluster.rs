@@ -130,7 +130,7 @@ async fn admit_continuously(c: Client, ns: String, stop: Arc<AtomicBool>) -> (us
     let pods = Api::<Pod>::namespaced(c, &ns);
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "probe-0", "labels": {"kafka-advertiser.io/enabled": "true"}, "annotations": {
-            "kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "{pod}.probe.invalid"}},
+            "kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "{pod}.{namespace}.probe.invalid"}},
         "spec": {"subdomain": "probe", "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
             "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}
     }))

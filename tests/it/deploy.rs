@@ -454,9 +454,10 @@ fn examples_parse_and_preview() {
     let apache = preview("kafka-apache.yaml", &[]);
     for o in 0..3 {
         assert!(apache.contains(&format!(
-            "KAFKA_ADVERTISED_LISTENERS=INTERNAL://kafka-{o}.kafka-headless.kafka-apache.svc.cluster.local:9092,EXTERNAL://kafka-{o}.kafka.example.com:9094"
+            "KAFKA_ADVERTISED_LISTENERS=INTERNAL://kafka-{o}.kafka-headless.kafka-apache.svc.cluster.local:9092,EXTERNAL://kafka-{o}.kafka-apache.kafka.example.com:9094"
         )), "{apache}");
-        assert!(apache.contains(&format!("external-dns.alpha.kubernetes.io/hostname: kafka-{o}.kafka.example.com")));
+        assert!(apache
+            .contains(&format!("external-dns.alpha.kubernetes.io/hostname: kafka-{o}.kafka-apache.kafka.example.com")));
     }
 }
 
