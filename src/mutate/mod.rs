@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod}
 use serde_json::{json, Value};
 
 pub use crate::names::POD_INDEX_LABEL;
-use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
+use crate::names::{ANN_ADVERTISED, ANN_SERVICE_ANNOTATIONS, ENABLED_LABEL};
 use crate::spec::class::{Class, ClassError};
 use crate::spec::settings;
 use crate::spec::IntentError;
@@ -132,6 +132,10 @@ fn decide(
         let template = if hostname_mode { None } else { rendered_host(&b)? };
         let owner = crate::spec::class::Owner { namespace: b.namespace, statefulset: &b.statefulset };
         class.bounds(&b.settings, b.ordinal, if hostname_mode { Some(&*host) } else { template.as_deref() }, owner)?;
+        if let Some(a) = b.pod.metadata.annotations.as_ref().filter(|a| a.contains_key(ANN_SERVICE_ANNOTATIONS)) {
+            let map = crate::spec::service::service_annotations(a)?;
+            crate::spec::tenant_service_annotations(class, &map, b.ordinal, b.name, owner)?;
+        }
     }
     // First come, first served: a name another StatefulSet holds is not this broker's to advertise.
     let ns = b.namespace;

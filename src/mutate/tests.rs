@@ -998,3 +998,25 @@ fn a_bare_pod_edits_only_a_container_it_has() {
     let err = run(&pod, &NoAddresses).unwrap_err();
     assert!(matches!(err, MutateError::ContainerNotFound { .. }), "{err}");
 }
+
+/// Granting `service-annotations` is judged at admission too (N5b): a broker whose Services the
+/// class refuses is not admitted either.
+#[test]
+fn service_annotations_the_class_refuses_deny_the_broker() {
+    let view = ClusterView::new();
+    let class = crate::spec::class::Class::from_value(&json!({"metadata": {"name": "lan", "annotations": {
+        "kafka-advertiser.io/is-default-class": "true"}}, "spec": {"settings": {"mode": "shared-address"},
+        "tenantSettings": ["address", "service-annotations"], "addressRanges": ["203.0.113.0/24"]}}))
+    .unwrap();
+    view.set_classes(vec![Arc::new(class)]);
+    view.set_namespace_labels("ns", Some(Default::default()));
+    let pod = |annotations: &str| {
+        bare_pod(
+            "brokers-0",
+            json!({ ANN_ADDRESS: "203.0.113.5", "kafka-advertiser.io/service-annotations": annotations }),
+        )
+    };
+    assert!(run(&pod(r#"{"prometheus.io/scrape": "true"}"#), &view).is_ok());
+    let err = run(&pod(r#"{"metallb.io/loadBalancerIPs": "198.51.100.7"}"#), &view).unwrap_err();
+    assert!(err.to_string().contains("198.51.100.7") && err.to_string().contains("ExternalAccessClass lan"), "{err}");
+}

@@ -189,17 +189,11 @@ fn rendered_names(i: &Intent) -> Result<(), SettingsError> {
 /// a tenant's `service-annotations` too, for every key kafka-advertiser understands.
 fn class_bounds(i: &Intent, class: &Class) -> Result<(), ClassError> {
     let owner = Owner { namespace: &i.namespace, statefulset: &i.name };
-    let tenant_annotations = class.spec.tenant_settings.iter().any(|t| t == "service-annotations");
     for ordinal in i.ordinals() {
         let pod = format!("{}-{ordinal}", i.name);
         let host = class::rendered_host(&i.settings, ordinal, &pod, &i.namespace, &i.name);
         class.bounds(&i.settings, ordinal, host.as_deref(), owner)?;
-        if tenant_annotations {
-            let rendered: BTreeMap<String, String> = (i.service.annotations.iter())
-                .map(|(k, v)| (k.clone(), render(v, ordinal, &pod, &i.namespace, &i.name)))
-                .collect();
-            class.service_annotations(&rendered, owner)?;
-        }
+        tenant_service_annotations(class, &i.service.annotations, ordinal, &pod, owner)?;
     }
     if i.service.bootstrap {
         class.port(u32::from(i.service.bootstrap_port), "kafka-advertiser.io/bootstrap-port")?;
@@ -208,6 +202,25 @@ fn class_bounds(i: &Intent, class: &Class) -> Result<(), ClassError> {
         class.host_or_ip(h, "kafka-advertiser.io/bootstrap-hostname", owner)?;
     }
     Ok(())
+}
+
+/// A tenant's `service-annotations` rendered for broker `ordinal`, within the class, where the class
+/// hands the key out (a value the class fixes is the platform's): both roles judge them, the webhook
+/// from the pod's copy of the template's annotations.
+pub fn tenant_service_annotations(
+    class: &Class,
+    annotations: &BTreeMap<String, String>,
+    ordinal: u32,
+    pod: &str,
+    owner: Owner<'_>,
+) -> Result<(), ClassError> {
+    if annotations.is_empty() || !class.spec.tenant_settings.iter().any(|t| t == "service-annotations") {
+        return Ok(());
+    }
+    let rendered: BTreeMap<String, String> = (annotations.iter())
+        .map(|(k, v)| (k.clone(), render(v, ordinal, pod, owner.namespace, owner.statefulset)))
+        .collect();
+    class.service_annotations(&rendered, owner)
 }
 
 /// One pod's settings under the access class that applies to it (none: its own annotations): the

@@ -73,6 +73,11 @@ fn map_ann(a: &BTreeMap<String, String>, key: &'static str) -> Result<BTreeMap<S
     }
 }
 
+/// `service-annotations` as written in `a` (the webhook judges a tenant's against its class).
+pub fn service_annotations(a: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, SettingsError> {
+    map_ann(a, ANN_SERVICE_ANNOTATIONS)
+}
+
 fn broker_container<'a>(spec: Option<&'a PodSpec>, settings: &Settings) -> Option<&'a Container> {
     let cs = &spec?.containers;
     match &settings.container {

@@ -153,6 +153,8 @@ async fn claim_many_names(c: &Client, tenant: &Client, ns: &str) {
     let mut named = Broker::new("named", 100_000)
         .annotate("kafka-advertiser.io/mode", "hostname")
         .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.claims.example.com")
+        // No Service per broker: 256 load balancers would empty the test cluster's address pool.
+        .annotate("kafka-advertiser.io/service-type", "None")
         .ordered()
         .build(ns);
     named.spec.as_mut().unwrap().template.spec.as_mut().unwrap().node_selector =
