@@ -83,8 +83,13 @@ async fn names_and_bounds_hold_per_tenant() {
         .create(&tenant_b, &p.team_b)
         .await;
     wait_pods(&c, &p.team_b, "kafka", 2, T).await;
-    // creationTimestamp has whole seconds: the squatter is strictly younger.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_for("team-b's broker Services", T, || async {
+        (services_of(&c, &p.team_b, "kafka").await.len() == 2).then_some(())
+    })
+    .await;
+    // Its writes settle (the diff starts after them); creationTimestamp has whole seconds: the
+    // squatter is strictly younger.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let squat = Broker::new("squat", 2)
         .annotate("kafka-advertiser.io/class", &names)
         .annotate("kafka-advertiser.io/hostname-template", &format!("kafka-{{ordinal}}.{zone}"));
