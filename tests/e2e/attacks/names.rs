@@ -50,13 +50,11 @@ async fn names_and_bounds_hold_per_tenant() {
     let _shipped = shipped_classes(&c, &[&p.team_a, &p.team_b]).await;
     let (names, lan) = (format!("e2e-names-{id}"), format!("e2e-lan-{id}"));
     let zone = format!("names-{id}.example.com");
-    let _names = own_class(
-        &c,
-        &names,
-        &id,
-        json!({"settings": {"mode": "hostname"}, "tenantSettings": ["hostname-template"], "hostnameSuffixes": [zone]}),
-    )
-    .await;
+    // gateway-tls under a shared suffix: an SNI route and a Certificate from the platform's issuer per broker.
+    let settings = json!({"mode": "gateway-tls", "gateway": format!("{}/public", p.infra), "gateway-listener": "https",
+        "tls-issuer": format!("ClusterIssuer/{}", p.issuer)});
+    let spec = json!({"settings": settings, "tenantSettings": ["hostname-template"], "hostnameSuffixes": [zone]});
+    let _names = own_class(&c, &names, &id, spec).await;
     let _lan = own_class(
         &c,
         &lan,
@@ -76,7 +74,8 @@ async fn names_and_bounds_hold_per_tenant() {
     let own = attack(&c, &p, &tenant_a, &ns, sub, "AddressNotAllowed", "sub-0.team-b.kafka.example.com").await;
     assert!(own.is_empty(), "{own:?}");
 
-    // N3 under a shared suffix: the names team-b holds first are not team-a's to take.
+    // N3 under a shared suffix: the names team-b holds first (its TLSRoutes and Certificates) are not
+    // team-a's to take.
     Broker::new("kafka", 2)
         .annotate("kafka-advertiser.io/class", &names)
         .annotate("kafka-advertiser.io/hostname-template", &format!("{{pod}}.{zone}"))
@@ -94,7 +93,7 @@ async fn names_and_bounds_hold_per_tenant() {
         .annotate("kafka-advertiser.io/class", &names)
         .annotate("kafka-advertiser.io/hostname-template", &format!("kafka-{{ordinal}}.{zone}"));
     let own = attack(&c, &p, &tenant_a, &ns, squat, "HostnameConflict", &format!("kafka-0.{zone}")).await;
-    assert!(own.is_empty(), "the squatter got {own:?}");
+    assert!(own.is_empty(), "the squatter got {own:?} (no Service, TLSRoute or Certificate)");
     wait_event(&c, &ns, "squat", "FailedCreate", "is already advertised or held by another StatefulSet").await;
 
     lan_attacks(&c, &p, &tenant_a, &lan).await;
