@@ -1,6 +1,6 @@
 //! The cluster view both roles decide from: broker addresses (the claims of the Services that say
 //! they are a broker's), node-port owners, StatefulSets' selectors, template containers and first
-//! ordinals, the access classes and namespaces' labels, and who holds which host name ([`claims`]).
+//! ordinals, since when brokers wait for an address, the access classes and namespaces' labels, and who holds which host name ([`claims`]).
 //! Written by the watches (rarely), read by the webhook on every admission (often): a lock-free
 //! `ArcSwap` load plus two hash lookups (and a read lock on the host names, for brokers that
 //! advertise one).
@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::spec::class::ClassSource;
 use crate::spec::settings::Defaults;
@@ -106,13 +107,21 @@ pub trait ClusterLookup: ClassSource {
     fn template_containers(&self, _namespace: &str, _statefulset: &str) -> Option<Arc<[String]>> {
         None
     }
-    /// The first ordinal (`spec.ordinals.start`) of an opted-in StatefulSet, when known: with the
-    /// broker cap, which ordinals may have brokers.
     /// Does another StatefulSet, older, hold this host name (`HostnameConflict`)?
     fn hostname_taken(&self, _namespace: &str, _statefulset: &str, _host: &str) -> bool {
         false
     }
-
+    /// Since when broker `ordinal` has waited for its address, as the controller recorded it
+    /// (`pending-since` on the StatefulSet), when known.
+    fn pending_since(&self, _namespace: &str, _statefulset: &str, _ordinal: u32) -> Option<Timestamp> {
+        None
+    }
+    /// The time a `pending-timeout` is measured against.
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+    /// The first ordinal (`spec.ordinals.start`) of an opted-in StatefulSet, when known: with the
+    /// broker cap, which ordinals may have brokers.
     fn ordinal_start(&self, _namespace: &str, _statefulset: &str) -> Option<u32> {
         None
     }
@@ -180,6 +189,8 @@ struct Inner {
     selectors: ArcSwap<Selectors>,
     /// (namespace, statefulset) → the container names of its pod template (opted-in only).
     containers: ArcSwap<TemplateContainers>,
+    /// (namespace, statefulset) → since when its brokers without an address have waited.
+    pending: ArcSwap<HashMap<String, HashMap<String, Arc<crate::spec::pending::Since>>>>,
     /// (namespace, statefulset) → its `spec.ordinals.start`.
     starts: ArcSwap<HashMap<String, HashMap<String, Arc<u32>>>>,
     /// nodePort → the managed broker Service holding it.
@@ -253,6 +264,11 @@ impl ClusterView {
     /// Record (or with `None`, forget) a StatefulSet's first ordinal.
     pub fn set_ordinal_start(&self, namespace: &str, statefulset: &str, start: Option<u32>) {
         set_nested(&self.inner.starts, namespace, statefulset, start.map(Arc::new));
+    }
+
+    /// Record (or with `None` or nothing recorded, forget) since when a StatefulSet's brokers have waited.
+    pub fn set_pending_since(&self, namespace: &str, statefulset: &str, since: Option<crate::spec::pending::Since>) {
+        set_nested(&self.inner.pending, namespace, statefulset, since.filter(|s| !s.is_empty()).map(Arc::new));
     }
 
     /// Record (or with `None`, forget) a StatefulSet's selector.
@@ -429,6 +445,10 @@ impl ClusterLookup for ClusterView {
 
     fn hostname_taken(&self, namespace: &str, statefulset: &str, host: &str) -> bool {
         self.inner.claims.read().unwrap_or_else(std::sync::PoisonError::into_inner).taken(namespace, statefulset, host)
+    }
+
+    fn pending_since(&self, namespace: &str, statefulset: &str, ordinal: u32) -> Option<Timestamp> {
+        self.inner.pending.load().get(namespace)?.get(statefulset)?.get(&ordinal).copied()
     }
 
     fn ordinal_start(&self, namespace: &str, statefulset: &str) -> Option<u32> {

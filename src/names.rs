@@ -47,9 +47,12 @@ pub const ANN_EXTERNAL_BOOTSTRAP: &str = "kafka-advertiser.io/external-bootstrap
 pub const ANN_ROUTED_THROUGH: &str = "kafka-advertiser.io/routed-through";
 /// On the StatefulSet's metadata: it has broker Certificates (removed when `tls-issuer` goes).
 pub const ANN_CERTIFICATES: &str = "kafka-advertiser.io/certificates";
+/// On the StatefulSet's metadata, with `pending-timeout`: since when each broker still without an
+/// address has waited for it (`{"<ordinal>": "<RFC 3339 time>"}`); the webhook reads it.
+pub const ANN_PENDING_SINCE: &str = "kafka-advertiser.io/pending-since";
 /// Every annotation the controller writes on a StatefulSet's own metadata.
-pub const STATEFULSET_ANNOTATIONS: [&str; 4] =
-    [ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP, ANN_ROUTED_THROUGH, ANN_CERTIFICATES];
+pub const STATEFULSET_ANNOTATIONS: [&str; 5] =
+    [ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP, ANN_ROUTED_THROUGH, ANN_CERTIFICATES, ANN_PENDING_SINCE];
 /// On the per-broker Services of `gateway-tcp` mode: the Gateway's address, as the controller learned
 /// it (the webhook's address view reads it like a load balancer's ingress).
 pub const ANN_GATEWAY_ADDRESS: &str = "kafka-advertiser.io/gateway-address";

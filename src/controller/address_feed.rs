@@ -233,6 +233,11 @@ pub fn publish_selector(book: &ClusterView, sts: &StatefulSet, deleted: bool, de
     let start = (sts.spec.as_ref().filter(|_| !deleted))
         .map(|s| s.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0).max(0) as u32);
     book.set_ordinal_start(ns, name, start);
+    let since = start.and_then(|start| {
+        let v = sts.metadata.annotations.as_ref()?.get(crate::names::ANN_PENDING_SINCE)?;
+        Some(crate::spec::pending::parse_since(v, start, defaults.max_brokers))
+    });
+    book.set_pending_since(ns, name, since);
     book.set_claims(ns, name, Some(sts).filter(|_| !deleted), defaults);
 }
 

@@ -94,6 +94,11 @@ pub enum Pending {
          retries this pod"
     )]
     NoGatewayAddress { namespace: String, name: String },
+    #[error(
+        "Service {service} has no address yet and kafka-advertiser.io/pending-timeout has passed, but the broker \
+         cannot be admitted with only its internal listener: {why}"
+    )]
+    NotWithoutAddress { service: String, why: String },
 }
 
 impl From<IntentError> for MutateError {

@@ -158,3 +158,65 @@ pub(super) fn internal_host(b: &Broker<'_>) -> Result<Option<String>, MutateErro
         .ok_or_else(|| MutateError::NoSubdomain { pod: b.name.to_owned() })?;
     Ok(Some(format!("{hostname}.{subdomain}.{}.svc.{}", b.namespace, b.settings.cluster_domain)))
 }
+
+/// Whether a broker whose address is pending has waited its `pending-timeout` (since the time the
+/// controller recorded; `0s`: at once). Only a pending address counts: a webhook that has not read
+/// the cluster yet, or a namespace it does not watch, still refuses.
+pub(super) fn waited_enough(e: &MutateError, b: &Broker<'_>, addresses: &dyn ClusterLookup) -> bool {
+    let MutateError::AddressPending { reason, .. } = e else { return false };
+    if !matches!(reason, Pending::NoAddress { .. } | Pending::NoService { .. } | Pending::NoGatewayAddress { .. }) {
+        return false;
+    }
+    let since = || addresses.pending_since(b.namespace, &b.statefulset, b.ordinal);
+    let timeout = b.settings.pending_timeout;
+    timeout.is_some_and(|t| t.is_zero()) || crate::spec::pending::expired(timeout, since(), addresses.now())
+}
+
+/// A broker admitted without its external address advertises only its other listeners: refused when
+/// it could not start that way (its inter-broker listener is the external one, or nothing is left).
+pub(super) fn internal_only_checks(
+    b: &Broker<'_>,
+    var: &str,
+    value: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), MutateError> {
+    let external = b.settings.listener.as_str();
+    let why = if value.trim().is_empty() {
+        Some(format!(
+            "no other listener would be advertised ({} is none): advertise the internal listener, or remove {}",
+            settings::ANN_INTERNAL_LISTENER,
+            settings::ANN_PENDING_TIMEOUT
+        ))
+    } else {
+        inter_broker_listener(b.container, var).filter(|l| l.eq_ignore_ascii_case(external)).map(|l| {
+            format!(
+                "its inter-broker listener is {l}, the external one, and the brokers could not reach each other:                  set inter.broker.listener.name to the internal listener, or remove {}",
+                settings::ANN_PENDING_TIMEOUT
+            )
+        })
+    };
+    if let Some(why) = why {
+        return Err(MutateError::AddressPending {
+            namespace: b.namespace.to_owned(),
+            statefulset: b.statefulset.clone(),
+            ordinal: b.ordinal,
+            reason: Pending::NotWithoutAddress { service: broker_service(b), why },
+        });
+    }
+    warnings.push(format!(
+        "kafka-advertiser: broker {} is admitted without its external address ({} passed): it advertises only {value} \
+         until its address arrives; then the controller restarts it once",
+        b.ordinal,
+        settings::ANN_PENDING_TIMEOUT
+    ));
+    Ok(())
+}
+
+/// The listener the brokers replicate over, as Kafka picks it: `inter.broker.listener.name`, else
+/// the listener named as `security.inter.broker.protocol` (default PLAINTEXT). `None`: a custom
+/// listeners variable, whose image's other settings cannot be told.
+fn inter_broker_listener<'c>(container: &'c ContainerView, var: &str) -> Option<&'c str> {
+    let prefix = var.strip_suffix("ADVERTISED_LISTENERS")?;
+    let set = |suffix| env_value_parts(container, prefix, suffix).map(str::trim).filter(|v| !v.is_empty());
+    Some(set("INTER_BROKER_LISTENER_NAME").or_else(|| set("SECURITY_INTER_BROKER_PROTOCOL")).unwrap_or("PLAINTEXT"))
+}

@@ -46,6 +46,12 @@ pub fn entry_name(entry: &str) -> Option<&str> {
 /// place, every other entry is kept in order, ours that were absent are appended in our order.
 /// Listener names compare case-insensitively (Kafka upper-cases them). Empty entries are dropped.
 pub fn merge(existing: Option<&str>, ours: &[Listener<'_>]) -> String {
+    merge_without(existing, ours, None)
+}
+
+/// [`merge`], dropping every entry of the listener `dropped` (a broker admitted while its external
+/// address is pending advertises no external entry, not a stale one).
+pub fn merge_without(existing: Option<&str>, ours: &[Listener<'_>], dropped: Option<&str>) -> String {
     let mut out = String::with_capacity(existing.map_or(0, str::len) + ours.len() * 64);
     let mut written = vec![false; ours.len()];
     let push_sep = |out: &mut String| {
@@ -58,7 +64,11 @@ pub fn merge(existing: Option<&str>, ours: &[Listener<'_>]) -> String {
         if entry.is_empty() {
             continue;
         }
-        let mine = entry_name(entry).and_then(|n| ours.iter().position(|o| o.name.eq_ignore_ascii_case(n)));
+        let name = entry_name(entry);
+        if name.is_some_and(|n| dropped.is_some_and(|d| d.eq_ignore_ascii_case(n))) {
+            continue;
+        }
+        let mine = name.and_then(|n| ours.iter().position(|o| o.name.eq_ignore_ascii_case(n)));
         match mine {
             Some(i) if written[i] => {} // a duplicate of a listener we manage: drop it
             Some(i) => {
@@ -176,6 +186,13 @@ mod tests {
         let once = merge(Some("$(,A://$(X):1,B://$$(y:2,C://z$"), std::slice::from_ref(&ext));
         assert_eq!(once, "$$(,A://$(X):1,B://$$(y:2,C://z$,EXTERNAL://$(ADVERTISER_HOST_IP):31090");
         assert_eq!(merge(Some(&once), &[ext]), once);
+    }
+
+    #[test]
+    fn merge_without_drops_the_pending_listener() {
+        let v = merge_without(Some("EXTERNAL://placeholder:9094,INTERNAL://old:1,X://x:1"), &[INT], Some("external"));
+        assert_eq!(v, "INTERNAL://kafka-0.kafka.ns.svc.cluster.local:9092,X://x:1");
+        assert_eq!(merge_without(Some(&v), &[INT], Some("EXTERNAL")), v);
     }
 
     #[test]

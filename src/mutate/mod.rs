@@ -125,18 +125,13 @@ fn decide(
         return Ok(Some(Mutation { warnings, ..m }));
     }
     let port = b.settings.external_port(b.ordinal)?;
-    let host = external_host(&b, port, addresses, &mut warnings)?;
-    if let Some(class) = &b.class {
-        // The template is judged in every mode (the controller does the same, `desired::class_bounds`).
-        let hostname_mode = matches!(b.settings.mode, Mode::Hostname | Mode::GatewayTls);
-        let template = if hostname_mode { None } else { rendered_host(&b)? };
-        let owner = crate::spec::class::Owner { namespace: b.namespace, statefulset: &b.statefulset };
-        class.bounds(&b.settings, b.ordinal, if hostname_mode { Some(&*host) } else { template.as_deref() }, owner)?;
-        if let Some(a) = b.pod.metadata.annotations.as_ref().filter(|a| a.contains_key(ANN_SERVICE_ANNOTATIONS)) {
-            let map = crate::spec::service::service_annotations(a)?;
-            crate::spec::tenant_service_annotations(class, &map, b.ordinal, b.name, owner)?;
-        }
-    }
+    // `None`: the address is still pending past `pending-timeout`; only the internal listener.
+    let host = match external_host(&b, port, addresses, &mut warnings) {
+        Ok(h) => Some(h),
+        Err(e) if waited_enough(&e, &b, addresses) => None,
+        Err(e) => return Err(e),
+    };
+    class_checks(&b, host.as_deref())?;
     // First come, first served: a name another StatefulSet holds is not this broker's to advertise.
     let ns = b.namespace;
     for name in crate::spec::claims::broker_names(&b.settings, b.ordinal, b.name, ns, &b.statefulset) {
@@ -149,13 +144,19 @@ fn decide(
     if let (Some(internal), Some(h)) = (b.settings.internal_listener.as_deref(), internal_host.as_deref()) {
         ours.push(Listener { name: internal, host: h, port: b.settings.internal_port });
     }
-    ours.push(Listener { name: &b.settings.listener, host: &host, port });
+    if let Some(host) = host.as_deref() {
+        ours.push(Listener { name: &b.settings.listener, host, port });
+    }
     let advertised = listeners::render(&ours);
     let var = env_name(b.container, &b.settings);
     env_warnings(&b, &var, &mut warnings);
     let existing =
         b.container.env.as_ref().and_then(|e| e.iter().rev().find(|e| e.name == var)).and_then(|e| e.value.as_deref());
-    let value = listeners::merge(existing, &ours);
+    let dropped = host.is_none().then_some(b.settings.listener.as_str());
+    let value = listeners::merge_without(existing, &ours, dropped);
+    if host.is_none() {
+        internal_only_checks(&b, &var, &value, &mut warnings)?;
+    }
     if let Some(prefix) = var.strip_suffix("ADVERTISED_LISTENERS") {
         listener_checks(b.container, prefix, &b.settings, &value, &mut warnings);
         config_checks(b.container, prefix, &var, &mut warnings);
@@ -170,6 +171,22 @@ fn decide(
         container: b.container.name.clone(),
         listeners_var: var,
     }))
+}
+
+/// The access class's bounds on what this broker would advertise (`host`, in the hostname modes)
+/// and on the Service annotations a tenant sets.
+fn class_checks(b: &Broker<'_>, host: Option<&str>) -> Result<(), MutateError> {
+    let Some(class) = &b.class else { return Ok(()) };
+    // The template is judged in every mode (the controller does the same, `desired::class_bounds`).
+    let hostname_mode = matches!(b.settings.mode, Mode::Hostname | Mode::GatewayTls);
+    let template = if hostname_mode { None } else { rendered_host(b)? };
+    let owner = crate::spec::class::Owner { namespace: b.namespace, statefulset: &b.statefulset };
+    class.bounds(&b.settings, b.ordinal, if hostname_mode { host } else { template.as_deref() }, owner)?;
+    if let Some(a) = b.pod.metadata.annotations.as_ref().filter(|a| a.contains_key(ANN_SERVICE_ANNOTATIONS)) {
+        let map = crate::spec::service::service_annotations(a)?;
+        crate::spec::tenant_service_annotations(class, &map, b.ordinal, b.name, owner)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

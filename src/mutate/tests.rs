@@ -1020,3 +1020,5 @@ fn service_annotations_the_class_refuses_deny_the_broker() {
     let err = run(&pod(r#"{"metallb.io/loadBalancerIPs": "198.51.100.7"}"#), &view).unwrap_err();
     assert!(err.to_string().contains("198.51.100.7") && err.to_string().contains("ExternalAccessClass lan"), "{err}");
 }
+
+mod pending;

@@ -29,7 +29,7 @@ pub const PLURAL: &str = "externalaccessclasses";
 const PREFIX: &str = "kafka-advertiser.io/";
 
 /// The settings vocabulary (annotation names without the prefix): the only keys a class may fix.
-pub const SETTINGS: [&str; 34] = [
+pub const SETTINGS: [&str; 35] = [
     "mode",
     "address",
     "port-base",
@@ -64,6 +64,7 @@ pub const SETTINGS: [&str; 34] = [
     "bootstrap-port",
     "retain-services",
     "roll-on-change",
+    "pending-timeout",
 ];
 
 /// Settings that shape only the broker's own pod: always the tenant's (within the address checks).

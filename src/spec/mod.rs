@@ -7,6 +7,7 @@ pub mod claims;
 pub mod class;
 mod intent;
 pub mod mode;
+pub mod pending;
 pub mod service;
 pub mod settings;
 pub mod template;

@@ -31,6 +31,9 @@ pub const ANN_GATEWAY: &str = "kafka-advertiser.io/gateway";
 pub const ANN_GATEWAY_LISTENER: &str = "kafka-advertiser.io/gateway-listener";
 pub const ANN_TLS_ISSUER: &str = "kafka-advertiser.io/tls-issuer";
 pub const ANN_TLS_MOUNT_PATH: &str = "kafka-advertiser.io/tls-mount-path";
+/// How long a broker waits for its external address before it is admitted with only its internal
+/// listener advertised (absent: it waits; `0s`: it never waits).
+pub const ANN_PENDING_TIMEOUT: &str = "kafka-advertiser.io/pending-timeout";
 pub const DEFAULT_TLS_MOUNT_PATH: &str = "/etc/kafka/tls";
 /// The pod volume that carries a broker's certificate (Secret `<pod>-tls`).
 pub const TLS_VOLUME: &str = "kafka-advertiser-tls";
@@ -108,6 +111,9 @@ pub struct Settings {
     /// A cert-manager Certificate per broker from this issuer, mounted at `tls_mount_path`.
     pub tls_issuer: Option<IssuerRef>,
     pub tls_mount_path: String,
+    /// `pending-timeout`: admit a broker whose address is still pending after this long with only
+    /// its internal listener advertised; `None`: it waits for its address.
+    pub pending_timeout: Option<std::time::Duration>,
 }
 
 fn port(annotations: &BTreeMap<String, String>, key: &'static str, default: u16) -> Result<u16, SettingsError> {
@@ -395,6 +401,20 @@ fn parse_address_choice(a: &Annotations) -> Result<(Option<AddressType>, Option<
     Ok((address_type, ip_family))
 }
 
+/// `pending-timeout`: a duration as kubectl spells one (`0s`, `90s`, `5m`, `1h30m`).
+fn parse_pending_timeout(a: &Annotations) -> Result<Option<std::time::Duration>, SettingsError> {
+    let Some(v) = get(a, ANN_PENDING_TIMEOUT) else { return Ok(None) };
+    let d = crate::config::parse_duration(v).map_err(|_| {
+        invalid(ANN_PENDING_TIMEOUT, v, "expected a duration such as 0s, 90s, 5m or 1h30m (0s: never wait)")
+    })?;
+    // A week is longer than any load balancer takes; a longer value is a typo, and the deadline
+    // must stay representable as a time.
+    if d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err(invalid(ANN_PENDING_TIMEOUT, v, "must be at most 168h; remove it to wait without a limit"));
+    }
+    Ok(Some(d))
+}
+
 #[cfg(test)]
 thread_local! {
     /// How many times this thread parsed settings (a test counts them per reconcile).
@@ -453,6 +473,7 @@ impl Settings {
             gateway_listener,
             tls_issuer,
             tls_mount_path,
+            pending_timeout: parse_pending_timeout(a)?,
             rack_label,
             service_type,
             address_type,
