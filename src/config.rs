@@ -449,18 +449,7 @@ fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// A duration as kubectl, client-go and Helm spell one (`10s`, `500ms`, `2m`, `1h30m`, `1.5h`), or plain
-/// seconds. Parsed by jiff (already in the tree through k8s-openapi): a value too large for a
-/// `Duration` or a negative one is a usage error, never a panic.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let invalid = || format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m, 1h30m");
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let d: k8s_openapi::jiff::SignedDuration = s.parse().map_err(|_| invalid())?;
-    Duration::try_from(d).map_err(|_| format!("invalid duration {s:?}: must not be negative"))
-}
+pub use crate::spec::settings::parse_duration;
 
 /// `3=203.0.113.10`
 pub fn parse_address(s: &str) -> Result<(u32, String), String> {

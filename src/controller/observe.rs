@@ -46,6 +46,8 @@ pub struct Observed {
     pub seen: BTreeMap<u32, String>,
     /// A pod of it was evicted moments ago (one at a time).
     pub recently_evicted: bool,
+    /// When it was observed (how long a broker has waited for its address is measured to it).
+    pub now: k8s_openapi::jiff::Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,7 @@ impl Observed {
             pods: Vec::new(),
             seen: BTreeMap::new(),
             recently_evicted: false,
+            now: k8s_openapi::jiff::Timestamp::now(),
         }
     }
 

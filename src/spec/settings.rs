@@ -401,10 +401,23 @@ fn parse_address_choice(a: &Annotations) -> Result<(Option<AddressType>, Option<
     Ok((address_type, ip_family))
 }
 
+/// A duration as kubectl, client-go and Helm spell one (`10s`, `500ms`, `2m`, `1h30m`, `1.5h`), or plain
+/// seconds. Parsed by jiff (already in the tree through k8s-openapi): a value too large for a
+/// `Duration` or a negative one is a usage error, never a panic.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let invalid = || format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m, 1h30m");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let d: k8s_openapi::jiff::SignedDuration = s.parse().map_err(|_| invalid())?;
+    std::time::Duration::try_from(d).map_err(|_| format!("invalid duration {s:?}: must not be negative"))
+}
+
 /// `pending-timeout`: a duration as kubectl spells one (`0s`, `90s`, `5m`, `1h30m`).
 fn parse_pending_timeout(a: &Annotations) -> Result<Option<std::time::Duration>, SettingsError> {
     let Some(v) = get(a, ANN_PENDING_TIMEOUT) else { return Ok(None) };
-    let d = crate::config::parse_duration(v).map_err(|_| {
+    let d = parse_duration(v).map_err(|_| {
         invalid(ANN_PENDING_TIMEOUT, v, "expected a duration such as 0s, 90s, 5m or 1h30m (0s: never wait)")
     })?;
     // A week is longer than any load balancer takes; a longer value is a typo, and the deadline

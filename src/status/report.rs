@@ -36,6 +36,9 @@ pub enum State {
     Ok,
     /// The webhook would refuse the pod now: why (no Service, no address, settings).
     Waiting(String),
+    /// Admitted without its external address (`pending-timeout`): it advertises only its other
+    /// listeners until the address arrives and it is restarted.
+    InternalOnly,
     /// The pod advertises something other than what it would be given now.
     Drift {
         now: String,
@@ -108,7 +111,7 @@ pub fn report(
         }
     };
     out.mode = Some(d.settings.mode);
-    let book = webhook_view(sts, services, classes);
+    let book = webhook_view(sts, services, classes, defaults.max_brokers);
     let lb: BTreeMap<u32, String> = services
         .iter()
         .filter_map(|s| {
@@ -131,7 +134,12 @@ pub fn report(
     out.bootstrap = crate::controller::discovery::external_bootstrap(&d, &endpoints);
     for o in d.ordinals() {
         let svc = services.iter().find(|s| address_feed::broker_key(s).is_some_and(|(_, _, so)| so == o));
-        out.brokers.push(broker(sts, o, pod_of(o), svc, endpoints.get(&o).cloned(), defaults, &book));
+        let mut b = broker(sts, o, pod_of(o), svc, endpoints.get(&o).cloned(), defaults, &book);
+        let without = |a: &str| d.settings.learns_address() && spec::pending::internal_only(a, &d.settings.listener);
+        if b.state == State::Ok && b.advertised.as_deref().is_some_and(without) {
+            b.state = State::InternalOnly;
+        }
+        out.brokers.push(b);
     }
     out
 }
@@ -166,7 +174,7 @@ fn waiting(ordinals: std::ops::Range<u32>, why: String) -> Vec<Broker> {
 }
 
 /// The webhook's view, as the controller would build it from these Services and the classes.
-fn webhook_view(sts: &StatefulSet, services: &[Service], classes: &dyn ClassSource) -> ClusterView {
+fn webhook_view(sts: &StatefulSet, services: &[Service], classes: &dyn ClassSource, max_brokers: u32) -> ClusterView {
     let (namespace, name) = (sts.namespace().unwrap_or_default(), sts.name_any());
     let book = ClusterView::new();
     if let Some(c) = classes.classes() {
@@ -180,6 +188,9 @@ fn webhook_view(sts: &StatefulSet, services: &[Service], classes: &dyn ClassSour
     if let Some(sel) = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()) {
         book.set_selector(&namespace, &name, Some(sel));
     }
+    let start = ordinals(sts, max_brokers).start;
+    let since = sts.annotations().get(crate::names::ANN_PENDING_SINCE);
+    book.set_pending_since(&namespace, &name, since.map(|v| spec::pending::parse_since(v, start, max_brokers)));
     book.mark_synced();
     book
 }

@@ -9,6 +9,10 @@ use super::{Broker, Report, State};
 use crate::config::StatusOutput;
 use crate::spec::settings::Mode;
 
+/// What an internal-only broker's line says.
+const INTERNAL_ONLY: &str = "admitted without its external address (kafka-advertiser.io/pending-timeout passed): it \
+     advertises only its internal listener until its address arrives, then it is restarted once";
+
 /// What the STATE column says: Ready, or how many brokers wait, drift or have no pod.
 pub fn state(r: &Report) -> String {
     if !r.opted_in {
@@ -20,6 +24,7 @@ pub fn state(r: &Report) -> String {
     let count = |f: fn(&State) -> bool| r.brokers.iter().filter(|b| f(&b.state)).count();
     let parts = [
         ("Waiting", count(|s| matches!(s, State::Waiting(_)))),
+        ("InternalOnly", count(|s| matches!(s, State::InternalOnly))),
         ("Drift", count(|s| matches!(s, State::Drift { .. }))),
         ("NoPod", count(|s| matches!(s, State::NoPod))),
     ];
@@ -64,6 +69,7 @@ fn broker_json(b: &Broker) -> Value {
     let (state, detail) = match &b.state {
         State::Ok => ("Ok", None),
         State::Waiting(why) => ("Waiting", Some(why.clone())),
+        State::InternalOnly => ("InternalOnly", Some(INTERNAL_ONLY.to_owned())),
         State::Drift { now } => ("Drift", Some(format!("would now advertise {now}"))),
         State::NoPod => ("NoPod", None),
     };
@@ -119,6 +125,7 @@ pub fn render(r: &Report) -> String {
         let state = match &b.state {
             State::Ok => "ok".to_owned(),
             State::Waiting(why) => format!("WAITING: {why}"),
+            State::InternalOnly => format!("internal-only: {INTERNAL_ONLY}"),
             State::Drift { now } => format!("DRIFT: would now advertise {now}"),
             State::NoPod => "NO POD".to_owned(),
         };

@@ -236,6 +236,8 @@ struct Piece {
     objects: Vec<Note>,
     /// A broker scaled away still shuts down: its objects stay until its pod is gone.
     draining: bool,
+    /// Look again by then (a broker's `pending-timeout` ends).
+    due: Option<Duration>,
 }
 
 impl Piece {
@@ -250,8 +252,10 @@ impl Piece {
         p.status.managed += o.status.managed;
         p.status.waiting += o.status.waiting;
         p.status.drifted += o.status.drifted;
+        p.status.internal_only += o.status.internal_only;
         self.objects.extend(other.objects);
         self.draining |= other.draining;
+        self.due = self.due.into_iter().chain(other.due).min();
     }
 }
 impl Planner<'_> {
@@ -274,11 +278,11 @@ impl Planner<'_> {
         all.add(self.annotations(&addrs, discovery::external_bootstrap(&self.d, &endpoints), gplan.as_ref()));
         let (drift, drifting) = self.drift(book);
         all.add(drift);
-        let Piece { mut plan, objects, draining } = all;
+        let Piece { mut plan, objects, draining, due } = all;
         plan.status.addresses = addrs;
         let busy = plan.status.waiting > 0 || drifting || draining || !objects.is_empty();
         plan.problems.push((ProblemSet::Objects, objects));
-        plan.requeue = Some(if busy { SOON } else { LATER });
+        plan.requeue = Some(due.into_iter().chain([if busy { SOON } else { LATER }]).min().unwrap_or(LATER));
         plan
     }
 
@@ -358,11 +362,16 @@ impl Planner<'_> {
     /// Only its own metadata: the pod template is not changed, so no rollout.
     fn annotations(&self, addrs: &BTreeMap<u32, String>, bootstrap: Option<String>, gp: Option<&GatewayPlan>) -> Piece {
         let mut p = Piece::default();
+        let (since, admittable, due) = self.pending(addrs);
+        p.due = due;
         // Every newly learned address changes the hash: brokers whose address is known are retried
         // at once, not after the StatefulSet controller's back-off while another load balancer is slow.
-        let ready_hash = (self.d.settings.learns_address() && !addrs.is_empty()).then(|| addresses_hash(addrs));
+        // So does a broker's pending-timeout running out (it may be admitted without its address).
+        let ready_hash =
+            (self.d.settings.learns_address() && !admittable.is_empty()).then(|| addresses_hash(&admittable));
         let current = |k: &str| self.o.sts.annotations().get(k).cloned();
         let wanted: BTreeMap<&str, Option<String>> = BTreeMap::from([
+            (ANN_PENDING_SINCE, since),
             (ANN_ADDRESSES_READY, ready_hash.clone().or_else(|| current(ANN_ADDRESSES_READY))),
             (ANN_EXTERNAL_BOOTSTRAP, bootstrap),
             (ANN_ROUTED_THROUGH, gp.map(GatewayPlan::gateway)),
@@ -380,6 +389,36 @@ impl Planner<'_> {
         });
         p.plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
         p
+    }
+}
+
+impl Planner<'_> {
+    /// With `pending-timeout`: since when each broker without an address has waited (kept from the
+    /// StatefulSet's record, else from now); the brokers that may be admitted (an address, or waited
+    /// long enough: `-`); and how long until the next one has.
+    fn pending(&self, addrs: &BTreeMap<u32, String>) -> (Option<String>, BTreeMap<u32, String>, Option<Duration>) {
+        use crate::spec::pending;
+        let mut admittable = addrs.clone();
+        let timeout = self.d.settings.pending_timeout.filter(|_| self.d.settings.learns_address());
+        let Some(timeout) = timeout else { return (None, admittable, None) };
+        let range = self.d.ordinals();
+        let recorded = (self.o.sts.annotations().get(ANN_PENDING_SINCE))
+            .map(|v| pending::parse_since(v, range.start, range.len() as u32))
+            .unwrap_or_default();
+        let now = pending::whole_seconds(self.o.now);
+        let since: pending::Since =
+            range.filter(|o| !addrs.contains_key(o)).map(|o| (o, recorded.get(&o).copied().unwrap_or(now))).collect();
+        let mut due: Option<Duration> = None;
+        for (o, s) in &since {
+            if pending::expired(Some(timeout), Some(*s), self.o.now) {
+                admittable.insert(*o, "-".to_owned());
+            } else {
+                let left = self.o.now.duration_until(pending::deadline(*s, timeout));
+                let left = Duration::try_from(left).unwrap_or_default() + Duration::from_secs(1);
+                due = due.into_iter().chain([left]).min();
+            }
+        }
+        ((!since.is_empty()).then(|| pending::render_since(&since)), admittable, due)
     }
 }
 

@@ -119,6 +119,8 @@ pub struct Status {
     pub managed: i64,
     /// Running brokers that advertise an address other than the one they would be given now.
     pub drifted: i64,
+    /// Running brokers admitted without their external address (`pending-timeout`).
+    pub internal_only: i64,
     /// The access class it uses, if any (the class's status counts its users).
     pub class: Option<String>,
 }

@@ -552,4 +552,5 @@ fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classe
     assert!(p.apply.iter().any(|a| a.kind == Kind::Service));
 }
 
+mod pending;
 mod revoke;

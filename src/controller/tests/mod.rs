@@ -301,7 +301,7 @@ async fn the_discovery_configmap_lists_known_brokers_and_is_rewritten_only_on_ch
     assert!(!writes(&calls).iter().any(|w| w.contains("configmaps")), "{:?}", writes(&calls));
 }
 
-fn running_broker(ordinal: u32, advertised: &str, ready: bool) -> Pod {
+pub(crate) fn running_broker(ordinal: u32, advertised: &str, ready: bool) -> Pod {
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
@@ -317,7 +317,7 @@ fn running_broker(ordinal: u32, advertised: &str, ready: bool) -> Pod {
     .unwrap()
 }
 
-fn advertised(ordinal: u32, addr: &str) -> String {
+pub(crate) fn advertised(ordinal: u32, addr: &str) -> String {
     format!("INTERNAL://kafka-{ordinal}.kafka-headless.streaming.svc.cluster.local:9092,EXTERNAL://{addr}:9094")
 }
 

@@ -137,3 +137,27 @@ fn a_classed_statefulset_is_reported_as_its_class_makes_it() {
     let unclassed = report(&s, &[], &pods, &[], &Defaults::default(), &NoAddresses);
     assert!(matches!(&unclassed.brokers[0].state, State::Waiting(w) if w.contains("public")), "{unclassed:?}");
 }
+
+/// A broker admitted without its address (`pending-timeout`) is shown as internal-only, not Ok;
+/// once its address is there, as drifting until it is restarted.
+#[test]
+fn a_broker_admitted_without_its_address_is_internal_only() {
+    let timeout = json!({"kafka-advertiser.io/pending-timeout": "0s"});
+    let s = StatefulSetFixture::new("orders", "shop")
+        .uid("u1")
+        .replicas(1)
+        .annotations(timeout.clone())
+        .container(json!({"name": "kafka", "image": "apache/kafka:4.1.1",
+            "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}))
+        .build();
+    let internal = "INTERNAL://orders-0.orders-hs.shop.svc.cluster.local:9092";
+    let mut p = pod(0, Some(internal));
+    p.metadata.annotations.as_mut().unwrap().insert("kafka-advertiser.io/pending-timeout".into(), "0s".into());
+    let r = report(&s, &[service(0, None)], std::slice::from_ref(&p), &[], &Defaults::default(), &NoAddresses);
+    assert_eq!(r.brokers[0].state, State::InternalOnly, "{:?}", r.brokers[0]);
+    assert!(!r.healthy());
+    assert_eq!(crate::status::view::state(&r), "InternalOnly(1)");
+    assert!(render(&r).contains("internal-only: admitted without its external address"), "{}", render(&r));
+    let r = report(&s, &[service(0, Some("203.0.113.10"))], &[p], &[], &Defaults::default(), &NoAddresses);
+    assert_eq!(r.brokers[0].state, State::Drift { now: adv(0, "203.0.113.10") });
+}
