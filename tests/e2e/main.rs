@@ -23,6 +23,7 @@ mod incluster;
 mod kafka;
 mod leader;
 mod namespaced;
+mod pending;
 mod readiness;
 mod services;
 mod tenancy;
