@@ -190,7 +190,8 @@ pub(super) fn internal_only_checks(
     } else {
         inter_broker_listener(b.container, var).filter(|l| l.eq_ignore_ascii_case(external)).map(|l| {
             format!(
-                "its inter-broker listener is {l}, the external one, and the brokers could not reach each other:                  set inter.broker.listener.name to the internal listener, or remove {}",
+                "its inter-broker listener is {l}, the external one, and the brokers could not reach each other: \
+                 set inter.broker.listener.name to the internal listener, or remove {}",
                 settings::ANN_PENDING_TIMEOUT
             )
         })
