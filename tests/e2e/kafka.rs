@@ -454,6 +454,53 @@ mod modes {
         clients_reach(&work(&ns), &want[0], &want, &[], None);
     }
 
+    /// `pending-timeout` with real brokers: a load balancer that stays pending does not keep them from
+    /// starting (they advertise only their internal listener, and Kafka accepts the external one bound
+    /// but not advertised); when it answers, each broker is restarted once and every client reaches
+    /// every broker at its address. The test plays the load balancer (a class nothing here serves).
+    #[tokio::test]
+    async fn brokers_start_without_their_load_balancer_and_take_its_address_when_it_answers() {
+        let _g = INSTALL.read().await;
+        let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+        let c = client().await;
+        let mut kafka = RealKafka::new("kafka", 2, "loadbalancer");
+        let class = "e2e.kafka-advertiser.io/played-by-the-test";
+        kafka.annotations.push(("kafka-advertiser.io/load-balancer-class".into(), class.into()));
+        kafka.annotations.push(("kafka-advertiser.io/pending-timeout".into(), "0s".into()));
+        let (ns, pods) = ready_cluster(&c, "e2e-kafka-pending", &kafka).await;
+        for p in &pods {
+            let a = &p.annotations()["kafka-advertiser.io/advertised"];
+            assert_eq!(a, &format!("INTERNAL://{}.kafka-headless.{}.svc.cluster.local:9092", p.name_any(), ns.0));
+        }
+        // The load balancer answers: loopback addresses outside MetalLB's pool, distinct per run.
+        let t0 = Instant::now();
+        let ips: Vec<String> = (0..2).map(|o| format!("127.0.{}.{}", 13 + o, std::process::id() % 250 + 1)).collect();
+        let services: Api<Service> = Api::namespaced(c.clone(), &ns.0);
+        for (o, ip) in ips.iter().enumerate() {
+            let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}});
+            let name = format!("kafka-{o}-external");
+            services.patch_status(&name, &Default::default(), &kube::api::Patch::Merge(status)).await.unwrap();
+        }
+        let uids: Vec<String> = pods.iter().map(|p| p.uid().unwrap()).collect();
+        wait_for("both brokers restarted with their addresses", Duration::from_secs(300), || async {
+            let pods = pods_of(&c, &ns.0, "kafka").await;
+            let done = pods.len() == 2
+                && pods.iter().enumerate().all(|(o, p)| {
+                    p.uid().as_ref() != Some(&uids[o])
+                        && p.annotations()
+                            .get("kafka-advertiser.io/advertised")
+                            .is_some_and(|a| a.ends_with(&format!(",EXTERNAL://{}:9094", ips[o])))
+                });
+            done.then_some(())
+        })
+        .await;
+        brokers_ready(&c, &ns.0, "kafka", 2).await;
+        let rolled = t0.elapsed();
+        let want = sorted(ips.iter().map(|ip| format!("{ip}:9094")).collect());
+        clients_reach_with(&["java", "kafka-python"], &work(&ns), &want[0], &want, &[], None);
+        eprintln!("pending-timeout: address → both brokers restarted and ready, advertising it, in {rolled:?}");
+    }
+
     #[tokio::test]
     async fn shared_address_mode_brokers_share_one_load_balancer_ip() {
         let _g = INSTALL.read().await;
