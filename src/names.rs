@@ -38,6 +38,15 @@ pub const ANN_ROLL_ON_CHANGE: &str = "kafka-advertiser.io/roll-on-change";
 /// gateway-tls: a TLSRoute with this hostname to the bootstrap Service (implies `bootstrap`).
 pub const ANN_BOOTSTRAP_HOSTNAME: &str = "kafka-advertiser.io/bootstrap-hostname";
 
+/// On a Service someone made by hand, set by whoever may write it: the StatefulSet of this name may
+/// take it over as one of its broker Services, keeping its address (and, on opt-out, gives it back).
+pub const ANN_ADOPT: &str = "kafka-advertiser.io/adopt";
+/// On the StatefulSet's metadata, set by its owner: on opt-out its Services are released, not deleted.
+pub const ANN_KEEP_SERVICES: &str = "kafka-advertiser.io/keep-services";
+/// The field manager that holds a released Service's fields, so that dropping kafka-advertiser's
+/// own leaves the Service (and its address) as it was.
+pub const RELEASED_MANAGER: &str = "released-by-kafka-advertiser";
+
 /// On the StatefulSet's metadata: set when the last missing address arrives (nudges a retry).
 pub const ANN_ADDRESSES_READY: &str = "kafka-advertiser.io/addresses-ready";
 /// On the StatefulSet's metadata: every broker's external `host:port`, comma-separated, once all are known.

@@ -9,8 +9,8 @@ use kube::Api;
 use super::context::{refused, Context, ReconcileError};
 use super::gateway;
 use super::kinds::Kind;
-use super::plan::{Apply, Delete, Evict, Note, Plan};
-use crate::names::{listener_manager, FIELD_MANAGER};
+use super::plan::{Apply, Delete, Evict, Note, Plan, Release};
+use crate::names::{listener_manager, FIELD_MANAGER, RELEASED_MANAGER};
 
 /// What carrying out a plan gave.
 #[derive(Debug, Default)]
@@ -92,10 +92,38 @@ pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Applied, ReconcileError
     for d in &plan.delete {
         delete_one(ctx, d, &mut out).await?;
     }
+    for r in &plan.release {
+        release_one(ctx, r, &mut out).await?;
+    }
     if let Some(e) = &plan.evict {
         evict(ctx, e, &mut out).await?;
     }
     Ok(out)
+}
+
+/// Give a Service back: its fields under [`RELEASED_MANAGER`] first (never forced), and only once
+/// that took, nothing under our own manager. Were the first refused, dropping ours would strip the
+/// Service of its type and ports, and with them its address: the second is not sent.
+async fn release_one(ctx: &Context, r: &Release, out: &mut Applied) -> Result<(), ReconcileError> {
+    let (api, pp) = (api(ctx, Kind::Service, &r.namespace), PatchParams::apply(RELEASED_MANAGER));
+    still_leader(ctx)?;
+    let nothing = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": r.name, "namespace": r.namespace}});
+    let done = match api.patch(&r.name, &pp, &Patch::Apply(&r.keep)).await {
+        Ok(_) => api.patch(&r.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&nothing)).await,
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(_) => out.events.push(r.done.clone()),
+        Err(kube::Error::Api(s)) if refused(s.code) => {
+            let note = format!("could not release Service {}: {}; it stays as it is, retried", r.name, s.message);
+            let related = Some(super::plan::service_ref(&r.namespace, &r.name));
+            out.events.push(Note { related, ..Note::warning(Kind::Service.apply_failed(), note, None) });
+            out.refused += 1;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 /// One server-side apply: forced under [`FIELD_MANAGER`] for objects we own; never forced under a

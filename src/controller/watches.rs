@@ -390,9 +390,9 @@ fn slim(sts: &mut StatefulSet) {
     if !spec::opted_in(sts) {
         sts.spec = None;
         sts.status = None;
-        // Only the annotations we write (removed when a StatefulSet opts out).
+        // Only the annotations we write (removed when a StatefulSet opts out), and keep-services.
         if let Some(a) = sts.metadata.annotations.as_mut() {
-            a.retain(|k, _| STATEFULSET_ANNOTATIONS.contains(&k.as_str()));
+            a.retain(|k, _| STATEFULSET_ANNOTATIONS.contains(&k.as_str()) || k == crate::names::ANN_KEEP_SERVICES);
         }
     }
 }

@@ -220,7 +220,7 @@ pub fn tenant_service_annotations(
     let rendered: BTreeMap<String, String> = (annotations.iter())
         .map(|(k, v)| (k.clone(), render(v, ordinal, pod, owner.namespace, owner.statefulset)))
         .collect();
-    class.service_annotations(&rendered, owner)
+    class.service_annotations(&rendered, owner, "kafka-advertiser.io/service-annotations")
 }
 
 /// One pod's settings under the access class that applies to it (none: its own annotations): the

@@ -93,7 +93,8 @@ fn anchors_follow_github() {
 
 /// Strings that look like Event reasons in the controller's sources but name kinds, fields or the
 /// Gateway API's own condition reasons.
-const NOT_REASONS: [&str; 12] = [
+const NOT_REASONS: [&str; 13] = [
+    "ClusterIP",
     "ConfigMap",
     "DoesNotExist",
     "ExternalAccessClass",

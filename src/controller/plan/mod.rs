@@ -24,6 +24,7 @@ use crate::spec::class::ClassError;
 use crate::spec::settings::Defaults;
 use crate::spec::{claims, IntentError};
 
+mod adopt;
 mod drift;
 mod gateway_step;
 pub mod model;
@@ -125,7 +126,7 @@ fn in_use(o: &Observed) -> bool {
 /// listeners, Certificates), each with a `reason` Event, and the Warning on the StatefulSet. Its pods
 /// are refused by the webhook for the same reason.
 fn revoke(o: &Observed, reason: &'static str, why: String) -> Plan {
-    let mut plan = opted_out(o);
+    let mut plan = give_up(o, false);
     plan.forget = false;
     for d in &mut plan.delete {
         let related = (d.kind == Kind::Service).then(|| service_ref(&d.namespace, &d.name));
@@ -136,8 +137,15 @@ fn revoke(o: &Observed, reason: &'static str, why: String) -> Plan {
     plan
 }
 
-/// Opted out (or never in): remove what we made for it, if anything; drop our annotations.
+/// Opted out (or never in): remove what we made for it, if anything; drop our annotations. Its
+/// Services are released instead while it carries `keep-services: "true"`.
 fn opted_out(o: &Observed) -> Plan {
+    give_up(o, o.sts.annotations().get(ANN_KEEP_SERVICES).is_some_and(|v| v.trim() == "true"))
+}
+
+/// Remove what we made for the StatefulSet; adopted Services (and with `keep`, every Service) are
+/// released, never deleted: the address stays with the Service.
+fn give_up(o: &Observed, keep: bool) -> Plan {
     let (ns, name) = (o.sts.namespace().unwrap_or_default(), o.sts.name_any());
     let mut plan = Plan { forget: true, ..Plan::default() };
     if let Some(cm) = &o.configmap {
@@ -148,11 +156,20 @@ fn opted_out(o: &Observed) -> Plan {
     }
     for svc in &o.services {
         let svc_name = svc.name_any();
+        if keep || svc.annotations().contains_key(ANN_ADOPT) {
+            let why = if keep { format!("{ANN_KEEP_SERVICES} is set") } else { "it was adopted".to_owned() };
+            plan.release.push(adopt::release(svc, &why));
+            continue;
+        }
         let note = format!("deleted {svc_name}: StatefulSet no longer opted in");
         let done = Note::normal("ServiceDeleted", "Delete", note, Some(service_ref(&ns, &svc_name)));
         plan.delete.push(delete(Kind::Service, &ns, &svc_name, Some(done)));
     }
     release_recorded(o, None, &mut plan);
+    if !plan.release.is_empty() {
+        // A release the API refused is tried again (the Service keeps its labels meanwhile).
+        plan.requeue = Some(SOON);
+    }
     if o.sts.annotations().keys().any(|k| STATEFULSET_ANNOTATIONS.contains(&k.as_str())) {
         // Server-side apply of nothing: drops the annotations this field manager owns.
         let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": ns}});
@@ -246,6 +263,7 @@ impl Piece {
         let (p, o) = (&mut self.plan, other.plan);
         p.apply.extend(o.apply);
         p.delete.extend(o.delete);
+        p.release.extend(o.release);
         p.events.extend(o.events);
         p.problems.extend(o.problems);
         p.evict = p.evict.take().or(o.evict);

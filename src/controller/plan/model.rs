@@ -44,6 +44,17 @@ pub struct Delete {
     pub done: Option<Note>,
 }
 
+/// Give a Service back: `keep` (its fields as they are, without ours) applied under
+/// [`crate::names::RELEASED_MANAGER`], then, only once that took, an apply of nothing under our own
+/// manager, which drops what only we held. The Service and its address stay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub namespace: String,
+    pub name: String,
+    pub keep: Value,
+    pub done: Note,
+}
+
 /// One eviction of a broker pod, so it restarts with its new address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evict {
@@ -96,6 +107,8 @@ impl ProblemSet {
 pub struct Plan {
     pub apply: Vec<Apply>,
     pub delete: Vec<Delete>,
+    /// Services given back (adopted ones, or with `keep-services`), never deleted.
+    pub release: Vec<Release>,
     /// Published every time they are planned.
     pub events: Vec<Note>,
     /// `(set, problems)`: published when a set differs from the one last published.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
 
+use super::adopt::{release, Adoption};
 use super::gateway_step::Carried;
 use super::{delete, service_ref, stamped, Apply, Note, Piece, Planner};
 use crate::controller::address_feed::{ingress_address, lb_address};
@@ -37,10 +38,20 @@ impl Planner<'_> {
         for svc in &wanted {
             let name = svc.name_any();
             let current = self.o.services.iter().find(|s| s.name_any() == name);
-            if current.is_none() {
-                if let Some(note) = self.o.foreign.get(&name).and_then(|other| self.conflict(other)) {
-                    p.objects.push(note);
-                    continue;
+            let mut adopted = None;
+            if let (None, Some(other)) = (current, self.o.foreign.get(&name)) {
+                match self.adoption(other, svc) {
+                    Adoption::Adopt => adopted = Some(other),
+                    Adoption::Refused(note) => {
+                        p.objects.push(*note);
+                        continue;
+                    }
+                    Adoption::NotAsked => {
+                        if let Some(note) = self.conflict(other) {
+                            p.objects.push(note);
+                            continue;
+                        }
+                    }
                 }
             }
             p.plan.status.managed += 1;
@@ -49,9 +60,16 @@ impl Planner<'_> {
                 continue;
             }
             let related = Some(service_ref(self.ns(), &name));
-            let done = current
-                .is_none()
-                .then(|| Note::normal("ServiceCreated", "Create", format!("created Service {name}"), related));
+            let done = match adopted {
+                Some(other) => {
+                    let address = lb_address(other).map_or(String::new(), |a| format!(" {a}"));
+                    let note = format!("adopted Service {name} ({ANN_ADOPT}): it keeps its address{address}");
+                    Some(Note::normal("ServiceAdopted", "Adopt", note, related))
+                }
+                None => current
+                    .is_none()
+                    .then(|| Note::normal("ServiceCreated", "Create", format!("created Service {name}"), related)),
+            };
             let ns = self.ns().to_owned();
             // A name someone else holds was read in observe (`foreign`) and is a conflict above.
             p.plan.apply.push(Apply {
@@ -149,6 +167,11 @@ impl Planner<'_> {
             if scaled_away && parsed.is_some_and(|o| self.pod_exists(o)) {
                 p.plan.status.managed += 1;
                 p.draining = true;
+                continue;
+            }
+            if svc.annotations().contains_key(ANN_ADOPT) {
+                let why = format!("ordinal {ordinal} is outside the StatefulSet's range; it was adopted");
+                p.plan.release.push(release(svc, &why));
                 continue;
             }
             let note = format!("deleted Service {name} (ordinal {ordinal} is outside the StatefulSet's range)");

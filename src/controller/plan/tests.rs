@@ -71,6 +71,10 @@ fn converge(o: &Observed, p: &Plan) -> Observed {
             }
         }
     }
+    for r in &p.release {
+        // Released: no longer labelled as ours, so out of the cache of managed Services.
+        o.services.retain(|s| s.metadata.name.as_deref() != Some(r.name.as_str()));
+    }
     for d in &p.delete {
         o.services.retain(|s| s.metadata.name.as_deref() != Some(d.name.as_str()));
         for list in o.owned.values_mut() {
@@ -552,5 +556,6 @@ fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classe
     assert!(p.apply.iter().any(|a| a.kind == Kind::Service));
 }
 
+mod adopt;
 mod pending;
 mod revoke;

@@ -40,17 +40,19 @@ const KNOWN: [(&str, Carries); 16] = [
 ];
 
 impl Class {
-    /// The tenant's `service-annotations` (rendered for one broker) within the class: every
+    /// Service annotations (a tenant's `service-annotations` rendered for one broker, or those of a
+    /// Service to adopt, `from` saying which) within the class: every
     /// address and name a known key carries inside the bounds; an allocation by name only where
     /// the class bounds no address; a sharing key never (kafka-advertiser sets its own).
     pub fn service_annotations<'a>(
         &self,
         annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
         owner: Owner<'_>,
+        from: &str,
     ) -> Result<(), ClassError> {
         for (key, value) in annotations {
             let Some((_, carries)) = KNOWN.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) else { continue };
-            let source_of = format!("{key} in kafka-advertiser.io/service-annotations");
+            let source_of = format!("{key} in {from}");
             let refused = |why: &str| ClassError::ServiceAnnotationRefused {
                 key: key.clone(),
                 class: self.name.clone(),

@@ -247,7 +247,7 @@ fn service_annotations_that_place_addresses_are_bounded() {
     );
     let check = |pairs: &[(&str, &str)]| {
         let m: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        c.service_annotations(&m, OWNER)
+        c.service_annotations(&m, OWNER, "kafka-advertiser.io/service-annotations")
     };
     assert!(check(&[("metallb.io/loadBalancerIPs", "203.0.113.4"), ("prometheus.io/scrape", "true")]).is_ok());
     assert!(check(&[("external-dns.alpha.kubernetes.io/hostname", "b0.team-a.kafka.example.com")]).is_ok());
