@@ -13,6 +13,7 @@
 mod harness;
 
 mod admission;
+mod adopt;
 mod attacks;
 mod bounds;
 mod chart;
