@@ -400,6 +400,9 @@ pub struct PreviewArgs {
     /// Output: the per-broker report, or the broker pods as the webhook admits them.
     #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_PREVIEW_OUTPUT", value_enum, default_value_t = PreviewOutput::Report)]
     pub output: PreviewOutput,
+    /// Exit non-zero when anything is printed as a warning or a StatefulSet is skipped (for CI).
+    #[arg(long, env = "KAFKA_ADVERTISER_PREVIEW_STRICT")]
+    pub strict: bool,
     #[command(flatten)]
     pub mutation: MutationArgs,
 }

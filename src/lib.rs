@@ -66,7 +66,13 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(anyhow::anyhow!("the pod was denied (see response.status.message)"))
             }
         }),
-        Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
+        Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|(o, problems)| {
+            print_out(&o)?;
+            match problems {
+                n if args.strict && n > 0 => Err(anyhow::anyhow!("--strict: {n} warning(s) or skipped StatefulSet(s)")),
+                _ => Ok(()),
+            }
+        }),
         Command::Certs(args) => offline::certs_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
         Command::Status(args) => return status_cmd(&args),
         Command::Check(args) => tokio::runtime::Builder::new_current_thread()

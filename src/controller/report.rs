@@ -33,6 +33,8 @@ async fn publish(ctx: &Context, sts: &StatefulSet, n: &Note) {
 pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &Applied) {
     let key = ObjectRef::from_obj(sts);
     let mut fresh = Vec::new();
+    // What stays published for a StatefulSet that is forgotten (a hint to one that did not opt in).
+    let mut standing = Vec::new();
     {
         let mut st = ctx.state();
         for (set, notes) in &plan.problems {
@@ -41,6 +43,9 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &App
                 notes.extend(outcome.problems.iter().cloned());
             }
             let seen: Vec<String> = notes.iter().map(|n| format!("{}: {}", n.reason, n.note)).collect();
+            if !seen.is_empty() {
+                standing.push((set.as_str(), seen.clone()));
+            }
             if st.published.insert((key.clone(), set.as_str()), seen.clone()) != Some(seen) {
                 fresh.extend(notes);
             }
@@ -48,6 +53,8 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &App
         if plan.forget {
             drop(st);
             ctx.forget(&key);
+            let mut st = ctx.state();
+            st.published.extend(standing.into_iter().map(|(set, seen)| ((key.clone(), set), seen)));
         } else {
             st.seen.insert(key.clone(), plan.status.addresses.clone());
             let s = &plan.status;

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use super::desired::owner_reference;
 use crate::names::{POD_INDEX_LABEL, POD_NAME_LABEL};
 use crate::spec::class::ClassSource;
+use crate::spec::known::UnknownAnnotation;
 use crate::spec::settings::Defaults;
 use crate::spec::Intent;
 
@@ -66,7 +67,7 @@ pub fn template_problems(intent: &Intent, defaults: &Defaults) -> Vec<(&'static 
     let name = pod.metadata.name.clone().unwrap_or_default();
     let names = crate::mutate::RequestNames { name: &name, namespace: &intent.namespace };
     // The intent's settings (its class applied once, in `intent`), judged on the template's pod.
-    match crate::mutate::mutate_with(&pod, names, defaults, intent.settings.clone(), &Known) {
+    let mut out = match crate::mutate::mutate_with(&pod, names, defaults, intent.settings.clone(), &Known) {
         Ok(Some(m)) => m
             .warnings
             .into_iter()
@@ -74,5 +75,19 @@ pub fn template_problems(intent: &Intent, defaults: &Defaults) -> Vec<(&'static 
             .collect(),
         Ok(None) => Vec::new(),
         Err(e) => vec![("InvalidSettings", format!("broker pods will be refused: {e}"))],
-    }
+    };
+    out.extend(unknown_annotations(&intent.sts).into_iter().map(|u| (UnknownAnnotation::REASON, u.to_string())));
+    out
+}
+
+/// The `kafka-advertiser.io/*` keys of the StatefulSet (its metadata, its pod template's labels
+/// and annotations) that kafka-advertiser does not know: a typo is otherwise ignored in silence.
+pub fn unknown_annotations(sts: &StatefulSet) -> Vec<UnknownAnnotation> {
+    let template = sts.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
+    let maps = [
+        sts.metadata.annotations.as_ref(),
+        template.and_then(|m| m.annotations.as_ref()),
+        template.and_then(|m| m.labels.as_ref()),
+    ];
+    crate::spec::known::unknown(maps.into_iter().flatten())
 }

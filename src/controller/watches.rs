@@ -387,7 +387,8 @@ pub(super) fn on_first_list<K>(synced: &mut Synced) -> impl FnMut(&Result<watche
 /// cluster are not Kafka brokers; this keeps the cache small.
 fn slim(sts: &mut StatefulSet) {
     sts.metadata.managed_fields = None;
-    if !spec::opted_in(sts) {
+    // One that shows a sign of meaning to opt in keeps its template: the controller says what is wrong.
+    if !spec::opted_in(sts) && crate::spec::known::opt_in_hint(sts).is_none() {
         sts.spec = None;
         sts.status = None;
         // Only the annotations we write (removed when a StatefulSet opts out), and keep-services.

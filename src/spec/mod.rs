@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod class;
 mod intent;
+pub mod known;
 pub mod mode;
 pub mod pending;
 pub mod service;

@@ -59,6 +59,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Earlier warnings a later success resolved (a pod created after its create was refused).
     pub resolved: usize,
+    /// Why a StatefulSet that looks meant to opt in did not (the label in the wrong place or value).
+    pub hint: Option<String>,
 }
 
 impl Report {
@@ -91,6 +93,7 @@ pub fn report(
         brokers: Vec::new(),
         bootstrap: None,
         warnings,
+        hint: spec::known::opt_in_hint(sts),
     };
     if !out.opted_in {
         return out;

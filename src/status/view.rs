@@ -80,7 +80,7 @@ fn broker_json(b: &Broker) -> Value {
 /// A report as data (`-o json|yaml`).
 pub fn to_json(r: &Report) -> Value {
     json!({
-        "namespace": r.namespace, "name": r.name, "optedIn": r.opted_in,
+        "namespace": r.namespace, "name": r.name, "optedIn": r.opted_in, "hint": r.hint,
         "mode": r.mode.map(|m| m.as_str()), "ready": r.healthy(), "state": state(r),
         "bootstrap": r.bootstrap, "brokers": r.brokers.iter().map(broker_json).collect::<Vec<_>>(),
         "warnings": r.warnings, "resolvedWarnings": r.resolved,
@@ -117,6 +117,9 @@ pub fn render(r: &Report) -> String {
             r.name,
             crate::names::ENABLED_LABEL
         );
+        if let Some(h) = &r.hint {
+            let _ = writeln!(out, "  hint: {h}");
+        }
         return out;
     }
     let mode = r.mode.map_or("?", Mode::as_str);
@@ -174,6 +177,7 @@ mod tests {
             bootstrap: Some("10.0.0.0:9094".into()),
             warnings: vec!["AddressPending: no ingress yet".into()],
             resolved: 0,
+            hint: None,
         }
     }
 

@@ -453,3 +453,38 @@ fn mutate_refuses_a_broker_past_the_cap() {
     let o = run(&["mutate", &f, "--max-brokers", "5"], None);
     assert!(o.status.success(), "{}", stdout(&o));
 }
+
+/// A typo is a warning with the nearest key, the opt-in label in the wrong place a hint, and
+/// `--strict` fails on either (for CI); without `--strict` they are printed and the exit is 0.
+#[test]
+fn preview_reports_typos_and_a_misplaced_opt_in_and_strict_fails_on_them() {
+    let sts = |labels: &str, meta_labels: &str, annotations: &str| {
+        format!(
+            r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"orders","namespace":"shop","labels":{{{meta_labels}}}}},
+              "spec":{{"replicas":1,"serviceName":"orders-hs","selector":{{"matchLabels":{{"a":"b"}}}},
+              "template":{{"metadata":{{"labels":{{"a":"b"{labels}}},"annotations":{{{annotations}}}}},
+                "spec":{{"containers":[{{"name":"kafka","image":"apache/kafka:4.1.1","env":[
+                  {{"name":"KAFKA_PROCESS_ROLES","value":"broker,controller"}},{{"name":"KAFKA_LISTENERS","value":"EXTERNAL://:9094"}}]}}]}}}}}}}}"#
+        )
+    };
+    let enabled = r#","kafka-advertiser.io/enabled":"true""#;
+    let typo = sts(enabled, "", r#""kafka-advertiser.io/mode":"pod-ip","kafka-advertiser.io/portbase":"9200""#);
+    for strict in [false, true] {
+        let args: &[&str] = if strict { &["preview", "--strict", "-"] } else { &["preview", "-"] };
+        let o = run(args, Some(&typo));
+        let out = stdout(&o);
+        assert!(out.contains("did you mean kafka-advertiser.io/port-base?"), "{out}");
+        assert_eq!(o.status.success(), !strict, "{out}");
+    }
+    let clean =
+        sts(enabled, "", r#""kafka-advertiser.io/mode":"pod-ip","kafka-advertiser.io/internal-listener":"none""#);
+    let o = run(&["preview", "--strict", "-"], Some(&clean));
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let misplaced = sts("", r#""kafka-advertiser.io/enabled":"true""#, "");
+    let o = run(&["preview", "-"], Some(&misplaced));
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("hint: the label kafka-advertiser.io/enabled is on the StatefulSet's own metadata"));
+    assert!(!run(&["preview", "--strict", "-"], Some(&misplaced)).status.success());
+    let yes = sts(r#","kafka-advertiser.io/enabled":"yes""#, "", "");
+    assert!(stdout(&run(&["preview", "-"], Some(&yes))).contains("is \"yes\"; only \"true\" opts the brokers in"));
+}

@@ -46,7 +46,15 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
     // Under an access class: its settings, and nothing it does not allow (existing objects stay).
     let intent = match &o.intent {
         Ok(Some(intent)) => intent,
-        Ok(None) => return opted_out(o),
+        Ok(None) => {
+            let mut plan = opted_out(o);
+            let hint = crate::spec::known::opt_in_hint(&o.sts);
+            plan.problems.push((
+                ProblemSet::Template,
+                hint.map(|h| Note::warning("OptInIgnored", h, None)).into_iter().collect(),
+            ));
+            return plan;
+        }
         Err(IntentError::Class(e)) => return refused_by_class(o, e),
         Err(IntentError::Settings(e)) => {
             return invalid_settings(vec![], format!("broker pods will be refused: {e}"));

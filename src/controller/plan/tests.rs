@@ -559,3 +559,21 @@ fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classe
 mod adopt;
 mod pending;
 mod revoke;
+
+/// A key kafka-advertiser does not know is reported with the nearest one; a StatefulSet that shows
+/// a sign of meaning to opt in and did not is told why.
+#[test]
+fn typos_and_a_misplaced_opt_in_are_reported() {
+    let p = run(&observed(sts(1, json!({"kafka-advertiser.io/portbase": "9200"}))));
+    let template = &p.problems.iter().find(|(s, _)| *s == ProblemSet::Template).unwrap().1;
+    let typo = template.iter().find(|n| n.reason == "UnknownAnnotation").expect("an UnknownAnnotation Warning");
+    assert!(typo.note.contains("did you mean kafka-advertiser.io/port-base?"), "{}", typo.note);
+
+    let mut off = sts(1, json!({}));
+    off.spec.as_mut().unwrap().template.metadata.as_mut().unwrap().labels.as_mut().unwrap().remove(ENABLED_LABEL);
+    off.metadata.labels = Some([(ENABLED_LABEL.to_owned(), "true".to_owned())].into());
+    let p = run(&observed(off));
+    let template = &p.problems.iter().find(|(s, _)| *s == ProblemSet::Template).unwrap().1;
+    assert_eq!(template[0].reason, "OptInIgnored");
+    assert!(template[0].note.contains("put it on the pod template"), "{}", template[0].note);
+}

@@ -87,6 +87,16 @@ fn a_statefulset_that_did_not_opt_in_says_so() {
     let r = report(&s, &[], &[], &[], &Defaults::default(), &NoAddresses);
     assert!(!r.healthy());
     assert!(render(&r).contains("not opted in"));
+    assert_eq!(r.hint, None, "no sign of meaning to opt in");
+    // The label with another value, or on the StatefulSet's own metadata: a hint says what is wrong.
+    let mut yes = sts(1);
+    let labels = yes.spec.as_mut().unwrap().template.metadata.as_mut().unwrap().labels.as_mut().unwrap();
+    labels.insert("kafka-advertiser.io/enabled".into(), "yes".into());
+    let text = render(&report(&yes, &[], &[], &[], &Defaults::default(), &NoAddresses));
+    assert!(text.contains("hint: the pod template's label kafka-advertiser.io/enabled is \"yes\""), "{text}");
+    s.metadata.labels = Some([("kafka-advertiser.io/enabled".to_owned(), "true".to_owned())].into());
+    let text = render(&report(&s, &[], &[], &[], &Defaults::default(), &NoAddresses));
+    assert!(text.contains("on the StatefulSet's own metadata"), "{text}");
 }
 
 #[test]

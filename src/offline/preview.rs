@@ -1,0 +1,397 @@
+//! `preview`: what a StatefulSet would get, offline: per broker the env value, anti-affinity,
+//! Service, Gateway listener and Certificate, or the broker pods as the webhook admits them.
+
+use super::*;
+
+/// `preview` without a file runs on this shipped example.
+pub const EMBEDDED_EXAMPLE: &str = include_str!("../../deploy/examples/kafka-kraft.yaml");
+const EMBEDDED_EXAMPLE_NAME: &str = "deploy/examples/kafka-kraft.yaml (embedded)";
+
+/// `kafka-advertiser preview`: per ordinal, the env value, affinity term and external Service. Also
+/// how many warnings it printed and StatefulSets it skipped (`--strict` fails on any).
+pub fn preview_cmd(args: &PreviewArgs) -> Result<(String, usize), OfflineError> {
+    let (path, text) = match &args.file {
+        Some(f) => (f.clone(), read_input(f)?),
+        None => (EMBEDDED_EXAMPLE_NAME.to_owned(), EMBEDDED_EXAMPLE.to_owned()),
+    };
+    let docs = documents(&path, &text)?;
+    let classes = args.class.as_deref().map(classes_from).transpose()?;
+    let mut out = String::new();
+    let (mut found, mut skipped) = (0, 0);
+    let note = args.output.note_prefix();
+    for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
+        let sts: StatefulSet = serde_json::from_value(doc)
+            .map_err(|e| OfflineError::Input { path: path.clone(), reason: format!("not a valid StatefulSet: {e}") })?;
+        let name = sts.metadata.name.as_deref().unwrap_or("");
+        if !crate::spec::opted_in(&sts) {
+            skipped += 1;
+            let label = crate::names::ENABLED_LABEL;
+            let _ = writeln!(
+                out,
+                "{note}StatefulSet {name}: pod template lacks label {label}=\"true\"; kafka-advertiser leaves it alone"
+            );
+            if let Some(hint) = crate::spec::known::opt_in_hint(&sts) {
+                let _ = writeln!(out, "{note}  hint: {hint}");
+            }
+            out.push('\n');
+            continue;
+        }
+        found += 1;
+        for u in crate::controller::template_check::unknown_annotations(&sts) {
+            let _ = writeln!(out, "{}", warning_line(args.output, &format!("StatefulSet {name}: {u}")));
+        }
+        preview_one(&sts, &args.mutation.defaults(), &args.addresses, classes.clone(), args.output, &mut out)?;
+    }
+    if found == 0 && out.is_empty() {
+        return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() });
+    }
+    let warnings = out.lines().filter(|l| l.starts_with(REPORT_WARNING) || l.starts_with(PODS_WARNING)).count();
+    Ok((out, warnings + skipped))
+}
+
+/// How a warning line starts, by output (what `--strict` counts).
+const REPORT_WARNING: &str = "  warning   ";
+const PODS_WARNING: &str = "# warning: ";
+
+fn warning_line(output: PreviewOutput, w: &str) -> String {
+    match output {
+        PreviewOutput::Report => format!("{REPORT_WARNING}{w}"),
+        PreviewOutput::Pods => format!("{PODS_WARNING}{}", w.replace('\n', " ")),
+    }
+}
+
+/// The ExternalAccessClasses of a file, as the cluster would hold them (tenancy open; namespace
+/// selectors are not evaluated offline).
+fn classes_from(path: &str) -> Result<std::sync::Arc<crate::spec::class::Classes>, OfflineError> {
+    let text = read_input(path)?;
+    let mut classes = Vec::new();
+    for doc in documents(path, &text)?.into_iter().filter(|d| d["kind"] == crate::spec::class::KIND) {
+        let mut c = crate::spec::class::Class::from_value(&doc)
+            .map_err(|e| OfflineError::Input { path: path.to_owned(), reason: format!("not a valid class: {e}") })?;
+        c.spec.namespace_selector = None;
+        classes.push(std::sync::Arc::new(c));
+    }
+    if classes.is_empty() {
+        return Err(OfflineError::Input { path: path.to_owned(), reason: "no ExternalAccessClass in the file".into() });
+    }
+    Ok(std::sync::Arc::new(crate::spec::class::Classes { tenancy: crate::spec::class::Tenancy::Open, classes }))
+}
+
+fn preview_one(
+    sts: &StatefulSet,
+    defaults: &Defaults,
+    addresses: &[(u32, String)],
+    classes: Option<std::sync::Arc<crate::spec::class::Classes>>,
+    output: PreviewOutput,
+    out: &mut String,
+) -> Result<(), OfflineError> {
+    let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
+    let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
+    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new), classes, start);
+    let refused = |e: crate::spec::class::ClassError| {
+        OfflineError::Denied(format!(
+            "StatefulSet {}: {} ({})",
+            sts.metadata.name.as_deref().unwrap_or(""),
+            e,
+            e.reason()
+        ))
+    };
+    let intent = match crate::spec::intent(&std::sync::Arc::new(sts.clone()), defaults, &book) {
+        Ok(Some(intent)) => intent,
+        Ok(None) => return Ok(()),
+        Err(crate::spec::IntentError::Class(e)) => return Err(refused(e)),
+        Err(crate::spec::IntentError::Settings(e) | crate::spec::IntentError::Service(e)) => return Err(e.into()),
+    };
+    let d = desired::desired(&intent)?;
+    if let Some(over) = d.over_cap() {
+        return Err(OfflineError::Denied(format!("StatefulSet {}: {over}", d.name)));
+    }
+    if let Some(c) = &d.class {
+        let note = output.note_prefix();
+        let _ = writeln!(out, "{note}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
+    }
+    if output == PreviewOutput::Pods {
+        return preview_pods(sts, &d, defaults, &book, out);
+    }
+    let s = &d.settings;
+    let _ = writeln!(
+        out,
+        "StatefulSet {}/{}: mode {}, brokers {}..{} ({} replicas), anti-affinity {:?} on {}",
+        d.namespace,
+        d.name,
+        s.mode,
+        d.start,
+        d.start + d.replicas.saturating_sub(1),
+        d.replicas,
+        s.anti_affinity,
+        s.topology_key
+    );
+    let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
+    let hosts = crate::controller::discovery::external_hosts(&d, &lb, &Default::default());
+    let plan = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
+    let certificates = crate::controller::certificates::certificates(&d, sts, &hosts);
+    for ordinal in d.ordinals() {
+        let _ = writeln!(out, "\nbroker {ordinal} (pod {}-{ordinal})", d.name);
+        preview_pod(sts, ordinal, &d, defaults, &book, out)?;
+        let Some(svc) = d.services.iter().find(|(o, _)| *o == ordinal).map(|(_, s)| s) else {
+            let _ = writeln!(out, "  service   none (service-type None)");
+            continue;
+        };
+        preview_service(svc, out);
+        if let Some(plan) = &plan {
+            preview_gateway(plan, Some(ordinal), out);
+        }
+        if d.settings.tls_issuer.is_some() {
+            preview_certificate(&certificates, ordinal, &d, out);
+        }
+    }
+    if let Some(b) = &d.bootstrap {
+        let port = b.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port);
+        let _ =
+            writeln!(out, "\nbootstrap service {} port {port} (all brokers)", b.metadata.name.as_deref().unwrap_or(""));
+        if let Some(plan) = &plan {
+            preview_gateway(plan, None, out);
+        }
+    }
+    preview_discovery(&d, &hosts, out);
+    Ok(())
+}
+
+/// A broker pod as the webhook answers it.
+enum Admitted {
+    /// Mutated: the pod as stored, and the mutation.
+    Pod(Value, mutate::Mutation),
+    /// Not ours to change (the template lacks the label, or nothing to do): the pod as created.
+    Untouched(Value),
+    /// Refused until its address is known.
+    Pending(MutateError),
+}
+
+/// The pod the StatefulSet controller creates for `ordinal`, through the webhook's decision.
+fn admit(
+    sts: &StatefulSet,
+    ordinal: u32,
+    defaults: &Defaults,
+    book: &AnyStatefulSet,
+) -> Result<Admitted, OfflineError> {
+    let pod = pod_json(sts, ordinal);
+    let typed: Pod = serde_json::from_value(pod.clone()).unwrap_or_default();
+    let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(Admitted::Untouched(pod)),
+        Err(e @ MutateError::AddressPending { .. }) => return Ok(Admitted::Pending(e)),
+        Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
+    };
+    let mut patched = pod;
+    json_patch::patch(&mut patched, &m.patch)
+        .map_err(|e| OfflineError::Denied(format!("broker {ordinal}: the patch does not apply to the pod: {e}")))?;
+    Ok(Admitted::Pod(patched, m))
+}
+
+/// The broker pod as the webhook would admit it: its env, anti-affinity and warnings.
+fn preview_pod(
+    sts: &StatefulSet,
+    ordinal: u32,
+    d: &desired::Desired,
+    defaults: &Defaults,
+    book: &AnyStatefulSet,
+    out: &mut String,
+) -> Result<(), OfflineError> {
+    let (patched, m) = match admit(sts, ordinal, defaults, book)? {
+        Admitted::Pod(p, m) => (p, m),
+        Admitted::Untouched(_) => return Ok(()),
+        Admitted::Pending(e) => {
+            let _ = writeln!(out, "  env       (pending) {e}");
+            return Ok(());
+        }
+    };
+    let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
+    let spec = typed.spec.unwrap_or_default();
+    if let Some(c) = spec.containers.iter().find(|c| c.name == m.container) {
+        preview_env(c, &m, d.settings.rack_label.is_some(), out);
+    }
+    preview_affinity(spec.affinity, out);
+    for w in &m.warnings {
+        let _ = writeln!(out, "{}", warning_line(PreviewOutput::Report, w));
+    }
+    Ok(())
+}
+
+/// `--output pods`: each broker pod as a YAML document, the webhook's warnings as comments above it.
+fn preview_pods(
+    sts: &StatefulSet,
+    d: &desired::Desired,
+    defaults: &Defaults,
+    book: &AnyStatefulSet,
+    out: &mut String,
+) -> Result<(), OfflineError> {
+    for ordinal in d.ordinals() {
+        let (pod, m) = match admit(sts, ordinal, defaults, book)? {
+            Admitted::Pod(p, m) => (p, Some(m)),
+            Admitted::Untouched(p) => (p, None),
+            Admitted::Pending(e) => {
+                return Err(OfflineError::Denied(format!("broker {ordinal}: {e}; pass --address {ordinal}=HOST")));
+            }
+        };
+        let _ = writeln!(out, "---\n# StatefulSet {}/{}, broker {ordinal}", d.namespace, d.name);
+        for w in m.iter().flat_map(|m| &m.warnings) {
+            let _ = writeln!(out, "{}", warning_line(PreviewOutput::Pods, w));
+        }
+        out.push_str(&serde_saphyr::to_string(&pod).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// The container and variable the mutation chose; the last entry of a name is the one the kubelet uses.
+fn preview_env(c: &k8s_openapi::api::core::v1::Container, m: &mutate::Mutation, rack: bool, out: &mut String) {
+    let env = c.env.as_deref().unwrap_or_default();
+    let helper = env
+        .iter()
+        .find(|e| e.name == crate::spec::settings::HOST_IP_ENV || e.name == crate::spec::settings::POD_IP_ENV);
+    let listeners = env.iter().rev().find(|e| !m.listeners_var.is_empty() && e.name == m.listeners_var);
+    let rack = env.iter().rev().find(|e| rack && e.name.ends_with("_BROKER_RACK"));
+    for e in helper.into_iter().chain(listeners).chain(rack) {
+        let field = e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| &f.field_path);
+        match (&e.value, field) {
+            (Some(v), _) => {
+                let _ = writeln!(out, "  env       {}={v}   (container {})", e.name, c.name);
+            }
+            (None, Some(f)) => {
+                let _ = writeln!(out, "  env       {} from {f}", e.name);
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+fn preview_affinity(affinity: Option<k8s_openapi::api::core::v1::Affinity>, out: &mut String) {
+    let term = affinity
+        .and_then(|a| a.pod_anti_affinity)
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution.or_else(|| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .map(|p| p.into_iter().map(|w| w.pod_affinity_term).collect())
+            })
+        })
+        .and_then(|t| t.into_iter().last());
+    if let Some(term) = term {
+        let labels = term.label_selector.and_then(|l| l.match_labels).unwrap_or_default();
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "  affinity  not with pods {{{}}} on the same {}", labels.join(","), term.topology_key);
+    }
+}
+
+fn preview_service(svc: &k8s_openapi::api::core::v1::Service, out: &mut String) {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let p = spec.ports.unwrap_or_default().into_iter().next().unwrap_or_default();
+    let target = match p.target_port {
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => i.to_string(),
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s,
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  service   {} type {} port {}{} -> {target}{}",
+        svc.metadata.name.as_deref().unwrap_or(""),
+        spec.type_.unwrap_or_default(),
+        p.port,
+        p.node_port.map(|n| format!(" nodePort {n}")).unwrap_or_default(),
+        spec.external_traffic_policy.map(|t| format!(", externalTrafficPolicy {t}")).unwrap_or_default(),
+    );
+    for (k, v) in svc.metadata.annotations.iter().flatten() {
+        let _ = writeln!(out, "            annotation {k}: {v}");
+    }
+}
+
+/// The client-discovery ConfigMap as the controller would write it with these addresses (in
+/// nodeport and pod-ip modes the addresses come from the running pods).
+fn preview_discovery(d: &desired::Desired, hosts: &std::collections::BTreeMap<u32, String>, out: &mut String) {
+    let endpoints = crate::controller::discovery::external_endpoints(d, hosts);
+    let from_pods = !d.settings.mode.external_name();
+    let _ = writeln!(
+        out,
+        "\nconfigmap {}: bootstrap.servers={}{}",
+        crate::controller::discovery::discovery_name(&d.name),
+        endpoints.values().cloned().collect::<Vec<_>>().join(","),
+        if from_pods { "(filled from the running pods' IPs)" } else { "" }
+    );
+    out.push('\n');
+}
+
+/// The Gateway listener (gateway-tcp) and the route of one broker (`None`: the bootstrap).
+fn preview_gateway(plan: &crate::controller::gateway::GatewayPlan, ordinal: Option<u32>, out: &mut String) {
+    let Some((_, route)) = plan.routes.iter().find(|(o, _)| *o == ordinal) else {
+        return;
+    };
+    let spec = &route.data["spec"];
+    let section = spec["parentRefs"][0]["sectionName"].as_str().unwrap_or_default();
+    if let Some(l) = plan.listeners.iter().find(|l| l["name"] == section) {
+        let whose = match &plan.listener_set {
+            Some(ls) => format!(
+                "in ListenerSet {} on Gateway {} (its owner admits the namespace in spec.allowedListeners)",
+                ls.metadata.name.as_deref().unwrap_or_default(),
+                plan.gateway()
+            ),
+            None => format!("on Gateway {} (its own field manager)", plan.gateway()),
+        };
+        let _ = writeln!(out, "  listener  {section} port {} protocol TCP {whose}", l["port"]);
+    }
+    let parent = &spec["parentRefs"][0];
+    let parent = match parent["kind"].as_str() {
+        Some("ListenerSet") => format!("ListenerSet {}", parent["name"].as_str().unwrap_or_default()),
+        _ => format!("Gateway {}", plan.gateway()),
+    };
+    let kind = route.types.as_ref().map_or("", |t| t.kind.as_str());
+    let hostnames = spec["hostnames"]
+        .as_array()
+        .map(|h| format!(" hostnames {}", h.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")))
+        .unwrap_or_default();
+    let backend = &spec["rules"][0]["backendRefs"][0];
+    let _ = writeln!(
+        out,
+        "  route     {kind} {} -> {parent} listener {section}{hostnames}, backend Service {}:{}",
+        route.metadata.name.as_deref().unwrap_or_default(),
+        backend["name"].as_str().unwrap_or_default(),
+        backend["port"]
+    );
+}
+
+/// One broker's cert-manager Certificate, or why it is not there yet.
+fn preview_certificate(
+    certificates: &[(u32, kube::api::DynamicObject)],
+    ordinal: u32,
+    d: &desired::Desired,
+    out: &mut String,
+) {
+    let issuer = d.settings.tls_issuer.as_ref().map(|i| format!("{}/{}", i.kind, i.name)).unwrap_or_default();
+    match certificates.iter().find(|(o, _)| *o == ordinal) {
+        Some((_, c)) => {
+            let spec = &c.data["spec"];
+            let sans: Vec<&str> = ["dnsNames", "ipAddresses"]
+                .iter()
+                .flat_map(|k| spec[k].as_array().into_iter().flatten().filter_map(Value::as_str))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  cert      Certificate {} from {issuer}, SANs {}; mounted at {}",
+                c.metadata.name.as_deref().unwrap_or_default(),
+                sans.join(","),
+                d.settings.tls_mount_path
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  cert      Certificate {}-{ordinal}-tls from {issuer}: once the broker's address is known",
+                d.name
+            );
+        }
+    }
+}
+
+fn pod_json(sts: &StatefulSet, ordinal: u32) -> Value {
+    let mut v = serde_json::to_value(crate::controller::template_check::pod_for(sts, ordinal)).unwrap_or(Value::Null);
+    v["apiVersion"] = json!("v1");
+    v["kind"] = json!("Pod");
+    v
+}
