@@ -10,6 +10,7 @@ pub mod apply;
 pub mod certificates;
 pub mod classes;
 pub mod context;
+pub mod cost;
 pub mod desired;
 pub mod discovery;
 pub mod fingerprint;

@@ -2,6 +2,8 @@
 //! Service, Gateway listener and Certificate, or the broker pods as the webhook admits them.
 
 use super::*;
+use crate::names::ANN_ADOPT;
+use k8s_openapi::api::core::v1::Service;
 
 /// `preview` without a file runs on this shipped example.
 pub const EMBEDDED_EXAMPLE: &str = include_str!("../../deploy/examples/kafka-kraft.yaml");
@@ -15,7 +17,15 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<(String, usize), OfflineError> 
         None => (EMBEDDED_EXAMPLE_NAME.to_owned(), EMBEDDED_EXAMPLE.to_owned()),
     };
     let docs = documents(&path, &text)?;
-    let classes = args.class.as_deref().map(classes_from).transpose()?;
+    let given = Given {
+        defaults: args.mutation.defaults(),
+        addresses: args.addresses.clone(),
+        classes: args.class.as_deref().map(classes_from).transpose()?,
+        output: args.output,
+        services: (docs.iter().filter(|d| d["kind"] == "Service"))
+            .filter_map(|d| serde_json::from_value(d.clone()).ok())
+            .collect(),
+    };
     let mut out = String::new();
     let (mut found, mut skipped) = (0, 0);
     let note = args.output.note_prefix();
@@ -40,7 +50,7 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<(String, usize), OfflineError> 
         for u in crate::controller::template_check::unknown_annotations(&sts) {
             let _ = writeln!(out, "{}", warning_line(args.output, &format!("StatefulSet {name}: {u}")));
         }
-        preview_one(&sts, &args.mutation.defaults(), &args.addresses, classes.clone(), args.output, &mut out)?;
+        preview_one(&sts, &given, &mut out)?;
     }
     if found == 0 && out.is_empty() {
         return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() });
@@ -77,17 +87,20 @@ fn classes_from(path: &str) -> Result<std::sync::Arc<crate::spec::class::Classes
     Ok(std::sync::Arc::new(crate::spec::class::Classes { tenancy: crate::spec::class::Tenancy::Open, classes }))
 }
 
-fn preview_one(
-    sts: &StatefulSet,
-    defaults: &Defaults,
-    addresses: &[(u32, String)],
+/// What every StatefulSet of one `preview` is judged with: the defaults, the addresses and classes
+/// given, the output, and the Services of the input (which would be adopted, which conflict).
+struct Given {
+    defaults: Defaults,
+    addresses: Vec<(u32, String)>,
     classes: Option<std::sync::Arc<crate::spec::class::Classes>>,
     output: PreviewOutput,
-    out: &mut String,
-) -> Result<(), OfflineError> {
+    services: Vec<Service>,
+}
+
+fn preview_one(sts: &StatefulSet, g: &Given, out: &mut String) -> Result<(), OfflineError> {
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
     let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
-    let book = AnyStatefulSet(addresses.to_vec(), selector.map(std::sync::Arc::new), classes, start);
+    let book = AnyStatefulSet(g.addresses.clone(), selector.map(std::sync::Arc::new), g.classes.clone(), start);
     let refused = |e: crate::spec::class::ClassError| {
         OfflineError::Denied(format!(
             "StatefulSet {}: {} ({})",
@@ -96,7 +109,7 @@ fn preview_one(
             e.reason()
         ))
     };
-    let intent = match crate::spec::intent(&std::sync::Arc::new(sts.clone()), defaults, &book) {
+    let intent = match crate::spec::intent(&std::sync::Arc::new(sts.clone()), &g.defaults, &book) {
         Ok(Some(intent)) => intent,
         Ok(None) => return Ok(()),
         Err(crate::spec::IntentError::Class(e)) => return Err(refused(e)),
@@ -106,17 +119,19 @@ fn preview_one(
     if let Some(over) = d.over_cap() {
         return Err(OfflineError::Denied(format!("StatefulSet {}: {over}", d.name)));
     }
+    let note = g.output.note_prefix();
     if let Some(c) = &d.class {
-        let note = output.note_prefix();
         let _ = writeln!(out, "{note}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
     }
-    if output == PreviewOutput::Pods {
-        return preview_pods(sts, &d, defaults, &book, out);
+    if g.output == PreviewOutput::Pods {
+        return preview_pods(sts, &d, &g.defaults, &book, out);
     }
+    let plan = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
+    let cost = crate::controller::cost::cost(&d, plan.as_ref());
     let s = &d.settings;
     let _ = writeln!(
         out,
-        "StatefulSet {}/{}: mode {}, brokers {}..{} ({} replicas), anti-affinity {:?} on {}",
+        "StatefulSet {}/{}: mode {}, brokers {}..{} ({} replicas), anti-affinity {:?} on {}\n  costs     {cost}",
         d.namespace,
         d.name,
         s.mode,
@@ -126,35 +141,70 @@ fn preview_one(
         s.anti_affinity,
         s.topology_key
     );
-    let lb: std::collections::BTreeMap<u32, String> = addresses.iter().cloned().collect();
-    let hosts = crate::controller::discovery::external_hosts(&d, &lb, &Default::default());
-    let plan = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
-    let certificates = crate::controller::certificates::certificates(&d, sts, &hosts);
+    preview_report(sts, &d, g, &book, plan.as_ref(), out)
+}
+
+/// `--output report` of one StatefulSet: each broker's pod, Service (adopted or in conflict),
+/// Gateway listener and Certificate; the bootstrap Service; client discovery.
+fn preview_report(
+    sts: &StatefulSet,
+    d: &desired::Desired,
+    g: &Given,
+    book: &AnyStatefulSet,
+    plan: Option<&crate::controller::gateway::GatewayPlan>,
+    out: &mut String,
+) -> Result<(), OfflineError> {
+    let lb: std::collections::BTreeMap<u32, String> = g.addresses.iter().cloned().collect();
+    let hosts = crate::controller::discovery::external_hosts(d, &lb, &Default::default());
+    let certificates = crate::controller::certificates::certificates(d, sts, &hosts);
     for ordinal in d.ordinals() {
         let _ = writeln!(out, "\nbroker {ordinal} (pod {}-{ordinal})", d.name);
-        preview_pod(sts, ordinal, &d, defaults, &book, out)?;
+        preview_pod(sts, ordinal, d, &g.defaults, book, out)?;
         let Some(svc) = d.services.iter().find(|(o, _)| *o == ordinal).map(|(_, s)| s) else {
             let _ = writeln!(out, "  service   none (service-type None)");
             continue;
         };
         preview_service(svc, out);
-        if let Some(plan) = &plan {
+        preview_adoption(svc, g, d, sts, out);
+        if let Some(plan) = plan {
             preview_gateway(plan, Some(ordinal), out);
         }
         if d.settings.tls_issuer.is_some() {
-            preview_certificate(&certificates, ordinal, &d, out);
+            preview_certificate(&certificates, ordinal, d, out);
         }
     }
     if let Some(b) = &d.bootstrap {
         let port = b.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).map_or(0, |p| p.port);
         let _ =
             writeln!(out, "\nbootstrap service {} port {port} (all brokers)", b.metadata.name.as_deref().unwrap_or(""));
-        if let Some(plan) = &plan {
+        preview_adoption(b, g, d, sts, out);
+        if let Some(plan) = plan {
             preview_gateway(plan, None, out);
         }
     }
-    preview_discovery(&d, &hosts, out);
+    preview_discovery(d, &hosts, out);
     Ok(())
+}
+
+/// A Service of the input with the name `wanted` has: adopted as it is, or why not (a warning).
+fn preview_adoption(wanted: &Service, g: &Given, d: &desired::Desired, sts: &StatefulSet, out: &mut String) {
+    let name = wanted.metadata.name.as_deref().unwrap_or_default();
+    let Some(other) = g.services.iter().find(|s| s.metadata.name.as_deref() == Some(name)) else { return };
+    let uid = sts.metadata.uid.as_deref().unwrap_or_default();
+    use crate::controller::plan::adopt::{judge, Adoption};
+    let line = match judge(other, wanted, d, uid) {
+        Adoption::Adopt => format!("  adopts    Service {name} of the input, keeping its address ({ANN_ADOPT})"),
+        Adoption::Refused(n) => warning_line(PreviewOutput::Report, &format!("{}: {}", n.reason, n.note)),
+        Adoption::NotAsked => warning_line(
+            PreviewOutput::Report,
+            &format!(
+                "ServiceConflict: Service {name} of the input is not kafka-advertiser's and does not ask to be adopted \
+                 (annotate it {ANN_ADOPT}: {}): it would be left alone and its broker would get no address",
+                d.name
+            ),
+        ),
+    };
+    let _ = writeln!(out, "{line}");
 }
 
 /// A broker pod as the webhook answers it.

@@ -61,6 +61,8 @@ pub struct Report {
     pub resolved: usize,
     /// Why a StatefulSet that looks meant to opt in did not (the label in the wrong place or value).
     pub hint: Option<String>,
+    /// What its objects cost: load balancers, node ports, Gateway listeners, routes, Certificates.
+    pub cost: Option<String>,
 }
 
 impl Report {
@@ -94,6 +96,7 @@ pub fn report(
         bootstrap: None,
         warnings,
         hint: spec::known::opt_in_hint(sts),
+        cost: None,
     };
     if !out.opted_in {
         return out;
@@ -114,6 +117,8 @@ pub fn report(
         }
     };
     out.mode = Some(d.settings.mode);
+    let gateway = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
+    out.cost = Some(crate::controller::cost::cost(&d, gateway.as_ref()).to_string());
     let book = webhook_view(sts, services, classes, defaults.max_brokers);
     let lb: BTreeMap<u32, String> = services
         .iter()

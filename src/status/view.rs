@@ -80,7 +80,7 @@ fn broker_json(b: &Broker) -> Value {
 /// A report as data (`-o json|yaml`).
 pub fn to_json(r: &Report) -> Value {
     json!({
-        "namespace": r.namespace, "name": r.name, "optedIn": r.opted_in, "hint": r.hint,
+        "namespace": r.namespace, "name": r.name, "optedIn": r.opted_in, "hint": r.hint, "cost": r.cost,
         "mode": r.mode.map(|m| m.as_str()), "ready": r.healthy(), "state": state(r),
         "bootstrap": r.bootstrap, "brokers": r.brokers.iter().map(broker_json).collect::<Vec<_>>(),
         "warnings": r.warnings, "resolvedWarnings": r.resolved,
@@ -124,6 +124,9 @@ pub fn render(r: &Report) -> String {
     }
     let mode = r.mode.map_or("?", Mode::as_str);
     let _ = writeln!(out, "StatefulSet {}/{}: mode {mode}, {} brokers", r.namespace, r.name, r.brokers.len());
+    if let Some(cost) = &r.cost {
+        let _ = writeln!(out, "  costs       {cost}");
+    }
     for b in &r.brokers {
         let state = match &b.state {
             State::Ok => "ok".to_owned(),
@@ -178,6 +181,7 @@ mod tests {
             warnings: vec!["AddressPending: no ingress yet".into()],
             resolved: 0,
             hint: None,
+            cost: None,
         }
     }
 

@@ -488,3 +488,58 @@ fn preview_reports_typos_and_a_misplaced_opt_in_and_strict_fails_on_them() {
     let yes = sts(r#","kafka-advertiser.io/enabled":"yes""#, "", "");
     assert!(stdout(&run(&["preview", "-"], Some(&yes))).contains("is \"yes\"; only \"true\" opts the brokers in"));
 }
+
+/// `preview` says what a StatefulSet costs (the shipped example's bootstrap Service is a fourth load
+/// balancer) and which Services of its input would be adopted and which conflict.
+#[test]
+fn preview_counts_the_cost_and_judges_the_services_of_its_input() {
+    let o = run(&["preview"], None);
+    let out = stdout(&o);
+    assert!(out.contains("costs     4 load balancers (one is the bootstrap Service's"), "{out}");
+    let input = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: kafka, namespace: streaming}
+spec:
+  replicas: 3
+  serviceName: kafka-hs
+  selector: {matchLabels: {app: kafka}}
+  template:
+    metadata:
+      labels: {app: kafka, kafka-advertiser.io/enabled: "true"}
+      annotations: {kafka-advertiser.io/mode: loadbalancer}
+    spec:
+      containers:
+        - name: kafka
+          image: apache/kafka:4.1.1
+          env: [{name: KAFKA_PROCESS_ROLES, value: "broker,controller"}, {name: KAFKA_LISTENERS, value: "INTERNAL://:9092,EXTERNAL://:9094"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kafka-0-external, namespace: streaming, annotations: {kafka-advertiser.io/adopt: kafka}}
+spec: {type: LoadBalancer, ports: [{port: 9094}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kafka-1-external, namespace: streaming, annotations: {kafka-advertiser.io/adopt: kafka}}
+spec: {type: NodePort, ports: [{port: 9094}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kafka-2-external, namespace: streaming}
+spec: {type: LoadBalancer, ports: [{port: 9094}]}
+"#;
+    let addresses = ["--address", "0=198.51.100.1", "--address", "1=198.51.100.2", "--address", "2=198.51.100.3"];
+    let o = run(&[&["preview", "-"][..], &addresses].concat(), Some(input));
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("costs     3 load balancers, 3 node ports, 0 Gateway listeners, 0 routes, 0 Certificates"),
+        "{out}"
+    );
+    assert!(out.contains("adopts    Service kafka-0-external of the input, keeping its address"), "{out}");
+    assert!(out.contains("warning   AdoptionWouldChangeAddress: adopting Service kafka-1-external"), "{out}");
+    assert!(out.contains("type NodePort would become LoadBalancer"), "{out}");
+    assert!(out.contains("warning   ServiceConflict: Service kafka-2-external of the input"), "{out}");
+    assert!(!run(&[&["preview", "--strict", "-"][..], &addresses].concat(), Some(input)).status.success());
+}

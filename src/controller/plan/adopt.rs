@@ -7,10 +7,11 @@ use kube::ResourceExt;
 use serde_json::{json, Value};
 
 use super::{service_ref, Note, Planner, Release};
+use crate::controller::desired::Desired;
 use crate::names::*;
 
 /// What to do with a Service of a wanted name that is not this StatefulSet's.
-pub(super) enum Adoption {
+pub enum Adoption {
     /// No consent: the usual conflict check decides.
     NotAsked,
     /// Consent, and nothing would release its address: take it over.
@@ -70,53 +71,58 @@ pub fn address_changes(current: &Service, wanted: &Service) -> Vec<String> {
 impl Planner<'_> {
     /// Whether `other` (a Service of the name `wanted` has) is to be adopted.
     pub(super) fn adoption(&self, other: &Service, wanted: &Service) -> Adoption {
-        let name = other.name_any();
-        if other.annotations().get(ANN_ADOPT).map(|v| v.trim()) != Some(self.d.name.as_str()) {
-            return Adoption::NotAsked;
-        }
-        let refuse = |reason: &'static str, why: String| {
-            Adoption::Refused(Box::new(Note::warning(reason, why, Some(service_ref(self.ns(), &name)))))
-        };
-        let uid = self.o.sts.metadata.uid.as_deref().unwrap_or_default();
-        let owned_elsewhere = (other.owner_references().iter())
-            .any(|o| o.controller == Some(true) && (o.kind != "StatefulSet" || o.uid != uid));
-        if owned_elsewhere {
-            let why = format!(
-                "Service {name} asks to be adopted ({ANN_ADOPT}) but another object controls it (its \
-                 controller owner reference): leaving it alone"
-            );
-            return refuse("ServiceConflict", why);
-        }
-        let changes = address_changes(other, wanted);
-        if !changes.is_empty() {
-            let why = format!(
-                "adopting Service {name} would release or move its address: {}; nothing was written. Set the \
-                 StatefulSet's kafka-advertiser.io settings to match the Service (service-type, \
-                 load-balancer-class, service-annotations, ip-family), then it is adopted as it is",
-                changes.join("; ")
-            );
-            return refuse("AdoptionWouldChangeAddress", why);
-        }
-        if let Err(e) = self.class_allows(other) {
-            return refuse(e.reason(), format!("Service {name} is not adopted: {e}"));
-        }
-        Adoption::Adopt
+        judge(other, wanted, &self.d, self.o.sts.metadata.uid.as_deref().unwrap_or_default())
     }
+}
 
-    /// Under an access class, what a Service brings along is judged like anything else: the
-    /// address it holds or asks for, and the annotations that place one.
-    fn class_allows(&self, other: &Service) -> Result<(), crate::spec::class::ClassError> {
-        let Some(class) = &self.d.class else { return Ok(()) };
-        let owner = crate::spec::class::Owner { namespace: &self.d.namespace, statefulset: &self.d.name };
-        let name = other.name_any();
-        let source_of = format!("Service {name}, which asks to be adopted");
-        let spec = other.spec.as_ref();
-        let held = crate::controller::address_feed::lb_address(other).map(str::to_owned);
-        for address in spec.and_then(|s| s.load_balancer_ip.clone()).into_iter().chain(held) {
-            class.host_or_ip(&address, &source_of, owner)?;
-        }
-        class.service_annotations(other.annotations().iter(), owner, &source_of)
+/// Whether `other`, a Service of the name `wanted` has, is to be adopted by the StatefulSet of `d`
+/// (UID `uid`): its consent, no other controller, nothing that would release or move its address,
+/// and under an access class what it brings within the class. `preview` asks the same.
+pub fn judge(other: &Service, wanted: &Service, d: &Desired, uid: &str) -> Adoption {
+    let name = other.name_any();
+    if other.annotations().get(ANN_ADOPT).map(|v| v.trim()) != Some(d.name.as_str()) {
+        return Adoption::NotAsked;
     }
+    let refuse = |reason: &'static str, why: String| {
+        Adoption::Refused(Box::new(Note::warning(reason, why, Some(service_ref(&d.namespace, &name)))))
+    };
+    let owned_elsewhere = (other.owner_references().iter())
+        .any(|o| o.controller == Some(true) && (o.kind != "StatefulSet" || o.uid != uid));
+    if owned_elsewhere {
+        let why = format!(
+            "Service {name} asks to be adopted ({ANN_ADOPT}) but another object controls it (its controller owner \
+             reference): leaving it alone"
+        );
+        return refuse("ServiceConflict", why);
+    }
+    let changes = address_changes(other, wanted);
+    if !changes.is_empty() {
+        let why = format!(
+            "adopting Service {name} would release or move its address: {}; nothing was written. Set the \
+             StatefulSet's kafka-advertiser.io settings to match the Service (service-type, load-balancer-class, \
+             service-annotations, ip-family), then it is adopted as it is",
+            changes.join("; ")
+        );
+        return refuse("AdoptionWouldChangeAddress", why);
+    }
+    if let Err(e) = class_allows(other, d) {
+        return refuse(e.reason(), format!("Service {name} is not adopted: {e}"));
+    }
+    Adoption::Adopt
+}
+
+/// Under an access class, what a Service brings along is judged like anything else: the address
+/// it holds or asks for, and the annotations that place one.
+fn class_allows(other: &Service, d: &Desired) -> Result<(), crate::spec::class::ClassError> {
+    let Some(class) = &d.class else { return Ok(()) };
+    let owner = crate::spec::class::Owner { namespace: &d.namespace, statefulset: &d.name };
+    let source_of = format!("Service {}, which asks to be adopted", other.name_any());
+    let spec = other.spec.as_ref();
+    let held = crate::controller::address_feed::lb_address(other).map(str::to_owned);
+    for address in spec.and_then(|s| s.load_balancer_ip.clone()).into_iter().chain(held) {
+        class.host_or_ip(&address, &source_of, owner)?;
+    }
+    class.service_annotations(other.annotations().iter(), owner, &source_of)
 }
 
 /// Give a Service back ([`Release`]): its fields as they are, without our labels, our annotation

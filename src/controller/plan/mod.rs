@@ -24,7 +24,7 @@ use crate::spec::class::ClassError;
 use crate::spec::settings::Defaults;
 use crate::spec::{claims, IntentError};
 
-mod adopt;
+pub mod adopt;
 mod drift;
 mod gateway_step;
 pub mod model;

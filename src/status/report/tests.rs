@@ -52,6 +52,7 @@ fn every_broker_ok_is_healthy_with_a_bootstrap() {
     assert_eq!(r.bootstrap.as_deref(), Some("203.0.113.10:9094,203.0.113.11:9094"));
     assert_eq!(r.brokers[1].pod.as_deref(), Some("orders-1 (Running, node-1)"));
     assert_eq!(r.brokers[1].service.as_deref(), Some("orders-1-external LoadBalancer"));
+    assert_eq!(r.cost.as_deref().map(|c| c.starts_with("2 load balancers, 2 node ports")), Some(true), "{r:?}");
     let text = render(&r);
     assert!(
         text.contains("broker 1  ok") && text.contains("bootstrap   203.0.113.10:9094,203.0.113.11:9094"),
