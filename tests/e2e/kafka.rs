@@ -47,6 +47,8 @@ pub struct RealKafka {
     /// KRaft controllers of their own: a StatefulSet `<name>-controller` of this many (not opted in,
     /// node ids 90, 91, …), and brokers with `process.roles=broker`.
     pub controllers: Option<usize>,
+    /// The broker container's own `command` (a start-up script), instead of the image's.
+    pub command: Option<Vec<String>>,
 }
 
 impl RealKafka {
@@ -59,6 +61,7 @@ impl RealKafka {
             env: vec![],
             bitnami: false,
             controllers: None,
+            command: None,
         }
     }
 
@@ -147,6 +150,9 @@ impl RealKafka {
             env.push(json!({"name": k, "value": v}));
         }
         self.image_env(env);
+        if let Some(command) = &self.command {
+            sts["spec"]["template"]["spec"]["containers"][0]["command"] = json!(command);
+        }
         sts
     }
 
@@ -361,6 +367,78 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The Java producer and consumer of `Soak.java`, running until `stop()`.
+pub struct Soak {
+    child: std::process::Child,
+    stop: PathBuf,
+}
+
+impl Soak {
+    pub fn start(work: &Path, bootstrap: &str, topic: &str) -> Soak {
+        let env = testenv();
+        let stop = work.join(format!("stop-{topic}"));
+        let _ = std::fs::remove_file(&stop);
+        let _ = std::fs::remove_file(stop.with_extension("started"));
+        let hosts = hosts_file(work, &[]);
+        let child = Command::new("java")
+            .args(["-Xmx192m", "-XX:TieredStopAtLevel=1"])
+            .arg(format!("-Dlog4j2.configurationFile={}", kafka_dir().join("client-log4j2.yaml").display()))
+            .arg(format!("-Djdk.net.hosts.file={}", hosts.display()))
+            .arg("-cp")
+            .arg(format!("{}/*", env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS")))
+            .arg(kafka_dir().join("Soak.java"))
+            .args([bootstrap, topic])
+            .arg(&stop)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(work.join(format!("soak-{topic}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        Soak { child, stop }
+    }
+
+    /// Wait until its topic exists and it produces (before anything may take a broker away).
+    pub async fn running(&self) {
+        let started = self.stop.with_extension("started");
+        wait_for("the soak's topic", Duration::from_secs(90), || async { started.exists().then_some(()) }).await;
+    }
+
+    pub fn finish(mut self) -> Value {
+        std::fs::write(&self.stop, "").unwrap();
+        let mut out = String::new();
+        use std::io::Read;
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let _ = self.child.wait();
+        serde_json::from_str(out.lines().last().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("soak printed no result ({e}): {out}"))
+    }
+}
+
+impl Drop for Soak {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every replica updated to the current template and ready (as `kubectl rollout status` waits).
+pub async fn rolled_out(c: &Client, ns: &str, sts: &str, n: usize) {
+    let api = Api::<StatefulSet>::namespaced(c.clone(), ns);
+    wait_for(&format!("{ns}/{sts} rolled out with {n} ready replicas"), Duration::from_secs(300), || async {
+        let s = api.get(sts).await.ok()?;
+        let st = s.status?;
+        let done = st.observed_generation == s.metadata.generation
+            && st.replicas as usize == n
+            && st.ready_replicas? as usize == n
+            && st.updated_replicas? as usize == n
+            && st.current_revision.is_some()
+            && st.current_revision == st.update_revision;
+        done.then_some(())
+    })
+    .await;
+}
+
+mod migrate;
 
 /// One loadbalancer round trip with every client (both install passes run it).
 mod smoke {
@@ -816,69 +894,6 @@ mod modes {
         }
         let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());
         clients_reach(&work(&ns), &want[0], &want, &[], None);
-    }
-
-    /// The Java producer and consumer of `Soak.java`, running until `stop()`.
-    struct Soak {
-        child: std::process::Child,
-        stop: PathBuf,
-    }
-
-    impl Soak {
-        fn start(work: &Path, bootstrap: &str, topic: &str) -> Soak {
-            let env = testenv();
-            let stop = work.join(format!("stop-{topic}"));
-            let _ = std::fs::remove_file(&stop);
-            let hosts = hosts_file(work, &[]);
-            let child = Command::new("java")
-                .args(["-Xmx192m", "-XX:TieredStopAtLevel=1"])
-                .arg(format!("-Dlog4j2.configurationFile={}", kafka_dir().join("client-log4j2.yaml").display()))
-                .arg(format!("-Djdk.net.hosts.file={}", hosts.display()))
-                .arg("-cp")
-                .arg(format!("{}/*", env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS")))
-                .arg(kafka_dir().join("Soak.java"))
-                .args([bootstrap, topic])
-                .arg(&stop)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::fs::File::create(work.join(format!("soak-{topic}.log"))).unwrap())
-                .spawn()
-                .unwrap();
-            Soak { child, stop }
-        }
-
-        fn finish(mut self) -> Value {
-            std::fs::write(&self.stop, "").unwrap();
-            let mut out = String::new();
-            use std::io::Read;
-            self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-            let _ = self.child.wait();
-            serde_json::from_str(out.lines().last().unwrap_or(""))
-                .unwrap_or_else(|e| panic!("soak printed no result ({e}): {out}"))
-        }
-    }
-
-    impl Drop for Soak {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// Every replica updated to the current template and ready (as `kubectl rollout status` waits).
-    async fn rolled_out(c: &Client, ns: &str, sts: &str, n: usize) {
-        let api = Api::<StatefulSet>::namespaced(c.clone(), ns);
-        wait_for(&format!("{ns}/{sts} rolled out with {n} ready replicas"), Duration::from_secs(300), || async {
-            let s = api.get(sts).await.ok()?;
-            let st = s.status?;
-            let done = st.observed_generation == s.metadata.generation
-                && st.replicas as usize == n
-                && st.ready_replicas? as usize == n
-                && st.updated_replicas? as usize == n
-                && st.current_revision.is_some()
-                && st.current_revision == st.update_revision;
-            done.then_some(())
-        })
-        .await;
     }
 
     /// With a producer (acks=all, replication factor 3) and a consumer running: scale the brokers

@@ -29,6 +29,8 @@ public class Soak {
             admin.createTopics(List.of(new NewTopic(topic, 6, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
                     .all().get(60, TimeUnit.SECONDS);
         }
+        // The topic exists: whoever waits for the soak to run may go on (Soak::running).
+        Files.writeString(Path.of(args[2] + ".started"), "");
         long t0 = System.nanoTime();
         Set<Long> acked = ConcurrentHashMap.newKeySet();
         Map<String, Integer> errors = new ConcurrentSkipListMap<>();

@@ -194,14 +194,8 @@ func bindListeners(path, ip string) error {
 
 // run: the set-up steps, then the main process; returns when the main process exits (or a step fails).
 func (l launch) run(ctx context.Context, log *os.File, grace time.Duration, started func(*exec.Cmd)) error {
-	for _, s := range l.steps {
-		var out bytes.Buffer
-		c := l.command(ctx, s.argv, log, 0)
-		c.Stdout, c.Stderr = io.MultiWriter(log, &out), io.MultiWriter(log, &out)
-		// The image's launch script goes on when the storage is already formatted (a restart).
-		if err := c.Run(); err != nil && !strings.Contains(strings.ToLower(out.String()), "already formatted") {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
+	if err := l.runSteps(ctx, log); err != nil {
+		return err
 	}
 	c := l.command(ctx, l.main, log, grace)
 	if l.ownNS {
@@ -212,6 +206,20 @@ func (l launch) run(ctx context.Context, log *os.File, grace time.Duration, star
 	}
 	started(c)
 	return c.Wait()
+}
+
+// runSteps: the set-up steps, in order.
+func (l launch) runSteps(ctx context.Context, log *os.File) error {
+	for _, s := range l.steps {
+		var out bytes.Buffer
+		c := l.command(ctx, s.argv, log, 0)
+		c.Stdout, c.Stderr = io.MultiWriter(log, &out), io.MultiWriter(log, &out)
+		// The image's launch script goes on when the storage is already formatted (a restart).
+		if err := c.Run(); err != nil && !strings.Contains(strings.ToLower(out.String()), "already formatted") {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return nil
 }
 
 func (l launch) command(ctx context.Context, argv []string, log *os.File, grace time.Duration) *exec.Cmd {

@@ -47,6 +47,12 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 3 && os.Args[1] == "image-run" {
+		if err := imageRunMain(os.Args[2]); err != nil {
+			log.Fatalf("image-run: %v", err)
+		}
+		return
+	}
 	if len(os.Args) == 4 && os.Args[1] == "render-configs" {
 		if err := renderConfigs(os.Args[2], os.Args[3]); err != nil {
 			log.Fatalf("render-configs: %v", err)

@@ -316,3 +316,61 @@ func TestAPodOfAnUnknownImageIsReportedNotRun(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // a probe period: a loop reading the container would have run
 }
+
+// A container's own command: `command` replaces the entrypoint, `args` alone the CMD.
+func TestContainerArgvAsTheRuntime(t *testing.T) {
+	c := &corev1.Container{}
+	if got := containerArgv(c); got != nil {
+		t.Fatalf("no command: the image's CMD, got %v", got)
+	}
+	c.Args = []string{"/etc/kafka/docker/run"}
+	if got := containerArgv(c); !reflect.DeepEqual(got, []string{"/etc/kafka/docker/run"}) {
+		t.Fatalf("args only: %v", got)
+	}
+	c.Command = []string{"/bin/bash", "-c"}
+	c.Args = []string{"exec /etc/kafka/docker/run"}
+	if got := containerArgv(c); !reflect.DeepEqual(got, []string{"/bin/bash", "-c", "exec /etc/kafka/docker/run"}) {
+		t.Fatalf("command and args: %v", got)
+	}
+}
+
+// The manual setup's start-up script runs as in the container (HOSTNAME the pod's, the pod's env),
+// and the image's start-up it ends in is the runner's image-run, given the environment the script left.
+func TestAStartUpScriptRunsAndHandsItsEnvironmentToTheImage(t *testing.T) {
+	root := t.TempDir()
+	f := fs{root: root, mounts: map[string]string{}}
+	j := jvm{java: "java", libs: "/libs", heap: "256m", hosts: "/hosts"}
+	script := `ORDINAL=${HOSTNAME##*-}; set -- $BROKER_ADDRESSES; shift $ORDINAL
+export KAFKA_ADVERTISED_LISTENERS="EXTERNAL://$1:9094"
+exec /etc/kafka/docker/run`
+	env := map[string]string{"BROKER_ADDRESSES": "127.0.9.1 127.0.9.2 127.0.9.3"}
+	l, err := planScript([]string{"/bin/bash", "-c", script}, env, f, "127.0.64.9", j, "kafka-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(root, "image", imageRun)
+	if !strings.HasSuffix(l.main[0], "/bash") || !strings.Contains(l.main[2], "exec "+shim) {
+		t.Fatalf("the script runs with the image's start-up replaced: %v", l.main)
+	}
+	b, _ := os.ReadFile(shim)
+	if !strings.Contains(string(b), "image-run '"+filepath.Join(root, "image-run.json")+"'") {
+		t.Fatalf("the image's start-up is the runner's image-run: %s", b)
+	}
+	// Run the script with a stand-in for image-run that records the environment it is given.
+	seen := filepath.Join(root, "seen")
+	if err := os.WriteFile(shim, []byte("#!/bin/sh\nenv > '"+seen+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := l.command(t.Context(), l.main, nil, 0)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(seen)
+	if !strings.Contains(string(got), "KAFKA_ADVERTISED_LISTENERS=EXTERNAL://127.0.9.3:9094\n") {
+		t.Fatalf("the script's listeners reach the image: %s", got)
+	}
+	if _, err := planScript([]string{"python3", "start.py"}, env, f, "127.0.64.9", j, "kafka-2"); err == nil {
+		t.Fatal("a program the runner cannot run is an error")
+	}
+}

@@ -306,6 +306,13 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 	case product:
 		return r.planProduct(pod, c, env, f, pr.ip)
 	case apacheKafka, confluent:
+		if argv := containerArgv(c); argv != nil {
+			hostname := pod.Spec.Hostname
+			if hostname == "" {
+				hostname = pod.Name
+			}
+			return planScript(argv, env, f, pr.ip, r.jvm, hostname)
+		}
 		return planApache(env, f, pr.ip, r.jvm)
 	}
 	return planBitnami(env, f, pr.ip, r.jvm)
