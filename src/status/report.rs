@@ -242,8 +242,10 @@ fn broker(
                 p.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(|n| format!(", {n}")).unwrap_or_default()
             )
         }),
-        service: svc
-            .map(|s| format!("{} {}", s.name_any(), s.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or(""))),
+        service: svc.map(|s| {
+            let adopted = if s.annotations().contains_key(crate::names::ANN_ADOPT) { " (adopted)" } else { "" };
+            format!("{} {}{adopted}", s.name_any(), s.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or(""))
+        }),
         address,
         advertised,
         state,

@@ -414,4 +414,5 @@ async fn attacks_as_a_tenant_in_open_mode() {
     assert!(err.contains("\"agent\" is not in StatefulSet side's pod template"), "{err}");
 }
 
+mod adopt;
 mod names;

@@ -11,6 +11,7 @@
 //! a red suite, not a green one.
 
 mod harness;
+mod hints;
 
 mod admission;
 mod adopt;

@@ -53,6 +53,11 @@ fn every_broker_ok_is_healthy_with_a_bootstrap() {
     assert_eq!(r.brokers[1].pod.as_deref(), Some("orders-1 (Running, node-1)"));
     assert_eq!(r.brokers[1].service.as_deref(), Some("orders-1-external LoadBalancer"));
     assert_eq!(r.cost.as_deref().map(|c| c.starts_with("2 load balancers, 2 node ports")), Some(true), "{r:?}");
+    // A Service taken over with its maker's consent says so.
+    let mut adopted = service(0, Some("203.0.113.10"));
+    adopted.metadata.annotations = Some([("kafka-advertiser.io/adopt".to_owned(), "orders".to_owned())].into());
+    let r = report(&sts(2), &[adopted, svcs[1].clone()], &pods, &[], &Defaults::default(), &NoAddresses);
+    assert_eq!(r.brokers[0].service.as_deref(), Some("orders-0-external LoadBalancer (adopted)"));
     let text = render(&r);
     assert!(
         text.contains("broker 1  ok") && text.contains("bootstrap   203.0.113.10:9094,203.0.113.11:9094"),
