@@ -163,8 +163,17 @@ pub(super) fn internal_host(b: &Broker<'_>) -> Result<Option<String>, MutateErro
 /// controller recorded; `0s`: at once). Only a pending address counts: a webhook that has not read
 /// the cluster yet, or a namespace it does not watch, still refuses.
 pub(super) fn waited_enough(e: &MutateError, b: &Broker<'_>, addresses: &dyn ClusterLookup) -> bool {
-    let MutateError::AddressPending { reason, .. } = e else { return false };
-    if !matches!(reason, Pending::NoAddress { .. } | Pending::NoService { .. } | Pending::NoGatewayAddress { .. }) {
+    let pending = match e {
+        MutateError::AddressPending { reason, .. } => {
+            matches!(reason, Pending::NoAddress { .. } | Pending::NoService { .. } | Pending::NoGatewayAddress { .. })
+        }
+        // shared-address without `address` learns it from its Service, as loadbalancer mode does.
+        MutateError::Settings(SettingsError::Missing { annotation: ANN_ADDRESS, .. }) => {
+            b.settings.host_source() == HostSource::Learned && addresses.synced()
+        }
+        _ => false,
+    };
+    if !pending {
         return false;
     }
     let since = || addresses.pending_since(b.namespace, &b.statefulset, b.ordinal);

@@ -133,10 +133,11 @@ fn decide(
     };
     class_checks(&b, host.as_deref())?;
     // First come, first served: a name another StatefulSet holds is not this broker's to advertise.
-    let ns = b.namespace;
-    for name in crate::spec::claims::broker_names(&b.settings, b.ordinal, b.name, ns, &b.statefulset) {
-        if addresses.hostname_taken(ns, &b.statefulset, &name) {
-            return Err(crate::spec::claims::HostnameConflict { host: name }.into());
+    // The name is the host already rendered (`claims::broker_names`'s, without rendering it again).
+    let claimed = host.as_deref().filter(|h| b.settings.host_source() == HostSource::Rendered && !h.is_empty());
+    if let Some(h) = claimed.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+        if addresses.hostname_taken(b.namespace, &b.statefulset, h) {
+            return Err(crate::spec::claims::HostnameConflict { host: crate::spec::claims::key(h) }.into());
         }
     }
     let internal_host = internal_host(&b)?;

@@ -72,16 +72,17 @@ fn the_webhook_denies_a_name_another_statefulset_holds() {
     let view = ClusterView::new();
     publish(&view, &hostname_sts("team-b", "2026-12-01T00:00:00Z", "kafka-{ordinal}.shared.example.com"));
     publish(&view, &hostname_sts("team-a", "2026-12-02T00:00:00Z", "kafka-{ordinal}.shared.example.com"));
-    let pod = |ns: &str| -> k8s_openapi::api::core::v1::Pod {
+    let named = |ns: &str, template: &str| -> k8s_openapi::api::core::v1::Pod {
         serde_json::from_value(json!({
             "metadata": {"name": "kafka-0", "namespace": ns,
                 "labels": {"kafka-advertiser.io/enabled": "true", "apps.kubernetes.io/pod-index": "0"},
-                "annotations": {"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": "kafka-{ordinal}.shared.example.com"},
+                "annotations": {"kafka-advertiser.io/mode": "hostname", "kafka-advertiser.io/hostname-template": template},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka", "uid": format!("{ns}-uid"), "controller": true}]},
             "spec": {"hostname": "kafka-0", "subdomain": "kafka-hs", "containers": [{"name": "kafka", "image": "apache/kafka"}]}
         }))
         .unwrap()
     };
+    let pod = |ns: &str| named(ns, "kafka-{ordinal}.shared.example.com");
     let err = mutate(&pod("team-a"), RequestNames::default(), &Defaults::default(), &view).unwrap_err();
     assert!(matches!(err, MutateError::HostnameConflict(_)), "{err}");
     let message = err.to_string();

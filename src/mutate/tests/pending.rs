@@ -132,3 +132,14 @@ fn a_bad_timeout_names_the_annotation() {
         assert!(m.contains("kafka-advertiser.io/pending-timeout"), "{bad}: {m}");
     }
 }
+
+/// shared-address without `address` learns it from a Service like loadbalancer mode: the same wait.
+#[test]
+fn a_shared_address_still_to_be_learned_waits_the_same() {
+    let book = pending_view();
+    let mut pod = broker(Some("60s"), json!([]));
+    pod["metadata"]["annotations"][ANN_MODE] = json!("shared-address");
+    assert!(run(&pod, &At(&book, after(59))).is_err());
+    let (m, _) = run(&pod, &At(&book, after(60))).unwrap();
+    assert_eq!(m.unwrap().advertised, INTERNAL_ONLY);
+}
