@@ -15,8 +15,9 @@ use kube::{Api, Client, Config};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
 
-use crate::config::{CheckArgs, CheckOutput};
+use crate::config::CheckArgs;
 use crate::names::{ANN_ADVERTISED, ENABLED_LABEL};
+use crate::output::Format;
 
 const CRD: &str = "externalaccessclasses.kafka-advertiser.io";
 /// Less than this left on the serving certificate fails the check.
@@ -145,12 +146,11 @@ pub fn judge_dry_run(result: Result<Pod, String>) -> CheckResult {
     }
 }
 
-/// The verdicts as text (one line each, the fix below a failure) or JSON.
-pub fn render(outcomes: &[CheckResult], output: CheckOutput) -> String {
+/// The verdicts as text (one line each, the fix below a failure), JSON or YAML.
+pub fn render(outcomes: &[CheckResult], output: Format) -> String {
     let ok = outcomes.iter().all(|o| o.ok);
-    if output == CheckOutput::Json {
-        let v = serde_json::json!({"ok": ok, "checks": outcomes});
-        return format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default());
+    if output != Format::Text {
+        return crate::output::document(output, &serde_json::json!({"ok": ok, "checks": outcomes}));
     }
     let mut out = String::new();
     for o in outcomes {
@@ -181,12 +181,54 @@ pub async fn user_client(kubeconfig: Option<&std::path::Path>, context: Option<&
     Client::try_from(config).map_err(|e| e.to_string())
 }
 
+/// The install's objects: each named by its flag, else found by its labels, else the default name.
+#[derive(Debug, Clone)]
+struct Install {
+    namespace: String,
+    webhook: String,
+    lease: String,
+    tls_secret: Option<String>,
+}
+
+async fn install(client: &Client, args: &CheckArgs) -> Install {
+    use crate::install::{name, DEFAULT_NAME, DEFAULT_NAMESPACE};
+    let mwcs = Api::<MutatingWebhookConfiguration>::all(client.clone());
+    let webhook = name(&mwcs, args.webhook_configuration.as_deref(), None, DEFAULT_NAME).await;
+    if args.namespace.is_some() && args.install_namespace.is_none() {
+        crate::output::deprecated("check -n/--namespace", "--install-namespace");
+    }
+    let behind = || async {
+        let mwc = mwcs.get_opt(&webhook).await.ok().flatten()?;
+        mwc.webhooks?.into_iter().find_map(|w| w.client_config.service.map(|s| s.namespace))
+    };
+    let namespace = match args.install_namespace.clone().or_else(|| args.namespace.clone()) {
+        Some(ns) => ns,
+        None => behind().await.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+    };
+    let leases = Api::<Lease>::namespaced(client.clone(), &namespace);
+    let lease = name(&leases, args.lease.as_deref(), Some(crate::names::COMPONENT_LEASE), DEFAULT_NAME).await;
+    Install { namespace, webhook, lease, tls_secret: args.tls_secret.clone() }
+}
+
+/// `kafka-advertiser check`: 0 every check passed, 1 one failed, 2 the cluster cannot be read.
+pub async fn run(args: &CheckArgs) -> Result<crate::output::Ended, crate::output::Failure> {
+    let outcomes = check(args).await.map_err(|e| crate::output::Failure::error("ClusterUnreachable", e.to_string()))?;
+    let out = render(&outcomes, args.output);
+    Ok(match outcomes.iter().filter(|o| !o.ok).count() {
+        0 => crate::output::Ended::ok(out),
+        n => crate::output::Ended::not_ready(out, format!("{n} check(s) failed")),
+    })
+}
+
 /// Run every check; with `--wait`, again until all pass or the time is up.
 pub async fn check(args: &CheckArgs) -> Result<Vec<CheckResult>, CheckError> {
     let client = client(args).await?;
+    // One read that must work: the rest of the checks report what they cannot read.
+    client.apiserver_version().await.map_err(|e| CheckError::Config(e.to_string()))?;
+    let found = install(&client, args).await;
     let deadline = Instant::now() + args.wait;
     loop {
-        let outcomes = once(&client, args).await;
+        let outcomes = once(&client, args, &found).await;
         if outcomes.iter().all(|o| o.ok) || Instant::now() >= deadline {
             return Ok(outcomes);
         }
@@ -194,35 +236,31 @@ pub async fn check(args: &CheckArgs) -> Result<Vec<CheckResult>, CheckError> {
     }
 }
 
-async fn once(client: &Client, args: &CheckArgs) -> Vec<CheckResult> {
+async fn once(client: &Client, args: &CheckArgs, found: &Install) -> Vec<CheckResult> {
     let crd = Api::<CustomResourceDefinition>::all(client.clone()).get_opt(CRD).await.ok().flatten();
-    let mwc = Api::<MutatingWebhookConfiguration>::all(client.clone())
-        .get_opt(&args.webhook_configuration)
-        .await
-        .ok()
-        .flatten();
-    let (webhook, cc) = judge_webhook(&args.webhook_configuration, mwc.as_ref());
+    let mwc = Api::<MutatingWebhookConfiguration>::all(client.clone()).get_opt(&found.webhook).await.ok().flatten();
+    let (webhook, cc) = judge_webhook(&found.webhook, mwc.as_ref());
     let mut out = vec![judge_crd(crd.as_ref()), webhook];
     if let Some(cc) = cc.filter(|_| out[1].ok) {
-        out.extend(serving(client, args, &cc).await);
+        out.extend(serving(client, found, &cc).await);
     }
     let admitted = match &args.dry_run_namespace {
         Some(ns) => dry_run_in(client, ns).await,
         None => dry_run(client).await,
     };
     out.push(judge_dry_run(admitted));
-    let lease = Api::<Lease>::namespaced(client.clone(), &args.namespace).get_opt(&args.lease).await.ok().flatten();
-    out.push(judge_lease(&args.lease, lease.as_ref(), k8s_openapi::jiff::Timestamp::now()));
+    let lease = Api::<Lease>::namespaced(client.clone(), &found.namespace).get_opt(&found.lease).await.ok().flatten();
+    out.push(judge_lease(&found.lease, lease.as_ref(), k8s_openapi::jiff::Timestamp::now()));
     out
 }
 
 /// The CA bundle verifies the serving certificate (fetched from the URL, or read from the Secret
 /// behind the Service), and how long it has left.
-async fn serving(client: &Client, args: &CheckArgs, cc: &WebhookClientConfig) -> Vec<CheckResult> {
+async fn serving(client: &Client, found: &Install, cc: &WebhookClientConfig) -> Vec<CheckResult> {
     let ca = cc.ca_bundle.as_ref().map(|b| b.0.clone()).unwrap_or_default();
     let chain = match (&cc.url, &cc.service) {
         (Some(url), _) => fetch_chain(url, &ca).await,
-        (None, Some(svc)) => secret_chain(client, &svc.namespace, &args.tls_secret, &svc.name, &ca).await,
+        (None, Some(svc)) => service_chain(client, found, svc, &ca).await,
         (None, None) => Err("the webhook has neither a url nor a service".into()),
     };
     match chain {
@@ -257,24 +295,97 @@ fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
 
 /// Connect to the webhook URL, verifying its certificate against the CA bundle; returns the leaf.
 async fn fetch_chain(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
-    let rest = url.strip_prefix("https://").ok_or_else(|| format!("{url} is not an https URL"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h.trim_matches(['[', ']']), p.parse::<u16>().map_err(|e| format!("{url}: {e}"))?),
-        None => (authority, 443),
-    };
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(format!("{url} is not an https URL"));
+    }
+    let host = uri.host().ok_or_else(|| format!("{url} has no host"))?.trim_matches(['[', ']']).to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let addr = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+        .await
+        .map_err(|_| format!("{url}: name lookup timed out"))?
+        .map_err(|e| format!("{url}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{url}: {host} has no address"))?;
+    handshake(addr, &host, ca_pem).await.map_err(|e| format!("{url}: {e}"))
+}
+
+/// How long a connection and TLS handshake to the webhook may take, together.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TLS handshake with `addr` for the name `sni`, verified against the CA bundle; the leaf.
+async fn handshake(addr: std::net::SocketAddr, sni: &str, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
     let config = rustls::ClientConfig::builder().with_root_certificates(roots(ca_pem)?).with_no_client_auth();
-    let name = ServerName::try_from(host.to_owned()).map_err(|e| format!("{host}: {e}"))?;
-    let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect((host, port)))
+    let name = ServerName::try_from(sni.to_owned()).map_err(|e| format!("{sni}: {e}"))?;
+    let connect = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS to {addr} as {sni} with the caBundle failed: {e}"))
+    };
+    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
         .await
-        .map_err(|_| format!("{url}: connect timed out"))?
-        .map_err(|e| format!("{url}: {e}"))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS to {url} with the caBundle failed: {e}"))?;
+        .map_err(|_| format!("connect and TLS handshake to {addr} timed out after {HANDSHAKE_TIMEOUT:?}"))??;
     let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
-    leaf.ok_or_else(|| format!("{url} presented no certificate"))
+    leaf.ok_or_else(|| format!("{addr} presented no certificate"))
+}
+
+/// The certificate a webhook replica behind the Service serves, by a handshake with one of its
+/// ready endpoints (in the cluster, as the `helm test` hook runs: no Secret read). From outside the
+/// cluster, where pod addresses do not answer, the serving Secret's `tls.crt` instead.
+async fn service_chain(
+    client: &Client,
+    found: &Install,
+    svc: &k8s_openapi::api::admissionregistration::v1::ServiceReference,
+    ca_pem: &[u8],
+) -> Result<Vec<u8>, String> {
+    let sni = format!("{}.{}.svc", svc.name, svc.namespace);
+    let mut tried = Vec::new();
+    for addr in endpoints(client, svc).await {
+        match handshake(addr, &sni, ca_pem).await {
+            Ok(leaf) => return Ok(leaf),
+            // A certificate the bundle does not verify is the answer, not a reason to look elsewhere.
+            Err(e) if e.contains("TLS to") => return Err(e),
+            Err(e) => tried.push(e),
+        }
+    }
+    let secret = found.tls_secret.clone().unwrap_or_else(|| format!("{}-tls", svc.name));
+    secret_chain(client, &svc.namespace, &secret, &svc.name, ca_pem).await.map_err(|e| match tried.first() {
+        Some(t) => format!("{e} (and no endpoint answered: {t})"),
+        None => e,
+    })
+}
+
+/// The ready endpoints of the webhook's Service, on the port the Service sends its port to.
+async fn endpoints(
+    client: &Client,
+    svc: &k8s_openapi::api::admissionregistration::v1::ServiceReference,
+) -> Vec<std::net::SocketAddr> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let port = svc.port.unwrap_or(443);
+    let service = Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), &svc.namespace);
+    let Some(port_name) = service
+        .get_opt(&svc.name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.spec?.ports?.into_iter().find(|p| p.port == port).map(|p| p.name.unwrap_or_default()))
+    else {
+        return Vec::new();
+    };
+    let lp = kube::api::ListParams::default().labels(&format!("kubernetes.io/service-name={}", svc.name));
+    let slices = Api::<EndpointSlice>::namespaced(client.clone(), &svc.namespace).list(&lp).await;
+    let mut out = Vec::new();
+    for slice in slices.map(|l| l.items).unwrap_or_default() {
+        let target = slice.ports.iter().flatten().find(|p| p.name.clone().unwrap_or_default() == port_name);
+        let Some(target) = target.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else { continue };
+        let ready = slice.endpoints.iter().filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
+        let ips = ready.flat_map(|e| e.addresses.iter()).filter_map(|a| a.parse::<std::net::IpAddr>().ok());
+        out.extend(ips.map(|ip| std::net::SocketAddr::new(ip, target)));
+    }
+    out.truncate(3);
+    out
 }
 
 /// Read the serving Secret and verify it for the Service's DNS name against the CA bundle.
@@ -289,7 +400,9 @@ async fn secret_chain(
         .get_opt(secret)
         .await
         .map_err(|e| format!("cannot read Secret {ns}/{secret}: {e}"))?
-        .ok_or_else(|| format!("Secret {ns}/{secret} does not exist (pass --tls-secret)"))?;
+        .ok_or_else(|| {
+            format!("Secret {ns}/{secret} does not exist (pass --tls-secret, or run check in the cluster)")
+        })?;
     let pem = s.data.as_ref().and_then(|d| d.get("tls.crt")).map(|b| b.0.clone()).unwrap_or_default();
     let certs = crate::tls::parse_certs(std::path::Path::new(secret), &pem).map_err(|e| e.to_string())?;
     let (leaf, rest) = certs.split_first().ok_or_else(|| format!("Secret {ns}/{secret} has no tls.crt"))?;
@@ -336,7 +449,10 @@ async fn dry_run_in(client: &Client, ns: &str) -> Result<Pod, String> {
             "kafka-advertiser.io/hostname-template": "{pod}.check.invalid",
             "kafka-advertiser.io/anti-affinity": "none"}},
         "spec": {"subdomain": "check", "automountServiceAccountToken": false,
-            "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1"}]}
+            // Pod Security `restricted` (the check's own namespace enforces it).
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1", "securityContext": {
+                "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}
     }))
     .map_err(|e| e.to_string())?;
     let pp = PostParams { dry_run: true, ..Default::default() };

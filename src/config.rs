@@ -7,6 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::mutate::{Defaults, Mode};
+use crate::output::Format;
+
+mod offline;
+pub use offline::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,30 +59,35 @@ pub enum Command {
     Status(StatusArgs),
     /// Verify a live install: the CRD served, the webhook configuration's CA bundle verifies the
     /// serving certificate (and its expiry), a dry-run pod comes back mutated, a controller holds the
-    /// Lease. Exit 0 only when every check passes; each failure says what to fix.
+    /// Lease. Exit 0 when every check passes, 1 when one fails, 2 when the cluster cannot be read.
     Check(CheckArgs),
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum CheckOutput {
-    Text,
-    Json,
+    /// This binary's version and the running install's (from the settings its controller publishes).
+    Version(VersionArgs),
+    /// A shell completion script: bash, zsh or fish.
+    Completion(CompletionArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The install's namespace (its Lease and serving Secret).
-    #[arg(short = 'n', long, env = "KAFKA_ADVERTISER_CHECK_NAMESPACE", default_value = "kafka-advertiser")]
-    pub namespace: String,
-    /// The MutatingWebhookConfiguration's name.
-    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_WEBHOOK", default_value = "kafka-advertiser")]
-    pub webhook_configuration: String,
-    /// The controller's Lease (serve --lease-name).
-    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_LEASE", default_value = "kafka-advertiser")]
-    pub lease: String,
-    /// The serving certificate's Secret (for a webhook reached through a Service).
-    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_TLS_SECRET", default_value = "kafka-advertiser-tls")]
-    pub tls_secret: String,
+    /// The install's namespace (its Lease and serving Secret). Default: the namespace of the Service
+    /// behind the webhook configuration found by its label, else `kafka-advertiser`.
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_INSTALL_NAMESPACE")]
+    pub install_namespace: Option<String>,
+    /// Deprecated spelling of --install-namespace (kept for one release).
+    #[arg(short = 'n', long = "namespace", env = "KAFKA_ADVERTISER_CHECK_NAMESPACE", hide = true)]
+    pub namespace: Option<String>,
+    /// The MutatingWebhookConfiguration's name. Default: the one labelled
+    /// app.kubernetes.io/name=kafka-advertiser, else `kafka-advertiser`.
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_WEBHOOK")]
+    pub webhook_configuration: Option<String>,
+    /// The controller's Lease (serve --lease-name). Default: the labelled one of the install
+    /// namespace, else `kafka-advertiser`.
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_LEASE")]
+    pub lease: Option<String>,
+    /// The serving certificate's Secret, read only when the webhook's endpoints cannot be reached
+    /// from here (a laptop outside the cluster). Default: `<webhook Service>-tls`.
+    #[arg(long, env = "KAFKA_ADVERTISER_CHECK_TLS_SECRET")]
+    pub tls_secret: Option<String>,
     /// Do the dry-run pod create in this existing namespace instead of a scratch namespace made and
     /// deleted for it (then `create pods` there is all the check needs; the chart's `helm test` uses it).
     #[arg(long, env = "KAFKA_ADVERTISER_CHECK_DRY_RUN_NAMESPACE")]
@@ -87,8 +96,8 @@ pub struct CheckArgs {
     #[arg(long, env = "KAFKA_ADVERTISER_CHECK_WAIT", value_parser = parse_duration, default_value = "0s")]
     pub wait: Duration,
     /// Output format.
-    #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_CHECK_OUTPUT", value_enum, default_value_t = CheckOutput::Text)]
-    pub output: CheckOutput,
+    #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_CHECK_OUTPUT", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
     /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, env = "KAFKA_ADVERTISER_CHECK_KUBECONFIG")]
     pub kubeconfig: Option<std::path::PathBuf>,
@@ -313,28 +322,6 @@ impl ServeArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum MutateOutput {
-    /// The AdmissionReview response (JSON).
-    Review,
-    /// The patched pod (YAML).
-    Pod,
-}
-
-#[derive(Debug, Args)]
-pub struct MutateArgs {
-    /// AdmissionReview or Pod, JSON or YAML; `-` for stdin.
-    #[arg(default_value = "-")]
-    pub file: String,
-    #[arg(long, env = "KAFKA_ADVERTISER_OUTPUT", value_enum, default_value_t = MutateOutput::Review)]
-    pub output: MutateOutput,
-    /// Known broker address for the modes that learn it (loadbalancer, shared-address without an address, gateway-tcp): ORDINAL=HOST (repeatable).
-    #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
-    pub addresses: Vec<(u32, String)>,
-    #[command(flatten)]
-    pub mutation: MutationArgs,
-}
-
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// One StatefulSet, in detail (default: every opted-in StatefulSet of the namespace, as a table).
@@ -366,9 +353,10 @@ pub struct StatusArgs {
     /// The install's namespace, where the controller publishes its settings.
     #[arg(long, env = "KAFKA_ADVERTISER_STATUS_INSTALL_NAMESPACE", default_value = "kafka-advertiser")]
     pub install_namespace: String,
-    /// The published settings' ConfigMap (the chart's `<fullname>-settings`).
-    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_SETTINGS_CONFIGMAP", default_value = "kafka-advertiser-settings")]
-    pub settings_configmap: String,
+    /// The published settings' ConfigMap. Default: the one labelled
+    /// app.kubernetes.io/component=settings in the install namespace, else `kafka-advertiser-settings`.
+    #[arg(long, env = "KAFKA_ADVERTISER_STATUS_SETTINGS_CONFIGMAP")]
+    pub settings_configmap: Option<String>,
     /// The server's default mode; overrides what its controller publishes (read when this is unset).
     #[arg(long, env = "KAFKA_ADVERTISER_DEFAULT_MODE", value_enum)]
     pub default_mode: Option<Mode>,
@@ -382,62 +370,6 @@ pub enum StatusOutput {
     Wide,
     Json,
     Yaml,
-}
-
-#[derive(Debug, Args)]
-pub struct PreviewArgs {
-    /// StatefulSet manifest (YAML or JSON; other documents in the file are ignored); `-` for stdin.
-    /// Without it, the shipped 3-broker KRaft example (deploy/examples/kafka-kraft.yaml).
-    pub file: Option<String>,
-    /// Known broker address for the modes that learn it (loadbalancer, shared-address without an address, gateway-tcp): ORDINAL=HOST (repeatable).
-    #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
-    pub addresses: Vec<(u32, String)>,
-    /// ExternalAccessClass manifests (YAML or JSON, several documents allowed): the class the
-    /// StatefulSet names, or the one marked default, applies as it would in the cluster (its
-    /// namespaceSelector is not evaluated offline).
-    #[arg(long = "class", env = "KAFKA_ADVERTISER_CLASS_FILE")]
-    pub class: Option<String>,
-    /// Output: the per-broker report, or the broker pods as the webhook admits them.
-    #[arg(short = 'o', long, env = "KAFKA_ADVERTISER_PREVIEW_OUTPUT", value_enum, default_value_t = PreviewOutput::Report)]
-    pub output: PreviewOutput,
-    /// Exit non-zero when anything is printed as a warning or a StatefulSet is skipped (for CI).
-    #[arg(long, env = "KAFKA_ADVERTISER_PREVIEW_STRICT")]
-    pub strict: bool,
-    #[command(flatten)]
-    pub mutation: MutationArgs,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum PreviewOutput {
-    /// Per broker: the env value, anti-affinity, Service, Gateway listener and Certificate (text).
-    Report,
-    /// The broker pods as the StatefulSet controller creates them and the webhook admits them (YAML
-    /// documents; the webhook's warnings as comments). A broker whose address is not known yet is an
-    /// error: pass --address.
-    Pods,
-}
-
-impl PreviewOutput {
-    /// What starts a line that is not part of the output's documents (a comment in YAML).
-    pub fn note_prefix(self) -> &'static str {
-        match self {
-            PreviewOutput::Report => "",
-            PreviewOutput::Pods => "# ",
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct CertsArgs {
-    /// Output directory (gets ca.crt, tls.crt, tls.key).
-    #[arg(long, env = "KAFKA_ADVERTISER_CERTS_OUT", default_value = "certs/dev")]
-    pub out: PathBuf,
-    /// DNS name or IP for the serving certificate (repeatable).
-    #[arg(long = "host", env = "KAFKA_ADVERTISER_CERTS_HOST", value_delimiter = ',', default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
-    pub hosts: Vec<String>,
-    /// Also write a client certificate (client.crt, client.key) signed by the same CA.
-    #[arg(long, env = "KAFKA_ADVERTISER_CERTS_CLIENT")]
-    pub client: bool,
 }
 
 /// The host name (a pod's name in a Deployment) plus the process id: two replicas on one host (or

@@ -9,10 +9,12 @@ pub mod cluster_view;
 pub mod config;
 pub mod controller;
 pub mod fuzzing;
+pub mod install;
 pub mod metrics;
 pub mod mutate;
 pub mod names;
 pub mod offline;
+pub mod output;
 pub mod selftls;
 pub mod spec;
 pub mod status;
@@ -34,6 +36,7 @@ use crate::admission::server::ServerOptions;
 use crate::config::{Cli, Command, LogFormat, Role, ServeArgs};
 use crate::metrics::Metrics;
 use crate::mutate::ClusterView;
+use crate::output::{Ended, Failure, Format};
 
 fn init_logging(format: LogFormat, level: &str) {
     let filter =
@@ -52,49 +55,67 @@ pub fn run(cli: Cli) -> ExitCode {
         (if serving { "info" } else { "warn" }).to_owned()
     });
     init_logging(cli.log_format, &level);
-    let result = match cli.command {
-        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(serve(*args))),
-        Command::Mutate(args) => offline::mutate_cmd(&args).map_err(Into::into).and_then(|(out, allowed)| {
-            print_out(&out)?;
-            if allowed {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!("the pod was denied (see response.status.message)"))
-            }
-        }),
-        Command::Preview(args) => offline::preview_cmd(&args).map_err(Into::into).and_then(|(o, problems)| {
-            print_out(&o)?;
-            match problems {
-                n if args.strict && n > 0 => Err(anyhow::anyhow!("--strict: {n} warning(s) or skipped StatefulSet(s)")),
-                _ => Ok(()),
-            }
-        }),
-        Command::Certs(args) => offline::certs_cmd(&args).map_err(Into::into).and_then(|o| print_out(&o)),
-        Command::Status(args) => return status_cmd(&args),
-        Command::Check(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(check::check(&args)).map_err(Into::into))
-            .and_then(|outcomes| {
-                print_out(&check::render(&outcomes, args.output))?;
-                match outcomes.iter().filter(|o| !o.ok).count() {
-                    0 => Ok(()),
-                    n => Err(anyhow::anyhow!("{n} check(s) failed")),
-                }
-            }),
+    let (format, result) = match cli.command {
+        Command::Serve(args) => {
+            let served = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")
+                .and_then(|rt| rt.block_on(serve(*args)));
+            (
+                Format::Text,
+                served.map(|()| Ended::default()).map_err(|e| Failure::error("ServeFailed", format!("{e:#}"))),
+            )
+        }
+        Command::Mutate(args) => match args.view() {
+            Ok((show, format)) => (format, offline::mutate_cmd(&args, show, format)),
+            Err(f) => (Format::Text, Err(f)),
+        },
+        Command::Preview(args) => match args.view() {
+            Ok((show, format)) => (format, offline::preview_cmd(&args, show, format)),
+            Err(f) => (Format::Text, Err(f)),
+        },
+        Command::Certs(args) => (args.output, offline::certs_cmd(&args)),
+        Command::Status(args) => (args.format(), status_cmd(&args)),
+        Command::Check(args) => (args.output, on_runtime(check::run(&args))),
+        Command::Version(args) => (args.output, on_runtime(status::version::run(&args))),
+        Command::Completion(args) => (Format::Text, Ok(Ended::ok(offline::completion(args.shell)))),
     };
+    finish(format, result)
+}
+
+/// Print what a command ended with; under `-o json|yaml` an error is a document on stdout.
+fn finish(format: Format, result: Result<Ended, Failure>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Ok(ended) => {
+            if let Err(e) = print_out(&ended.out) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(output::EXIT_ERROR);
+            }
+            if let Some(note) = ended.note {
+                eprintln!("{note}");
+            }
+            ExitCode::from(ended.code)
+        }
+        Err(f) => {
+            match output::error_document(format, &f) {
+                Some(doc) => {
+                    let _ = print_out(&doc);
+                }
+                None => eprintln!("error: {}", f.message),
+            }
+            ExitCode::from(f.code)
         }
     }
+}
+
+/// A client command's future on a one-thread runtime.
+fn on_runtime(f: impl std::future::Future<Output = Result<Ended, Failure>>) -> Result<Ended, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::error("RuntimeFailed", format!("cannot start the async runtime: {e}")))?
+        .block_on(f)
 }
 
 /// Publish the controller's effective settings (for `status`); a failure is a warning, not fatal.
@@ -113,28 +134,19 @@ fn publish_settings(client: kube::Client, args: &ServeArgs) -> impl std::future:
     }
 }
 
-/// `status`'s exit code: 0 ready, 1 a broker waits or drifts, 2 an error (bad kubeconfig, not found).
-fn status_cmd(args: &config::StatusArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// `status`: 0 ready, 1 a broker waits, drifts or has no pod, 2 an error (bad kubeconfig, not found).
+fn status_cmd(args: &config::StatusArgs) -> Result<Ended, Failure> {
+    let printed = std::cell::RefCell::new(false);
     let print = |s: &str| {
+        *printed.borrow_mut() = true;
         let _ = print_out(s);
     };
-    match rt.block_on(status::run(args, print)) {
-        Ok(status::Verdict::Ready) => ExitCode::SUCCESS,
-        Ok(status::Verdict::NotReady) => {
-            eprintln!("a broker waits, drifts or has no pod (see above)");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    let verdict = on_runtime(async {
+        status::run(args, print).await.map(|v| Ended { code: v as u8, ..Default::default() }).map_err(|e| e.failure())
+    })?;
+    match verdict.code {
+        output::EXIT_OK => Ok(verdict),
+        _ => Ok(Ended::not_ready(String::new(), "a broker waits, drifts or has no pod (see above)".into())),
     }
 }
 

@@ -13,6 +13,16 @@ pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// On everything the controller makes.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "kafka-advertiser";
+/// On the install's own objects, made by the chart, kustomize or at runtime: how `check`, `status`
+/// and `version` find the install whatever its release is called.
+pub const INSTALL_NAME_LABEL: &str = "app.kubernetes.io/name";
+pub const INSTALL_NAME: &str = "kafka-advertiser";
+/// Which of the install's objects: [`COMPONENT_SETTINGS`], [`COMPONENT_LEASE`], [`COMPONENT_TLS`].
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+pub const COMPONENT_SETTINGS: &str = "settings";
+pub const COMPONENT_LEASE: &str = "leader-election";
+pub const COMPONENT_TLS: &str = "serving-certificate";
+pub const COMPONENT_CA: &str = "certificate-authority";
 pub const STATEFULSET_LABEL: &str = "kafka-advertiser.io/statefulset";
 pub const ORDINAL_LABEL: &str = "kafka-advertiser.io/ordinal";
 pub const ROLE_LABEL: &str = "kafka-advertiser.io/role";

@@ -1,4 +1,4 @@
-//! Offline commands: `mutate`, `preview`, `certs`. No cluster needed.
+//! Offline commands: `mutate`, `preview`, `certs`, `completion`. No cluster needed.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -8,9 +8,10 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use crate::admission::review;
-use crate::config::{CertsArgs, MutateArgs, MutateOutput, PreviewArgs, PreviewOutput};
+use crate::config::{CertsArgs, MutateArgs, MutateShow, PreviewArgs, PreviewShow};
 use crate::controller::desired;
 use crate::mutate::{self, ClusterLookup, Defaults, MutateError, RequestNames};
+use crate::output::{self, Ended, Failure, Format};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
@@ -31,6 +32,38 @@ pub enum OfflineError {
     Write { path: String, source: std::io::Error },
     #[error("certificate generation failed: {0}")]
     Certs(#[from] rcgen::Error),
+    #[error("{0} exists: pass --force to overwrite (nothing was written)")]
+    Exists(String),
+}
+
+impl OfflineError {
+    /// The command's end: a denial or an invalid setting is the answer "no" (exit 1), the rest errors.
+    pub fn failure(&self) -> Failure {
+        let reason = match self {
+            OfflineError::Read { .. } => "Unreadable",
+            OfflineError::Parse { .. } | OfflineError::Input { .. } => "InvalidInput",
+            OfflineError::Review(_) => "InvalidReview",
+            OfflineError::Denied(_) => return Failure::no("Denied", self.to_string()),
+            OfflineError::Settings(_) => return Failure::no("InvalidSetting", self.to_string()),
+            OfflineError::Write { .. } => "WriteFailed",
+            OfflineError::Certs(_) => "CertificateFailed",
+            OfflineError::Exists(_) => "Exists",
+        };
+        // The I/O error is the source: say it in the one message.
+        let message = match std::error::Error::source(self) {
+            Some(src) if matches!(self, OfflineError::Read { .. } | OfflineError::Write { .. }) => {
+                format!("{self}: {src}")
+            }
+            _ => self.to_string(),
+        };
+        Failure::error(reason, message)
+    }
+}
+
+impl From<OfflineError> for Failure {
+    fn from(e: OfflineError) -> Self {
+        e.failure()
+    }
 }
 
 fn read_input(path: &str) -> Result<String, OfflineError> {
@@ -95,8 +128,16 @@ impl ClusterLookup for AnyStatefulSet {
     }
 }
 
-/// `kafka-advertiser mutate`: returns what to print and whether the pod was admitted.
-pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
+/// `kafka-advertiser mutate`: the review or the patched pod; a denial exits 1.
+pub fn mutate_cmd(args: &MutateArgs, show: MutateShow, format: Format) -> Result<Ended, Failure> {
+    let (out, allowed) = mutate_one(args, show, format)?;
+    Ok(match allowed {
+        true => Ended::ok(out),
+        false => Ended::not_ready(out, "the pod was denied (see response.status.message)".into()),
+    })
+}
+
+fn mutate_one(args: &MutateArgs, show: MutateShow, format: Format) -> Result<(String, bool), OfflineError> {
     let text = read_input(&args.file)?;
     let input = |reason: &str| OfflineError::Input { path: args.file.clone(), reason: reason.into() };
     // The first Pod or AdmissionReview of the file (a manifest may start with a Namespace).
@@ -137,41 +178,71 @@ pub fn mutate_cmd(args: &MutateArgs) -> Result<(String, bool), OfflineError> {
     let body = serde_json::to_vec(&review_json).unwrap_or_default();
     let decision = review::review(&body, &defaults, &lookup)?;
     let allowed = decision.message.is_none();
-    match args.output {
-        MutateOutput::Review => {
-            let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
-            Ok((serde_json::to_string_pretty(&v).unwrap_or_default() + "\n", allowed))
+    let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
+    match show {
+        MutateShow::Review => {
+            Ok((output::document(if format == Format::Text { Format::Json } else { format }, &v), allowed))
         }
-        MutateOutput::Pod => {
+        MutateShow::Pod => {
             if let Some(msg) = decision.message {
                 return Err(OfflineError::Denied(msg));
             }
             let mut pod = pod.ok_or_else(|| input("the AdmissionReview carries no object"))?;
-            let v: Value = serde_json::from_slice(&decision.body).unwrap_or(Value::Null);
             if let Some(p) = v.pointer("/response/patch").and_then(Value::as_str) {
                 use base64::Engine;
                 let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap_or_default();
                 let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| input(&e.to_string()))?;
                 json_patch::patch(&mut pod, &patch).map_err(|e| input(&format!("patch does not apply: {e}")))?;
             }
-            Ok((serde_saphyr::to_string(&pod).unwrap_or_default(), true))
+            Ok((output::document(if format == Format::Text { Format::Yaml } else { format }, &pod), true))
         }
     }
+}
+
+/// `kafka-advertiser completion SHELL`: the completion script.
+pub fn completion(shell: crate::config::Shell) -> String {
+    use clap::CommandFactory;
+    let mut cmd = crate::config::Cli::command();
+    let mut out = Vec::new();
+    let name = "kafka-advertiser";
+    match shell {
+        crate::config::Shell::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, &mut out),
+        crate::config::Shell::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, name, &mut out),
+        crate::config::Shell::Fish => clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, name, &mut out),
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 mod preview;
 pub use preview::{preview_cmd, EMBEDDED_EXAMPLE};
 
-/// `kafka-advertiser certs`: a local CA and a serving (and optionally client) certificate.
-pub fn certs_cmd(args: &CertsArgs) -> Result<String, OfflineError> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
-    let write = |name: &str, content: &str| {
-        let path = args.out.join(name);
-        std::fs::write(&path, content)
-            .map_err(|source| OfflineError::Write { path: path.display().to_string(), source })
+/// What `certs` wrote (`-o json|yaml` prints it).
+#[derive(Debug, serde::Serialize)]
+pub struct Written {
+    pub directory: String,
+    pub files: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
+/// `kafka-advertiser certs`: a local CA and a serving (and optionally client) certificate. Keys are
+/// written with mode 0600; an existing file is an error (nothing written) unless `--force`.
+pub fn certs_cmd(args: &CertsArgs) -> Result<Ended, Failure> {
+    let files = certs(args)?;
+    let written = Written {
+        directory: args.out.display().to_string(),
+        files: files.iter().map(|(n, _)| n.to_string()).collect(),
+        hosts: args.hosts.clone(),
     };
-    std::fs::create_dir_all(&args.out)
-        .map_err(|source| OfflineError::Write { path: args.out.display().to_string(), source })?;
+    Ok(Ended::ok(match args.output {
+        Format::Text => {
+            format!("wrote {}/{{{}}} for {}\n", written.directory, written.files.join(","), written.hosts.join(", "))
+        }
+        f => output::document(f, &written),
+    }))
+}
+
+fn certs(args: &CertsArgs) -> Result<Vec<(&'static str, String)>, OfflineError> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name.push(DnType::CommonName, "kafka-advertiser dev CA");
@@ -184,22 +255,45 @@ pub fn certs_cmd(args: &CertsArgs) -> Result<String, OfflineError> {
     params.distinguished_name.push(DnType::CommonName, args.hosts.first().cloned().unwrap_or_default());
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer)?;
-    write("ca.crt", &ca_cert.pem())?;
-    write("tls.crt", &cert.pem())?;
-    write(crate::tls::KEY_FILE, &key.serialize_pem())?;
+    let mut files =
+        vec![("ca.crt", ca_cert.pem()), ("tls.crt", cert.pem()), (crate::tls::KEY_FILE, key.serialize_pem())];
     if args.client {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params.signed_by(&key, &issuer)?;
-        write("client.crt", &cert.pem())?;
-        write("client.key", &key.serialize_pem())?;
+        files.extend([("client.crt", cert.pem()), ("client.key", key.serialize_pem())]);
     }
-    Ok(format!(
-        "wrote {}/{{ca.crt,tls.crt,tls.key{}}} for {}\n",
-        args.out.display(),
-        if args.client { ",client.crt,client.key" } else { "" },
-        args.hosts.join(", ")
-    ))
+    write_all(&args.out, &files, args.force)?;
+    Ok(files)
+}
+
+/// Write every file, or (without `force`, when one exists) none; `*.key` with mode 0600 from creation.
+fn write_all(dir: &std::path::Path, files: &[(&str, String)], force: bool) -> Result<(), OfflineError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| OfflineError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(failed(dir))?;
+    if let Some((name, _)) = files.iter().find(|(n, _)| !force && dir.join(n).exists()) {
+        return Err(OfflineError::Exists(dir.join(name).display().to_string()));
+    }
+    for (name, content) in files {
+        let path = dir.join(name);
+        let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(failed(&path))?;
+        // A key file that existed keeps its old mode through open(): set it.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(failed(&path))?;
+        f.write_all(content.as_bytes()).map_err(failed(&path))?;
+    }
+    Ok(())
 }

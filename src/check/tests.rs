@@ -63,10 +63,10 @@ fn expiry_and_dry_run_verdicts() {
 #[test]
 fn text_and_json_output() {
     let outcomes = vec![pass("crds", "served".into()), fail("leader", "nobody".into(), "start it".into())];
-    let text = render(&outcomes, CheckOutput::Text);
+    let text = render(&outcomes, Format::Text);
     assert!(text.contains("ok   crds") && text.contains("FAIL leader") && text.contains("fix: start it"), "{text}");
     assert!(text.ends_with("some checks failed\n"));
-    let v: serde_json::Value = serde_json::from_str(&render(&outcomes, CheckOutput::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&render(&outcomes, Format::Json)).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["checks"][1]["fix"], "start it");
     assert!(v["checks"][0].get("fix").is_none());

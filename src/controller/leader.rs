@@ -111,6 +111,9 @@ async fn hold(
                 let seen = leases.get_opt(&settings.lease.name).await;
                 let now = k8s_openapi::jiff::Timestamp::now();
                 let held = seen.as_ref().map(|l| holds(l.as_ref(), &settings.identity, now));
+                if held.as_ref().is_ok_and(|h| *h) {
+                    label(&leases, seen.as_ref().ok().and_then(Option::as_ref)).await;
+                }
                 if !holder.observe(held.as_ref().ok().copied(), tokio::time::Instant::now()) {
                     tracing::warn!(
                         identity = %settings.identity,
@@ -130,6 +133,22 @@ async fn hold(
     drop(rx);
     let _ = tokio::time::timeout(Duration::from_secs(duration), task).await;
     stepped_down
+}
+
+/// Put the install's labels on the Lease we hold, once (`check` finds it by them); a failure is
+/// logged and tried again on the next confirmation.
+async fn label(leases: &Api<Lease>, lease: Option<&Lease>) {
+    use crate::names::{COMPONENT_LABEL, COMPONENT_LEASE, INSTALL_NAME, INSTALL_NAME_LABEL};
+    let Some(name) = lease.and_then(|l| l.metadata.name.as_deref()) else { return };
+    let labels = lease.and_then(|l| l.metadata.labels.as_ref());
+    if labels.and_then(|l| l.get(COMPONENT_LABEL)).map(String::as_str) == Some(COMPONENT_LEASE) {
+        return;
+    }
+    let patch = serde_json::json!({"metadata": {"labels": {INSTALL_NAME_LABEL: INSTALL_NAME, COMPONENT_LABEL: COMPONENT_LEASE}}});
+    let params = kube::api::PatchParams::default();
+    if let Err(e) = leases.patch(name, &params, &kube::api::Patch::Merge(&patch)).await {
+        tracing::warn!(lease = name, error = %e, "cannot label the Lease (check finds it by its labels)");
+    }
 }
 
 /// Whether a Lease read from the API names `identity` as its holder and has not expired at `now`

@@ -11,7 +11,9 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::mutate::Defaults;
-use crate::names::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::names::{
+    COMPONENT_LABEL, COMPONENT_SETTINGS, FIELD_MANAGER, INSTALL_NAME, INSTALL_NAME_LABEL, MANAGED_BY, MANAGED_BY_LABEL,
+};
 use crate::spec::settings::{Mode, DEFAULT_MAX_BROKERS};
 
 pub const KEY_DEFAULT_MODE: &str = "defaultMode";
@@ -49,11 +51,19 @@ pub async fn publish(
     want: BTreeMap<String, String>,
 ) -> Result<bool, kube::Error> {
     let api = Api::<ConfigMap>::namespaced(client, namespace);
-    if api.get_opt(name).await?.and_then(|cm| cm.data).as_ref() == Some(&want) {
+    let labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+        (INSTALL_NAME_LABEL.to_owned(), INSTALL_NAME.to_owned()),
+        (COMPONENT_LABEL.to_owned(), COMPONENT_SETTINGS.to_owned()),
+    ]);
+    let stored = api.get_opt(name).await?;
+    let labelled =
+        |cm: &ConfigMap| labels.iter().all(|(k, v)| cm.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v));
+    if stored.as_ref().is_some_and(|cm| cm.data.as_ref() == Some(&want) && labelled(cm)) {
         return Ok(false);
     }
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "data": want});
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&cm)).await?;
     Ok(true)

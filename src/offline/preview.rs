@@ -3,15 +3,18 @@
 
 use super::*;
 use crate::names::ANN_ADOPT;
+
+mod doc;
 use k8s_openapi::api::core::v1::Service;
 
 /// `preview` without a file runs on this shipped example.
 pub const EMBEDDED_EXAMPLE: &str = include_str!("../../deploy/examples/kafka-kraft.yaml");
 const EMBEDDED_EXAMPLE_NAME: &str = "deploy/examples/kafka-kraft.yaml (embedded)";
 
-/// `kafka-advertiser preview`: per ordinal, the env value, affinity term and external Service. Also
-/// how many warnings it printed and StatefulSets it skipped (`--strict` fails on any).
-pub fn preview_cmd(args: &PreviewArgs) -> Result<(String, usize), OfflineError> {
+/// `kafka-advertiser preview`: per ordinal, the env value, affinity term and external Service (text,
+/// or one document with `-o json|yaml`), or the admitted pods. `--strict` exits 1 on any warning or
+/// skipped StatefulSet.
+pub fn preview_cmd(args: &PreviewArgs, show: PreviewShow, format: Format) -> Result<Ended, Failure> {
     let (path, text) = match &args.file {
         Some(f) => (f.clone(), read_input(f)?),
         None => (EMBEDDED_EXAMPLE_NAME.to_owned(), EMBEDDED_EXAMPLE.to_owned()),
@@ -21,52 +24,85 @@ pub fn preview_cmd(args: &PreviewArgs) -> Result<(String, usize), OfflineError> 
         defaults: args.mutation.defaults(),
         addresses: args.addresses.clone(),
         classes: args.class.as_deref().map(classes_from).transpose()?,
-        output: args.output,
+        output: show,
+        platform: args.platform,
         services: (docs.iter().filter(|d| d["kind"] == "Service"))
             .filter_map(|d| serde_json::from_value(d.clone()).ok())
             .collect(),
     };
-    let mut out = String::new();
-    let (mut found, mut skipped) = (0, 0);
-    let note = args.output.note_prefix();
+    let mut statefulsets = Vec::new();
     for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
         let sts: StatefulSet = serde_json::from_value(doc)
             .map_err(|e| OfflineError::Input { path: path.clone(), reason: format!("not a valid StatefulSet: {e}") })?;
+        statefulsets.push(sts);
+    }
+    if statefulsets.is_empty() {
+        return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() }.into());
+    }
+    let (out, problems) = match (show, format) {
+        (PreviewShow::Report, Format::Json | Format::Yaml) => doc::preview_doc(&statefulsets, &given, &path, format)?,
+        (PreviewShow::Pods, Format::Json) => doc::pods_list(&statefulsets, &given)?,
+        _ => preview_text(&statefulsets, &given, args.file.is_none())?,
+    };
+    Ok(match problems {
+        n if args.strict && n > 0 => {
+            Ended::not_ready(out, format!("--strict: {n} warning(s) or skipped StatefulSet(s)"))
+        }
+        _ => Ended::ok(out),
+    })
+}
+
+/// The report (or the pods' YAML) as text, and how many warnings it printed and StatefulSets it skipped.
+fn preview_text(statefulsets: &[StatefulSet], given: &Given, embedded: bool) -> Result<(String, usize), OfflineError> {
+    let mut out = String::new();
+    let note = given.output.note_prefix();
+    let about = format!("{EMBEDDED_EXAMPLE_NAME}: the shipped example; pass FILE to preview your own");
+    match (embedded, given.output) {
+        (false, _) => {}
+        (true, PreviewShow::Report) => out.push_str(&format!("{about}\n\n")),
+        // The pods' YAML stays one document per pod.
+        (true, PreviewShow::Pods) => eprintln!("{about}"),
+    }
+    let mut skipped = 0;
+    for sts in statefulsets {
         let name = sts.metadata.name.as_deref().unwrap_or("");
-        if !crate::spec::opted_in(&sts) {
+        if !crate::spec::opted_in(sts) {
             skipped += 1;
             let label = crate::names::ENABLED_LABEL;
             let _ = writeln!(
                 out,
-                "{note}StatefulSet {name}: pod template lacks label {label}=\"true\"; kafka-advertiser leaves it alone"
+                "{note}StatefulSet {}: pod template lacks label {label}=\"true\"; kafka-advertiser leaves it alone",
+                namespaced(sts)
             );
-            if let Some(hint) = crate::spec::known::opt_in_hint(&sts) {
+            if let Some(hint) = crate::spec::known::opt_in_hint(sts) {
                 let _ = writeln!(out, "{note}  hint: {hint}");
             }
             out.push('\n');
             continue;
         }
-        found += 1;
-        for u in crate::controller::template_check::unknown_annotations(&sts) {
-            let _ = writeln!(out, "{}", warning_line(args.output, &format!("StatefulSet {name}: {u}")));
+        for u in crate::controller::template_check::unknown_annotations(sts) {
+            let _ = writeln!(out, "{}", warning_line(given.output, &format!("StatefulSet {name}: {u}")));
         }
-        preview_one(&sts, &given, &mut out)?;
-    }
-    if found == 0 && out.is_empty() {
-        return Err(OfflineError::Input { path, reason: "no StatefulSet in the file".into() });
+        preview_one(sts, given, &mut out)?;
     }
     let warnings = out.lines().filter(|l| l.starts_with(REPORT_WARNING) || l.starts_with(PODS_WARNING)).count();
     Ok((out, warnings + skipped))
+}
+
+/// `namespace/name` (`default` when the manifest names none, as the API server would place it).
+fn namespaced(sts: &StatefulSet) -> String {
+    let ns = sts.metadata.namespace.as_deref().unwrap_or("default");
+    format!("{ns}/{}", sts.metadata.name.as_deref().unwrap_or(""))
 }
 
 /// How a warning line starts, by output (what `--strict` counts).
 const REPORT_WARNING: &str = "  warning   ";
 const PODS_WARNING: &str = "# warning: ";
 
-fn warning_line(output: PreviewOutput, w: &str) -> String {
+fn warning_line(output: PreviewShow, w: &str) -> String {
     match output {
-        PreviewOutput::Report => format!("{REPORT_WARNING}{w}"),
-        PreviewOutput::Pods => format!("{PODS_WARNING}{}", w.replace('\n', " ")),
+        PreviewShow::Report => format!("{REPORT_WARNING}{w}"),
+        PreviewShow::Pods => format!("{PODS_WARNING}{}", w.replace('\n', " ")),
     }
 }
 
@@ -93,37 +129,49 @@ struct Given {
     defaults: Defaults,
     addresses: Vec<(u32, String)>,
     classes: Option<std::sync::Arc<crate::spec::class::Classes>>,
-    output: PreviewOutput,
+    output: PreviewShow,
+    platform: crate::spec::platform::Platform,
     services: Vec<Service>,
 }
 
-fn preview_one(sts: &StatefulSet, g: &Given, out: &mut String) -> Result<(), OfflineError> {
+/// The StatefulSet's brokers as the webhook would see them (the addresses and classes given) and
+/// its intent; `None` when it is not kafka-advertiser's.
+fn plan_for(sts: &StatefulSet, g: &Given) -> Result<Option<(AnyStatefulSet, crate::spec::Intent)>, OfflineError> {
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
     let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
     let book = AnyStatefulSet(g.addresses.clone(), selector.map(std::sync::Arc::new), g.classes.clone(), start);
     let refused = |e: crate::spec::class::ClassError| {
-        OfflineError::Denied(format!(
-            "StatefulSet {}: {} ({})",
-            sts.metadata.name.as_deref().unwrap_or(""),
-            e,
-            e.reason()
-        ))
+        OfflineError::Denied(format!("StatefulSet {}: {} ({})", namespaced(sts), e, e.reason()))
     };
-    let intent = match crate::spec::intent(&std::sync::Arc::new(sts.clone()), &g.defaults, &book) {
-        Ok(Some(intent)) => intent,
-        Ok(None) => return Ok(()),
-        Err(crate::spec::IntentError::Class(e)) => return Err(refused(e)),
-        Err(crate::spec::IntentError::Settings(e) | crate::spec::IntentError::Service(e)) => return Err(e.into()),
-    };
-    let d = desired::desired(&intent)?;
-    if let Some(over) = d.over_cap() {
-        return Err(OfflineError::Denied(format!("StatefulSet {}: {over}", d.name)));
+    match crate::spec::intent(&std::sync::Arc::new(sts.clone()), &g.defaults, &book) {
+        Ok(Some(intent)) => Ok(Some((book, intent))),
+        Ok(None) => Ok(None),
+        Err(crate::spec::IntentError::Class(e)) => Err(refused(e)),
+        Err(crate::spec::IntentError::Settings(e) | crate::spec::IntentError::Service(e)) => Err(e.into()),
     }
+}
+
+/// What the controller would make for the intent, refused over the broker cap.
+fn desired_for(intent: &crate::spec::Intent) -> Result<desired::Desired<'_>, OfflineError> {
+    let d = desired::desired(intent)?;
+    if let Some(over) = d.over_cap() {
+        return Err(OfflineError::Denied(format!("StatefulSet {}/{}: {over}", d.namespace, d.name)));
+    }
+    Ok(d)
+}
+
+fn preview_one(sts: &StatefulSet, g: &Given, out: &mut String) -> Result<(), OfflineError> {
+    let Some((book, intent)) = plan_for(sts, g)? else { return Ok(()) };
+    let d = desired_for(&intent)?;
     let note = g.output.note_prefix();
     if let Some(c) = &d.class {
         let _ = writeln!(out, "{note}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
     }
-    if g.output == PreviewOutput::Pods {
+    if g.output == PreviewShow::Pods {
+        for w in crate::spec::platform::warnings(g.platform, d.settings.mode) {
+            let _ =
+                writeln!(out, "{}", warning_line(PreviewShow::Pods, &format!("platform {}: {w}", g.platform.name())));
+        }
         return preview_pods(sts, &d, &g.defaults, &book, out);
     }
     let plan = crate::controller::gateway::gateway_plan(&d, sts, &Default::default());
@@ -141,6 +189,9 @@ fn preview_one(sts: &StatefulSet, g: &Given, out: &mut String) -> Result<(), Off
         s.anti_affinity,
         s.topology_key
     );
+    for w in crate::spec::platform::warnings(g.platform, s.mode) {
+        let _ = writeln!(out, "{}", warning_line(PreviewShow::Report, &format!("platform {}: {w}", g.platform.name())));
+    }
     preview_report(sts, &d, g, &book, plan.as_ref(), out)
 }
 
@@ -194,9 +245,9 @@ fn preview_adoption(wanted: &Service, g: &Given, d: &desired::Desired, sts: &Sta
     use crate::controller::plan::adopt::{judge, Adoption};
     let line = match judge(other, wanted, d, uid) {
         Adoption::Adopt => format!("  adopts    Service {name} of the input, keeping its address ({ANN_ADOPT})"),
-        Adoption::Refused(n) => warning_line(PreviewOutput::Report, &format!("{}: {}", n.reason, n.note)),
+        Adoption::Refused(n) => warning_line(PreviewShow::Report, &format!("{}: {}", n.reason, n.note)),
         Adoption::NotAsked => warning_line(
-            PreviewOutput::Report,
+            PreviewShow::Report,
             &format!(
                 "ServiceConflict: Service {name} of the input is not kafka-advertiser's and does not ask to be adopted \
                  (annotate it {ANN_ADOPT}: {}): it would be left alone and its broker would get no address",
@@ -214,7 +265,7 @@ enum Admitted {
     /// Not ours to change (the template lacks the label, or nothing to do): the pod as created.
     Untouched(Value),
     /// Refused until its address is known.
-    Pending(MutateError),
+    Pending,
 }
 
 /// The pod the StatefulSet controller creates for `ordinal`, through the webhook's decision.
@@ -229,7 +280,7 @@ fn admit(
     let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(Admitted::Untouched(pod)),
-        Err(e @ MutateError::AddressPending { .. }) => return Ok(Admitted::Pending(e)),
+        Err(MutateError::AddressPending { .. }) => return Ok(Admitted::Pending),
         Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
     };
     let mut patched = pod;
@@ -250,8 +301,8 @@ fn preview_pod(
     let (patched, m) = match admit(sts, ordinal, defaults, book)? {
         Admitted::Pod(p, m) => (p, m),
         Admitted::Untouched(_) => return Ok(()),
-        Admitted::Pending(e) => {
-            let _ = writeln!(out, "  env       (pending) {e}");
+        Admitted::Pending => {
+            let _ = writeln!(out, "  env       (pending) {}", offline_pending(d, ordinal));
             return Ok(());
         }
     };
@@ -262,12 +313,22 @@ fn preview_pod(
     }
     preview_affinity(spec.affinity, out);
     for w in &m.warnings {
-        let _ = writeln!(out, "{}", warning_line(PreviewOutput::Report, w));
+        let _ = writeln!(out, "{}", warning_line(PreviewShow::Report, w));
     }
     Ok(())
 }
 
-/// `--output pods`: each broker pod as a YAML document, the webhook's warnings as comments above it.
+/// Offline, a learned address is not known: say how to give it (in the cluster, the controller learns it).
+fn offline_pending(d: &desired::Desired, ordinal: u32) -> String {
+    let what = match d.settings.mode {
+        crate::spec::settings::Mode::GatewayTcp => "the Gateway's address (its status.addresses)",
+        crate::spec::settings::Mode::SharedAddress => "the shared load balancer's address",
+        _ => "the load balancer's address",
+    };
+    format!("address not known offline: pass --address {ordinal}=HOST, {what}; in the cluster the controller learns it")
+}
+
+/// `--show pods`: each broker pod as a YAML document, the webhook's warnings as comments above it.
 fn preview_pods(
     sts: &StatefulSet,
     d: &desired::Desired,
@@ -279,13 +340,13 @@ fn preview_pods(
         let (pod, m) = match admit(sts, ordinal, defaults, book)? {
             Admitted::Pod(p, m) => (p, Some(m)),
             Admitted::Untouched(p) => (p, None),
-            Admitted::Pending(e) => {
-                return Err(OfflineError::Denied(format!("broker {ordinal}: {e}; pass --address {ordinal}=HOST")));
+            Admitted::Pending => {
+                return Err(OfflineError::Denied(format!("broker {ordinal}: {}", offline_pending(d, ordinal))));
             }
         };
         let _ = writeln!(out, "---\n# StatefulSet {}/{}, broker {ordinal}", d.namespace, d.name);
         for w in m.iter().flat_map(|m| &m.warnings) {
-            let _ = writeln!(out, "{}", warning_line(PreviewOutput::Pods, w));
+            let _ = writeln!(out, "{}", warning_line(PreviewShow::Pods, w));
         }
         out.push_str(&serde_saphyr::to_string(&pod).unwrap_or_default());
     }

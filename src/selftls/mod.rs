@@ -83,12 +83,15 @@ pub fn stored(ca: Option<&Secret>, serving: Option<&Secret>) -> Stored {
 }
 
 fn secret(name: &str, namespace: &str, type_: &str, data: BTreeMap<&str, &str>) -> serde_json::Value {
+    use crate::names::{COMPONENT_CA, COMPONENT_LABEL, COMPONENT_TLS, INSTALL_NAME, INSTALL_NAME_LABEL};
+    let component = if type_ == "kubernetes.io/tls" { COMPONENT_TLS } else { COMPONENT_CA };
     let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
     let data: serde_json::Map<String, serde_json::Value> =
         data.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_owned(), b64(v).into())).collect();
     json!({
         "apiVersion": "v1", "kind": "Secret", "type": type_,
-        "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {
+            MANAGED_BY_LABEL: MANAGED_BY, INSTALL_NAME_LABEL: INSTALL_NAME, COMPONENT_LABEL: component}},
         "data": data,
     })
 }

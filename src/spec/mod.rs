@@ -9,6 +9,7 @@ mod intent;
 pub mod known;
 pub mod mode;
 pub mod pending;
+pub mod platform;
 pub mod service;
 pub mod settings;
 pub mod template;

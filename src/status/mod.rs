@@ -12,7 +12,9 @@ use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client, ResourceExt};
 
 mod report;
+pub mod version;
 pub mod view;
+mod watch;
 
 pub use report::{report, Broker, Report, State};
 pub use view::render;
@@ -178,16 +180,23 @@ pub async fn reports(
     Ok(out)
 }
 
+/// What the install's controller published (its settings ConfigMap, found by its labels unless
+/// named); empty when it cannot be read.
+pub async fn published(
+    client: &Client,
+    namespace: &str,
+    name: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    use crate::install::{self, DEFAULT_SETTINGS};
+    let api = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), namespace);
+    let name = install::name(&api, name, Some(crate::names::COMPONENT_SETTINGS), DEFAULT_SETTINGS).await;
+    api.get_opt(&name).await.ok().flatten().and_then(|cm| cm.data).unwrap_or_default()
+}
+
 /// The server's defaults (each flag given, else what the controller published, else the built-in
 /// one) and its tenancy switch (as published, else open).
 async fn server_defaults(client: &Client, args: &StatusArgs) -> (Defaults, Tenancy) {
-    let published = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), &args.install_namespace)
-        .get_opt(&args.settings_configmap)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|cm| cm.data)
-        .unwrap_or_default();
+    let published = published(client, &args.install_namespace, args.settings_configmap.as_deref()).await;
     let tenancy = (published.get(KEY_TENANCY))
         .and_then(|t| <Tenancy as clap::ValueEnum>::from_str(t, false).ok())
         .unwrap_or_default();
@@ -203,8 +212,31 @@ async fn server_defaults(client: &Client, args: &StatusArgs) -> (Defaults, Tenan
 /// How a `status` run ends: 0 every broker advertises its address, 1 some wait or drift, 2 an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Ready,
-    NotReady,
+    Ready = 0,
+    NotReady = 1,
+}
+
+impl StatusError {
+    /// The command's error, with its reason.
+    pub fn failure(&self) -> crate::output::Failure {
+        let reason = match self {
+            StatusError::Config(_) => "ClusterUnreachable",
+            StatusError::NotFound { .. } => "NotFound",
+            StatusError::Kube(_) => "ApiError",
+        };
+        crate::output::Failure::error(reason, self.to_string())
+    }
+}
+
+impl StatusArgs {
+    /// `-o` as a format (`wide` and the default table are text).
+    pub fn format(&self) -> crate::output::Format {
+        match self.output {
+            Some(crate::config::StatusOutput::Json) => crate::output::Format::Json,
+            Some(crate::config::StatusOutput::Yaml) => crate::output::Format::Yaml,
+            _ => crate::output::Format::Text,
+        }
+    }
 }
 
 /// `kafka-advertiser status`: print, once or (--watch) on every change, or (--wait) until ready.
@@ -219,13 +251,14 @@ pub async fn run(args: &StatusArgs, print: impl Fn(&str)) -> Result<Verdict, Sta
         (None, false) => Scope::Namespace(ns),
     };
     let (defaults, tenancy) = server_defaults(&client, args).await;
-    let deadline = std::time::Instant::now() + args.timeout;
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    let mut changes = (args.watch || args.wait).then(|| watch::changes(&client, &scope));
     let mut last = String::new();
     loop {
         let reports = reports(&client, &scope, &defaults, tenancy).await?;
         let ready = reports.iter().all(Report::healthy);
         let text = view::output(&reports, matches!(scope, Scope::One { .. }), args.all_namespaces, args.output);
-        let done = !args.watch && (!args.wait || ready || std::time::Instant::now() >= deadline);
+        let done = !args.watch && (!args.wait || ready || tokio::time::Instant::now() >= deadline);
         if (args.watch && text != last) || done {
             print(&text);
         }
@@ -233,6 +266,15 @@ pub async fn run(args: &StatusArgs, print: impl Fn(&str)) -> Result<Verdict, Sta
             return Ok(if ready { Verdict::Ready } else { Verdict::NotReady });
         }
         last = text;
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let Some(changes) = changes.as_mut() else { continue };
+        let settle = std::time::Duration::from_millis(300);
+        // --wait reads once more at its deadline; --watch waits for changes only.
+        let more = match args.watch {
+            true => watch::next(changes, settle).await,
+            false => tokio::time::timeout_at(deadline, watch::next(changes, settle)).await.unwrap_or(true),
+        };
+        if !more {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
     }
 }

@@ -59,8 +59,9 @@ fn is_test_hook(v: &Value) -> bool {
     v["metadata"]["annotations"]["helm.sh/hook"] == "test"
 }
 
-/// `helm test` runs `kafka-advertiser check` with rights to read what it checks, by name, and to
-/// create (dry-run) pods in the one namespace it is given; nothing else, and nothing kept after.
+/// `helm test` runs `kafka-advertiser check` with rights to read what it checks, by name (never the
+/// serving Secret: the certificate comes from a TLS handshake), and to create (dry-run) pods in the
+/// one namespace it is given; its rights are deleted whatever the outcome.
 #[test]
 fn helm_test_hook_reads_only_by_name() {
     let objs: Vec<Value> =
@@ -70,14 +71,18 @@ fn helm_test_hook_reads_only_by_name() {
     for v in &objs {
         let policy = v["metadata"]["annotations"]["helm.sh/hook-delete-policy"].as_str().unwrap_or("");
         assert!(policy.contains("hook-succeeded"), "{:?}", key(v));
+        // The rights go even when the check fails; the pod stays for its log.
+        assert_eq!(policy.contains("hook-failed"), v["kind"] != "Pod", "{:?}: {policy}", key(v));
         for rule in v["rules"].as_array().into_iter().flatten() {
             let create_pods = rule["resources"] == json!(["pods"]) && rule["verbs"] == json!(["create"]);
+            let list_slices = rule["resources"] == json!(["endpointslices"]) && rule["verbs"] == json!(["list"]);
             assert!(
-                rule["resourceNames"].is_array() || create_pods,
+                rule["resourceNames"].is_array() || create_pods || list_slices,
                 "{:?}: a rule without resourceNames: {rule}",
                 key(v)
             );
-            assert!(!rule["verbs"].as_array().unwrap().iter().any(|x| x == "list" || x == "delete"), "{rule}");
+            assert!(!rule["resources"].as_array().unwrap().iter().any(|r| r == "secrets"), "{rule}");
+            assert!(!rule["verbs"].as_array().unwrap().iter().any(|x| x == "delete"), "{rule}");
         }
     }
     let pod_roles: Vec<&Value> = objs
@@ -93,9 +98,17 @@ fn helm_test_hook_reads_only_by_name() {
     let cmd: Vec<&str> =
         pod["spec"]["containers"][0]["command"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
     assert_eq!(&cmd[..2], ["/usr/local/bin/kafka-advertiser", "check"]);
-    for want in ["--namespace=ops", "--dry-run-namespace=kafka-probe", "--webhook-configuration=kafka-advertiser"] {
+    for want in
+        ["--install-namespace=ops", "--dry-run-namespace=kafka-probe", "--webhook-configuration=kafka-advertiser"]
+    {
         assert!(cmd.contains(&want), "{cmd:?}");
     }
+    // By default: a namespace of its own (Pod Security restricted), never `default`.
+    let own: Vec<Value> = template("ops", &[]).into_iter().filter(is_test_hook).collect();
+    let ns = find(&own, "Namespace", "kafka-advertiser-check");
+    assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+    let roles = own.iter().filter(|v| v["kind"] == "Role" && v["metadata"]["namespace"] == "kafka-advertiser-check");
+    assert_eq!(roles.count(), 1);
     assert!(template("ops", &["test.enabled=false"]).iter().all(|v| !is_test_hook(v)));
     // test.postInstall: the same objects also run after every install and upgrade.
     let hooks = |set: &[&str]| -> Vec<(String, String)> {

@@ -87,7 +87,7 @@ fn bad_input_is_a_clear_error() {
         ("", "empty document"),
     ] {
         let o = run(&["mutate", "-"], Some(input));
-        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(o.status.code(), Some(2), "an error is exit code 2");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(want), "{input:?}: {err}");
     }
@@ -196,7 +196,7 @@ spec:
     assert!(v["spec"]["containers"][0]["env"][0]["value"].as_str().unwrap().ends_with("EXTERNAL://198.51.100.9:9094"));
 
     let o = run(&["mutate", "-"], Some("kind: Namespace\n---\nkind: ConfigMap\n"));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("found Namespace, ConfigMap"), "{err}");
 }
@@ -409,7 +409,7 @@ fn preview_pods_output_is_yaml_with_classes_and_other_statefulsets() {
         .map(|v| v["metadata"]["name"].as_str().unwrap_or_else(|| panic!("not a pod: {v:?}\n{text}")).to_owned())
         .collect();
     assert_eq!(names, ["events-3", "events-4"], "{text}");
-    assert!(text.contains("# StatefulSet plain: pod template lacks label"), "{text}");
+    assert!(text.contains("# StatefulSet ns/plain: pod template lacks label"), "{text}");
     assert!(text.contains("# StatefulSet ns/events: ExternalAccessClass pods"), "{text}");
 }
 

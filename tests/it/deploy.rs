@@ -449,7 +449,7 @@ fn examples_parse_and_preview() {
         );
     }
     assert!(zk.contains("metallb.io/allow-shared-ip: kafka-external"));
-    assert!(zk.contains("StatefulSet zookeeper: pod template lacks label"));
+    assert!(zk.contains("StatefulSet kafka-zookeeper/zookeeper: pod template lacks label"), "{zk}");
 
     let apache = preview("kafka-apache.yaml", &[]);
     for o in 0..3 {
