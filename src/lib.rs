@@ -52,7 +52,8 @@ fn init_logging(format: LogFormat, level: &str) {
 pub fn run(cli: Cli) -> ExitCode {
     let level = cli.log_level.clone().unwrap_or_else(|| {
         let serving = matches!(cli.command, Command::Serve(_));
-        (if serving { "info" } else { "warn" }).to_owned()
+        // The client commands say a failed request once, as their error: not also as kube's log.
+        (if serving { "info" } else { "warn,kube_client::client::builder=off" }).to_owned()
     });
     init_logging(cli.log_format, &level);
     let (format, result) = match cli.command {

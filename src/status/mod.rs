@@ -222,7 +222,9 @@ impl StatusError {
         let reason = match self {
             StatusError::Config(_) => "ClusterUnreachable",
             StatusError::NotFound { .. } => "NotFound",
-            StatusError::Kube(_) => "ApiError",
+            StatusError::Kube(kube::Error::Api(_)) => "ApiError",
+            // Transport, TLS, auth plugin: the cluster was not reached.
+            StatusError::Kube(_) => "ClusterUnreachable",
         };
         crate::output::Failure::error(reason, self.to_string())
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-advertiser");
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-fn run(args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn run(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .stdin(Stdio::piped())
@@ -27,7 +27,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod address_view;
 mod annotations;
 mod cli;
+mod cli_conventions;
 mod deploy;
 mod docs;
 mod fuzz_replay;
