@@ -134,3 +134,43 @@ fn krew_manifest_names_each_archive() {
         assert_eq!(p["bin"], "kafka-advertiser");
     }
 }
+
+/// The release workflow adds the darwin archives (built on a macOS runner) with `release.sh --index`:
+/// each gets a krew platform with its checksum, and SHA256SUMS covers it. Played here with stand-in
+/// binaries in a copy of the artifacts (the real ones cannot be built on Linux).
+#[test]
+fn index_adds_the_darwin_archives_to_krew_and_the_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("artifacts");
+    assert!(Command::new("cp").arg("-r").arg(out()).arg(&copy).status().unwrap().success());
+    for arch in ["amd64", "arm64"] {
+        let bin = dir.path().join("darwin").join(arch);
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("kafka-advertiser"), format!("stand-in darwin/{arch}")).unwrap();
+        let chmod = Command::new("chmod").arg("755").arg(bin.join("kafka-advertiser")).status().unwrap();
+        assert!(chmod.success());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/release.sh");
+    let run =
+        Command::new("bash").arg(script).arg("--index").arg(&copy).arg(dir.path().join("darwin")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let m: Value =
+        serde_saphyr::from_str(&String::from_utf8(read(&copy.join("krew/kafka-advertiser.yaml"))).unwrap()).unwrap();
+    let platforms: Vec<(String, String, String)> = m["spec"]["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let l = &p["selector"]["matchLabels"];
+            (l["os"].as_str().unwrap().into(), l["arch"].as_str().unwrap().into(), p["sha256"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(platforms.len(), 4, "{platforms:?}");
+    for (os, arch, sum) in &platforms {
+        assert_eq!(sum, &sha256(&read(&copy.join(format!("kafka-advertiser_{VERSION}_{os}_{arch}.tar.gz")))));
+    }
+    let check = Command::new("sha256sum").args(["-c", "--strict", "SHA256SUMS"]).current_dir(&copy).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let sums = String::from_utf8(read(&copy.join("SHA256SUMS"))).unwrap();
+    assert!(sums.contains(&format!("kafka-advertiser_{VERSION}_darwin_arm64.tar.gz")), "{sums}");
+}
