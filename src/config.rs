@@ -32,6 +32,16 @@ pub struct Cli {
 
 /// A log filter that `tracing`'s EnvFilter accepts: a typo is a usage error, not a silent `info`.
 fn log_filter(s: &str) -> Result<String, String> {
+    // EnvFilter reads a bare word as a target name (`debgu` = every level of a target `debgu`: the
+    // process then logs nothing): here a bare word must be a level, and a target says its level.
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    if let Some(bad) =
+        s.split(',').map(str::trim).find(|d| !d.contains('=') && !LEVELS.contains(&d.to_ascii_lowercase().as_str()))
+    {
+        return Err(format!(
+            "{bad:?} is not a level (trace, debug, info, warn, error, off); a target takes one: {bad}=debug"
+        ));
+    }
     tracing_subscriber::EnvFilter::try_new(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("{e} (EnvFilter syntax: a level such as info, or kafka_advertiser=debug,kube=warn)"))
@@ -182,7 +192,7 @@ pub struct ServerArgs {
     #[arg(long, env = "KAFKA_ADVERTISER_IDLE_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
     pub idle_timeout: Duration,
     /// Longest wait for in-flight requests after SIGTERM.
-    #[arg(long, env = "KAFKA_ADVERTISER_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "25s")]
+    #[arg(long, env = "KAFKA_ADVERTISER_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "20s")]
     pub shutdown_grace: Duration,
     /// After SIGTERM, keep accepting for this long (with /readyz failing) before draining, so the
     /// endpoints stop routing to this replica before it closes its port (rolling updates, drains).

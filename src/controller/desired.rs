@@ -30,14 +30,17 @@ fn metallb_sharing(annotations: &mut BTreeMap<String, String>, default_key: Stri
 }
 
 /// The MetalLB sharing key of a StatefulSet's Services: derived from its UID, which no other tenant
-/// can read, so nobody can put a Service on its IP by guessing the key. (Without a UID, offline:
-/// `<namespace>-<name>`, the key of earlier releases.)
-pub fn sharing_key(namespace: &str, name: &str, uid: Option<&str>) -> String {
+/// can read, so nobody can put a Service on its IP by guessing the key. Without a UID (offline, a
+/// manifest not read from the cluster) a placeholder that says where the key comes from.
+pub fn sharing_key(uid: Option<&str>) -> String {
     match uid.filter(|u| !u.is_empty()) {
         Some(u) => format!("kafka-advertiser-{:016x}", fnv1a(u.as_bytes())),
-        None => format!("{namespace}-{name}"),
+        None => OFFLINE_SHARING_KEY.to_owned(),
     }
 }
+
+/// What `preview` shows for the sharing key of a StatefulSet without a UID.
+pub const OFFLINE_SHARING_KEY: &str = "kafka-advertiser-<uid-hash>";
 
 /// The Services one StatefulSet's intent asks for; reads as the intent it was built from.
 #[derive(Debug, Clone)]
@@ -233,7 +236,7 @@ impl ServiceBuilder<'_> {
 
     fn metallb(&self, annotations: &mut BTreeMap<String, String>) {
         let ip = self.settings.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok());
-        metallb_sharing(annotations, sharing_key(self.namespace, self.name, Some(self.owner.uid.as_str())), ip);
+        metallb_sharing(annotations, sharing_key(Some(self.owner.uid.as_str())), ip);
     }
 
     fn broker(&self, ordinal: u32) -> Result<Service, SettingsError> {

@@ -43,10 +43,10 @@ pub(super) fn external_host<'a>(
     let s = &b.settings;
     Ok(match s.host_source() {
         HostSource::Set(a) => Host::Borrowed(a),
+        // `address` is optional in shared-address mode: without it the broker waits for its Service's
+        // address, as in loadbalancer mode (and `pending-timeout` applies alike).
         HostSource::Learned if s.mode == Mode::SharedAddress => {
-            let Lookup::Address(a) = own_lookup(b, addresses) else {
-                return Err(SettingsError::Missing { annotation: ANN_ADDRESS, mode: Mode::SharedAddress }.into());
-            };
+            let a = learned_address(b, addresses)?;
             warnings.push(format!(
                 "kafka-advertiser: shared-address mode without {ANN_ADDRESS}; advertising {a}, the address of \
                  Service {}",

@@ -458,9 +458,11 @@ fn warnings_for_undeclared_listener_and_missing_shared_address() {
         {"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"},
         {"name": "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "value": "INTERNAL:PLAINTEXT,OUTSIDE:PLAINTEXT"}
     ]);
-    // No address and none learned: denied, naming the annotation.
+    // No address and none learned: `address` is optional, so the broker waits for its Service's
+    // address as in loadbalancer mode (denied until then, saying so).
     let err = run(&pod, &NoAddresses).unwrap_err();
-    assert!(err.to_string().contains(ANN_ADDRESS), "{err}");
+    assert!(matches!(err, MutateError::AddressPending { .. }), "{err}");
+    assert!(err.to_string().contains("brokers-2-external"), "{err}");
     // An address learned from the Service: allowed, with a warning.
     let (m, _) = run(&pod, &Map::with("ns", "brokers", 2, "5.6.7.8")).unwrap();
     let w = m.unwrap().warnings;

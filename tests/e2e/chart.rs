@@ -448,3 +448,21 @@ fn client_ca_reaches_the_webhook_only() {
     let plain = template("kafka-advertiser", &[]);
     assert!(!plain.iter().any(|o| o.to_string().contains("client-ca")));
 }
+
+/// The pods' terminationGracePeriodSeconds covers the shutdown delay and grace the chart passes
+/// (review M8.5: `shutdownGrace=1h` was accepted while the kubelet killed the pod at 30 s).
+#[test]
+fn termination_grace_covers_the_shutdown_timings() {
+    let grace = |set: &[&str]| -> Vec<i64> {
+        template("ops", set)
+            .iter()
+            .filter(|v| v["kind"] == "Deployment")
+            .map(|d| d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(grace(&[]), [30, 30]);
+    assert_eq!(grace(&["shutdownGrace=1m", "shutdownDelay=10s"]), [75, 75]);
+    let c = chart();
+    let (ok, out) = helm(&["template", "kafka-advertiser", c.to_str().unwrap(), "--set", "shutdownGrace=1h"]);
+    assert!(!ok && out.contains("shutdownGrace"), "{out}");
+}

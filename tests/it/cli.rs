@@ -333,6 +333,11 @@ fn preview_applies_an_access_class() {
 /// 2), not a silent `info`; a missing file is named with its OS error, not twice.
 #[test]
 fn a_bad_log_level_is_a_usage_error_and_io_errors_are_said_once() {
+    // A misspelt level is not read as a target name (a process that would log nothing).
+    let o = run(&["--log-level", "debgu", "preview"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"debgu\" is not a level"), "{o:?}");
+    assert_eq!(run(&["--log-level", "WARN,kube=info", "version", "--client"], None).status.code(), Some(0));
     let o = run(&["--log-level", "kafka_advertiser=loud", "preview", "-"], Some("{}"));
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -10,6 +10,7 @@ mod cli;
 mod cli_conventions;
 mod deploy;
 mod docs;
+mod docs_agree;
 mod fuzz_replay;
 mod module_graph;
 mod properties;

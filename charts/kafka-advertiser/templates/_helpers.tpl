@@ -45,7 +45,8 @@ app.kubernetes.io/component: controller
 {{/* Scheduling and pod security shared by both Deployments. */}}
 {{- define "kafka-advertiser.podCommon" -}}
 enableServiceLinks: false
-terminationGracePeriodSeconds: 30
+{{- /* The kubelet's SIGKILL comes after the shutdown delay and grace, with 5 s to spare. */}}
+terminationGracePeriodSeconds: {{ add (include "kafka-advertiser.seconds" .Values.shutdownDelay | int) (include "kafka-advertiser.seconds" .Values.shutdownGrace | int) 5 }}
 {{- with .Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
@@ -116,4 +117,9 @@ readinessProbe:
 {{/* The CA of the serving certificate, for tls.source external. */}}
 {{- define "kafka-advertiser.caBundle" -}}
 {{- default .Values.webhook.caBundle .Values.tls.caBundle -}}
+{{- end -}}
+
+{{- /* A duration of the schema's form (`20s`, `1m`) in whole seconds. */ -}}
+{{- define "kafka-advertiser.seconds" -}}
+{{- if hasSuffix "m" . }}{{ mul (trimSuffix "m" . | int) 60 }}{{ else }}{{ trimSuffix "s" . | int }}{{ end -}}
 {{- end -}}

@@ -79,7 +79,7 @@ fn shared_address_mode_ports_and_metallb() {
         assert_eq!(sp.external_traffic_policy.as_deref(), Some("Cluster"), "shared IP needs Cluster");
         let a = s.metadata.annotations.as_ref().unwrap();
         // The key comes from the StatefulSet's UID: another tenant cannot guess it.
-        let key = sharing_key("prod", "events", s.metadata.owner_references.as_ref().unwrap()[0].uid.as_str().into());
+        let key = sharing_key(s.metadata.owner_references.as_ref().unwrap()[0].uid.as_str().into());
         assert!(key.starts_with("kafka-advertiser-") && !key.contains("events"), "{key}");
         assert_eq!(a[METALLB_SHARED_ANN], key);
         assert_eq!(a[METALLB_IPS_ANN], "192.0.2.9");

@@ -90,7 +90,7 @@ impl Planner<'_> {
     /// key changed on one Service at a time would split them from the IP. Only a StatefulSet whose
     /// Services hold none gets the key derived from its UID. A key the user set is left as set.
     pub(super) fn keep_sharing_key(&self, wanted: &mut [Service]) {
-        let default = desired::sharing_key(&self.d.namespace, &self.d.name, self.o.sts.metadata.uid.as_deref());
+        let default = desired::sharing_key(self.o.sts.metadata.uid.as_deref());
         let held = self
             .o
             .services
