@@ -10,8 +10,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
+use kube::{Api, Client};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
 
@@ -154,7 +153,12 @@ pub fn render(outcomes: &[CheckResult], output: Format) -> String {
     }
     let mut out = String::new();
     for o in outcomes {
-        out.push_str(&format!("{} {:<12} {}\n", if o.ok { "ok  " } else { "FAIL" }, o.name, o.detail));
+        let tag = match (o.ok, o.fix.is_some()) {
+            (true, false) => "ok  ",
+            (true, true) => "warn",
+            (false, _) => "FAIL",
+        };
+        out.push_str(&format!("{tag} {:<12} {}\n", o.name, o.detail));
         if let Some(f) = &o.fix {
             out.push_str(&format!("     {:<12} fix: {f}\n", ""));
         }
@@ -164,21 +168,7 @@ pub fn render(outcomes: &[CheckResult], output: Format) -> String {
 }
 
 async fn client(args: &CheckArgs) -> Result<Client, CheckError> {
-    user_client(args.kubeconfig.as_deref(), args.context.as_deref()).await.map_err(CheckError::Config)
-}
-
-/// A client as kubectl makes one: --kubeconfig, else KUBECONFIG, ~/.kube/config or in-cluster; --context.
-pub async fn user_client(kubeconfig: Option<&std::path::Path>, context: Option<&str>) -> Result<Client, String> {
-    let options = KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
-            Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| e.to_string())?
-        }
-        None if context.is_some() => Config::from_kubeconfig(&options).await.map_err(|e| e.to_string())?,
-        None => Config::infer().await.map_err(|e| e.to_string())?,
-    };
-    Client::try_from(config).map_err(|e| e.to_string())
+    crate::install::user_client(args.kubeconfig.as_deref(), args.context.as_deref()).await.map_err(CheckError::Config)
 }
 
 /// The install's objects: each named by its flag, else found by its labels, else the default name.
@@ -251,7 +241,39 @@ async fn once(client: &Client, args: &CheckArgs, found: &Install) -> Vec<CheckRe
     out.push(judge_dry_run(admitted));
     let lease = Api::<Lease>::namespaced(client.clone(), &found.namespace).get_opt(&found.lease).await.ok().flatten();
     out.push(judge_lease(&found.lease, lease.as_ref(), k8s_openapi::jiff::Timestamp::now()));
+    out.push(platform(client, found).await);
     out
+}
+
+/// The platform the nodes' `providerID` names, and whether the install's default mode works there.
+async fn platform(client: &Client, found: &Install) -> CheckResult {
+    use k8s_openapi::api::core::v1::Node;
+    let lp = kube::api::ListParams::default().limit(1);
+    let provider = match Api::<Node>::all(client.clone()).list(&lp).await {
+        Ok(l) => l.items.into_iter().next().and_then(|n| n.spec?.provider_id),
+        Err(_) => return pass("platform", "unknown: the nodes cannot be listed with these rights".into()),
+    };
+    let published = crate::install::published(client, &found.namespace, None).await;
+    let mode = crate::controller::published::defaults_from(&published).map(|d| d.mode);
+    judge_platform(provider.as_deref(), mode)
+}
+
+/// The platform from a node's `providerID` and the default mode's warnings there (advice, not a failure).
+pub fn judge_platform(provider_id: Option<&str>, default_mode: Option<crate::spec::settings::Mode>) -> CheckResult {
+    use crate::spec::platform::{warnings, Platform};
+    let platform = provider_id.map_or(Platform::Generic, Platform::from_provider_id);
+    let from = provider_id.map_or("no providerID on the nodes".to_owned(), |p| format!("providerID {p}"));
+    let detail = format!("{} ({from})", platform.name());
+    let advice = default_mode.map(|m| warnings(platform, m, None)).unwrap_or_default();
+    match advice.is_empty() {
+        true => pass("platform", detail),
+        false => CheckResult {
+            name: "platform",
+            ok: true,
+            detail: format!("{detail}: the default mode needs care here"),
+            fix: Some(advice.join("; ")),
+        },
+    }
 }
 
 /// The CA bundle verifies the serving certificate (fetched from the URL, or read from the Secret

@@ -40,6 +40,32 @@ where
     names.into_iter().next().unwrap_or_else(|| default.to_owned())
 }
 
+/// A client as kubectl makes one: --kubeconfig, else KUBECONFIG, ~/.kube/config or in-cluster; --context.
+pub async fn user_client(kubeconfig: Option<&std::path::Path>, context: Option<&str>) -> Result<kube::Client, String> {
+    let options = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+            kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| e.to_string())?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options).await.map_err(|e| e.to_string())?,
+        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+    };
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// What the install's controller published (its settings ConfigMap, found by its labels unless
+/// named); empty when it cannot be read.
+pub async fn published(
+    client: &kube::Client,
+    namespace: &str,
+    given: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    let api = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), namespace);
+    let found = self::name(&api, given, Some(crate::names::COMPONENT_SETTINGS), DEFAULT_SETTINGS).await;
+    api.get_opt(&found).await.ok().flatten().and_then(|cm| cm.data).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

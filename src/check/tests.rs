@@ -71,3 +71,15 @@ fn text_and_json_output() {
     assert_eq!(v["checks"][1]["fix"], "start it");
     assert!(v["checks"][0].get("fix").is_none());
 }
+
+#[test]
+fn the_platform_is_read_off_the_provider_id_and_warns_about_the_default_mode() {
+    use crate::spec::settings::Mode;
+    let eks = judge_platform(Some("aws:///eu-west-1a/i-0abc"), Some(Mode::SharedAddress));
+    assert!(eks.ok && eks.detail.starts_with("eks (providerID aws://"), "{eks:?}");
+    assert!(eks.fix.as_deref().unwrap().contains("one NLB per Service"), "{eks:?}");
+    assert!(render(&[eks], Format::Text).starts_with("warn platform"));
+    let kind = judge_platform(Some("kind://docker/kind/kind-worker"), Some(Mode::SharedAddress));
+    assert_eq!((kind.ok, kind.fix), (true, None));
+    assert!(judge_platform(None, None).detail.contains("no providerID"));
+}

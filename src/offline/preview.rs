@@ -168,7 +168,7 @@ fn preview_one(sts: &StatefulSet, g: &Given, out: &mut String) -> Result<(), Off
         let _ = writeln!(out, "{note}StatefulSet {}/{}: ExternalAccessClass {}", d.namespace, d.name, c.name);
     }
     if g.output == PreviewShow::Pods {
-        for w in crate::spec::platform::warnings(g.platform, d.settings.mode) {
+        for w in crate::spec::platform::warnings(g.platform, d.settings.mode, Some(&d.intent.service)) {
             let _ =
                 writeln!(out, "{}", warning_line(PreviewShow::Pods, &format!("platform {}: {w}", g.platform.name())));
         }
@@ -189,7 +189,7 @@ fn preview_one(sts: &StatefulSet, g: &Given, out: &mut String) -> Result<(), Off
         s.anti_affinity,
         s.topology_key
     );
-    for w in crate::spec::platform::warnings(g.platform, s.mode) {
+    for w in crate::spec::platform::warnings(g.platform, s.mode, Some(&d.intent.service)) {
         let _ = writeln!(out, "{}", warning_line(PreviewShow::Report, &format!("platform {}: {w}", g.platform.name())));
     }
     preview_report(sts, &d, g, &book, plan.as_ref(), out)

@@ -3,7 +3,12 @@
 
 use clap::ValueEnum;
 
+use super::service::ServiceSettings;
 use super::settings::Mode;
+
+/// The AWS Load Balancer Controller's class: an NLB per Service.
+pub const AWS_NLB_CLASS: &str = "service.k8s.aws/nlb";
+const AWS_LB_TYPE: &str = "service.beta.kubernetes.io/aws-load-balancer-type";
 
 /// Platforms whose limits are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -43,8 +48,15 @@ impl Platform {
     }
 }
 
+/// Whether the broker Services ask the AWS Load Balancer Controller for an NLB.
+fn asks_for_nlb(service: &ServiceSettings) -> bool {
+    service.lb_class.as_deref() == Some(AWS_NLB_CLASS)
+        || matches!(service.annotations.get(AWS_LB_TYPE).map(String::as_str), Some("external" | "nlb-ip"))
+}
+
 /// Why `mode` cannot work (or needs care) on `platform`, and what to use instead; empty when it works.
-pub fn warnings(platform: Platform, mode: Mode) -> Vec<String> {
+/// `service`: the StatefulSet's Service settings, where known.
+pub fn warnings(platform: Platform, mode: Mode, service: Option<&ServiceSettings>) -> Vec<String> {
     let shared = "shared-address needs a load balancer that gives one IP to several Services (MetalLB with \
                   allow-shared-ip, which kafka-advertiser sets; AKS with one public IP named on each Service)";
     match (platform, mode) {
@@ -69,9 +81,10 @@ pub fn warnings(platform: Platform, mode: Mode) -> Vec<String> {
              (new addresses); open the node ports in the firewall, or use loadbalancer"
                 .to_owned(),
         ],
-        (Platform::Eks, Mode::Loadbalancer) => vec![
+        (Platform::Eks, Mode::Loadbalancer) if !service.is_some_and(asks_for_nlb) => vec![
             "on EKS, give the broker Services the AWS Load Balancer Controller's NLB annotations (the eks-nlb \
-             component or the chart's platform: eks preset), else the legacy in-tree controller makes a Classic LB"
+             ExternalAccessClass of deploy/components/platform-eks: load-balancer-class service.k8s.aws/nlb), \
+             else the legacy in-tree controller makes a Classic Load Balancer"
                 .to_owned(),
         ],
         _ => Vec::new(),
@@ -89,10 +102,18 @@ mod tests {
         assert_eq!(Platform::from_provider_id("azure:///subscriptions/x"), Platform::Aks);
         assert_eq!(Platform::from_provider_id("kind://docker/kind/kind-control-plane"), Platform::Generic);
         assert_eq!(Platform::from_provider_id(""), Platform::Generic);
-        assert!(warnings(Platform::Eks, Mode::SharedAddress)[0].contains("MetalLB"));
-        assert!(warnings(Platform::Metallb, Mode::SharedAddress).is_empty());
-        assert!(warnings(Platform::Generic, Mode::PodIp).is_empty());
-        assert!(warnings(Platform::Gke, Mode::Hostname).is_empty());
-        assert!(!warnings(Platform::Aks, Mode::Nodeport).is_empty());
+        assert!(warnings(Platform::Eks, Mode::SharedAddress, None)[0].contains("MetalLB"));
+        assert!(warnings(Platform::Metallb, Mode::SharedAddress, None).is_empty());
+        assert!(warnings(Platform::Generic, Mode::PodIp, None).is_empty());
+        assert!(warnings(Platform::Gke, Mode::Hostname, None).is_empty());
+        assert!(!warnings(Platform::Aks, Mode::Nodeport, None).is_empty());
+        // EKS load balancers: a warning until the Services ask for an NLB, by class or annotation.
+        let mut service = ServiceSettings::default();
+        assert!(!warnings(Platform::Eks, Mode::Loadbalancer, Some(&service)).is_empty());
+        service.lb_class = Some(AWS_NLB_CLASS.into());
+        assert!(warnings(Platform::Eks, Mode::Loadbalancer, Some(&service)).is_empty());
+        service.lb_class = None;
+        service.annotations.insert(AWS_LB_TYPE.into(), "external".into());
+        assert!(warnings(Platform::Eks, Mode::Loadbalancer, Some(&service)).is_empty());
     }
 }

@@ -11,7 +11,7 @@ use super::settings::{invalid, is_valid_host, Mode, Settings, SettingsError};
 use crate::names::*;
 
 /// Controller-only settings, from the same pod-template annotations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceSettings {
     pub target_port: IntOrString,
     pub external_traffic_policy: String,

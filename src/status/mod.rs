@@ -180,23 +180,11 @@ pub async fn reports(
     Ok(out)
 }
 
-/// What the install's controller published (its settings ConfigMap, found by its labels unless
-/// named); empty when it cannot be read.
-pub async fn published(
-    client: &Client,
-    namespace: &str,
-    name: Option<&str>,
-) -> std::collections::BTreeMap<String, String> {
-    use crate::install::{self, DEFAULT_SETTINGS};
-    let api = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), namespace);
-    let name = install::name(&api, name, Some(crate::names::COMPONENT_SETTINGS), DEFAULT_SETTINGS).await;
-    api.get_opt(&name).await.ok().flatten().and_then(|cm| cm.data).unwrap_or_default()
-}
-
 /// The server's defaults (each flag given, else what the controller published, else the built-in
 /// one) and its tenancy switch (as published, else open).
 async fn server_defaults(client: &Client, args: &StatusArgs) -> (Defaults, Tenancy) {
-    let published = published(client, &args.install_namespace, args.settings_configmap.as_deref()).await;
+    let published =
+        crate::install::published(client, &args.install_namespace, args.settings_configmap.as_deref()).await;
     let tenancy = (published.get(KEY_TENANCY))
         .and_then(|t| <Tenancy as clap::ValueEnum>::from_str(t, false).ok())
         .unwrap_or_default();
@@ -243,7 +231,7 @@ impl StatusArgs {
 
 /// `kafka-advertiser status`: print, once or (--watch) on every change, or (--wait) until ready.
 pub async fn run(args: &StatusArgs, print: impl Fn(&str)) -> Result<Verdict, StatusError> {
-    let client = crate::check::user_client(args.kubeconfig.as_deref(), args.context.as_deref())
+    let client = crate::install::user_client(args.kubeconfig.as_deref(), args.context.as_deref())
         .await
         .map_err(StatusError::Config)?;
     let ns = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_owned());

@@ -42,10 +42,11 @@ pub async fn run(args: &VersionArgs) -> Result<Ended, Failure> {
         Failure::error("ClusterUnreachable", format!("client version {}; cannot reach the cluster: {e}", v.client))
     };
     let client =
-        crate::check::user_client(args.kubeconfig.as_deref(), args.context.as_deref()).await.map_err(unreachable)?;
+        crate::install::user_client(args.kubeconfig.as_deref(), args.context.as_deref()).await.map_err(unreachable)?;
     let info = client.apiserver_version().await.map_err(|e| unreachable(e.to_string()))?;
     v.kubernetes = Some(info.git_version);
-    let published = super::published(&client, &args.install_namespace, args.settings_configmap.as_deref()).await;
+    let published =
+        crate::install::published(&client, &args.install_namespace, args.settings_configmap.as_deref()).await;
     v.install = published.get(crate::controller::published::KEY_VERSION).cloned();
     Ok(match v.install {
         Some(_) => Ended::ok(print(&v)),

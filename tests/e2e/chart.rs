@@ -466,3 +466,25 @@ fn termination_grace_covers_the_shutdown_timings() {
     let (ok, out) = helm(&["template", "kafka-advertiser", c.to_str().unwrap(), "--set", "shutdownGrace=1h"]);
     assert!(!ok && out.contains("shutdownGrace"), "{out}");
 }
+
+/// `platformClass` renders, once the CRD is served, the same class as the kustomize component.
+#[test]
+fn platform_class_matches_the_component() {
+    let c = chart();
+    for (platform, name) in [("eks", "eks-nlb"), ("gke", "gke-lb"), ("aks", "aks-lb")] {
+        let set = format!("platformClass={platform}");
+        let args = ["template", "ka", c.to_str().unwrap(), "--set", &set];
+        let served = [&args[..], &["--api-versions", "kafka-advertiser.io/v1alpha1/ExternalAccessClass"]].concat();
+        let (ok, out) = helm(&served);
+        assert!(ok, "{out}");
+        let objs = docs(&out);
+        let class = find(&objs, "ExternalAccessClass", name);
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("deploy/components/platform-{platform}/class.yaml"));
+        let component: Value = serde_saphyr::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(class["spec"], component["spec"], "{platform}");
+        // Not before the CRD is served: Helm could not map the kind.
+        let (ok, out) = helm(&args);
+        assert!(ok && !docs(&out).iter().any(|v| v["kind"] == "ExternalAccessClass"), "{platform}");
+    }
+}

@@ -13,6 +13,7 @@ mod docs;
 mod docs_agree;
 mod fuzz_replay;
 mod module_graph;
+mod platforms;
 mod properties;
 mod reliability;
 mod tls;

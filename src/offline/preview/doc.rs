@@ -52,7 +52,7 @@ fn statefulset_doc(
     let cost = crate::controller::cost::cost(d, plan.as_ref());
     let mut warnings: Vec<String> =
         crate::controller::template_check::unknown_annotations(sts).iter().map(ToString::to_string).collect();
-    let platform = crate::spec::platform::warnings(g.platform, d.settings.mode);
+    let platform = crate::spec::platform::warnings(g.platform, d.settings.mode, Some(&d.intent.service));
     warnings.extend(platform.into_iter().map(|w| format!("platform {}: {w}", g.platform.name())));
     let lb: std::collections::BTreeMap<u32, String> = g.addresses.iter().cloned().collect();
     let hosts = crate::controller::discovery::external_hosts(d, &lb, &Default::default());
