@@ -260,14 +260,19 @@ fn ordinals(sts: &StatefulSet, cap: u32) -> std::ops::Range<u32> {
     start..start.saturating_add(replicas)
 }
 
-/// A refused pod create (`FailedCreate … Create Pod NAME …`) that a later create of that pod resolved.
+/// The pod a StatefulSet controller's `FailedCreate` note names: `Create Pod NAME in StatefulSet …`
+/// since Kubernetes 1.35 (the verb title-cased), `create Pod NAME …` before (lower-cased).
+pub(super) fn failed_create_pod(note: &str) -> Option<&str> {
+    const MARK: &str = "create pod ";
+    // ASCII lower-casing keeps byte offsets: the name is read from the note as written.
+    let at = note.to_ascii_lowercase().find(MARK)?;
+    note[at + MARK.len()..].split_whitespace().next()
+}
+
+/// A refused pod create (`FailedCreate`, see [`failed_create_pod`]) that a later create of that pod resolved.
 fn resolved_by_a_later_pod(e: &Event, pods: &[Pod]) -> bool {
     let note = e.note.as_deref().unwrap_or_default();
-    let Some(name) = (e.reason.as_deref() == Some("FailedCreate"))
-        .then(|| note.split("Create Pod ").nth(1))
-        .flatten()
-        .and_then(|rest| rest.split_whitespace().next())
-    else {
+    let Some(name) = (e.reason.as_deref() == Some("FailedCreate")).then(|| failed_create_pod(note)).flatten() else {
         return false;
     };
     let when = event_time(e);

@@ -177,3 +177,28 @@ fn a_broker_admitted_without_its_address_is_internal_only() {
     let r = report(&s, &[service(0, Some("203.0.113.10"))], &[p], &[], &Defaults::default(), &NoAddresses);
     assert_eq!(r.brokers[0].state, State::Drift { now: adv(0, "203.0.113.10") });
 }
+
+/// The StatefulSet controller's `FailedCreate` note as each Kubernetes release writes it
+/// (pkg/controller/statefulset/stateful_pod_control.go, `recordPodEvent`): 1.35 title-cases the verb
+/// (`cases.Title`), earlier releases lower-cased it (`strings.ToLower`).
+#[test]
+fn failed_create_notes_of_every_release_name_their_pod() {
+    let err = "admission webhook \"pods.kafka-advertiser.io\" denied the request: waiting for the external address";
+    let v1_35 = format!("Create Pod orders-1 in StatefulSet orders failed error: {err}");
+    let before = format!("create Pod orders-1 in StatefulSet orders failed error: {err}");
+    assert_eq!(super::failed_create_pod(&v1_35), Some("orders-1"));
+    assert_eq!(super::failed_create_pod(&before), Some("orders-1"));
+    assert_eq!(super::failed_create_pod("delete Pod x in StatefulSet y successful"), None);
+    // Resolved alike: a pod created after the refusal.
+    let mut p1 = pod(1, Some(&adv(1, "203.0.113.11")));
+    p1.metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-11-25T01:05:00Z".parse().unwrap()));
+    for note in [v1_35, before] {
+        let e: Event = serde_json::from_value(json!({"metadata": {"name": "f"}, "type": "Warning",
+            "reason": "FailedCreate", "note": note, "eventTime": "2026-11-25T01:00:00.000000Z"}))
+        .unwrap();
+        let svcs = [service(0, Some("203.0.113.10")), service(1, Some("203.0.113.11"))];
+        let r = report(&sts(2), &svcs, &[p1.clone()], &[e], &Defaults::default(), &NoAddresses);
+        assert_eq!(r.resolved, 1, "{note}");
+    }
+}
