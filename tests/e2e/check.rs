@@ -39,6 +39,32 @@ async fn check_passes_on_the_install_and_names_what_fails() {
     }
     assert!(verdict(&v, "admission")["detail"].as_str().unwrap().contains("mutated"), "{v:#}");
     assert!(verdict(&v, "leader")["detail"].as_str().unwrap().contains("testenv-"), "{v:#}");
+    assert_eq!(verdict(&v, "platform")["ok"], true, "{v:#}");
+
+    // The objects made at runtime carry the install's labels, and `version` finds the install by them.
+    let env = testenv();
+    let labelled = |kind: &str, component: &str| {
+        let selector = format!("app.kubernetes.io/name=kafka-advertiser,app.kubernetes.io/component={component}");
+        env.kubectl(&["get", kind, "-A", "-l", &selector, "-o", "name"])
+    };
+    assert!(!labelled("leases", "leader-election").trim().is_empty(), "the Lease is labelled");
+    assert!(!labelled("configmaps", "settings").trim().is_empty(), "the settings ConfigMap is labelled");
+    let out = std::process::Command::new(env.product())
+        .args(["version", "-o", "json", "--kubeconfig"])
+        .arg(env.kubeconfig())
+        .output()
+        .unwrap();
+    let version: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{version}");
+    assert_eq!(version["install"], env!("CARGO_PKG_VERSION"), "{version}");
+    assert!(version["kubernetes"].as_str().unwrap().starts_with("v1."), "{version}");
+    // The old -n still works for one release, with a warning.
+    let out = std::process::Command::new(env.product())
+        .args(["check", "-n", "kafka-advertiser", "--kubeconfig"])
+        .arg(env.kubeconfig())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-n/--namespace is deprecated"), "{out:?}");
 
     // No controller: once the Lease runs out, the leader check fails with its fix, exit 1.
     let _stopped = ControllersStopped::stop().await;

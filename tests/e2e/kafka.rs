@@ -1160,7 +1160,7 @@ mod configs {
             std::fs::write(&file, statefulset(c).to_string()).unwrap();
         }
         let mut cmd = Command::new(testenv().product());
-        cmd.args(["preview", "-o", "pods"]).arg(&file);
+        cmd.args(["preview", "--show", "pods"]).arg(&file);
         if !c.addresses.is_empty() {
             cmd.args(["--address", &c.addresses]);
         }
