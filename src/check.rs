@@ -317,12 +317,7 @@ fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
 
 /// Connect to the webhook URL, verifying its certificate against the CA bundle; returns the leaf.
 async fn fetch_chain(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("{url} is not a URL: {e}"))?;
-    if uri.scheme_str() != Some("https") {
-        return Err(format!("{url} is not an https URL"));
-    }
-    let host = uri.host().ok_or_else(|| format!("{url} has no host"))?.trim_matches(['[', ']']).to_owned();
-    let port = uri.port_u16().unwrap_or(443);
+    let (host, port) = url_target(url)?;
     let addr = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
         .await
         .map_err(|_| format!("{url}: name lookup timed out"))?
@@ -330,6 +325,16 @@ async fn fetch_chain(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
         .next()
         .ok_or_else(|| format!("{url}: {host} has no address"))?;
     handshake(addr, &host, ca_pem).await.map_err(|e| format!("{url}: {e}"))
+}
+
+/// The host (an IPv6 address without its brackets) and port of an https webhook URL.
+pub fn url_target(url: &str) -> Result<(String, u16), String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(format!("{url} is not an https URL"));
+    }
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("{url} has no host"))?;
+    Ok((host.trim_matches(['[', ']']).to_owned(), uri.port_u16().unwrap_or(443)))
 }
 
 /// How long a connection and TLS handshake to the webhook may take, together.
@@ -379,32 +384,43 @@ async fn service_chain(
     })
 }
 
-/// The ready endpoints of the webhook's Service, on the port the Service sends its port to.
+/// The ready pods behind the webhook's Service, on the port the Service sends its port to (the
+/// target port, by number or by the container port's name), as kube-proxy resolves it.
 async fn endpoints(
     client: &Client,
     svc: &k8s_openapi::api::admissionregistration::v1::ServiceReference,
 ) -> Vec<std::net::SocketAddr> {
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     let port = svc.port.unwrap_or(443);
     let service = Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), &svc.namespace);
-    let Some(port_name) = service
-        .get_opt(&svc.name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| s.spec?.ports?.into_iter().find(|p| p.port == port).map(|p| p.name.unwrap_or_default()))
+    let Some(spec) = service.get_opt(&svc.name).await.ok().flatten().and_then(|s| s.spec) else { return Vec::new() };
+    let Some(target) = spec.ports.unwrap_or_default().into_iter().find(|p| p.port == port).map(|p| p.target_port)
     else {
         return Vec::new();
     };
-    let lp = kube::api::ListParams::default().labels(&format!("kubernetes.io/service-name={}", svc.name));
-    let slices = Api::<EndpointSlice>::namespaced(client.clone(), &svc.namespace).list(&lp).await;
+    let selector = spec.selector.unwrap_or_default();
+    if selector.is_empty() {
+        return Vec::new();
+    }
+    let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let lp = kube::api::ListParams::default().labels(&labels.join(",")).limit(16);
+    let pods = Api::<Pod>::namespaced(client.clone(), &svc.namespace).list(&lp).await.map(|l| l.items);
     let mut out = Vec::new();
-    for slice in slices.map(|l| l.items).unwrap_or_default() {
-        let target = slice.ports.iter().flatten().find(|p| p.name.clone().unwrap_or_default() == port_name);
-        let Some(target) = target.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else { continue };
-        let ready = slice.endpoints.iter().filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
-        let ips = ready.flat_map(|e| e.addresses.iter()).filter_map(|a| a.parse::<std::net::IpAddr>().ok());
-        out.extend(ips.map(|ip| std::net::SocketAddr::new(ip, target)));
+    for pod in pods.unwrap_or_default() {
+        let status = pod.status.unwrap_or_default();
+        let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+        let ip = status.pod_ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+        let container_port = match &target {
+            Some(IntOrString::Int(n)) => u16::try_from(*n).ok(),
+            Some(IntOrString::String(name)) => (pod.spec.iter().flat_map(|s| &s.containers))
+                .flat_map(|c| c.ports.iter().flatten())
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .and_then(|p| u16::try_from(p.container_port).ok()),
+            None => Some(port as u16),
+        };
+        if let (true, Some(ip), Some(p)) = (ready, ip, container_port) {
+            out.push(std::net::SocketAddr::new(ip, p));
+        }
     }
     out.truncate(3);
     out

@@ -83,3 +83,32 @@ fn the_platform_is_read_off_the_provider_id_and_warns_about_the_default_mode() {
     assert_eq!((kind.ok, kind.fix), (true, None));
     assert!(judge_platform(None, None).detail.contains("no providerID"));
 }
+
+#[test]
+fn webhook_urls_are_parsed_as_urls() {
+    assert_eq!(url_target("https://[::1]/mutate"), Ok(("::1".into(), 443)));
+    assert_eq!(url_target("https://[::1]:8443/mutate"), Ok(("::1".into(), 8443)));
+    assert_eq!(
+        url_target("https://webhook.example.com:9443/mutate?timeout=5s"),
+        Ok(("webhook.example.com".into(), 9443))
+    );
+    assert_eq!(url_target("https://10.0.0.1/mutate"), Ok(("10.0.0.1".into(), 443)));
+    assert!(url_target("http://10.0.0.1/mutate").unwrap_err().contains("not an https URL"));
+    assert!(url_target("https://").is_err());
+}
+
+/// The handshake is bounded: a listener that accepts and never answers TLS ends in the timeout.
+#[tokio::test]
+async fn a_silent_webhook_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let ca = rcgen::generate_simple_self_signed(vec!["x".to_owned()]).unwrap().cert.pem();
+    let err = handshake(addr, "x", ca.as_bytes()).await.unwrap_err();
+    assert!(err.contains("timed out"), "{err}");
+}
