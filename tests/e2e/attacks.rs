@@ -415,4 +415,5 @@ async fn attacks_as_a_tenant_in_open_mode() {
 }
 
 mod adopt;
+mod check_hook;
 mod names;

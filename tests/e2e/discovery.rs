@@ -295,6 +295,39 @@ async fn status_command_as_a_kubectl_plugin() {
     let (code, _, err) = status_args(&["-n", &ns, "stuck", "--wait", "--timeout", "3s"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(t0.elapsed() >= Duration::from_secs(3), "--wait waited");
+
+    // --watch prints again when something in scope changes (a watch, not a timer): the load balancer
+    // the test plays answers, and the new address shows.
+    let mut child = std::process::Command::new(env.product())
+        .args(["status", "-n", &ns, "stuck", "--watch", "--kubeconfig"])
+        .arg(env.kubeconfig())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let mut until = |want: &str| {
+        let deadline = std::time::Instant::now() + T;
+        while !seen.contains(want) && std::time::Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
+        assert!(seen.contains(want), "--watch never printed {want:?}:\n{seen}");
+    };
+    until("WAITING");
+    env.script(&["lb", &format!("{ns}/stuck-0-external"), "127.0.15.1"]);
+    until("127.0.15.1");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A cloud load balancer that reports an IP and a hostname (played by `scripts/testenv.sh lb`):
