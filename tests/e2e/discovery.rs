@@ -295,9 +295,20 @@ async fn status_command_as_a_kubectl_plugin() {
     let (code, _, err) = status_args(&["-n", &ns, "stuck", "--wait", "--timeout", "3s"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(t0.elapsed() >= Duration::from_secs(3), "--wait waited");
+}
 
-    // --watch prints again when something in scope changes (a watch, not a timer): the load balancer
-    // the test plays answers, and the new address shows.
+/// `status --watch` prints again when something in scope changes (a watch, not a timer): the load
+/// balancer the test plays answers, and the new address shows.
+#[tokio::test]
+async fn status_watch_prints_again_on_a_change() {
+    let _g = INSTALL.read().await;
+    let env = testenv();
+    let c = client().await;
+    let ns = namespace(&c, "e2e-watch").await;
+    Broker::new("stuck", 1)
+        .annotate("kafka-advertiser.io/load-balancer-class", "example.com/nobody")
+        .create(&c, &ns)
+        .await;
     let mut child = std::process::Command::new(env.product())
         .args(["status", "-n", &ns, "stuck", "--watch", "--kubeconfig"])
         .arg(env.kubeconfig())
@@ -329,7 +340,6 @@ async fn status_command_as_a_kubectl_plugin() {
     let _ = child.kill();
     let _ = child.wait();
 }
-
 /// A cloud load balancer that reports an IP and a hostname (played by `scripts/testenv.sh lb`):
 /// `address-type: hostname` advertises the hostname, the default the first entry's IP; with
 /// `ip-family: IPv4` the IPv4 entry of a dual-stack one.
