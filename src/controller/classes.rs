@@ -67,13 +67,13 @@ pub async fn run(
     }
 }
 
+/// A class as stored; one that does not parse is kept, marked invalid (it refuses what it applies to).
 fn parse(o: &DynamicObject) -> Option<Class> {
-    let v = serde_json::to_value(o).ok()?;
-    Class::from_value(&v)
-        .map_err(
-            |e| tracing::warn!(error = %e, class = ?o.metadata.name, "ExternalAccessClass does not parse; ignored"),
-        )
-        .ok()
+    let class = Class::from_object(&serde_json::to_value(o).ok()?);
+    if let Some(why) = &class.invalid {
+        tracing::warn!(class = %class.name, error = %why, "ExternalAccessClass is invalid: StatefulSets it applies to are refused");
+    }
+    Some(class)
 }
 
 /// Keep the book's namespace labels in step until `stop` (metadata only); `synced` after the first list.
@@ -113,20 +113,22 @@ pub async fn write_status(
     client: &Client,
     book: &ClusterView,
     uses: Vec<(String, String)>,
-    written: &mut std::collections::BTreeMap<String, (i64, i64, Option<i64>)>,
+    written: &mut std::collections::BTreeMap<String, (i64, i64, Option<i64>, bool)>,
 ) {
     let counts = crate::spec::class::usage(uses.iter().map(|(n, c)| (n.as_str(), c.as_str())));
     let Some(classes) = crate::spec::class::ClassSource::classes(book) else { return };
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
     for class in &classes.classes {
         let (namespaces, statefulsets) = counts.get(&class.name).copied().unwrap_or_default();
-        let want = (namespaces, statefulsets, class.generation);
+        let want = (namespaces, statefulsets, class.generation, class.invalid.is_some());
         if written.get(&class.name) == Some(&want) {
             continue;
         }
         let body = serde_json::json!({
             "apiVersion": format!("{GROUP}/{VERSION}"), "kind": KIND, "metadata": {"name": class.name},
-            "status": {"namespaces": namespaces, "statefulSets": statefulsets, "observedGeneration": class.generation},
+            "status": {"namespaces": namespaces, "statefulSets": statefulsets, "observedGeneration": class.generation,
+                "conditions": [crate::spec::class::valid_condition(class, &now)]},
         });
         let pp = kube::api::PatchParams::apply(crate::names::FIELD_MANAGER).force();
         match api.patch_status(&class.name, &pp, &kube::api::Patch::Apply(&body)).await {

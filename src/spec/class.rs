@@ -111,6 +111,9 @@ pub struct Class {
     pub default: bool,
     pub spec: ClassSpec,
     pub generation: Option<i64>,
+    /// Why the class cannot be used (its spec does not parse): a StatefulSet it would apply to is
+    /// refused (`ClassInvalid`) rather than judged without it.
+    pub invalid: Option<String>,
 }
 
 impl Class {
@@ -129,8 +132,32 @@ impl Class {
                 "hostnameSuffixes entry {bad:?} is not a DNS name (it may hold {{namespace}} and {{statefulset}})"
             )));
         }
-        Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64() })
+        Ok(Class { name, default, spec, generation: v["metadata"]["generation"].as_i64(), invalid: None })
     }
+
+    /// A class as the API stores it, valid or not. The CRD's schema checks shapes only (its rules
+    /// compile on every Kubernetes release the install supports); the exact parse is here, and a
+    /// class that fails it is kept, marked invalid, so that what it would bound fails closed.
+    pub fn from_object(v: &serde_json::Value) -> Class {
+        Class::from_value(v).unwrap_or_else(|e| Class {
+            name: v["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            default: v["metadata"]["annotations"][ANN_DEFAULT_CLASS].as_str().map(str::trim) == Some("true"),
+            spec: ClassSpec::default(),
+            generation: v["metadata"]["generation"].as_i64(),
+            invalid: Some(e.to_string()),
+        })
+    }
+}
+
+/// The class's `Valid` status condition (`status.conditions`): `False` with reason `ClassInvalid` and
+/// the parse error, or `True`. `now` is its lastTransitionTime (RFC 3339).
+pub fn valid_condition(class: &Class, now: &str) -> serde_json::Value {
+    let (status, reason, message) = match &class.invalid {
+        Some(why) => ("False", "ClassInvalid", why.as_str()),
+        None => ("True", "Valid", "the class parses; StatefulSets it applies to are judged by it"),
+    };
+    serde_json::json!({"type": "Valid", "status": status, "reason": reason, "message": message,
+        "observedGeneration": class.generation, "lastTransitionTime": now})
 }
 
 impl Defaults {
@@ -220,6 +247,8 @@ pub enum ClassError {
          by label: retried when they are"
     )]
     NamespaceUnknown { class: String, namespace: String },
+    #[error("ExternalAccessClass {class} is invalid: {why}; the platform must fix the class (kubectl get eac {class} -o yaml)")]
+    Invalid { class: String, why: String },
 }
 
 impl ClassError {
@@ -236,6 +265,7 @@ impl ClassError {
             | ClassError::NamesNotAllowed { .. }
             | ClassError::NotAnAddress { .. } => "AddressNotAllowed",
             ClassError::ServiceAnnotationRefused { .. } => "ClassSettingRefused",
+            ClassError::Invalid { .. } => "ClassInvalid",
         }
     }
 }
@@ -267,6 +297,10 @@ pub fn select<'c>(
             }
         }
     };
+    if let Some(why) = class.and_then(|c| c.invalid.as_ref()) {
+        let name = class.map(|c| c.name.clone()).unwrap_or_default();
+        return Err(ClassError::Invalid { class: name, why: why.clone() });
+    }
     if let (Some(c), Some(selector)) = (class, class.and_then(|c| c.spec.namespace_selector.as_ref())) {
         // Unknown labels (a cache not filled yet) admit nothing: `NotIn` and `DoesNotExist` would pass.
         let labels = namespace_labels

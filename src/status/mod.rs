@@ -101,8 +101,10 @@ async fn platform(client: &Client, tenancy: Tenancy, namespaces: &[String]) -> P
             (Vec::new(), Some(format!("cannot list ExternalAccessClasses ({e}); access classes are not applied")))
         }
     };
-    let classes: Vec<Arc<Class>> =
-        (listed.iter()).filter_map(|o| Class::from_value(&serde_json::to_value(o).ok()?).ok()).map(Arc::new).collect();
+    let classes: Vec<Arc<Class>> = (listed.iter())
+        .filter_map(|o| Some(Class::from_object(&serde_json::to_value(o).ok()?)))
+        .map(Arc::new)
+        .collect();
     let mut namespace_labels = BTreeMap::new();
     if classes.iter().any(|c| c.spec.namespace_selector.is_some()) {
         for ns in namespaces {

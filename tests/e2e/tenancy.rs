@@ -98,3 +98,44 @@ async fn a_tenant_gets_what_its_class_allows_and_nothing_else() {
     wait_event(&c, &other, "kafka", "ClassNotPermitted", &format!("namespace {other}")).await;
     assert_eq!(services(&c, &other).await, 0);
 }
+
+/// A class the API server accepts (the CRD checks shapes only, so it installs on every supported
+/// release) but the exact parse refuses: a StatefulSet naming it is refused with `ClassInvalid`
+/// (never judged as unclassed), nothing is written, and the class's `Valid` condition says why.
+#[tokio::test]
+async fn an_invalid_class_fails_closed_with_class_invalid() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let team = namespace(&c, "e2e-invalid").await;
+    let name = format!("e2e-invalid-{}", team.rsplit('-').next().unwrap());
+    let class: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kafka-advertiser.io/v1alpha1", "kind": "ExternalAccessClass",
+        "metadata": {"name": name},
+        "spec": {"settings": {"mode": "loadbalancer"}, "tenantSettings": ["port"], "addressRanges": ["10.0.0.0/33"]},
+    }))
+    .unwrap();
+    classes(&c).create(&Default::default(), &class).await.expect("the shape passes the schema");
+    let gvk = GroupVersionKind::gvk("kafka-advertiser.io", "v1alpha1", "ExternalAccessClass");
+    let _guard = ClusterObjects(vec![(ApiResource::from_gvk_with_plural(&gvk, "externalaccessclasses"), name.clone())]);
+    // A value that is not even the shape of an address is refused by the schema on any release.
+    let mut bad = class.clone();
+    bad.metadata.name = Some(format!("{name}-shape"));
+    bad.data["spec"]["addressRanges"] = json!(["ten.0.0.0/8"]);
+    let err = classes(&c).create(&Default::default(), &bad).await.unwrap_err().to_string();
+    assert!(err.contains("addressRanges"), "{err}");
+
+    let tenant = tenant_client(&c, &team).await;
+    Broker::new("kafka", 1).annotate("kafka-advertiser.io/class", &name).create(&tenant, &team).await;
+    let ev = wait_event(&c, &team, "kafka", "ClassInvalid", "10.0.0.0/33").await;
+    assert!(ev.note.unwrap().contains(&name));
+    wait_event(&c, &team, "kafka", "FailedCreate", "is invalid").await;
+    assert_eq!(services(&c, &team).await, 0, "a StatefulSet under an invalid class got Services");
+    let status = wait_for("the class's Valid condition", Duration::from_secs(30), || async {
+        let o = classes(&c).get(&name).await.ok()?;
+        let cond = o.data["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Valid")?.clone();
+        (cond["status"] == "False").then_some(cond)
+    })
+    .await;
+    assert_eq!(status["reason"], "ClassInvalid");
+    assert!(status["message"].as_str().unwrap().contains("10.0.0.0/33"), "{status}");
+}

@@ -277,3 +277,27 @@ fn a_template_rendering_a_wildcard_is_refused_by_the_intent() {
     let err = crate::spec::intent(&Arc::new(sts), &Defaults::default(), &crate::mutate::NoAddresses).unwrap_err();
     assert!(err.to_string().contains("*.0.kafka.example.com"), "{err}");
 }
+
+/// A class the exact parse refuses (the CRD checks shapes only) is kept, marked invalid: a
+/// StatefulSet it applies to, by name or as the default, is refused (`ClassInvalid`), never judged
+/// as if there were no class; its `Valid` condition says why.
+#[test]
+fn an_invalid_class_fails_closed_and_says_why() {
+    let bad = json!({"metadata": {"name": "lan", "generation": 3,
+        "annotations": {"kafka-advertiser.io/is-default-class": "true"}},
+        "spec": {"addressRanges": ["10.0.0.0/33"]}});
+    assert!(Class::from_value(&bad).is_err());
+    let c = Class::from_object(&bad);
+    assert!(c.default && c.invalid.as_deref().unwrap().contains("10.0.0.0/33"), "{c:?}");
+    let classes = Classes { tenancy: Tenancy::Open, classes: vec![Arc::new(c.clone())] };
+    for annotations in [BTreeMap::new(), BTreeMap::from([(ANN_CLASS.to_owned(), "lan".to_owned())])] {
+        let e = select(&annotations, "ns", Some(&BTreeMap::new()), &classes).unwrap_err();
+        assert_eq!(e.reason(), "ClassInvalid");
+        assert!(e.to_string().contains("ExternalAccessClass lan is invalid"), "{e}");
+    }
+    let cond = valid_condition(&c, "2026-12-06T09:00:00Z");
+    assert_eq!((cond["status"].as_str(), cond["reason"].as_str()), (Some("False"), Some("ClassInvalid")));
+    assert_eq!(cond["observedGeneration"], 3);
+    let good = Class::from_object(&json!({"metadata": {"name": "ok"}, "spec": {"addressRanges": ["10.0.0.0/8"]}}));
+    assert_eq!(valid_condition(&good, "t")["status"], "True");
+}
