@@ -135,6 +135,13 @@ pub struct PreviewArgs {
     /// Known broker address for the modes that learn it (loadbalancer, shared-address without an address, gateway-tcp): ORDINAL=HOST (repeatable).
     #[arg(long = "address", env = "KAFKA_ADVERTISER_ADDRESS", value_delimiter = ',', value_parser = parse_address)]
     pub addresses: Vec<(u32, String)>,
+    /// One address for every broker (gateway-tcp's Gateway address, or shared-address's load
+    /// balancer), instead of --address for each ordinal; an --address still wins for its ordinal.
+    #[arg(long, env = "KAFKA_ADVERTISER_PREVIEW_GATEWAY_ADDRESS")]
+    pub gateway_address: Option<String>,
+    /// The namespace of StatefulSets that name none (`helm template` output): as `kubectl apply -n`.
+    #[arg(short = 'n', long, env = "KAFKA_ADVERTISER_PREVIEW_NAMESPACE")]
+    pub namespace: Option<String>,
     /// ExternalAccessClass manifests (YAML or JSON, several documents allowed): the class the
     /// StatefulSet names, or the one marked default, applies as it would in the cluster (its
     /// namespaceSelector is not evaluated offline).

@@ -23,6 +23,7 @@ pub fn preview_cmd(args: &PreviewArgs, show: PreviewShow, format: Format) -> Res
     let given = Given {
         defaults: args.mutation.defaults(),
         addresses: args.addresses.clone(),
+        every: args.gateway_address.clone(),
         classes: args.class.as_deref().map(classes_from).transpose()?,
         output: show,
         platform: args.platform,
@@ -32,8 +33,11 @@ pub fn preview_cmd(args: &PreviewArgs, show: PreviewShow, format: Format) -> Res
     };
     let mut statefulsets = Vec::new();
     for doc in docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("StatefulSet")) {
-        let sts: StatefulSet = serde_json::from_value(doc)
+        let mut sts: StatefulSet = serde_json::from_value(doc)
             .map_err(|e| OfflineError::Input { path: path.clone(), reason: format!("not a valid StatefulSet: {e}") })?;
+        if sts.metadata.namespace.is_none() {
+            sts.metadata.namespace = args.namespace.clone();
+        }
         statefulsets.push(sts);
     }
     if statefulsets.is_empty() {
@@ -128,10 +132,26 @@ fn classes_from(path: &str) -> Result<std::sync::Arc<crate::spec::class::Classes
 struct Given {
     defaults: Defaults,
     addresses: Vec<(u32, String)>,
+    /// `--gateway-address`: every broker's address where no `--address` names one.
+    every: Option<String>,
     classes: Option<std::sync::Arc<crate::spec::class::Classes>>,
     output: PreviewShow,
     platform: crate::spec::platform::Platform,
     services: Vec<Service>,
+}
+
+impl Given {
+    /// The addresses given for this StatefulSet's brokers: each `--address`, and `--gateway-address`
+    /// for every other ordinal it may have (under the broker cap).
+    fn addresses_of(&self, sts: &StatefulSet) -> Vec<(u32, String)> {
+        let Some(every) = &self.every else { return self.addresses.clone() };
+        let spec = sts.spec.as_ref();
+        let start = spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
+        let replicas = (spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as u32).min(self.defaults.max_brokers);
+        let mut out: Vec<(u32, String)> = (start..start.saturating_add(replicas)).map(|o| (o, every.clone())).collect();
+        out.extend(self.addresses.iter().cloned());
+        out
+    }
 }
 
 /// The StatefulSet's brokers as the webhook would see them (the addresses and classes given) and
@@ -139,7 +159,7 @@ struct Given {
 fn plan_for(sts: &StatefulSet, g: &Given) -> Result<Option<(AnyStatefulSet, crate::spec::Intent)>, OfflineError> {
     let selector = sts.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty());
     let start = sts.spec.as_ref().and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start).unwrap_or(0).max(0) as u32;
-    let book = AnyStatefulSet(g.addresses.clone(), selector.map(std::sync::Arc::new), g.classes.clone(), start);
+    let book = AnyStatefulSet(g.addresses_of(sts), selector.map(std::sync::Arc::new), g.classes.clone(), start);
     let refused = |e: crate::spec::class::ClassError| {
         OfflineError::Denied(format!("StatefulSet {}: {} ({})", namespaced(sts), e, e.reason()))
     };
@@ -205,7 +225,7 @@ fn preview_report(
     plan: Option<&crate::controller::gateway::GatewayPlan>,
     out: &mut String,
 ) -> Result<(), OfflineError> {
-    let lb: std::collections::BTreeMap<u32, String> = g.addresses.iter().cloned().collect();
+    let lb: std::collections::BTreeMap<u32, String> = g.addresses_of(sts).into_iter().collect();
     let hosts = crate::controller::discovery::external_hosts(d, &lb, &Default::default());
     let certificates = crate::controller::certificates::certificates(d, sts, &hosts);
     for ordinal in d.ordinals() {

@@ -213,3 +213,28 @@ fn preview_platform_warns_where_a_mode_cannot_work() {
     let warnings = v["statefulSets"][0]["warnings"].as_array().unwrap();
     assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("one NLB per Service")), "{warnings:?}");
 }
+
+#[test]
+fn preview_takes_a_namespace_and_one_gateway_address() {
+    let kraft =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/kafka-kraft.yaml")).unwrap();
+    // `helm template` output names no namespace: -n places it, as `kubectl apply -n` would.
+    let bare = kraft.replace("  namespace: streaming\n", "");
+    let text = stdout(&run(&["preview", "-", "-n", "data", "--address", "0=198.51.100.1"], Some(&bare)));
+    assert!(
+        text.contains("StatefulSet data/kafka") && text.contains("kafka-0.kafka-headless.data.svc.cluster.local"),
+        "{text}"
+    );
+    // gateway-tcp: one Gateway address for every broker; an --address still wins for its ordinal.
+    let gateway = kraft.replace(
+        "kafka-advertiser.io/mode: loadbalancer",
+        "kafka-advertiser.io/mode: gateway-tcp\n        kafka-advertiser.io/gateway: edge",
+    );
+    let o =
+        run(&["preview", "-", "--gateway-address", "198.51.100.50", "--address", "2=198.51.100.52"], Some(&gateway));
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!text.contains("(pending)"), "{text}");
+    assert!(text.contains("EXTERNAL://198.51.100.50:9092") && text.contains("EXTERNAL://198.51.100.50:9093"), "{text}");
+    assert!(text.contains("EXTERNAL://198.51.100.52:9094"), "{text}");
+}

@@ -54,7 +54,7 @@ fn statefulset_doc(
         crate::controller::template_check::unknown_annotations(sts).iter().map(ToString::to_string).collect();
     let platform = crate::spec::platform::warnings(g.platform, d.settings.mode, Some(&d.intent.service));
     warnings.extend(platform.into_iter().map(|w| format!("platform {}: {w}", g.platform.name())));
-    let lb: std::collections::BTreeMap<u32, String> = g.addresses.iter().cloned().collect();
+    let lb: std::collections::BTreeMap<u32, String> = g.addresses_of(sts).into_iter().collect();
     let hosts = crate::controller::discovery::external_hosts(d, &lb, &Default::default());
     let certificates = crate::controller::certificates::certificates(d, sts, &hosts);
     let mut brokers = Vec::new();
