@@ -8,7 +8,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends musl-tools pyth
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN python3 -m pip install --break-system-packages -r scripts/image-requirements.txt \
+RUN python3 -m pip install --break-system-packages --only-binary=:all: --require-hashes -r scripts/image-requirements.txt \
     && case "$TARGETARCH" in amd64) t=x86_64-unknown-linux-musl ;; arm64) t=aarch64-unknown-linux-musl ;; *) exit 1 ;; esac \
     && rustup target add "$t" \
     && cargo zigbuild --locked --release --target "$t" --bin kafka-advertiser \

@@ -16,7 +16,7 @@ say() { printf '[image] %s\n' "$*" >&2; }
 t0=$SECONDS
 
 command -v cargo-zigbuild >/dev/null 2>&1 ||
-  python3 -m pip install --quiet --disable-pip-version-check -r scripts/image-requirements.txt
+  python3 -m pip install --quiet --disable-pip-version-check --only-binary=:all: --require-hashes -r scripts/image-requirements.txt
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 
 # The image carries a stripped binary without debug info: smaller, and quicker to build.
