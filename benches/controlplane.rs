@@ -82,42 +82,73 @@ async fn bench_create(c: &Client) {
     // Warm-up (connections, caches).
     let ns = namespace(c, "bench-warm").await;
     create_pods(c, &ns, 20, 10).await;
-    println!("create: 200 labelled bare pods per round, webhook registered vs not, rounds alternate");
-    let mut rows = BTreeMap::new();
-    for round in 0..2 {
+    println!("create: 200 labelled bare pods per round, webhook registered vs not, rounds alternate; 3 runs");
+    // Three runs; each alternates with and without the webhook at both concurrencies (the order
+    // flips between runs, so neither side always goes first).
+    let mut runs: Vec<BTreeMap<(usize, bool), Vec<f64>>> = Vec::new();
+    for run in 0..3 {
+        let mut rows = BTreeMap::new();
         for conc in [10usize, 50] {
-            for with in [true, false] {
-                if with {
-                    if hooks.get_opt("kafka-advertiser").await.unwrap().is_none() {
-                        hooks.create(&PostParams::default(), &saved).await.unwrap();
-                        tokio::time::sleep(Duration::from_secs(2)).await; // the API server's webhook cache
-                    }
-                } else {
-                    let _ = hooks.delete("kafka-advertiser", &DeleteParams::default()).await;
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                let ns =
-                    namespace(c, &format!("bench-create-{}-{conc}-{round}", if with { "on" } else { "off" })).await;
-                let v = create_pods(c, &ns, 200, conc).await;
-                rows.entry((conc, with)).or_insert_with(Vec::new).extend(v);
+            let order = if run % 2 == 0 { [true, false] } else { [false, true] };
+            for with in order {
+                set_webhook(&hooks, &saved, with).await;
+                let side = if with { "on" } else { "off" };
+                let ns = namespace(c, &format!("bench-create-{side}-{conc}-{run}")).await;
+                rows.insert((conc, with), create_pods(c, &ns, 200, conc).await);
             }
         }
+        runs.push(rows);
     }
-    if hooks.get_opt("kafka-advertiser").await.unwrap().is_none() {
-        hooks.create(&PostParams::default(), &saved).await.unwrap();
-    }
+    set_webhook(&hooks, &saved, true).await;
     for conc in [10usize, 50] {
-        let mut on = rows[&(conc, true)].clone();
-        let mut off = rows[&(conc, false)].clone();
-        let (p50on, p99on, p50off, p99off) =
-            (pct(&mut on, 50.0), pct(&mut on, 99.0), pct(&mut off, 50.0), pct(&mut off, 99.0));
+        // Per run: (p50 on, p99 on, p50 off, p99 off).
+        let per_run: Vec<[f64; 4]> = runs
+            .iter()
+            .map(|r| {
+                let (mut on, mut off) = (r[&(conc, true)].clone(), r[&(conc, false)].clone());
+                [pct(&mut on, 50.0), pct(&mut on, 99.0), pct(&mut off, 50.0), pct(&mut off, 99.0)]
+            })
+            .collect();
+        for (i, [p50on, p99on, p50off, p99off]) in per_run.iter().enumerate() {
+            println!(
+                "  {conc:>2} clients, run {}: with p50 {p50on:.1} p99 {p99on:.1} ms | without p50 {p50off:.1} p99 {p99off:.1} ms | ratio p50 {:.2}x p99 {:.2}x",
+                i + 1,
+                p50on / p50off,
+                p99on / p99off
+            );
+        }
+        let median = |k: usize| {
+            let mut v: Vec<f64> = per_run.iter().map(|r| r[k]).collect();
+            let spread = (pct(&mut v, 0.0), pct(&mut v, 100.0));
+            (pct(&mut v, 50.0), spread)
+        };
+        let ratios = |a: usize, b: usize| {
+            let mut v: Vec<f64> = per_run.iter().map(|r| r[a] / r[b]).collect();
+            (pct(&mut v, 50.0), pct(&mut v, 0.0), pct(&mut v, 100.0))
+        };
+        let ((p50on, _), (p99on, _), (p50off, _), (p99off, _)) = (median(0), median(1), median(2), median(3));
+        let (r50, r50lo, r50hi) = ratios(0, 2);
+        let (r99, r99lo, r99hi) = ratios(1, 3);
         println!(
-            "  {conc:>2} clients: with webhook p50 {p50on:.1} ms p99 {p99on:.1} ms | without p50 {p50off:.1} ms p99 {p99off:.1} ms | ratio p50 {:.2}x p99 {:.2}x (n={} each)",
-            p50on / p50off,
-            p99on / p99off,
-            on.len()
+            "  {conc:>2} clients, median of 3: with p50 {p50on:.1} p99 {p99on:.1} ms | without p50 {p50off:.1} p99 {p99off:.1} ms | ratio p50 {r50:.2}x ({r50lo:.2}-{r50hi:.2}) p99 {r99:.2}x ({r99lo:.2}-{r99hi:.2})"
         );
     }
+}
+
+/// Register (`on`) or remove the webhook configuration, then give the API server's webhook cache
+/// time to see it.
+async fn set_webhook(hooks: &Api<MutatingWebhookConfiguration>, saved: &MutatingWebhookConfiguration, on: bool) {
+    let present = hooks.get_opt("kafka-advertiser").await.unwrap().is_some();
+    match (on, present) {
+        (true, false) => {
+            hooks.create(&PostParams::default(), saved).await.unwrap();
+        }
+        (false, true) => {
+            let _ = hooks.delete("kafka-advertiser", &DeleteParams::default()).await;
+        }
+        _ => return,
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
 /// Per broker: when its Service got an address, and when its pod was created (admitted).
