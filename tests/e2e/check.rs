@@ -49,8 +49,6 @@ async fn check_passes_on_the_install_and_names_what_fails() {
     };
     assert!(!labelled("leases", "leader-election").trim().is_empty(), "the Lease is labelled");
     assert!(!labelled("configmaps", "settings").trim().is_empty(), "the settings ConfigMap is labelled");
-    // cert-manager's Secret, through the Certificate's secretTemplate.
-    assert!(!labelled("secrets", "serving-certificate").trim().is_empty(), "the serving Secret is labelled");
     let out = std::process::Command::new(env.product())
         .args(["version", "-o", "json", "--kubeconfig"])
         .arg(env.kubeconfig())

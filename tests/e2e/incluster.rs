@@ -91,6 +91,10 @@ async fn the_packaged_chart_runs_checks_and_gives_brokers_addresses() {
     // `helm test`: the chart's check pod, run by the pod runner as the chart's own identity.
     let out = helm(&["test", "kafka-advertiser", "--timeout", "3m"]);
     assert!(out.contains("kafka-advertiser-check") && out.contains("Succeeded"), "{out}");
+    // cert-manager's serving Secret carries the install's labels (the Certificate's secretTemplate).
+    let selector = "app.kubernetes.io/name=kafka-advertiser,app.kubernetes.io/component=serving-certificate";
+    let labelled = testenv().kubectl(&["-n", NS, "get", "secrets", "-l", selector, "-o", "name"]);
+    assert!(labelled.contains("secret/kafka-advertiser-tls"), "{labelled}");
     let pods = install_pods(&c).await;
     assert_eq!(
         pods.len(),
