@@ -285,7 +285,9 @@ enum Admitted {
     /// Not ours to change (the template lacks the label, or nothing to do): the pod as created.
     Untouched(Value),
     /// Refused until its address is known.
-    Pending,
+    /// Waiting for its address: `Some` when the wait ends in a refusal (`pending-timeout` passed and
+    /// the broker cannot run with only its internal listener), saying why.
+    Pending(Option<String>),
 }
 
 /// The pod the StatefulSet controller creates for `ordinal`, through the webhook's decision.
@@ -300,7 +302,10 @@ fn admit(
     let m = match mutate::mutate(&typed, RequestNames::default(), defaults, book) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(Admitted::Untouched(pod)),
-        Err(MutateError::AddressPending { .. }) => return Ok(Admitted::Pending),
+        Err(e @ MutateError::AddressPending { reason: crate::mutate::Pending::NotWithoutAddress { .. }, .. }) => {
+            return Ok(Admitted::Pending(Some(e.to_string())))
+        }
+        Err(MutateError::AddressPending { .. }) => return Ok(Admitted::Pending(None)),
         Err(e) => return Err(OfflineError::Denied(format!("broker {ordinal}: {e}"))),
     };
     let mut patched = pod;
@@ -321,8 +326,8 @@ fn preview_pod(
     let (patched, m) = match admit(sts, ordinal, defaults, book)? {
         Admitted::Pod(p, m) => (p, m),
         Admitted::Untouched(_) => return Ok(()),
-        Admitted::Pending => {
-            let _ = writeln!(out, "  env       (pending) {}", offline_pending(d, ordinal));
+        Admitted::Pending(refused) => {
+            let _ = writeln!(out, "  env       (pending) {}", offline_pending(d, ordinal, refused.as_deref()));
             return Ok(());
         }
     };
@@ -338,8 +343,17 @@ fn preview_pod(
     Ok(())
 }
 
-/// Offline, a learned address is not known: say how to give it (in the cluster, the controller learns it).
-fn offline_pending(d: &desired::Desired, ordinal: u32) -> String {
+/// Offline, a learned address is not known: say how to give it (in the cluster, the controller learns
+/// it), and the webhook's refusal when the wait would end in one (`pending-timeout`).
+fn offline_pending(d: &desired::Desired, ordinal: u32, refused: Option<&str>) -> String {
+    let wait = address_wanted(d, ordinal);
+    match refused {
+        Some(why) => format!("{wait}; once pending-timeout passes without it the webhook refuses the broker: {why}"),
+        None => wait,
+    }
+}
+
+fn address_wanted(d: &desired::Desired, ordinal: u32) -> String {
     let what = match d.settings.mode {
         crate::spec::settings::Mode::GatewayTcp => "the Gateway's address (its status.addresses)",
         crate::spec::settings::Mode::SharedAddress => "the shared load balancer's address",
@@ -360,8 +374,9 @@ fn preview_pods(
         let (pod, m) = match admit(sts, ordinal, defaults, book)? {
             Admitted::Pod(p, m) => (p, Some(m)),
             Admitted::Untouched(p) => (p, None),
-            Admitted::Pending => {
-                return Err(OfflineError::Denied(format!("broker {ordinal}: {}", offline_pending(d, ordinal))));
+            Admitted::Pending(refused) => {
+                let why = offline_pending(d, ordinal, refused.as_deref());
+                return Err(OfflineError::Denied(format!("broker {ordinal}: {why}")));
             }
         };
         let _ = writeln!(out, "---\n# StatefulSet {}/{}, broker {ordinal}", d.namespace, d.name);

@@ -105,8 +105,9 @@ fn broker_doc(
     let (patched, m) = match admit(sts, ordinal, &g.defaults, book)? {
         Admitted::Pod(p, m) => (p, m),
         Admitted::Untouched(_) => return Ok(json!({"ordinal": ordinal, "pod": pod, "warnings": []})),
-        Admitted::Pending => {
-            return Ok(json!({"ordinal": ordinal, "pod": pod, "pending": offline_pending(d, ordinal), "warnings": []}))
+        Admitted::Pending(refused) => {
+            let pending = offline_pending(d, ordinal, refused.as_deref());
+            return Ok(json!({"ordinal": ordinal, "pod": pod, "pending": pending, "warnings": []}));
         }
     };
     let typed: Pod = serde_json::from_value(patched).unwrap_or_default();
@@ -158,8 +159,9 @@ pub(super) fn pods_list(statefulsets: &[StatefulSet], g: &Given) -> Result<(Stri
                     p
                 }
                 Admitted::Untouched(p) => p,
-                Admitted::Pending => {
-                    return Err(OfflineError::Denied(format!("broker {ordinal}: {}", offline_pending(&d, ordinal))))
+                Admitted::Pending(refused) => {
+                    let why = offline_pending(&d, ordinal, refused.as_deref());
+                    return Err(OfflineError::Denied(format!("broker {ordinal}: {why}")));
                 }
             };
             items.push(pod);

@@ -44,9 +44,23 @@ public class Client {
             try (Admin admin = Admin.create(common)) {
                 Map<Integer, List<Integer>> assignment = new HashMap<>();
                 for (int p = 0; p < brokers; p++) assignment.put(p, List.of(p));
-                for (Node n : admin.describeCluster().nodes().get()) seen.add(List.of(n.id(), n.host(), n.port()));
-                seen.sort(Comparator.comparingInt(l -> (Integer) l.get(0)));
-                admin.createTopics(List.of(new NewTopic(topic, assignment))).all().get();
+                // A broker that has just restarted is Ready (its port answers) but fenced until it has
+                // caught up with the metadata log: wait for every broker to be registered, as an
+                // application's admin would retry, then place one partition on each.
+                long until = System.currentTimeMillis() + timeoutMs;
+                while (true) {
+                    seen.clear();
+                    for (Node n : admin.describeCluster().nodes().get()) seen.add(List.of(n.id(), n.host(), n.port()));
+                    seen.sort(Comparator.comparingInt(l -> (Integer) l.get(0)));
+                    try {
+                        admin.createTopics(List.of(new NewTopic(topic, assignment))).all().get();
+                        break;
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        boolean fenced = e.getCause() instanceof org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
+                        if (!fenced || System.currentTimeMillis() > until) throw e;
+                        Thread.sleep(500);
+                    }
+                }
             }
             Properties pp = (Properties) common.clone();
             pp.put("acks", "all");
