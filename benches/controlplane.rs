@@ -23,6 +23,9 @@
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
 
+#[path = "controlplane/breakdown.rs"]
+mod breakdown;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -60,7 +63,12 @@ async fn create_pods(c: &Client, ns: &str, n: usize, concurrency: usize) -> Vec<
                             "kafka-advertiser.io/hostname-template": "{pod}.bench.example.test"
                         }
                     },
+                    // No scheduler takes them: with the webhook they carry its anti-affinity
+                    // and all but three would stay Pending, without it all 200 would be bound
+                    // and run by kwok; that work, on the same two cores, would fall on one
+                    // side only. Unscheduled, both sides are the create alone.
                     "spec": {"hostname": format!("kafka-{i}"), "subdomain": "kafka-headless",
+                        "schedulerName": "bench-no-scheduler",
                         "containers": [{"name": "kafka", "image": "apache/kafka:4.1.1",
                         "env": [{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"}]}]}
                 }))
@@ -78,7 +86,24 @@ async fn create_pods(c: &Client, ns: &str, n: usize, concurrency: usize) -> Vec<
 async fn bench_create(c: &Client) {
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(c.clone());
     let mut saved = hooks.get("kafka-advertiser").await.expect("the webhook is installed (scripts/testenv.sh deploy)");
-    saved.metadata = kube::api::ObjectMeta { name: saved.metadata.name.clone(), ..Default::default() };
+    // Recreated as it was: its name, labels (the install is found by them) and annotations (Helm's
+    // ownership), without what the API server sets.
+    saved.metadata = kube::api::ObjectMeta {
+        name: saved.metadata.name.clone(),
+        labels: saved.metadata.labels.clone(),
+        annotations: saved.metadata.annotations.clone(),
+        ..Default::default()
+    };
+    let original = saved.clone();
+    // KAFKA_ADVERTISER_BENCH_WEBHOOK_URL: call the webhook at another URL in the rounds with it
+    // (e.g. one replica's own port, without the forwarder), to weigh what sits between.
+    if let Ok(url) = std::env::var("KAFKA_ADVERTISER_BENCH_WEBHOOK_URL") {
+        for h in saved.webhooks.iter_mut().flatten() {
+            h.client_config.url = Some(url.clone());
+            h.client_config.service = None;
+        }
+        println!("create: the webhook is called at {url}");
+    }
     // Warm-up (connections, caches).
     let ns = namespace(c, "bench-warm").await;
     create_pods(c, &ns, 20, 10).await;
@@ -86,6 +111,7 @@ async fn bench_create(c: &Client) {
     // Three runs; each alternates with and without the webhook at both concurrencies (the order
     // flips between runs, so neither side always goes first).
     let mut runs: Vec<BTreeMap<(usize, bool), Vec<f64>>> = Vec::new();
+    let mut costs: BTreeMap<(usize, bool), Vec<breakdown::Cost>> = BTreeMap::new();
     for run in 0..3 {
         let mut rows = BTreeMap::new();
         for conc in [10usize, 50] {
@@ -94,13 +120,19 @@ async fn bench_create(c: &Client) {
                 set_webhook(&hooks, &saved, with).await;
                 let side = if with { "on" } else { "off" };
                 let ns = namespace(c, &format!("bench-create-{side}-{conc}-{run}")).await;
+                let before = breakdown::read(c).await;
                 rows.insert((conc, with), create_pods(c, &ns, 200, conc).await);
+                costs.entry((conc, with)).or_default().push(breakdown::cost(&before, &breakdown::read(c).await));
+                // Each round starts from the same cluster: its pods go before the next round.
+                delete_namespace(c, &ns).await;
             }
         }
         runs.push(rows);
     }
-    set_webhook(&hooks, &saved, true).await;
+    set_webhook(&hooks, &saved, false).await;
+    set_webhook(&hooks, &original, true).await;
     for conc in [10usize, 50] {
+        breakdown::print(conc, &costs[&(conc, true)], &costs[&(conc, false)]);
         // Per run: (p50 on, p99 on, p50 off, p99 off).
         let per_run: Vec<[f64; 4]> = runs
             .iter()
@@ -132,6 +164,16 @@ async fn bench_create(c: &Client) {
         println!(
             "  {conc:>2} clients, median of 3: with p50 {p50on:.1} p99 {p99on:.1} ms | without p50 {p50off:.1} p99 {p99off:.1} ms | ratio p50 {r50:.2}x ({r50lo:.2}-{r50hi:.2}) p99 {r99:.2}x ({r99lo:.2}-{r99hi:.2})"
         );
+    }
+}
+
+/// Delete a namespace and wait (up to 2 minutes) until it and its pods are gone.
+async fn delete_namespace(c: &Client, ns: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.clone());
+    let _ = api.delete(ns, &DeleteParams::default()).await;
+    let t = Instant::now();
+    while api.get_opt(ns).await.ok().flatten().is_some() && t.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
