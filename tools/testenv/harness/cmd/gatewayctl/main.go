@@ -17,8 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"kafka-advertiser/testenv/harness/internal/watch"
 )
 
 var (
@@ -29,7 +32,8 @@ var (
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
-	interval := flag.Duration("interval", 500*time.Millisecond, "how often Gateways and ListenerSets are read")
+	gap := flag.Duration("gap", 100*time.Millisecond, "least time between two passes over the watched objects")
+	every := flag.Duration("every", 10*time.Second, "a pass at least this often (passes also follow every change)")
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -39,18 +43,17 @@ func main() {
 	if err != nil {
 		log.Fatalf("client: %v", err)
 	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		log.Fatalf("client: %v", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Printf("playing the Gateway controller for ListenerSets of Gateways given an address by `scripts/testenv.sh gateway`")
-	for ctx.Err() == nil {
-		if err := once(ctx, client); err != nil {
-			log.Printf("pass failed: %v", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(*interval):
-		}
-	}
+	// Watched, not polled: a pass follows each change of a Gateway, ListenerSet or Namespace.
+	kicks := watch.NewKicks()
+	w := watch.NewDynamic(ctx, disc, client, kicks, gateways, listenerSets, namespaces)
+	watch.Loop(ctx, kicks, *gap, *every, func() { once(ctx, client, w.List) })
 }
 
 // played: a Gateway whose status `scripts/testenv.sh gateway` wrote (Programmed, message testenv).
@@ -65,32 +68,22 @@ func played(gw *unstructured.Unstructured) bool {
 	return false
 }
 
-func once(ctx context.Context, client dynamic.Interface) error {
-	gws, err := client.Resource(gateways).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	sets, err := client.Resource(listenerSets).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	nss, err := client.Resource(namespaces).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
+// once: one pass over the watched Gateways, ListenerSets and Namespaces; writes what changed.
+func once(ctx context.Context, client dynamic.Interface, list func(schema.GroupVersionResource) []unstructured.Unstructured) {
+	gws, sets := list(gateways), list(listenerSets)
 	labels := map[string]map[string]string{}
-	for _, ns := range nss.Items {
+	for _, ns := range list(namespaces) {
 		labels[ns.GetName()] = ns.GetLabels()
 	}
-	for i := range gws.Items {
-		gw := &gws.Items[i]
+	for i := range gws {
+		gw := &gws[i]
 		if !played(gw) {
 			continue
 		}
 		var mine []*unstructured.Unstructured
-		for j := range sets.Items {
-			if gatewayapi.Parent(&sets.Items[j]) == gw.GetNamespace()+"/"+gw.GetName() {
-				mine = append(mine, &sets.Items[j])
+		for j := range sets {
+			if gatewayapi.Parent(&sets[j]) == gw.GetNamespace()+"/"+gw.GetName() {
+				mine = append(mine, &sets[j])
 			}
 		}
 		res := Resolve(gatewayOf(gw), listenerSetsOf(mine), labels)
@@ -99,7 +92,6 @@ func once(ctx context.Context, client dynamic.Interface) error {
 		}
 		writeAttached(ctx, client, gw, res.Attached)
 	}
-	return nil
 }
 
 func gatewayOf(gw *unstructured.Unstructured) Gateway {

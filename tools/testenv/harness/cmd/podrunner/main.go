@@ -23,7 +23,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -32,6 +31,7 @@ import (
 	"kafka-advertiser/testenv/harness/internal/dns"
 	"kafka-advertiser/testenv/harness/internal/provisioner"
 	"kafka-advertiser/testenv/harness/internal/proxy"
+	"kafka-advertiser/testenv/harness/internal/watch"
 )
 
 func main() {
@@ -65,7 +65,8 @@ func main() {
 	java := flag.String("java", "java", "the java command")
 	heap := flag.String("heap", "384m", "maximum heap of each broker JVM (the log cleaner alone takes 128 MiB)")
 	cidr := flag.String("pod-cidr", "127.0.64.0/18", "loopback range pod IPs are taken from")
-	interval := flag.Duration("interval", 500*time.Millisecond, "how often the API server is read")
+	gap := flag.Duration("gap", 100*time.Millisecond, "least time between two passes over the watched objects")
+	every := flag.Duration("every", 2*time.Second, "a pass at least this often (passes also follow every change)")
 	productBin := flag.String("product-binary", "", "kafka-advertiser's binary, run for pods of its image")
 	flag.Parse()
 	if *state == "" || *libs == "" {
@@ -96,22 +97,23 @@ func main() {
 	if err != nil {
 		log.Fatalf("kubeconfig: server %q: %v", cfg.Host, err)
 	}
-	r := &runner{cs: cs, dyn: dyn, state: *state, ips: ips, procs: map[types.UID]*proc{}, product: *productBin,
-		apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
-	px := proxy.New()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
+	kicks := watch.NewKicks()
+	c, err := watchCluster(ctx, cs, dyn, kicks)
+	if err != nil {
+		log.Fatalf("watch: %v", err)
+	}
+	r := &runner{cs: cs, dyn: dyn, c: c, kicks: kicks, state: *state, ips: ips, procs: map[types.UID]*proc{},
+		product: *productBin, apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
+	px := proxy.New()
 	log.Printf("running pods annotated %s=broker; pod IPs from %s", runAnnotation, *cidr)
-	for ctx.Err() == nil {
+	watch.Loop(ctx, kicks, *gap, *every, func() {
 		if err := r.pass(ctx, px, hosts); err != nil && ctx.Err() == nil {
 			log.Printf("pass: %v", err)
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(*interval):
-		}
-	}
+	})
 	r.shutdown()
 }
 
@@ -128,39 +130,31 @@ func (r *runner) shutdown() {
 	}
 }
 
-// pass: one look at the cluster; each part acts on what it saw.
+// pass: one look at the watched objects; each part acts on what it saw.
 func (r *runner) pass(ctx context.Context, px *proxy.Proxy, hosts string) error {
 	if err := r.volumes().Sync(ctx); err != nil {
 		log.Printf("volumes: %v", err)
 	}
-	nodes, err := nodeAddresses(ctx, r.cs)
+	snap, err := r.c.snapshot()
 	if err != nil {
 		return err
 	}
+	nodes := nodeAddresses(snap.nodes)
+	// Services first: a container's KUBERNETES_SERVICE_HOST comes from the `kubernetes` Service.
 	r.mu.Lock()
 	r.nodes = nodes
+	r.kubeService = proxy.KubeService(snap.services)
 	r.mu.Unlock()
-	// Services first: a container's KUBERNETES_SERVICE_HOST comes from the `kubernetes` Service.
-	svcs, err := r.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.kubeService = proxy.KubeService(svcs.Items)
-	r.mu.Unlock()
-	pods, err := r.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
+	svcs, pods := snap.services, snap.pods
 	r.syncPods(ctx, pods)
-	if err := dns.Sync(hosts, svcs.Items, pods.Items); err != nil {
+	if err := dns.Sync(hosts, svcs, pods); err != nil {
 		log.Printf("hosts: %v", err)
 	}
-	all := proxy.Routes(svcs.Items, pods.Items, nodes)
-	for addr, rt := range proxy.ClusterIPRoutes(svcs.Items, pods.Items, r.apiserver) {
+	all := proxy.Routes(svcs, pods, nodes)
+	for addr, rt := range proxy.ClusterIPRoutes(svcs, pods, r.apiserver) {
 		all[addr] = rt
 	}
-	for addr, rt := range proxy.GatewayRoutes(ctx, r.dyn, svcs.Items, pods.Items) {
+	for addr, rt := range proxy.GatewayRoutes(r.c.gateway.List, svcs, pods) {
 		if _, taken := all[addr]; !taken {
 			all[addr] = rt
 		}
@@ -170,23 +164,20 @@ func (r *runner) pass(ctx context.Context, px *proxy.Proxy, hosts string) error 
 }
 
 // nodeAddresses: each node's loopback InternalIP (nodes without one get no node ports).
-func nodeAddresses(ctx context.Context, cs kubernetes.Interface) (map[string]string, error) {
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
+func nodeAddresses(nodes []corev1.Node) map[string]string {
 	out := map[string]string{}
-	for _, n := range nodes.Items {
+	for _, n := range nodes {
 		for _, a := range n.Status.Addresses {
 			if ip := net.ParseIP(a.Address); a.Type == corev1.NodeInternalIP && ip != nil && ip.IsLoopback() {
 				out[n.Name] = a.Address
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // volumes: the volume provisioner, for the StatefulSets whose pods this runner runs.
 func (r *runner) volumes() *provisioner.Provisioner {
-	return &provisioner.Provisioner{Client: r.cs, Root: r.state, Run: runAnnotation}
+	return &provisioner.Provisioner{Client: r.cs, Root: r.state, Run: runAnnotation,
+		StatefulSets: r.c.statefulSets, Claims: r.c.claims, Volumes: r.c.volumes}
 }

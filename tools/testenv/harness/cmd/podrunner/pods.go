@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -16,10 +17,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"kafka-advertiser/testenv/harness/internal/watch"
 )
 
 const runAnnotation = "testenv.kafka-advertiser.io/run"
@@ -44,6 +48,7 @@ type proc struct {
 	finished bool       // exited for good (restartPolicy Never, or OnFailure after exit 0): the pod's phase ends
 	volumes  sync.Mutex // held while the pod's volume directories are written
 	kill     func()     // stops the running container (the liveness probe's restart)
+	changed  func()     // called after each change of the container's state (asks for a pass)
 }
 
 type runner struct {
@@ -52,6 +57,8 @@ type runner struct {
 	apiserver   string // host:port of the API server (the `kubernetes` Service's endpoint)
 	cs          kubernetes.Interface
 	dyn         dynamic.Interface
+	c           *caches     // the watched objects
+	kicks       watch.Kicks // asks for a pass (a watched object or a container's state changed)
 	state       string
 	jvm         jvm
 	ips         *allocator
@@ -90,10 +97,10 @@ func wanted(p *corev1.Pod) (*corev1.Container, flavor, bool) {
 	return nil, "", true
 }
 
-func (r *runner) syncPods(ctx context.Context, pods *corev1.PodList) {
+func (r *runner) syncPods(ctx context.Context, pods []corev1.Pod) {
 	seen := map[types.UID]bool{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	for i := range pods {
+		p := &pods[i]
 		if _, _, ok := wanted(p); !ok {
 			continue
 		}
@@ -145,7 +152,7 @@ func (r *runner) start(p *corev1.Pod) *proc {
 	ip := r.ips.take(string(p.UID))
 	root := filepath.Join(r.state, "pods", fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID))
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &proc{pod: p.DeepCopy(), ip: ip, root: root, cancel: cancel, done: make(chan struct{})}
+	pr := &proc{pod: p.DeepCopy(), ip: ip, root: root, cancel: cancel, done: make(chan struct{}), changed: r.kicks.Kick}
 	r.mu.Lock()
 	r.procs[p.UID] = pr
 	r.mu.Unlock()
@@ -192,42 +199,67 @@ func (r *runner) refresh(ctx context.Context, pr *proc, c *corev1.Container) {
 	})
 }
 
-// loop runs the container until the pod goes, restarting it with the kubelet's back-off
-// (restartPolicy Always: 10 s doubling, capped at 5 min; shortened here to 1 s doubling, capped at 20 s).
+// loop runs the container until the pod goes, restarting it as the kubelet does (kubelet.go): a
+// container that ran and exited with the crash back-off (restartPolicy Always: the first restart at
+// once, then 10 s doubling, capped at 5 min); one that could not start is tried again as the volume
+// manager retries a mount (500 ms doubling, at most 2 min 2 s) or, for an error in its env, as the pod
+// worker retries a failed sync (every 10 s).
 func (r *runner) loop(ctx context.Context, pr *proc) {
 	defer close(pr.done)
-	backoff := time.Second
+	crash, mount := kubeletBackoff(), 500*time.Millisecond
 	for ctx.Err() == nil {
-		err := r.once(ctx, pr)
+		started, err := r.once(ctx, pr)
 		if ctx.Err() != nil {
 			return
 		}
-		log.Printf("pod %s/%s: container exited: %v (log: %s)", pr.pod.Namespace, pr.pod.Name, err, filepath.Join(pr.root, "container.log"))
-		if policy := pr.pod.Spec.RestartPolicy; policy == corev1.RestartPolicyNever || (policy == corev1.RestartPolicyOnFailure && err == nil) {
-			pr.set(func() { pr.finished = true })
-			return
+		exited := time.Now()
+		var wait time.Duration
+		switch {
+		case !started && errors.As(err, new(volumeWait)):
+			wait, mount = mount, min(2*mount, 122*time.Second)
+		case !started:
+			wait = 10 * time.Second
+		default:
+			log.Printf("pod %s/%s: container exited: %v (log: %s)", pr.pod.Namespace, pr.pod.Name, err, filepath.Join(pr.root, "container.log"))
+			if policy := pr.pod.Spec.RestartPolicy; policy == corev1.RestartPolicyNever || (policy == corev1.RestartPolicyOnFailure && err == nil) {
+				pr.set(func() { pr.finished = true })
+				return
+			}
+			wait = crash.wait(exited, time.Now())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
+		if wait > 0 {
+			log.Printf("pod %s/%s: next start in %v (%v)", pr.pod.Namespace, pr.pod.Name, wait.Round(time.Millisecond), err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
-		backoff = min(backoff*2, 20*time.Second)
+		if started {
+			crash.restarted(exited, time.Now())
+		}
 	}
 }
 
-func (r *runner) once(ctx context.Context, pr *proc) error {
+// volumeWait: a volume of the pod is not ready yet (a claim not bound, a Secret not there).
+type volumeWait struct{ err error }
+
+func (v volumeWait) Error() string { return v.err.Error() }
+func (v volumeWait) Unwrap() error { return v.err }
+
+// once starts the container and waits for it to end; started is false when it could not start.
+func (r *runner) once(ctx context.Context, pr *proc) (started bool, err error) {
 	l, err := r.plan(ctx, pr)
 	if err != nil {
 		pr.set(func() { pr.waiting, pr.message = "CreateContainerConfigError", err.Error() })
-		return err
+		return false, err
 	}
 	if err := os.MkdirAll(pr.root, 0o755); err != nil {
-		return err
+		return false, err
 	}
 	logf, err := os.OpenFile(filepath.Join(pr.root, "container.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer logf.Close()
 	grace := time.Duration(30) * time.Second
@@ -255,13 +287,16 @@ func (r *runner) once(ctx context.Context, pr *proc) error {
 		pr.lastExit = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason,
 			Message: tail(filepath.Join(pr.root, "container.log"), 2048), FinishedAt: metav1.Now()}
 	})
-	return err
+	return true, err
 }
 
 func (pr *proc) set(f func()) {
 	pr.mu.Lock()
-	defer pr.mu.Unlock()
 	f()
+	pr.mu.Unlock()
+	if pr.changed != nil {
+		pr.changed()
+	}
 }
 
 func tail(path string, n int64) string {
@@ -299,7 +334,7 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 		token: func(aud string, exp *int64) (string, error) { return r.token(ctx, p, aud, exp) },
 	})
 	if err != nil {
-		return launch{}, err
+		return launch{}, volumeWait{err}
 	}
 	f := fs{root: pr.root, mounts: mounts}
 	switch fl {
@@ -322,47 +357,63 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 // Services the kubelet makes variables of.
 func (r *runner) sources(ctx context.Context, p *corev1.Pod) (envSources, error) {
 	src := envSources{configMaps: map[string]map[string]string{}, secrets: map[string]map[string][]byte{}}
-	cms, err := r.cs.CoreV1().ConfigMaps(p.Namespace).List(ctx, metav1.ListOptions{})
+	cms, err := r.c.configMaps.ConfigMaps(p.Namespace).List(labels.Everything())
 	if err != nil {
 		return src, err
 	}
-	for _, cm := range cms.Items {
+	for _, cm := range cms {
 		src.configMaps[cm.Name] = cm.Data
 	}
-	ss, err := r.cs.CoreV1().Secrets(p.Namespace).List(ctx, metav1.ListOptions{})
+	ss, err := r.c.secrets.Secrets(p.Namespace).List(labels.Everything())
 	if err != nil {
 		return src, err
 	}
-	for _, s := range ss.Items {
+	for _, s := range ss {
 		src.secrets[s.Name] = s.Data
 	}
-	svcs, err := r.cs.CoreV1().Services(p.Namespace).List(ctx, metav1.ListOptions{})
+	svcs, err := r.c.services.Services(p.Namespace).List(labels.Everything())
 	if err != nil {
 		return src, err
 	}
-	if master, err := r.cs.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil {
-		svcs.Items = append(svcs.Items, *master)
+	all := watch.Values(svcs)
+	if master, err := r.c.services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil && p.Namespace != metav1.NamespaceDefault {
+		all = append(all, *master)
 	}
 	links := p.Spec.EnableServiceLinks == nil || *p.Spec.EnableServiceLinks
-	src.services = serviceEnv(svcs.Items, p.Namespace, links)
+	src.services = serviceEnv(all, p.Namespace, links)
 	return src, nil
 }
 
-// probe: readiness as the kubelet's probe would see it. Without a readiness probe the container is
-// ready once it runs (the kubelet's rule); a TCP probe (and, approximated, an HTTP or exec probe, by
-// the probe's port or else the container's first port) is ready when that port accepts a connection on
-// the pod's IP.
+// probe: readiness as the kubelet's readiness worker sees it (kubelet.go: its period, timeout,
+// initial delay and thresholds; a new container run starts not ready). Without a readiness probe the
+// container is ready once it runs (the kubelet's rule); a TCP probe (and, approximated, an HTTP or
+// exec probe, by the probe's port or else the container's first port) is ready when that port accepts
+// a connection on the pod's IP.
 func (r *runner) probe(ctx context.Context, pr *proc, c *corev1.Container) {
 	port, probed := probePort(c, c.ReadinessProbe)
-	every(ctx, time.Second, func() {
+	t := timingOf(c.ReadinessProbe)
+	if !probed {
+		t.period = time.Second // no probe: ready as soon as it runs; this only notices the start
+	}
+	st, run := readiness{t: t}, time.Time{}
+	every(ctx, t.period, func() {
 		pr.mu.Lock()
-		running := pr.running
+		running, started := pr.running, pr.started
 		pr.mu.Unlock()
-		ok := running && !probed
-		if running && probed && port != "" {
-			ok = probeOnce(c.ReadinessProbe, pr.ip, port)
+		if !running || !started.Equal(run) {
+			st, run = readiness{t: t}, started
 		}
-		pr.set(func() { pr.ready = ok && pr.running })
+		ready := false
+		switch {
+		case !running:
+		case !probed:
+			ready = true
+		case st.inInitialDelay(started, time.Now()):
+			ready = st.ready
+		default:
+			ready = st.observe(port != "" && probeOnce(c.ReadinessProbe, pr.ip, port, t.timeout))
+		}
+		pr.set(func() { pr.ready = ready && pr.running })
 	})
 }
 
@@ -382,14 +433,14 @@ func every(ctx context.Context, period time.Duration, f func()) {
 
 // probeOnce: an HTTP probe's GET (ready on a status from 200 to 399, as the kubelet's prober), any
 // other probe a TCP connection to its port.
-func probeOnce(p *corev1.Probe, ip, port string) bool {
+func probeOnce(p *corev1.Probe, ip, port string, timeout time.Duration) bool {
 	addr := net.JoinHostPort(ip, port)
 	if h := p.HTTPGet; h != nil {
 		scheme := "http"
 		if h.Scheme == corev1.URISchemeHTTPS {
 			scheme = "https"
 		}
-		cl := http.Client{Timeout: time.Second, Transport: &http.Transport{
+		cl := http.Client{Timeout: timeout, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the kubelet does not verify either
 		resp, err := cl.Get(scheme + "://" + addr + h.Path)
 		if err != nil {
@@ -398,7 +449,7 @@ func probeOnce(p *corev1.Probe, ip, port string) bool {
 		_ = resp.Body.Close()
 		return resp.StatusCode >= 200 && resp.StatusCode < 400
 	}
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return false
 	}
@@ -458,7 +509,7 @@ func (r *runner) live(ctx context.Context, pr *proc, c *corev1.Container) {
 		pr.mu.Unlock()
 		// Not probed: a container not running, in its initial delay, or being stopped for a failure.
 		if !running || started.Equal(killed) || time.Since(started) < time.Duration(p.InitialDelaySeconds)*time.Second ||
-			probeOnce(p, pr.ip, port) {
+			probeOnce(p, pr.ip, port, timingOf(p).timeout) {
 			failures = 0
 			return
 		}

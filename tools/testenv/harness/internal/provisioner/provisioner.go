@@ -14,14 +14,21 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
 const provisionedBy = "testenv.kafka-advertiser.io/provisioned"
 
 // Provisioner provisions under Root for the StatefulSets whose pod template carries Run: "broker".
+// It reads through the listers (watched caches) and writes through Client.
 type Provisioner struct {
-	Client kubernetes.Interface
+	Client       kubernetes.Interface
+	StatefulSets appslisters.StatefulSetLister
+	Claims       corelisters.PersistentVolumeClaimLister
+	Volumes      corelisters.PersistentVolumeLister
 	// Root holds the volumes' directories (`<Root>/volumes/pvc-<claim uid>`).
 	Root string
 	// Run is the pod-template annotation that marks the StatefulSets whose pods the runner runs.
@@ -33,16 +40,16 @@ type Provisioner struct {
 // pre-bound to the claim; kube-controller-manager's binder completes the binding). A volume whose
 // claim is gone is deleted with its directory.
 func (r *Provisioner) Sync(ctx context.Context) error {
-	stss, err := r.Client.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{})
+	stss, err := r.StatefulSets.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	claims, err := r.Client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	claims, err := r.Claims.List(labels.Everything())
 	if err != nil {
 		return err
 	}
 	prefixes := map[string][]string{} // namespace -> "<template>-<sts>-"
-	for _, s := range stss.Items {
+	for _, s := range stss {
 		if s.Spec.Template.Annotations[r.Run] != "broker" {
 			continue
 		}
@@ -51,8 +58,7 @@ func (r *Provisioner) Sync(ctx context.Context) error {
 		}
 	}
 	live := map[string]bool{}
-	for i := range claims.Items {
-		c := &claims.Items[i]
+	for _, c := range claims {
 		live[string(c.UID)] = true
 		if c.Spec.VolumeName != "" || c.DeletionTimestamp != nil || !hasPrefix(c.Name, prefixes[c.Namespace]) {
 			continue
@@ -110,11 +116,11 @@ func (r *Provisioner) provision(ctx context.Context, c *corev1.PersistentVolumeC
 }
 
 func (r *Provisioner) reclaim(ctx context.Context, live map[string]bool) error {
-	pvs, err := r.Client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: provisionedBy + "=true"})
+	pvs, err := r.Volumes.List(labels.SelectorFromSet(labels.Set{provisionedBy: "true"}))
 	if err != nil {
 		return err
 	}
-	for _, pv := range pvs.Items {
+	for _, pv := range pvs {
 		if pv.Spec.ClaimRef == nil || live[string(pv.Spec.ClaimRef.UID)] {
 			continue
 		}
@@ -128,14 +134,14 @@ func (r *Provisioner) reclaim(ctx context.Context, live map[string]bool) error {
 
 // ClaimPath: the directory of the volume bound to a claim.
 func (r *Provisioner) ClaimPath(ctx context.Context, ns, claim string) (string, error) {
-	c, err := r.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	c, err := r.Claims.PersistentVolumeClaims(ns).Get(claim)
 	if err != nil {
 		return "", err
 	}
 	if c.Spec.VolumeName == "" {
 		return "", fmt.Errorf("claim %q is not bound yet", claim)
 	}
-	pv, err := r.Client.CoreV1().PersistentVolumes().Get(ctx, c.Spec.VolumeName, metav1.GetOptions{})
+	pv, err := r.Volumes.Get(c.Spec.VolumeName)
 	if err != nil {
 		return "", err
 	}

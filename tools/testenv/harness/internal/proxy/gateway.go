@@ -1,17 +1,14 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"kafka-advertiser/testenv/harness/internal/endpoints"
 	"kafka-advertiser/testenv/harness/internal/gatewayapi"
 	"net"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 )
 
 // The Gateway data plane, played by the spec (Gateway API v1.6): each loopback address in a Gateway's
@@ -37,13 +34,11 @@ type gwListener struct {
 	protocol string
 }
 
-func list(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource) []unstructured.Unstructured {
-	l, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil // the CRD is not installed, or not served: no such objects
-	}
-	return l.Items
-}
+// GatewayKinds: the kinds the Gateway data plane reads.
+var GatewayKinds = []schema.GroupVersionResource{gatewaysGVR, listenerSets, tcpRoutes, tlsRoutes}
+
+// Lister gives the objects of one kind (none when the kind is not served).
+type Lister func(schema.GroupVersionResource) []unstructured.Unstructured
 
 // gatewayListeners: every listener that answers on a loopback Gateway address.
 func gatewayListeners(gws, sets []unstructured.Unstructured) []gwListener {
@@ -167,10 +162,10 @@ func routeBackends(r unstructured.Unstructured, svcs []corev1.Service, pods []co
 
 // GatewayRoutes: every listener of a Gateway with a loopback address (and of the ListenerSets
 // attached to it) and the backends of the routes attached to it, by "ip:port".
-func GatewayRoutes(ctx context.Context, dyn dynamic.Interface, svcs []corev1.Service, pods []corev1.Pod) map[string]Route {
-	ls := gatewayListeners(list(ctx, dyn, gatewaysGVR), list(ctx, dyn, listenerSets))
+func GatewayRoutes(list Lister, svcs []corev1.Service, pods []corev1.Pod) map[string]Route {
+	ls := gatewayListeners(list(gatewaysGVR), list(listenerSets))
 	if len(ls) == 0 {
 		return nil
 	}
-	return gatewayRoutes(ls, list(ctx, dyn, tcpRoutes), list(ctx, dyn, tlsRoutes), svcs, pods)
+	return gatewayRoutes(ls, list(tcpRoutes), list(tlsRoutes), svcs, pods)
 }

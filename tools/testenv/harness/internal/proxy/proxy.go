@@ -37,6 +37,7 @@ type listener struct {
 	sni      atomic.Pointer[map[string][]string]
 	next     atomic.Uint64
 	once     atomic.Bool
+	sources  atomic.Pointer[[]*net.IPNet]
 }
 
 // Routes: "ip:port" -> (owning Service, ready backends). Load-balancer ingress addresses reach every
@@ -58,7 +59,8 @@ func Routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) m
 			if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 				for _, ing := range svc.Status.LoadBalancer.Ingress {
 					if ip := net.ParseIP(ing.IP); ip != nil && ip.IsLoopback() {
-						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = Route{owner: owner, backends: backendsOf(sp, eps, "")}
+						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = Route{owner: owner, backends: backendsOf(sp, eps, ""),
+							sources: SourceRanges(svc)}
 					}
 				}
 			}
@@ -143,6 +145,47 @@ type Route struct {
 	// once: one backend per connection, as kube-proxy's ClusterIP rules pick it: a backend that refuses
 	// fails the connection (no second try, unlike a load balancer's health-checked pool).
 	once bool
+	// sources: the client addresses a load balancer lets in (nil: any).
+	sources []*net.IPNet
+}
+
+// SourceRanges: the clients a load balancer admits, as cloud providers and kube-proxy read them:
+// spec.loadBalancerSourceRanges, else the service.beta.kubernetes.io/load-balancer-source-ranges
+// annotation (comma-separated); none means any. A range that does not parse admits nobody through it.
+func SourceRanges(svc *corev1.Service) []*net.IPNet {
+	ranges := svc.Spec.LoadBalancerSourceRanges
+	if len(ranges) == 0 {
+		if a := strings.TrimSpace(svc.Annotations["service.beta.kubernetes.io/load-balancer-source-ranges"]); a != "" {
+			ranges = strings.Split(a, ",")
+		}
+	}
+	if len(ranges) == 0 {
+		return nil
+	}
+	out := []*net.IPNet{}
+	for _, r := range ranges {
+		if _, n, err := net.ParseCIDR(strings.TrimSpace(r)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// admits: whether a client at addr may pass (sources nil: any).
+func admits(sources []*net.IPNet, addr net.Addr) bool {
+	if sources == nil {
+		return true
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	for _, n := range sources {
+		if n.Contains(tcp.IP) {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply listens on every address of want (and stops the others), relaying as each Route says.
@@ -169,10 +212,11 @@ func (px *Proxy) Apply(want map[string]Route) {
 			log.Printf("proxy: %s (%s) open", addr, rt.owner)
 			go l.serve()
 		}
-		b, sni := rt.backends, rt.sni
+		b, sni, src := rt.backends, rt.sni, rt.sources
 		l.backends.Store(&b)
 		l.sni.Store(&sni)
 		l.once.Store(rt.once)
+		l.sources.Store(&src)
 	}
 }
 
@@ -193,6 +237,10 @@ func (l *listener) serve() {
 // relay: to the next ready backend that accepts (none ready: the connection is refused by closing it).
 func (l *listener) relay(c net.Conn) {
 	defer c.Close()
+	if src := l.sources.Load(); src != nil && !admits(*src, c.RemoteAddr()) {
+		log.Printf("proxy: %s (%s): %s is outside loadBalancerSourceRanges: dropped", l.ln.Addr(), l.owner, c.RemoteAddr())
+		return
+	}
 	bs := *l.backends.Load()
 	var hello []byte
 	if sni := *l.sni.Load(); sni != nil {

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,4 +147,60 @@ func TestClusterIPsRelayToEndpointsAndTheAPIServer(t *testing.T) {
 	if k := KubeService(svcs); k != "127.0.128.1:443" {
 		t.Errorf("kubeService = %q", k)
 	}
+}
+
+// loadBalancerSourceRanges are enforced as a cloud load balancer does: a client outside them is
+// dropped, one inside is relayed; the annotation counts when the field is empty.
+func TestLoadBalancerSourceRangesAreEnforced(t *testing.T) {
+	svc := corev1.Service{Spec: corev1.ServiceSpec{LoadBalancerSourceRanges: []string{"203.0.113.0/24"}}}
+	if got := SourceRanges(&svc); len(got) != 1 || got[0].String() != "203.0.113.0/24" {
+		t.Fatalf("spec ranges: %v", got)
+	}
+	ann := corev1.Service{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
+		"service.beta.kubernetes.io/load-balancer-source-ranges": "127.0.0.0/8, 10.0.0.0/8"}}}
+	if got := SourceRanges(&ann); len(got) != 2 {
+		t.Fatalf("annotation ranges: %v", got)
+	}
+	if SourceRanges(&corev1.Service{}) != nil {
+		t.Fatal("no ranges must admit any client")
+	}
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hi"))
+			_ = c.Close()
+		}
+	}()
+	px := New()
+	for _, tc := range []struct {
+		sources []*net.IPNet
+		reached bool
+	}{{SourceRanges(&svc), false}, {SourceRanges(&ann), true}, {nil, true}} {
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := free.Addr().String()
+		_ = free.Close()
+		px.Apply(map[string]Route{addr: {owner: "ns/lb", backends: []string{backend.Addr().String()}, sources: tc.sources}})
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		got, _ := io.ReadAll(c)
+		_ = c.Close()
+		if reached := string(got) == "hi"; reached != tc.reached {
+			t.Fatalf("sources %v: reached the backend = %v, want %v", tc.sources, reached, tc.reached)
+		}
+	}
+	px.Apply(nil)
 }
