@@ -393,7 +393,11 @@ async fn a_gateway_address_written_on_a_load_balancer_service_is_ignored() {
     let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), &ns);
     let bad = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "evil.example.com"}}});
     svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's Service watch
+    // Not a sleep (which passes, bug or no bug, whenever the watch is slower): a broker admitted
+    // only once the webhook has seen a Service written after the annotation. One watch stream
+    // delivers a kind's events in order, so the webhook that admits it has seen the annotation too.
+    Broker::new("probe", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    converged(&c, &ns, "probe", 1, 9094).await;
     let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
     pods.delete("kafka-0", &DeleteParams::default()).await.unwrap();
     assert_eq!(converged(&c, &ns, "kafka", 1, 9094).await, before);
