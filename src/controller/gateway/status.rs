@@ -135,7 +135,9 @@ pub struct Verdict {
 }
 
 /// Read our ListenerSet's status. `aware`: the Gateway's controller handles ListenerSets, so a
-/// listener counts only once that controller accepted it for the current generation.
+/// listener counts only once that controller accepted it for the current generation and programmed
+/// it (`Programmed` True: its data plane takes connections; a broker advertised on an accepted but
+/// unprogrammed listener would be refused by its first client).
 pub fn listener_set_verdict(ls: &DynamicObject, aware: bool) -> Verdict {
     let is = |c: &Value, t: &str, s: &str| c["type"] == t && c["status"] == s;
     let why = |c: &Value| {
@@ -158,7 +160,10 @@ pub fn listener_set_verdict(ls: &DynamicObject, aware: bool) -> Verdict {
     if aware {
         let judged: BTreeSet<&str> = (ls.data["status"]["listeners"].as_array().into_iter().flatten())
             .filter(|l| {
-                current && l["conditions"].as_array().is_some_and(|c| c.iter().any(|c| is(c, "Accepted", "True")))
+                let conds = l["conditions"].as_array();
+                current
+                    && conds.is_some_and(|c| c.iter().any(|c| is(c, "Accepted", "True")))
+                    && conds.is_some_and(|c| c.iter().any(|c| is(c, "Programmed", "True")))
             })
             .filter_map(|l| l["name"].as_str())
             .collect();

@@ -258,10 +258,15 @@ fn a_listener_set_status_refuses_the_set_or_single_listeners() {
 
 #[test]
 fn with_a_controller_that_handles_listener_sets_each_listener_waits_for_its_verdict() {
-    let ls = |generation: i64, observed: i64, accepted: &[&str]| -> DynamicObject {
+    // Listeners named in `accepted` are Accepted; those also in `programmed` are Programmed too.
+    let with = |generation: i64, observed: i64, accepted: &[&str], programmed: &[&str]| -> DynamicObject {
         let statuses: Vec<Value> = accepted
             .iter()
-            .map(|n| json!({"name": n, "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}]}))
+            .map(|n| {
+                let p = if programmed.contains(n) { "True" } else { "False" };
+                json!({"name": n, "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"},
+                    {"type": "Programmed", "status": p, "reason": if p == "True" { "Programmed" } else { "Pending" }}]})
+            })
             .collect();
         serde_json::from_value(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
             "metadata": {"name": "events-external", "namespace": "prod", "generation": generation},
@@ -269,7 +274,13 @@ fn with_a_controller_that_handles_listener_sets_each_listener_waits_for_its_verd
             "status": {"conditions": [{"type": "Accepted", "status": "True", "observedGeneration": observed}], "listeners": statuses}}))
         .unwrap()
     };
+    let ls = |generation: i64, observed: i64, accepted: &[&str]| with(generation, observed, accepted, accepted);
     let pending = |l: &DynamicObject, aware| listener_set_verdict(l, aware).pending.into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        pending(&with(2, 2, &["events-0", "events-1"], &["events-0"]), true),
+        ["events-1"],
+        "accepted, not yet programmed: its data plane would refuse the broker's clients"
+    );
     assert_eq!(pending(&ls(2, 2, &["events-0"]), true), ["events-1"]);
     assert_eq!(
         pending(&ls(2, 1, &["events-0", "events-1"]), true),

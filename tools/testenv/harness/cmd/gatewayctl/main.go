@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"k8s.io/apimachinery/pkg/runtime"
 	"kafka-advertiser/testenv/harness/internal/gatewayapi"
 	"log"
@@ -33,7 +34,8 @@ var (
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
 	gap := flag.Duration("gap", 100*time.Millisecond, "least time between two passes over the watched objects")
-	every := flag.Duration("every", 10*time.Second, "a pass at least this often (passes also follow every change)")
+	every := flag.Duration("every", time.Second, "a pass at least this often (passes also follow every change; a listener's programming delay ends without one)")
+	delay := flag.Duration("program-delay", 2*time.Second, "time from a listener's Accepted to its Programmed (the data plane taking the configuration)")
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -53,7 +55,7 @@ func main() {
 	// Watched, not polled: a pass follows each change of a Gateway, ListenerSet or Namespace.
 	kicks := watch.NewKicks()
 	w := watch.NewDynamic(ctx, disc, client, kicks, gateways, listenerSets, namespaces)
-	watch.Loop(ctx, kicks, *gap, *every, func() { once(ctx, client, w.List) })
+	watch.Loop(ctx, kicks, *gap, *every, func() { once(ctx, client, w.List, *delay) })
 }
 
 // played: a Gateway whose status `scripts/testenv.sh gateway` wrote (Programmed, message testenv).
@@ -69,7 +71,7 @@ func played(gw *unstructured.Unstructured) bool {
 }
 
 // once: one pass over the watched Gateways, ListenerSets and Namespaces; writes what changed.
-func once(ctx context.Context, client dynamic.Interface, list func(schema.GroupVersionResource) []unstructured.Unstructured) {
+func once(ctx context.Context, client dynamic.Interface, list func(schema.GroupVersionResource) []unstructured.Unstructured, delay time.Duration) {
 	gws, sets := list(gateways), list(listenerSets)
 	labels := map[string]map[string]string{}
 	for _, ns := range list(namespaces) {
@@ -88,7 +90,7 @@ func once(ctx context.Context, client dynamic.Interface, list func(schema.GroupV
 		}
 		res := Resolve(gatewayOf(gw), listenerSetsOf(mine), labels)
 		for _, ls := range mine {
-			writeSet(ctx, client, ls, res.Sets[ls.GetNamespace()+"/"+ls.GetName()])
+			writeSet(ctx, client, ls, res.Sets[ls.GetNamespace()+"/"+ls.GetName()], delay)
 		}
 		writeAttached(ctx, client, gw, res.Attached)
 	}
@@ -136,10 +138,11 @@ func conditions(cs []Condition, gen int64, old []any) []any {
 	return out
 }
 
-func writeSet(ctx context.Context, client dynamic.Interface, ls *unstructured.Unstructured, st SetStatus) {
+func writeSet(ctx context.Context, client dynamic.Interface, ls *unstructured.Unstructured, st SetStatus, delay time.Duration) {
 	gen := ls.GetGeneration()
 	oldConds, _, _ := unstructured.NestedSlice(ls.Object, "status", "conditions")
 	oldListeners, _, _ := unstructured.NestedSlice(ls.Object, "status", "listeners")
+	st = Program(st, acceptedSince(oldListeners), time.Now(), delay)
 	var listeners []any
 	for _, l := range st.Listeners {
 		var prev []any
@@ -168,6 +171,25 @@ func writeAttached(ctx context.Context, client dynamic.Interface, gw *unstructur
 		return
 	}
 	patch(ctx, client, gateways, gw.GetNamespace(), gw.GetName(), map[string]any{"status": map[string]any{"attachedListenerSets": n}})
+}
+
+// acceptedSince: when each listener's Accepted=True began, from the status as last written.
+func acceptedSince(listeners []any) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, o := range listeners {
+		m, _ := o.(map[string]any)
+		conds, _ := m["conditions"].([]any)
+		for _, c := range conds {
+			cm, _ := c.(map[string]any)
+			if cm["type"] != "Accepted" || cm["status"] != "True" {
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339, fmt.Sprint(cm["lastTransitionTime"])); err == nil {
+				out[fmt.Sprint(m["name"])] = t
+			}
+		}
+	}
+	return out
 }
 
 // same: equal once round-tripped through JSON (int64 and float64 alike).

@@ -162,3 +162,36 @@ func Resolve(gw Gateway, sets []ListenerSet, nsLabels map[string]map[string]stri
 	}
 	return res
 }
+
+// Program plays the data plane's delay: a listener the Gateway's controller accepted is programmed
+// (Programmed True) only `delay` after it was accepted, as a real data plane takes time to take the
+// new configuration; until then its Programmed is False (Pending), and so is the set's while none of
+// its listeners is programmed. acceptedSince: when each listener's Accepted=True began (absent: now).
+func Program(st SetStatus, acceptedSince map[string]time.Time, now time.Time, delay time.Duration) SetStatus {
+	out := SetStatus{Conditions: append([]Condition(nil), st.Conditions...)}
+	programmed := 0
+	for _, l := range st.Listeners {
+		cs := append([]Condition(nil), l.Conditions...)
+		since, ok := acceptedSince[l.Name]
+		if !ok {
+			since = now
+		}
+		for i, c := range cs {
+			if c.Type != "Programmed" || c.Status != "True" {
+				continue
+			}
+			if now.Sub(since) < delay {
+				cs[i] = Condition{"Programmed", "False", "Pending", "testenv: the data plane is being programmed"}
+			} else {
+				programmed++
+			}
+		}
+		out.Listeners = append(out.Listeners, ListenerStatus{l.Name, cs})
+	}
+	for i, c := range out.Conditions {
+		if c.Type == "Programmed" && c.Status == "True" && programmed == 0 {
+			out.Conditions[i] = Condition{"Programmed", "False", "Pending", "testenv: no listener is programmed yet"}
+		}
+	}
+	return out
+}

@@ -116,3 +116,38 @@ func TestGEP1713Scenarios(t *testing.T) {
 		})
 	}
 }
+
+// An accepted listener is programmed only after the data plane's delay; the set follows its listeners.
+func TestAListenerIsProgrammedOnlyAfterTheDelay(t *testing.T) {
+	tcp := Listener{Name: "l", Port: 9092, Protocol: "TCP"}
+	res := Resolve(Gateway{Namespace: "infra", Name: "gw", From: "All"}, []ListenerSet{set("infra", "ls", time.Now(), tcp)}, nil)
+	st := res.Sets["infra/ls"]
+	now := time.Now()
+	programmed := func(cs []Condition) string {
+		for _, c := range cs {
+			if c.Type == "Programmed" {
+				return c.Status + "/" + c.Reason
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		since     map[string]time.Time
+		want, set string
+	}{
+		{nil, "False/Pending", "False/Pending"}, // just accepted
+		{map[string]time.Time{"l": now.Add(-time.Second)}, "False/Pending", "False/Pending"},
+		{map[string]time.Time{"l": now.Add(-2 * time.Second)}, "True/Programmed", "True/Programmed"},
+	} {
+		got := Program(st, tc.since, now, 2*time.Second)
+		if l := programmed(got.Listeners[0].Conditions); l != tc.want {
+			t.Fatalf("accepted since %v: listener Programmed %s, want %s", tc.since, l, tc.want)
+		}
+		if s := programmed(got.Conditions); s != tc.set {
+			t.Fatalf("accepted since %v: set Programmed %s, want %s", tc.since, s, tc.set)
+		}
+	}
+	if programmed(st.Listeners[0].Conditions) != "True/Programmed" {
+		t.Fatal("Program must not change the status it was given")
+	}
+}

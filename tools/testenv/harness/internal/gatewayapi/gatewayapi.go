@@ -48,18 +48,22 @@ func Parent(ls *unstructured.Unstructured) string {
 	return ns + "/" + name
 }
 
-// Accepted: the names of a ListenerSet's listeners whose status says Accepted=True.
-func Accepted(ls map[string]any) map[string]bool {
+// Programmed: the names of a ListenerSet's listeners whose status says Accepted=True and
+// Programmed=True (the Gateway's data plane serves only those).
+func Programmed(ls map[string]any) map[string]bool {
 	out := map[string]bool{}
 	st, _, _ := unstructured.NestedSlice(ls, "status", "listeners")
 	for _, l := range st {
 		m, _ := l.(map[string]any)
 		conds, _ := m["conditions"].([]any)
+		accepted, programmed := false, false
 		for _, c := range conds {
 			cm, _ := c.(map[string]any)
-			if cm["type"] == "Accepted" && cm["status"] == "True" {
-				out[fmt.Sprint(m["name"])] = true
-			}
+			accepted = accepted || (cm["type"] == "Accepted" && cm["status"] == "True")
+			programmed = programmed || (cm["type"] == "Programmed" && cm["status"] == "True")
+		}
+		if accepted && programmed {
+			out[fmt.Sprint(m["name"])] = true
 		}
 	}
 	return out

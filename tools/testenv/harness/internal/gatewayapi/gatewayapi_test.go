@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-func TestListenersParentAndAccepted(t *testing.T) {
+func TestListenersParentAndProgrammed(t *testing.T) {
 	ls := &unstructured.Unstructured{Object: map[string]any{
 		"metadata": map[string]any{"namespace": "streaming", "name": "events-external"},
 		"spec": map[string]any{
@@ -18,8 +18,11 @@ func TestListenersParentAndAccepted(t *testing.T) {
 			},
 		},
 		"status": map[string]any{"listeners": []any{
-			map[string]any{"name": "events-0", "conditions": []any{map[string]any{"type": "Accepted", "status": "True"}}},
+			map[string]any{"name": "events-0", "conditions": []any{map[string]any{"type": "Accepted", "status": "True"},
+				map[string]any{"type": "Programmed", "status": "True"}}},
 			map[string]any{"name": "events-1", "conditions": []any{map[string]any{"type": "Accepted", "status": "False"}}},
+			map[string]any{"name": "events-2", "conditions": []any{map[string]any{"type": "Accepted", "status": "True"},
+				map[string]any{"type": "Programmed", "status": "False"}}},
 		}},
 	}}
 	want := []Listener{{Name: "events-0", Port: 9100, Protocol: "TCP"}, {Name: "events-1", Port: 9101, Protocol: "TLS", Hostname: "b1.example.com"}}
@@ -29,8 +32,9 @@ func TestListenersParentAndAccepted(t *testing.T) {
 	if got := Parent(ls); got != "infra/shared" {
 		t.Fatalf("parent %q", got)
 	}
-	if got := Accepted(ls.Object); !reflect.DeepEqual(got, map[string]bool{"events-0": true}) {
-		t.Fatalf("accepted %v", got)
+	// Accepted but not yet programmed (events-2) is not served.
+	if got := Programmed(ls.Object); !reflect.DeepEqual(got, map[string]bool{"events-0": true}) {
+		t.Fatalf("programmed %v", got)
 	}
 	// Its own namespace when the ref names none; nothing when the parent is not a Gateway.
 	_ = unstructured.SetNestedField(ls.Object, "", "spec", "parentRef", "namespace")

@@ -13,7 +13,7 @@ import (
 
 // The Gateway data plane, played by the spec (Gateway API v1.6): each loopback address in a Gateway's
 // status.addresses accepts on the port of each of its listeners and of each listener of the
-// ListenerSets attached to it (GEP-1713; only listeners the Gateway's controller accepted, which
+// ListenerSets attached to it (GEP-1713; only listeners the Gateway's controller accepted and programmed, which
 // gatewayctl decides); a TCP listener relays to the backend of the TCPRoute attached to it, a TLS
 // passthrough listener to the backend of the TLSRoute whose hostname matches the client's SNI.
 var (
@@ -55,12 +55,12 @@ func gatewayListeners(gws, sets []unstructured.Unstructured) []gwListener {
 		out = append(out, listenersOf(gw.Object, parent{"Gateway", gw.GetNamespace(), gw.GetName(), ""}, addrs[gw.GetNamespace()+"/"+gw.GetName()], nil)...)
 	}
 	for _, s := range sets {
-		out = append(out, listenersOf(s.Object, parent{"ListenerSet", s.GetNamespace(), s.GetName(), ""}, addrs[gatewayapi.Parent(&s)], gatewayapi.Accepted(s.Object))...)
+		out = append(out, listenersOf(s.Object, parent{"ListenerSet", s.GetNamespace(), s.GetName(), ""}, addrs[gatewayapi.Parent(&s)], gatewayapi.Programmed(s.Object))...)
 	}
 	return out
 }
 
-// listenersOf: the TCP and TLS listeners of a Gateway or ListenerSet (`only`: those accepted) on `addrs`.
+// listenersOf: the TCP and TLS listeners of a Gateway or ListenerSet (`only`: those accepted and programmed) on `addrs`.
 func listenersOf(obj map[string]any, p parent, addrs []string, only map[string]bool) []gwListener {
 	if len(addrs) == 0 {
 		return nil

@@ -81,7 +81,8 @@ func TestGatewayDataPlaneFollowsListenersAndRoutes(t *testing.T) {
 			map[string]any{"name": "kafka-1", "port": int64(443), "protocol": "TCP"},
 		}},
 		"status": map[string]any{"listeners": []any{
-			map[string]any{"name": "kafka-0", "conditions": []any{map[string]any{"type": "Accepted", "status": "True"}}},
+			map[string]any{"name": "kafka-0", "conditions": []any{map[string]any{"type": "Accepted", "status": "True"},
+				map[string]any{"type": "Programmed", "status": "True"}}},
 			map[string]any{"name": "kafka-1", "conditions": []any{map[string]any{"type": "Accepted", "status": "False"}}},
 		}},
 	})
