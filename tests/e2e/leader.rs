@@ -12,14 +12,25 @@ async fn holder(c: &kube::Client) -> Option<String> {
     lease.spec?.holder_identity.filter(|h| !h.is_empty())
 }
 
-/// Stop the leader process: the follower takes the Lease and reconciles a scale-up, and the
-/// webhook keeps answering through the surviving replica.
+/// Stop the leader process (SIGTERM): it releases the Lease, the follower takes it and reconciles
+/// a scale-up, and the webhook keeps answering through the surviving replica.
 #[tokio::test]
 async fn follower_takes_over_when_the_leader_stops() {
+    hand_over("TERM").await;
+}
+
+/// Kill the leader (SIGKILL, as the OOM killer or a lost node does): it releases nothing, so the
+/// follower takes the Lease only once it has expired (never two writers), then reconciles.
+#[tokio::test]
+async fn follower_takes_over_when_the_leader_is_killed() {
+    hand_over("KILL").await;
+}
+
+async fn hand_over(signal: &str) {
     let _g = INSTALL.write().await;
     let env = testenv();
     let c = client().await;
-    let ns = namespace(&c, "e2e-leader").await;
+    let ns = namespace(&c, &format!("e2e-leader-{}", signal.to_lowercase())).await;
     Broker::new("kafka", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
     wait_for("2 brokers admitted", Duration::from_secs(90), || async {
         let pods = pods_of(&c, &ns, "kafka").await;
@@ -32,8 +43,9 @@ async fn follower_takes_over_when_the_leader_stops() {
     let replica = leader.strip_prefix("testenv-").unwrap_or_else(|| panic!("unexpected holder {leader}"));
     let pid_file = env.pid_file(&format!("kafka-advertiser-controller-{replica}"));
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let held = lease(&c).await;
     // The harness started this process (scripts/testenv.sh deploy); stop it by its pid.
-    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
     assert!(status.success());
     wait_for("the old leader to exit", Duration::from_secs(30), || async {
         (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
@@ -45,6 +57,14 @@ async fn follower_takes_over_when_the_leader_stops() {
         wait_for("a new Lease holder", Duration::from_secs(60), || async { holder(&c).await.filter(|h| *h != leader) })
             .await;
     assert!(new.starts_with("testenv-"), "{new}");
+    if signal == "KILL" {
+        // Killed, the leader renewed no more: the Lease was taken no sooner than it expired.
+        let spec = held.spec.expect("the Lease's spec");
+        let renewed = spec.renew_time.expect("renewTime").0;
+        let expiry = renewed + Duration::from_secs(spec.lease_duration_seconds.expect("leaseDurationSeconds") as u64);
+        let taken = lease(&c).await.spec.and_then(|s| s.acquire_time).expect("acquireTime").0;
+        assert!(taken >= expiry, "the Lease renewed at {renewed} was taken at {taken}, before it expired at {expiry}");
+    }
     wait_for("brokers 2 and 3 admitted after the hand-over", Duration::from_secs(90), || async {
         let pods = pods_of(&c, &ns, "kafka").await;
         let svcs = services_of(&c, &ns, "kafka").await;
@@ -59,6 +79,10 @@ async fn follower_takes_over_when_the_leader_stops() {
 
     // Bring the stopped replica back (deploy is idempotent: it restarts what is not running).
     env.script(&["deploy"]);
+}
+
+async fn lease(c: &kube::Client) -> Lease {
+    Api::namespaced(c.clone(), "kafka-advertiser").get("kafka-advertiser").await.expect("the controller's Lease")
 }
 
 /// The webhook runs as its own identity with its own view of the Services: with every controller
