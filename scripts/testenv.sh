@@ -32,6 +32,11 @@
 #                                Gateway's status.addresses (each ADDRESS an IP or a hostname) and
 #                                its Accepted and Programmed conditions; from then on `up`'s gatewayctl
 #                                writes the status of ListenerSets attached to it (GEP-1713)
+#   scripts/testenv.sh restart COMPONENT  a fault: stop one component (SIGTERM, SIGKILL after 30 s) and
+#                                start it again with the same command line, waiting until it serves:
+#                                apiserver, etcd, controller-manager, scheduler, metallb, kwok,
+#                                podrunner (its brokers stop with it, unlike a kubelet's containers),
+#                                gatewayctl, certmanager; everything else keeps running
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
 #   scripts/testenv.sh status    show what runs
@@ -215,6 +220,38 @@ start() { # name command...
   if alive "$n"; then return 0; fi
   "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
   echo $! >"$PIDS/$n"
+  printf '%s\0' "$@" >"$PIDS/.$n.argv" # for `restart`
+}
+
+# restart COMPONENT: stop one started component by its pid and start it again as it was started.
+restart() {
+  local n=${1:-}
+  case $n in
+    apiserver) n=kube-apiserver ;;
+    controller-manager) n=kube-controller-manager ;;
+    scheduler) n=kube-scheduler ;;
+    etcd|metallb|kwok|podrunner|gatewayctl|certmanager|kube-apiserver|kube-controller-manager|kube-scheduler) ;;
+    *) die "restart: unknown component '${1:-}' (apiserver, etcd, controller-manager, scheduler, metallb, kwok, podrunner, gatewayctl, certmanager)" ;;
+  esac
+  [ -f "$PIDS/.$n.argv" ] || die "restart: $n was not started by this script (scripts/testenv.sh up)"
+  local t0=$SECONDS pid argv=()
+  pid=$(cat "$PIDS/$n" 2>/dev/null || true)
+  mapfile -d '' argv <"$PIDS/.$n.argv"
+  if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
+    local i
+    for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  start "$n" "${argv[@]}"
+  case $n in
+    kube-apiserver) wait_for "$n" 120 api_ready ;;
+    etcd) wait_for "$n" 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health" ;;
+    kube-controller-manager) wait_for "$n" 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz" ;;
+    kube-scheduler) wait_for "$n" 90 curl -skf "https://127.0.0.1:$SCHED_PORT/healthz" ;;
+    metallb) wait_for "$n" 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'" ;;
+    *) sleep 1; alive "$n" || die "$n exited after its restart (log: $LOGS/$n.log)" ;;
+  esac
+  say "restarted $n in $((SECONDS - t0)) s"
 }
 
 # wait_for NAME SECONDS COMMAND...: poll COMMAND; on timeout name the component and show its log.
@@ -652,6 +689,7 @@ case "$cmd" in
   undeploy) undeploy ;;
   lb) lb "$@" ;;
   gateway) gateway "$@" ;;
+  restart) restart "$@" ;;
   down) down ;;
   env) print_env ;;
   status) status ;;

@@ -438,6 +438,7 @@ pub async fn rolled_out(c: &Client, ns: &str, sts: &str, n: usize) {
     .await;
 }
 
+mod faults;
 mod migrate;
 
 /// One loadbalancer round trip with every client (both install passes run it).

@@ -3,7 +3,8 @@
 // topic; a consumer reads them as they come. When the file STOP exists, both stop; then a fresh consumer
 // reads the topic from the beginning, and every message the producer saw acknowledged must be there.
 // Prints one JSON line: {"ok", "sent", "acked", "failed", "consumedLive", "consumedAfter", "lost",
-// "errors": {type: count}, "seconds"}; exit 0 only when no acknowledged message is lost.
+// "errors": {type: count}, "seconds", "longestGapMs", "gaps": [[start epoch ms, ms], ...]}; a gap is a
+// time over 500 ms in which no send was acknowledged. Exit 0 only when no acknowledged message is lost.
 //
 // usage: java -cp 'LIBS/*' -Djdk.net.hosts.file=FILE Soak.java BOOTSTRAP TOPIC STOP_FILE
 import java.nio.file.*;
@@ -35,6 +36,8 @@ public class Soak {
         Set<Long> acked = ConcurrentHashMap.newKeySet();
         Map<String, Integer> errors = new ConcurrentSkipListMap<>();
         AtomicLong sent = new AtomicLong(), failed = new AtomicLong(), live = new AtomicLong();
+        AtomicLong lastAck = new AtomicLong(System.currentTimeMillis());
+        List<long[]> gaps = Collections.synchronizedList(new ArrayList<>());
         Thread consumer = new Thread(() -> {
             try (Consumer<String, String> c = consumer(common)) {
                 assignAll(c, topic);
@@ -54,8 +57,11 @@ public class Soak {
                 final long seq = n;
                 sent.incrementAndGet();
                 p.send(new ProducerRecord<>(topic, Long.toString(seq), Long.toString(seq)), (md, e) -> {
-                    if (e == null) acked.add(seq);
-                    else {
+                    if (e == null) {
+                        acked.add(seq);
+                        long now = System.currentTimeMillis(), before = lastAck.getAndSet(now);
+                        if (now - before > 500) gaps.add(new long[] {before, now - before});
+                    } else {
                         failed.incrementAndGet();
                         errors.merge(e.getClass().getSimpleName(), 1, Integer::sum);
                     }
@@ -64,6 +70,7 @@ public class Soak {
             }
             p.flush();
         }
+        long stoppedAt = System.currentTimeMillis();
         consumer.join();
         Set<Long> seen = new HashSet<>();
         try (Consumer<String, String> c = consumer(common)) {
@@ -77,10 +84,21 @@ public class Soak {
         long lost = acked.stream().filter(s -> !seen.contains(s)).count();
         StringBuilder e = new StringBuilder("{");
         errors.forEach((k, v) -> e.append(e.length() > 1 ? ", " : "").append('"').append(k).append("\": ").append(v));
+        long endGap = stoppedAt - lastAck.get();
+        if (endGap > 500) gaps.add(new long[] {lastAck.get(), endGap});
+        StringBuilder g = new StringBuilder("[");
+        long longest = 0;
+        synchronized (gaps) {
+            for (long[] gap : gaps) {
+                g.append(g.length() > 1 ? ", " : "").append('[').append(gap[0]).append(", ").append(gap[1]).append(']');
+                longest = Math.max(longest, gap[1]);
+            }
+        }
+        g.append(']');
         System.out.printf("{\"ok\": %s, \"sent\": %d, \"acked\": %d, \"failed\": %d, \"consumedLive\": %d, \"consumedAfter\": %d, "
-                        + "\"lost\": %d, \"errors\": %s}, \"seconds\": %.1f}%n",
+                        + "\"lost\": %d, \"errors\": %s}, \"seconds\": %.1f, \"longestGapMs\": %d, \"gaps\": %s}%n",
                 lost == 0 && !acked.isEmpty(), sent.get(), acked.size(), failed.get(), live.get(), seen.size(), lost, e,
-                (System.nanoTime() - t0) / 1e9);
+                (System.nanoTime() - t0) / 1e9, longest, g);
         System.exit(lost == 0 && !acked.isEmpty() ? 0 : 1);
     }
 

@@ -1,0 +1,113 @@
+//! Faults of the control plane under running brokers and clients (issue 32): the controller's leader
+//! killed with SIGKILL during a scale-up while MetalLB's controller restarts, then etcd, the API server
+//! and kube-controller-manager restarted one after another (`scripts/testenv.sh restart`). Three real
+//! brokers with a producer (acks=all) and a consumer run throughout (4 JVMs on 2 cores); the scale-up
+//! is of a second, bare StatefulSet (kwok runs its pods: no JVM), whose new brokers' Services wait for
+//! MetalLB. No acknowledged message is lost, the produce gaps are bounded, every broker keeps the
+//! address it had, and the scaled StatefulSet converges. Prints a timeline: fault, time to converge,
+//! the longest produce gap from its start until the next fault.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::*;
+
+/// This test's client directory (hosts file, client logs), as `modes` keeps one per namespace.
+fn work(ns: &TempNamespace) -> std::path::PathBuf {
+    testenv().dir.join("kafka").join(&ns.0)
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// One fault: its name, when it began (epoch ms), and how long until the cluster had converged.
+struct Fault {
+    name: String,
+    at: u64,
+    took: Duration,
+}
+
+/// The longest produce gap that began or was going on in [from, to).
+fn longest_gap(gaps: &[(u64, u64)], from: u64, to: u64) -> u64 {
+    gaps.iter().filter(|(start, len)| *start < to && start + len > from).map(|(_, len)| *len).max().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn no_acknowledged_message_is_lost_across_control_plane_faults() {
+    // Restarting the API server is felt by every test: this one runs alone.
+    let _g = INSTALL.write().await;
+    let env = testenv();
+    let c = client().await;
+    let kafka = RealKafka::new("kafka", 3, "loadbalancer");
+    let ns = TempNamespace(namespace(&c, "e2e-kafka-faults").await);
+    kafka.create(&c, &ns.0).await;
+    Broker::new("scaled", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns.0).await;
+    converged(&c, &ns.0, "scaled", 1, 9094).await;
+    let before = converged(&c, &ns.0, "kafka", 3, 9094).await;
+    brokers_ready(&c, &ns.0, "kafka", 3).await;
+    let soak = Soak::start(&work(&ns), &format!("{}:9094", before[&0]), "faults");
+    soak.running().await;
+    tokio::time::sleep(Duration::from_secs(5)).await; // a steady state before the first fault
+    let mut faults = vec![];
+
+    // 1. A scale-up whose leader dies with SIGKILL (the Lease must expire before the follower
+    //    writes), while MetalLB's controller restarts under the new brokers' waiting Services.
+    let (at, t) = (epoch_ms(), Instant::now());
+    scale(&c, &ns.0, "scaled", 3).await;
+    let host_controllers = env.pid_file("kafka-advertiser-controller-0").exists();
+    if host_controllers {
+        let lease: k8s_openapi::api::coordination::v1::Lease =
+            Api::namespaced(c.clone(), "kafka-advertiser").get("kafka-advertiser").await.unwrap();
+        let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+        if let Some(r) = holder.strip_prefix("testenv-") {
+            let pid = std::fs::read_to_string(env.pid_file(&format!("kafka-advertiser-controller-{r}"))).unwrap();
+            // The harness started this process (scripts/testenv.sh deploy); kill it by its pid.
+            assert!(std::process::Command::new("kill").args(["-KILL", pid.trim()]).status().unwrap().success());
+        }
+    }
+    env.script(&["restart", "metallb"]);
+    converged(&c, &ns.0, "scaled", 3, 9094).await;
+    faults
+        .push(Fault { name: "leader SIGKILL + MetalLB restart during a scale-up 1→3".into(), at, took: t.elapsed() });
+    if host_controllers {
+        env.script(&["deploy"]); // the killed replica back
+    }
+
+    // 2-4. The control plane's own processes, one after another.
+    for component in ["etcd", "apiserver", "controller-manager"] {
+        let (at, t) = (epoch_ms(), Instant::now());
+        env.script(&["restart", component]);
+        // Converged again: every broker ready, advertising its own Service's address.
+        converged(&c, &ns.0, "kafka", 3, 9094).await;
+        rolled_out(&c, &ns.0, "kafka", 3).await;
+        converged(&c, &ns.0, "scaled", 3, 9094).await;
+        faults.push(Fault { name: format!("{component} restarted"), at, took: t.elapsed() });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+
+    let result = soak.finish();
+    let gaps: Vec<(u64, u64)> = result["gaps"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|g| Some((g[0].as_u64()?, g[1].as_u64()?))).collect())
+        .unwrap_or_default();
+    let end = epoch_ms();
+    let mut timeline = vec![];
+    for (i, f) in faults.iter().enumerate() {
+        let until = faults.get(i + 1).map_or(end, |n| n.at);
+        timeline.push(format!(
+            "{}: converged in {:.1?}, longest produce gap {} ms",
+            f.name,
+            f.took,
+            longest_gap(&gaps, f.at, until)
+        ));
+    }
+    eprintln!("faults: {} | soak: {result}", timeline.join("; "));
+    assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");
+    assert!(result["acked"].as_u64().unwrap() > 1000, "the producer kept producing: {result}");
+    // The data path does not go through the control plane: no fault stops production for long.
+    assert!(result["longestGapMs"].as_u64().unwrap() < 30_000, "a produce gap of 30 s or more: {result}");
+    let after = converged(&c, &ns.0, "kafka", 3, 9094).await;
+    for (o, addr) in &before {
+        assert_eq!(&after[o], addr, "broker {o} changed its address across the faults");
+    }
+}
