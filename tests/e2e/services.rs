@@ -395,7 +395,9 @@ async fn a_gateway_address_written_on_a_load_balancer_service_is_ignored() {
     svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
     // Not a sleep (which passes, bug or no bug, whenever the watch is slower): a broker admitted
     // only once the webhook has seen a Service written after the annotation. One watch stream
-    // delivers a kind's events in order, so the webhook that admits it has seen the annotation too.
+    // delivers a kind's events in order, so the replica that admits it has seen the annotation too.
+    // (The host-process installs are called over one HTTP/2 connection, so one replica admits both
+    // brokers; through the chart's Service another replica may admit kafka-0.)
     Broker::new("probe", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
     converged(&c, &ns, "probe", 1, 9094).await;
     let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
