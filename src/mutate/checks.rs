@@ -43,6 +43,7 @@ pub(super) fn listener_checks(
                     missing.join(" nor ")
                 ));
             }
+            undeclared_advertised(c, &listeners_var.to_string(), declared, value, &ours, warnings);
             if let Some(internal) = settings.internal_listener.as_deref() {
                 let port = declared
                     .split(',')
@@ -82,6 +83,36 @@ pub(super) fn listener_checks(
                  Kafka refuses to start: name it in kafka-advertiser.io/internal-listener"
             ));
         }
+    }
+}
+
+/// The user's own advertised entries (kept as they were) whose listener `listeners` does not declare:
+/// Kafka refuses to start ("advertised.listeners listener names must be equal to or a subset of the
+/// ones defined in listeners"). Values with `$(VAR)` references are not judged: the kubelet expands them.
+fn undeclared_advertised(
+    c: &str,
+    listeners_var: &str,
+    declared: &str,
+    value: &str,
+    ours: &[(&str, &'static str)],
+    warnings: &mut Vec<String>,
+) {
+    if declared.contains("$(") {
+        return;
+    }
+    let undeclared: Vec<&str> = value
+        .split(',')
+        .filter_map(listeners::entry_name)
+        .filter(|n| !n.is_empty() && !n.contains("$(") && !ours.iter().any(|(o, _)| o.eq_ignore_ascii_case(n)))
+        .filter(|n| !listeners::declares(declared, n))
+        .collect();
+    if !undeclared.is_empty() {
+        warnings.push(format!(
+            "kafka-advertiser: {listeners_var} of container {c:?} does not declare the listener {}, which its \
+             advertised listeners name; Kafka refuses advertised listeners it does not listen on: remove it from \
+             the advertised listeners or declare it in {listeners_var}",
+            undeclared.join(" nor ")
+        ));
     }
 }
 

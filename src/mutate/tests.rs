@@ -967,6 +967,25 @@ fn duplicate_listener_names_and_no_server_settings_are_warned_about() {
     assert!(w.iter().any(|w| w.contains("declares the listener EXTERNAL twice; Kafka refuses to start")), "{w:?}");
     let w = warnings("apache/kafka:4.1.1", listeners("INTERNAL://:9092,EXTERNAL://:9094"), false);
     assert!(!w.iter().any(|w| w.contains("twice")), "{w:?}");
+    // A listener the user advertises (kept as it was) that KAFKA_LISTENERS does not declare.
+    let undeclared = |env: Value| {
+        warnings("apache/kafka:4.1.1", env, false)
+            .into_iter()
+            .filter(|w| w.contains("which its advertised"))
+            .collect::<Vec<_>>()
+    };
+    let w = undeclared(json!([{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"},
+        {"name": "KAFKA_ADVERTISED_LISTENERS", "value": "PLAINTEXT://localhost:9092"}]));
+    assert!(w.len() == 1 && w[0].contains("the listener PLAINTEXT") && w[0].contains("Kafka refuses"), "{w:?}");
+    assert_eq!(crate::controller::template_check::warning_reason(&w[0]), "ListenerNotDeclared");
+    for ok in [
+        json!([{"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,EXTERNAL://:9094"},
+            {"name": "KAFKA_ADVERTISED_LISTENERS", "value": "internal://kafka-0.kafka-hs:9092"}]),
+        json!([{"name": "KAFKA_LISTENERS", "value": "$(LISTENERS)"},
+            {"name": "KAFKA_ADVERTISED_LISTENERS", "value": "PLAINTEXT://localhost:9092"}]),
+    ] {
+        assert!(undeclared(ok.clone()).is_empty(), "{ok}");
+    }
     let reasons: Vec<&str> = warnings("apache/kafka:4.1.1", json!([]), false)
         .iter()
         .map(|w| crate::controller::template_check::warning_reason(w))
