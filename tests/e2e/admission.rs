@@ -291,6 +291,10 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
     let pods = wait_pods(&c, &ns, "both", 1, T).await;
     let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
     assert!(v.contains(&format!("EXTERNAL://both-0.{ns}.example.test:9094")), "{v}");
+    // The user's PLAINTEXT entry is kept, and KAFKA_LISTENERS does not declare it: a real broker
+    // refuses that (kafka::configs runs it), so the StatefulSet is told.
+    assert!(v.contains("PLAINTEXT://localhost:9092"), "{v}");
+    wait_event(&c, &ns, "both", "ListenerNotDeclared", "does not declare the listener PLAINTEXT").await;
 }
 
 /// The process's /metrics, from every replica of one kind (webhook or controller), concatenated.
