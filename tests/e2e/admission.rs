@@ -94,9 +94,11 @@ async fn pods_that_did_not_opt_in_are_untouched() {
 }
 
 /// A namespace labelled `kafka-advertiser.io/webhook: disabled` is not sent to the webhook: even an
-/// opted-in pod is stored as submitted (the operator's off switch for one namespace).
+/// opted-in pod is stored as submitted (the operator's off switch for one namespace). A check of the
+/// shipped manifest (`deploy/webhook.yaml`'s namespaceSelector, which the API server applies), not of
+/// product code.
 #[tokio::test]
-async fn a_namespace_switched_off_is_not_sent_to_the_webhook() {
+async fn the_manifest_s_namespace_selector_keeps_a_switched_off_namespace_from_the_webhook() {
     let _g = INSTALL.read().await;
     let c = client().await;
     let ns = namespace(&c, "e2e-switched-off").await;
