@@ -1,6 +1,7 @@
 // A producer and a consumer that keep running while the cluster changes under them (Apache Kafka's Java
 // client). The producer sends numbered messages with acks=all (idempotent) to a replication-factor-3
-// topic; a consumer reads them as they come. When the file STOP exists, both stop; then a fresh consumer
+// topic; a consumer group of one reads them as they come (its coordinator is a broker, so it rejoins
+// as brokers come and go). When the file STOP exists, both stop; then a fresh consumer
 // reads the topic from the beginning, and every message the producer saw acknowledged must be there.
 // Prints one JSON line: {"ok", "sent", "acked", "failed", "consumedLive", "consumedAfter", "lost",
 // "errors": {type: count}, "seconds", "longestGapMs", "gaps": [[start epoch ms, ms], ...]}; a gap is a
@@ -39,8 +40,13 @@ public class Soak {
         AtomicLong lastAck = new AtomicLong(System.currentTimeMillis());
         List<long[]> gaps = Collections.synchronizedList(new ArrayList<>());
         Thread consumer = new Thread(() -> {
-            try (Consumer<String, String> c = consumer(common)) {
-                assignAll(c, topic);
+            // A consumer group (FindCoordinator, joins, rebalances as brokers come and go), committing.
+            Properties gp = (Properties) common.clone();
+            gp.put("group.id", "soak-" + topic);
+            gp.put("enable.auto.commit", true);
+            gp.put("auto.offset.reset", "earliest");
+            try (Consumer<String, String> c = new KafkaConsumer<>(gp, new StringDeserializer(), new StringDeserializer())) {
+                c.subscribe(List.of(topic));
                 while (!Files.exists(stop)) live.addAndGet(c.poll(Duration.ofMillis(500)).count());
             } catch (Exception e) {
                 errors.merge("consumer " + e.getClass().getSimpleName(), 1, Integer::sum);
