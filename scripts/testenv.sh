@@ -32,7 +32,7 @@
 #                                Gateway's status.addresses (each ADDRESS an IP or a hostname) and
 #                                its Accepted and Programmed conditions; from then on `up`'s gatewayctl
 #                                writes the status of ListenerSets attached to it (GEP-1713)
-#   scripts/testenv.sh restart COMPONENT  a fault: stop one component (SIGTERM, SIGKILL after 30 s) and
+#   scripts/testenv.sh restart COMPONENT  a fault: stop one component (SIGTERM, SIGKILL after 10 s) and
 #                                start it again with the same command line, waiting until it serves:
 #                                apiserver, etcd, controller-manager, scheduler, metallb, kwok,
 #                                podrunner (its brokers stop with it, unlike a kubelet's containers),
@@ -213,7 +213,12 @@ start_podrunner() {
 # up
 # ---------------------------------------------------------------------------------------------
 
-alive() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
+# alive NAME: its process runs (a zombie, exited and not yet reaped by init, does not).
+alive() {
+  local pid
+  pid=$(cat "$PIDS/$1" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]
+}
 
 start() { # name command...
   local n=$1; shift
@@ -238,9 +243,14 @@ restart() {
   pid=$(cat "$PIDS/$n" 2>/dev/null || true)
   mapfile -d '' argv <"$PIDS/.$n.argv"
   if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
+    # kube-apiserver can hang after its graceful shutdown: SIGKILL after 10 s, as a kubelet would
+    # after a short grace period.
     local i
-    for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do alive "$n" || break; sleep 0.1; done
+    if alive "$n"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      for i in $(seq 1 50); do alive "$n" || break; sleep 0.1; done
+    fi
   fi
   start "$n" "${argv[@]}"
   case $n in
