@@ -156,6 +156,10 @@ pub enum ReconcileError {
     /// Leadership was lost mid-reconcile: stop writing at once (not an error).
     #[error("no longer the leader")]
     NotLeader,
+    /// An API call did not answer in time (a half-open connection, an API server stuck in its
+    /// shutdown): the reconcile gives up its slot and retries with back-off.
+    #[error("the reconcile did not finish within {0:?}: an API call is not answering")]
+    Timeout(std::time::Duration),
 }
 
 impl ReconcileError {
@@ -167,6 +171,7 @@ impl ReconcileError {
             ReconcileError::Kube(_) => "transport",
             ReconcileError::NoIdentity => "invalid",
             ReconcileError::NotLeader => "not_leader",
+            ReconcileError::Timeout(_) => "timeout",
         }
     }
 }

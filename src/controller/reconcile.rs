@@ -16,11 +16,18 @@ use super::observe::observe;
 use super::plan::{plan, Plan, SOON};
 use super::report::report;
 
+/// The longest one reconcile may take. The client sets no read timeout (watches are long
+/// requests), so an API call on a connection that stopped answering would hold one of the
+/// Controller's slots for good; all of them, and nothing is reconciled any more. A large
+/// StatefulSet's reconcile is a few dozen calls of milliseconds each.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Reconcile one StatefulSet.
 pub async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let start = Instant::now();
     let key = ObjectRef::from_obj(&*sts);
-    let r = match reconcile_once(sts, &ctx).await {
+    let bounded = tokio::time::timeout(RECONCILE_TIMEOUT, reconcile_once(sts, &ctx));
+    let r = match bounded.await.unwrap_or(Err(ReconcileError::Timeout(RECONCILE_TIMEOUT))) {
         Err(ReconcileError::NotLeader) => Ok(Action::await_change()),
         r => r,
     };

@@ -201,22 +201,24 @@ impl Scope<'_> {
             Caches { scope: self.scope.clone(), statefulsets: sts_store.clone(), pods, services, configmaps, owned };
         let ctx = Arc::new(Context::new(self.shared.clone(), recorder, leader.clone(), caches, state));
         let sts_stream = self.statefulsets(sts_writer, ctx.clone(), synced);
-        let mut controller = Controller::for_stream(sts_stream, sts_store.clone())
+        // Every trigger stream reaches the Controller without its errors (see `triggers`).
+        let mut controller = Controller::for_stream(triggers(sts_stream, "StatefulSet"), sts_store.clone())
             .with_config(kube::runtime::controller::Config::default().concurrency(self.settings.concurrency))
-            .owns_stream(svc_stream)
-            .owns_stream(pod_stream)
-            .owns_stream(cm_stream);
+            .owns_stream(triggers(svc_stream, "Service"))
+            .owns_stream(triggers(pod_stream, "Pod"))
+            .owns_stream(triggers(cm_stream, "ConfigMap"));
         for (kind, stream) in owned_streams {
-            controller = controller.owns_stream_with(stream, kind.resource());
+            controller = controller.owns_stream_with(triggers(stream, kind.name()), kind.resource());
         }
         if self.served.contains(&Kind::Gateway) {
             // A Gateway's address or listeners changed: reconcile the StatefulSets routed through it.
             let shared = self.shared.clone();
-            controller = controller.watches_with(
-                dyn_api(client, self.ns(), Kind::Gateway),
-                Kind::Gateway.resource(),
-                list_config(),
+            let gateways =
+                watcher(dyn_api(client, self.ns(), Kind::Gateway), list_config()).default_backoff().touched_objects();
+            controller = controller.watches_stream_with(
+                triggers(gateways, "Gateway"),
                 move |gw| statefulsets_routed_through(&sts_store, &gw, &shared.defaults, &shared.addresses),
+                Kind::Gateway.resource(),
             );
         }
         // Becoming leader: reconcile everything (nothing was written while we followed).
@@ -333,6 +335,30 @@ where
         .inspect(on_first_list(synced))
         .touched_objects();
     (store, stream)
+}
+
+/// A trigger stream as the Controller may take it: its errors logged and dropped. Each stream
+/// already backs off and retries on its own (`default_backoff`); an error is never a trigger.
+///
+/// Why no error may reach the Controller: kube-runtime 5 splits its queue into Ok and Err halves
+/// over one peekable stream (`trystream_try_via`). When the Ok half, polled again within one
+/// poll, peeks an error, it returns `Pending` without waking the task, and the error (with every
+/// trigger behind it) waits for an unrelated wake-up. After an API server restart every watch
+/// fails at once, and the controller stopped reconciling for minutes (`kafka::faults` restarts
+/// the API server to keep this proven).
+fn triggers<K: Send + 'static>(
+    stream: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    kind: &'static str,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    stream.filter_map(move |r| {
+        std::future::ready(match r {
+            Ok(obj) => Some(Ok(obj)),
+            Err(error) => {
+                tracing::warn!(kind, %error, "watch failed; retrying with back-off");
+                None
+            }
+        })
+    })
 }
 
 /// An `Api` of a dynamic kind, namespaced or cluster-wide as the scope is.

@@ -38,3 +38,14 @@ fn a_gateway_named_by_the_class_reconciles_its_statefulsets() {
     assert_eq!(hit, ["classed", "named"]);
     assert!(statefulsets_routed_through(&store, &gateway("infra", "other"), &defaults, &book).is_empty());
 }
+
+/// A trigger stream reaches the Controller without its errors, every object in order (an error
+/// handed to kube-runtime's Controller could hold back the triggers behind it: see `triggers`).
+#[tokio::test]
+async fn trigger_streams_drop_their_errors_and_keep_every_object() {
+    let err = || watcher::Error::NoResourceVersion;
+    let input = futures::stream::iter([Err(err()), Ok(1), Err(err()), Err(err()), Ok(2), Ok(3), Err(err())]);
+    let out: Vec<Result<u32, watcher::Error>> = triggers(input, "Test").collect().await;
+    let objects: Vec<u32> = out.into_iter().map(|r| r.expect("no error passes")).collect();
+    assert_eq!(objects, vec![1, 2, 3]);
+}
