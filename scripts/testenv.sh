@@ -95,12 +95,27 @@ die() { printf '[testenv] ERROR: %s\n' "$*" >&2; exit 1; }
 # Version of a module required by one of the tool modules, e.g. `modver k8s k8s.io/kubernetes`.
 modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require") ? $3 : $2; exit}' "$TOOLS/$1/go.mod"; }
 
+# The Kubernetes version: tools/testenv/k8s's by default; KAFKA_ADVERTISER_TESTENV_K8S=vX.Y.Z picks the
+# module tools/testenv/k8s-versions/X.Y (one per minor, written by its new.sh), which must pin that version.
+K8S_MOD=k8s
+if [ -n "${KAFKA_ADVERTISER_TESTENV_K8S:-}" ]; then
+  [[ $KAFKA_ADVERTISER_TESTENV_K8S =~ ^v1\.([0-9]+)\.[0-9]+$ ]] \
+    || { echo "testenv: KAFKA_ADVERTISER_TESTENV_K8S=$KAFKA_ADVERTISER_TESTENV_K8S: expected vX.Y.Z" >&2; exit 2; }
+  if [ "$(modver k8s k8s.io/kubernetes)" != "$KAFKA_ADVERTISER_TESTENV_K8S" ]; then
+    K8S_MOD=k8s-versions/1.${BASH_REMATCH[1]}
+    if [ "$(modver "$K8S_MOD" k8s.io/kubernetes 2>/dev/null)" != "$KAFKA_ADVERTISER_TESTENV_K8S" ]; then
+      echo "testenv: no module pins k8s.io/kubernetes $KAFKA_ADVERTISER_TESTENV_K8S (have: $(modver k8s k8s.io/kubernetes)$(for d in "$TOOLS"/k8s-versions/1.*/; do printf ', %s' "$(modver "k8s-versions/$(basename "$d")" k8s.io/kubernetes)"; done)); write one with tools/testenv/k8s-versions/new.sh $KAFKA_ADVERTISER_TESTENV_K8S" >&2
+      exit 2
+    fi
+  fi
+fi
+
 bin_key() {
   local sum
   # The control plane's modules only (helm has a cache entry of its own).
-  sum=$(cat "$TOOLS"/{etcd,k8s,kwok,metallb}/go.mod "$TOOLS"/{etcd,k8s,kwok,metallb}/go.sum 2>/dev/null \
+  sum=$(cat "$TOOLS"/{etcd,$K8S_MOD,kwok,metallb}/go.mod "$TOOLS"/{etcd,$K8S_MOD,kwok,metallb}/go.sum 2>/dev/null \
     | sha256sum | cut -c1-12)
-  printf 'k8s-%s_etcd-%s_kwok-%s_metallb-%s_%s' "$(modver k8s k8s.io/kubernetes)" \
+  printf 'k8s-%s_etcd-%s_kwok-%s_metallb-%s_%s' "$(modver "$K8S_MOD" k8s.io/kubernetes)" \
     "$(modver etcd go.etcd.io/etcd/server/v3)" "$(modver kwok sigs.k8s.io/kwok)" \
     "$(modver metallb go.universe.tf/metallb)" "$sum"
 }
@@ -149,16 +164,16 @@ build() {
   mkdir -p "$BIN"
   say "binaries: $BIN"
   local k8s minor t0=$SECONDS
-  k8s=$(modver k8s k8s.io/kubernetes); minor=$(cut -d. -f2 <<<"$k8s")
+  k8s=$(modver "$K8S_MOD" k8s.io/kubernetes); minor=$(cut -d. -f2 <<<"$k8s")
   local ld="" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=$k8s -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  step download "$BIN/.downloaded" -- bash -c "for d in k8s etcd kwok metallb; do (cd '$TOOLS/'\$d && go mod download) || exit 1; done; touch '$BIN/.downloaded'; chmod +x '$BIN/.downloaded'"
+  step download "$BIN/.downloaded" -- bash -c "for d in $K8S_MOD etcd kwok metallb; do (cd '$TOOLS/'\$d && go mod download) || exit 1; done; touch '$BIN/.downloaded'; chmod +x '$BIN/.downloaded'"
   step etcd "$BIN/etcd" -- go_build etcd "$BIN/etcd" go.etcd.io/etcd/server/v3
   LDFLAGS=$ld TAGS=selinux,notest,grpcnotrace step kubernetes \
     "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler" "$BIN/kubectl" -- \
-    go_build k8s "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    go_build "$K8S_MOD" "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   step kwok "$BIN/kwok" -- go_build kwok "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
   step metallb "$BIN/metallb-controller" -- go_build metallb "$BIN/metallb-controller" go.universe.tf/metallb/controller
@@ -467,10 +482,18 @@ EOF
   local gw cm
   gw=$(modsrc crds sigs.k8s.io/gateway-api)
   cm=$(modsrc crds github.com/cert-manager/cert-manager)
-  kc apply --server-side -f "$gw/config/crd/standard/" >/dev/null
+  # Gateway API v1.6's CRDs need Kubernetes 1.31 (TLSRoute's CEL rules; a ValidatingAdmissionPolicy
+  # from 1.30): on an older version the cluster runs without them, as users' clusters do.
+  local minor crds=(crd/certificates.cert-manager.io)
+  minor=$("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"minor": "\([0-9]*\).*/\1/p' | tail -1)
+  if [ "${minor:-99}" -ge 31 ]; then
+    kc apply --server-side -f "$gw/config/crd/standard/" >/dev/null
+    crds+=(crd/gateways.gateway.networking.k8s.io crd/tcproutes.gateway.networking.k8s.io crd/tlsroutes.gateway.networking.k8s.io)
+  else
+    say "Kubernetes 1.$minor: no Gateway API CRDs (v$(modver crds sigs.k8s.io/gateway-api | tr -d v) needs 1.31)"
+  fi
   kc apply --server-side $(printf -- '-f %s ' "$cm"/deploy/crds/cert-manager.io_*.yaml) >/dev/null
-  kc wait --for=condition=Established crd/gateways.gateway.networking.k8s.io crd/tcproutes.gateway.networking.k8s.io \
-    crd/tlsroutes.gateway.networking.k8s.io crd/certificates.cert-manager.io --timeout=60s >/dev/null
+  kc wait --for=condition=Established "${crds[@]}" --timeout=60s >/dev/null
   start metallb "$BIN/metallb-controller" --kubeconfig="$KC" --namespace=metallb-system \
     --webhook-mode=disabled --port="$METALLB_PORT" --log-level=info
   wait_for metallb 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'"
@@ -680,6 +703,7 @@ export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
 export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER
 EOF
+  [ -z "${KAFKA_ADVERTISER_TESTENV_K8S:-}" ] || echo "export KAFKA_ADVERTISER_TESTENV_K8S=$KAFKA_ADVERTISER_TESTENV_K8S"
 }
 
 status() {
