@@ -551,3 +551,52 @@ async fn listeners_of_a_statefulset_deleted_while_no_replica_ran_are_released() 
     })
     .await;
 }
+
+/// A Gateway whose implementation does not handle ListenerSets (Istio, Traefik and others today):
+/// it is programmed and has an address, but reports nothing of ListenerSets (no
+/// `status.attachedListenerSets`; the test writes its status as that implementation would, and
+/// `gatewayctl` leaves it alone). No broker is given its address (it could not be reached on a
+/// listener nobody programs); after 60 s a `ListenerSetsNotSupported` Warning names its class and the
+/// alternative. The owner takes the alternative (`manage-listeners`): the broker gets the address.
+#[tokio::test]
+async fn a_gateway_that_ignores_listener_sets_gets_no_broker_and_a_warning() {
+    let _g = INSTALL.read().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-silent").await;
+    let web = json!([{"name": "web", "port": 80, "protocol": "HTTP"}]);
+    let gw: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "mesh", "namespace": ns},
+        "spec": {"gatewayClassName": "e2e-no-listenersets", "listeners": web,
+                 "allowedListeners": {"namespaces": {"from": "Same"}}},
+    }))
+    .unwrap();
+    gateways(&c, &ns).create(&PostParams::default(), &gw).await.unwrap();
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let cond = |t: &str| {
+        json!({"type": t, "status": "True", "reason": t, "message": "another implementation",
+        "observedGeneration": 1, "lastTransitionTime": now})
+    };
+    let status = json!({"status": {"addresses": [{"type": "IPAddress", "value": "203.0.113.40"}],
+        "conditions": [cond("Accepted"), cond("Programmed")]}});
+    gateways(&c, &ns).patch_status("mesh", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    Broker::new("kafka", 1)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", &format!("{ns}/mesh"))
+        .annotate("kafka-advertiser.io/port-base", "19400")
+        .create(&c, &ns)
+        .await;
+    let ev = wait_event(&c, &ns, "kafka", "ListenerSetsNotSupported", "gatewayClassName e2e-no-listenersets").await;
+    assert!(ev.note.unwrap().contains("kafka-advertiser.io/manage-listeners=true"));
+    assert!(listener_sets(&c, &ns).get("kafka-external").await.unwrap().data["status"].get("listeners").is_none());
+    assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker is admitted with an address nobody serves");
+
+    // The alternative: the owner lets kafka-advertiser write the listener into the Gateway itself.
+    let ann = json!({"metadata": {"annotations": {"kafka-advertiser.io/manage-listeners": "true"}}});
+    gateways(&c, &ns).patch("mesh", &PatchParams::default(), &Patch::Merge(&ann)).await.unwrap();
+    grant(&c, &ns, "mesh").await;
+    let pods = wait_pods(&c, &ns, "kafka", 1, T).await;
+    let v = env_value(&pods[0], "kafka", "KAFKA_ADVERTISED_LISTENERS").unwrap();
+    assert!(v.ends_with("EXTERNAL://203.0.113.40:19400"), "{v}");
+    assert!(listeners(&c, &ns, "mesh").await.iter().any(|(_, port)| *port == 19400), "the listener is on the Gateway");
+}

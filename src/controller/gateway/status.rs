@@ -122,6 +122,32 @@ pub fn handles_listener_sets(gw: &DynamicObject) -> bool {
     gw.data["status"].get("attachedListenerSets").is_some()
 }
 
+/// Whether the Gateway's controller says it is programmed (`Programmed` True): it serves.
+pub fn gateway_programmed(gw: &DynamicObject) -> bool {
+    let conditions = gw.data["status"]["conditions"].as_array().into_iter().flatten();
+    conditions.into_iter().any(|c| c["type"] == "Programmed" && c["status"] == "True")
+}
+
+/// How long a programmed Gateway's controller may stay silent about our ListenerSet (no
+/// `status.attachedListenerSets`) before it is taken for one that does not handle ListenerSets.
+pub const LISTENER_SETS_GRACE_SECONDS: i64 = 60;
+
+/// The Warning for a programmed Gateway whose controller has said nothing of our ListenerSet for
+/// [`LISTENER_SETS_GRACE_SECONDS`]: it names the class and the alternative.
+pub fn listener_sets_not_supported(gw: &DynamicObject, listener_set: &str) -> String {
+    let class = gw.data["spec"]["gatewayClassName"].as_str().unwrap_or_default();
+    format!(
+        "Gateway {}/{} (gatewayClassName {class}) is programmed, but {LISTENER_SETS_GRACE_SECONDS} s after \
+         ListenerSet {listener_set} was created its controller reports no status.attachedListenerSets: that \
+         implementation does not handle ListenerSets, and brokers advertised on their listeners would be \
+         unreachable, so none is given the Gateway's address. Use a Gateway whose implementation supports \
+         ListenerSets, or let kafka-advertiser write the listeners into the Gateway itself: its owner annotates \
+         it {ANN_MANAGE_LISTENERS}=true",
+        gw.metadata.namespace.as_deref().unwrap_or_default(),
+        gw.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
 /// What the Gateway's controller says of our ListenerSet.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verdict {

@@ -64,7 +64,7 @@ impl Planner<'_> {
         }
         let mut carried = None;
         if tcp && consent.is_ok() {
-            let withheld = self.withheld(&mut p, gp, gateway::handles_listener_sets(gw));
+            let withheld = self.withheld(&mut p, gp, gw);
             carried = self.gateway_address(&mut p, gw, gp).map(|address| Carried { address, withheld });
         }
         let manager = listener_manager(&self.d.namespace, &self.d.name);
@@ -80,9 +80,11 @@ impl Planner<'_> {
     }
 
     /// The brokers that get no listener, or whose listener the Gateway's controller does not
-    /// program (a Warning), or has not judged yet (`aware`: it handles ListenerSets): none of
-    /// them is given the Gateway's address.
-    pub(super) fn withheld(&self, p: &mut Piece, gp: &GatewayPlan, aware: bool) -> BTreeSet<u32> {
+    /// program (a Warning), or has not judged yet: none of them is given the Gateway's address.
+    /// A controller that reports nothing of ListenerSets (no `status.attachedListenerSets`, GEP-1713
+    /// says it must) serves none of their listeners: every broker waits, and once the Gateway is
+    /// programmed and our ListenerSet older than the grace, a Warning says so.
+    pub(super) fn withheld(&self, p: &mut Piece, gp: &GatewayPlan, gw: &DynamicObject) -> BTreeSet<u32> {
         let mut out: BTreeSet<u32> = gp.refused.iter().filter_map(|(o, _, _)| *o).collect();
         if gp.listener_set.is_none() {
             return out;
@@ -90,13 +92,16 @@ impl Planner<'_> {
         let ordinal_of =
             |name: &str| name.strip_prefix(&format!("{}-", self.d.name)).and_then(|o| o.parse::<u32>().ok());
         let Some(ls) = self.o.owned.get(&Kind::ListenerSet).into_iter().flatten().next() else {
-            // Not made yet: a controller that judges ListenerSets has not judged it.
-            if aware {
-                out.extend(self.d.ordinals());
-            }
+            // Not made yet: no controller has judged it.
+            out.extend(self.d.ordinals());
             return out;
         };
-        let verdict = gateway::listener_set_verdict(ls, aware);
+        if !gateway::handles_listener_sets(gw) {
+            out.extend(self.d.ordinals());
+            self.silent_gateway(p, gw, ls);
+            return out;
+        }
+        let verdict = gateway::listener_set_verdict(ls, true);
         if let Some(why) = verdict.refused {
             let note = format!(
                 "Gateway {} does not accept ListenerSet {}: {why}; no broker is given its address until it does \
@@ -119,6 +124,24 @@ impl Planner<'_> {
         }
         out.extend(verdict.pending.iter().filter_map(|n| ordinal_of(n)));
         out
+    }
+
+    /// A programmed Gateway silent about our ListenerSet: after the grace a Warning
+    /// (`ListenerSetsNotSupported`), before it a look again when it ends.
+    fn silent_gateway(&self, p: &mut Piece, gw: &DynamicObject, ls: &DynamicObject) {
+        let Some(created) = ls.metadata.creation_timestamp.as_ref().map(|t| t.0) else { return };
+        if !gateway::gateway_programmed(gw) {
+            return;
+        }
+        let age = self.o.now.as_second() - created.as_second();
+        let left = gateway::LISTENER_SETS_GRACE_SECONDS - age;
+        if left <= 0 {
+            let note = gateway::listener_sets_not_supported(gw, &ls.name_any());
+            p.objects.push(Note::warning("ListenerSetsNotSupported", note, None));
+        } else {
+            let left = std::time::Duration::from_secs(left.unsigned_abs());
+            p.due = p.due.into_iter().chain([left]).min();
+        }
     }
 
     /// gateway-tcp without a fixed address: the Gateway's, when it is one a broker may advertise.

@@ -64,7 +64,10 @@ fn converge(o: &Observed, p: &Plan) -> Observed {
             }
             Kind::Gateway => gateway_applied(&mut o, a),
             kind => {
-                let obj: DynamicObject = serde_json::from_value(a.body.clone()).unwrap();
+                let mut obj: DynamicObject = serde_json::from_value(a.body.clone()).unwrap();
+                if kind == Kind::ListenerSet && obj.data.get("status").is_none() {
+                    obj.data["status"] = programmed_listener_set(&obj);
+                }
                 let list = o.owned.entry(kind).or_default();
                 list.retain(|x| x.metadata.name != obj.metadata.name);
                 list.push(Arc::new(obj));
@@ -86,6 +89,16 @@ fn converge(o: &Observed, p: &Plan) -> Observed {
     }
     o.seen = p.status.addresses.clone();
     o
+}
+
+/// A ListenerSet's status as a Gateway controller that handles ListenerSets writes it: accepted,
+/// every listener accepted and programmed.
+fn programmed_listener_set(ls: &DynamicObject) -> Value {
+    let ok = |t: &str| json!({"type": t, "status": "True", "reason": t, "observedGeneration": 0});
+    let listeners: Vec<Value> = (ls.data["spec"]["listeners"].as_array().into_iter().flatten())
+        .map(|l| json!({"name": l["name"], "conditions": [ok("Accepted"), ok("Programmed")]}))
+        .collect();
+    json!({"conditions": [ok("Accepted"), ok("Programmed")], "listeners": listeners})
 }
 
 /// A listener apply: the manager's listeners replace the ones it held, and its managedFields say so.
@@ -254,8 +267,10 @@ fn gateway_of(annotations: Value, allowed: Value, listeners: Value, address: Opt
     let mut gw = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": "public", "namespace": "infra", "annotations": annotations},
         "spec": {"gatewayClassName": "c", "listeners": listeners, "allowedListeners": allowed}});
+    // Its controller handles ListenerSets (it reports on them) and has programmed it.
+    gw["status"] = json!({"attachedListenerSets": 0, "conditions": [{"type": "Programmed", "status": "True"}]});
     if let Some(a) = address {
-        gw["status"] = json!({"addresses": [{"value": a}]});
+        gw["status"]["addresses"] = json!([{"value": a}]);
     }
     let gw: DynamicObject = serde_json::from_value(gw).unwrap();
     GatewayView {
@@ -301,28 +316,11 @@ fn gateway_tcp_listeners_go_into_a_listener_set_applied_once() {
 }
 
 #[test]
-fn without_the_gateway_owners_consent_no_broker_gets_its_address() {
-    let mut o = observed(sts(2, tcp_on("infra/public")));
-    o.gateways.insert(
-        "infra/public".into(),
-        gateway_of(json!({}), json!({"namespaces": {"from": "Same"}}), json!([]), Some("198.51.100.7")),
-    );
-    let p = run(&o);
-    assert!(objects(&p).contains(&"ListenersNotAllowed"), "{:?}", objects(&p));
-    assert_eq!(gateway_address_of(&p, "kafka-0-external"), None);
-    assert!(!p.apply.iter().any(|a| a.kind == Kind::Gateway));
-    // Consent given: the address follows.
-    o.gateways.insert("infra/public".into(), gateway(json!([]), Some("198.51.100.7")));
-    let p = run(&o);
-    assert_eq!(gateway_address_of(&p, "kafka-0-external").as_deref(), Some("198.51.100.7"));
-    assert!(!objects(&p).contains(&"ListenersNotAllowed"));
-}
-
-#[test]
 fn a_gateway_controller_refusing_the_set_or_a_listener_withholds_those_addresses() {
     let mut o = observed(sts(2, tcp_on("infra/public")));
     o.gateways.insert("infra/public".into(), gateway(json!([]), Some("198.51.100.7")));
     let o = converge(&o, &run(&o));
+    let o = converge(&o, &run(&o)); // the ListenerSet programmed, then the addresses written
     let set_status = |o: &mut Observed, status: Value| {
         let ls = o.owned.get_mut(&Kind::ListenerSet).unwrap();
         let mut obj = (*ls[0]).clone();
@@ -338,10 +336,12 @@ fn a_gateway_controller_refusing_the_set_or_a_listener_withholds_those_addresses
     assert!(objects(&p).contains(&"ListenersNotAllowed"));
     assert_eq!((gateway_address_of(&p, "kafka-0-external"), gateway_address_of(&p, "kafka-1-external")), (None, None));
     let mut one = o.clone();
-    set_status(
-        &mut one,
-        json!({"listeners": [{"name": "kafka-1", "conditions": [{"type": "Conflicted", "status": "True", "reason": "ProtocolConflict"}]}]}),
-    );
+    // Broker 0's listener programmed, broker 1's conflicted.
+    let mut status = programmed_listener_set(&o.owned[&Kind::ListenerSet][0]);
+    status["listeners"][1]["conditions"] =
+        json!([{"type": "Conflicted", "status": "True", "reason": "ProtocolConflict"}]);
+    assert_eq!(status["listeners"][1]["name"], "kafka-1");
+    set_status(&mut one, status);
     let p = run(&one);
     assert!(objects(&p).contains(&"ListenerConflict"));
     let a0 = o.services.iter().find(|s| s.metadata.name.as_deref() == Some("kafka-0-external")).unwrap();
@@ -375,6 +375,8 @@ fn listeners_an_earlier_version_wrote_into_the_gateway_move_to_the_listener_set(
         p.apply.iter().position(|a| a.kind == Kind::Gateway),
     );
     assert!(ls_at < gw_at, "the ListenerSet is applied before the Gateway's listeners are released");
+    let o = converge(&o, &p);
+    let p = run(&o);
     assert_eq!(gateway_address_of(&p, "kafka-0-external").as_deref(), Some("198.51.100.7"), "the same address");
     let o = converge(&o, &p);
     let GatewayState::Found(gw) = &o.gateways["infra/public"].state else { unreachable!() };
@@ -557,6 +559,7 @@ fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classe
 }
 
 mod adopt;
+mod gateway_verdicts;
 mod pending;
 mod revoke;
 
