@@ -48,14 +48,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=$ROOT/tools/testenv
 RUN=${KAFKA_ADVERTISER_TESTENV_DIR:-$ROOT/target/testenv}
 CACHE=${KAFKA_ADVERTISER_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-advertiser/testenv}
-ETCD_PORT=${KAFKA_ADVERTISER_TESTENV_ETCD_PORT:-32379}
-ETCD_PEER_PORT=${KAFKA_ADVERTISER_TESTENV_ETCD_PEER_PORT:-32380}
-API_PORT=${KAFKA_ADVERTISER_TESTENV_API_PORT:-36443}
+ETCD_PORT=${KAFKA_ADVERTISER_TESTENV_ETCD_PORT:-22379}
+ETCD_PEER_PORT=${KAFKA_ADVERTISER_TESTENV_ETCD_PEER_PORT:-22380}
+API_PORT=${KAFKA_ADVERTISER_TESTENV_API_PORT:-26443}
 KCM_PORT=${KAFKA_ADVERTISER_TESTENV_KCM_PORT:-30257}
 SCHED_PORT=${KAFKA_ADVERTISER_TESTENV_SCHEDULER_PORT:-30259}
-METALLB_PORT=${KAFKA_ADVERTISER_TESTENV_METALLB_PORT:-37472}
-# The ports of what deploy (re)starts, also mid-suite, sit below Linux's ephemeral range (32768-60999):
-# no client socket of a test can hold one when a replica binds it.
+METALLB_PORT=${KAFKA_ADVERTISER_TESTENV_METALLB_PORT:-27472}
+# Every port a component binds sits below Linux's ephemeral range (32768-60999): no client socket of
+# a test or a build can hold one when it starts, or starts again (`restart`, `deploy` mid-suite;
+# MetalLB once failed to bind a port in that range).
 # The webhook URL the API server calls (a forwarder in front of the replicas, as a Service would be).
 WEBHOOK_PORT=${KAFKA_ADVERTISER_TESTENV_WEBHOOK_PORT:-28443}
 # Webhook replica i serves on REPLICA_PORT+i and /readyz, /metrics on ADMIN_PORT+i; controller
