@@ -404,9 +404,12 @@ EOF
     --audit-log-maxsize=200 --audit-log-maxbackup=1 \
     ${KAFKA_ADVERTISER_TESTENV_APISERVER_ARGS:-}
   wait_for kube-apiserver 120 api_ready
-  # No cloud provider, so no service-lb-controller (MetalLB plays the load balancer). Named off: in
-  # 1.31.0 the skipped controller's Service handler still ran and crashed kube-controller-manager.
-  start kube-controller-manager "$BIN/kube-controller-manager" --controllers='*,-service-lb-controller' \
+  # No cloud provider, so no service-lb-controller (MetalLB plays the load balancer). Named off where
+  # the version has it (1.37 has none): in 1.31.0 the skipped controller's Service handler still ran
+  # and crashed kube-controller-manager.
+  local controllers='*'
+  if "$BIN/kube-controller-manager" --help 2>&1 | grep -q service-lb-controller; then controllers='*,-service-lb-controller'; fi
+  start kube-controller-manager "$BIN/kube-controller-manager" --controllers="$controllers" \
     --kubeconfig="$KC" --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
     --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
