@@ -8,6 +8,7 @@ mod address_view;
 mod annotations;
 mod cli;
 mod cli_conventions;
+mod compatibility;
 mod deploy;
 mod docs;
 mod docs_agree;

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The compatibility matrix: for each Kubernetes version, a fresh test control plane
+# (scripts/testenv.sh with KAFKA_ADVERTISER_TESTENV_K8S), each install (kustomize, Helm), and one
+# e2e group per mode family; writes the dated table to docs/compatibility.md (or --out).
+#
+#   scripts/matrix.sh                                   every version with a module, both installs
+#   scripts/matrix.sh --versions "v1.30.14 v1.37.2"     those versions only
+#   scripts/matrix.sh --ends --installs kustomize --out FILE
+#                                                       the oldest and newest pinned, one install (CI)
+#
+# Needs what scripts/testenv.sh build needs. Each version's binaries are cached like the default's.
+# Stops a running test control plane first (scripts/testenv.sh down) and leaves none running.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+TOOLS=tools/testenv
+modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require") ? $3 : $2; exit}' "$TOOLS/$1/go.mod"; }
+
+versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md
+while [ $# -gt 0 ]; do
+  case $1 in
+    --versions) versions=$2; shift 2 ;;
+    --ends) ends=1; shift ;;
+    --installs) installs=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "matrix: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$versions" ]; then
+  versions=$(for d in "$TOOLS"/k8s "$TOOLS"/k8s-versions/1.*; do modver "${d#"$TOOLS"/}" k8s.io/kubernetes; done | sort -V | tr '\n' ' ')
+  [ "$ends" = 0 ] || versions="$(awk '{print $1, $NF}' <<<"$versions")"
+fi
+
+# The groups: a name, the minimum Kubernetes minor it needs here (0: none), the e2e tests (exact names).
+TEST_GROUPS=(
+  "install and check|0|check::check_passes_on_the_install_and_names_what_fails"
+  "loadbalancer|0|admission::statefulset_pods_get_listeners_affinity_and_annotation services::loadbalancer_mode_scale_and_garbage_collection"
+  "shared-address|0|services::shared_address_mode_gets_one_metallb_ip"
+  "nodeport|0|services::node_port_clash_is_refused_and_reported"
+  "pod-ip, rack from the zone label|35|discovery::pod_ip_mode_with_rack_awareness"
+  "access classes (CRD, ClassInvalid)|0|tenancy::an_invalid_class_fails_closed_with_class_invalid tenancy::a_tenant_gets_what_its_class_allows_and_nothing_else"
+  "gateway-tcp, gateway-tls|31|gateway::gateway_tcp_one_address_a_port_per_broker gateway::gateway_tls_routes_each_broker_by_name"
+  "real Kafka round trip|0|kafka::smoke::real_kafka_clients_reach_every_broker_through_its_load_balancer"
+)
+
+FEATURES=e2e,image,release
+cargo build --locked --release --quiet
+cargo test --locked --features "$FEATURES" --test e2e --no-run --quiet 2>/dev/null
+logs=target/matrix; mkdir -p "$logs"
+rows=()
+trap 'scripts/testenv.sh down >/dev/null 2>&1 || true' EXIT
+
+for v in $versions; do
+  export KAFKA_ADVERTISER_TESTENV_K8S=$v
+  minor=$(cut -d. -f2 <<<"$v")
+  scripts/testenv.sh down >/dev/null 2>&1 || true
+  rm -rf target/testenv
+  t0=$SECONDS
+  if ! scripts/testenv.sh build >"$logs/$v-build.log" 2>&1 || ! scripts/testenv.sh up >"$logs/$v-up.log" 2>&1; then
+    echo "[matrix] $v: the control plane did not build or start (logs: $logs/$v-*.log)"
+    rows+=("| $v | (any) | the control plane did not build or start: see \`$logs/$v-up.log\` |")
+    continue
+  fi
+  echo "[matrix] $v: up in $((SECONDS - t0)) s"
+  for how in $installs; do
+    export KAFKA_ADVERTISER_TESTENV_INSTALL=$how
+    cells=""
+    if ! scripts/testenv.sh deploy >"$logs/$v-$how-deploy.log" 2>&1; then
+      echo "[matrix] $v $how: deploy failed (log: $logs/$v-$how-deploy.log)"
+      rows+=("| $v | $how | deploy failed (every CRD and object applied?): see \`$logs/$v-$how-deploy.log\` |")
+      continue
+    fi
+    for g in "${TEST_GROUPS[@]}"; do
+      IFS='|' read -r name need tests <<<"$g"
+      if [ "$minor" -lt "$need" ]; then cells+=" n/a (needs 1.$need) |"; continue; fi
+      n=$(wc -w <<<"$tests") log="$logs/$v-$how-${name//[^a-z]/_}.log"
+      # shellcheck disable=SC2086 # the test names, one word each
+      if cargo test --locked --features "$FEATURES" --test e2e -- --exact $tests >"$log" 2>&1 \
+        && grep -q "test result: ok. $n passed" "$log"; then
+        cells+=" pass |"
+      else
+        cells+=" **fail** |"
+        echo "[matrix] $v $how: $name failed (log: $log)"
+      fi
+    done
+    echo "[matrix] $v $how:$cells"
+    rows+=("| $v | $how |$cells")
+  done
+  unset KAFKA_ADVERTISER_TESTENV_INSTALL
+  scripts/testenv.sh down >/dev/null 2>&1 || true
+done
+
+header="| Kubernetes | install |" rule="|---|---|"
+for g in "${TEST_GROUPS[@]}"; do header+=" ${g%%|*} |"; rule+="---|"; done
+{
+  cat <<EOF
+# Compatibility
+
+Written by \`scripts/matrix.sh\` on $(date -u +%Y-%m-%d). Each row: a fresh test control plane of that
+Kubernetes version (real kube-apiserver, kube-controller-manager, kube-scheduler and etcd; kwok nodes;
+\`docs/testing.md\` says which parts play a role), kafka-advertiser installed one way, and the e2e tests
+of each column run against it. "n/a" is a column whose APIs that version cannot serve.
+
+Other parts, the same in every row: etcd $(modver etcd go.etcd.io/etcd/server/v3), MetalLB $(modver metallb go.universe.tf/metallb),
+Gateway API $(modver crds sigs.k8s.io/gateway-api) (standard channel; its CRDs need 1.31), cert-manager
+$(modver crds github.com/cert-manager/cert-manager) (only v1.21.x is served to this build), Apache Kafka
+$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml") (brokers and the Java client).
+
+$header
+$rule
+EOF
+  printf '%s\n' "${rows[@]}"
+  cat <<EOF
+
+Tests per column (\`cargo test --features e2e,image,release --test e2e -- --exact …\`):
+
+EOF
+  for g in "${TEST_GROUPS[@]}"; do
+    IFS='|' read -r name need tests <<<"$g"
+    printf -- '- %s: `%s`\n' "$name" "${tests// /\`, \`}"
+  done
+} >"$out"
+echo "[matrix] wrote $out"
+! grep -q '\*\*fail\*\*\|did not build\|deploy failed' "$out"
