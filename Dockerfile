@@ -1,7 +1,7 @@
 # The same layout as scripts/image.sh (which needs no container engine and builds both platforms):
 # a static musl binary at /usr/local/bin, /etc/passwd and /etc/group with the nonroot user 65532, no
 # shell, user 65532, entrypoint `kafka-advertiser serve`.
-# Build: docker build -t kafka-advertiser:0.1.0 .   (docker buildx: --platform linux/amd64,linux/arm64)
+# Build: docker build -t kafka-advertiser:0.2.0 .   (docker buildx: --platform linux/amd64,linux/arm64)
 FROM rust:1.95-bookworm AS build
 ARG TARGETARCH=amd64
 RUN apt-get update && apt-get install -y --no-install-recommends musl-tools python3-pip \
