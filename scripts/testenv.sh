@@ -25,6 +25,12 @@
 #                                installed with its Deployments; the pod runner runs their pods
 #                                (podAnnotations run=kafka-advertiser) and the API server calls the
 #                                webhook through its Service's ClusterIP.
+#   scripts/testenv.sh previous  build the release before this one (tests/e2e/previous-release: its
+#                                version and commit) from a git worktree of that commit, with this
+#                                checkout's target directory (shared dependencies are not built again):
+#                                its release binary and packaged chart in target/testenv/releases/VERSION.
+#                                The pod runner runs that binary for pods of the image tagged VERSION
+#                                (upgrade tests install the chart, then upgrade to this checkout's)
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
 #   scripts/testenv.sh lb NAMESPACE/SERVICE ADDRESS...  play the cloud: set a Service's
 #                                status.loadBalancer.ingress (each ADDRESS an IP or a hostname)
@@ -80,6 +86,7 @@ PKI=$RUN/pki
 KC=$RUN/kubeconfig
 LOGS=$RUN/logs
 PIDS=$RUN/pids
+RELEASES=$RUN/releases
 
 export CGO_ENABLED=0 GOFLAGS=${GOFLAGS:--buildvcs=false} GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 # Nothing here may go through a proxy: every address is on this machine.
@@ -222,7 +229,8 @@ need_up_bins() {
 
 start_podrunner() {
   start podrunner "$PODRUNNER" --kubeconfig="$KC" --state="$RUN/pods" --kafka-libs="$KAFKA_LIBS" \
-    --pod-cidr="$RUN_CIDR" --heap="${KAFKA_ADVERTISER_TESTENV_BROKER_HEAP:-384m}" --product-binary="$PRODUCT"
+    --pod-cidr="$RUN_CIDR" --heap="${KAFKA_ADVERTISER_TESTENV_BROKER_HEAP:-384m}" --product-binary="$PRODUCT" \
+    --product-releases="$RELEASES"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -620,6 +628,37 @@ deploy_pods() {
     --wait --timeout 5m >"$LOGS/deploy-helm.log" 2>&1 || { cat "$LOGS/deploy-helm.log" >&2; die "helm install failed"; }
 }
 
+# The previous release (tests/e2e/previous-release: "VERSION COMMIT"), built once per commit.
+previous() {
+  local version commit out wt keep=$RUN/product.keep bin=$ROOT/target/release/kafka-advertiser
+  read -r version commit < <(grep -v '^#' "$ROOT/tests/e2e/previous-release" | grep -m1 .) \
+    || die "tests/e2e/previous-release names no release"
+  out=$RELEASES/$version
+  if [ "$(cat "$out/commit" 2>/dev/null)" = "$commit" ] && [ -x "$out/kafka-advertiser" ]; then
+    say "previous release $version ($commit): built in $out"; return 0
+  fi
+  [ -x "$HELM" ] || die "helm is not built ($HELM missing): run scripts/testenv.sh build"
+  git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null \
+    || die "commit $commit (release $version) is not in this clone: fetch the history of main (git fetch --unshallow)"
+  local t0=$SECONDS
+  wt=$RUN/previous-src
+  git -C "$ROOT" worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
+  git -C "$ROOT" worktree prune
+  git -C "$ROOT" worktree add --detach "$wt" "$commit" >/dev/null 2>&1 || die "git worktree add $wt $commit failed"
+  # cargo links the binary it builds into target/release: this checkout's is put back afterwards.
+  rm -f "$keep"; [ -e "$bin" ] && cp "$bin" "$keep"
+  rm -rf "$out"; mkdir -p "$out"
+  say "build kafka-advertiser $version ($commit) in $wt ..."
+  (cd "$wt" && CARGO_TARGET_DIR=$ROOT/target cargo build --release --locked --quiet) || die "building release $version failed"
+  cp "$bin" "$out/kafka-advertiser.tmp"
+  rm -f "$bin"; [ -e "$keep" ] && mv "$keep" "$bin"
+  "$HELM" package "$wt/charts/kafka-advertiser" -d "$out" >/dev/null || die "helm package of release $version failed"
+  git -C "$ROOT" worktree remove --force "$wt"
+  mv "$out/kafka-advertiser.tmp" "$out/kafka-advertiser"
+  echo "$commit" >"$out/commit"
+  say "previous release $version built in $((SECONDS - t0)) s: $(cd "$out" && ls | tr '\n' ' ')"
+}
+
 # ---------------------------------------------------------------------------------------------
 # lb, down, env, status
 # ---------------------------------------------------------------------------------------------
@@ -727,6 +766,7 @@ case "$cmd" in
   up) up ;;
   deploy) deploy ;;
   undeploy) undeploy ;;
+  previous) previous ;;
   lb) lb "$@" ;;
   gateway) gateway "$@" ;;
   restart) restart "$@" ;;

@@ -6,7 +6,7 @@
 //!
 //! What the install issue's "done when" asks: `check --wait` passes, one label gives brokers external
 //! addresses, `status` shows them; and roll-outs of the webhook (a restart, `helm upgrade` from the
-//! chart of an earlier commit) fail no admission while pods are being created.
+//! previous release, its own binary and chart: `upgrade`) fail no admission while pods are being created.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,10 +21,9 @@ use serde_json::json;
 
 use crate::*;
 
+mod upgrade;
+
 const NS: &str = "kafka-advertiser";
-/// The chart as it was when `gateway-tcp` moved to ListenerSets: its Deployments differ from this
-/// commit's (security contexts, labels, env), so the upgrade rolls every pod.
-const EARLIER_CHART: &str = "15d0a3e";
 /// `--set-string` that opts the install's pods into the pod runner.
 const OPT_IN: &str = "podAnnotations.testenv\\.kafka-advertiser\\.io/run=kafka-advertiser";
 
@@ -276,55 +275,6 @@ async fn a_webhook_rollout_completes_with_only_two_schedulable_nodes() {
     assert!(after.iter().all(|u| !before.contains(u)), "every webhook pod was replaced: {before:?} → {after:?}");
     let placed = Api::<Pod>::namespaced(c, NS).list(&lp).await.unwrap().items;
     assert!(placed.iter().all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(free.as_str())));
-}
-
-/// The chart of commit `rev`, packaged from git into `dir`.
-fn chart_at(rev: &str, dir: &Path) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tar = dir.join("chart.tar");
-    let (code, out) = run(std::process::Command::new("git").current_dir(root).args([
-        "archive",
-        "-o",
-        tar.to_str().unwrap(),
-        rev,
-        "charts/kafka-advertiser",
-    ]));
-    assert_eq!(code, Some(0), "git archive {rev} (the history of main is needed): {out}");
-    let (code, out) =
-        run(std::process::Command::new("tar").args(["-xf", tar.to_str().unwrap(), "-C", dir.to_str().unwrap()]));
-    assert_eq!(code, Some(0), "{out}");
-    dir.join("charts/kafka-advertiser").to_str().unwrap().to_owned()
-}
-
-/// The webhook container's env names KAFKA_ADVERTISER_LOG_LEVEL (this commit's chart does, 15d0a3e's not).
-async fn log_level_env() -> bool {
-    let web = Api::<Deployment>::namespaced(client().await, NS).get("kafka-advertiser-webhook").await.unwrap();
-    let pod = web.spec.unwrap().template.spec.unwrap();
-    pod.containers[0].env.iter().flatten().any(|e| e.name == "KAFKA_ADVERTISER_LOG_LEVEL")
-}
-
-#[tokio::test]
-async fn helm_upgrade_from_an_earlier_chart_fails_no_admission() {
-    require_pods_install();
-    let _g = INSTALL.write().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let earlier = chart_at(EARLIER_CHART, tmp.path());
-    let current = packaged_chart();
-    helm(&["upgrade", "kafka-advertiser", &earlier, "--set-string", OPT_IN, "--wait", "--timeout", "5m"]);
-    let (code, out) = product(&["check", "--wait", "120s"]);
-    assert_eq!(code, Some(0), "the earlier chart's install: {out}");
-    let before: Vec<String> = [pod_uids("webhook").await, pod_uids("controller").await].concat();
-    assert!(!log_level_env().await, "the earlier chart did not set the log level by env yet");
-
-    no_failed_admission_during("helm upgrade from the earlier chart", move || {
-        helm(&["upgrade", "kafka-advertiser", &current, "--set-string", OPT_IN, "--wait", "--timeout", "5m"]);
-    })
-    .await;
-    let after: Vec<String> = [pod_uids("webhook").await, pod_uids("controller").await].concat();
-    assert!(after.iter().all(|u| !before.contains(u)), "the upgrade rolled every pod: {before:?} → {after:?}");
-    assert!(log_level_env().await, "the webhook Deployment is this commit's chart's (KAFKA_ADVERTISER_LOG_LEVEL)");
-    let (code, out) = product(&["check", "--wait", "120s"]);
-    assert_eq!(code, Some(0), "after the upgrade: {out}");
 }
 
 /// The caBundle of the install's webhook configuration, decoded.

@@ -68,6 +68,7 @@ func main() {
 	gap := flag.Duration("gap", 100*time.Millisecond, "least time between two passes over the watched objects")
 	every := flag.Duration("every", 2*time.Second, "a pass at least this often (passes also follow every change)")
 	productBin := flag.String("product-binary", "", "kafka-advertiser's binary, run for pods of its image")
+	releases := flag.String("product-releases", "", "directory of earlier releases' binaries (TAG/kafka-advertiser), run for pods of the image tagged TAG")
 	flag.Parse()
 	if *state == "" || *libs == "" {
 		log.Fatal("usage: podrunner -kubeconfig KC -state DIR -kafka-libs DIR")
@@ -106,7 +107,7 @@ func main() {
 		log.Fatalf("watch: %v", err)
 	}
 	r := &runner{cs: cs, dyn: dyn, c: c, kicks: kicks, state: *state, ips: ips, procs: map[types.UID]*proc{},
-		product: *productBin, apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
+		product: *productBin, releases: *releases, apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
 	px := proxy.New()
 	log.Printf("running pods annotated %s=broker; pod IPs from %s", runAnnotation, *cidr)
 	watch.Loop(ctx, kicks, *gap, *every, func() {

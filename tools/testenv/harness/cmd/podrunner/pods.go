@@ -53,6 +53,7 @@ type proc struct {
 
 type runner struct {
 	product     string // kafka-advertiser's binary (the image's entrypoint)
+	releases    string // earlier releases' binaries by image tag (productBinary)
 	kubeService string // the `kubernetes` Service's ClusterIP:port, as the kubelet's env gives it
 	apiserver   string // host:port of the API server (the `kubernetes` Service's endpoint)
 	cs          kubernetes.Interface

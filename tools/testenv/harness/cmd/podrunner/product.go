@@ -34,6 +34,29 @@ func isProductImage(image string) bool {
 	return repo == productRun || strings.HasSuffix(repo, "/"+productRun)
 }
 
+// productBinary: the binary a container of the product's image runs: releases/TAG/kafka-advertiser
+// when the image's tag names a release built there (`scripts/testenv.sh previous`: the previous
+// release, for upgrade tests), else the default (this checkout's build). A digest or no tag is the
+// default's.
+func productBinary(image, def, releases string) string {
+	if releases == "" || strings.Contains(image, "@") {
+		return def
+	}
+	i := strings.LastIndexByte(image, ':')
+	if i <= strings.LastIndexByte(image, '/') {
+		return def
+	}
+	tag := image[i+1:]
+	if tag == "" || tag == "." || tag == ".." || strings.ContainsAny(tag, "/\\") {
+		return def
+	}
+	bin := filepath.Join(releases, tag, productRun)
+	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return bin
+	}
+	return def
+}
+
 // productArgv: the container's command line with the image's binary in place of its entrypoint
 // (the image's only binary: /kafka-advertiser, entrypoint `kafka-advertiser serve`), $(VAR) expanded
 // and wildcard binds made the pod's IP (the pod's own network namespace).
@@ -108,7 +131,7 @@ func (r *runner) planProduct(pod *corev1.Pod, c *corev1.Container, env map[strin
 	for k, v := range env {
 		env[k] = bindAny(v, ip)
 	}
-	argv, err := productArgv(c, env, r.product, ip)
+	argv, err := productArgv(c, env, productBinary(c.Image, r.product, r.releases), ip)
 	if err != nil {
 		return launch{}, err
 	}

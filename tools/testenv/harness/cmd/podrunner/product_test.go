@@ -81,3 +81,34 @@ func TestProjectedVolumeAsTheKubeletWritesIt(t *testing.T) {
 		t.Error("a missing ConfigMap was not an error")
 	}
 }
+
+func TestProductBinaryByTag(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "0.1.0", productRun)
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte("#!/bin/true\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "0.0.9", productRun), 0o755); err != nil { // a directory, not a binary
+		t.Fatal(err)
+	}
+	for image, want := range map[string]string{
+		"ghcr.io/kafka-advertiser/kafka-advertiser:0.1.0":             bin,
+		"registry.local:5000/kafka-advertiser:0.1.0":                  bin,
+		"ghcr.io/kafka-advertiser/kafka-advertiser:0.2.0":             "/default",
+		"ghcr.io/kafka-advertiser/kafka-advertiser:0.0.9":             "/default",
+		"ghcr.io/kafka-advertiser/kafka-advertiser":                   "/default",
+		"registry.local:5000/kafka-advertiser":                        "/default",
+		"ghcr.io/kafka-advertiser/kafka-advertiser:0.1.0@sha256:0123": "/default",
+		"kafka-advertiser:..":                                         "/default",
+	} {
+		if got := productBinary(image, "/default", dir); got != want {
+			t.Errorf("productBinary(%q) = %q, want %q", image, got, want)
+		}
+	}
+	if got := productBinary("kafka-advertiser:0.1.0", "/default", ""); got != "/default" {
+		t.Errorf("without -product-releases: %q", got)
+	}
+}
