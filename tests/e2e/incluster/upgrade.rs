@@ -177,7 +177,7 @@ async fn an_upgrade_from_the_previous_release_rolls_no_broker_and_loses_nothing(
     tokio::time::sleep(Duration::from_secs(5)).await; // a steady state before the upgrade
     let before = snapshot(&c, &ns.0).await;
 
-    let t = Instant::now();
+    let (t, upgrade_at) = (Instant::now(), std::time::SystemTime::now());
     let upgrade = current.clone();
     no_failed_admission_during(&format!("helm upgrade from release {previous}"), move || {
         helm(&["upgrade", "kafka-advertiser", &upgrade, "--set-string", OPT_IN, "--wait", "--timeout", "5m"]);
@@ -204,9 +204,10 @@ async fn an_upgrade_from_the_previous_release_rolls_no_broker_and_loses_nothing(
 
     let result = soak.finish();
     eprintln!(
-        "upgrade {previous} → {}: helm upgrade with every pod replaced in {:.1?}; pods rolled: 0 of {}; soak: {result}",
+        "upgrade {previous} → {}: helm upgrade with every pod replaced in {:.1?} from {} ms (epoch); pods rolled: 0 of {}; soak: {result}",
         env!("CARGO_PKG_VERSION"),
         upgraded_in,
+        upgrade_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
         before.pods.len()
     );
     assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");

@@ -1,7 +1,8 @@
 //! Faults of the control plane under running brokers and clients (issue 32): the controller's leader
 //! killed with SIGKILL during a scale-up while MetalLB's controller restarts, then kube-apiserver
 //! restarted during a scale-up, etcd and kube-controller-manager restarted one after another
-//! (`scripts/testenv.sh restart`), each followed by a scale-up. Three real
+//! (`scripts/testenv.sh restart`), each followed by a scale-up; last, `kubectl drain` of a broker's
+//! node with a PodDisruptionBudget, then uncordon. Three real
 //! brokers with a producer (acks=all) and a consumer run throughout (4 JVMs on 2 cores); the scale-up
 //! is of a second, bare StatefulSet (kwok runs its pods: no JVM), whose new brokers' Services wait for
 //! MetalLB. No acknowledged message is lost, the produce gaps are bounded, every broker keeps the
@@ -9,6 +10,8 @@
 //! the longest produce gap from its start until the next fault.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::Pod;
 
 use super::*;
 
@@ -31,6 +34,44 @@ struct Fault {
 /// The longest produce gap that began or was going on in [from, to).
 fn longest_gap(gaps: &[(u64, u64)], from: u64, to: u64) -> u64 {
     gaps.iter().filter(|(start, len)| *start < to && start + len > from).map(|(_, len)| *len).max().unwrap_or(0)
+}
+
+/// `kubectl drain` of broker 1's node with a PodDisruptionBudget (maxUnavailable 1) on the brokers:
+/// the broker is evicted and its replacement cannot go elsewhere (required anti-affinity, every other
+/// node holds a broker), so it waits unscheduled, as it would in a cluster of three nodes, until the
+/// node is uncordoned; then it runs there again with the address it had.
+async fn drain_a_brokers_node(c: &Client, ns: &str) -> Fault {
+    let env = testenv();
+    let (at, t) = (epoch_ms(), Instant::now());
+    let pdb = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "kafka", "namespace": ns},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "kafka"}}}});
+    env.kubectl_stdin(&["apply", "-f", "-"], &pdb.to_string());
+    let old = pods_of(c, ns, "kafka").await.into_iter().find(|p| p.name_any() == "kafka-1").unwrap();
+    let node = old.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap();
+    // The brokers only (kwok's other pods on the node belong to other tests' leftovers).
+    env.kubectl(&["drain", &node, "--pod-selector=app.kubernetes.io/name=kafka", "--timeout=120s"]);
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    wait_for("kafka-1's replacement waiting, unschedulable", Duration::from_secs(60), || async {
+        let p = pods.get_opt("kafka-1").await.ok()??;
+        let st = p.status.as_ref()?;
+        let unschedulable =
+            st.conditions.iter().flatten().any(|c| {
+                c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+            });
+        (p.uid() != old.uid() && unschedulable).then_some(())
+    })
+    .await;
+    env.kubectl(&["uncordon", &node]);
+    converged(c, ns, "kafka", 3, 9094).await;
+    rolled_out(c, ns, "kafka", 3).await;
+    let back = pods.get("kafka-1").await.unwrap();
+    assert_eq!(back.spec.and_then(|s| s.node_name), Some(node.clone()), "kafka-1 runs on its node again");
+    Fault {
+        name: format!("kubectl drain of kafka-1's node {node} (PDB maxUnavailable 1), then uncordon"),
+        at,
+        took: t.elapsed(),
+    }
 }
 
 #[tokio::test]
@@ -101,6 +142,8 @@ async fn no_acknowledged_message_is_lost_across_control_plane_faults() {
         faults.push(Fault { name, at, took: t.elapsed() });
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+
+    faults.push(drain_a_brokers_node(&c, &ns.0).await);
 
     let result = soak.finish();
     let gaps: Vec<(u64, u64)> = result["gaps"]
