@@ -242,7 +242,28 @@ async fn once(client: &Client, args: &CheckArgs, found: &Install) -> Vec<CheckRe
     let lease = Api::<Lease>::namespaced(client.clone(), &found.namespace).get_opt(&found.lease).await.ok().flatten();
     out.push(judge_lease(&found.lease, lease.as_ref(), k8s_openapi::jiff::Timestamp::now()));
     out.push(platform(client, found).await);
+    out.push(judge_optional_apis(&crate::controller::kinds::discover(client).await));
     out
+}
+
+/// Which optional APIs the cluster serves at the versions kafka-advertiser uses, and what lacks one
+/// (information, not a failure: a cluster without gateway modes needs no Gateway API).
+pub fn judge_optional_apis(served: &[crate::controller::kinds::Kind]) -> CheckResult {
+    use crate::controller::kinds::Kind;
+    let mut by_gv: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for k in served {
+        by_gv.entry(k.group_version()).or_default().push(k.name());
+    }
+    let mut parts: Vec<String> = by_gv.iter().map(|(gv, kinds)| format!("{gv}: {}", kinds.join(", "))).collect();
+    let missing: Vec<String> = Kind::OPTIONAL
+        .into_iter()
+        .filter(|k| !served.contains(k))
+        .map(|k| format!("{} {} (needed by {})", k.group_version(), k.name(), k.needed_by()))
+        .collect();
+    if !missing.is_empty() {
+        parts.push(format!("not served: {}", missing.join("; ")));
+    }
+    pass("optional-apis", parts.join("; "))
 }
 
 /// The platform the nodes' `providerID` names, and whether the install's default mode works there.

@@ -112,3 +112,27 @@ async fn a_silent_webhook_times_out() {
     let err = handshake(addr, "x", ca.as_bytes()).await.unwrap_err();
     assert!(err.contains("timed out"), "{err}");
 }
+
+#[test]
+fn optional_apis_name_what_is_served_and_what_lacks_it() {
+    use crate::controller::kinds::Kind;
+    let all = judge_optional_apis(&Kind::OPTIONAL);
+    assert!(all.ok);
+    assert_eq!(
+        all.detail,
+        "cert-manager.io/v1: Certificate; gateway.networking.k8s.io/v1: Gateway, ListenerSet, TCPRoute, TLSRoute"
+    );
+    // Gateway API v1.5's standard channel (no TCPRoute) and no cert-manager: still a pass, with the gaps named.
+    let some = judge_optional_apis(&[Kind::Gateway, Kind::ListenerSet, Kind::TlsRoute]);
+    assert!(some.ok);
+    assert!(some.detail.starts_with("gateway.networking.k8s.io/v1: Gateway, ListenerSet, TLSRoute; not served: "));
+    assert!(some.detail.contains("gateway.networking.k8s.io/v1 TCPRoute (needed by gateway-tcp)"), "{}", some.detail);
+    assert!(some.detail.contains("cert-manager.io/v1 Certificate (needed by tls-issuer)"), "{}", some.detail);
+    let none = judge_optional_apis(&[]);
+    assert!(
+        none.ok
+            && none
+                .detail
+                .starts_with("not served: gateway.networking.k8s.io/v1 Gateway (needed by gateway-tcp, gateway-tls)")
+    );
+}

@@ -1,7 +1,10 @@
 //! The kinds of object the controller writes, and where each is served. One table, so the generic
 //! apply and delete, the caches and the plan agree on a kind's API.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use kube::api::{ApiResource, GroupVersionKind};
+use kube::Client;
 
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 pub const GATEWAY_VERSION: &str = "v1";
@@ -53,6 +56,32 @@ impl Kind {
         }
     }
 
+    /// The optional kinds: read or written only where their API is served.
+    pub const OPTIONAL: [Kind; 5] =
+        [Kind::Gateway, Kind::ListenerSet, Kind::TcpRoute, Kind::TlsRoute, Kind::Certificate];
+
+    /// `group/version`, as discovery names it.
+    pub fn group_version(self) -> String {
+        let (group, version, _) = self.group_version_plural();
+        if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        }
+    }
+
+    /// The modes or setting that need this optional kind (what `check` says is missing without it).
+    pub fn needed_by(self) -> &'static str {
+        match self {
+            Kind::Gateway => "gateway-tcp, gateway-tls",
+            Kind::ListenerSet => "gateway-tcp (without manage-listeners)",
+            Kind::TcpRoute => "gateway-tcp",
+            Kind::TlsRoute => "gateway-tls",
+            Kind::Certificate => "tls-issuer",
+            _ => "",
+        }
+    }
+
     pub fn group(self) -> &'static str {
         self.group_version_plural().0
     }
@@ -80,6 +109,28 @@ impl Kind {
     }
 }
 
+/// The optional kinds served at the version kafka-advertiser uses, from each group version's resource
+/// names as discovery listed them (a group version absent: not served). The controller's watches and
+/// `check` both read this one answer.
+pub fn served(listed: &BTreeMap<String, Vec<String>>) -> Vec<Kind> {
+    Kind::OPTIONAL
+        .into_iter()
+        .filter(|k| listed.get(&k.group_version()).is_some_and(|rs| rs.iter().any(|r| r == k.plural())))
+        .collect()
+}
+
+/// Discovery of the optional kinds' group versions, then [`served`]. A group version that cannot be
+/// listed (not served, or not readable) counts as not served.
+pub async fn discover(client: &Client) -> Vec<Kind> {
+    let mut listed = BTreeMap::new();
+    for gv in Kind::OPTIONAL.into_iter().map(Kind::group_version).collect::<BTreeSet<_>>() {
+        if let Ok(r) = client.list_api_group_resources(&gv).await {
+            listed.insert(gv, r.resources.into_iter().map(|r| r.name).collect());
+        }
+    }
+    served(&listed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +146,25 @@ mod tests {
                 if k.group().is_empty() { "v1".into() } else { format!("{}/{}", k.group(), ar.version) }
             );
         }
+    }
+
+    #[test]
+    fn served_kinds_are_those_discovery_lists_at_our_version() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Gateway API v1.5's standard channel: no TCPRoute; v1alpha2 is not the version used.
+        let listed = BTreeMap::from([
+            (
+                "gateway.networking.k8s.io/v1".to_owned(),
+                list(&["gateways", "gateways/status", "listenersets", "tlsroutes"]),
+            ),
+            ("gateway.networking.k8s.io/v1alpha2".to_owned(), list(&["tcproutes"])),
+        ]);
+        assert_eq!(served(&listed), vec![Kind::Gateway, Kind::ListenerSet, Kind::TlsRoute]);
+        assert!(served(&BTreeMap::new()).is_empty());
+        let all = BTreeMap::from([
+            ("gateway.networking.k8s.io/v1".to_owned(), list(&["gateways", "listenersets", "tcproutes", "tlsroutes"])),
+            ("cert-manager.io/v1".to_owned(), list(&["certificates", "issuers"])),
+        ]);
+        assert_eq!(served(&all), Kind::OPTIONAL.to_vec());
     }
 }

@@ -65,7 +65,8 @@ pub async fn run(shared: Shared, settings: ControllerConfig, stop: CancellationT
         shared.metrics.clone(),
         stop.clone(),
     ));
-    let served = served_kinds(&shared.client).await;
+    let served = crate::controller::kinds::discover(&shared.client).await;
+    tracing::info!(served = ?served.iter().map(|k| k.name()).collect::<Vec<_>>(), "optional APIs discovered");
     let mut tasks = Vec::new();
     let mut synced = Vec::new();
     // Access classes and namespaces' labels (cluster-wide reads): a class changed, every
@@ -93,25 +94,6 @@ pub async fn run(shared: Shared, settings: ControllerConfig, stop: CancellationT
         let _ = t.await;
     }
     let _ = leading.await;
-}
-
-/// The owned kinds of custom resources the API serves (their CRDs installed). Gateways are read
-/// and watched where the Gateway API is served; without it, gateway modes report the missing
-/// Gateway.
-async fn served_kinds(client: &Client) -> Vec<Kind> {
-    let mut out = Vec::new();
-    for group in [(crate::controller::kinds::GATEWAY_GROUP, "v1"), (crate::controller::kinds::CERT_MANAGER_GROUP, "v1")]
-    {
-        let resources: Vec<String> = client
-            .list_api_group_resources(&format!("{}/{}", group.0, group.1))
-            .await
-            .map(|r| r.resources.into_iter().map(|r| r.name).collect())
-            .unwrap_or_default();
-        let kinds = [Kind::Gateway].into_iter().chain(Kind::DYNAMIC).filter(|k| k.group() == group.0);
-        out.extend(kinds.filter(|k| resources.iter().any(|r| r == k.plural())));
-    }
-    tracing::info!(served = ?out.iter().map(|k| k.name()).collect::<Vec<_>>(), "optional APIs discovered");
-    out
 }
 
 /// The leader keeps each access class's status (its reach) current, every few seconds, writing only

@@ -40,6 +40,20 @@ async fn check_passes_on_the_install_and_names_what_fails() {
     assert!(verdict(&v, "admission")["detail"].as_str().unwrap().contains("mutated"), "{v:#}");
     assert!(verdict(&v, "leader")["detail"].as_str().unwrap().contains("testenv-"), "{v:#}");
     assert_eq!(verdict(&v, "platform")["ok"], true, "{v:#}");
+    // The optional APIs as the controller discovers them: the test control plane installs the Gateway
+    // API's CRDs from Kubernetes 1.31 on (v1.6's need it) and cert-manager's always.
+    let apis = verdict(&v, "optional-apis");
+    let detail = apis["detail"].as_str().unwrap_or_default();
+    assert_eq!(apis["ok"], true, "{v:#}");
+    let minor: u32 = client().await.apiserver_version().await.unwrap().minor.trim_end_matches('+').parse().unwrap();
+    if minor >= 31 {
+        assert_eq!(
+            detail,
+            "cert-manager.io/v1: Certificate; gateway.networking.k8s.io/v1: Gateway, ListenerSet, TCPRoute, TLSRoute"
+        );
+    } else {
+        assert!(detail.starts_with("cert-manager.io/v1: Certificate; not served: gateway.networking.k8s.io/v1 Gateway (needed by gateway-tcp, gateway-tls)"), "{detail}");
+    }
 
     // The objects made at runtime carry the install's labels, and `version` finds the install by them.
     let env = testenv();
