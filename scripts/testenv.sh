@@ -28,7 +28,8 @@
 #   scripts/testenv.sh previous  build the release before this one (tests/e2e/previous-release: its
 #                                version and commit) from a git worktree of that commit, with this
 #                                checkout's target directory (shared dependencies are not built again):
-#                                its release binary and packaged chart in target/testenv/releases/VERSION.
+#                                its release binary and packaged chart in target/testenv/releases/VERSION
+#                                (cached per commit in ~/.cache/kafka-advertiser/testenv/releases).
 #                                The pod runner runs that binary for pods of the image tagged VERSION
 #                                (upgrade tests install the chart, then upgrade to this checkout's)
 #   scripts/testenv.sh undeploy  stop the kafka-advertiser replicas and their forwarder (deploy restarts them)
@@ -637,6 +638,12 @@ previous() {
   if [ "$(cat "$out/commit" 2>/dev/null)" = "$commit" ] && [ -x "$out/kafka-advertiser" ]; then
     say "previous release $version ($commit): built in $out"; return 0
   fi
+  # Built once per commit on this machine (a clean clone finds it in the cache).
+  local cached=$CACHE/releases/$commit
+  if [ -x "$cached/kafka-advertiser" ] && [ -f "$cached/commit" ]; then
+    rm -rf "$out"; mkdir -p "$RELEASES"; cp -r "$cached" "$out"
+    say "previous release $version ($commit): from the cache ($cached)"; return 0
+  fi
   [ -x "$HELM" ] || die "helm is not built ($HELM missing): run scripts/testenv.sh build"
   git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null \
     || die "commit $commit (release $version) is not in this clone: fetch the history of main (git fetch --unshallow)"
@@ -656,6 +663,8 @@ previous() {
   git -C "$ROOT" worktree remove --force "$wt"
   mv "$out/kafka-advertiser.tmp" "$out/kafka-advertiser"
   echo "$commit" >"$out/commit"
+  rm -rf "$cached" "$cached.tmp"; mkdir -p "$(dirname "$cached")"
+  cp -r "$out" "$cached.tmp" && mv "$cached.tmp" "$cached"
   say "previous release $version built in $((SECONDS - t0)) s: $(cd "$out" && ls | tr '\n' ' ')"
 }
 
