@@ -14,7 +14,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 TOOLS=tools/testenv
-modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require") ? $3 : $2; exit}' "$TOOLS/$1/go.mod"; }
+# shellcheck source=scripts/modver.sh
+. "$ROOT/scripts/modver.sh"
 
 versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md
 while [ $# -gt 0 ]; do

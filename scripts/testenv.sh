@@ -101,8 +101,8 @@ die() { printf '[testenv] ERROR: %s\n' "$*" >&2; exit 1; }
 # build
 # ---------------------------------------------------------------------------------------------
 
-# Version of a module required by one of the tool modules, e.g. `modver k8s k8s.io/kubernetes`.
-modver() { awk -v m="$2" '$1==m || ($1=="require" && $2==m) {print ($1=="require") ? $3 : $2; exit}' "$TOOLS/$1/go.mod"; }
+# shellcheck source=scripts/modver.sh
+. "$ROOT/scripts/modver.sh"
 
 # The Kubernetes version: tools/testenv/k8s's by default; KAFKA_ADVERTISER_TESTENV_K8S=vX.Y.Z picks the
 # module tools/testenv/k8s-versions/X.Y (one per minor, written by its new.sh), which must pin that version.

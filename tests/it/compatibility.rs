@@ -2,15 +2,7 @@
 //! `docs/compatibility.md` (written by `scripts/matrix.sh`) has a passing row for the claimed floor,
 //! every version the test control plane pins has a row, and the claims agree with each other.
 
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+use crate::support::{repo_file as read, repo_path};
 
 /// The minor after each `marker` in `text` (e.g. `Kubernetes >= 1.` → 30).
 fn minors_after(text: &str, marker: &str) -> Vec<u32> {
@@ -40,8 +32,8 @@ fn passing(cells: &str) -> bool {
 
 /// The Kubernetes versions the test control plane pins: tools/testenv/k8s and k8s-versions/1.N.
 fn pinned() -> Vec<String> {
-    let mut mods = vec![root().join("tools/testenv/k8s/go.mod")];
-    for e in std::fs::read_dir(root().join("tools/testenv/k8s-versions")).unwrap() {
+    let mut mods = vec![repo_path("tools/testenv/k8s/go.mod")];
+    for e in std::fs::read_dir(repo_path("tools/testenv/k8s-versions")).unwrap() {
         let p = e.unwrap().path().join("go.mod");
         if p.exists() {
             mods.push(p);

@@ -3,17 +3,11 @@
 //! `docs.rs` checks the Event reasons.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::Value;
 
 use super::cli::{run, stdout};
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn doc(path: &str) -> String {
-    std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::support::repo_file as doc;
 
 /// The JSON patch paths of the webhook's answer to a bare broker pod with these annotations, with
 /// indices as `*` and the appended element's `/-` dropped.

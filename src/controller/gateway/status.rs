@@ -124,8 +124,8 @@ pub fn handles_listener_sets(gw: &DynamicObject) -> bool {
 
 /// Whether the Gateway's controller says it is programmed (`Programmed` True): it serves.
 pub fn gateway_programmed(gw: &DynamicObject) -> bool {
-    let conditions = gw.data["status"]["conditions"].as_array().into_iter().flatten();
-    conditions.into_iter().any(|c| c["type"] == "Programmed" && c["status"] == "True")
+    let mut conditions = gw.data["status"]["conditions"].as_array().into_iter().flatten();
+    conditions.any(|c| c["type"] == "Programmed" && c["status"] == "True")
 }
 
 /// How long a programmed Gateway's controller may stay silent about our ListenerSet (no
