@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -218,6 +218,33 @@ async fn example_zookeeper_shared_address() {
     for (i, p) in pods.iter().enumerate() {
         let v = env_value(p, "kafka", "KAFKA_CFG_ADVERTISED_LISTENERS").unwrap();
         assert!(v.ends_with(&format!("EXTERNAL://198.51.100.7:{}", 9092 + i)), "{v}");
+    }
+    // The controller's part: a LoadBalancer Service per broker asking for the example's address on
+    // the broker's port, with both MetalLB annotation generations and one sharing key. The address
+    // is the example's (a user's reserved IP), outside the test pool: MetalLB gives none, as it
+    // would not in a cluster, and nothing connects to it.
+    let svcs = wait_for("a Service per broker asking for 198.51.100.7", T, || async {
+        let svcs = services_of(&c, &ns, "kafka").await;
+        let brokers: Vec<Service> = svcs
+            .into_values()
+            .filter(|s| s.labels().get("kafka-advertiser.io/role").map(String::as_str) == Some("broker"))
+            .collect();
+        (brokers.len() == 3).then_some(brokers)
+    })
+    .await;
+    let mut ports: Vec<i32> = svcs.iter().map(|s| s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port).collect();
+    ports.sort();
+    assert_eq!(ports, vec![9092, 9093, 9094]);
+    let keys: std::collections::BTreeSet<_> =
+        svcs.iter().map(|s| s.annotations().get("metallb.io/allow-shared-ip").cloned()).collect();
+    assert_eq!(keys.len(), 1, "one sharing key: {keys:?}");
+    for svc in &svcs {
+        assert_eq!(svc.spec.as_ref().unwrap().type_.as_deref(), Some("LoadBalancer"));
+        for prefix in ["metallb.io", "metallb.universe.tf"] {
+            let a = svc.annotations();
+            assert_eq!(a.get(&format!("{prefix}/loadBalancerIPs")).map(String::as_str), Some("198.51.100.7"), "{a:?}");
+            assert!(a.contains_key(&format!("{prefix}/allow-shared-ip")), "{a:?}");
+        }
     }
     // ZooKeeper did not opt in: its pods are stored as the StatefulSet controller made them.
     // (ZooKeeper's StatefulSet numbers its pods from spec.ordinals.start = 1.)
