@@ -414,6 +414,16 @@ impl Soak {
     }
 }
 
+/// The transactional producer's verdict (`Soak.java`): transactions committed, every committed batch
+/// read whole and once (read_committed), no record of an aborted one, no batch in part.
+pub fn assert_transactions_held(result: &Value) {
+    assert!(result["txnCommitted"].as_u64().unwrap_or(0) > 10, "transactions were committed: {result}");
+    assert!(result["txnAborted"].as_u64().unwrap_or(0) > 0, "transactions were aborted: {result}");
+    for k in ["txnLost", "txnDuplicates", "txnAbortedVisible", "txnTorn"] {
+        assert_eq!(result[k], 0, "{k}: {result}");
+    }
+}
+
 impl Drop for Soak {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -966,6 +976,7 @@ mod modes {
         assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");
         assert!(result["acked"].as_u64().unwrap() > 1000, "the producer kept producing: {result}");
         assert!(result["consumedLive"].as_u64().unwrap() > 0, "the consumer kept reading: {result}");
+        assert_transactions_held(&result);
         let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
         assert_eq!(addrs[&1], new_ip);
         let want = sorted(addrs.values().map(|ip| format!("{ip}:9094")).collect());

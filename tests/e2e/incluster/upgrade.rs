@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{ApiResource, DeleteParams, DynamicObject};
 
 use super::*;
-use crate::kafka::{brokers_ready, rolled_out, RealKafka, Soak, TempNamespace};
+use crate::kafka::{assert_transactions_held, brokers_ready, rolled_out, RealKafka, Soak, TempNamespace};
 
 /// The previous release's version and its chart (`scripts/testenv.sh previous` built it).
 fn previous_release() -> (String, String) {
@@ -213,5 +213,6 @@ async fn an_upgrade_from_the_previous_release_rolls_no_broker_and_loses_nothing(
     assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");
     assert!(result["acked"].as_u64().unwrap() > 1000, "the producer kept producing: {result}");
     assert!(result["consumedLive"].as_u64().unwrap() > 0, "the consumer group kept reading: {result}");
+    assert_transactions_held(&result);
     assert!(result["longestGapMs"].as_u64().unwrap() < 30_000, "a produce gap of 30 s or more: {result}");
 }

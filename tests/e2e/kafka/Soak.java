@@ -3,9 +3,14 @@
 // topic; a consumer group of one reads them as they come (its coordinator is a broker, so it rejoins
 // as brokers come and go). When the file STOP exists, both stop; then a fresh consumer
 // reads the topic from the beginning, and every message the producer saw acknowledged must be there.
+// Beside them a transactional producer writes batches of 10 to TOPIC-txn, one transaction each (every
+// tenth aborted on purpose); a read_committed reader then must see each committed batch whole and once,
+// no record of an aborted one, and no batch in part (its coordinator is a broker as well).
 // Prints one JSON line: {"ok", "sent", "acked", "failed", "consumedLive", "consumedAfter", "lost",
-// "errors": {type: count}, "seconds", "longestGapMs", "gaps": [[start epoch ms, ms], ...]}; a gap is a
-// time over 500 ms in which no send was acknowledged. Exit 0 only when no acknowledged message is lost.
+// "errors": {type: count}, "seconds", "longestGapMs", "gaps": [[start epoch ms, ms], ...], "txnCommitted",
+// "txnAborted", "txnLost", "txnDuplicates", "txnAbortedVisible", "txnTorn"}; a gap is a time over 500 ms
+// in which no send was acknowledged. Exit 0 only when nothing acknowledged or committed is lost and the
+// transactions held.
 //
 // usage: java -cp 'LIBS/*' -Djdk.net.hosts.file=FILE Soak.java BOOTSTRAP TOPIC STOP_FILE
 import java.nio.file.*;
@@ -28,7 +33,8 @@ public class Soak {
         common.put("reconnect.backoff.max.ms", 1000);
         common.put("metadata.max.age.ms", 5000);
         try (Admin admin = Admin.create(common)) {
-            admin.createTopics(List.of(new NewTopic(topic, 6, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
+            admin.createTopics(List.of(new NewTopic(topic, 6, (short) 3).configs(Map.of("min.insync.replicas", "2")),
+                            new NewTopic(topic + "-txn", 3, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
                     .all().get(60, TimeUnit.SECONDS);
         }
         // The topic exists: whoever waits for the soak to run may go on (Soak::running).
@@ -53,6 +59,9 @@ public class Soak {
             }
         });
         consumer.start();
+        Transactions txn = new Transactions(common, topic + "-txn", stop, errors);
+        Thread transactional = new Thread(txn::run);
+        transactional.start();
         Properties pp = (Properties) common.clone();
         pp.put("acks", "all");
         pp.put("enable.idempotence", true);
@@ -78,6 +87,8 @@ public class Soak {
         }
         long stoppedAt = System.currentTimeMillis();
         consumer.join();
+        transactional.join();
+        String txnResult = txn.check();
         Set<Long> seen = new HashSet<>();
         try (Consumer<String, String> c = consumer(common)) {
             List<TopicPartition> tps = assignAll(c, topic);
@@ -102,10 +113,87 @@ public class Soak {
         }
         g.append(']');
         System.out.printf("{\"ok\": %s, \"sent\": %d, \"acked\": %d, \"failed\": %d, \"consumedLive\": %d, \"consumedAfter\": %d, "
-                        + "\"lost\": %d, \"errors\": %s}, \"seconds\": %.1f, \"longestGapMs\": %d, \"gaps\": %s}%n",
-                lost == 0 && !acked.isEmpty(), sent.get(), acked.size(), failed.get(), live.get(), seen.size(), lost, e,
-                (System.nanoTime() - t0) / 1e9, longest, g);
-        System.exit(lost == 0 && !acked.isEmpty() ? 0 : 1);
+                        + "\"lost\": %d, \"errors\": %s}, \"seconds\": %.1f, \"longestGapMs\": %d, \"gaps\": %s, %s}%n",
+                lost == 0 && !acked.isEmpty() && txn.held(), sent.get(), acked.size(), failed.get(), live.get(), seen.size(),
+                lost, e, (System.nanoTime() - t0) / 1e9, longest, g, txnResult);
+        System.exit(lost == 0 && !acked.isEmpty() && txn.held() ? 0 : 1);
+    }
+
+    /** The transactional producer: batch B is 10 records keyed B, committed, or aborted when B % 10 == 9. */
+    static class Transactions {
+        final Properties props;
+        final String topic;
+        final Path stop;
+        final Map<String, Integer> errors;
+        final Set<Long> committed = ConcurrentHashMap.newKeySet(), aborted = ConcurrentHashMap.newKeySet();
+        long lostRecords, duplicates, abortedVisible, torn;
+
+        Transactions(Properties common, String topic, Path stop, Map<String, Integer> errors) {
+            props = (Properties) common.clone();
+            props.put("transactional.id", "soak-" + topic);
+            props.put("delivery.timeout.ms", 120000);
+            this.topic = topic;
+            this.stop = stop;
+            this.errors = errors;
+        }
+
+        void run() {
+            long batch = 0;
+            while (!Files.exists(stop)) {
+                // A producer per failure that needs one (fenced, or its state unknown): initTransactions
+                // aborts whatever it left open, so its last batch counts as neither committed nor aborted.
+                try (Producer<String, String> p = new KafkaProducer<>(props, new StringSerializer(), new StringSerializer())) {
+                    p.initTransactions();
+                    for (; !Files.exists(stop); batch++) {
+                        p.beginTransaction();
+                        for (int i = 0; i < 10; i++) p.send(new ProducerRecord<>(topic, Long.toString(batch), batch + "/" + i));
+                        if (batch % 10 == 9) {
+                            p.abortTransaction();
+                            aborted.add(batch);
+                        } else {
+                            p.commitTransaction();
+                            committed.add(batch);
+                        }
+                        Thread.sleep(20);
+                    }
+                } catch (Exception e) {
+                    errors.merge("txn " + e.getClass().getSimpleName(), 1, Integer::sum);
+                    batch++;
+                    try { Thread.sleep(500); } catch (InterruptedException ie) { return; }
+                }
+            }
+        }
+
+        /** Reads the topic read_committed and judges; returns the JSON fields. */
+        String check() {
+            Properties cp = (Properties) props.clone();
+            cp.remove("transactional.id");
+            cp.put("isolation.level", "read_committed");
+            Map<Long, List<String>> seen = new HashMap<>();
+            try (Consumer<String, String> c = consumer(cp)) {
+                List<TopicPartition> tps = assignAll(c, topic);
+                c.seekToBeginning(tps);
+                Map<TopicPartition, Long> end = c.endOffsets(tps);
+                long deadline = System.currentTimeMillis() + 60000;
+                while (System.currentTimeMillis() < deadline && tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)))
+                    for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500)))
+                        seen.computeIfAbsent(Long.parseLong(r.key()), k -> new ArrayList<>()).add(r.value());
+            }
+            for (long b : committed) lostRecords += 10 - new HashSet<>(seen.getOrDefault(b, List.of())).size();
+            for (long b : aborted) abortedVisible += seen.getOrDefault(b, List.of()).size();
+            for (List<String> values : seen.values()) {
+                int distinct = new HashSet<>(values).size();
+                duplicates += values.size() - distinct;
+                if (distinct != 10) torn++;
+            }
+            return String.format("\"txnCommitted\": %d, \"txnAborted\": %d, \"txnLost\": %d, \"txnDuplicates\": %d, "
+                    + "\"txnAbortedVisible\": %d, \"txnTorn\": %d", committed.size(), aborted.size(), lostRecords, duplicates,
+                    abortedVisible, torn);
+        }
+
+        boolean held() {
+            return !committed.isEmpty() && lostRecords == 0 && duplicates == 0 && abortedVisible == 0 && torn == 0;
+        }
     }
 
     static Consumer<String, String> consumer(Properties common) {

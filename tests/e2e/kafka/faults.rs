@@ -165,6 +165,7 @@ async fn no_acknowledged_message_is_lost_across_control_plane_faults() {
     assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");
     assert!(result["acked"].as_u64().unwrap() > 1000, "the producer kept producing: {result}");
     assert!(result["consumedLive"].as_u64().unwrap() > 0, "the consumer group kept reading: {result}");
+    assert_transactions_held(&result);
     // The data path does not go through the control plane: no fault stops production for long.
     assert!(result["longestGapMs"].as_u64().unwrap() < 30_000, "a produce gap of 30 s or more: {result}");
     let after = converged(&c, &ns.0, "kafka", 3, 9094).await;
