@@ -71,7 +71,10 @@ WEBHOOK_PORT=${KAFKA_ADVERTISER_TESTENV_WEBHOOK_PORT:-28443}
 REPLICA_PORT=${KAFKA_ADVERTISER_TESTENV_REPLICA_PORT:-28444}
 ADMIN_PORT=${KAFKA_ADVERTISER_TESTENV_ADMIN_PORT:-28081}
 REPLICAS=${KAFKA_ADVERTISER_TESTENV_REPLICAS:-2}
-LB_POOL=${KAFKA_ADVERTISER_TESTENV_LB_POOL:-127.0.2.10-127.0.2.250}
+# 497 addresses: more than the bounds test's 256 broker Services (a pool they exhaust leaves MetalLB, after a
+# restart, failing to re-process every Service and holding new ones back for minutes). Tests that ask for an
+# address take one from the top (127.0.3.200-250), far from where MetalLB assigns from (the bottom).
+LB_POOL=${KAFKA_ADVERTISER_TESTENV_LB_POOL:-127.0.2.10-127.0.3.250}
 NODES=${KAFKA_ADVERTISER_TESTENV_NODES:-3}
 NAMESPACE=kafka-advertiser # the namespace deploy/ installs into
 # Services' ClusterIPs are loopback addresses too: the pod runner relays them (kube-proxy's part), and

@@ -598,7 +598,7 @@ pub async fn free_pool_ip(client: &Client) -> String {
         .collect();
     (200..=250)
         .rev()
-        .map(|n| format!("127.0.2.{n}"))
+        .map(|n| format!("127.0.3.{n}"))
         .find(|ip| !used.contains(ip))
         .expect("a free address in the test pool")
 }

@@ -70,9 +70,10 @@ async fn hand_over(signal: &str) {
         let svcs = services_of(&c, &ns, "kafka").await;
         (pods.len() == 4
             && svcs.len() == 4
-            && pods
-                .iter()
-                .all(|p| env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS").is_some_and(|v| v.contains("127.0.2."))))
+            && pods.iter().all(|p| {
+                env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS")
+                    .is_some_and(|v| v.contains("127.0.2.") || v.contains("127.0.3."))
+            }))
         .then_some(())
     })
     .await;
