@@ -7,9 +7,12 @@
 #   scripts/matrix.sh --versions "v1.30.14 v1.37.2"     those versions only
 #   scripts/matrix.sh --ends --installs kustomize --out FILE
 #                                                       the oldest and newest pinned, one install (CI)
+#   scripts/matrix.sh --ends --prebuild                 only build (and cache) those versions' control
+#                                                       planes, touching no running one (CI, niced)
 #
 # Needs what scripts/testenv.sh build needs. Each version's binaries are cached like the default's.
-# Stops a running test control plane first (scripts/testenv.sh down) and leaves none running.
+# Stops a running test control plane first (scripts/testenv.sh down) and leaves none running; with
+# --prebuild it touches none.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,20 +20,33 @@ TOOLS=tools/testenv
 # shellcheck source=scripts/modver.sh
 . "$ROOT/scripts/modver.sh"
 
-versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md
+versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md prebuild=0
 while [ $# -gt 0 ]; do
   case $1 in
     --versions) versions=$2; shift 2 ;;
     --ends) ends=1; shift ;;
     --installs) installs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --prebuild) prebuild=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "matrix: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 if [ -z "$versions" ]; then
   versions=$(for d in "$TOOLS"/k8s "$TOOLS"/k8s-versions/1.*; do modver "${d#"$TOOLS"/}" k8s.io/kubernetes; done | sort -V | tr '\n' ' ')
   [ "$ends" = 0 ] || versions="$(awk '{print $1, $NF}' <<<"$versions")"
+fi
+
+# Build into the cache only: a state directory of its own, this checkout's binary as the product (no
+# cargo build), so a control plane already running and the e2e suite using it are left alone.
+if [ "$prebuild" = 1 ]; then
+  for v in $versions; do
+    t0=$SECONDS
+    KAFKA_ADVERTISER_TESTENV_K8S=$v KAFKA_ADVERTISER_TESTENV_DIR="$ROOT/target/prebuild/$v" \
+      KAFKA_ADVERTISER_TESTENV_PRODUCT="$ROOT/target/release/kafka-advertiser" scripts/testenv.sh build
+    echo "[matrix] $v: built in $((SECONDS - t0)) s"
+  done
+  exit 0
 fi
 
 # The groups: a name, the minimum Kubernetes minor it needs here (0: none), the e2e tests (exact names).

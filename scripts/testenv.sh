@@ -659,9 +659,13 @@ previous() {
   rm -f "$keep"; [ -e "$bin" ] && cp "$bin" "$keep"
   rm -rf "$out"; mkdir -p "$out"
   say "build kafka-advertiser $version ($commit) in $wt ..."
-  (cd "$wt" && CARGO_TARGET_DIR=$ROOT/target cargo build --release --locked --quiet) || die "building release $version failed"
+  # This checkout's binary goes back whether the old commit builds or not.
+  if ! (cd "$wt" && CARGO_TARGET_DIR=$ROOT/target cargo build --release --locked --quiet); then
+    rm -f "$bin"; [ ! -e "$keep" ] || mv "$keep" "$bin"
+    die "building release $version failed (this checkout's binary is back in place)"
+  fi
   cp "$bin" "$out/kafka-advertiser.tmp"
-  rm -f "$bin"; [ -e "$keep" ] && mv "$keep" "$bin"
+  rm -f "$bin"; [ ! -e "$keep" ] || mv "$keep" "$bin"
   "$HELM" package "$wt/charts/kafka-advertiser" -d "$out" >/dev/null || die "helm package of release $version failed"
   git -C "$ROOT" worktree remove --force "$wt"
   mv "$out/kafka-advertiser.tmp" "$out/kafka-advertiser"
@@ -759,6 +763,7 @@ export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
 export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER
+export KAFKA_ADVERTISER_TESTENV_LB_POOL=$LB_POOL
 EOF
   [ -z "${KAFKA_ADVERTISER_TESTENV_K8S:-}" ] || echo "export KAFKA_ADVERTISER_TESTENV_K8S=$KAFKA_ADVERTISER_TESTENV_K8S"
 }

@@ -70,15 +70,15 @@ impl Kind {
         }
     }
 
-    /// The modes or setting that need this optional kind (what `check` says is missing without it).
+    /// The modes or setting that need this kind (what `check` says is missing without an optional one).
     pub fn needed_by(self) -> &'static str {
         match self {
+            Kind::Service | Kind::ConfigMap | Kind::StatefulSet => "every mode",
             Kind::Gateway => "gateway-tcp, gateway-tls",
             Kind::ListenerSet => "gateway-tcp (without manage-listeners)",
             Kind::TcpRoute => "gateway-tcp",
             Kind::TlsRoute => "gateway-tls",
             Kind::Certificate => "tls-issuer",
-            _ => "",
         }
     }
 

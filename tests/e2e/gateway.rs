@@ -8,56 +8,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
 use crate::*;
 
 const T: Duration = Duration::from_secs(90);
-
-fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural)
-}
-
-fn gateways(c: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", "Gateway", "gateways"))
-}
-
-fn routes(c: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let plural = format!("{}s", kind.to_ascii_lowercase());
-    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", kind, &plural))
-}
-
-fn certificates(c: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(c.clone(), ns, &resource("cert-manager.io", "Certificate", "certificates"))
-}
-
-fn listener_sets(c: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", "ListenerSet", "listenersets"))
-}
-
-/// A Gateway as its owner writes it: `allowed` is its `spec.allowedListeners` (its consent to
-/// ListenerSets), `annotations` its metadata's.
-async fn create_gateway_with(c: &Client, ns: &str, name: &str, listeners: Value, allowed: Value, annotations: Value) {
-    let gw: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
-        "spec": {"gatewayClassName": "e2e", "listeners": listeners, "allowedListeners": allowed},
-    }))
-    .unwrap();
-    gateways(c, ns)
-        .create(&PostParams::default(), &gw)
-        .await
-        .unwrap_or_else(|e| panic!("create Gateway {ns}/{name}: {e}"));
-}
-
-/// A Gateway that lets ListenerSets of its own namespace attach.
-async fn create_gateway(c: &Client, ns: &str, name: &str, listeners: Value) {
-    create_gateway_with(c, ns, name, listeners, json!({"namespaces": {"from": "Same"}}), json!({})).await;
-}
 
 /// A Gateway whose owner lets kafka-advertiser write listeners into it (`manage-listeners`, for
 /// implementations without ListenerSets) and grants the controller `patch` on it (a Role with

@@ -571,38 +571,6 @@ impl Drop for Scoped {
     }
 }
 
-/// An address of the test pool that no Service holds or asks for (MetalLB hands out addresses from
-/// the low end; this searches from the high end), so a test that requests one can run again on the
-/// same control plane.
-/// The first of `n` consecutive node ports no Service holds, from a range picked by the process id
-/// (so concurrent runs and tests start apart).
-pub async fn free_node_ports(client: &Client, n: i32) -> i32 {
-    let svcs = Api::<Service>::all(client.clone()).list(&ListParams::default()).await.unwrap().items;
-    let used: std::collections::BTreeSet<i32> = svcs
-        .iter()
-        .flat_map(|s| s.spec.iter().flat_map(|sp| sp.ports.iter().flatten().filter_map(|p| p.node_port)))
-        .collect();
-    let start = 31000 + (std::process::id() as i32 % 1200);
-    (start..32700).chain(30100..start).find(|b| (*b..b + n).all(|p| !used.contains(&p))).expect("free node ports")
-}
-
-pub async fn free_pool_ip(client: &Client) -> String {
-    let svcs = Api::<Service>::all(client.clone()).list(&ListParams::default()).await.unwrap().items;
-    let used: std::collections::BTreeSet<String> = svcs
-        .iter()
-        .flat_map(|s| {
-            let ingress = ingress_ip(s);
-            let asked = s.annotations().iter().filter(|(k, _)| k.ends_with("/loadBalancerIPs")).map(|(_, v)| v.clone());
-            ingress.into_iter().chain(asked).collect::<Vec<_>>()
-        })
-        .collect();
-    (200..=250)
-        .rev()
-        .map(|n| format!("127.0.3.{n}"))
-        .find(|ip| !used.contains(ip))
-        .expect("a free address in the test pool")
-}
-
 /// Wait for an Event about StatefulSet `sts` with `reason` whose note contains `text`.
 pub async fn wait_event(client: &Client, namespace: &str, sts: &str, reason: &str, text: &str) -> Event {
     wait_for(&format!("a {reason} Event on {namespace}/{sts} saying {text:?}"), Duration::from_secs(90), || async {

@@ -758,45 +758,9 @@ mod modes {
         (key, crt)
     }
 
-    fn gateway_api(c: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
-        let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
-        Api::namespaced_with(c.clone(), ns, &kube::api::ApiResource::from_gvk_with_plural(&gvk, "gateways"))
-    }
-
-    /// A loopback address no Gateway holds, outside MetalLB's pool (127.0.3.0/24), from an offset
-    /// picked by the process id.
-    async fn free_gateway_ip(c: &Client) -> String {
-        let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
-        let all: Api<kube::api::DynamicObject> =
-            Api::all_with(c.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, "gateways"));
-        let used: Vec<String> = all
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .flat_map(|g| g.data["status"]["addresses"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["value"].as_str().map(str::to_owned))
-            .collect();
-        // Tests of this process asking at once get different addresses (no Gateway has one yet).
-        static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let start = 10 + (std::process::id() + 7 * TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 200;
-        (start..250)
-            .chain(10..start)
-            .map(|n| format!("127.0.3.{n}"))
-            .find(|ip| !used.contains(ip))
-            .expect("a free address")
-    }
-
     /// A Gateway with `listeners`, given `ip` by its (played) controller.
     async fn real_gateway(c: &Client, ns: &str, listeners: Value, ip: &str) {
-        let gw: kube::api::DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": "edge", "namespace": ns},
-            "spec": {"gatewayClassName": "e2e", "listeners": listeners, "allowedListeners": {"namespaces": {"from": "Same"}}},
-        }))
-        .unwrap();
-        gateway_api(c, ns).create(&PostParams::default(), &gw).await.unwrap();
+        create_gateway(c, ns, "edge", listeners).await;
         testenv().script(&["gateway", &format!("{ns}/edge"), ip]);
     }
 

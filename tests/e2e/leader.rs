@@ -72,7 +72,7 @@ async fn hand_over(signal: &str) {
             && svcs.len() == 4
             && pods.iter().all(|p| {
                 env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS")
-                    .is_some_and(|v| v.contains("127.0.2.") || v.contains("127.0.3."))
+                    .is_some_and(|v| external_host(&v).is_some_and(in_test_pool))
             }))
         .then_some(())
     })

@@ -10,6 +10,7 @@
 //! Without a running test environment every test fails (it never skips): a missing control plane is
 //! a red suite, not a green one.
 
+mod edge;
 mod harness;
 mod hints;
 
@@ -30,4 +31,5 @@ mod readiness;
 mod services;
 mod tenancy;
 
+pub use edge::*;
 pub use harness::*;

@@ -24,10 +24,7 @@ async fn loadbalancer_mode_scale_and_garbage_collection() {
     let distinct: std::collections::BTreeSet<_> = addrs.values().collect();
     assert_eq!(distinct.len(), 3, "each broker has its own address: {addrs:?}");
     for ip in addrs.values() {
-        assert!(
-            ip.starts_with("127.0.2.") || ip.starts_with("127.0.3."),
-            "MetalLB assigned {ip} outside the test pool"
-        );
+        assert!(in_test_pool(ip), "MetalLB assigned {ip} outside the test pool");
     }
     // Owned by the StatefulSet (so the garbage collector can remove them), LoadBalancer, one port.
     for (name, svc) in services_of(&c, &ns, "kafka").await {
@@ -158,7 +155,7 @@ async fn refused_service_is_a_warning_event_and_the_rest_still_happens() {
             .into_iter()
             .filter(|p| {
                 env_value(p, "kafka", "KAFKA_ADVERTISED_LISTENERS")
-                    .is_some_and(|v| v.contains("EXTERNAL://127.0.2.") || v.contains("EXTERNAL://127.0.3."))
+                    .is_some_and(|v| external_host(&v).is_some_and(in_test_pool))
             })
             .collect();
         (pods.len() == 10).then_some(pods)

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::api::{ApiResource, DeleteParams, DynamicObject};
+use kube::api::DeleteParams;
 
 use super::*;
 use crate::kafka::{assert_transactions_held, brokers_ready, rolled_out, RealKafka, Soak, TempNamespace};
@@ -85,10 +85,7 @@ async fn snapshot(c: &Client, ns: &str) -> Snapshot {
         let set = Api::<StatefulSet>::namespaced(c.clone(), ns).get(sts).await.unwrap();
         s.advertised.insert(sts.into(), set.annotations().get("kafka-advertiser.io/advertised").cloned());
     }
-    for (kind, plural) in [("ListenerSet", "listenersets"), ("TCPRoute", "tcproutes")] {
-        let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind);
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(c.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, plural));
+    for (kind, api) in [("ListenerSet", listener_sets(c, ns)), ("TCPRoute", routes(c, ns, "TCPRoute"))] {
         for o in api.list(&ListParams::default()).await.unwrap().items {
             s.gateway_objects.insert(format!("{kind}/{}", o.name_any()), (o.uid().unwrap(), o.data["spec"].clone()));
         }
@@ -113,18 +110,7 @@ async fn brokers_of_the_previous_release(c: &Client, ns: &str) {
         .annotate("kafka-advertiser.io/roll-on-change", "true")
         .create(c, ns)
         .await;
-    let gw: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-        "metadata": {"name": "edge", "namespace": ns},
-        "spec": {"gatewayClassName": "e2e", "listeners": [{"name": "web", "port": 8443, "protocol": "TCP"}],
-                 "allowedListeners": {"namespaces": {"from": "Same"}}},
-    }))
-    .unwrap();
-    let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
-    Api::<DynamicObject>::namespaced_with(c.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, "gateways"))
-        .create(&PostParams::default(), &gw)
-        .await
-        .unwrap();
+    create_gateway(c, ns, "edge", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
     Broker::new("gw", 1)
         .annotate("kafka-advertiser.io/mode", "gateway-tcp")
         .annotate("kafka-advertiser.io/gateway", "edge")

@@ -90,14 +90,7 @@ public class Soak {
         transactional.join();
         String txnResult = txn.check();
         Set<Long> seen = new HashSet<>();
-        try (Consumer<String, String> c = consumer(common)) {
-            List<TopicPartition> tps = assignAll(c, topic);
-            c.seekToBeginning(tps);
-            Map<TopicPartition, Long> end = c.endOffsets(tps);
-            long deadline = System.currentTimeMillis() + 60000;
-            while (System.currentTimeMillis() < deadline && tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)))
-                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) seen.add(Long.parseLong(r.value()));
-        }
+        readToEnd(common, topic, r -> seen.add(Long.parseLong(r.value())));
         long lost = acked.stream().filter(s -> !seen.contains(s)).count();
         StringBuilder e = new StringBuilder("{");
         errors.forEach((k, v) -> e.append(e.length() > 1 ? ", " : "").append('"').append(k).append("\": ").append(v));
@@ -170,15 +163,7 @@ public class Soak {
             cp.remove("transactional.id");
             cp.put("isolation.level", "read_committed");
             Map<Long, List<String>> seen = new HashMap<>();
-            try (Consumer<String, String> c = consumer(cp)) {
-                List<TopicPartition> tps = assignAll(c, topic);
-                c.seekToBeginning(tps);
-                Map<TopicPartition, Long> end = c.endOffsets(tps);
-                long deadline = System.currentTimeMillis() + 60000;
-                while (System.currentTimeMillis() < deadline && tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)))
-                    for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500)))
-                        seen.computeIfAbsent(Long.parseLong(r.key()), k -> new ArrayList<>()).add(r.value());
-            }
+            readToEnd(cp, topic, r -> seen.computeIfAbsent(Long.parseLong(r.key()), k -> new ArrayList<>()).add(r.value()));
             for (long b : committed) lostRecords += 10 - new HashSet<>(seen.getOrDefault(b, List.of())).size();
             for (long b : aborted) abortedVisible += seen.getOrDefault(b, List.of()).size();
             for (List<String> values : seen.values()) {
@@ -193,6 +178,18 @@ public class Soak {
 
         boolean held() {
             return !committed.isEmpty() && lostRecords == 0 && duplicates == 0 && abortedVisible == 0 && torn == 0;
+        }
+    }
+
+    /** Reads every partition of `topic` from the beginning to its end offsets (60 s at most). */
+    static void readToEnd(Properties props, String topic, java.util.function.Consumer<ConsumerRecord<String, String>> each) {
+        try (Consumer<String, String> c = consumer(props)) {
+            List<TopicPartition> tps = assignAll(c, topic);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            long deadline = System.currentTimeMillis() + 60000;
+            while (System.currentTimeMillis() < deadline && tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp)))
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) each.accept(r);
         }
     }
 
