@@ -69,9 +69,19 @@ pub const ANN_CERTIFICATES: &str = "kafka-advertiser.io/certificates";
 /// On the StatefulSet's metadata, with `pending-timeout`: since when each broker still without an
 /// address has waited for it (`{"<ordinal>": "<RFC 3339 time>"}`); the webhook reads it.
 pub const ANN_PENDING_SINCE: &str = "kafka-advertiser.io/pending-since";
+/// On the StatefulSet's metadata: when the controller last asked the StatefulSet controller to create
+/// brokers it had not made although nothing held them back (creates refused while the webhook was
+/// unreachable); each new value makes it try at once.
+pub const ANN_CREATE_RETRY: &str = "kafka-advertiser.io/create-retry";
 /// Every annotation the controller writes on a StatefulSet's own metadata.
-pub const STATEFULSET_ANNOTATIONS: [&str; 5] =
-    [ANN_ADDRESSES_READY, ANN_EXTERNAL_BOOTSTRAP, ANN_ROUTED_THROUGH, ANN_CERTIFICATES, ANN_PENDING_SINCE];
+pub const STATEFULSET_ANNOTATIONS: [&str; 6] = [
+    ANN_ADDRESSES_READY,
+    ANN_EXTERNAL_BOOTSTRAP,
+    ANN_ROUTED_THROUGH,
+    ANN_CERTIFICATES,
+    ANN_PENDING_SINCE,
+    ANN_CREATE_RETRY,
+];
 /// On the per-broker Services of `gateway-tcp` mode: the Gateway's address, as the controller learned
 /// it (the webhook's address view reads it like a load balancer's ingress).
 pub const ANN_GATEWAY_ADDRESS: &str = "kafka-advertiser.io/gateway-address";

@@ -66,6 +66,8 @@ pub struct State {
     pub evicted: HashMap<ObjectRef<StatefulSet>, Instant>,
     /// The access class each StatefulSet uses (for the classes' status).
     pub classes: HashMap<ObjectRef<StatefulSet>, String>,
+    /// StatefulSets with brokers missing although nothing holds them back (the create retry).
+    pub stuck: HashMap<ObjectRef<StatefulSet>, crate::controller::plan::retry::Stuck>,
 }
 
 impl State {
@@ -75,6 +77,7 @@ impl State {
         self.counts.remove(key);
         self.evicted.remove(key);
         self.classes.remove(key);
+        self.stuck.remove(key);
         self.published.retain(|(k, _), _| k != key);
     }
 }

@@ -46,6 +46,8 @@ pub struct Observed {
     pub seen: BTreeMap<u32, String>,
     /// A pod of it was evicted moments ago (one at a time).
     pub recently_evicted: bool,
+    /// Since when its brokers have been missing, as the last reconcile left it (the create retry).
+    pub stuck: Option<super::plan::retry::Stuck>,
     /// When it was observed (how long a broker has waited for its address is measured to it).
     pub now: k8s_openapi::jiff::Timestamp,
 }
@@ -76,6 +78,7 @@ impl Observed {
             pods: Vec::new(),
             seen: BTreeMap::new(),
             recently_evicted: false,
+            stuck: None,
             now: k8s_openapi::jiff::Timestamp::now(),
         }
     }
@@ -139,10 +142,10 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
     };
     let c = &ctx.caches;
     let key = ObjectRef::from_obj(&*sts);
-    let (seen, recently_evicted) = {
+    let (seen, recently_evicted, stuck) = {
         let st = ctx.state();
         let recently = st.evicted.get(&key).is_some_and(|t| t.elapsed() < Duration::from_secs(10));
-        (st.seen.get(&key).cloned().unwrap_or_default(), recently)
+        (st.seen.get(&key).cloned().unwrap_or_default(), recently, st.stuck.get(&key).copied())
     };
     let mut o = Observed::new(sts, &ctx.shared.defaults, &ctx.shared.addresses);
     o.services = labelled(&c.services, &o.sts);
@@ -161,6 +164,7 @@ pub async fn observe(ctx: &Context, sts: Arc<StatefulSet>) -> Result<Observed, R
     o.pods = c.pods.state().into_iter().filter(|p| pod_of(p, &ns, &name)).collect();
     o.seen = seen;
     o.recently_evicted = recently_evicted;
+    o.stuck = stuck;
     Ok(o)
 }
 

@@ -71,6 +71,10 @@ pub async fn report(ctx: &Context, sts: &StatefulSet, plan: &Plan, outcome: &App
                 Some(c) => st.classes.insert(key.clone(), c.clone()),
                 None => st.classes.remove(&key),
             };
+            match plan.status.stuck {
+                Some(s) => st.stuck.insert(key.clone(), s),
+                None => st.stuck.remove(&key),
+            };
             if outcome.evicted {
                 st.evicted.insert(key.clone(), Instant::now());
             }

@@ -81,7 +81,7 @@ async fn check_passes_on_the_install_and_names_what_fails() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("-n/--namespace is deprecated"), "{out:?}");
 
     // No controller: once the Lease runs out, the leader check fails with its fix, exit 1.
-    let _stopped = ControllersStopped::stop().await;
+    let _stopped = ReplicasStopped::stop("controller").await;
     let v = wait_for("check to see no leader", Duration::from_secs(60), || async {
         let (code, v) = check(&[]);
         (code == Some(1) && verdict(&v, "leader")["ok"] == false).then_some(v)

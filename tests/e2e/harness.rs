@@ -594,28 +594,29 @@ pub async fn stop_process(env: &TestEnv, name: &str) {
     .await;
 }
 
-/// The deployed controller replicas, stopped; started again (scripts/testenv.sh deploy restarts
-/// what is not running) when this is dropped, also when the test fails.
-pub struct ControllersStopped;
+/// The deployed replicas of one role (`controller`, `webhook`), stopped; started again
+/// (scripts/testenv.sh deploy restarts what is not running) when this is dropped, also when the
+/// test fails.
+pub struct ReplicasStopped;
 
-impl ControllersStopped {
-    pub async fn stop() -> ControllersStopped {
+impl ReplicasStopped {
+    pub async fn stop(role: &str) -> ReplicasStopped {
         // The guard first: whatever happens below, dropping it starts them again.
-        let guard = ControllersStopped;
+        let guard = ReplicasStopped;
         let env = testenv();
         for r in 0..env.replicas() {
-            stop_process(env, &format!("kafka-advertiser-controller-{r}")).await;
+            stop_process(env, &format!("kafka-advertiser-{role}-{r}")).await;
         }
         guard
     }
 }
 
-impl Drop for ControllersStopped {
+impl Drop for ReplicasStopped {
     fn drop(&mut self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testenv.sh");
         let out = std::process::Command::new("bash").arg(script).arg("deploy").output();
         if !out.as_ref().is_ok_and(|o| o.status.success()) {
-            eprintln!("scripts/testenv.sh deploy failed after the controllers were stopped: {out:?}");
+            eprintln!("scripts/testenv.sh deploy failed after replicas were stopped: {out:?}");
         }
     }
 }

@@ -1,9 +1,15 @@
-//! Leader hand-over between the two deployed controller replicas; the webhook without a controller.
+//! Leader hand-over between the two deployed controller replicas; the webhook without a controller;
+//! a broker refused while the webhook was down.
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::DeleteParams;
+use kube::{Api, ResourceExt};
+use serde_json::Value;
 
 use crate::*;
 
@@ -97,11 +103,11 @@ async fn the_webhook_answers_while_the_controller_is_down() {
     Broker::new("kafka", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
     let before = converged(&c, &ns, "kafka", 1, 9094).await;
 
-    let stopped = ControllersStopped::stop().await;
+    let stopped = ReplicasStopped::stop("controller").await;
     // A broker pod recreated (a node lost, a roll): admitted with its known address.
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
     let old = pods.get("kafka-0").await.unwrap();
-    pods.delete("kafka-0", &kube::api::DeleteParams::default()).await.unwrap();
+    pods.delete("kafka-0", &DeleteParams::default()).await.unwrap();
     let again = wait_for("kafka-0 recreated and admitted", Duration::from_secs(90), || async {
         let p = pods.get_opt("kafka-0").await.ok()??;
         (p.metadata.uid != old.metadata.uid).then_some(p)
@@ -117,4 +123,86 @@ async fn the_webhook_answers_while_the_controller_is_down() {
 
     drop(stopped);
     converged(&c, &ns, "kafka", 2, 9094).await;
+}
+
+/// The webhook down while a broker pod is recreated (a node lost, a roll): the StatefulSet
+/// controller's creates are refused and its back-off grows. The controller sees the broker missing
+/// with nothing of its own holding it back and writes `create-retry` every 15 s (never faster); once
+/// the webhook is back the next one brings the broker back, within that interval, with its address;
+/// then nothing more is written. From the API server's audit log: the refused creates, the writes,
+/// the admitted create.
+#[tokio::test]
+async fn a_broker_refused_while_the_webhook_was_down_is_retried_when_it_is_back() {
+    let _g = INSTALL.write().await;
+    let c = client().await;
+    let ns = namespace(&c, "e2e-retry").await;
+    Broker::new("kafka", 2).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
+    let before = converged(&c, &ns, "kafka", 2, 9094).await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
+    wait_for("both brokers ready", Duration::from_secs(90), || async {
+        let ready = |p: &Pod| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        };
+        (pods_of(&c, &ns, "kafka").await.iter().filter(|p| ready(p)).count() == 2).then_some(())
+    })
+    .await;
+
+    let audit = Audit::mark();
+    let stopped = ReplicasStopped::stop("webhook").await;
+    let old = pods.get("kafka-1").await.unwrap();
+    pods.delete("kafka-1", &DeleteParams::default()).await.unwrap();
+    wait_event(&c, &ns, "kafka", "FailedCreate", "kafka-1").await;
+    let ev = wait_event(&c, &ns, "kafka", "PodCreateRetried", "kafka-1 missing").await;
+    assert!(ev.note.unwrap().contains("FailedCreate"));
+    // Down long enough for the StatefulSet controller's back-off to grow past the retry interval.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    drop(stopped); // deploy starts the webhook replicas again and waits until they are ready
+    let back = Timestamp::now();
+    let again = wait_for("kafka-1 recreated and admitted", Duration::from_secs(60), || async {
+        let p = pods.get_opt("kafka-1").await.ok()??;
+        (p.metadata.uid != old.metadata.uid).then_some(p)
+    })
+    .await;
+    let advertised = env_value(&again, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("the listeners injected");
+    assert!(advertised.contains(&format!("{}:9094", before[&1])), "the address it had: {advertised}");
+    // Steady again: no retry is written once the broker exists.
+    tokio::time::sleep(Duration::from_secs(17)).await;
+
+    let entries: Vec<Value> =
+        audit.entries().into_iter().filter(|e| e["objectRef"]["namespace"] == ns.as_str()).collect();
+    let creates: Vec<(Timestamp, i64)> = entries
+        .iter()
+        .filter(|e| e["verb"] == "create" && e["objectRef"]["resource"] == "pods")
+        .map(|e| (audit_time(e), e["responseStatus"]["code"].as_i64().unwrap_or(0)))
+        .collect();
+    let (admitted, refused) = creates.split_last().expect("the StatefulSet controller's creates are audited");
+    assert_eq!(admitted.1, 201, "the last create is the admitted one: {creates:?}");
+    assert!(!refused.is_empty() && refused.iter().all(|(_, code)| *code != 201), "refused first: {creates:?}");
+    let retries: Vec<Timestamp> = entries
+        .iter()
+        .filter(|e| audit_is_ours(e) && e["objectRef"]["resource"] == "statefulsets")
+        .filter(|e| (e["verb"] == "patch" || e["verb"] == "apply") && e["objectRef"]["subresource"].is_null())
+        .map(audit_time)
+        .collect();
+    let secs = |a: Timestamp, b: Timestamp| b.duration_since(a).as_secs_f64();
+    eprintln!(
+        "create retry: {} refused creates, {} retries written ({:?} s after the first refusal), admitted {:.2} s after \
+         the webhook was back, {:.2} s after the last retry",
+        refused.len(),
+        retries.len(),
+        retries.iter().map(|t| format!("{:.1}", secs(refused[0].0, *t))).collect::<Vec<_>>(),
+        secs(back, admitted.0),
+        retries.iter().rfind(|t| **t <= admitted.0).map(|t| secs(*t, admitted.0)).unwrap_or(f64::NAN),
+    );
+    assert!(retries.len() >= 2, "retries while the webhook was down: {retries:?}");
+    for w in retries.windows(2) {
+        assert!(secs(w[0], w[1]) >= 14.0, "retries at least 15 s apart: {retries:?}");
+    }
+    assert!(retries.iter().all(|t| *t <= admitted.0), "nothing written once the broker exists: {retries:?}");
+    assert!(secs(back, admitted.0) < 19.0, "admitted within the retry interval after the webhook was back");
+    let sts = Api::<StatefulSet>::namespaced(c.clone(), &ns).get("kafka").await.unwrap();
+    assert!(sts.annotations().contains_key("kafka-advertiser.io/create-retry"), "{:?}", sts.annotations());
 }

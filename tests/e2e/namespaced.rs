@@ -129,7 +129,7 @@ async fn namespaced_install_writes_only_where_it_watches() {
     let token = env.kubectl(&["-n", &install, "create", "token", &format!("{fullname}-controller"), "--duration=1h"]);
     let kubeconfig = env.dir.join(format!("{}.kubeconfig", release.name));
     token_kubeconfig(token.trim(), &kubeconfig);
-    let stopped = ControllersStopped::stop().await;
+    let stopped = ReplicasStopped::stop("controller").await;
     let admin = free_port();
     let child = Command::new(env.product())
         .env("KUBECONFIG", &kubeconfig)

@@ -28,6 +28,7 @@ pub mod adopt;
 mod drift;
 mod gateway_step;
 pub mod model;
+pub mod retry;
 mod services;
 
 pub use model::*;
@@ -81,11 +82,13 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
     if unclassed {
         template.push(Note::warning("NoAccessClass", NO_ACCESS_CLASS.to_owned(), None));
     }
+    // The webhook refuses these brokers whatever happens: retrying their creates is no use.
+    let refused = template.iter().any(|n| n.reason == "InvalidSettings");
     let mut first = Piece::default();
     first.plan.problems.push((ProblemSet::Template, template));
     first.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());
     first.plan.status.unclassed = unclassed;
-    Planner { o, d, defaults }.decide(first, book)
+    Planner { o, d, defaults, refused }.decide(first, book)
 }
 
 /// Open tenancy, classes written, none named and no default: nothing bounds this StatefulSet.
@@ -250,6 +253,8 @@ struct Planner<'a> {
     o: &'a Observed,
     d: Desired<'a>,
     defaults: &'a Defaults,
+    /// The template's settings make the webhook refuse its brokers.
+    refused: bool,
 }
 
 /// What one step decides: its writes and Events (a partial [`Plan`]), the problems it found with the
@@ -279,6 +284,7 @@ impl Piece {
         p.status.waiting += o.status.waiting;
         p.status.drifted += o.status.drifted;
         p.status.internal_only += o.status.internal_only;
+        p.status.stuck = p.status.stuck.take().or(o.status.stuck);
         self.objects.extend(other.objects);
         self.draining |= other.draining;
         self.due = self.due.into_iter().chain(other.due).min();
@@ -395,6 +401,9 @@ impl Planner<'_> {
         // So does a broker's pending-timeout running out (it may be admitted without its address).
         let ready_hash =
             (self.d.settings.learns_address() && !admittable.is_empty()).then(|| addresses_hash(&admittable));
+        let retry = self.create_retry(&admittable);
+        p.due = p.due.into_iter().chain(retry.due).min();
+        p.plan.status.stuck = retry.stuck;
         let current = |k: &str| self.o.sts.annotations().get(k).cloned();
         let wanted: BTreeMap<&str, Option<String>> = BTreeMap::from([
             (ANN_PENDING_SINCE, since),
@@ -402,6 +411,7 @@ impl Planner<'_> {
             (ANN_EXTERNAL_BOOTSTRAP, bootstrap),
             (ANN_ROUTED_THROUGH, gp.map(GatewayPlan::gateway)),
             (ANN_CERTIFICATES, self.d.settings.tls_issuer.as_ref().map(|_| "true".to_owned())),
+            (ANN_CREATE_RETRY, retry.write.map(|t| t.to_string()).or_else(|| current(ANN_CREATE_RETRY))),
         ]);
         if wanted.iter().all(|(k, v)| current(k) == *v) {
             return p;
@@ -413,8 +423,30 @@ impl Planner<'_> {
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": { "name": name, "namespace": ns, "annotations": annotations }
         });
-        p.plan.apply.push(Apply::ours(Kind::StatefulSet, ns, name, body));
+        let mut apply = Apply::ours(Kind::StatefulSet, ns, name, body);
+        if retry.write.is_some() && retry.stuck.is_some_and(|s| s.retries == 1) {
+            let note = retry::first_retry_note(&self.d.name, &retry.missing);
+            apply.done = Some(Note::normal("PodCreateRetried", "Retry", note, None));
+        }
+        p.plan.apply.push(apply);
         p
+    }
+
+    /// Whether to ask the StatefulSet controller to create missing brokers again ([`retry`]).
+    fn create_retry(&self, admittable: &BTreeMap<u32, String>) -> retry::Retry {
+        if self.refused {
+            return retry::Retry::default();
+        }
+        let scene = retry::Scene {
+            sts: &self.o.sts,
+            name: &self.d.name,
+            ordinals: self.d.ordinals(),
+            pods: &self.o.pods,
+            learns_address: self.d.settings.learns_address(),
+            admittable,
+            now: self.o.now,
+        };
+        retry::decide(retry::missing(&scene), self.o.stuck, self.o.now)
     }
 }
 

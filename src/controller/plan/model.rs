@@ -136,6 +136,8 @@ pub struct Status {
     pub internal_only: i64,
     /// The access class it uses, if any (the class's status counts its users).
     pub class: Option<String>,
+    /// Its brokers the StatefulSet controller has not made although nothing holds them back.
+    pub stuck: Option<super::retry::Stuck>,
 }
 
 pub fn service_ref(namespace: &str, name: &str) -> ObjectReference {

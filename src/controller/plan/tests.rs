@@ -561,6 +561,7 @@ fn a_named_class_that_does_not_exist_is_refused_also_in_open_mode_with_no_classe
 mod adopt;
 mod gateway_verdicts;
 mod pending;
+mod retry;
 mod revoke;
 
 /// A key kafka-advertiser does not know is reported with the nearest one; a StatefulSet that shows
