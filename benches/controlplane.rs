@@ -22,6 +22,8 @@
 
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
+#[path = "../tests/e2e/processes.rs"]
+mod processes;
 
 #[path = "controlplane/breakdown.rs"]
 mod breakdown;
@@ -36,6 +38,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
+use processes::*;
 use serde_json::json;
 
 fn pct(v: &mut [f64], p: f64) -> f64 {

@@ -13,6 +13,7 @@
 mod edge;
 mod harness;
 mod hints;
+mod processes;
 
 mod admission;
 mod adopt;
@@ -33,3 +34,4 @@ mod tenancy;
 
 pub use edge::*;
 pub use harness::*;
+pub use processes::*;
