@@ -44,6 +44,15 @@
 #                                apiserver, etcd, controller-manager, scheduler, metallb, kwok,
 #                                podrunner (its brokers stop with it, unlike a kubelet's containers),
 #                                gatewayctl, certmanager; everything else keeps running
+#   scripts/testenv.sh node lose NODE     a fault: the node's kubelet (kwok) can no longer reach the
+#                                API server (a ValidatingAdmissionPolicy refuses kwok's writes for that
+#                                node, its Lease and its pods), as when a node is lost: NotReady after
+#                                the node monitor's grace period, its pods evicted but never confirmed
+#                                gone (Terminating) until the node is deleted or gets the
+#                                node.kubernetes.io/out-of-service taint. Pods the pod runner runs there
+#                                keep running (a partition, not a power cut)
+#   scripts/testenv.sh node restore NODE  the node back: the policy and the out-of-service taint
+#                                removed, waits until it is Ready
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
 #   scripts/testenv.sh status    show what runs
@@ -452,7 +461,11 @@ EOF
       "$kwok_src/kustomize/stage/$f.yaml"; } >>"$RUN/kwok-stages.yaml"
   done
   [ "$(grep -c "$RUN_ANNOTATION" "$RUN/kwok-stages.yaml")" = 3 ] || die "kwok's pod stages could not be kept off the runner's pods"
-  start kwok "$BIN/kwok" --kubeconfig="$KC" --config="$RUN/kwok-stages.yaml" --manage-all-nodes=true \
+  # kwok plays every node's kubelet under an identity of its own (the admin's, impersonating
+  # testenv-kwok), so `node lose` can cut one node's kubelet off the API server.
+  (umask 077; sed 's#^  user: {#  user: {as: testenv-kwok, as-groups: ["system:masters"], #' "$KC" >"$RUN/kwok.kubeconfig")
+  grep -q 'as: testenv-kwok' "$RUN/kwok.kubeconfig" || die "could not write kwok's kubeconfig"
+  start kwok "$BIN/kwok" --kubeconfig="$RUN/kwok.kubeconfig" --config="$RUN/kwok-stages.yaml" --manage-all-nodes=true \
     --cidr="$POD_CIDR" --node-lease-duration-seconds=40
   wait_for kube-controller-manager 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
   wait_for kube-scheduler 90 curl -skf "https://127.0.0.1:$SCHED_PORT/healthz"
@@ -675,6 +688,72 @@ previous() {
   say "previous release $version built in $((SECONDS - t0)) s: $(cd "$out" && ls | tr '\n' ' ')"
 }
 
+# node lose|restore NODE: a node's kubelet cut off the API server, and back.
+node() {
+  local verb=${1:-} n=${2:-}
+  [ -n "$n" ] || die "usage: scripts/testenv.sh node lose|restore NODE"
+  kc get node "$n" >/dev/null || die "node: no node $n"
+  case $verb in
+    lose) node_lose "$n" ;;
+    restore) node_restore "$n" ;;
+    *) die "node: unknown verb '$verb' (lose, restore)" ;;
+  esac
+}
+
+node_restore() {
+  local n=$1 i
+  kc delete validatingadmissionpolicybinding,validatingadmissionpolicy "testenv-lost-$n" --ignore-not-found >/dev/null
+  kc taint node "$n" node.kubernetes.io/out-of-service- >/dev/null 2>&1 || true
+  # kwok acts on node events: a write to the node makes it post the node's status again (as a
+  # kubelet does when it reaches the API server again), once the API server has dropped the policy.
+  for i in $(seq 1 60); do
+    kc annotate node "$n" --overwrite "testenv.kafka-advertiser.io/restored=$i" >/dev/null
+    if kc wait --for=condition=Ready "node/$n" --timeout=2s >/dev/null 2>&1 \
+      && ! kc get node "$n" -o jsonpath='{.spec.taints[*].key}' | grep -q 'node.kubernetes.io/\(unreachable\|not-ready\)'; then
+      say "node $n restored: Ready, untainted"
+      return 0
+    fi
+  done
+  die "node restore: $n is not Ready and untainted after 120 s"
+}
+
+node_lose() {
+  local n=$1 i
+  kc apply -f - >/dev/null <<YAML || die "node lose: the ValidatingAdmissionPolicy was refused (Kubernetes >= 1.30 serves it)"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: testenv-lost-$n}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: [CREATE, UPDATE, DELETE], resources: [nodes, nodes/status, pods, pods/status]}
+    - {apiGroups: [coordination.k8s.io], apiVersions: ["v1"], operations: [CREATE, UPDATE, DELETE], resources: [leases]}
+  matchConditions:
+  - {name: kubelet, expression: "request.userInfo.username == 'testenv-kwok'"}
+  variables:
+  - {name: obj, expression: "oldObject != null ? oldObject : object"}
+  validations:
+  - expression: "request.resource.resource == 'pods' ? (!has(variables.obj.spec.nodeName) || variables.obj.spec.nodeName != '$n') : variables.obj.metadata.name != '$n'"
+    message: "testenv: node $n is lost (scripts/testenv.sh node lose): its kubelet cannot reach the API server"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: testenv-lost-$n}
+spec: {policyName: testenv-lost-$n, validationActions: [Deny]}
+YAML
+  # In force once the API server has loaded it: a write of kwok's for the node is refused.
+  for i in $(seq 1 100); do
+    if ! kc -n kube-node-lease annotate lease "$n" --overwrite --dry-run=server --as=testenv-kwok \
+      --as-group=system:masters "testenv.kafka-advertiser.io/probe=$i" >/dev/null 2>&1; then
+      say "node $n lost: its kubelet (kwok) is cut off the API server"
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "node lose: kwok's writes for $n are still accepted after 20 s"
+}
+
 # ---------------------------------------------------------------------------------------------
 # lb, down, env, status
 # ---------------------------------------------------------------------------------------------
@@ -787,6 +866,7 @@ case "$cmd" in
   lb) lb "$@" ;;
   gateway) gateway "$@" ;;
   restart) restart "$@" ;;
+  node) node "$@" ;;
   down) down ;;
   env) print_env ;;
   status) status ;;

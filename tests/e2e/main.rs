@@ -27,6 +27,7 @@ mod incluster;
 mod kafka;
 mod leader;
 mod namespaced;
+mod nodes;
 mod pending;
 mod readiness;
 mod services;
