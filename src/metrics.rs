@@ -82,6 +82,13 @@ pub struct StatefulSetLabels {
     pub statefulset: String,
 }
 
+/// One access class this replica has read (as many series as the cluster's classes, which only the
+/// platform creates).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    pub class: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
@@ -157,6 +164,9 @@ pub struct Metrics {
     pub unclassed: Gauge,
     pub leader: Gauge,
     pub statefulsets: PerStatefulSet,
+    classes: Family<ClassLabels, Gauge>,
+    /// The classes `classes` has a series for (the family does not list its own).
+    classes_named: std::sync::Mutex<std::collections::BTreeSet<String>>,
     denials: Family<ReasonLabels, Counter>,
 }
 
@@ -210,6 +220,12 @@ impl Metrics {
         registry.register("leader", "1 while this replica holds the Lease and writes, else 0", leader.clone());
         let statefulsets = PerStatefulSet::default();
         statefulsets.register(&mut registry);
+        let classes = Family::<ClassLabels, Gauge>::default();
+        registry.register(
+            "access_class_generation",
+            "metadata.generation of each ExternalAccessClass as this replica last read it (no series: not read yet)",
+            classes.clone(),
+        );
         let denials = Family::<ReasonLabels, Counter>::default();
         registry.register("admission_denials", "Admission requests denied, by reason", denials.clone());
         // Every reason from the start, so a rate over a counter that just appeared is not lost.
@@ -232,7 +248,27 @@ impl Metrics {
             unclassed,
             leader,
             statefulsets,
+            classes,
+            classes_named: Default::default(),
             denials,
+        }
+    }
+
+    /// The access classes as last read: `(name, metadata.generation)` each; the series of a class
+    /// no longer there go.
+    pub fn classes_read<'a>(&self, classes: impl IntoIterator<Item = (&'a str, i64)>) {
+        let now: std::collections::BTreeMap<&str, i64> = classes.into_iter().collect();
+        let mut named = self.classes_named.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        named.retain(|class| {
+            let keep = now.contains_key(class.as_str());
+            if !keep {
+                self.classes.remove(&ClassLabels { class: class.clone() });
+            }
+            keep
+        });
+        for (class, generation) in now {
+            named.insert(class.to_owned());
+            self.classes.get_or_create(&ClassLabels { class: class.to_owned() }).set(generation);
         }
     }
 
@@ -285,6 +321,16 @@ mod tests {
         m.statefulsets.remove("team-a", "kafka");
         let text = m.encode();
         assert!(!text.contains("team-a") && text.contains("team-b"), "{text}");
+    }
+
+    #[test]
+    fn each_class_read_has_its_generation_until_it_goes() {
+        let m = Metrics::new();
+        m.classes_read([("open", 1), ("dmz", 3)]);
+        m.classes_read([("dmz", 4)]);
+        let text = m.encode();
+        assert!(text.contains(r#"kafka_advertiser_access_class_generation{class="dmz"} 4"#), "{text}");
+        assert!(!text.contains(r#"class="open""#), "{text}");
     }
 
     #[test]

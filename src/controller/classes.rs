@@ -13,6 +13,7 @@ use kube::{Api, Client};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::mutate::ClusterView;
 use crate::spec::class::{Class, GROUP, KIND, PLURAL, VERSION};
 
@@ -29,10 +30,11 @@ pub async fn served(client: &Client) -> bool {
 }
 
 /// Keep the book's classes in step until `stop`; `synced` fires after the first list (at once when
-/// the CRD is not served: no classes). `changed` counts every change.
+/// the CRD is not served: no classes). `changed` counts every change; `metrics` shows each class read.
 pub async fn run(
     client: Client,
     book: ClusterView,
+    metrics: Arc<Metrics>,
     synced: oneshot::Sender<()>,
     changed: watch::Sender<u64>,
     stop: CancellationToken,
@@ -54,7 +56,8 @@ pub async fn run(
     while let Some(ev) = stream.next().await {
         match ev {
             Ok(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
-                let classes = reader.state().iter().filter_map(|o| parse(o)).map(Arc::new).collect();
+                let classes: Vec<Arc<Class>> = reader.state().iter().filter_map(|o| parse(o)).map(Arc::new).collect();
+                metrics.classes_read(classes.iter().map(|c| (c.name.as_str(), c.generation.unwrap_or_default())));
                 book.set_classes(classes);
                 changed.send_modify(|n| *n += 1);
                 if let Some(tx) = synced.take() {

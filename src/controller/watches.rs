@@ -75,7 +75,14 @@ pub async fn run(shared: Shared, settings: ControllerConfig, stop: CancellationT
     let (tx, rx) = oneshot::channel();
     synced.push(rx);
     let (client, book) = (shared.client.clone(), shared.addresses.clone());
-    tasks.push(tokio::spawn(classes::run(client.clone(), book.clone(), tx, class_tx, stop.clone())));
+    tasks.push(tokio::spawn(classes::run(
+        client.clone(),
+        book.clone(),
+        shared.metrics.clone(),
+        tx,
+        class_tx,
+        stop.clone(),
+    )));
     let (tx, rx) = oneshot::channel();
     synced.push(rx);
     tasks.push(tokio::spawn(classes::namespaces(client, book, tx, stop.clone())));

@@ -45,7 +45,14 @@ pub async fn run(shared: Shared, namespaces: Vec<String>, stop: CancellationToke
     let (tx, rx) = tokio::sync::oneshot::channel();
     synced.push(rx);
     let (changed, _) = tokio::sync::watch::channel(0);
-    tasks.push(tokio::spawn(classes::run(shared.client.clone(), shared.addresses.clone(), tx, changed, stop.clone())));
+    tasks.push(tokio::spawn(classes::run(
+        shared.client.clone(),
+        shared.addresses.clone(),
+        shared.metrics.clone(),
+        tx,
+        changed,
+        stop.clone(),
+    )));
     let (tx, rx) = tokio::sync::oneshot::channel();
     synced.push(rx);
     tasks.push(tokio::spawn(classes::namespaces(shared.client.clone(), shared.addresses.clone(), tx, stop.clone())));

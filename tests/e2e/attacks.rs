@@ -166,7 +166,7 @@ async fn platform(c: &Client, tag: &str) -> (Platform, ClusterObjects) {
         (ar("kafka-advertiser.io", "v1alpha1", "ExternalAccessClass", "externalaccessclasses"), class.clone()),
         (ar("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers"), issuer.clone()),
     ]);
-    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's class watch
+    every_replica_read_classes(c, &[&class]).await;
     (Platform { infra, team_a, team_b, class, issuer }, guard)
 }
 

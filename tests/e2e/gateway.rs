@@ -281,7 +281,8 @@ async fn listener_sets_attach_only_with_the_gateway_owners_consent() {
         .await;
     let ev = wait_event(&c, &ns, "kafka", "ListenersNotAllowed", &format!("Gateway {gw_ns}/public")).await;
     assert!(ev.note.unwrap().contains("spec.allowedListeners"));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The StatefulSet controller tried and was refused (not: nothing had tried yet).
+    wait_event(&c, &ns, "kafka", "FailedCreate", "denied the request").await;
     assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker is admitted with an address it cannot reach");
 
     // The platform admits the namespace: broker 0 gets the address; broker 1's port is taken by

@@ -111,3 +111,39 @@ pub fn helm_on_cluster(args: &[&str]) -> String {
     assert!(ok, "helm {args:?}: {out}");
     out
 }
+
+/// Wait until every replica of both roles that answers has read each access class in `names` at
+/// its stored generation or later (the `kafka_advertiser_access_class_generation` series on its
+/// /metrics), where a test would otherwise sleep for "every replica's class watch". A replica that
+/// does not answer is left out: one a test stopped reads every class before it is ready again.
+pub async fn every_replica_read_classes(c: &kube::Client, names: &[&str]) {
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(
+        c.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kafka-advertiser.io", "v1alpha1", "ExternalAccessClass"),
+            "externalaccessclasses",
+        ),
+    );
+    let mut want = Vec::new();
+    for name in names {
+        let generation = api.get(name).await.unwrap().metadata.generation.unwrap_or_default();
+        want.push((format!("kafka_advertiser_access_class_generation{{class=\"{name}\"}} "), generation));
+    }
+    let env = testenv();
+    let urls: Vec<String> = (0..env.replicas()).flat_map(|i| [env.admin_url(i), env.controller_admin_url(i)]).collect();
+    let (urls, want) = (&urls, &want);
+    wait_for(&format!("every replica to read the classes {names:?}"), Duration::from_secs(30), || async move {
+        for url in urls {
+            let Ok(r) = reqwest::get(format!("{url}/metrics")).await else { continue };
+            let text = r.text().await.ok()?;
+            for (series, generation) in want {
+                let read = text.lines().find_map(|l| l.strip_prefix(series.as_str())?.trim().parse::<i64>().ok());
+                if read.is_none_or(|g| g < *generation) {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
+    .await;
+}

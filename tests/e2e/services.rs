@@ -368,8 +368,7 @@ async fn node_port_clash_is_refused_and_reported() {
     })
     .await;
     wait_pods(&c, &a, "kafka", 2, T).await;
-    // Let every replica's Service watch see them.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    webhook_has_read_the_services_so_far(&c, &b).await;
 
     broker().create(&c, &b).await;
     let ev = wait_event(&c, &b, "kafka", "FailedCreate", "is already held").await;
@@ -379,6 +378,17 @@ async fn node_port_clash_is_refused_and_reported() {
     assert!(!note.contains(&a), "the denial in {b} names namespace {a}: {note}");
     wait_event(&c, &b, "kafka", "ServiceApplyFailed", "").await;
     assert!(pods_of(&c, &b, "kafka").await.is_empty(), "no broker may advertise another StatefulSet's ports");
+}
+
+/// Instead of sleeping for "every replica's Service watch" (which passes, bug or no bug, whenever the
+/// watch is slower): a `probe` broker in `ns`, admitted only once the webhook has read its Service's
+/// address, which was written after every Service the test wrote before. One watch stream delivers
+/// a kind's events in order, so the replica that admits it has read those too. (The host-process
+/// installs are called over one HTTP/2 connection, so one replica admits every broker; through the
+/// chart's Service another replica may admit the next one.)
+async fn webhook_has_read_the_services_so_far(c: &kube::Client, ns: &str) {
+    Broker::new("probe", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(c, ns).await;
+    converged(c, ns, "probe", 1, 9094).await;
 }
 
 /// Someone who may edit a load balancer's Service cannot redirect its broker: a `gateway-address`
@@ -394,13 +404,7 @@ async fn a_gateway_address_written_on_a_load_balancer_service_is_ignored() {
     let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(c.clone(), &ns);
     let bad = json!({"metadata": {"annotations": {"kafka-advertiser.io/gateway-address": "evil.example.com"}}});
     svcs.patch("kafka-0-external", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap();
-    // Not a sleep (which passes, bug or no bug, whenever the watch is slower): a broker admitted
-    // only once the webhook has seen a Service written after the annotation. One watch stream
-    // delivers a kind's events in order, so the replica that admits it has seen the annotation too.
-    // (The host-process installs are called over one HTTP/2 connection, so one replica admits both
-    // brokers; through the chart's Service another replica may admit kafka-0.)
-    Broker::new("probe", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns).await;
-    converged(&c, &ns, "probe", 1, 9094).await;
+    webhook_has_read_the_services_so_far(&c, &ns).await;
     let pods: Api<Pod> = Api::namespaced(c.clone(), &ns);
     pods.delete("kafka-0", &DeleteParams::default()).await.unwrap();
     assert_eq!(converged(&c, &ns, "kafka", 1, 9094).await, before);
@@ -439,7 +443,8 @@ async fn an_address_that_is_not_a_host_is_refused_naming_its_source() {
         .await;
     let ev = wait_event(&c, &ns, "kafka", "InvalidAddress", "$(KAFKA_PASSWORD)").await;
     assert!(ev.note.unwrap().contains("status.addresses[0].value"));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The StatefulSet controller tried and was refused (not: nothing had tried yet).
+    wait_event(&c, &ns, "kafka", "FailedCreate", "denied the request").await;
     assert!(pods_of(&c, &ns, "kafka").await.is_empty(), "no broker is given it");
     let svc = svcs_of(&c, &ns).await;
     assert!(svc.iter().all(|a| a.as_deref() != Some("$(KAFKA_PASSWORD)")), "{svc:?}");

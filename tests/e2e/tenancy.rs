@@ -50,7 +50,7 @@ async fn a_tenant_gets_what_its_class_allows_and_nothing_else() {
     bad.data["spec"]["settings"]["no-such-setting"] = json!("x");
     let err = classes(&c).create(&Default::default(), &bad).await.unwrap_err().to_string();
     assert!(err.contains("unknown setting"), "{err}");
-    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's class watch
+    every_replica_read_classes(&c, &[&name]).await;
 
     let tenant = tenant_client(&c, &team).await;
     // Attack: a cloud annotation the class does not hand out.

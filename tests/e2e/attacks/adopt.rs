@@ -36,7 +36,7 @@ async fn adoption_is_bounded_by_the_class_as_a_tenant() {
     .unwrap();
     class_api(&c).create(&PostParams::default(), &eac).await.unwrap();
     let _class = ClusterObjects(vec![(class_ar(), class.clone())]);
-    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's class watch
+    every_replica_read_classes(&c, &[&class, &p.class]).await;
     let tenant = tenant_client(&c, &p.team_a).await;
     let ns = p.team_a.clone();
     let services: Api<Service> = Api::namespaced(tenant.clone(), &ns);

@@ -47,7 +47,7 @@ async fn names_and_bounds_hold_per_tenant() {
     let c = client().await;
     let (p, _platform) = platform(&c, "names").await;
     let id = p.infra.rsplit('-').next().unwrap().to_owned();
-    let _shipped = shipped_classes(&c, &[&p.team_a, &p.team_b]).await;
+    let shipped_guard = shipped_classes(&c, &[&p.team_a, &p.team_b]).await;
     let (names, lan) = (format!("e2e-names-{id}"), format!("e2e-lan-{id}"));
     let zone = format!("names-{id}.example.com");
     // gateway-tls under a shared suffix: an SNI route and a Certificate from the platform's issuer per broker.
@@ -63,7 +63,8 @@ async fn names_and_bounds_hold_per_tenant() {
         "tenantSettings": ["address", "port-base", "service-annotations"], "addressRanges": ["203.0.113.0/24"]}),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await; // every replica's class watch
+    let shipped: Vec<&str> = shipped_guard.0.iter().map(|(_, n)| n.as_str()).collect();
+    every_replica_read_classes(&c, &[&[names.as_str(), lan.as_str()], &shipped[..]].concat()).await;
     let (tenant_a, tenant_b) = (tenant_client(&c, &p.team_a).await, tenant_client(&c, &p.team_b).await);
     let ns = p.team_a.clone();
 
