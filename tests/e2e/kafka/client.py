@@ -58,12 +58,15 @@ def kafka_python(a, result):
     if a.ca:
         common.update(security_protocol="SSL", ssl_cafile=a.ca, ssl_check_hostname=True)
     # kafka-python's admin client gives up on the first failed connection to a broker (the Java client and
-    # librdkafka retry on their own): retry the admin step, as an application would.
-    for attempt in range(3):
+    # librdkafka retry on their own): retry the admin step until the timeout, as an application would (a
+    # load balancer sends to a broker's node only once its health check has passed).
+    deadline = time.time() + a.timeout
+    while True:
+        last = time.time() + 2 > deadline
         try:
             admin = KafkaAdminClient(**common)
         except (KafkaConnectionError, NodeNotReadyError):
-            if attempt == 2:
+            if last:
                 raise
             time.sleep(2)
             continue
@@ -76,7 +79,7 @@ def kafka_python(a, result):
         except TopicAlreadyExistsError:
             break
         except (KafkaConnectionError, NodeNotReadyError):
-            if attempt == 2:
+            if last:
                 raise
             time.sleep(2)
         finally:

@@ -69,6 +69,10 @@ func main() {
 	every := flag.Duration("every", 2*time.Second, "a pass at least this often (passes also follow every change)")
 	productBin := flag.String("product-binary", "", "kafka-advertiser's binary, run for pods of its image")
 	releases := flag.String("product-releases", "", "directory of earlier releases' binaries (TAG/kafka-advertiser), run for pods of the image tagged TAG")
+	healthy := flag.Duration("lb-healthy", 10*time.Second,
+		"externalTrafficPolicy Local: a load balancer sends to a node once its health check has passed this long")
+	unhealthy := flag.Duration("lb-unhealthy", 20*time.Second,
+		"externalTrafficPolicy Local: and until it has failed this long (connections sent meanwhile fail)")
 	flag.Parse()
 	if *state == "" || *libs == "" {
 		log.Fatal("usage: podrunner -kubeconfig KC -state DIR -kafka-libs DIR")
@@ -107,7 +111,7 @@ func main() {
 		log.Fatalf("watch: %v", err)
 	}
 	r := &runner{cs: cs, dyn: dyn, c: c, kicks: kicks, state: *state, ips: ips, procs: map[types.UID]*proc{},
-		product: *productBin, releases: *releases, apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
+		product: *productBin, releases: *releases, health: proxy.NewHealth(*healthy, *unhealthy), apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
 	px := proxy.New()
 	log.Printf("running pods annotated %s=broker; pod IPs from %s", runAnnotation, *cidr)
 	watch.Loop(ctx, kicks, *gap, *every, func() {
@@ -151,7 +155,7 @@ func (r *runner) pass(ctx context.Context, px *proxy.Proxy, hosts string) error 
 	if err := dns.Sync(hosts, svcs, pods); err != nil {
 		log.Printf("hosts: %v", err)
 	}
-	all := proxy.Routes(svcs, pods, nodes)
+	all := proxy.Routes(svcs, pods, nodes, r.health, time.Now())
 	for addr, rt := range proxy.ClusterIPRoutes(svcs, pods, r.apiserver) {
 		all[addr] = rt
 	}

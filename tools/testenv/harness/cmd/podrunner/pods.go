@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"kafka-advertiser/testenv/harness/internal/proxy"
 	"kafka-advertiser/testenv/harness/internal/watch"
 )
 
@@ -66,6 +67,7 @@ type runner struct {
 	mu          sync.Mutex
 	procs       map[types.UID]*proc
 	nodes       map[string]string // node name -> InternalIP, as of the last pass
+	health      *proxy.Health     // the load balancers' health checks of Local Services' nodes (passes only)
 }
 
 // hostIP: the address of the pod's node (every kwok node is this machine).

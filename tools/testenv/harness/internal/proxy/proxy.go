@@ -41,10 +41,15 @@ type listener struct {
 }
 
 // Routes: "ip:port" -> (owning Service, ready backends). Load-balancer ingress addresses reach every
-// ready endpoint; a node port reaches them on every node address (externalTrafficPolicy Local: only the
+// ready endpoint (externalTrafficPolicy Local, with `h`: the endpoints of the nodes its health checks
+// keep in rotation, at `now`); a node port reaches them on every node address (Local: only the
 // endpoints on that node, as kube-proxy does). Only Services with endpoints here get node ports.
-func Routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) map[string]Route {
+func Routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string, h *Health, now time.Time) map[string]Route {
 	out := map[string]Route{}
+	seen := map[string]bool{}
+	if h != nil {
+		defer h.forget(seen)
+	}
 	for i := range svcs {
 		svc := &svcs[i]
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeNodePort {
@@ -56,18 +61,22 @@ func Routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string) m
 			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
 				continue
 			}
+			local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 			if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+				rt := Route{owner: owner, backends: backendsOf(sp, eps, ""), sources: SourceRanges(svc)}
+				if local && h != nil {
+					// One target per connection, as a load balancer forwards it: no second try elsewhere.
+					rt.backends, rt.once = h.localBackends(owner, sp, eps, nodes, now, seen), true
+				}
 				for _, ing := range svc.Status.LoadBalancer.Ingress {
 					if ip := net.ParseIP(ing.IP); ip != nil && ip.IsLoopback() {
-						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = Route{owner: owner, backends: backendsOf(sp, eps, ""),
-							sources: SourceRanges(svc)}
+						out[net.JoinHostPort(ing.IP, fmt.Sprint(sp.Port))] = rt
 					}
 				}
 			}
 			if sp.NodePort == 0 || len(eps) == 0 {
 				continue
 			}
-			local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 			for node, ip := range nodes {
 				only := ""
 				if local {
@@ -262,6 +271,10 @@ func (l *listener) relay(c net.Conn) {
 		log.Printf("proxy: %s (%s): no ready endpoint for %s", l.ln.Addr(), l.owner, c.RemoteAddr())
 	}
 	for i := range bs {
+		if bs[(start+i)%len(bs)] == noEndpoint {
+			log.Printf("proxy: %s (%s): %s sent to a node without a ready endpoint: dropped", l.ln.Addr(), l.owner, c.RemoteAddr())
+			return
+		}
 		b, err := net.DialTimeout("tcp", bs[(start+i)%len(bs)], 3*time.Second)
 		if err != nil {
 			log.Printf("proxy: %s (%s): backend %s: %v", l.ln.Addr(), l.owner, bs[(start+i)%len(bs)], err)

@@ -49,7 +49,7 @@ func TestServicesReachReadyLoopbackEndpoints(t *testing.T) {
 	lb.Spec.Ports[0].NodePort = 31094
 	lb.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 	pods[0].Spec.NodeName = "node-a"
-	got := Routes([]corev1.Service{lb, hs}, pods, map[string]string{"node-a": "127.0.1.1", "node-b": "127.0.1.2"})
+	got := Routes([]corev1.Service{lb, hs}, pods, map[string]string{"node-a": "127.0.1.1", "node-b": "127.0.1.2"}, nil, time.Now())
 	// Only the loopback ingress; only the ready pod; kwok's fake pod IPs never; with
 	// externalTrafficPolicy Local, a node port reaches only that node's endpoints.
 	own := "ns/kafka-bootstrap"
