@@ -52,10 +52,19 @@ pub fn warning_reason(warning: &str) -> &'static str {
     REASONS.iter().find(|(k, _)| warning.contains(k)).map_or("ConfigurationWarning", |(_, r)| r)
 }
 
-/// Problems the webhook would report for this StatefulSet's brokers, found on its pod template (the
-/// StatefulSet controller creates the pods, so admission warnings reach nobody): `(reason, message)`.
+/// What the webhook would make of this StatefulSet's brokers, judged on its pod template (the
+/// StatefulSet controller creates the pods, so admission warnings reach nobody).
+#[derive(Debug, Default)]
+pub struct TemplateVerdict {
+    /// `(reason, message)` of each problem.
+    pub problems: Vec<(&'static str, String)>,
+    /// The webhook refuses the brokers whatever happens (`InvalidSettings`): retrying a create is no use.
+    pub refused: bool,
+}
+
+/// Problems the webhook would report for this StatefulSet's brokers, found on its pod template.
 /// Addresses are taken as known, so only the configuration is judged.
-pub fn template_problems(intent: &Intent, defaults: &Defaults) -> Vec<(&'static str, String)> {
+pub fn template_problems(intent: &Intent, defaults: &Defaults) -> TemplateVerdict {
     struct Known;
     impl ClassSource for Known {}
     impl crate::mutate::ClusterLookup for Known {
@@ -68,15 +77,22 @@ pub fn template_problems(intent: &Intent, defaults: &Defaults) -> Vec<(&'static 
     let names = crate::mutate::RequestNames { name: &name, namespace: &intent.namespace };
     // The intent's settings (its class applied once, in `intent`), judged on the template's pod.
     let mut out = match crate::mutate::mutate_with(&pod, names, defaults, intent.settings.clone(), &Known) {
-        Ok(Some(m)) => m
-            .warnings
-            .into_iter()
-            .map(|w| (warning_reason(&w), w.trim_start_matches("kafka-advertiser: ").to_owned()))
-            .collect(),
-        Ok(None) => Vec::new(),
-        Err(e) => vec![("InvalidSettings", format!("broker pods will be refused: {e}"))],
+        Ok(Some(m)) => TemplateVerdict {
+            problems: m
+                .warnings
+                .into_iter()
+                .map(|w| (warning_reason(&w), w.trim_start_matches("kafka-advertiser: ").to_owned()))
+                .collect(),
+            refused: false,
+        },
+        Ok(None) => TemplateVerdict::default(),
+        Err(e) => TemplateVerdict {
+            problems: vec![("InvalidSettings", format!("broker pods will be refused: {e}"))],
+            refused: true,
+        },
     };
-    out.extend(unknown_annotations(&intent.sts).into_iter().map(|u| (UnknownAnnotation::REASON, u.to_string())));
+    out.problems
+        .extend(unknown_annotations(&intent.sts).into_iter().map(|u| (UnknownAnnotation::REASON, u.to_string())));
     out
 }
 

@@ -83,9 +83,10 @@ fn drifted(pod: &Pod, d: &Desired, defaults: &Defaults, book: &dyn ClusterLookup
 }
 
 fn pod_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    p.metadata.deletion_timestamp.is_none() && ready_condition(p).is_some()
+}
+
+/// The pod's Ready condition, when it is True.
+pub(super) fn ready_condition(p: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
+    p.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")
 }

@@ -67,10 +67,11 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
         let conflict = claims::HostnameConflict { host };
         return revoke(o, claims::HostnameConflict::REASON, conflict.to_string());
     }
-    let mut template = template_check::template_problems(intent, defaults)
-        .into_iter()
-        .map(|(reason, m)| Note::warning(reason, m, None))
-        .collect::<Vec<_>>();
+    let verdict = template_check::template_problems(intent, defaults);
+    // The webhook refuses these brokers whatever happens: retrying their creates is no use.
+    let refused = verdict.refused;
+    let mut template =
+        verdict.problems.into_iter().map(|(reason, m)| Note::warning(reason, m, None)).collect::<Vec<_>>();
     let d = match desired::desired(intent) {
         Ok(d) => d,
         Err(e) => return invalid_settings(template, e.to_string()),
@@ -82,8 +83,6 @@ pub fn plan(o: &Observed, defaults: &Defaults, book: &dyn ClusterLookup) -> Plan
     if unclassed {
         template.push(Note::warning("NoAccessClass", NO_ACCESS_CLASS.to_owned(), None));
     }
-    // The webhook refuses these brokers whatever happens: retrying their creates is no use.
-    let refused = template.iter().any(|n| n.reason == "InvalidSettings");
     let mut first = Piece::default();
     first.plan.problems.push((ProblemSet::Template, template));
     first.plan.status.class = intent.class.as_ref().map(|c| c.name.clone());

@@ -135,19 +135,16 @@ pub fn first_retry_note(name: &str, missing: &[u32]) -> String {
 }
 
 fn ordinal(p: &Pod, name: &str) -> Option<u32> {
-    p.metadata.name.as_deref()?.strip_prefix(name)?.strip_prefix('-')?.parse().ok()
+    crate::mutate::name_suffix(p.metadata.name.as_deref()?).filter(|(prefix, _)| *prefix == name).map(|(_, o)| o)
 }
 
 /// Ready for `min_ready` seconds (what `OrderedReady` waits for before the next broker).
 fn available(p: &Pod, min_ready: i32, now: Timestamp) -> bool {
-    let conditions = p.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions.into_iter().flatten().any(|c| {
-        c.type_ == "Ready"
-            && c.status == "True"
-            && (min_ready == 0
-                || c.last_transition_time
-                    .as_ref()
-                    .is_some_and(|t| elapsed(t.0, now) >= Duration::from_secs(u64::try_from(min_ready).unwrap_or(0))))
+    super::drift::ready_condition(p).is_some_and(|c| {
+        min_ready == 0
+            || c.last_transition_time
+                .as_ref()
+                .is_some_and(|t| elapsed(t.0, now) >= Duration::from_secs(u64::try_from(min_ready).unwrap_or(0)))
     })
 }
 
