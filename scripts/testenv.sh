@@ -53,6 +53,9 @@
 #                                keep running (a partition, not a power cut)
 #   scripts/testenv.sh node restore NODE  the node back: the policy and the out-of-service taint
 #                                removed, waits until it is Ready
+#   scripts/testenv.sh crash NAMESPACE/POD  a fault: the pod runner kills a pod's container with SIGKILL
+#                                (a crash or an OOM kill: no stop signal, no grace period); returns
+#                                once the container has restarted (the kubelet's crash back-off)
 #   scripts/testenv.sh down      stop everything this script started (by pid)
 #   scripts/testenv.sh env       print the environment the tests read (KUBECONFIG, ...)
 #   scripts/testenv.sh status    show what runs
@@ -711,6 +714,25 @@ previous() {
   say "previous release $version built in $((SECONDS - t0)) s: $(cd "$out" && ls | tr '\n' ' ')"
 }
 
+# crash NAMESPACE/POD: the pod runner kills the pod's container with SIGKILL (podrunner/crash.go);
+# returns once the container has been restarted (its restart count went up).
+crash() {
+  [ $# -eq 1 ] && [[ $1 == */* ]] || die "usage: scripts/testenv.sh crash NAMESPACE/POD"
+  local ns=${1%%/*} pod=${1#*/} before i now
+  before=$(kc -n "$ns" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}') ||
+    die "crash: no pod $ns/$pod"
+  kc -n "$ns" annotate pod "$pod" --overwrite "testenv.kafka-advertiser.io/crash=$(date +%s%N)" >/dev/null
+  for i in $(seq 1 300); do
+    now=$(kc -n "$ns" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}' 2>/dev/null || true)
+    if [ -n "$now" ] && [ "$now" -gt "${before:-0}" ]; then
+      say "crash: $ns/$pod killed with SIGKILL; restart count $before -> $now"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "crash: $ns/$pod's restart count is still $before after 30 s (is the pod runner running it?)"
+}
+
 # node lose|restore NODE: a node's kubelet cut off the API server, and back. (Not named `node`,
 # which would shadow Node.js's command within this script.)
 node_cmd() {
@@ -896,6 +918,7 @@ case "$cmd" in
   gateway) gateway "$@" ;;
   restart) restart "$@" ;;
   node) node_cmd "$@" ;;
+  crash) crash "$@" ;;
   down) down ;;
   env) print_env ;;
   status) status ;;

@@ -49,6 +49,8 @@ type proc struct {
 	finished bool       // exited for good (restartPolicy Never, or OnFailure after exit 0): the pod's phase ends
 	volumes  sync.Mutex // held while the pod's volume directories are written
 	kill     func()     // stops the running container (the liveness probe's restart)
+	sigkill  func()     // kills the running container's process with SIGKILL (a crash)
+	crashed  string     // the crash annotation's value last acted on (crash.go)
 	changed  func()     // called after each change of the container's state (asks for a pass)
 }
 
@@ -148,6 +150,7 @@ func (r *runner) syncPod(ctx context.Context, p *corev1.Pod) {
 		}
 		pr = r.start(p)
 	}
+	pr.crashIfAsked(p)
 	r.writeStatus(ctx, p, pr)
 }
 
@@ -155,7 +158,8 @@ func (r *runner) start(p *corev1.Pod) *proc {
 	ip := r.ips.take(string(p.UID))
 	root := filepath.Join(r.state, "pods", fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID))
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &proc{pod: p.DeepCopy(), ip: ip, root: root, cancel: cancel, done: make(chan struct{}), changed: r.kicks.Kick}
+	pr := &proc{pod: p.DeepCopy(), ip: ip, root: root, cancel: cancel, done: make(chan struct{}), changed: r.kicks.Kick,
+		crashed: p.Annotations[crashAnnotation]}
 	r.mu.Lock()
 	r.procs[p.UID] = pr
 	r.mu.Unlock()
@@ -271,8 +275,11 @@ func (r *runner) once(ctx context.Context, pr *proc) (started bool, err error) {
 	}
 	run, kill := context.WithCancel(ctx)
 	defer kill()
-	err = l.run(run, logf, grace, func(*exec.Cmd) {
-		pr.set(func() { pr.running, pr.waiting, pr.message, pr.started, pr.kill = true, "", "", time.Now(), kill })
+	err = l.run(run, logf, grace, func(c *exec.Cmd) {
+		sigkill := func() { _ = c.Process.Kill() }
+		pr.set(func() {
+			pr.running, pr.waiting, pr.message, pr.started, pr.kill, pr.sigkill = true, "", "", time.Now(), kill, sigkill
+		})
 	})
 	code := int32(0)
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -281,7 +288,7 @@ func (r *runner) once(ctx context.Context, pr *proc) (started bool, err error) {
 		code = 1
 	}
 	pr.set(func() {
-		pr.running, pr.ready = false, false
+		pr.running, pr.ready, pr.sigkill = false, false, nil
 		pr.restarts++
 		reason := "Error"
 		if code == 0 {
