@@ -449,7 +449,7 @@ pub async fn rolled_out(c: &Client, ns: &str, sts: &str, n: usize) {
 }
 
 mod configs;
-mod faults;
+pub mod faults;
 mod migrate;
 mod modes;
 mod smoke;

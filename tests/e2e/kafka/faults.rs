@@ -20,15 +20,15 @@ fn work(ns: &TempNamespace) -> std::path::PathBuf {
     testenv().dir.join("kafka").join(&ns.0)
 }
 
-fn epoch_ms() -> u64 {
+pub fn epoch_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// One fault: its name, when it began (epoch ms), and how long until the cluster had converged.
-struct Fault {
-    name: String,
-    at: u64,
-    took: Duration,
+pub struct Fault {
+    pub name: String,
+    pub at: u64,
+    pub took: Duration,
 }
 
 /// The longest produce gap that began or was going on in [from, to).
@@ -74,67 +74,67 @@ async fn drain_a_brokers_node(c: &Client, ns: &str) -> Fault {
     }
 }
 
-#[tokio::test]
-async fn no_acknowledged_message_is_lost_across_control_plane_faults() {
-    // Restarting the API server is felt by every test: this one runs alone.
-    let _g = INSTALL.write().await;
+/// Kill the controller's leader with SIGKILL however the install runs it: a host process by its pid
+/// file (the harness started it), a pod through the pod runner (`scripts/testenv.sh crash`). No
+/// graceful release: the follower writes only once the Lease has expired. Returns the victim.
+async fn kill_the_leader(c: &Client) -> Option<String> {
     let env = testenv();
-    let c = client().await;
-    let kafka = RealKafka::new("kafka", 3, "loadbalancer");
-    let ns = TempNamespace(namespace(&c, "e2e-kafka-faults").await);
-    kafka.create(&c, &ns.0).await;
-    Broker::new("scaled", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(&c, &ns.0).await;
-    converged(&c, &ns.0, "scaled", 1, 9094).await;
-    let before = converged(&c, &ns.0, "kafka", 3, 9094).await;
-    brokers_ready(&c, &ns.0, "kafka", 3).await;
-    let soak = Soak::start(&work(&ns), &format!("{}:9094", before[&0]), "faults");
-    soak.running().await;
-    tokio::time::sleep(Duration::from_secs(5)).await; // a steady state before the first fault
-    let mut faults = vec![];
-
-    // 1. A scale-up whose leader dies with SIGKILL (the Lease must expire before the follower
-    //    writes), while MetalLB's controller restarts under the new brokers' waiting Services.
-    let (at, t) = (epoch_ms(), Instant::now());
-    scale(&c, &ns.0, "scaled", 3).await;
-    let host_controllers = env.pid_file("kafka-advertiser-controller-0").exists();
-    if host_controllers {
-        let lease: k8s_openapi::api::coordination::v1::Lease =
-            Api::namespaced(c.clone(), "kafka-advertiser").get("kafka-advertiser").await.unwrap();
-        let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
-        if let Some(r) = holder.strip_prefix("testenv-") {
+    let lease: k8s_openapi::api::coordination::v1::Lease =
+        Api::namespaced(c.clone(), "kafka-advertiser").get("kafka-advertiser").await.ok()?;
+    let holder = lease.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty())?;
+    match holder.strip_prefix("testenv-") {
+        Some(r) => {
             let pid = std::fs::read_to_string(env.pid_file(&format!("kafka-advertiser-controller-{r}"))).unwrap();
-            // The harness started this process (scripts/testenv.sh deploy); kill it by its pid.
             assert!(std::process::Command::new("kill").args(["-KILL", pid.trim()]).status().unwrap().success());
         }
+        None => {
+            env.script(&["crash", &format!("kafka-advertiser/{holder}")]);
+        }
     }
+    Some(holder)
+}
+
+/// The fault sequence under the running 3-broker loadbalancer cluster `kafka` in `ns` (with its
+/// clients): a second, bare StatefulSet `scaled` (kwok runs its pods: no JVM) is made, then each fault
+/// comes with a scale-up of it, so the controller must act, not only keep what exists:
+/// 1. the controller's leader killed with SIGKILL during a scale-up while MetalLB's controller restarts;
+/// 2. kube-apiserver restarted during a scale-up; 3-4. etcd, then kube-controller-manager restarted;
+/// 5. `kubectl drain` of a broker's node with a PodDisruptionBudget, then uncordon.
+pub async fn fault_sequence(c: &Client, ns: &str) -> Vec<Fault> {
+    let env = testenv();
+    Broker::new("scaled", 1).annotate("kafka-advertiser.io/mode", "loadbalancer").create(c, ns).await;
+    converged(c, ns, "scaled", 1, 9094).await;
+    let mut faults = vec![];
+    let (at, t) = (epoch_ms(), Instant::now());
+    scale(c, ns, "scaled", 3).await;
+    let killed = kill_the_leader(c).await;
     env.script(&["restart", "metallb"]);
-    converged(&c, &ns.0, "scaled", 3, 9094).await;
-    faults
-        .push(Fault { name: "leader SIGKILL + MetalLB restart during a scale-up 1→3".into(), at, took: t.elapsed() });
-    if host_controllers {
-        env.script(&["deploy"]); // the killed replica back
+    converged(c, ns, "scaled", 3, 9094).await;
+    let name =
+        format!("leader {} SIGKILL + MetalLB restart during a scale-up 1→3", killed.as_deref().unwrap_or("(none)"));
+    faults.push(Fault { name, at, took: t.elapsed() });
+    if env.pid_file("kafka-advertiser-controller-0").exists() {
+        env.script(&["deploy"]); // the killed host process back (a pod restarts on its own)
     }
 
-    // 2-4. The control plane's own processes, one after another; with each, a scale-up proves the
-    //    controller reconciles again (keeping what exists would pass with a stalled controller).
-    //    kube-apiserver restarts while the scale-up is under way (new Services waiting for their
-    //    addresses, the controller learning them): every watch fails at once and resumes with a
-    //    410 Expired. Before `watches::triggers` the controller stopped reconciling after that.
+    // kube-apiserver restarts while the scale-up is under way (new Services waiting for their
+    // addresses, the controller learning them): every watch fails at once and resumes with a 410
+    // Expired. Before `watches::triggers` the controller stopped reconciling after that.
     let mut replicas = 3;
     for (component, during) in [("apiserver", true), ("etcd", false), ("controller-manager", false)] {
         let (at, t) = (epoch_ms(), Instant::now());
         replicas += 1;
         if during {
-            scale(&c, &ns.0, "scaled", replicas).await;
+            scale(c, ns, "scaled", replicas).await;
             env.script(&["restart", component]);
         } else {
             env.script(&["restart", component]);
-            scale(&c, &ns.0, "scaled", replicas).await;
+            scale(c, ns, "scaled", replicas).await;
         }
         // Converged again: every broker ready, advertising its own Service's address.
-        converged(&c, &ns.0, "kafka", 3, 9094).await;
-        rolled_out(&c, &ns.0, "kafka", 3).await;
-        converged(&c, &ns.0, "scaled", replicas as usize, 9094).await;
+        converged(c, ns, "kafka", 3, 9094).await;
+        rolled_out(c, ns, "kafka", 3).await;
+        converged(c, ns, "scaled", replicas as usize, 9094).await;
         let name = match during {
             true => format!("{component} restarted during a scale-up"),
             false => format!("{component} restarted, then a scale-up"),
@@ -142,32 +142,60 @@ async fn no_acknowledged_message_is_lost_across_control_plane_faults() {
         faults.push(Fault { name, at, took: t.elapsed() });
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    faults.push(drain_a_brokers_node(c, ns).await);
+    faults
+}
 
-    faults.push(drain_a_brokers_node(&c, &ns.0).await);
-
-    let result = soak.finish();
+/// One line per fault: its name, its time to converge, and the longest produce gap from its start
+/// until the next fault (from the soak's result).
+pub fn timeline(faults: &[Fault], result: &Value) -> Vec<String> {
     let gaps: Vec<(u64, u64)> = result["gaps"]
         .as_array()
         .map(|a| a.iter().filter_map(|g| Some((g[0].as_u64()?, g[1].as_u64()?))).collect())
         .unwrap_or_default();
     let end = epoch_ms();
-    let mut timeline = vec![];
-    for (i, f) in faults.iter().enumerate() {
-        let until = faults.get(i + 1).map_or(end, |n| n.at);
-        timeline.push(format!(
-            "{}: converged in {:.1?}, longest produce gap {} ms",
-            f.name,
-            f.took,
-            longest_gap(&gaps, f.at, until)
-        ));
-    }
-    eprintln!("faults: {} | soak: {result}", timeline.join("; "));
+    faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let until = faults.get(i + 1).map_or(end, |n| n.at);
+            format!(
+                "{}: converged in {:.1?}, longest produce gap {} ms",
+                f.name,
+                f.took,
+                longest_gap(&gaps, f.at, until)
+            )
+        })
+        .collect()
+}
+
+/// What every soak under faults must show: nothing acknowledged lost, both clients kept going, the
+/// transactions held, and no produce gap of 30 s (the data path does not go through the control plane).
+pub fn assert_soak_held(result: &Value) {
     assert_eq!(result["lost"], 0, "acknowledged messages lost: {result}");
     assert!(result["acked"].as_u64().unwrap() > 1000, "the producer kept producing: {result}");
     assert!(result["consumedLive"].as_u64().unwrap() > 0, "the consumer group kept reading: {result}");
-    assert_transactions_held(&result);
-    // The data path does not go through the control plane: no fault stops production for long.
+    assert_transactions_held(result);
     assert!(result["longestGapMs"].as_u64().unwrap() < 30_000, "a produce gap of 30 s or more: {result}");
+}
+
+#[tokio::test]
+async fn no_acknowledged_message_is_lost_across_control_plane_faults() {
+    // Restarting the API server is felt by every test: this one runs alone.
+    let _g = INSTALL.write().await;
+    let c = client().await;
+    let kafka = RealKafka::new("kafka", 3, "loadbalancer");
+    let ns = TempNamespace(namespace(&c, "e2e-kafka-faults").await);
+    kafka.create(&c, &ns.0).await;
+    let before = converged(&c, &ns.0, "kafka", 3, 9094).await;
+    brokers_ready(&c, &ns.0, "kafka", 3).await;
+    let soak = Soak::start(&work(&ns), &format!("{}:9094", before[&0]), "faults");
+    soak.running().await;
+    tokio::time::sleep(Duration::from_secs(5)).await; // a steady state before the first fault
+    let faults = fault_sequence(&c, &ns.0).await;
+    let result = soak.finish();
+    eprintln!("faults: {} | soak: {result}", timeline(&faults, &result).join("; "));
+    assert_soak_held(&result);
     let after = converged(&c, &ns.0, "kafka", 3, 9094).await;
     for (o, addr) in &before {
         assert_eq!(&after[o], addr, "broker {o} changed its address across the faults");

@@ -130,7 +130,8 @@ fn the_first_retry_says_what_and_why() {
 fn only_the_statefulsets_own_pod_names_count_as_brokers() {
     let s = sts(4, 4, "OrderedReady", 0);
     // `kafka-01` (a leading zero) and `kafka-connect-1` are not broker 1 of `kafka`.
-    let pods = [pod("kafka-0", true, 0, false), pod("kafka-01", true, 0, false), pod("kafka-connect-1", true, 0, false)];
+    let pods =
+        [pod("kafka-0", true, 0, false), pod("kafka-01", true, 0, false), pod("kafka-connect-1", true, 0, false)];
     let known = addresses(&[0, 1, 2]);
     assert_eq!(missing(&scene(&s, &pods, &known, 100)), vec![1, 2]);
 }
