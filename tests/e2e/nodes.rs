@@ -3,9 +3,13 @@
 //! (Terminating), so the StatefulSet controller cannot replace it; once the node is marked out of
 //! service (`node.kubernetes.io/out-of-service`, what an operator does for a node that is shut down),
 //! the broker is force-deleted, recreated on another node and admitted with the address it had: in
-//! load-balancer mode the address belongs to the broker's Service, not to a node.
+//! load-balancer mode the address belongs to the broker's Service, in gateway-tcp mode to the Gateway,
+//! not to a node. In nodeport mode the address is the node's, so a broker that moves advertises its
+//! new node's, by design (the kubelet fills `$(ADVERTISER_HOST_IP)` from `status.hostIP`).
 
 use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, Pod, Toleration};
@@ -58,6 +62,41 @@ fn leave_lost_nodes_soon(sts: &mut StatefulSet) {
         Some(vec![toleration("node.kubernetes.io/unreachable"), toleration("node.kubernetes.io/not-ready")]);
 }
 
+/// One broker of `mode` that prefers node `first` and may also run on `second` (so it is on the lost
+/// node, and has one place to go).
+async fn one_broker_on(c: &kube::Client, ns: &str, name: &str, broker: Broker, first: &str, second: &str) {
+    let mut sts = broker.build(ns);
+    leave_lost_nodes_soon(&mut sts);
+    let spec = sts.spec.as_mut().and_then(|s| s.template.spec.as_mut()).unwrap();
+    spec.affinity = Some(
+        serde_json::from_value(json!({"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [first, second]}]}]},
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [first]}]}}]}}))
+        .unwrap(),
+    );
+    Api::<StatefulSet>::namespaced(c.clone(), ns).create(&PostParams::default(), &sts).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    let pod = format!("{name}-0");
+    wait_for(&format!("{pod} on {first}"), Duration::from_secs(90), || async {
+        let p = pods.get_opt(&pod).await.ok()??;
+        (p.spec.as_ref()?.node_name.as_deref() == Some(first)).then_some(())
+    })
+    .await;
+}
+
+/// The pod `name` once it is a new one (not `old`), running on `node`.
+async fn recreated_on(c: &kube::Client, ns: &str, name: &str, old: &Pod, node: &str) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    wait_for(&format!("{name} recreated on {node}"), Duration::from_secs(120), || async {
+        let p = pods.get_opt(name).await.ok()??;
+        let on = p.spec.as_ref()?.node_name.clone()?;
+        (p.metadata.uid != old.metadata.uid && on == node && p.status.as_ref()?.host_ip.is_some()).then_some(p)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_lost_nodes_broker_comes_back_elsewhere_with_its_address_once_the_node_is_out_of_service() {
     let _g = INSTALL.write().await;
@@ -71,6 +110,24 @@ async fn a_lost_nodes_broker_comes_back_elsewhere_with_its_address_once_the_node
     let nodes: Api<Node> = Api::all(c.clone());
     let old = pods.get("kafka-1").await.unwrap();
     let node = old.spec.as_ref().and_then(|s| s.node_name.clone()).expect("kafka-1 is bound");
+    let other = pods.get("kafka-0").await.unwrap().spec.and_then(|s| s.node_name).expect("kafka-0 is bound");
+    // A gateway-tcp and a nodeport broker on the same node, each with one other node to go to.
+    create_gateway(&c, &ns, "edge", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+    testenv().script(&["gateway", &format!("{ns}/edge"), "203.0.113.9"]);
+    let gw = Broker::new("gw", 1)
+        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+        .annotate("kafka-advertiser.io/gateway", "edge")
+        .annotate("kafka-advertiser.io/port-base", "19092");
+    one_broker_on(&c, &ns, "gw", gw, &node, &other).await;
+    let base = free_node_ports(&c, 1).await.to_string();
+    let np = Broker::new("np", 1)
+        .annotate("kafka-advertiser.io/mode", "nodeport")
+        .annotate("kafka-advertiser.io/node-port-base", &base);
+    one_broker_on(&c, &ns, "np", np, &node, &other).await;
+    let (gw_old, np_old) = (pods.get("gw-0").await.unwrap(), pods.get("np-0").await.unwrap());
+    let gw_addr = env_value(&gw_old, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("gw-0's listeners");
+    assert!(gw_addr.ends_with("EXTERNAL://203.0.113.9:19092"), "{gw_addr}");
+    let np_addr = env_value(&np_old, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("np-0's listeners");
 
     let audit = Audit::mark();
     let t0 = Instant::now();
@@ -105,6 +162,15 @@ async fn a_lost_nodes_broker_comes_back_elsewhere_with_its_address_once_the_node
     let advertised = env_value(&again, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("the listeners injected");
     assert!(advertised.contains(&format!("EXTERNAL://{}:9094", before[&1])), "the address it had: {advertised}");
     assert_eq!(converged(&c, &ns, "kafka", 2, 9094).await, before, "every broker keeps its address");
+    // gateway-tcp: the Gateway's address, as before. nodeport: the same listeners, which the kubelet
+    // expands with the new node's address (status.hostIP), another one than before.
+    let gw_new = recreated_on(&c, &ns, "gw-0", &gw_old, &other).await;
+    assert_eq!(env_value(&gw_new, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&gw_addr));
+    let np_new = recreated_on(&c, &ns, "np-0", &np_old, &other).await;
+    assert_eq!(env_value(&np_new, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&np_addr));
+    assert!(np_addr.contains("$(ADVERTISER_HOST_IP)"), "nodeport advertises its node's address: {np_addr}");
+    let host = |p: &Pod| p.status.as_ref().and_then(|s| s.host_ip.clone());
+    assert!(host(&np_new).is_some() && host(&np_new) != host(&np_old), "np-0 moved: {:?}", host(&np_new));
 
     // From the audit log: no replacement was created while the old broker was Terminating.
     let creates: Vec<Timestamp> = audit
