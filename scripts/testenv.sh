@@ -158,6 +158,11 @@ PODRUNNER=${KAFKA_ADVERTISER_TESTENV_PODRUNNER:-$HARNESS_BIN/podrunner}
 # cert-manager's own controllers (tools/testenv/certmanager, the CA issuer), cached apart too.
 CERTMANAGER=${KAFKA_ADVERTISER_TESTENV_CERTMANAGER:-$CACHE/bin/certmanager-$(cat "$TOOLS"/certmanager/go.* "$TOOLS"/certmanager/*.go 2>/dev/null | sha256sum | cut -c1-12)/certmanager}
 KAFKA_LIBS=${KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS:-$CACHE/kafka/$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml")-$(sha256sum <"$TOOLS/kafka/pom.xml" | cut -c1-12)/libs}
+# The e2e's Go Kafka clients (tools/testenv/kafkaclients: franz-go and sarama), cached by their sources;
+# and the kafkajs client's packages (tests/e2e/kafka/node, npm ci from its package-lock.json).
+KAFKACLIENTS=${KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS:-$CACHE/bin/kafkaclients-$(cat "$TOOLS"/kafkaclients/go.* "$TOOLS"/kafkaclients/*.go 2>/dev/null | sha256sum | cut -c1-12)/kafkaclients}
+KAFKAJS_DIR=$ROOT/tests/e2e/kafka/node
+KAFKAJS_STAMP=$KAFKAJS_DIR/node_modules/.installed-$(sha256sum <"$KAFKAJS_DIR/package-lock.json" 2>/dev/null | cut -c1-12)
 KUBECTL=$BIN/kubectl
 PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
 
@@ -209,6 +214,10 @@ build() {
   step certmanager "$CERTMANAGER" -- go_build certmanager "$CERTMANAGER" .
   command -v mvn >/dev/null || die "mvn is not installed (Maven fetches Apache Kafka's jars)"
   step kafka "$KAFKA_LIBS" -- kafka_jars
+  mkdir -p "$(dirname "$KAFKACLIENTS")"
+  step kafkaclients "$KAFKACLIENTS" -- go_build kafkaclients "$KAFKACLIENTS" .
+  command -v npm >/dev/null || die "npm is not installed (it installs the kafkajs client's package)"
+  step kafkajs "$KAFKAJS_STAMP" -- kafkajs_packages
   if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
     local t1=$SECONDS
     say "build kafka-advertiser (cargo build --release --locked) ..."
@@ -223,6 +232,11 @@ kafka_jars() {
   rm -rf "$KAFKA_LIBS.tmp"
   mvn -B -q -f "$TOOLS/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$KAFKA_LIBS.tmp" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
+kafkajs_packages() {
+  (cd "$KAFKAJS_DIR" && npm ci --no-audit --no-fund) &&
+    touch "$KAFKAJS_STAMP" && chmod +x "$KAFKAJS_STAMP"
 }
 
 need_bins() {
@@ -892,6 +906,7 @@ export KAFKA_ADVERTISER_TESTENV_ADMIN_PORT=$ADMIN_PORT
 export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
+export KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS=$KAFKACLIENTS
 export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER
 export KAFKA_ADVERTISER_TESTENV_LB_POOL=$LB_POOL
 EOF

@@ -243,8 +243,9 @@ fn kafka_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/kafka")
 }
 
-/// One client round trip: `java`, `kafka-python` or `librdkafka`. `hosts`: names an outside resolver
-/// knows (a hosts file; empty: IP literals only). `ca`: a PEM bundle to trust (then TLS is used).
+/// One client round trip: `java`, `kafka-python`, `librdkafka`, `franz-go`, `sarama` or `kafkajs`.
+/// `hosts`: names an outside resolver knows (a hosts file; empty: IP literals only). `ca`: a PEM
+/// bundle to trust (then TLS is used).
 pub fn round_trip(
     client: &str,
     bootstrap: &str,
@@ -267,6 +268,26 @@ pub fn round_trip(
             .args([bootstrap, topic, &brokers.to_string(), &timeout_s.to_string()]);
         if let Some(ca) = ca {
             cmd.arg(ca);
+        }
+        cmd
+    } else if client == "franz-go" || client == "sarama" || client == "kafkajs" {
+        // The Go clients (tools/testenv/kafkaclients) and kafkajs (tests/e2e/kafka/node) take the
+        // same arguments, and resolve names from the hosts file themselves.
+        let mut cmd = if client == "kafkajs" {
+            let mut cmd = Command::new("node");
+            cmd.arg(kafka_dir().join("node/client.js"));
+            cmd
+        } else {
+            let mut cmd = Command::new(env.var("KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS"));
+            cmd.args(["--client", client]);
+            cmd
+        };
+        cmd.args(["--bootstrap", bootstrap, "--topic", topic])
+            .args(["--brokers", &brokers.to_string(), "--timeout", &timeout_s.to_string()])
+            .arg("--hosts")
+            .arg(hosts);
+        if let Some(ca) = ca {
+            cmd.arg("--ca").arg(ca);
         }
         cmd
     } else {
@@ -322,6 +343,10 @@ pub fn hosts_file(dir: &Path, lines: &[String]) -> PathBuf {
 pub static KAFKA_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 pub const CLIENTS: [&str; 3] = ["java", "librdkafka", "kafka-python"];
+
+/// Every client the suite has: `CLIENTS`, and franz-go, sarama (tools/testenv/kafkaclients) and kafkajs
+/// (tests/e2e/kafka/node), which run where issue 31 asks: loadbalancer, shared-address and gateway-tls.
+pub const ALL_CLIENTS: [&str; 6] = ["java", "librdkafka", "kafka-python", "franz-go", "sarama", "kafkajs"];
 
 /// Every client bootstraps through `bootstrap` and reaches each broker at `want[N]` (sorted).
 pub fn clients_reach(work: &Path, bootstrap: &str, want: &[String], hosts: &[String], ca: Option<&Path>) {

@@ -117,7 +117,7 @@ async fn shared_address_mode_brokers_share_one_load_balancer_ip() {
         (svcs.len() == 3 && svcs.values().all(|s| ingress_ip(s).as_deref() == Some(ip.as_str()))).then_some(())
     })
     .await;
-    clients_reach(&work(&ns), &want[2], &want, &[], None);
+    clients_reach_with(&ALL_CLIENTS, &work(&ns), &want[2], &want, &[], None);
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn gateway_tls_brokers_are_reached_by_sni_with_their_own_certificates() {
     // LIST as "no routes", closing the SNI relay's listeners for a pass (it watches them now and
     // keeps what it saw), and whose one-failure readiness took a busy broker out of its only
     // endpoint (the probe's thresholds hold now).
-    clients_reach(&work(&ns), &want[2], &want, &hosts, Some(&ca));
+    clients_reach_with(&ALL_CLIENTS, &work(&ns), &want[2], &want, &hosts, Some(&ca));
 }
 
 /// Brokers whose EXTERNAL listener is TLS from the Certificates of `Issuer/ca` (tls-issuer), read

@@ -1,4 +1,4 @@
-//! One loadbalancer round trip with every client (both install passes run it).
+//! One loadbalancer round trip with every client (every install pass runs it).
 
 use super::*;
 
@@ -19,7 +19,7 @@ async fn real_kafka_clients_reach_every_broker_through_its_load_balancer() {
     want.sort();
     let hosts = hosts_file(&env.dir.join("kafka").join(&ns.0), &[]);
     let mut first = None;
-    for client in ["java", "librdkafka", "kafka-python"] {
+    for client in ALL_CLIENTS {
         let rt = round_trip(client, &want[1], &format!("orders-{client}"), 3, 60, &hosts, None);
         assert_every_broker(&rt, client, &want);
         first.get_or_insert(t0.elapsed());
