@@ -9,6 +9,10 @@
 #                                                       the oldest and newest pinned, one install (CI)
 #   scripts/matrix.sh --ends --prebuild                 only build (and cache) those versions' control
 #                                                       planes, touching no running one (CI, niced)
+#   scripts/matrix.sh --versions "" --gateway-apis "v1.5.1 v1.5.1-experimental"
+#                                                       only Gateway API releases and channels, each on
+#                                                       a fresh control plane of the default version
+#                                                       (kustomize); the other rows are kept from --out
 #
 # Needs what scripts/testenv.sh build needs. Each version's binaries are cached like the default's.
 # Stops a running test control plane first (scripts/testenv.sh down) and leaves none running; with
@@ -20,19 +24,20 @@ TOOLS=tools/testenv
 # shellcheck source=scripts/modver.sh
 . "$ROOT/scripts/modver.sh"
 
-versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md prebuild=0
+versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md prebuild=0 gateway_apis="" only_gw=0
 while [ $# -gt 0 ]; do
   case $1 in
-    --versions) versions=$2; shift 2 ;;
+    --versions) versions=$2; [ -n "$2" ] || only_gw=1; shift 2 ;;
+    --gateway-apis) gateway_apis=$2; shift 2 ;;
     --ends) ends=1; shift ;;
     --installs) installs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --prebuild) prebuild=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "matrix: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-if [ -z "$versions" ]; then
+if [ -z "$versions" ] && [ "$only_gw" = 0 ]; then
   versions=$(for d in "$TOOLS"/k8s "$TOOLS"/k8s-versions/1.*; do modver "${d#"$TOOLS"/}" k8s.io/kubernetes; done | sort -V | tr '\n' ' ')
   [ "$ends" = 0 ] || versions="$(awk '{print $1, $NF}' <<<"$versions")"
 fi
@@ -107,6 +112,49 @@ for v in $versions; do
   unset KAFKA_ADVERTISER_TESTENV_INSTALL
   scripts/testenv.sh down >/dev/null 2>&1 || true
 done
+unset KAFKA_ADVERTISER_TESTENV_K8S
+[ "$only_gw" = 0 ] || mapfile -t rows < <(grep -E '^\| v1\.[0-9]+\.[0-9]+ \| (kustomize|helm|\(any\)) \|' "$out" 2>/dev/null || true)
+
+# Gateway API releases and channels, on the default Kubernetes version, kustomize.
+GW_GROUPS=(
+  "install and check|check::check_passes_on_the_install_and_names_what_fails"
+  "gateway-tcp|gateway::gateway_tcp_one_address_a_port_per_broker"
+  "gateway-tls|gateway::gateway_tls_routes_each_broker_by_name"
+)
+gw_rows=()
+for g in $gateway_apis; do
+  export KAFKA_ADVERTISER_TESTENV_GATEWAY_API=$g KAFKA_ADVERTISER_TESTENV_INSTALL=kustomize
+  scripts/testenv.sh down >/dev/null 2>&1 || true
+  rm -rf target/testenv
+  if ! scripts/testenv.sh up >"$logs/gw-$g-up.log" 2>&1 || ! scripts/testenv.sh deploy >"$logs/gw-$g-deploy.log" 2>&1; then
+    echo "[matrix] Gateway API $g: the control plane did not start or deploy (logs: $logs/gw-$g-*.log)"
+    gw_rows+=("| $g | | did not start or deploy: see \`$logs/gw-$g-up.log\` |")
+    continue
+  fi
+  tcp=$(scripts/testenv.sh env | sed -n 's/^export KAFKA_ADVERTISER_TESTENV_TCPROUTE_VERSION=//p')
+  cells=""
+  for grp in "${GW_GROUPS[@]}"; do
+    IFS='|' read -r name tests <<<"$grp"
+    log="$logs/gw-$g-${name//[^a-z]/_}.log"
+    # shellcheck disable=SC2086 # the test names, one word each
+    if cargo test --locked --features "$FEATURES" --test e2e -- --exact $tests >"$log" 2>&1 \
+      && grep -q "test result: ok. $(wc -w <<<"$tests") passed" "$log"; then
+      cells+=" pass |"
+    elif [ "$name" = gateway-tcp ] && [ "$tcp" = none ]; then
+      cells+=" n/a (no TCPRoute in this channel) |"
+    else
+      cells+=" **fail** |"
+      echo "[matrix] Gateway API $g: $name failed (log: $log)"
+    fi
+  done
+  echo "[matrix] Gateway API $g (TCPRoute $tcp):$cells"
+  gw_rows+=("| $g | $tcp |$cells")
+  unset KAFKA_ADVERTISER_TESTENV_GATEWAY_API KAFKA_ADVERTISER_TESTENV_INSTALL
+  scripts/testenv.sh down >/dev/null 2>&1 || true
+done
+# Not run this time: the Gateway API section as --out had it.
+[ -n "$gateway_apis" ] || mapfile -t gw_rows < <(sed -n '/^<!-- gateway-api -->$/,/^<!-- \/gateway-api -->$/p' "$out" 2>/dev/null \
+  | grep -E '^\| v1\.' || true)
 
 header="| Kubernetes | install |" rule="|---|---|"
 for g in "${TEST_GROUPS[@]}"; do header+=" ${g%%|*} |"; rule+="---|"; done
@@ -137,6 +185,28 @@ EOF
     IFS='|' read -r name need tests <<<"$g"
     printf -- '- %s: `%s`\n' "$name" "${tests// /\`, \`}"
   done
-} >"$out"
+  if [ ${#gw_rows[@]} -gt 0 ]; then
+    cat <<EOF
+
+<!-- gateway-api -->
+## Gateway API releases and channels
+
+Each row: a fresh control plane of the default version ($(modver k8s k8s.io/kubernetes)), that release's CRDs from
+its own module (\`KAFKA_ADVERTISER_TESTENV_GATEWAY_API\`), the kustomize install. kafka-advertiser writes each
+route kind at the version discovery finds served; "TCPRoute" is the one found.
+
+| Gateway API | TCPRoute | install and check | gateway-tcp | gateway-tls |
+|---|---|---|---|---|
+EOF
+  printf '%s\n' "${gw_rows[@]}"
+  cat <<EOF
+
+Tests: install and check \`check::check_passes_on_the_install_and_names_what_fails\`; gateway-tcp
+\`gateway::gateway_tcp_one_address_a_port_per_broker\`; gateway-tls \`gateway::gateway_tls_routes_each_broker_by_name\`.
+<!-- /gateway-api -->
+EOF
+  fi
+} >"$out.tmp"
+mv "$out.tmp" "$out"
 echo "[matrix] wrote $out"
 ! grep -q '\*\*fail\*\*\|did not build\|deploy failed' "$out"

@@ -134,6 +134,28 @@ if [ -n "${KAFKA_ADVERTISER_TESTENV_K8S:-}" ]; then
   fi
 fi
 
+# The Gateway API CRDs `up` installs: tools/testenv/crds's module, standard channel, by default;
+# KAFKA_ADVERTISER_TESTENV_GATEWAY_API=vX.Y.Z[-experimental] picks another release (from the Go module
+# proxy, its own config/crd files) and channel.
+GATEWAY_API=${KAFKA_ADVERTISER_TESTENV_GATEWAY_API:-}
+if [ -n "$GATEWAY_API" ] && ! [[ $GATEWAY_API =~ ^v1\.[0-9]+\.[0-9]+(-experimental)?$ ]]; then
+  echo "testenv: KAFKA_ADVERTISER_TESTENV_GATEWAY_API=$GATEWAY_API: expected vX.Y.Z or vX.Y.Z-experimental" >&2
+  exit 2
+fi
+
+# gateway_crds: the directory of the Gateway API CRDs to install.
+gateway_crds() {
+  local v=${GATEWAY_API%-experimental} channel=standard d
+  [[ $GATEWAY_API == *-experimental ]] && channel=experimental
+  if [ -z "$GATEWAY_API" ]; then
+    d=$(modsrc crds sigs.k8s.io/gateway-api)
+  else
+    d=$(cd "$TOOLS/crds" && go mod download -json "sigs.k8s.io/gateway-api@$v" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  fi
+  [ -d "$d/config/crd/$channel" ] || die "no Gateway API CRDs for ${GATEWAY_API:-the pinned module} ($d/config/crd/$channel)"
+  printf '%s\n' "$d/config/crd/$channel"
+}
+
 bin_key() {
   local sum
   # The control plane's modules only (helm has a cache entry of its own).
@@ -551,15 +573,18 @@ EOF
   # Gateway API (standard channel) and cert-manager CRDs, from the pinned modules' own files. No
   # Gateway data plane or cert-manager controller runs: `gateway` plays the Gateway's controller.
   local gw cm
-  gw=$(modsrc crds sigs.k8s.io/gateway-api)
+  gw=$(gateway_crds)
   cm=$(modsrc crds github.com/cert-manager/cert-manager)
   # Gateway API v1.6's CRDs need Kubernetes 1.31 (TLSRoute's CEL rules; a ValidatingAdmissionPolicy
   # from 1.30): on an older version the cluster runs without them, as users' clusters do.
   local minor crds=(crd/certificates.cert-manager.io)
   minor=$("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"minor": "\([0-9]*\).*/\1/p' | tail -1)
   if [ "${minor:-99}" -ge 31 ]; then
-    kc apply --server-side -f "$gw/config/crd/standard/" >/dev/null
-    crds+=(crd/gateways.gateway.networking.k8s.io crd/tcproutes.gateway.networking.k8s.io crd/tlsroutes.gateway.networking.k8s.io)
+    kc apply --server-side -f "$gw/" >/dev/null
+    crds+=(crd/gateways.gateway.networking.k8s.io crd/tlsroutes.gateway.networking.k8s.io)
+    # v1.5's standard channel has no TCPRoute.
+    [ -e "$gw/gateway.networking.k8s.io_tcproutes.yaml" ] && crds+=(crd/tcproutes.gateway.networking.k8s.io)
+    say "Gateway API CRDs: $gw"
   else
     say "Kubernetes 1.$minor: no Gateway API CRDs (v$(modver crds sigs.k8s.io/gateway-api | tr -d v) needs 1.31)"
   fi
@@ -893,6 +918,15 @@ stop_one() {
   rm -f "$f"
 }
 
+# The version the running control plane serves TCPRoute at (v1 from Gateway API v1.6; v1alpha2 in
+# v1.5's experimental channel), for the tests' own reads; "none" when none is served or nothing runs.
+tcproute_version() {
+  local v
+  v=$("$KUBECTL" --kubeconfig="$KC" get crd tcproutes.gateway.networking.k8s.io \
+    -o jsonpath='{range .spec.versions[?(@.served==true)]}{.name}{" "}{end}' 2>/dev/null || true)
+  if [ -z "$v" ]; then echo none; elif [[ " $v " == *" v1 "* ]]; then echo v1; else echo "${v%% *}"; fi
+}
+
 print_env() {
   cat <<EOF
 export KUBECONFIG=$KC
@@ -907,6 +941,7 @@ export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
 export KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS=$KAFKACLIENTS
+export KAFKA_ADVERTISER_TESTENV_TCPROUTE_VERSION=$(tcproute_version)
 export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER
 export KAFKA_ADVERTISER_TESTENV_LB_POOL=$LB_POOL
 EOF

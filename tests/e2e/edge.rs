@@ -82,9 +82,19 @@ pub fn gateways(c: &Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", "Gateway", "gateways"))
 }
 
+/// TCPRoutes at the version the control plane serves them (`v1alpha2` with Gateway API v1.5's
+/// experimental channel), TLSRoutes at v1.
 pub fn routes(c: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
     let plural = format!("{}s", kind.to_ascii_lowercase());
-    Api::namespaced_with(c.clone(), ns, &resource("gateway.networking.k8s.io", kind, &plural))
+    let version = match kind {
+        "TCPRoute" => {
+            let v = crate::testenv().vars.get("KAFKA_ADVERTISER_TESTENV_TCPROUTE_VERSION");
+            v.map(String::as_str).filter(|v| *v != "none").unwrap_or("v1")
+        }
+        _ => "v1",
+    };
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", version, kind);
+    Api::namespaced_with(c.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, &plural))
 }
 
 pub fn certificates(c: &Client, ns: &str) -> Api<DynamicObject> {
