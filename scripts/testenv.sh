@@ -166,6 +166,17 @@ bin_key() {
     "$(modver metallb go.universe.tf/metallb)" "$sum"
 }
 BIN=${KAFKA_ADVERTISER_TESTENV_BIN:-$CACHE/bin/$(bin_key)}
+# MetalLB: tools/testenv/metallb's by default (in $BIN); KAFKA_ADVERTISER_TESTENV_METALLB=vX.Y.Z picks the
+# module tools/testenv/metallb-versions/X.Y, which must pin that version, built into a cache entry of its own.
+MLB_MOD=metallb MLB_BIN=$BIN/metallb-controller
+if [ -n "${KAFKA_ADVERTISER_TESTENV_METALLB:-}" ] && [ "$KAFKA_ADVERTISER_TESTENV_METALLB" != "$(modver metallb go.universe.tf/metallb)" ]; then
+  [[ $KAFKA_ADVERTISER_TESTENV_METALLB =~ ^v0\.([0-9]+)\.[0-9]+$ ]] && MLB_MOD=metallb-versions/0.${BASH_REMATCH[1]}
+  if [ "$(modver "$MLB_MOD" go.universe.tf/metallb 2>/dev/null)" != "$KAFKA_ADVERTISER_TESTENV_METALLB" ]; then
+    echo "testenv: no module pins go.universe.tf/metallb $KAFKA_ADVERTISER_TESTENV_METALLB (have: $(modver metallb go.universe.tf/metallb)$(for d in "$TOOLS"/metallb-versions/0.*/; do printf ', %s' "$(modver "metallb-versions/$(basename "$d")" go.universe.tf/metallb)"; done))" >&2
+    exit 2
+  fi
+  MLB_BIN=$CACHE/bin/metallb-$KAFKA_ADVERTISER_TESTENV_METALLB-$(cat "$TOOLS/$MLB_MOD"/go.* | sha256sum | cut -c1-12)/metallb-controller
+fi
 # helm, for the chart tests and `deploy` with KAFKA_ADVERTISER_TESTENV_INSTALL=helm.
 HELM_BIN=${KAFKA_ADVERTISER_TESTENV_HELM_BIN:-$CACHE/bin/helm-$(modver helm helm.sh/helm/v4)_$(cat "$TOOLS"/helm/go.mod "$TOOLS"/helm/go.sum 2>/dev/null | sha256sum | cut -c1-12)}
 HELM=$HELM_BIN/helm
@@ -227,7 +238,8 @@ build() {
     go_build "$K8S_MOD" "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   step kwok "$BIN/kwok" -- go_build kwok "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
-  step metallb "$BIN/metallb-controller" -- go_build metallb "$BIN/metallb-controller" go.universe.tf/metallb/controller
+  mkdir -p "$(dirname "$MLB_BIN")"
+  step metallb "$MLB_BIN" -- go_build "$MLB_MOD" "$MLB_BIN" go.universe.tf/metallb/controller
   mkdir -p "$HELM_BIN"
   step helm "$HELM" -- go_build helm "$HELM" helm.sh/helm/v4/cmd/helm
   mkdir -p "$HARNESS_BIN" "$(dirname "$CERTMANAGER")"
@@ -263,9 +275,10 @@ kafkajs_packages() {
 
 need_bins() {
   local b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metallb-controller; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
     [ -x "$BIN/$b" ] || die "$b is not built ($BIN/$b missing): run scripts/testenv.sh build"
   done
+  [ -x "$MLB_BIN" ] || die "MetalLB's controller is not built ($MLB_BIN missing): run scripts/testenv.sh build"
   [ -x "$FORWARD" ] || die "forward is not built ($FORWARD missing): run scripts/testenv.sh build"
 }
 
@@ -560,7 +573,7 @@ EOF
   done
   # MetalLB: its CRDs come from the pinned module's own source; the pool is on loopback.
   local dir
-  dir=$(modsrc metallb go.universe.tf/metallb)
+  dir=$(modsrc "$MLB_MOD" go.universe.tf/metallb)
   kc apply --server-side -f "$dir/config/crd/bases/" >/dev/null
   kc create namespace metallb-system --dry-run=client -o yaml | kc apply -f - >/dev/null
   kc wait --for=condition=Established crd/ipaddresspools.metallb.io --timeout=60s >/dev/null
@@ -590,7 +603,7 @@ EOF
   fi
   kc apply --server-side $(printf -- '-f %s ' "$cm"/deploy/crds/cert-manager.io_*.yaml) >/dev/null
   kc wait --for=condition=Established "${crds[@]}" --timeout=60s >/dev/null
-  start metallb "$BIN/metallb-controller" --kubeconfig="$KC" --namespace=metallb-system \
+  start metallb "$MLB_BIN" --kubeconfig="$KC" --namespace=metallb-system \
     --webhook-mode=disabled --port="$METALLB_PORT" --log-level=info
   wait_for metallb 60 bash -c "curl -sf http://127.0.0.1:$METALLB_PORT/metrics | grep -q '^metallb_allocator_addresses_total'"
   # A Gateway controller's ListenerSet status, for the Gateways `gateway` plays (GEP-1713).
@@ -946,6 +959,8 @@ export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER
 export KAFKA_ADVERTISER_TESTENV_LB_POOL=$LB_POOL
 EOF
   [ -z "${KAFKA_ADVERTISER_TESTENV_K8S:-}" ] || echo "export KAFKA_ADVERTISER_TESTENV_K8S=$KAFKA_ADVERTISER_TESTENV_K8S"
+  [ -z "${KAFKA_ADVERTISER_TESTENV_METALLB:-}" ] || echo "export KAFKA_ADVERTISER_TESTENV_METALLB=$KAFKA_ADVERTISER_TESTENV_METALLB"
+  [ -z "$GATEWAY_API" ] || echo "export KAFKA_ADVERTISER_TESTENV_GATEWAY_API=$GATEWAY_API"
 }
 
 status() {
