@@ -9,9 +9,9 @@
 #                                                       the oldest and newest pinned, one install (CI)
 #   scripts/matrix.sh --ends --prebuild                 only build (and cache) those versions' control
 #                                                       planes, touching no running one (CI, niced)
-#   scripts/matrix.sh --versions "" --gateway-apis "v1.5.1 v1.5.1-experimental"
-#                                                       only Gateway API releases and channels, each on
-#                                                       a fresh control plane of the default version
+#   scripts/matrix.sh --versions "" --parts "gateway-api=v1.5.1-experimental metallb=v0.13.12"
+#                                                       only other parts' versions, each on a fresh
+#                                                       control plane of the default version
 #                                                       (kustomize); the other rows are kept from --out
 #
 # Needs what scripts/testenv.sh build needs. Each version's binaries are cached like the default's.
@@ -24,11 +24,11 @@ TOOLS=tools/testenv
 # shellcheck source=scripts/modver.sh
 . "$ROOT/scripts/modver.sh"
 
-versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md prebuild=0 gateway_apis="" only_gw=0
+versions="" ends=0 installs="kustomize helm" out=docs/compatibility.md prebuild=0 parts="" only_gw=0
 while [ $# -gt 0 ]; do
   case $1 in
     --versions) versions=$2; [ -n "$2" ] || only_gw=1; shift 2 ;;
-    --gateway-apis) gateway_apis=$2; shift 2 ;;
+    --parts) parts=$2; shift 2 ;;
     --ends) ends=1; shift ;;
     --installs) installs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -115,27 +115,34 @@ done
 unset KAFKA_ADVERTISER_TESTENV_K8S
 [ "$only_gw" = 0 ] || mapfile -t rows < <(grep -E '^\| v1\.[0-9]+\.[0-9]+ \| (kustomize|helm|\(any\)) \|' "$out" 2>/dev/null || true)
 
-# Gateway API releases and channels, on the default Kubernetes version, kustomize.
-GW_GROUPS=(
+# Other parts' versions (Gateway API releases and channels, MetalLB), each on a fresh control plane of
+# the default Kubernetes version, kustomize: PART=VERSION sets KAFKA_ADVERTISER_TESTENV_<PART>.
+PART_GROUPS=(
   "install and check|check::check_passes_on_the_install_and_names_what_fails"
+  "loadbalancer|services::loadbalancer_mode_scale_and_garbage_collection"
+  "shared-address|services::shared_address_mode_gets_one_metallb_ip"
   "gateway-tcp|gateway::gateway_tcp_one_address_a_port_per_broker"
   "gateway-tls|gateway::gateway_tls_routes_each_broker_by_name"
+  "real Kafka round trip|kafka::smoke::real_kafka_clients_reach_every_broker_through_its_load_balancer"
 )
-gw_rows=()
-for g in $gateway_apis; do
-  export KAFKA_ADVERTISER_TESTENV_GATEWAY_API=$g KAFKA_ADVERTISER_TESTENV_INSTALL=kustomize
+part_rows=()
+for p in $parts; do
+  var=KAFKA_ADVERTISER_TESTENV_$(tr 'a-z-' 'A-Z_' <<<"${p%%=*}") value=${p#*=} label="${p%%=*} ${p#*=}"
+  export "$var=$value" KAFKA_ADVERTISER_TESTENV_INSTALL=kustomize
   scripts/testenv.sh down >/dev/null 2>&1 || true
   rm -rf target/testenv
-  if ! scripts/testenv.sh up >"$logs/gw-$g-up.log" 2>&1 || ! scripts/testenv.sh deploy >"$logs/gw-$g-deploy.log" 2>&1; then
-    echo "[matrix] Gateway API $g: the control plane did not start or deploy (logs: $logs/gw-$g-*.log)"
-    gw_rows+=("| $g | | did not start or deploy: see \`$logs/gw-$g-up.log\` |")
+  if ! scripts/testenv.sh build >"$logs/part-$p-build.log" 2>&1 || ! scripts/testenv.sh up >"$logs/part-$p-up.log" 2>&1 \
+    || ! scripts/testenv.sh deploy >"$logs/part-$p-deploy.log" 2>&1; then
+    echo "[matrix] $label: the control plane did not build, start or deploy (logs: $logs/part-$p-*.log)"
+    part_rows+=("| $label | | did not build, start or deploy: see \`$logs/part-$p-up.log\` |")
+    unset "$var"
     continue
   fi
   tcp=$(scripts/testenv.sh env | sed -n 's/^export KAFKA_ADVERTISER_TESTENV_TCPROUTE_VERSION=//p')
   cells=""
-  for grp in "${GW_GROUPS[@]}"; do
+  for grp in "${PART_GROUPS[@]}"; do
     IFS='|' read -r name tests <<<"$grp"
-    log="$logs/gw-$g-${name//[^a-z]/_}.log"
+    log="$logs/part-$p-${name//[^a-z]/_}.log"
     # shellcheck disable=SC2086 # the test names, one word each
     if cargo test --locked --features "$FEATURES" --test e2e -- --exact $tests >"$log" 2>&1 \
       && grep -q "test result: ok. $(wc -w <<<"$tests") passed" "$log"; then
@@ -144,17 +151,17 @@ for g in $gateway_apis; do
       cells+=" n/a (no TCPRoute in this channel) |"
     else
       cells+=" **fail** |"
-      echo "[matrix] Gateway API $g: $name failed (log: $log)"
+      echo "[matrix] $label: $name failed (log: $log)"
     fi
   done
-  echo "[matrix] Gateway API $g (TCPRoute $tcp):$cells"
-  gw_rows+=("| $g | $tcp |$cells")
-  unset KAFKA_ADVERTISER_TESTENV_GATEWAY_API KAFKA_ADVERTISER_TESTENV_INSTALL
+  echo "[matrix] $label (TCPRoute $tcp):$cells"
+  part_rows+=("| $label | $tcp |$cells")
+  unset "$var" KAFKA_ADVERTISER_TESTENV_INSTALL
   scripts/testenv.sh down >/dev/null 2>&1 || true
 done
-# Not run this time: the Gateway API section as --out had it.
-[ -n "$gateway_apis" ] || mapfile -t gw_rows < <(sed -n '/^<!-- gateway-api -->$/,/^<!-- \/gateway-api -->$/p' "$out" 2>/dev/null \
-  | grep -E '^\| v1\.' || true)
+# Not run this time: the section as --out had it.
+[ -n "$parts" ] || mapfile -t part_rows < <(sed -n '/^<!-- parts -->$/,/^<!-- \/parts -->$/p' "$out" 2>/dev/null \
+  | grep -E '^\| [a-z-]+ v' || true)
 
 header="| Kubernetes | install |" rule="|---|---|"
 for g in "${TEST_GROUPS[@]}"; do header+=" ${g%%|*} |"; rule+="---|"; done
@@ -185,26 +192,32 @@ EOF
     IFS='|' read -r name need tests <<<"$g"
     printf -- '- %s: `%s`\n' "$name" "${tests// /\`, \`}"
   done
-  if [ ${#gw_rows[@]} -gt 0 ]; then
+  if [ ${#part_rows[@]} -gt 0 ]; then
     cat <<EOF
 
-<!-- gateway-api -->
-## Gateway API releases and channels
+<!-- parts -->
+## Other parts' versions
 
-Each row: a fresh control plane of the default version ($(modver k8s k8s.io/kubernetes)), that release's CRDs from
-its own module (\`KAFKA_ADVERTISER_TESTENV_GATEWAY_API\`), the kustomize install. kafka-advertiser writes each
-route kind at the version discovery finds served; "TCPRoute" is the one found.
+Each row: a fresh control plane of the default Kubernetes version ($(modver k8s k8s.io/kubernetes)) with one part at
+another version (\`KAFKA_ADVERTISER_TESTENV_GATEWAY_API\`: that release's CRDs from its own module, and channel;
+\`KAFKA_ADVERTISER_TESTENV_METALLB\`: that MetalLB controller), the kustomize install. kafka-advertiser writes
+each route kind at the version discovery finds served; "TCPRoute" is the one found. MetalLB v0.13.5 cannot be
+built here (it needs \`k8s.io/kubernetes\` v1.21.23, which the Go module proxy refuses): v0.13.12 is the last
+0.13 and, like it, knows only the \`metallb.universe.tf/\` annotation prefix.
 
-| Gateway API | TCPRoute | install and check | gateway-tcp | gateway-tls |
-|---|---|---|---|---|
+| part | TCPRoute | install and check | loadbalancer | shared-address | gateway-tcp | gateway-tls | real Kafka round trip |
+|---|---|---|---|---|---|---|---|
 EOF
-  printf '%s\n' "${gw_rows[@]}"
-  cat <<EOF
+    printf '%s\n' "${part_rows[@]}"
+    cat <<EOF
 
-Tests: install and check \`check::check_passes_on_the_install_and_names_what_fails\`; gateway-tcp
-\`gateway::gateway_tcp_one_address_a_port_per_broker\`; gateway-tls \`gateway::gateway_tls_routes_each_broker_by_name\`.
-<!-- /gateway-api -->
+Tests:
 EOF
+    for grp in "${PART_GROUPS[@]}"; do
+      IFS='|' read -r name tests <<<"$grp"
+      printf -- '- %s: `%s`\n' "$name" "$tests"
+    done
+    echo "<!-- /parts -->"
   fi
 } >"$out.tmp"
 mv "$out.tmp" "$out"
