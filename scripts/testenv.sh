@@ -190,7 +190,10 @@ GATEWAYCTL=${KAFKA_ADVERTISER_TESTENV_GATEWAYCTL:-$HARNESS_BIN/gatewayctl}
 PODRUNNER=${KAFKA_ADVERTISER_TESTENV_PODRUNNER:-$HARNESS_BIN/podrunner}
 # cert-manager's own controllers (tools/testenv/certmanager, the CA issuer), cached apart too.
 CERTMANAGER=${KAFKA_ADVERTISER_TESTENV_CERTMANAGER:-$CACHE/bin/certmanager-$(cat "$TOOLS"/certmanager/go.* "$TOOLS"/certmanager/*.go 2>/dev/null | sha256sum | cut -c1-12)/certmanager}
-KAFKA_LIBS=${KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS:-$CACHE/kafka/$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml")-$(sha256sum <"$TOOLS/kafka/pom.xml" | cut -c1-12)/libs}
+kafka_libs_of() { echo "$CACHE/kafka/$1-$(sha256sum <"$TOOLS/kafka/pom.xml" | cut -c1-12)/libs"; }
+KAFKA_LIBS=${KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS:-$(kafka_libs_of "$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml")")}
+# Other Kafka versions' jars, for broker images tagged with them.
+KAFKA_OTHER=$(sed -n 's#.*<kafka.other.versions>\(.*\)</kafka.other.versions>.*#\1#p' "$TOOLS/kafka/pom.xml")
 # The e2e's Go Kafka clients (tools/testenv/kafkaclients: franz-go and sarama), cached by their sources;
 # and the kafkajs client's packages (tests/e2e/kafka/node, npm ci from its package-lock.json).
 KAFKACLIENTS=${KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS:-$CACHE/bin/kafkaclients-$(cat "$TOOLS"/kafkaclients/go.* "$TOOLS"/kafkaclients/*.go 2>/dev/null | sha256sum | cut -c1-12)/kafkaclients}
@@ -247,7 +250,9 @@ build() {
     go_build harness "$HARNESS_BIN/" ./cmd/forward ./cmd/gatewayctl ./cmd/podrunner
   step certmanager "$CERTMANAGER" -- go_build certmanager "$CERTMANAGER" .
   command -v mvn >/dev/null || die "mvn is not installed (Maven fetches Apache Kafka's jars)"
-  step kafka "$KAFKA_LIBS" -- kafka_jars
+  step kafka "$KAFKA_LIBS" -- kafka_jars "" "$KAFKA_LIBS"
+  local kv
+  for kv in $KAFKA_OTHER; do step "kafka-$kv" "$(kafka_libs_of "$kv")" -- kafka_jars "$kv" "$(kafka_libs_of "$kv")"; done
   mkdir -p "$(dirname "$KAFKACLIENTS")"
   step kafkaclients "$KAFKACLIENTS" -- go_build kafkaclients "$KAFKACLIENTS" .
   command -v npm >/dev/null || die "npm is not installed (it installs the kafkajs client's package)"
@@ -262,10 +267,19 @@ build() {
 }
 
 # Apache Kafka's jars and their dependencies, copied out of the local Maven repository.
-kafka_jars() {
-  rm -rf "$KAFKA_LIBS.tmp"
+kafka_jars() { # VERSION (empty: the pom's) DIR
+  rm -rf "$2.tmp"
   mvn -B -q -f "$TOOLS/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$KAFKA_LIBS.tmp" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+    ${1:+-Dkafka.version="$1"} -DoutputDirectory="$2.tmp" && mv "$2.tmp" "$2"
+}
+
+# podrunner -kafka-libs-for: MAJOR.MINOR=DIR for each other version cached.
+kafka_libs_for() {
+  local kv out=""
+  for kv in $KAFKA_OTHER; do
+    [ -d "$(kafka_libs_of "$kv")" ] && out+="${out:+,}$(cut -d. -f1,2 <<<"$kv")=$(kafka_libs_of "$kv")"
+  done
+  echo "$out"
 }
 
 kafkajs_packages() {
@@ -294,6 +308,7 @@ need_up_bins() {
 
 start_podrunner() {
   start podrunner "$PODRUNNER" --kubeconfig="$KC" --state="$RUN/pods" --kafka-libs="$KAFKA_LIBS" \
+    --kafka-libs-for="$(kafka_libs_for)" \
     --pod-cidr="$RUN_CIDR" --heap="${KAFKA_ADVERTISER_TESTENV_BROKER_HEAP:-384m}" --product-binary="$PRODUCT" \
     --product-releases="$RELEASES"
 }
@@ -953,6 +968,7 @@ export KAFKA_ADVERTISER_TESTENV_ADMIN_PORT=$ADMIN_PORT
 export KAFKA_ADVERTISER_TESTENV_REPLICAS=$REPLICAS
 export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
+export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS_FOR=$(kafka_libs_for)
 export KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS=$KAFKACLIENTS
 export KAFKA_ADVERTISER_TESTENV_TCPROUTE_VERSION=$(tcproute_version)
 export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER

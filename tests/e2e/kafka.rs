@@ -49,6 +49,9 @@ pub struct RealKafka {
     pub controllers: Option<usize>,
     /// The broker container's own `command` (a start-up script), instead of the image's.
     pub command: Option<Vec<String>>,
+    /// The broker image's tag (apache/kafka; the pod runner runs that Kafka version's jars when it
+    /// has them), instead of 4.1.1.
+    pub tag: Option<String>,
 }
 
 impl RealKafka {
@@ -62,6 +65,7 @@ impl RealKafka {
             bitnami: false,
             controllers: None,
             command: None,
+            tag: None,
         }
     }
 
@@ -99,6 +103,14 @@ impl RealKafka {
         }
     }
 
+    fn image(&self) -> String {
+        match (self.bitnami, &self.tag) {
+            (true, _) => "bitnami/kafka:4.0".into(),
+            (false, Some(tag)) => format!("apache/kafka:{tag}"),
+            (false, None) => "apache/kafka:4.1.1".into(),
+        }
+    }
+
     pub fn statefulset(&self, ns: &str) -> Value {
         let mut labels = json!({"app.kubernetes.io/name": self.name});
         if self.opted_in {
@@ -118,7 +130,7 @@ impl RealKafka {
                 "template": {
                     "metadata": {"labels": labels, "annotations": annotations},
                     "spec": {"terminationGracePeriodSeconds": 10, "containers": [{
-                        "name": "kafka", "image": if self.bitnami { "bitnami/kafka:4.0" } else { "apache/kafka:4.1.1" },
+                        "name": "kafka", "image": self.image(),
                         "ports": [{"name": "internal", "containerPort": 9092}, {"name": "controller", "containerPort": 9093},
                                   {"name": "external", "containerPort": 9094}],
                         "readinessProbe": {"tcpSocket": {"port": "internal"}, "periodSeconds": 2},
@@ -169,7 +181,7 @@ impl RealKafka {
                 "template": {
                     "metadata": {"labels": {"app.kubernetes.io/name": name}, "annotations": {"testenv.kafka-advertiser.io/run": "broker"}},
                     "spec": {"terminationGracePeriodSeconds": 10, "containers": [{
-                        "name": "kafka", "image": if self.bitnami { "bitnami/kafka:4.0" } else { "apache/kafka:4.1.1" },
+                        "name": "kafka", "image": self.image(),
                         "ports": [{"name": "controller", "containerPort": 9093}],
                         "readinessProbe": {"tcpSocket": {"port": "controller"}, "periodSeconds": 2},
                         "env": [

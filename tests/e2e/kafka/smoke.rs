@@ -1,4 +1,5 @@
-//! One loadbalancer round trip with every client (every install pass runs it).
+//! One loadbalancer round trip with every client (every install pass runs it); and one on the oldest
+//! and the newest Kafka the pod runner has jars for.
 
 use super::*;
 
@@ -30,4 +31,36 @@ async fn real_kafka_clients_reach_every_broker_through_its_load_balancer() {
          {ready:?}, first outside round trip done after {:?}",
         first.unwrap()
     );
+}
+
+/// Brokers of images tagged 3.9.1 (KRaft) and 4.4.0 run those versions' jars (scripts/testenv.sh
+/// caches them; the pod runner picks them by the tag: their logs say so), and the Java client (4.1)
+/// and franz-go reach every broker through its load balancer.
+#[tokio::test]
+async fn brokers_of_the_oldest_and_newest_kafka_are_reached_through_their_load_balancers() {
+    let _g = INSTALL.read().await;
+    let _slot = KAFKA_SLOTS.acquire().await.unwrap();
+    let env = testenv();
+    let c = client().await;
+    for tag in ["3.9.1", "4.4.0"] {
+        let ns = TempNamespace(namespace(&c, &format!("e2e-kafka-{}", tag.replace('.', ""))).await);
+        let kafka = RealKafka { tag: Some(tag.into()), ..RealKafka::new("kafka", 3, "loadbalancer") };
+        kafka.create(&c, &ns.0).await;
+        let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
+        brokers_ready(&c, &ns.0, "kafka", 3).await;
+        let pods = env.dir.join("pods/pods");
+        let logs: Vec<String> = std::fs::read_dir(&pods)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{}_kafka-", ns.0)))
+            .map(|e| std::fs::read_to_string(e.path().join("container.log")).unwrap_or_default())
+            .collect();
+        assert_eq!(logs.len(), 3, "three broker logs in {}", pods.display());
+        for log in &logs {
+            assert!(log.contains(&format!("Kafka version: {tag}")), "a broker of apache/kafka:{tag} runs other jars");
+        }
+        let mut want: Vec<String> = addrs.values().map(|ip| format!("{ip}:9094")).collect();
+        want.sort();
+        clients_reach_with(&["java", "franz-go"], &env.dir.join("kafka").join(&ns.0), &want[0], &want, &[], None);
+    }
 }

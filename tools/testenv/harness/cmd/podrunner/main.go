@@ -62,6 +62,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test control plane")
 	state := flag.String("state", "", "directory for pods' files and volumes")
 	libs := flag.String("kafka-libs", "", "directory of the Apache Kafka jars")
+	libsFor := flag.String("kafka-libs-for", "", "MAJOR.MINOR=DIR,...: the jars of other Kafka versions, for images tagged with them")
 	java := flag.String("java", "java", "the java command")
 	heap := flag.String("heap", "384m", "maximum heap of each broker JVM (the log cleaner alone takes 128 MiB)")
 	cidr := flag.String("pod-cidr", "127.0.64.0/18", "loopback range pod IPs are taken from")
@@ -85,6 +86,10 @@ func main() {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		log.Fatalf("client: %v", err)
+	}
+	byVersion, err := parseLibs(*libsFor)
+	if err != nil {
+		log.Fatalf("kafka-libs-for: %v", err)
 	}
 	ips, err := newAllocator(*cidr)
 	if err != nil {
@@ -111,7 +116,7 @@ func main() {
 		log.Fatalf("watch: %v", err)
 	}
 	r := &runner{cs: cs, dyn: dyn, c: c, kicks: kicks, state: *state, ips: ips, procs: map[types.UID]*proc{},
-		product: *productBin, releases: *releases, health: proxy.NewHealth(*healthy, *unhealthy), apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
+		product: *productBin, releases: *releases, health: proxy.NewHealth(*healthy, *unhealthy), libsFor: byVersion, apiserver: apiserver.Host, jvm: jvm{java: *java, libs: *libs, heap: *heap, hosts: hosts}}
 	px := proxy.New()
 	log.Printf("running pods annotated %s=broker; pod IPs from %s", runAnnotation, *cidr)
 	watch.Loop(ctx, kicks, *gap, *every, func() {

@@ -70,6 +70,8 @@ type runner struct {
 	procs       map[types.UID]*proc
 	nodes       map[string]string // node name -> InternalIP, as of the last pass
 	health      *proxy.Health     // the load balancers' health checks of Local Services' nodes (passes only)
+	libsFor     map[string]string // Kafka "major.minor" -> its jars (versions.go); others run jvm.libs
+	defaultSaid map[string]bool   // images already logged as running the default jars
 }
 
 // hostIP: the address of the pod's node (every kwok node is this machine).
@@ -356,11 +358,11 @@ func (r *runner) plan(ctx context.Context, pr *proc) (launch, error) {
 			if hostname == "" {
 				hostname = pod.Name
 			}
-			return planScript(argv, env, f, pr.ip, r.jvm, hostname)
+			return planScript(argv, env, f, pr.ip, r.jvmFor(fl, c.Image), hostname)
 		}
-		return planApache(env, f, pr.ip, r.jvm)
+		return planApache(env, f, pr.ip, r.jvmFor(fl, c.Image))
 	}
-	return planBitnami(env, f, pr.ip, r.jvm)
+	return planBitnami(env, f, pr.ip, r.jvmFor(fl, c.Image))
 }
 
 // sources: the ConfigMaps and Secrets of the pod's namespace the container refers to, and the
