@@ -48,17 +48,24 @@ async fn brokers_of_the_oldest_and_newest_kafka_are_reached_through_their_load_b
         kafka.create(&c, &ns.0).await;
         let addrs = converged(&c, &ns.0, "kafka", 3, 9094).await;
         brokers_ready(&c, &ns.0, "kafka", 3).await;
+        // Each broker's log names the version it runs, as it finishes starting (after its port opens).
         let pods = env.dir.join("pods/pods");
-        let logs: Vec<String> = std::fs::read_dir(&pods)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{}_kafka-", ns.0)))
-            .map(|e| std::fs::read_to_string(e.path().join("container.log")).unwrap_or_default())
-            .collect();
-        assert_eq!(logs.len(), 3, "three broker logs in {}", pods.display());
-        for log in &logs {
-            assert!(log.contains(&format!("Kafka version: {tag}")), "a broker of apache/kafka:{tag} runs other jars");
-        }
+        let prefix = format!("{}_kafka-", ns.0);
+        wait_for(&format!("three brokers logging Kafka version {tag}"), Duration::from_secs(60), || async {
+            let logs: Vec<String> = std::fs::read_dir(&pods)
+                .ok()?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| std::fs::read_to_string(e.path().join("container.log")).unwrap_or_default())
+                .collect();
+            for log in &logs {
+                if let Some(v) = log.lines().find_map(|l| l.split("Kafka version: ").nth(1)) {
+                    assert!(v.starts_with(tag), "a broker of apache/kafka:{tag} runs Kafka {v}");
+                }
+            }
+            (logs.len() == 3 && logs.iter().all(|l| l.contains(&format!("Kafka version: {tag}")))).then_some(())
+        })
+        .await;
         let mut want: Vec<String> = addrs.values().map(|ip| format!("{ip}:9094")).collect();
         want.sort();
         clients_reach_with(&["java", "franz-go"], &env.dir.join("kafka").join(&ns.0), &want[0], &want, &[], None);

@@ -28,6 +28,14 @@ transaction.state.log.min.isr=1
 func serverDefaults(logDirs string) string { return fmt.Sprintf(imageServerDefaults, logDirs) }
 
 // log4j2 as the image configures it (INFO to stdout), for the broker and for the storage tool.
+// log4jDefaults: the same in log4j 1's syntax, what the Kafka 3.x image ships (docker/resources/
+// common-scripts/log4j.properties and tools-log4j.properties); read through log4j2's 1.x bridge.
+const log4jDefaults = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+`
+
 const log4j2Defaults = `Configuration:
   Appenders:
     Console:

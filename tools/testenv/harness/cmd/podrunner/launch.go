@@ -100,14 +100,28 @@ type step struct {
 
 type jvm struct {
 	java, libs, heap, hosts string
+	// log4j1: Kafka 3.x jars, whose image start-up writes log4j.properties (read through log4j2's 1.x bridge).
+	log4j1 bool
+}
+
+// log4jFile: the broker's logging configuration as the image's start-up writes it.
+func (j jvm) log4jFile() string {
+	if j.log4j1 {
+		return "log4j.properties"
+	}
+	return "log4j2.yaml"
 }
 
 func (j jvm) cmd(log4j string, extra []string, class string, args ...string) []string {
 	cmd := []string{j.java, "-Xms32m", "-Xmx" + j.heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-XX:-UsePerfData", "-Djava.awt.headless=true",
 		// Cluster DNS: names come from the Services' EndpointSlices (the runner's hosts file), never the network.
-		"-Djdk.net.hosts.file=" + j.hosts, "-Dsun.net.inetaddr.ttl=1", "-Dsun.net.inetaddr.negative.ttl=0",
-		"-Dlog4j2.configurationFile=" + log4j}
+		"-Djdk.net.hosts.file=" + j.hosts, "-Dsun.net.inetaddr.ttl=1", "-Dsun.net.inetaddr.negative.ttl=0"}
+	if strings.HasSuffix(log4j, ".properties") {
+		cmd = append(cmd, "-Dlog4j1.compatibility=true", "-Dlog4j.configuration=file:"+log4j)
+	} else {
+		cmd = append(cmd, "-Dlog4j2.configurationFile="+log4j)
+	}
 	cmd = append(cmd, extra...)
 	cmd = append(cmd, "-cp", filepath.Join(j.libs, "*"), class)
 	return append(cmd, args...)
@@ -144,6 +158,7 @@ func planApache(env map[string]string, f fs, ip string, j jvm) (launch, error) {
 	files := map[string]string{
 		filepath.Join(defaults, "server.properties"): serverDefaults(f.host("/tmp/kraft-combined-logs")),
 		filepath.Join(defaults, "log4j2.yaml"):       log4j2Defaults,
+		filepath.Join(defaults, "log4j.properties"):  log4jDefaults,
 		filepath.Join(defaults, "tools-log4j2.yaml"): log4j2Defaults,
 	}
 	for p, s := range files {
@@ -159,7 +174,7 @@ func planApache(env map[string]string, f fs, ip string, j jvm) (launch, error) {
 	return launch{
 		env:   envList(env),
 		steps: []step{{"KafkaDockerWrapper setup", setup}, {"bind listeners to the pod IP", bind}},
-		main:  j.cmd(filepath.Join(final, "log4j2.yaml"), opts, "kafka.Kafka", filepath.Join(final, "server.properties")),
+		main:  j.cmd(filepath.Join(final, j.log4jFile()), opts, "kafka.Kafka", filepath.Join(final, "server.properties")),
 		dir:   f.root,
 	}, nil
 }

@@ -62,7 +62,7 @@ func (r *runner) jvmFor(fl flavor, image string) jvm {
 	j := r.jvm
 	m := kafkaMinor(fl, image)
 	if libs, ok := r.libsFor[m]; ok {
-		j.libs = libs
+		j.libs, j.log4j1 = libs, strings.HasPrefix(m, "3.")
 		return j
 	}
 	r.mu.Lock()

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // An image's tag names the Kafka version its jars are taken from: apache/kafka and Bitnami by Kafka's
 // own version, cp-kafka by Confluent Platform's (7.B: Kafka 3.B, 8.B: Kafka 4.B); no tag, no version.
@@ -35,5 +38,13 @@ func TestTheImageTagNamesTheKafkaVersion(t *testing.T) {
 	r := &runner{jvm: jvm{libs: "/default"}, libsFor: libs}
 	if r.jvmFor(apacheKafka, "apache/kafka:3.9.1").libs != "/a" || r.jvmFor(bitnami, "bitnami/kafka:4.0").libs != "/default" {
 		t.Fatal("jvmFor picks the version's jars when there are some, else the default")
+	}
+	// Kafka 3.x's image start-up writes log4j.properties (log4j 1 syntax), 4.x's log4j2.yaml.
+	if j := r.jvmFor(apacheKafka, "apache/kafka:3.9.1"); j.log4jFile() != "log4j.properties" ||
+		!strings.Contains(strings.Join(j.cmd("/c/log4j.properties", nil, "kafka.Kafka"), " "), "-Dlog4j.configuration=file:/c/log4j.properties") {
+		t.Fatalf("3.9: %+v", j)
+	}
+	if j := r.jvmFor(apacheKafka, "apache/kafka:4.4.0"); j.log4jFile() != "log4j2.yaml" {
+		t.Fatalf("4.4: %+v", j)
 	}
 }
