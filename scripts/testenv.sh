@@ -608,7 +608,8 @@ EOF
   local minor crds=(crd/certificates.cert-manager.io)
   minor=$("$KUBECTL" version -o json --kubeconfig="$KC" 2>/dev/null | sed -n 's/.*"minor": "\([0-9]*\).*/\1/p' | tail -1)
   if [ "${minor:-99}" -ge 31 ]; then
-    kc apply --server-side -f "$gw/" >/dev/null
+    # The CRD files only (an experimental channel's directory holds its kustomization.yaml too).
+    kc apply --server-side $(printf -- '-f %s ' "$gw"/gateway.networking*.yaml) >/dev/null
     crds+=(crd/gateways.gateway.networking.k8s.io crd/tlsroutes.gateway.networking.k8s.io)
     # v1.5's standard channel has no TCPRoute.
     [ -e "$gw/gateway.networking.k8s.io_tcproutes.yaml" ] && crds+=(crd/tcproutes.gateway.networking.k8s.io)
