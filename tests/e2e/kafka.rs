@@ -282,34 +282,31 @@ pub fn round_trip(
             cmd.arg(ca);
         }
         cmd
-    } else if client == "franz-go" || client == "sarama" || client == "kafkajs" {
-        // The Go clients (tools/testenv/kafkaclients) and kafkajs (tests/e2e/kafka/node) take the
-        // same arguments, and resolve names from the hosts file themselves.
-        let mut cmd = if client == "kafkajs" {
-            let mut cmd = Command::new("node");
-            cmd.arg(kafka_dir().join("node/client.js"));
-            cmd
-        } else {
-            let mut cmd = Command::new(env.var("KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS"));
-            cmd.args(["--client", client]);
-            cmd
+    } else {
+        // The others take the same arguments: python3 client.py (kafka-python, librdkafka), the Go
+        // clients (tools/testenv/kafkaclients) and kafkajs (tests/e2e/kafka/node).
+        let mut cmd = match client {
+            "kafkajs" => {
+                let mut cmd = Command::new("node");
+                cmd.arg(kafka_dir().join("node/client.js"));
+                cmd
+            }
+            "franz-go" | "sarama" => {
+                let mut cmd = Command::new(env.var("KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS"));
+                cmd.args(["--client", client]);
+                cmd
+            }
+            _ => {
+                let mut cmd = Command::new("python3");
+                if client == "librdkafka" && std::fs::metadata(hosts).map(|m| m.len() > 0).unwrap_or(false) {
+                    // librdkafka resolves with the C library: Debian's nss_wrapper answers from the hosts file.
+                    cmd.env("LD_PRELOAD", "libnss_wrapper.so").env("NSS_WRAPPER_HOSTS", hosts);
+                }
+                cmd.arg(kafka_dir().join("client.py")).args(["--client", client]);
+                cmd
+            }
         };
         cmd.args(["--bootstrap", bootstrap, "--topic", topic])
-            .args(["--brokers", &brokers.to_string(), "--timeout", &timeout_s.to_string()])
-            .arg("--hosts")
-            .arg(hosts);
-        if let Some(ca) = ca {
-            cmd.arg("--ca").arg(ca);
-        }
-        cmd
-    } else {
-        let mut cmd = Command::new("python3");
-        if client == "librdkafka" && std::fs::metadata(hosts).map(|m| m.len() > 0).unwrap_or(false) {
-            // librdkafka resolves with the C library: Debian's nss_wrapper answers from the hosts file.
-            cmd.env("LD_PRELOAD", "libnss_wrapper.so").env("NSS_WRAPPER_HOSTS", hosts);
-        }
-        cmd.arg(kafka_dir().join("client.py"))
-            .args(["--client", client, "--bootstrap", bootstrap, "--topic", topic])
             .args(["--brokers", &brokers.to_string(), "--timeout", &timeout_s.to_string()])
             .arg("--hosts")
             .arg(hosts);
