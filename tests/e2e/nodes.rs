@@ -97,6 +97,55 @@ async fn recreated_on(c: &kube::Client, ns: &str, name: &str, old: &Pod, node: &
     .await
 }
 
+/// A gateway-tcp and a nodeport broker on the lost node, each with one other node to go to, and what
+/// each advertised.
+struct OtherModes {
+    gw: (Pod, String),
+    np: (Pod, String),
+}
+
+impl OtherModes {
+    async fn on(c: &kube::Client, ns: &str, node: &str, other: &str) -> OtherModes {
+        create_gateway(c, ns, "edge", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
+        testenv().script(&["gateway", &format!("{ns}/edge"), "203.0.113.9"]);
+        let gw = Broker::new("gw", 1)
+            .annotate("kafka-advertiser.io/mode", "gateway-tcp")
+            .annotate("kafka-advertiser.io/gateway", "edge")
+            .annotate("kafka-advertiser.io/port-base", "19092");
+        one_broker_on(c, ns, "gw", gw, node, other).await;
+        let base = free_node_ports(c, 1).await.to_string();
+        let np = Broker::new("np", 1)
+            .annotate("kafka-advertiser.io/mode", "nodeport")
+            .annotate("kafka-advertiser.io/node-port-base", &base);
+        one_broker_on(c, ns, "np", np, node, other).await;
+        let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+        let with = |p: Pod| {
+            let v = env_value(&p, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("the listeners injected");
+            (p, v)
+        };
+        let others =
+            OtherModes { gw: with(pods.get("gw-0").await.unwrap()), np: with(pods.get("np-0").await.unwrap()) };
+        assert!(others.gw.1.ends_with("EXTERNAL://203.0.113.9:19092"), "{}", others.gw.1);
+        assert!(
+            others.np.1.contains("$(ADVERTISER_HOST_IP)"),
+            "nodeport advertises its node's address: {}",
+            others.np.1
+        );
+        others
+    }
+
+    /// gateway-tcp: the Gateway's address, as before. nodeport: the same listeners, which the kubelet
+    /// expands with the new node's address (status.hostIP), another one than before.
+    async fn came_back(&self, c: &kube::Client, ns: &str, other: &str) {
+        let gw = recreated_on(c, ns, "gw-0", &self.gw.0, other).await;
+        assert_eq!(env_value(&gw, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&self.gw.1));
+        let np = recreated_on(c, ns, "np-0", &self.np.0, other).await;
+        assert_eq!(env_value(&np, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&self.np.1));
+        let host = |p: &Pod| p.status.as_ref().and_then(|s| s.host_ip.clone());
+        assert!(host(&np).is_some() && host(&np) != host(&self.np.0), "np-0 moved: {:?}", host(&np));
+    }
+}
+
 #[tokio::test]
 async fn a_lost_nodes_broker_comes_back_elsewhere_with_its_address_once_the_node_is_out_of_service() {
     let _g = INSTALL.write().await;
@@ -111,23 +160,7 @@ async fn a_lost_nodes_broker_comes_back_elsewhere_with_its_address_once_the_node
     let old = pods.get("kafka-1").await.unwrap();
     let node = old.spec.as_ref().and_then(|s| s.node_name.clone()).expect("kafka-1 is bound");
     let other = pods.get("kafka-0").await.unwrap().spec.and_then(|s| s.node_name).expect("kafka-0 is bound");
-    // A gateway-tcp and a nodeport broker on the same node, each with one other node to go to.
-    create_gateway(&c, &ns, "edge", json!([{"name": "web", "port": 8443, "protocol": "TCP"}])).await;
-    testenv().script(&["gateway", &format!("{ns}/edge"), "203.0.113.9"]);
-    let gw = Broker::new("gw", 1)
-        .annotate("kafka-advertiser.io/mode", "gateway-tcp")
-        .annotate("kafka-advertiser.io/gateway", "edge")
-        .annotate("kafka-advertiser.io/port-base", "19092");
-    one_broker_on(&c, &ns, "gw", gw, &node, &other).await;
-    let base = free_node_ports(&c, 1).await.to_string();
-    let np = Broker::new("np", 1)
-        .annotate("kafka-advertiser.io/mode", "nodeport")
-        .annotate("kafka-advertiser.io/node-port-base", &base);
-    one_broker_on(&c, &ns, "np", np, &node, &other).await;
-    let (gw_old, np_old) = (pods.get("gw-0").await.unwrap(), pods.get("np-0").await.unwrap());
-    let gw_addr = env_value(&gw_old, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("gw-0's listeners");
-    assert!(gw_addr.ends_with("EXTERNAL://203.0.113.9:19092"), "{gw_addr}");
-    let np_addr = env_value(&np_old, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("np-0's listeners");
+    let others = OtherModes::on(&c, &ns, &node, &other).await;
 
     let audit = Audit::mark();
     let t0 = Instant::now();
@@ -162,15 +195,7 @@ async fn a_lost_nodes_broker_comes_back_elsewhere_with_its_address_once_the_node
     let advertised = env_value(&again, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("the listeners injected");
     assert!(advertised.contains(&format!("EXTERNAL://{}:9094", before[&1])), "the address it had: {advertised}");
     assert_eq!(converged(&c, &ns, "kafka", 2, 9094).await, before, "every broker keeps its address");
-    // gateway-tcp: the Gateway's address, as before. nodeport: the same listeners, which the kubelet
-    // expands with the new node's address (status.hostIP), another one than before.
-    let gw_new = recreated_on(&c, &ns, "gw-0", &gw_old, &other).await;
-    assert_eq!(env_value(&gw_new, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&gw_addr));
-    let np_new = recreated_on(&c, &ns, "np-0", &np_old, &other).await;
-    assert_eq!(env_value(&np_new, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&np_addr));
-    assert!(np_addr.contains("$(ADVERTISER_HOST_IP)"), "nodeport advertises its node's address: {np_addr}");
-    let host = |p: &Pod| p.status.as_ref().and_then(|s| s.host_ip.clone());
-    assert!(host(&np_new).is_some() && host(&np_new) != host(&np_old), "np-0 moved: {:?}", host(&np_new));
+    others.came_back(&c, &ns, &other).await;
 
     // From the audit log: no replacement was created while the old broker was Terminating.
     let creates: Vec<Timestamp> = audit
