@@ -113,6 +113,11 @@ for v in $versions; do
   scripts/testenv.sh down >/dev/null 2>&1 || true
 done
 unset KAFKA_ADVERTISER_TESTENV_K8S
+k8s_date=""
+if [ "$only_gw" = 1 ]; then # the date the kept rows were measured on
+  k8s_date=$(sed -n 's/.*(the Kubernetes rows on \([0-9-]*\)).*/\1/p' "$out" 2>/dev/null || true)
+  [ -n "$k8s_date" ] || k8s_date=$(sed -n 's/^Written by `scripts\/matrix.sh` on \([0-9-]*\).*/\1/p' "$out" 2>/dev/null || true)
+fi
 [ "$only_gw" = 0 ] || mapfile -t rows < <(grep -E '^\| v1\.[0-9]+\.[0-9]+ \| (kustomize|helm|\(any\)) \|' "$out" 2>/dev/null || true)
 
 # Other parts' versions (Gateway API releases and channels, MetalLB), each on a fresh control plane of
@@ -169,7 +174,7 @@ for g in "${TEST_GROUPS[@]}"; do header+=" ${g%%|*} |"; rule+="---|"; done
   cat <<EOF
 # Compatibility
 
-Written by \`scripts/matrix.sh\` on $(date -u +%Y-%m-%d). Each row: a fresh test control plane of that
+Written by \`scripts/matrix.sh\` on $(date -u +%Y-%m-%d)${k8s_date:+ (the Kubernetes rows on $k8s_date)}. Each row: a fresh test control plane of that
 Kubernetes version (real kube-apiserver, kube-controller-manager, kube-scheduler and etcd; kwok nodes;
 \`docs/testing.md\` says which parts play a role), kafka-advertiser installed one way, and the e2e tests
 of each column run against it. "n/a" is a column whose APIs that version cannot serve.
