@@ -44,15 +44,18 @@
 #                                apiserver, etcd, controller-manager, scheduler, metallb, kwok,
 #                                podrunner (its brokers stop with it, unlike a kubelet's containers),
 #                                gatewayctl, certmanager; everything else keeps running
-#   scripts/testenv.sh node lose NODE     a fault: the node's kubelet (kwok) can no longer reach the
-#                                API server (a ValidatingAdmissionPolicy refuses kwok's writes for that
-#                                node, its Lease and its pods), as when a node is lost: NotReady after
+#   scripts/testenv.sh node lose NODE     a fault: the node loses power. Its kubelet (kwok) can no longer
+#                                reach the API server (a ValidatingAdmissionPolicy refuses kwok's writes
+#                                for that node, its Lease and its pods), as when a node is lost: NotReady after
 #                                the node monitor's grace period, its pods evicted but never confirmed
 #                                gone (Terminating) until the node is deleted or gets the
-#                                node.kubernetes.io/out-of-service taint. Pods the pod runner runs there
-#                                keep running (a partition, not a power cut)
-#   scripts/testenv.sh node restore NODE  the node back: the policy and the out-of-service taint
-#                                removed, waits until it is Ready
+#                                node.kubernetes.io/out-of-service taint. The containers the pod runner
+#                                runs there die (SIGKILL), it writes nothing for their pods, and load
+#                                balancers' health checks of the node fail (annotation
+#                                testenv.kafka-advertiser.io/lost=true on the node)
+#   scripts/testenv.sh node restore NODE  the node back: the policy, the mark and the out-of-service
+#                                taint removed (the containers of pods still bound there start again),
+#                                waits until it is Ready
 #   scripts/testenv.sh crash NAMESPACE/POD  a fault: the pod runner kills a pod's container with SIGKILL
 #                                (a crash or an OOM kill: no stop signal, no grace period); returns
 #                                once the container has restarted (the kubelet's crash back-off)
@@ -88,6 +91,8 @@ REPLICAS=${KAFKA_ADVERTISER_TESTENV_REPLICAS:-2}
 # address take one from the top (127.0.3.200-250), far from where MetalLB assigns from (the bottom).
 LB_POOL=${KAFKA_ADVERTISER_TESTENV_LB_POOL:-127.0.2.10-127.0.3.250}
 NODES=${KAFKA_ADVERTISER_TESTENV_NODES:-3}
+[[ $NODES =~ ^[0-9]+$ ]] && [ "$NODES" -ge 1 ] && [ "$NODES" -le 16 ] \
+  || { echo "testenv: KAFKA_ADVERTISER_TESTENV_NODES=$NODES: expected 1 to 16" >&2; exit 2; }
 NAMESPACE=kafka-advertiser # the namespace deploy/ installs into
 # Services' ClusterIPs are loopback addresses too: the pod runner relays them (kube-proxy's part), and
 # the API server calls a webhook Service at its ClusterIP.
@@ -198,6 +203,10 @@ KAFKA_OTHER=$(sed -n 's#.*<kafka.other.versions>\(.*\)</kafka.other.versions>.*#
 # and the kafkajs client's packages (tests/e2e/kafka/node, npm ci from its package-lock.json).
 KAFKACLIENTS=${KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS:-$CACHE/bin/kafkaclients-$(cat "$TOOLS"/kafkaclients/go.* "$TOOLS"/kafkaclients/*.go 2>/dev/null | sha256sum | cut -c1-12)/kafkaclients}
 KAFKAJS_DIR=$ROOT/tests/e2e/kafka/node
+# kafka-python 3 beside the 2.3 that .ci/run installs (tests/e2e/kafka/requirements.txt), for the
+# client named kafka-python-3 (client.py with this directory first on PYTHONPATH).
+KAFKA_PYTHON_3_REQ=$ROOT/tests/e2e/kafka/requirements-kafka-python-3.txt
+KAFKA_PYTHON_3=$CACHE/python/kafka-python-3-$(sha256sum <"$KAFKA_PYTHON_3_REQ" 2>/dev/null | cut -c1-12)
 KAFKAJS_STAMP=$KAFKAJS_DIR/node_modules/.installed-$(sha256sum <"$KAFKAJS_DIR/package-lock.json" 2>/dev/null | cut -c1-12)
 KUBECTL=$BIN/kubectl
 PRODUCT=${KAFKA_ADVERTISER_TESTENV_PRODUCT:-$ROOT/target/release/kafka-advertiser}
@@ -257,6 +266,7 @@ build() {
   step kafkaclients "$KAFKACLIENTS" -- go_build kafkaclients "$KAFKACLIENTS" .
   command -v npm >/dev/null || die "npm is not installed (it installs the kafkajs client's package)"
   step kafkajs "$KAFKAJS_STAMP" -- kafkajs_packages
+  step kafka-python-3 "$KAFKA_PYTHON_3/.installed" -- kafka_python_3
   if [ -z "${KAFKA_ADVERTISER_TESTENV_PRODUCT:-}" ]; then
     local t1=$SECONDS
     say "build kafka-advertiser (cargo build --release --locked) ..."
@@ -280,6 +290,12 @@ kafka_libs_for() {
     [ -d "$(kafka_libs_of "$kv")" ] && out+="${out:+,}$(cut -d. -f1,2 <<<"$kv")=$(kafka_libs_of "$kv")"
   done
   echo "$out"
+}
+
+kafka_python_3() {
+  rm -rf "$KAFKA_PYTHON_3" && mkdir -p "$KAFKA_PYTHON_3" &&
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$KAFKA_PYTHON_3" \
+      -r "$KAFKA_PYTHON_3_REQ" && touch "$KAFKA_PYTHON_3/.installed" && chmod +x "$KAFKA_PYTHON_3/.installed"
 }
 
 kafkajs_packages() {
@@ -575,6 +591,11 @@ metadata:
     type: kwok
     topology.kubernetes.io/zone: $zone
     topology.kubernetes.io/region: testenv
+spec:
+  # Each node's own pod range, as the node IPAM controller gives it: a pod that moves gets an
+  # address of its new node's range (kwok allocates from it).
+  podCIDR: 10.244.$((i * 16)).0/20
+  podCIDRs: [10.244.$((i * 16)).0/20]
 status:
   allocatable: {cpu: "64", memory: 256Gi, pods: "4000"}
   capacity: {cpu: "64", memory: 256Gi, pods: "4000"}
@@ -818,6 +839,7 @@ node_restore() {
   local n=$1 i
   kc delete validatingadmissionpolicybinding,validatingadmissionpolicy "testenv-lost-$n" --ignore-not-found >/dev/null
   kc taint node "$n" node.kubernetes.io/out-of-service- >/dev/null 2>&1 || true
+  kc annotate node "$n" testenv.kafka-advertiser.io/lost- >/dev/null
   # kwok acts on node events: a write to the node makes it post the node's status again (as a
   # kubelet does when it reaches the API server again), once the API server has dropped the policy.
   for i in $(seq 1 60); do
@@ -863,7 +885,9 @@ YAML
     if ! out=$(kc -n kube-node-lease annotate lease "$n" --overwrite --dry-run=server --as=testenv-kwok \
       --as-group=system:masters "testenv.kafka-advertiser.io/probe=$i" 2>&1); then
       if [[ $out == *"testenv-lost-$n"* ]]; then
-        say "node $n lost: its kubelet (kwok) is cut off the API server"
+        # The power cut, for the pod runner (its containers there die) and its load balancers.
+        kc annotate node "$n" --overwrite testenv.kafka-advertiser.io/lost=true >/dev/null
+        say "node $n lost: its kubelet (kwok) is cut off the API server, its containers killed"
         return 0
       fi
       say "node lose: the probe write failed for another reason: $out"
@@ -971,6 +995,7 @@ export KAFKA_ADVERTISER_TESTENV_API_PORT=$API_PORT
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS=$KAFKA_LIBS
 export KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS_FOR=$(kafka_libs_for)
 export KAFKA_ADVERTISER_TESTENV_KAFKACLIENTS=$KAFKACLIENTS
+export KAFKA_ADVERTISER_TESTENV_KAFKA_PYTHON_3=$KAFKA_PYTHON_3
 export KAFKA_ADVERTISER_TESTENV_TCPROUTE_VERSION=$(tcproute_version)
 export KAFKA_ADVERTISER_TESTENV_PODRUNNER=$PODRUNNER
 export KAFKA_ADVERTISER_TESTENV_LB_POOL=$LB_POOL

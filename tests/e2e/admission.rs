@@ -12,6 +12,30 @@ use crate::*;
 
 const T: Duration = Duration::from_secs(60);
 
+/// Until the webhook has read every StatefulSet made so far in `ns`: a probe StatefulSet, made after
+/// them, until one of its pods is given the anti-affinity of its own selector, which the webhook only
+/// knows from its StatefulSet watch (without it, the pod's labels: with `instance` and `enabled`).
+/// A watch delivers one kind's events in order, so that replica has read the earlier ones too.
+async fn webhook_has_read_the_statefulsets_so_far(c: &kube::Client, ns: &str) {
+    Broker::new("probe", 1)
+        .annotate("kafka-advertiser.io/mode", "hostname")
+        .annotate("kafka-advertiser.io/hostname-template", "{pod}.probe.example.test")
+        .create(c, ns)
+        .await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    wait_for("the webhook reading a new StatefulSet", T, || async {
+        let p = pods.get_opt("probe-0").await.ok()??;
+        let term = &anti_affinity(&p)["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        if term["labelSelector"]["matchLabels"] == json!({"app.kubernetes.io/name": "probe"}) {
+            return Some(());
+        }
+        // Admitted before the webhook read its StatefulSet: a new pod asks again.
+        let _ = pods.delete("probe-0", &Default::default()).await;
+        None
+    })
+    .await;
+}
+
 /// hostname mode needs no Service address: every pod is admitted at once, with its own listener,
 /// the anti-affinity term and the `advertised` annotation, exactly as stored by the API server.
 #[tokio::test]
@@ -26,7 +50,7 @@ async fn statefulset_pods_get_listeners_affinity_and_annotation() {
         .annotate("kafka-advertiser.io/hostname-template", "{pod}.{namespace}.kafka.example.test")
         .create(&c, &ns)
         .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    webhook_has_read_the_statefulsets_so_far(&c, &ns).await;
     scale(&c, &ns, "brokers", 3).await;
     let pods = wait_pods(&c, &ns, "brokers", 3, T).await;
     for (i, pod) in pods.iter().enumerate() {

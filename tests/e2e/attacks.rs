@@ -185,8 +185,9 @@ async fn attack(
     let before = snapshot(c, &p.namespaces()).await;
     let name = broker.name.clone();
     let sts: StatefulSet = broker.create(tenant, ns).await;
+    // A reconcile publishes its Events after its writes (`reconcile_once`: apply, then report), so
+    // everything the reconcile that refused wrote is stored once its Event is.
     wait_event(c, ns, &name, reason, text).await;
-    tokio::time::sleep(Duration::from_secs(2)).await; // whatever the reconcile still writes
     let after = snapshot(c, &p.namespaces()).await;
     let own = only_own_changes(&before, &after, ns, sts.metadata.uid.as_deref().unwrap());
     assert!(pods_of(c, ns, &name).await.is_empty(), "{name}: a broker was admitted");

@@ -207,6 +207,11 @@ impl RealKafka {
     }
 
     pub async fn create(&self, c: &Client, ns: &str) {
+        self.create_with(c, ns, |_| {}).await
+    }
+
+    /// `create`, with the brokers' StatefulSet edited by `edit` first.
+    pub async fn create_with(&self, c: &Client, ns: &str, edit: impl Fn(&mut StatefulSet)) {
         let mut sets = vec![(self.name.clone(), self.statefulset(ns))];
         if let Some(n) = self.controllers {
             sets.push((self.controller_name(), self.controller_statefulset(ns, n)));
@@ -220,7 +225,10 @@ impl RealKafka {
             }))
             .unwrap();
             Api::<Service>::namespaced(c.clone(), ns).create(&PostParams::default(), &svc).await.unwrap();
-            let sts: StatefulSet = serde_json::from_value(sts).unwrap();
+            let mut sts: StatefulSet = serde_json::from_value(sts).unwrap();
+            if name == self.name {
+                edit(&mut sts);
+            }
             Api::<StatefulSet>::namespaced(c.clone(), ns).create(&PostParams::default(), &sts).await.unwrap();
         }
     }
@@ -255,7 +263,24 @@ fn kafka_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/kafka")
 }
 
-/// One client round trip: `java`, `kafka-python`, `librdkafka`, `franz-go`, `sarama` or `kafkajs`.
+/// The jars of a Java client: `java` runs the default Kafka's (4.1), `java-3.9` 3.9's (the pod
+/// runner's other versions, `KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS_FOR`); None for other clients.
+fn java_client_libs(client: &str) -> Option<String> {
+    let env = testenv();
+    match client.strip_prefix("java") {
+        Some("") => Some(env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS").to_string()),
+        Some(v) => {
+            let v = v.strip_prefix('-')?;
+            let all = env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS_FOR");
+            let libs = all.split(',').find_map(|e| e.strip_prefix(&format!("{v}=")).map(str::to_owned));
+            Some(libs.unwrap_or_else(|| panic!("no Kafka {v} jars in KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS_FOR={all}")))
+        }
+        None => None,
+    }
+}
+
+/// One client round trip: `java` (4.1), `java-3.9`, `kafka-python` (2.3), `kafka-python-3`,
+/// `librdkafka`, `franz-go`, `sarama` or `kafkajs`.
 /// `hosts`: names an outside resolver knows (a hosts file; empty: IP literals only). `ca`: a PEM
 /// bundle to trust (then TLS is used).
 pub fn round_trip(
@@ -269,13 +294,13 @@ pub fn round_trip(
 ) -> RoundTrip {
     let env = testenv();
     let t0 = Instant::now();
-    let mut cmd = if client == "java" {
+    let mut cmd = if let Some(libs) = java_client_libs(client) {
         let mut cmd = Command::new("java");
         cmd.args(["-Xmx128m", "-XX:TieredStopAtLevel=1"])
             .arg(format!("-Dlog4j2.configurationFile={}", kafka_dir().join("client-log4j2.yaml").display()))
             .arg(format!("-Djdk.net.hosts.file={}", hosts.display()))
             .arg("-cp")
-            .arg(format!("{}/*", env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_LIBS")))
+            .arg(format!("{libs}/*"))
             .arg(kafka_dir().join("Client.java"))
             .args([bootstrap, topic, &brokers.to_string(), &timeout_s.to_string()]);
         if let Some(ca) = ca {
@@ -302,7 +327,13 @@ pub fn round_trip(
                     // librdkafka resolves with the C library: Debian's nss_wrapper answers from the hosts file.
                     cmd.env("LD_PRELOAD", "libnss_wrapper.so").env("NSS_WRAPPER_HOSTS", hosts);
                 }
-                cmd.arg(kafka_dir().join("client.py")).args(["--client", client]);
+                let mut py = client;
+                if client == "kafka-python-3" {
+                    // kafka-python 3 first on the path (the suite's own is 2.3).
+                    cmd.env("PYTHONPATH", env.var("KAFKA_ADVERTISER_TESTENV_KAFKA_PYTHON_3"));
+                    py = "kafka-python";
+                }
+                cmd.arg(kafka_dir().join("client.py")).args(["--client", py]);
                 cmd
             }
         };
@@ -353,9 +384,11 @@ pub static KAFKA_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_n
 
 pub const CLIENTS: [&str; 3] = ["java", "librdkafka", "kafka-python"];
 
-/// Every client the suite has: `CLIENTS`, and franz-go, sarama (tools/testenv/kafkaclients) and kafkajs
-/// (tests/e2e/kafka/node), which run where issue 31 asks: loadbalancer, shared-address and gateway-tls.
-pub const ALL_CLIENTS: [&str; 6] = ["java", "librdkafka", "kafka-python", "franz-go", "sarama", "kafkajs"];
+/// Every client the suite has: `CLIENTS`, the Java client of Kafka 3.9, kafka-python 3, franz-go, sarama
+/// (tools/testenv/kafkaclients) and kafkajs (tests/e2e/kafka/node), which run where issue 31 asks:
+/// loadbalancer, shared-address and gateway-tls.
+pub const ALL_CLIENTS: [&str; 8] =
+    ["java", "java-3.9", "librdkafka", "kafka-python", "kafka-python-3", "franz-go", "sarama", "kafkajs"];
 
 /// Every client bootstraps through `bootstrap` and reaches each broker at `want[N]` (sorted).
 pub fn clients_reach(work: &Path, bootstrap: &str, want: &[String], hosts: &[String], ca: Option<&Path>) {
@@ -484,6 +517,7 @@ pub async fn rolled_out(c: &Client, ns: &str, sts: &str, n: usize) {
 
 mod configs;
 pub mod faults;
+mod lost;
 mod migrate;
 mod modes;
 mod smoke;

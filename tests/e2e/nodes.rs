@@ -4,8 +4,9 @@
 //! service (`node.kubernetes.io/out-of-service`, what an operator does for a node that is shut down),
 //! the broker is force-deleted, recreated on another node and admitted with the address it had: in
 //! load-balancer mode the address belongs to the broker's Service, in gateway-tcp mode to the Gateway,
-//! not to a node. In nodeport mode the address is the node's, so a broker that moves advertises its
-//! new node's, by design (the kubelet fills `$(ADVERTISER_HOST_IP)` from `status.hostIP`).
+//! not to a node. In nodeport and pod-ip modes the address is the node's or the pod's, so a broker
+//! that moves advertises a new one, by design (the kubelet fills `$(ADVERTISER_HOST_IP)` from
+//! `status.hostIP`, `$(ADVERTISER_POD_IP)` from `status.podIP`, of the new node's pod range).
 
 use std::time::{Duration, Instant};
 
@@ -21,10 +22,10 @@ use crate::*;
 
 /// A node cut off the API server; restored (`scripts/testenv.sh node restore`) when dropped, also
 /// when the test fails.
-struct NodeLost(String);
+pub struct NodeLost(String);
 
 impl NodeLost {
-    fn lose(node: &str) -> NodeLost {
+    pub fn lose(node: &str) -> NodeLost {
         testenv().script(&["node", "lose", node]);
         NodeLost(node.to_owned())
     }
@@ -40,7 +41,7 @@ impl Drop for NodeLost {
     }
 }
 
-fn node_ready(n: &Node) -> bool {
+pub fn node_ready(n: &Node) -> bool {
     let conditions = n.status.as_ref().and_then(|s| s.conditions.as_ref());
     conditions.into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
 }
@@ -48,7 +49,7 @@ fn node_ready(n: &Node) -> bool {
 /// What Kafka deployments often set: leave an unreachable node after 5 s, not the default 300 s;
 /// and a broker's grace period to shut down (with none, a delete removes the pod at once, no
 /// kubelet asked).
-fn leave_lost_nodes_soon(sts: &mut StatefulSet) {
+pub fn leave_lost_nodes_soon(sts: &mut StatefulSet) {
     let spec = sts.spec.as_mut().and_then(|s| s.template.spec.as_mut()).unwrap();
     spec.termination_grace_period_seconds = Some(30);
     let toleration = |key: &str| Toleration {
@@ -97,11 +98,12 @@ async fn recreated_on(c: &kube::Client, ns: &str, name: &str, old: &Pod, node: &
     .await
 }
 
-/// A gateway-tcp and a nodeport broker on the lost node, each with one other node to go to, and what
-/// each advertised.
+/// A gateway-tcp, a nodeport and a pod-ip broker on the lost node, each with one other node to go
+/// to, and what each advertised.
 struct OtherModes {
     gw: (Pod, String),
     np: (Pod, String),
+    pi: (Pod, String),
 }
 
 impl OtherModes {
@@ -118,24 +120,31 @@ impl OtherModes {
             .annotate("kafka-advertiser.io/mode", "nodeport")
             .annotate("kafka-advertiser.io/node-port-base", &base);
         one_broker_on(c, ns, "np", np, node, other).await;
+        one_broker_on(c, ns, "pi", Broker::new("pi", 1).annotate("kafka-advertiser.io/mode", "pod-ip"), node, other)
+            .await;
         let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
         let with = |p: Pod| {
             let v = env_value(&p, "kafka", "KAFKA_ADVERTISED_LISTENERS").expect("the listeners injected");
             (p, v)
         };
-        let others =
-            OtherModes { gw: with(pods.get("gw-0").await.unwrap()), np: with(pods.get("np-0").await.unwrap()) };
+        let others = OtherModes {
+            gw: with(pods.get("gw-0").await.unwrap()),
+            np: with(pods.get("np-0").await.unwrap()),
+            pi: with(pods.get("pi-0").await.unwrap()),
+        };
         assert!(others.gw.1.ends_with("EXTERNAL://203.0.113.9:19092"), "{}", others.gw.1);
         assert!(
             others.np.1.contains("$(ADVERTISER_HOST_IP)"),
             "nodeport advertises its node's address: {}",
             others.np.1
         );
+        assert!(others.pi.1.contains("$(ADVERTISER_POD_IP)"), "pod-ip advertises its own address: {}", others.pi.1);
         others
     }
 
-    /// gateway-tcp: the Gateway's address, as before. nodeport: the same listeners, which the kubelet
-    /// expands with the new node's address (status.hostIP), another one than before.
+    /// gateway-tcp: the Gateway's address, as before. nodeport and pod-ip: the same listeners, which
+    /// the kubelet expands with the new node's address (status.hostIP) or the new pod's (status.podIP,
+    /// from the new node's pod range), each another one than before.
     async fn came_back(&self, c: &kube::Client, ns: &str, other: &str) {
         let gw = recreated_on(c, ns, "gw-0", &self.gw.0, other).await;
         assert_eq!(env_value(&gw, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&self.gw.1));
@@ -143,6 +152,20 @@ impl OtherModes {
         assert_eq!(env_value(&np, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&self.np.1));
         let host = |p: &Pod| p.status.as_ref().and_then(|s| s.host_ip.clone());
         assert!(host(&np).is_some() && host(&np) != host(&self.np.0), "np-0 moved: {:?}", host(&np));
+        let pi = recreated_on(c, ns, "pi-0", &self.pi.0, other).await;
+        assert_eq!(env_value(&pi, "kafka", "KAFKA_ADVERTISED_LISTENERS").as_ref(), Some(&self.pi.1));
+        let pod_ip = |p: &Pod| p.status.as_ref().and_then(|s| s.pod_ip.clone());
+        let pi = wait_for("pi-0's new pod IP", Duration::from_secs(60), || async {
+            let p = Api::<Pod>::namespaced(c.clone(), ns).get("pi-0").await.ok()?;
+            (p.metadata.uid == pi.metadata.uid && pod_ip(&p).is_some()).then_some(p)
+        })
+        .await;
+        assert!(
+            pod_ip(&pi) != pod_ip(&self.pi.0),
+            "pi-0 has a new address: {:?} (was {:?})",
+            pod_ip(&pi),
+            pod_ip(&self.pi.0)
+        );
     }
 }
 

@@ -40,6 +40,7 @@ public class Client {
         out.put("ok", false);
         out.put("error", null);
         out.put("client", "java");
+        out.put("version", org.apache.kafka.common.utils.AppInfoParser.getVersion());
         try {
             try (Admin admin = Admin.create(common)) {
                 Map<Integer, List<Integer>> assignment = new HashMap<>();

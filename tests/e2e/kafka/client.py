@@ -72,7 +72,8 @@ def kafka_python(a, result):
             continue
         try:
             meta = admin.describe_cluster()
-            result["brokers"] = sorted([b["node_id"], b["host"], b["port"]] for b in meta["brokers"])
+            # kafka-python 3 names a broker's id broker_id (DescribeCluster), 2.x node_id (Metadata).
+            result["brokers"] = sorted([b.get("node_id", b.get("broker_id")), b["host"], b["port"]] for b in meta["brokers"])
             admin.create_topics([NewTopic(a.topic, num_partitions=-1, replication_factor=-1,
                                           replica_assignments={p: [p] for p in range(a.brokers)})])
             break
@@ -166,6 +167,9 @@ def main():
         load_hosts(a.hosts)
     socket.getaddrinfo = outside_getaddrinfo
     result = {"ok": False, "error": None, "client": a.client, "brokers": [], "leaders": {}, "produced": {}, "consumed": {}}
+    if a.client == "kafka-python":
+        import kafka
+        result["version"] = kafka.__version__
     try:
         (kafka_python if a.client == "kafka-python" else librdkafka)(a, result)
         want = {str(p): [v] for p, v in values(a.brokers).items()}

@@ -23,6 +23,12 @@ async fn real_kafka_clients_reach_every_broker_through_its_load_balancer() {
     for client in ALL_CLIENTS {
         let rt = round_trip(client, &want[1], &format!("orders-{client}"), 3, 60, &hosts, None);
         assert_every_broker(&rt, client, &want);
+        // The second Java and kafka-python are the versions they are named for.
+        let version = rt.out["version"].as_str().unwrap_or_default();
+        for (name, v) in [("java", "4.1."), ("java-3.9", "3.9."), ("kafka-python", "2.3."), ("kafka-python-3", "3.0.")]
+        {
+            assert!(client != name || version.starts_with(v), "{client} is version {version}, not {v}x: {}", rt.out);
+        }
         first.get_or_insert(t0.elapsed());
         eprintln!("{client}: produced to and consumed from 3 brokers through {} in {:?}", want[1], rt.took);
     }

@@ -152,7 +152,8 @@ func (r *runner) pass(ctx context.Context, px *proxy.Proxy, hosts string) error 
 	nodes := nodeAddresses(snap.nodes)
 	// Services first: a container's KUBERNETES_SERVICE_HOST comes from the `kubernetes` Service.
 	r.mu.Lock()
-	r.nodes = nodes
+	r.nodes, r.lost = nodes, lostNodes(snap.nodes)
+	r.health.Down(r.lost)
 	r.kubeService = proxy.KubeService(snap.services)
 	r.mu.Unlock()
 	svcs, pods := snap.services, snap.pods

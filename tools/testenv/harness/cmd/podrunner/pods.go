@@ -51,6 +51,7 @@ type proc struct {
 	kill     func()     // stops the running container (the liveness probe's restart)
 	sigkill  func()     // kills the running container's process with SIGKILL (a crash)
 	crashed  string     // the crash annotation's value last acted on (crash.go)
+	off      bool       // the pod's node lost power (lost.go): the container does not run
 	changed  func()     // called after each change of the container's state (asks for a pass)
 }
 
@@ -69,6 +70,7 @@ type runner struct {
 	mu          sync.Mutex
 	procs       map[types.UID]*proc
 	nodes       map[string]string // node name -> InternalIP, as of the last pass
+	lost        map[string]bool   // nodes that lost power (lost.go), as of the last pass
 	health      *proxy.Health     // the load balancers' health checks of Local Services' nodes (passes only)
 	libsFor     map[string]string // Kafka "major.minor" -> its jars (versions.go); others run jvm.libs
 	defaultSaid map[string]bool   // images already logged as running the default jars
@@ -130,8 +132,18 @@ func (r *runner) syncPods(ctx context.Context, pods []corev1.Pod) {
 
 func (r *runner) syncPod(ctx context.Context, p *corev1.Pod) {
 	r.mu.Lock()
-	pr := r.procs[p.UID]
+	pr, lost := r.procs[p.UID], r.lost[p.Spec.NodeName]
 	r.mu.Unlock()
+	if lost {
+		// No kubelet: nothing is started, written or confirmed for the node's pods.
+		if pr != nil {
+			pr.powerOff()
+		}
+		return
+	}
+	if pr != nil {
+		pr.powerOn()
+	}
 	if p.DeletionTimestamp != nil {
 		if pr != nil {
 			r.mu.Lock()
@@ -216,10 +228,13 @@ func (r *runner) refresh(ctx context.Context, pr *proc, c *corev1.Container) {
 func (r *runner) loop(ctx context.Context, pr *proc) {
 	defer close(pr.done)
 	crash, mount := kubeletBackoff(), 500*time.Millisecond
-	for ctx.Err() == nil {
+	for pr.powered(ctx) {
 		started, err := r.once(ctx, pr)
 		if ctx.Err() != nil {
 			return
+		}
+		if pr.isOff() {
+			continue // a node that boots starts its containers at once
 		}
 		exited := time.Now()
 		var wait time.Duration
@@ -282,6 +297,9 @@ func (r *runner) once(ctx context.Context, pr *proc) (started bool, err error) {
 		pr.set(func() {
 			pr.running, pr.waiting, pr.message, pr.started, pr.kill, pr.sigkill = true, "", "", time.Now(), kill, sigkill
 		})
+		if pr.isOff() { // the node lost power while the container was starting
+			sigkill()
+		}
 	})
 	code := int32(0)
 	if ee, ok := err.(*exec.ExitError); ok {

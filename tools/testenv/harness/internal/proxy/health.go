@@ -18,6 +18,16 @@ import (
 type Health struct {
 	Healthy, Unhealthy time.Duration
 	nodes              map[string]*nodeHealth // "namespace/service node"
+	down               map[string]bool        // nodes that lost power: nothing answers there
+}
+
+// Down: the nodes that lost power from now on (a runner's pass sets it before Routes). Their
+// health checks fail at once, whatever the API server still says of their endpoints, and their
+// node ports answer nothing.
+func (h *Health) Down(nodes map[string]bool) {
+	if h != nil {
+		h.down = nodes
+	}
 }
 
 type nodeHealth struct {
@@ -79,7 +89,7 @@ func (h *Health) localBackends(owner string, sp corev1.ServicePort, eps []endpoi
 	var out []string
 	for _, node := range names {
 		local := backendsOf(sp, eps, node)
-		if !h.serving(owner, node, len(local) > 0, now, seen) {
+		if !h.serving(owner, node, len(local) > 0 && !h.down[node], now, seen) {
 			continue
 		}
 		if len(local) == 0 {

@@ -105,3 +105,49 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// A node that lost power: its health check fails at once, though the API server still lists its
+// endpoint as ready (until the node lifecycle controller marks the pod), so the load balancer drops
+// it after the unhealthy delay; its node port answers nothing from the start. Back, it rejoins after
+// the healthy delay.
+func TestALostNodeFailsItsHealthCheckAtOnceAndItsNodePortsGo(t *testing.T) {
+	svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kafka-0-external", Namespace: "ns"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+			Selector: map[string]string{"statefulset.kubernetes.io/pod-name": "kafka-0"},
+			Ports:    []corev1.ServicePort{{Name: "external", Port: 9094, NodePort: 31094, TargetPort: intstr.FromString("external")}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "127.0.2.10"}}}}}
+	p := brokerPod("kafka-0", "127.0.64.1", true)
+	p.Spec.NodeName = "node-a"
+	pods := []corev1.Pod{p}
+	nodes := map[string]string{"node-a": "127.0.1.1", "node-b": "127.0.1.2"}
+	h := NewHealth(10*time.Second, 20*time.Second)
+	t0 := time.Unix(1_000_000, 0)
+	at := func(after time.Duration) map[string]Route {
+		return Routes([]corev1.Service{svc}, pods, nodes, h, t0.Add(after))
+	}
+	at(0)
+	if rt := at(10 * time.Second)["127.0.2.10:9094"]; !reflect.DeepEqual(rt.backends, []string{"127.0.64.1:9094"}) {
+		t.Fatalf("in rotation: %v", rt.backends)
+	}
+	h.Down(map[string]bool{"node-a": true})
+	routes := at(11 * time.Second)
+	if rt := routes["127.0.2.10:9094"]; !reflect.DeepEqual(rt.backends, []string{"127.0.64.1:9094"}) {
+		t.Fatalf("still in rotation until the check has failed for 20 s: %v", rt.backends)
+	}
+	if _, ok := routes["127.0.1.1:31094"]; ok {
+		t.Fatal("the lost node's node port still relays")
+	}
+	if _, ok := routes["127.0.1.2:31094"]; !ok {
+		t.Fatal("the other node's node port went too")
+	}
+	if rt := at(31 * time.Second)["127.0.2.10:9094"]; len(rt.backends) != 0 {
+		t.Fatalf("failed for 20 s, yet in rotation: %v", rt.backends)
+	}
+	h.Down(nil)
+	if rt := at(40 * time.Second)["127.0.2.10:9094"]; len(rt.backends) != 0 {
+		t.Fatalf("back, but not yet healthy for 10 s: %v", rt.backends)
+	}
+	if rt := at(50 * time.Second)["127.0.2.10:9094"]; !reflect.DeepEqual(rt.backends, []string{"127.0.64.1:9094"}) {
+		t.Fatalf("back in rotation: %v", rt.backends)
+	}
+}

@@ -78,6 +78,9 @@ func Routes(svcs []corev1.Service, pods []corev1.Pod, nodes map[string]string, h
 				continue
 			}
 			for node, ip := range nodes {
+				if h != nil && h.down[node] {
+					continue
+				}
 				only := ""
 				if local {
 					only = node
