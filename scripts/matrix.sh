@@ -181,7 +181,8 @@ of each column run against it. "n/a" is a column whose APIs that version cannot 
 
 Other parts, the same in every row: etcd $(modver etcd go.etcd.io/etcd/server/v3), MetalLB $(modver metallb go.universe.tf/metallb),
 Gateway API $(modver crds sigs.k8s.io/gateway-api) (standard channel; its CRDs need 1.31), cert-manager
-$(modver crds github.com/cert-manager/cert-manager) (only v1.21.x is served to this build), Apache Kafka
+$(modver crds github.com/cert-manager/cert-manager) (only v1.21.x is served to this build; before 1.30 its CRDs are created without \`selectableFields\`, which
+that CRD schema does not know), Apache Kafka
 $(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$TOOLS/kafka/pom.xml") (brokers and the Java client; brokers of images tagged
 $(sed -n 's#.*<kafka.other.versions>\(.*\)</kafka.other.versions>.*#\1#p' "$TOOLS/kafka/pom.xml" | sed 's/ /, /g') run those versions, and
 \`kafka::smoke\` round-trips the oldest and the newest). The Kafka clients and what each needs:

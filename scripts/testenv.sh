@@ -156,6 +156,12 @@ gateway_crds() {
     d=$(modsrc crds sigs.k8s.io/gateway-api)
   else
     d=$(cd "$TOOLS/crds" && go mod download -json "sigs.k8s.io/gateway-api@$v" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    if [ -z "$d" ]; then
+      # A release that requires a newer Go than this machine's (v1.7.0: go 1.27) is downloaded by that
+      # toolchain, which the Go module proxy serves (only its CRD files are read).
+      d=$(cd "$TOOLS/crds" && GOTOOLCHAIN=${KAFKA_ADVERTISER_TESTENV_GOTOOLCHAIN:-go1.27.3} \
+        go mod download -json "sigs.k8s.io/gateway-api@$v" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    fi
   fi
   [ -d "$d/config/crd/$channel" ] || die "no Gateway API CRDs for ${GATEWAY_API:-the pinned module} ($d/config/crd/$channel)"
   printf '%s\n' "$d/config/crd/$channel"
@@ -638,7 +644,14 @@ EOF
   else
     say "Kubernetes 1.$minor: no Gateway API CRDs (v$(modver crds sigs.k8s.io/gateway-api | tr -d v) needs 1.31)"
   fi
-  kc apply --server-side $(printf -- '-f %s ' "$cm"/deploy/crds/cert-manager.io_*.yaml) >/dev/null
+  if [ "${minor:-99}" -ge 30 ]; then
+    kc apply --server-side $(printf -- '-f %s ' "$cm"/deploy/crds/cert-manager.io_*.yaml) >/dev/null
+  else
+    # cert-manager v1.21's CRDs declare selectableFields, which 1.29's CRD schema does not know (server-side
+    # apply refuses them): created with unknown fields dropped. (Users of 1.29 run an older cert-manager;
+    # only v1.21 is served here.)
+    kc create --validate=false $(printf -- '-f %s ' "$cm"/deploy/crds/cert-manager.io_*.yaml) >/dev/null
+  fi
   kc wait --for=condition=Established "${crds[@]}" --timeout=60s >/dev/null
   start metallb "$MLB_BIN" --kubeconfig="$KC" --namespace=metallb-system \
     --webhook-mode=disabled --port="$METALLB_PORT" --log-level=info
