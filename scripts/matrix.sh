@@ -164,9 +164,15 @@ for p in $parts; do
   unset "$var" KAFKA_ADVERTISER_TESTENV_INSTALL
   scripts/testenv.sh down >/dev/null 2>&1 || true
 done
-# Not run this time: the section as --out had it.
-[ -n "$parts" ] || mapfile -t part_rows < <(sed -n '/^<!-- parts -->$/,/^<!-- \/parts -->$/p' "$out" 2>/dev/null \
-  | grep -E '^\| [a-z-]+ v' || true)
+# The rows of parts not run this time: as --out had them, in their order, before this run's.
+mapfile -t kept < <(sed -n '/^<!-- parts -->$/,/^<!-- \/parts -->$/p' "$out" 2>/dev/null | grep -E '^\| [a-z-]+ v' || true)
+ran=" $parts " older=()
+for r in "${kept[@]}"; do
+  IFS='|' read -r _ label _ <<<"$r"
+  label=$(xargs <<<"$label")
+  [[ $ran == *" ${label/ /=} "* ]] || older+=("$r")
+done
+part_rows=("${older[@]}" "${part_rows[@]}")
 
 header="| Kubernetes | install |" rule="|---|---|"
 for g in "${TEST_GROUPS[@]}"; do header+=" ${g%%|*} |"; rule+="---|"; done
@@ -212,7 +218,8 @@ another version (\`KAFKA_ADVERTISER_TESTENV_GATEWAY_API\`: that release's CRDs f
 \`KAFKA_ADVERTISER_TESTENV_METALLB\`: that MetalLB controller), the kustomize install. kafka-advertiser writes
 each route kind at the version discovery finds served; "TCPRoute" is the one found. MetalLB v0.13.5 cannot be
 built here (it needs \`k8s.io/kubernetes\` v1.21.23, which the Go module proxy refuses): v0.13.12 is the last
-0.13 and, like it, knows only the \`metallb.universe.tf/\` annotation prefix.
+0.13 and, like it, knows only the \`metallb.universe.tf/\` annotation prefix. Gateway API v1.7.0's module
+requires Go 1.27: its CRD files are downloaded by that toolchain (\`KAFKA_ADVERTISER_TESTENV_GOTOOLCHAIN\`).
 
 | part | TCPRoute | install and check | loadbalancer | shared-address | gateway-tcp | gateway-tls | real Kafka round trip |
 |---|---|---|---|---|---|---|---|

@@ -352,15 +352,7 @@ async fn template_problems_are_warning_events_on_the_statefulset() {
 
 /// The process's /metrics, from every replica of one kind (webhook or controller), concatenated.
 async fn scrape(controllers: bool) -> String {
-    let env = testenv();
-    let mut out = String::new();
-    for i in 0..env.replicas() {
-        let base = if controllers { env.controller_admin_url(i) } else { env.admin_url(i) };
-        if let Ok(r) = reqwest::get(format!("{base}/metrics")).await {
-            out.push_str(&r.text().await.unwrap_or_default());
-        }
-    }
-    out
+    crate::processes::scrape_replicas(controllers).await.concat()
 }
 
 /// The sum of one series over the scraped text (0 when absent).

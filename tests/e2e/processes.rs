@@ -129,15 +129,14 @@ pub async fn every_replica_read_classes(c: &kube::Client, names: &[&str]) {
         let generation = api.get(name).await.unwrap().metadata.generation.unwrap_or_default();
         want.push((format!("kafka_advertiser_access_class_generation{{class=\"{name}\"}} "), generation));
     }
-    let env = testenv();
-    let urls: Vec<String> = (0..env.replicas()).flat_map(|i| [env.admin_url(i), env.controller_admin_url(i)]).collect();
-    let (urls, want) = (&urls, &want);
+    let want = &want;
     wait_for(&format!("every replica to read the classes {names:?}"), Duration::from_secs(30), || async move {
-        let mut answered = 0;
-        for url in urls {
-            let Ok(r) = reqwest::get(format!("{url}/metrics")).await else { continue };
-            answered += 1;
-            let text = r.text().await.ok()?;
+        let (webhooks, controllers) = (scrape_replicas(false).await, scrape_replicas(true).await);
+        // Not vacuous: at least one replica of each role answers (both are deployed).
+        if webhooks.is_empty() || controllers.is_empty() {
+            return None;
+        }
+        for text in webhooks.iter().chain(&controllers) {
             for (series, generation) in want {
                 let read = text.lines().find_map(|l| l.strip_prefix(series.as_str())?.trim().parse::<i64>().ok());
                 if read.is_none_or(|g| g < *generation) {
@@ -145,8 +144,20 @@ pub async fn every_replica_read_classes(c: &kube::Client, names: &[&str]) {
                 }
             }
         }
-        // Not vacuous: at least one replica of each role answers (both are deployed).
-        (answered >= 2).then_some(())
+        Some(())
     })
     .await;
+}
+
+/// The /metrics text of every answering host-process replica of one role (webhook or controller).
+pub async fn scrape_replicas(controllers: bool) -> Vec<String> {
+    let env = testenv();
+    let mut out = vec![];
+    for i in 0..env.replicas() {
+        let base = if controllers { env.controller_admin_url(i) } else { env.admin_url(i) };
+        if let Ok(r) = reqwest::get(format!("{base}/metrics")).await {
+            out.push(r.text().await.unwrap_or_default());
+        }
+    }
+    out
 }

@@ -76,12 +76,14 @@ async fn drain_a_brokers_node(c: &Client, ns: &str) -> Fault {
 
 /// Kill the controller's leader with SIGKILL however the install runs it: a host process by its pid
 /// file (the harness started it), a pod through the pod runner (`scripts/testenv.sh crash`). No
-/// graceful release: the follower writes only once the Lease has expired. Returns the victim.
-async fn kill_the_leader(c: &Client) -> Option<String> {
+/// graceful release: the follower writes only once the Lease has expired. Returns the victim; a
+/// missing Lease or holder fails the test (there would be no leader to kill).
+async fn kill_the_leader(c: &Client) -> String {
     let env = testenv();
     let lease: k8s_openapi::api::coordination::v1::Lease =
-        Api::namespaced(c.clone(), "kafka-advertiser").get("kafka-advertiser").await.ok()?;
-    let holder = lease.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty())?;
+        Api::namespaced(c.clone(), "kafka-advertiser").get("kafka-advertiser").await.expect("the controller's Lease");
+    let holder =
+        lease.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty()).expect("a leader holds the Lease");
     match holder.strip_prefix("testenv-") {
         Some(r) => {
             let pid = std::fs::read_to_string(env.pid_file(&format!("kafka-advertiser-controller-{r}"))).unwrap();
@@ -91,7 +93,7 @@ async fn kill_the_leader(c: &Client) -> Option<String> {
             env.script(&["crash", &format!("kafka-advertiser/{holder}")]);
         }
     }
-    Some(holder)
+    holder
 }
 
 /// The fault sequence under the running 3-broker loadbalancer cluster `kafka` in `ns` (with its
@@ -110,8 +112,7 @@ pub async fn fault_sequence(c: &Client, ns: &str) -> Vec<Fault> {
     let killed = kill_the_leader(c).await;
     env.script(&["restart", "metallb"]);
     converged(c, ns, "scaled", 3, 9094).await;
-    let name =
-        format!("leader {} SIGKILL + MetalLB restart during a scale-up 1→3", killed.as_deref().unwrap_or("(none)"));
+    let name = format!("leader {killed} SIGKILL + MetalLB restart during a scale-up 1→3");
     faults.push(Fault { name, at, took: t.elapsed() });
     if env.pid_file("kafka-advertiser-controller-0").exists() {
         env.script(&["deploy"]); // the killed host process back (a pod restarts on its own)

@@ -40,6 +40,10 @@ func main() {
 	flags := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the test control plane")
 	crNamespace := flags.String("cluster-resource-namespace", "cert-manager", "where ClusterIssuers' Secrets live")
+	// cert-manager's own defaults (cmd/controller's flags): a failed CertificateRequest is retried after
+	// 1 h, doubling to 32 h. A test that makes issuance fail on purpose restarts it with shorter ones.
+	minBackoff := flags.Duration("certificate-request-minimum-backoff-duration", time.Hour, "first retry after a failed CertificateRequest")
+	maxBackoff := flags.Duration("certificate-request-maximum-backoff-duration", 32*time.Hour, "longest retry interval")
 	_ = flags.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -47,8 +51,8 @@ func main() {
 		Kubeconfig: *kubeconfig, KubernetesAPIQPS: 50, KubernetesAPIBurst: 100,
 		IssuerOptions: controller.IssuerOptions{ClusterResourceNamespace: *crNamespace},
 		CertificateOptions: controller.CertificateOptions{
-			CertificateRequestMinimumBackoffDuration: time.Second,
-			CertificateRequestMaximumBackoffDuration: 10 * time.Second,
+			CertificateRequestMinimumBackoffDuration: *minBackoff,
+			CertificateRequestMaximumBackoffDuration: *maxBackoff,
 		},
 	}
 	factory, err := controller.NewContextFactory(ctx, opts)

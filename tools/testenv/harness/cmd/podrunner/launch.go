@@ -497,10 +497,16 @@ func keyFiles(files map[string][]byte, data map[string][]byte, items []corev1.Ke
 	return nil
 }
 
+// bitnamiUnified: what the Bitnami image keeps of the tarball's server.properties for either mode
+// (libkafka.sh, kafka_server_unify_conf, 3.7 and later): the ZooKeeper- and KRaft-specific settings
+// commented out, so a 3.x ZooKeeper broker does not inherit the 4.x defaults' node.id or roles.
+var bitnamiUnified = []string{"zookeeper.", "group.initial", "broker.", "node.", "process.", "listeners=",
+	"listener.", "controller.", "inter.broker", "advertised.listeners"}
+
 // bitnamiProperties: the Bitnami image's KAFKA_CFG_* rule (bitnami/containers, kafka's libkafka.sh,
-// kafka_configure_from_environment_variables): drop the prefix, `_` -> `.`, lower case, then
-// `sasl.ssl` -> `sasl_ssl` and `sasl.plaintext` -> `sasl_plaintext`; empty values are skipped. Each
-// property replaces the same key of the base file or is added.
+// kafka_configure_from_environment_variables) over the unified base: drop the prefix, `_` -> `.`,
+// lower case, then `sasl.ssl` -> `sasl_ssl` and `sasl.plaintext` -> `sasl_plaintext`; empty values are
+// skipped. Each property replaces the same key of the base file, commented out or not, or is added.
 func bitnamiProperties(base string, env map[string]string) string {
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -508,6 +514,14 @@ func bitnamiProperties(base string, env map[string]string) string {
 	}
 	sort.Strings(keys)
 	lines := strings.Split(strings.TrimSpace(base), "\n")
+	for i, l := range lines {
+		for _, p := range bitnamiUnified {
+			if strings.HasPrefix(l, p) {
+				lines[i] = "#" + l
+				break
+			}
+		}
+	}
 	for _, k := range keys {
 		rest, ok := strings.CutPrefix(k, "KAFKA_CFG_")
 		if !ok || env[k] == "" {
@@ -517,7 +531,7 @@ func bitnamiProperties(base string, env map[string]string) string {
 		key = strings.ReplaceAll(strings.ReplaceAll(key, "sasl.ssl", "sasl_ssl"), "sasl.plaintext", "sasl_plaintext")
 		set := false
 		for i, l := range lines {
-			if strings.HasPrefix(l, key+"=") {
+			if strings.HasPrefix(strings.TrimLeft(l, "# \t"), key+"=") {
 				lines[i], set = key+"="+env[k], true
 			}
 		}

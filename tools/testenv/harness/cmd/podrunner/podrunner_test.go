@@ -123,12 +123,14 @@ func TestContainerPathsMapIntoThePod(t *testing.T) {
 }
 
 func TestBitnamiPropertiesFollowTheImage(t *testing.T) {
-	base := "node.id=1\nlog.dirs=/d\nlisteners=PLAINTEXT://:9092\n"
+	base := "node.id=1\nlog.dirs=/d\nlisteners=PLAINTEXT://:9092\nprocess.roles=broker,controller\n"
 	got := bitnamiProperties(base, map[string]string{
 		"KAFKA_CFG_NODE_ID": "2", "KAFKA_CFG_ADVERTISED_LISTENERS": "EXTERNAL://203.0.113.1:9094",
 		"KAFKA_CFG_LISTENER_NAME_EXTERNAL_SASL_PLAINTEXT_X": "y", "KAFKA_CFG_EMPTY": "", "KAFKA_NODE_ID": "9",
 	})
-	want := "node.id=2\nlog.dirs=/d\nlisteners=PLAINTEXT://:9092\nadvertised.listeners=EXTERNAL://203.0.113.1:9094\nlistener.name.external.sasl_plaintext.x=y\n"
+	// The mode-specific defaults commented out (kafka_server_unify_conf); node.id set again in place.
+	want := "node.id=2\nlog.dirs=/d\n#listeners=PLAINTEXT://:9092\n#process.roles=broker,controller\n" +
+		"advertised.listeners=EXTERNAL://203.0.113.1:9094\nlistener.name.external.sasl_plaintext.x=y\n"
 	if got != want {
 		t.Fatalf("bitnamiProperties =\n%s\nwant\n%s", got, want)
 	}
